@@ -1,0 +1,6 @@
+export * from './lib/errors';
+export * from './lib/clients';
+export * from './lib/object-store';
+export * from './lib/queue';
+export * from './lib/aws-resources';
+export * from './lib/aws.module';

@@ -1,0 +1,24 @@
+import { Injectable } from '@nestjs/common';
+import { AppConfig } from '@app/config';
+import { AwsClients } from './clients';
+import { ObjectStore } from './object-store';
+import { Queue } from './queue';
+
+/** The project's buckets and queues, each as an adapter, from the configuration. */
+@Injectable()
+export class AwsResources {
+  readonly inputBucket: ObjectStore;
+  readonly outputBucket: ObjectStore;
+  readonly launchQueue: Queue;
+  readonly monitorQueue: Queue;
+  readonly outputQueue: Queue;
+
+  constructor(config: AppConfig, clients: AwsClients) {
+    const q = { visibleCountIncludesInFlight: config.aws.sqsVisibleCountIncludesInFlight };
+    this.inputBucket = new ObjectStore(clients.s3, config.buckets.input);
+    this.outputBucket = new ObjectStore(clients.s3, config.buckets.output);
+    this.launchQueue = new Queue(clients.sqs, config.queues.launch, q);
+    this.monitorQueue = new Queue(clients.sqs, config.queues.monitor, q);
+    this.outputQueue = new Queue(clients.sqs, config.queues.output, q);
+  }
+}

@@ -1,0 +1,81 @@
+import { Agent as HttpAgent } from 'node:http';
+import { Agent as HttpsAgent } from 'node:https';
+import { EC2Client } from '@aws-sdk/client-ec2';
+import { S3Client } from '@aws-sdk/client-s3';
+import { SQSClient } from '@aws-sdk/client-sqs';
+import { Injectable, type OnApplicationShutdown } from '@nestjs/common';
+import { NodeHttpHandler } from '@smithy/node-http-handler';
+import { AppConfig, type AwsSettings } from '@app/config';
+
+/** Retries are the SDK's own (standard mode: exponential back-off with jitter, a retry quota). */
+const MAX_ATTEMPTS = 4;
+
+function requestHandler(): NodeHttpHandler {
+  // Keep-alive matters most for the local emulators and for SQS long polls;
+  // the socket timeout sits above the 20 s long-poll maximum.
+  const agentOptions = { keepAlive: true, maxSockets: 64 };
+  return new NodeHttpHandler({
+    httpAgent: new HttpAgent(agentOptions),
+    httpsAgent: new HttpsAgent(agentOptions),
+    connectionTimeout: 5_000,
+    requestTimeout: 30_000,
+  });
+}
+
+/** One factory for every AWS client, built from the typed configuration. */
+@Injectable()
+export class AwsClients implements OnApplicationShutdown {
+  private s3Client?: S3Client;
+  private sqsClient?: SQSClient;
+  private ec2Client?: EC2Client;
+  private readonly aws: AwsSettings;
+
+  constructor(config: AppConfig) {
+    this.aws = config.aws;
+  }
+
+  get s3(): S3Client {
+    this.s3Client ??= new S3Client({
+      region: this.aws.region,
+      endpoint: this.aws.endpoints.s3,
+      forcePathStyle: this.aws.s3ForcePathStyle,
+      requestChecksumCalculation: this.aws.requestChecksumCalculation,
+      responseChecksumValidation: this.aws.responseChecksumValidation,
+      maxAttempts: MAX_ATTEMPTS,
+      retryMode: 'standard',
+      requestHandler: requestHandler(),
+    });
+    return this.s3Client;
+  }
+
+  get sqs(): SQSClient {
+    this.sqsClient ??= new SQSClient({
+      region: this.aws.region,
+      endpoint: this.aws.endpoints.sqs,
+      maxAttempts: MAX_ATTEMPTS,
+      retryMode: 'standard',
+      requestHandler: requestHandler(),
+    });
+    return this.sqsClient;
+  }
+
+  get ec2(): EC2Client {
+    this.ec2Client ??= new EC2Client({
+      region: this.aws.region,
+      endpoint: this.aws.endpoints.ec2,
+      maxAttempts: MAX_ATTEMPTS,
+      retryMode: 'standard',
+    });
+    return this.ec2Client;
+  }
+
+  onApplicationShutdown(): void {
+    this.destroy();
+  }
+
+  destroy(): void {
+    this.s3Client?.destroy();
+    this.sqsClient?.destroy();
+    this.ec2Client?.destroy();
+  }
+}

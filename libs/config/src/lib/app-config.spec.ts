@@ -1,0 +1,79 @@
+import { ConfigError, loadConfig } from './app-config';
+
+const queues = {
+  LAUNCH_QUEUE_URL: 'http://127.0.0.1:4566/000000000000/launch',
+  MONITOR_QUEUE_URL: 'http://127.0.0.1:4566/000000000000/monitor',
+  OUTPUT_QUEUE_URL: 'http://127.0.0.1:4566/000000000000/output',
+};
+
+function problems(env: NodeJS.ProcessEnv): string[] {
+  try {
+    loadConfig(env);
+  } catch (e) {
+    expect(e).toBeInstanceOf(ConfigError);
+    return (e as ConfigError).problems;
+  }
+  throw new Error('expected ConfigError');
+}
+
+describe('loadConfig', () => {
+  it('applies the documented defaults', () => {
+    const c = loadConfig({ ...queues });
+    expect(c.fleet).toEqual({ maxWorkers: 20, idleSeconds: 60, maxAttempts: 3 });
+    expect(c.buckets).toEqual({ input: 'ics-input', output: 'ics-output' });
+    expect(c.aws).toEqual({
+      region: 'us-east-1',
+      endpoints: { s3: undefined, sqs: undefined, ec2: undefined },
+      s3ForcePathStyle: false,
+      requestChecksumCalculation: 'WHEN_SUPPORTED',
+      responseChecksumValidation: 'WHEN_SUPPORTED',
+      sqsVisibleCountIncludesInFlight: false,
+    });
+    expect(c.http.port).toBe(3000);
+  });
+
+  it('resolves per-service endpoints like the AWS SDK: specific first, then AWS_ENDPOINT_URL', () => {
+    const c = loadConfig({
+      ...queues,
+      AWS_ENDPOINT_URL: 'http://127.0.0.1:4566',
+      AWS_ENDPOINT_URL_SQS: 'http://localhost:9324',
+      MAX_WORKERS: '4',
+      AWS_REQUEST_CHECKSUM_CALCULATION: 'WHEN_REQUIRED',
+    });
+    expect(c.aws.endpoints).toEqual({
+      s3: 'http://127.0.0.1:4566',
+      sqs: 'http://localhost:9324',
+      ec2: 'http://127.0.0.1:4566',
+    });
+    expect(c.aws.s3ForcePathStyle).toBe(true);
+    expect(c.aws.requestChecksumCalculation).toBe('WHEN_REQUIRED');
+    expect(c.fleet.maxWorkers).toBe(4);
+  });
+
+  it('names each bad variable and what was wrong with it', () => {
+    const p = problems({
+      LAUNCH_QUEUE_URL: queues.LAUNCH_QUEUE_URL,
+      OUTPUT_QUEUE_URL: 'not a url',
+      MAX_WORKERS: 'twenty',
+      IDLE_SECONDS: '0',
+      INPUT_BUCKET: 'My_Bucket',
+      S3_FORCE_PATH_STYLE: 'yes',
+    });
+    expect(p).toEqual(
+      expect.arrayContaining([
+        expect.stringMatching(/^MONITOR_QUEUE_URL: .*URL.* \(it is not set\)$/),
+        expect.stringMatching(/^OUTPUT_QUEUE_URL: .*URL.* \(got "not a url"\)$/),
+        expect.stringMatching(/^MAX_WORKERS: .*integer.* \(got "twenty"\)$/),
+        expect.stringMatching(/^IDLE_SECONDS: .*not be less than 1 \(got "0"\)$/),
+        'INPUT_BUCKET: INPUT_BUCKET must be a valid S3 bucket name (got "My_Bucket")',
+        expect.stringMatching(/^S3_FORCE_PATH_STYLE: .*boolean.* \(got "yes"\)$/),
+      ]),
+    );
+    expect(p).toHaveLength(6);
+  });
+
+  it('treats empty variables as unset and ignores unrelated ones', () => {
+    const c = loadConfig({ ...queues, MAX_WORKERS: '', HOME: '/root' });
+    expect(c.fleet.maxWorkers).toBe(20);
+  });
+});

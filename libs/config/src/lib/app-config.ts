@@ -1,0 +1,79 @@
+import 'reflect-metadata';
+import { plainToInstance } from 'class-transformer';
+import { validateSync } from 'class-validator';
+import { CHECKSUM_MODES, Environment, LOG_LEVELS } from './environment';
+
+/** Raised at start-up when the environment is invalid; names every variable at fault. */
+export class ConfigError extends Error {
+  override readonly name = 'ConfigError';
+  constructor(readonly problems: string[]) {
+    super(`invalid configuration:\n  - ${problems.join('\n  - ')}`);
+  }
+}
+
+type ChecksumMode = (typeof CHECKSUM_MODES)[number];
+
+export interface AwsSettings {
+  region: string;
+  /** Per-service endpoints, already resolved from AWS_ENDPOINT_URL_<SERVICE> then AWS_ENDPOINT_URL. */
+  endpoints: { s3?: string; sqs?: string; ec2?: string };
+  s3ForcePathStyle: boolean;
+  requestChecksumCalculation: ChecksumMode;
+  responseChecksumValidation: ChecksumMode;
+  sqsVisibleCountIncludesInFlight: boolean;
+}
+
+/**
+ * One typed, validated configuration for every app. Injected as a Nest provider
+ * (the class is its own token); built once per process by `loadConfig`.
+ */
+export class AppConfig {
+  readonly aws!: AwsSettings;
+  readonly buckets!: { input: string; output: string };
+  readonly queues!: { launch: string; monitor: string; output: string };
+  readonly fleet!: { maxWorkers: number; idleSeconds: number; maxAttempts: number };
+  readonly http!: { port: number };
+  readonly logLevel!: (typeof LOG_LEVELS)[number];
+}
+
+const ENV_KEYS = Object.keys(new Environment());
+
+/** Reads and validates the environment; throws ConfigError listing each bad variable. */
+export function loadConfig(env: NodeJS.ProcessEnv = process.env): AppConfig {
+  // Empty strings count as unset, as they do in most shells' `VAR= cmd`.
+  const raw = Object.fromEntries(
+    Object.entries(env).filter(([k, v]) => v !== undefined && v !== '' && (ENV_KEYS.includes(k) || k.startsWith('AWS_ENDPOINT_URL'))),
+  );
+  const e = plainToInstance(Environment, raw);
+  const errors = validateSync(e, { forbidUnknownValues: true, stopAtFirstError: true });
+  if (errors.length > 0) {
+    throw new ConfigError(
+      errors.map((err) => {
+        const messages = Object.values(err.constraints ?? {});
+        const got = err.value === undefined ? 'it is not set' : `got ${JSON.stringify(raw[err.property])}`;
+        return `${err.property}: ${messages.join(', ')} (${got})`;
+      }),
+    );
+  }
+  const s3 = e.AWS_ENDPOINT_URL_S3 ?? e.AWS_ENDPOINT_URL;
+  const config: AppConfig = {
+    aws: {
+      region: e.AWS_REGION,
+      endpoints: {
+        s3,
+        sqs: e.AWS_ENDPOINT_URL_SQS ?? e.AWS_ENDPOINT_URL,
+        ec2: e.AWS_ENDPOINT_URL_EC2 ?? e.AWS_ENDPOINT_URL,
+      },
+      s3ForcePathStyle: e.S3_FORCE_PATH_STYLE ?? s3 !== undefined,
+      requestChecksumCalculation: e.AWS_REQUEST_CHECKSUM_CALCULATION,
+      responseChecksumValidation: e.AWS_RESPONSE_CHECKSUM_VALIDATION,
+      sqsVisibleCountIncludesInFlight: e.SQS_VISIBLE_COUNT_INCLUDES_IN_FLIGHT,
+    },
+    buckets: { input: e.INPUT_BUCKET, output: e.OUTPUT_BUCKET },
+    queues: { launch: e.LAUNCH_QUEUE_URL, monitor: e.MONITOR_QUEUE_URL, output: e.OUTPUT_QUEUE_URL },
+    fleet: { maxWorkers: e.MAX_WORKERS, idleSeconds: e.IDLE_SECONDS, maxAttempts: e.MAX_ATTEMPTS },
+    http: { port: e.PORT },
+    logLevel: e.LOG_LEVEL,
+  };
+  return Object.assign(Object.create(AppConfig.prototype) as AppConfig, config);
+}

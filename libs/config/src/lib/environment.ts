@@ -1,0 +1,61 @@
+import { Transform } from 'class-transformer';
+import {
+  IsBoolean,
+  IsIn,
+  IsInt,
+  IsOptional,
+  IsString,
+  IsUrl,
+  Matches,
+  Max,
+  Min,
+} from 'class-validator';
+
+const URL_OPTIONS = { require_tld: false, require_protocol: true, protocols: ['http', 'https'] };
+const toInt = ({ value }: { value: unknown }) =>
+  typeof value === 'string' && /^-?\d+$/.test(value.trim()) ? Number(value) : value;
+const toBool = ({ value }: { value: unknown }) =>
+  value === 'true' || value === '1' ? true : value === 'false' || value === '0' ? false : value;
+// S3 bucket naming rules (the subset that matters for a typo).
+const BUCKET = /^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/;
+
+export const CHECKSUM_MODES = ['WHEN_SUPPORTED', 'WHEN_REQUIRED'] as const;
+export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
+
+/**
+ * The process environment as the apps read it. Property names are the variable
+ * names, so a validation message names the variable a person has to fix.
+ * AWS_* names follow the AWS SDK's own conventions.
+ */
+export class Environment {
+  @IsString() @Matches(/^[a-z]{2}(-[a-z]+)+-\d$/, { message: 'AWS_REGION must look like us-east-1' })
+  AWS_REGION = 'us-east-1';
+
+  @IsOptional() @IsUrl(URL_OPTIONS) AWS_ENDPOINT_URL?: string;
+  @IsOptional() @IsUrl(URL_OPTIONS) AWS_ENDPOINT_URL_S3?: string;
+  @IsOptional() @IsUrl(URL_OPTIONS) AWS_ENDPOINT_URL_SQS?: string;
+  @IsOptional() @IsUrl(URL_OPTIONS) AWS_ENDPOINT_URL_EC2?: string;
+
+  /** Path-style S3 URLs; emulators need them. Defaults to on when an S3 endpoint is set. */
+  @IsOptional() @Transform(toBool) @IsBoolean() S3_FORCE_PATH_STYLE?: boolean;
+
+  /** Set for local-aws-sqs, whose visible count includes in-flight messages (real SQS: false). */
+  @Transform(toBool) @IsBoolean() SQS_VISIBLE_COUNT_INCLUDES_IN_FLIGHT = false;
+
+  @IsIn(CHECKSUM_MODES) AWS_REQUEST_CHECKSUM_CALCULATION: (typeof CHECKSUM_MODES)[number] = 'WHEN_SUPPORTED';
+  @IsIn(CHECKSUM_MODES) AWS_RESPONSE_CHECKSUM_VALIDATION: (typeof CHECKSUM_MODES)[number] = 'WHEN_SUPPORTED';
+
+  @Matches(BUCKET, { message: 'INPUT_BUCKET must be a valid S3 bucket name' }) INPUT_BUCKET = 'ics-input';
+  @Matches(BUCKET, { message: 'OUTPUT_BUCKET must be a valid S3 bucket name' }) OUTPUT_BUCKET = 'ics-output';
+
+  @IsUrl(URL_OPTIONS) LAUNCH_QUEUE_URL!: string;
+  @IsUrl(URL_OPTIONS) MONITOR_QUEUE_URL!: string;
+  @IsUrl(URL_OPTIONS) OUTPUT_QUEUE_URL!: string;
+
+  @Transform(toInt) @Max(1000) @Min(1) @IsInt() MAX_WORKERS = 20;
+  @Transform(toInt) @Max(86400) @Min(1) @IsInt() IDLE_SECONDS = 60;
+  @Transform(toInt) @Max(100) @Min(1) @IsInt() MAX_ATTEMPTS = 3;
+
+  @Transform(toInt) @Max(65535) @Min(0) @IsInt() PORT = 3000;
+  @IsIn(LOG_LEVELS) LOG_LEVEL: (typeof LOG_LEVELS)[number] = 'info';
+}

@@ -1,0 +1,5 @@
+export * from './lib/errors';
+export * from './lib/keys';
+export * from './lib/messages';
+export * from './lib/codec';
+export { jsonBytes } from './lib/validation';

@@ -1,0 +1,182 @@
+import { randomUUID } from 'node:crypto';
+import {
+  launchMessage,
+  monitorMessage,
+  outputError,
+  outputSuccess,
+  parseLaunchMessage,
+  parseMonitorMessage,
+  parseOutputMessage,
+  serialize,
+} from './codec';
+import { MessageParseError } from './errors';
+import { inputKey, parseInputKey, resultKey } from './keys';
+import { MAX_FILE_NAME_BYTES, MAX_LAUNCH_MESSAGE_BYTES, SCHEMA_VERSION } from './messages';
+import { jsonBytes } from './validation';
+
+const batchId = randomUUID();
+const imageId = randomUUID();
+const now = new Date().toISOString();
+
+function launchFields(over: Record<string, unknown> = {}) {
+  return {
+    batchId,
+    imageId,
+    fileName: 'cat.jpg',
+    attempt: 1,
+    inputKey: inputKey(batchId, imageId, 'jpg'),
+    enqueuedAt: now,
+    ...over,
+  };
+}
+
+function problemsOf(fn: () => unknown): string[] {
+  try {
+    fn();
+  } catch (e) {
+    expect(e).toBeInstanceOf(MessageParseError);
+    return (e as MessageParseError).problems;
+  }
+  throw new Error('expected a MessageParseError');
+}
+
+describe('LaunchMessage', () => {
+  it('round-trips through serialize and parse with its schema version', () => {
+    const msg = launchMessage(launchFields());
+    const body = serialize(msg);
+    expect(JSON.parse(body)).toMatchObject({ v: SCHEMA_VERSION, type: 'launch', imageId, attempt: 1 });
+    expect(parseLaunchMessage(body)).toEqual(msg);
+  });
+
+  it('fits in 1024 bytes with the longest legal values', () => {
+    // Worst case for JSON: every character of the name escaped as \" (2 bytes each),
+    // or 4-byte UTF-8 characters, up to the byte limit.
+    const quoted = '"'.repeat(MAX_FILE_NAME_BYTES / 2);
+    const emoji = '😀'.repeat(Math.floor(MAX_FILE_NAME_BYTES / 4));
+    for (const fileName of [quoted, emoji]) {
+      expect(jsonBytes(fileName)).toBeLessThanOrEqual(MAX_FILE_NAME_BYTES);
+      const body = serialize(
+        launchMessage(
+          launchFields({
+            fileName,
+            attempt: 100,
+            inputKey: inputKey(batchId, imageId, 'webp'),
+            enqueuedAt: '2026-11-25T13:53:20.635Z',
+          }),
+        ),
+      );
+      expect(Buffer.byteLength(body)).toBeLessThanOrEqual(MAX_LAUNCH_MESSAGE_BYTES);
+    }
+  });
+
+  it('refuses a file name one byte over the limit', () => {
+    const problems = problemsOf(() => launchMessage(launchFields({ fileName: 'a'.repeat(MAX_FILE_NAME_BYTES + 1) })));
+    expect(problems).toEqual(['fileName must take at most 255 bytes as JSON']);
+  });
+
+  it('lists every problem of a bad message', () => {
+    const body = JSON.stringify({
+      v: 1,
+      type: 'launch',
+      batchId: 'not-a-uuid',
+      imageId,
+      fileName: 'a\u0007b',
+      attempt: 0,
+      inputKey: '../../etc/passwd',
+      enqueuedAt: 'yesterday',
+      extra: true,
+    });
+    const problems = problemsOf(() => parseLaunchMessage(body));
+    expect(problems).toEqual(
+      expect.arrayContaining([
+        'batchId must be a UUID',
+        'fileName must not contain control characters',
+        'attempt must not be less than 1',
+        'inputKey must be <batchId>/<imageId>.<jpg|png|webp|gif>',
+        'enqueuedAt must be a valid ISO 8601 date string',
+        'property extra should not exist',
+      ]),
+    );
+    expect(problems).toHaveLength(6);
+  });
+
+  it('refuses bodies that are not JSON objects, and other schema versions', () => {
+    expect(problemsOf(() => parseLaunchMessage(''))).toEqual(['body is empty']);
+    expect(problemsOf(() => parseLaunchMessage('{oops'))[0]).toMatch(/^body is not JSON/);
+    expect(problemsOf(() => parseLaunchMessage('[1]'))).toEqual(['body must be a JSON object']);
+    const v2 = JSON.stringify({ ...JSON.parse(serialize(launchMessage(launchFields()))), v: 2 });
+    expect(problemsOf(() => parseLaunchMessage(v2))).toEqual(['v must be equal to 1']);
+  });
+
+  it('refuses a body over 1024 bytes even when each field is legal', () => {
+    const body = serialize(launchMessage(launchFields())).replace('{', '{' + ' '.repeat(1024));
+    expect(problemsOf(() => parseLaunchMessage(body))[0]).toMatch(/more than 1024/);
+  });
+});
+
+describe('MonitorMessage', () => {
+  it('round-trips and validates the instance id', () => {
+    const { enqueuedAt: _unused, ...ref } = launchFields();
+    const msg = monitorMessage({
+      ...ref,
+      instanceId: 'i-0123456789abcdef0',
+      startedAt: now,
+      deadline: now,
+    });
+    expect(parseMonitorMessage(serialize(msg))).toEqual(msg);
+    const bad = JSON.stringify({ ...JSON.parse(serialize(msg)), instanceId: 'has space' });
+    expect(problemsOf(() => parseMonitorMessage(bad))).toEqual([
+      'instanceId must be 1-64 of [A-Za-z0-9._:-]',
+    ]);
+  });
+});
+
+describe('OutputMessage', () => {
+  const base = { batchId, imageId, fileName: 'cat.jpg', attempt: 1, producedBy: 'local-1', completedAt: now };
+
+  it('parses the success variant with its top-5', () => {
+    const msg = outputSuccess({
+      ...base,
+      label: 'tabby',
+      confidence: 0.5,
+      top5: [{ label: 'tabby', classIndex: 281, confidence: 0.5 }],
+      timings: { inferenceMs: 8, totalMs: 20 },
+      backend: 'wasm',
+    });
+    const parsed = parseOutputMessage(serialize(msg));
+    expect(parsed.status).toBe('ok');
+    expect(parsed).toEqual(msg);
+  });
+
+  it('parses the error variant and validates nested predictions', () => {
+    const msg = outputError({ ...base, reason: 'image cannot be decoded', permanent: true });
+    expect(parseOutputMessage(serialize(msg))).toEqual(msg);
+    const bad = JSON.stringify({
+      ...JSON.parse(serialize(msg)),
+      status: 'ok',
+      label: 'x',
+      confidence: 2,
+      top5: [{ label: 'x', classIndex: -1, confidence: 0.1 }],
+      timings: {},
+      reason: undefined,
+      permanent: undefined,
+    });
+    expect(problemsOf(() => parseOutputMessage(bad))).toEqual([
+      'confidence must not be greater than 1',
+      'top5.0.classIndex must not be less than 0',
+    ]);
+    expect(problemsOf(() => parseOutputMessage('{"status":"maybe"}'))).toEqual([
+      'status must be "ok" or "error"',
+    ]);
+  });
+});
+
+describe('key layout', () => {
+  it('makes input keys from ids only and parses them back', () => {
+    const key = inputKey(batchId, imageId, 'png');
+    expect(key).toBe(`${batchId}/${imageId}.png`);
+    expect(parseInputKey(key)).toEqual({ batchId, imageId, ext: 'png' });
+    expect(parseInputKey(`${batchId}/../${imageId}.png`)).toBeUndefined();
+    expect(resultKey(imageId)).toBe(`${imageId}.json`);
+  });
+});

@@ -1,0 +1,170 @@
+import { Type } from 'class-transformer';
+import {
+  Equals,
+  IsArray,
+  IsBoolean,
+  IsInt,
+  IsISO8601,
+  IsNumber,
+  IsOptional,
+  IsString,
+  Matches,
+  Max,
+  MaxLength,
+  Min,
+  MinLength,
+  ArrayMaxSize,
+  ValidateNested,
+  IsUUID,
+} from 'class-validator';
+import { INPUT_KEY_PATTERN } from './keys';
+import { MaxJsonBytes } from './validation';
+
+/** Bumped when a message's shape changes incompatibly; consumers reject other versions. */
+export const SCHEMA_VERSION = 1 as const;
+
+/** The classic set-up caps the request queue at 1 KB: launch messages carry references only. */
+export const MAX_LAUNCH_MESSAGE_BYTES = 1024;
+/** File names are shown to users only; they never become keys. */
+export const MAX_FILE_NAME_BYTES = 255;
+
+// Control characters are refused so that a name never breaks a log line or a header.
+// eslint-disable-next-line no-control-regex
+const NO_CONTROL_CHARS = /^[^\u0000-\u001f\u007f]*$/;
+
+abstract class ImageRef {
+  @Equals(SCHEMA_VERSION)
+  v!: typeof SCHEMA_VERSION;
+
+  @IsUUID('4')
+  batchId!: string;
+
+  @IsUUID('4')
+  imageId!: string;
+
+  @IsString()
+  @MinLength(1)
+  @MaxJsonBytes(MAX_FILE_NAME_BYTES)
+  @Matches(NO_CONTROL_CHARS, { message: 'fileName must not contain control characters' })
+  fileName!: string;
+
+  /** 1 for the first try; the monitor controller re-queues with attempt + 1. */
+  @IsInt()
+  @Min(1)
+  @Max(100)
+  attempt!: number;
+}
+
+/** web-tier → launch queue → classifier-worker: one image to classify. */
+export class LaunchMessage extends ImageRef {
+  @Equals('launch')
+  type!: 'launch';
+
+  @Matches(INPUT_KEY_PATTERN, { message: 'inputKey must be <batchId>/<imageId>.<jpg|png|webp|gif>' })
+  inputKey!: string;
+
+  @IsISO8601({ strict: true })
+  enqueuedAt!: string;
+}
+
+/** classifier-worker → monitor queue (delayed to the deadline) → monitor-controller. */
+export class MonitorMessage extends ImageRef {
+  @Equals('monitor')
+  type!: 'monitor';
+
+  @Matches(INPUT_KEY_PATTERN, { message: 'inputKey must be <batchId>/<imageId>.<jpg|png|webp|gif>' })
+  inputKey!: string;
+
+  /** Who took the image: an EC2 instance id or a local worker id. */
+  @IsString()
+  @Matches(/^[A-Za-z0-9._:-]{1,64}$/, { message: 'instanceId must be 1-64 of [A-Za-z0-9._:-]' })
+  instanceId!: string;
+
+  @IsISO8601({ strict: true })
+  startedAt!: string;
+
+  /** When the result must exist; the monitor re-delays itself until then (SQS delays stop at 15 min). */
+  @IsISO8601({ strict: true })
+  deadline!: string;
+}
+
+export class Prediction {
+  @IsString()
+  @MaxLength(200)
+  label!: string;
+
+  @IsInt()
+  @Min(0)
+  classIndex!: number;
+
+  @IsNumber()
+  @Min(0)
+  @Max(1)
+  confidence!: number;
+}
+
+export class Timings {
+  @IsOptional() @IsNumber() @Min(0) queueMs?: number;
+  @IsOptional() @IsNumber() @Min(0) downloadMs?: number;
+  @IsOptional() @IsNumber() @Min(0) decodeMs?: number;
+  @IsOptional() @IsNumber() @Min(0) inferenceMs?: number;
+  @IsOptional() @IsNumber() @Min(0) totalMs?: number;
+}
+
+abstract class OutputBase extends ImageRef {
+  @Equals('output')
+  type!: 'output';
+
+  /** Who produced the result: a worker id, or `monitor-controller` for a give-up. */
+  @IsString()
+  @MaxLength(64)
+  producedBy!: string;
+
+  @IsISO8601({ strict: true })
+  completedAt!: string;
+}
+
+/** A classified image. */
+export class OutputSuccess extends OutputBase {
+  @Equals('ok')
+  status!: 'ok';
+
+  @IsString()
+  @MaxLength(200)
+  label!: string;
+
+  @IsNumber()
+  @Min(0)
+  @Max(1)
+  confidence!: number;
+
+  @IsArray()
+  @ArrayMaxSize(10)
+  @ValidateNested({ each: true })
+  @Type(() => Prediction)
+  top5!: Prediction[];
+
+  @ValidateNested()
+  @Type(() => Timings)
+  timings!: Timings;
+
+  @IsOptional() @IsString() @MaxLength(64) backend?: string;
+  @IsOptional() @IsString() @MaxLength(200) model?: string;
+}
+
+/** An image that could not be classified. */
+export class OutputError extends OutputBase {
+  @Equals('error')
+  status!: 'error';
+
+  @IsString()
+  @MinLength(1)
+  @MaxLength(1000)
+  reason!: string;
+
+  /** True when retrying cannot help (e.g. undecodable bytes); false for a give-up after retries. */
+  @IsBoolean()
+  permanent!: boolean;
+}
+
+export type OutputMessage = OutputSuccess | OutputError;

@@ -1,0 +1,164 @@
+import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { createRequestHandler } from 'local-aws-sqs';
+// s3rver ships no types; its default export is a Koa app whose callback() serves S3.
+// eslint-disable-next-line @typescript-eslint/no-require-imports
+const S3rver = require('s3rver') as new (options: Record<string, unknown>) => {
+  configureBuckets(): Promise<void>;
+  callback(): (req: IncomingMessage, res: ServerResponse) => void;
+};
+
+/** s3rver accepts only its own fixed key pair. */
+export const LOCAL_CREDENTIALS = { accessKeyId: 'S3RVER', secretAccessKey: 'S3RVER' } as const;
+const ACCOUNT_ID = '000000000000';
+
+export interface LocalAwsOptions {
+  /** Edge port for both services; 0 picks a free one. Default 4566, as LocalStack. */
+  port?: number;
+  host?: string;
+  /** Where S3 objects are kept. Default: a fresh temporary folder, removed on stop. */
+  dataDir?: string;
+  region?: string;
+  inputBucket?: string;
+  outputBucket?: string;
+  /** Prefix of the queue names, so that several stacks can share one server. */
+  queuePrefix?: string;
+  /** Receives of one launch message before it is dead-lettered. */
+  maxReceiveCount?: number;
+  /** Visibility timeout of the launch queue, seconds. */
+  launchVisibilitySeconds?: number;
+}
+
+export interface LocalAws {
+  endpoint: string;
+  port: number;
+  dataDir: string;
+  buckets: { input: string; output: string };
+  queues: { launch: string; launchDeadLetter: string; monitor: string; output: string };
+  /** The environment every app and the AWS SDK need to use this stack. */
+  env: Record<string, string>;
+  stop(): Promise<void>;
+}
+
+function isSqsRequest(req: IncomingMessage): boolean {
+  // SQS's JSON protocol names its operation in this header; everything else is S3.
+  const target = req.headers['x-amz-target'];
+  return typeof target === 'string' && target.startsWith('AmazonSQS.');
+}
+
+/**
+ * Starts S3 (s3rver) and SQS (local-aws-sqs) behind one HTTP port on loopback,
+ * with the project's buckets and queues created.
+ */
+export async function startLocalAws(options: LocalAwsOptions = {}): Promise<LocalAws> {
+  const host = options.host ?? '127.0.0.1';
+  const region = options.region ?? 'us-east-1';
+  const inputBucket = options.inputBucket ?? 'ics-input';
+  const outputBucket = options.outputBucket ?? 'ics-output';
+  const prefix = options.queuePrefix ?? 'ics-';
+  const ownsDataDir = options.dataDir === undefined;
+  const dataDir = options.dataDir ?? mkdtempSync(join(tmpdir(), 'local-aws-'));
+  mkdirSync(dataDir, { recursive: true });
+
+  const s3 = new S3rver({
+    silent: true,
+    directory: dataDir,
+    configureBuckets: [{ name: inputBucket }, { name: outputBucket }],
+  });
+  await s3.configureBuckets();
+  const s3Handler = s3.callback();
+
+  let sqsHandler: ((req: IncomingMessage, res: ServerResponse) => Promise<void>) | undefined;
+  const server: Server = createServer((req, res) => {
+    if (isSqsRequest(req) && sqsHandler) {
+      sqsHandler(req, res).catch((err: unknown) => {
+        res.statusCode = 500;
+        res.end(String(err));
+      });
+    } else {
+      s3Handler(req, res);
+    }
+  });
+  server.keepAliveTimeout = 65_000;
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(options.port ?? 4566, host, () => resolve());
+  });
+  const port = (server.address() as AddressInfo).port;
+  const endpoint = `http://${host}:${port}`;
+
+  const names = {
+    launch: `${prefix}launch`,
+    launchDeadLetter: `${prefix}launch-dlq`,
+    monitor: `${prefix}monitor`,
+    output: `${prefix}output`,
+  };
+  // The queue URLs the emulator hands out name this edge port, so the SDK's
+  // QueueUrl-as-endpoint logic lands here too.
+  sqsHandler = createRequestHandler({
+    port,
+    hostname: host,
+    region,
+    accountId: ACCOUNT_ID,
+    emulateQueueCreationLifecycle: false,
+    queues: [
+      { QueueName: names.launchDeadLetter, Attributes: { MessageRetentionPeriod: 1209600 } },
+      {
+        QueueName: names.launch,
+        Attributes: {
+          VisibilityTimeout: options.launchVisibilitySeconds ?? 30,
+          RedrivePolicy: JSON.stringify({
+            deadLetterTargetArn: `arn:aws:sqs:${region}:${ACCOUNT_ID}:${names.launchDeadLetter}`,
+            maxReceiveCount: options.maxReceiveCount ?? 5,
+          }),
+        },
+      },
+      { QueueName: names.monitor },
+      { QueueName: names.output },
+    ],
+  }).requestHandler;
+
+  const url = (name: string) => `${endpoint}/${ACCOUNT_ID}/${name}`;
+  const queues = {
+    launch: url(names.launch),
+    launchDeadLetter: url(names.launchDeadLetter),
+    monitor: url(names.monitor),
+    output: url(names.output),
+  };
+  const env: Record<string, string> = {
+    AWS_ENDPOINT_URL: endpoint,
+    AWS_REGION: region,
+    AWS_ACCESS_KEY_ID: LOCAL_CREDENTIALS.accessKeyId,
+    AWS_SECRET_ACCESS_KEY: LOCAL_CREDENTIALS.secretAccessKey,
+    // s3rver stores streamed uploads corrupted when the SDK adds its default checksums.
+    AWS_REQUEST_CHECKSUM_CALCULATION: 'WHEN_REQUIRED',
+    AWS_RESPONSE_CHECKSUM_VALIDATION: 'WHEN_REQUIRED',
+    S3_FORCE_PATH_STYLE: 'true',
+    SQS_VISIBLE_COUNT_INCLUDES_IN_FLIGHT: 'true',
+    INPUT_BUCKET: inputBucket,
+    OUTPUT_BUCKET: outputBucket,
+    LAUNCH_QUEUE_URL: queues.launch,
+    MONITOR_QUEUE_URL: queues.monitor,
+    OUTPUT_QUEUE_URL: queues.output,
+  };
+
+  let stopped = false;
+  return {
+    endpoint,
+    port,
+    dataDir,
+    buckets: { input: inputBucket, output: outputBucket },
+    queues,
+    env,
+    async stop() {
+      if (stopped) return;
+      stopped = true;
+      server.closeAllConnections();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+      if (ownsDataDir) rmSync(dataDir, { recursive: true, force: true });
+    },
+  };
+}
