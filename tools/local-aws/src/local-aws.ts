@@ -5,7 +5,6 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createRequestHandler } from 'local-aws-sqs';
 // s3rver ships no types; its default export is a Koa app whose callback() serves S3.
-// eslint-disable-next-line @typescript-eslint/no-require-imports
 const S3rver = require('s3rver') as new (options: Record<string, unknown>) => {
   configureBuckets(): Promise<void>;
   callback(): (req: IncomingMessage, res: ServerResponse) => void;
@@ -71,10 +70,11 @@ export async function startLocalAws(options: LocalAwsOptions = {}): Promise<Loca
   await s3.configureBuckets();
   const s3Handler = s3.callback();
 
-  let sqsHandler: ((req: IncomingMessage, res: ServerResponse) => Promise<void>) | undefined;
+  // Set once the port is known: the emulator puts it into every queue URL.
+  const sqs: { handler?: (req: IncomingMessage, res: ServerResponse) => Promise<void> } = {};
   const server: Server = createServer((req, res) => {
-    if (isSqsRequest(req) && sqsHandler) {
-      sqsHandler(req, res).catch((err: unknown) => {
+    if (isSqsRequest(req) && sqs.handler) {
+      sqs.handler(req, res).catch((err: unknown) => {
         res.statusCode = 500;
         res.end(String(err));
       });
@@ -98,7 +98,7 @@ export async function startLocalAws(options: LocalAwsOptions = {}): Promise<Loca
   };
   // The queue URLs the emulator hands out name this edge port, so the SDK's
   // QueueUrl-as-endpoint logic lands here too.
-  sqsHandler = createRequestHandler({
+  sqs.handler = createRequestHandler({
     port,
     hostname: host,
     region,

@@ -36,13 +36,11 @@ export class AppConfig {
   readonly logLevel!: (typeof LOG_LEVELS)[number];
 }
 
-const ENV_KEYS = Object.keys(new Environment());
-
 /** Reads and validates the environment; throws ConfigError listing each bad variable. */
 export function loadConfig(env: NodeJS.ProcessEnv = process.env): AppConfig {
   // Empty strings count as unset, as they do in most shells' `VAR= cmd`.
   const raw = Object.fromEntries(
-    Object.entries(env).filter(([k, v]) => v !== undefined && v !== '' && (ENV_KEYS.includes(k) || k.startsWith('AWS_ENDPOINT_URL'))),
+    Object.entries(env).filter(([, v]) => v !== undefined && v !== ''),
   );
   const e = plainToInstance(Environment, raw);
   const errors = validateSync(e, { forbidUnknownValues: true, stopAtFirstError: true });

@@ -1,0 +1,14 @@
+import { Module, type DynamicModule } from '@nestjs/common';
+import { AppConfig, AppConfigModule } from '@app/config';
+import { AwsModule } from '@app/aws';
+import { LoggingModule } from '@app/platform';
+
+@Module({})
+export class AppModule {
+  static register(config: AppConfig): DynamicModule {
+    return {
+      module: AppModule,
+      imports: [AppConfigModule.forRoot(config), LoggingModule, AwsModule],
+    };
+  }
+}

@@ -1,0 +1,2 @@
+export * from './lib/logging.module';
+export * from './lib/bootstrap';

@@ -1,0 +1,73 @@
+import type { DynamicModule, INestApplication, INestApplicationContext, Type } from '@nestjs/common';
+import { NestFactory } from '@nestjs/core';
+import { Logger } from 'nestjs-pino';
+import { AppConfig, ConfigError, loadConfig } from '@app/config';
+
+export interface AppDefinition<A extends INestApplicationContext> {
+  /** Shown in every log line and in the ready message. */
+  name: string;
+  /** The root module for a validated configuration. */
+  module: (config: AppConfig) => DynamicModule | Type<unknown>;
+  /** Serve HTTP on config.http.port (or `port`). */
+  http: boolean;
+  /** Anything to set up on the app before it listens (Swagger, pipes, middleware). */
+  configure?: (app: A, config: AppConfig) => void | Promise<void>;
+}
+
+/**
+ * Starts one app the same way everywhere: validated configuration (a bad
+ * variable stops the process with a message naming it), JSON logs, shutdown
+ * hooks for SIGTERM/SIGINT, and a "ready" log line.
+ */
+export async function startApp<A extends INestApplicationContext = INestApplication>(
+  def: AppDefinition<A>,
+  env: NodeJS.ProcessEnv = process.env,
+): Promise<A> {
+  process.env['APP_NAME'] ??= def.name;
+  const config = loadConfig(env);
+  const module = def.module(config);
+  const app = (
+    def.http
+      ? await NestFactory.create(module, { bufferLogs: true })
+      : await NestFactory.createApplicationContext(module, { bufferLogs: true })
+  ) as unknown as A;
+  const logger = app.get(Logger);
+  app.useLogger(logger);
+  // Nest's own shutdown hooks re-raise the signal after closing, so the process
+  // ends "killed by SIGTERM"; a clean stop should exit 0.
+  for (const signal of ['SIGTERM', 'SIGINT'] as const) {
+    process.once(signal, () => {
+      logger.log(`${def.name} stopping (${signal})`, 'Bootstrap');
+      app.close().then(
+        () => process.exit(0),
+        (err: unknown) => {
+          logger.error(`${def.name} did not stop cleanly: ${String(err)}`, 'Bootstrap');
+          process.exit(1);
+        },
+      );
+    });
+  }
+  await def.configure?.(app, config);
+  if (def.http) {
+    const http = app as unknown as INestApplication;
+    await http.listen(config.http.port, env['HOST'] ?? '0.0.0.0');
+    const url = await http.getUrl();
+    logger.log(`${def.name} ready on ${url.replace('[::1]', 'localhost')}`, 'Bootstrap');
+  } else {
+    await app.init();
+    logger.log(`${def.name} ready`, 'Bootstrap');
+  }
+  return app;
+}
+
+/** For main.ts: start, and on a configuration error print it plainly and exit 1. */
+export function runApp<A extends INestApplicationContext = INestApplication>(def: AppDefinition<A>): void {
+  startApp(def).catch((err: unknown) => {
+    if (err instanceof ConfigError) {
+      console.error(`${def.name}: ${err.message}`);
+    } else {
+      console.error(`${def.name}: failed to start:`, err);
+    }
+    process.exit(1);
+  });
+}

@@ -1,0 +1,85 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+
+export const WORKSPACE_ROOT = resolve(__dirname, '../../..');
+export const SHARED_DIR = resolve(process.env['SHARED_DIR'] ?? join(WORKSPACE_ROOT, '../shared'));
+export const DATASET_DIR = resolve(process.env['DATASET_DIR'] ?? join(SHARED_DIR, 'datasets'));
+export const MODEL_DIR = resolve(process.env['TEST_MODEL_DIR'] ?? join(SHARED_DIR, 'models/mobilenet_v1_025_224'));
+
+/** The built artifact of an app (`nx build <app>` puts it there). */
+export function appMain(app: string): string {
+  const main = join(WORKSPACE_ROOT, 'dist/apps', app, 'main.js');
+  if (!existsSync(main)) throw new Error(`${main} is missing: run "npx nx build ${app}" first`);
+  return main;
+}
+
+export interface RunningApp {
+  process: ChildProcess;
+  /** Every line the app printed so far (stdout and stderr). */
+  lines: string[];
+  /** Resolves with the first line matching, or rejects after timeoutMs. */
+  waitForLine(pattern: RegExp, timeoutMs?: number): Promise<string>;
+  /** Resolves with the exit code. */
+  exited: Promise<number | null>;
+  /** SIGTERM, then SIGKILL after graceMs; resolves with the exit code. */
+  stop(graceMs?: number): Promise<number | null>;
+}
+
+/** Starts a built app as a real process with exactly the given extra environment. */
+export function spawnApp(app: string, env: Record<string, string>): RunningApp {
+  const child = spawn(process.execPath, [appMain(app)], {
+    cwd: WORKSPACE_ROOT,
+    env: { PATH: process.env['PATH'] ?? '', HOME: process.env['HOME'] ?? '', ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  const lines: string[] = [];
+  const waiters: { pattern: RegExp; resolve: (l: string) => void }[] = [];
+  const onData = (buf: Buffer) => {
+    for (const line of buf.toString('utf8').split('\n')) {
+      if (!line) continue;
+      lines.push(line);
+      for (const w of [...waiters]) {
+        if (w.pattern.test(line)) {
+          waiters.splice(waiters.indexOf(w), 1);
+          w.resolve(line);
+        }
+      }
+    }
+  };
+  child.stdout?.on('data', onData);
+  child.stderr?.on('data', onData);
+  const exited = new Promise<number | null>((res) => child.once('exit', (code) => res(code)));
+  return {
+    process: child,
+    lines,
+    exited,
+    waitForLine(pattern, timeoutMs = 30_000) {
+      const seen = lines.find((l) => pattern.test(l));
+      if (seen) return Promise.resolve(seen);
+      return new Promise((res, rej) => {
+        const timer = setTimeout(
+          () => rej(new Error(`${app}: no line matching ${pattern} within ${timeoutMs} ms; output:\n${lines.slice(-30).join('\n')}`)),
+          timeoutMs,
+        );
+        const done = (l: string) => {
+          clearTimeout(timer);
+          res(l);
+        };
+        waiters.push({ pattern, resolve: done });
+        void exited.then(() => {
+          clearTimeout(timer);
+          rej(new Error(`${app} exited before printing ${pattern}; output:\n${lines.slice(-30).join('\n')}`));
+        });
+      });
+    },
+    async stop(graceMs = 10_000) {
+      if (child.exitCode !== null || child.signalCode !== null) return child.exitCode;
+      child.kill('SIGTERM');
+      const timer = setTimeout(() => child.kill('SIGKILL'), graceMs);
+      const code = await exited;
+      clearTimeout(timer);
+      return code;
+    },
+  };
+}
