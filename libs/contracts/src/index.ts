@@ -3,3 +3,4 @@ export * from './lib/keys';
 export * from './lib/messages';
 export * from './lib/codec';
 export { jsonBytes } from './lib/validation';
+export * from './lib/fleet';

@@ -77,3 +77,25 @@ describe('loadConfig', () => {
     expect(c.fleet.maxWorkers).toBe(20);
   });
 });
+
+describe('capability sections', () => {
+  it('reads the worker, web and scaling variables with their defaults', () => {
+    const c = loadConfig({
+      ...queues,
+      MODEL_DIR: '/models/m',
+      API_KEYS: 'a, b,,',
+      EC2_SECURITY_GROUP_IDS: 'sg-1,sg-2',
+      FLEET_PROVIDER: 'ec2',
+    });
+    expect(c.worker).toMatchObject({ modelDir: '/models/m', tfBackend: 'auto', platform: 'local', imageDeadlineSeconds: 120 });
+    expect(c.web).toMatchObject({ maxFiles: 100, maxFileBytes: 10485760, classicTimeoutSeconds: 300, apiKeys: ['a', 'b'] });
+    expect(c.scaling).toMatchObject({ provider: 'ec2', targetBacklogPerWorker: 1, tickMs: 1000 });
+    expect(c.scaling.ec2.securityGroupIds).toEqual(['sg-1', 'sg-2']);
+  });
+
+  it('reports problems from every section at once', () => {
+    expect(() => loadConfig({ ...queues, TF_BACKEND: 'gpu', MAX_FILES: '0', FLEET_PROVIDER: 'k8s' })).toThrow(
+      /TF_BACKEND: .*\n.*MAX_FILES: .*\n.*FLEET_PROVIDER: /,
+    );
+  });
+});

@@ -1,7 +1,10 @@
 import 'reflect-metadata';
-import { plainToInstance } from 'class-transformer';
+import { plainToInstance, type ClassConstructor } from 'class-transformer';
 import { validateSync } from 'class-validator';
 import { CHECKSUM_MODES, Environment, LOG_LEVELS } from './environment';
+import { ScalingEnvironment, scalingSettings, type ScalingSettings } from './scaling.env';
+import { WebEnvironment, webSettings, type WebSettings } from './web.env';
+import { WorkerEnvironment, workerSettings, type WorkerSettings } from './worker.env';
 
 /** Raised at start-up when the environment is invalid; names every variable at fault. */
 export class ConfigError extends Error {
@@ -34,6 +37,12 @@ export class AppConfig {
   readonly fleet!: { maxWorkers: number; idleSeconds: number; maxAttempts: number };
   readonly http!: { port: number };
   readonly logLevel!: (typeof LOG_LEVELS)[number];
+  /** classifier-worker and the model (worker.env.ts). */
+  readonly worker!: WorkerSettings;
+  /** web-tier (web.env.ts). */
+  readonly web!: WebSettings;
+  /** launch/monitor controllers and the fleet (scaling.env.ts). */
+  readonly scaling!: ScalingSettings;
 }
 
 /** Reads and validates the environment; throws ConfigError listing each bad variable. */
@@ -42,17 +51,22 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): AppConfig {
   const raw = Object.fromEntries(
     Object.entries(env).filter(([, v]) => v !== undefined && v !== ''),
   );
-  const e = plainToInstance(Environment, raw);
-  const errors = validateSync(e, { forbidUnknownValues: true, stopAtFirstError: true });
-  if (errors.length > 0) {
-    throw new ConfigError(
-      errors.map((err) => {
-        const messages = Object.values(err.constraints ?? {});
-        const got = err.value === undefined ? 'it is not set' : `got ${JSON.stringify(raw[err.property])}`;
-        return `${err.property}: ${messages.join(', ')} (${got})`;
-      }),
-    );
-  }
+  const problems: string[] = [];
+  // Each section is its own class so that each capability owns its variables.
+  const parse = <T extends object>(cls: ClassConstructor<T>): T => {
+    const instance = plainToInstance(cls, raw);
+    for (const err of validateSync(instance, { forbidUnknownValues: true, stopAtFirstError: true })) {
+      const messages = Object.values(err.constraints ?? {});
+      const got = err.value === undefined ? 'it is not set' : `got ${JSON.stringify(raw[err.property])}`;
+      problems.push(`${err.property}: ${messages.join(', ')} (${got})`);
+    }
+    return instance;
+  };
+  const e = parse(Environment);
+  const worker = parse(WorkerEnvironment);
+  const web = parse(WebEnvironment);
+  const scaling = parse(ScalingEnvironment);
+  if (problems.length > 0) throw new ConfigError(problems);
   const s3 = e.AWS_ENDPOINT_URL_S3 ?? e.AWS_ENDPOINT_URL;
   const config: AppConfig = {
     aws: {
@@ -72,6 +86,9 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): AppConfig {
     fleet: { maxWorkers: e.MAX_WORKERS, idleSeconds: e.IDLE_SECONDS, maxAttempts: e.MAX_ATTEMPTS },
     http: { port: e.PORT },
     logLevel: e.LOG_LEVEL,
+    worker: workerSettings(worker),
+    web: webSettings(web),
+    scaling: scalingSettings(scaling),
   };
   return Object.assign(Object.create(AppConfig.prototype) as AppConfig, config);
 }

@@ -1,0 +1,70 @@
+import { Transform } from 'class-transformer';
+import { IsArray, IsIn, IsInt, IsOptional, IsString, Matches, Max, Min } from 'class-validator';
+import { toInt, toList } from './env-helpers';
+
+export const FLEET_PROVIDERS = ['local', 'ec2'] as const;
+
+/** launch-controller, monitor-controller and libs/fleet variables. */
+export class ScalingEnvironment {
+  /** `local`: worker processes on this machine; `ec2`: instances. */
+  @IsIn(FLEET_PROVIDERS) FLEET_PROVIDER: (typeof FLEET_PROVIDERS)[number] = 'local';
+  @Transform(toInt) @Max(1000) @Min(1) @IsInt() TARGET_BACKLOG_PER_WORKER = 1;
+  /** Scaling loop period, milliseconds. */
+  @Transform(toInt) @Max(600_000) @Min(50) @IsInt() SCALE_TICK_MS = 1000;
+  /** Tags and names of this stack's resources. */
+  @Matches(/^[A-Za-z0-9-]{1,32}$/, { message: 'STACK_NAME must be 1-32 of [A-Za-z0-9-]' }) STACK_NAME = 'ics';
+
+  /** Local provider: the worker's built entry point, and a SIGKILL grace after SIGTERM (ms). */
+  @IsString() WORKER_MAIN = 'dist/apps/classifier-worker/main.js';
+  @Transform(toInt) @Max(600_000) @Min(0) @IsInt() WORKER_KILL_GRACE_MS = 10_000;
+
+  /** EC2 provider: a launch template, or the parts of one. */
+  @IsOptional() @IsString() EC2_LAUNCH_TEMPLATE_ID?: string;
+  @IsOptional() @IsString() EC2_LAUNCH_TEMPLATE_VERSION?: string;
+  @IsOptional() @Matches(/^ami-[0-9a-f]{8,17}$/, { message: 'EC2_AMI_ID must look like ami-0123456789abcdef0' }) EC2_AMI_ID?: string;
+  @IsString() EC2_INSTANCE_TYPE = 't3.medium';
+  @IsOptional() @IsString() EC2_INSTANCE_PROFILE?: string;
+  @Transform(toList) @IsArray() @IsString({ each: true }) EC2_SECURITY_GROUP_IDS: string[] = [];
+  @IsOptional() @IsString() EC2_SUBNET_ID?: string;
+  @IsOptional() @IsString() EC2_KEY_NAME?: string;
+}
+
+export interface ScalingSettings {
+  provider: (typeof FLEET_PROVIDERS)[number];
+  targetBacklogPerWorker: number;
+  tickMs: number;
+  stackName: string;
+  workerMain: string;
+  workerKillGraceMs: number;
+  ec2: {
+    launchTemplateId?: string;
+    launchTemplateVersion?: string;
+    amiId?: string;
+    instanceType: string;
+    instanceProfile?: string;
+    securityGroupIds: string[];
+    subnetId?: string;
+    keyName?: string;
+  };
+}
+
+export function scalingSettings(e: ScalingEnvironment): ScalingSettings {
+  return {
+    provider: e.FLEET_PROVIDER,
+    targetBacklogPerWorker: e.TARGET_BACKLOG_PER_WORKER,
+    tickMs: e.SCALE_TICK_MS,
+    stackName: e.STACK_NAME,
+    workerMain: e.WORKER_MAIN,
+    workerKillGraceMs: e.WORKER_KILL_GRACE_MS,
+    ec2: {
+      launchTemplateId: e.EC2_LAUNCH_TEMPLATE_ID,
+      launchTemplateVersion: e.EC2_LAUNCH_TEMPLATE_VERSION,
+      amiId: e.EC2_AMI_ID,
+      instanceType: e.EC2_INSTANCE_TYPE,
+      instanceProfile: e.EC2_INSTANCE_PROFILE,
+      securityGroupIds: e.EC2_SECURITY_GROUP_IDS,
+      subnetId: e.EC2_SUBNET_ID,
+      keyName: e.EC2_KEY_NAME,
+    },
+  };
+}
