@@ -17,6 +17,8 @@ export class ScalingEnvironment {
   /** Local provider: the worker's built entry point, and a SIGKILL grace after SIGTERM (ms). */
   @IsString() WORKER_MAIN = 'dist/apps/classifier-worker/main.js';
   @Transform(toInt) @Max(600_000) @Min(0) @IsInt() WORKER_KILL_GRACE_MS = 10_000;
+  /** Local provider: one record (and log) per worker process, shared by the controllers. */
+  @IsString() FLEET_STATE_DIR = '.local-run/fleet';
 
   /** EC2 provider: a launch template, or the parts of one. */
   @IsOptional() @IsString() EC2_LAUNCH_TEMPLATE_ID?: string;
@@ -36,6 +38,7 @@ export interface ScalingSettings {
   stackName: string;
   workerMain: string;
   workerKillGraceMs: number;
+  fleetStateDir: string;
   ec2: {
     launchTemplateId?: string;
     launchTemplateVersion?: string;
@@ -56,6 +59,7 @@ export function scalingSettings(e: ScalingEnvironment): ScalingSettings {
     stackName: e.STACK_NAME,
     workerMain: e.WORKER_MAIN,
     workerKillGraceMs: e.WORKER_KILL_GRACE_MS,
+    fleetStateDir: e.FLEET_STATE_DIR,
     ec2: {
       launchTemplateId: e.EC2_LAUNCH_TEMPLATE_ID,
       launchTemplateVersion: e.EC2_LAUNCH_TEMPLATE_VERSION,

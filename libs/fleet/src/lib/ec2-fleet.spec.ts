@@ -1,0 +1,154 @@
+import {
+  DescribeInstancesCommand,
+  EC2Client,
+  RunInstancesCommand,
+  TerminateInstancesCommand,
+} from '@aws-sdk/client-ec2';
+import { mockClient } from 'aws-sdk-client-mock';
+import { RetryableError } from '@app/aws';
+import { DEFAULT_USER_DATA, Ec2Fleet } from './ec2-fleet';
+
+const ec2Mock = mockClient(EC2Client);
+const ec2 = new EC2Client({ region: 'us-east-1' });
+const ec2Settings = {
+  instanceType: 't3.medium',
+  securityGroupIds: [] as string[],
+};
+
+beforeEach(() => ec2Mock.reset());
+
+describe('Ec2Fleet', () => {
+  it('refuses a configuration with neither launch template nor AMI', () => {
+    expect(() => new Ec2Fleet(ec2, { stackName: 'ics', ec2: ec2Settings })).toThrow(
+      'FLEET_PROVIDER=ec2 needs EC2_LAUNCH_TEMPLATE_ID or EC2_AMI_ID',
+    );
+  });
+
+  it('launches n tagged workers from the launch template in one call', async () => {
+    ec2Mock.on(RunInstancesCommand).resolves({
+      Instances: [
+        { InstanceId: 'i-1', State: { Name: 'pending' }, LaunchTime: new Date('2026-11-25T10:00:00Z') },
+        { InstanceId: 'i-2', State: { Name: 'pending' }, LaunchTime: new Date('2026-11-25T10:00:00Z') },
+      ],
+    });
+    const fleet = new Ec2Fleet(ec2, { stackName: 'prod', ec2: { ...ec2Settings, launchTemplateId: 'lt-0abc' } });
+    const launched = await fleet.launch(2);
+    expect(launched.map((w) => [w.id, w.state])).toEqual([
+      ['i-1', 'pending'],
+      ['i-2', 'pending'],
+    ]);
+    const calls = ec2Mock.commandCalls(RunInstancesCommand);
+    expect(calls).toHaveLength(1);
+    const input = calls[0].args[0].input;
+    expect(input).toEqual({
+      MinCount: 2,
+      MaxCount: 2,
+      ClientToken: expect.stringMatching(/^[0-9a-f-]{36}$/),
+      LaunchTemplate: { LaunchTemplateId: 'lt-0abc', Version: '$Latest' },
+      TagSpecifications: [
+        {
+          ResourceType: 'instance',
+          Tags: [
+            { Key: 'Name', Value: 'prod-classifier-worker' },
+            { Key: 'ics:stack', Value: 'prod' },
+            { Key: 'ics:role', Value: 'classifier-worker' },
+            { Key: 'ics:worker-state', Value: 'starting' },
+          ],
+        },
+      ],
+    });
+  });
+
+  it('launches from an AMI with IMDSv2 required, terminate-on-shutdown and user data', async () => {
+    ec2Mock.on(RunInstancesCommand).resolves({ Instances: [] });
+    const fleet = new Ec2Fleet(ec2, {
+      stackName: 'ics',
+      ec2: {
+        ...ec2Settings,
+        amiId: 'ami-0123456789abcdef0',
+        instanceProfile: 'ics-worker',
+        securityGroupIds: ['sg-1'],
+        subnetId: 'subnet-1',
+      },
+    });
+    await fleet.launch(3);
+    const input = ec2Mock.commandCalls(RunInstancesCommand)[0].args[0].input;
+    expect(input).toMatchObject({
+      MinCount: 3,
+      MaxCount: 3,
+      ImageId: 'ami-0123456789abcdef0',
+      InstanceType: 't3.medium',
+      IamInstanceProfile: { Name: 'ics-worker' },
+      SecurityGroupIds: ['sg-1'],
+      SubnetId: 'subnet-1',
+      InstanceInitiatedShutdownBehavior: 'terminate',
+      MetadataOptions: { HttpTokens: 'required', HttpEndpoint: 'enabled' },
+    });
+    expect(Buffer.from(input.UserData ?? '', 'base64').toString()).toBe(DEFAULT_USER_DATA);
+    expect(input.LaunchTemplate).toBeUndefined();
+  });
+
+  it('lists workers by stack tag and state across pages, with busy/free from their tag', async () => {
+    ec2Mock
+      .on(DescribeInstancesCommand)
+      .resolvesOnce({
+        Reservations: [
+          {
+            Instances: [
+              { InstanceId: 'i-1', State: { Name: 'running' }, Tags: [{ Key: 'ics:worker-state', Value: 'busy' }] },
+              { InstanceId: 'i-2', State: { Name: 'pending' } },
+            ],
+          },
+        ],
+        NextToken: 'page-2',
+      })
+      .resolvesOnce({
+        Reservations: [
+          {
+            Instances: [
+              { InstanceId: 'i-3', State: { Name: 'running' }, Tags: [{ Key: 'ics:worker-state', Value: 'free' }] },
+              { InstanceId: 'i-4', State: { Name: 'shutting-down' } },
+            ],
+          },
+        ],
+      });
+    const fleet = new Ec2Fleet(ec2, { stackName: 'ics', ec2: { ...ec2Settings, launchTemplateId: 'lt-1' } });
+    const workers = await fleet.list();
+    expect(workers.map((w) => [w.id, w.state, w.busy, w.workerState])).toEqual([
+      ['i-1', 'running', true, 'busy'],
+      ['i-2', 'pending', false, undefined],
+      ['i-3', 'running', false, 'free'],
+      ['i-4', 'terminating', false, undefined],
+    ]);
+    const calls = ec2Mock.commandCalls(DescribeInstancesCommand);
+    expect(calls.map((c) => c.args[0].input.NextToken)).toEqual([undefined, 'page-2']);
+    expect(calls[0].args[0].input.Filters).toEqual([
+      { Name: 'tag:ics:stack', Values: ['ics'] },
+      { Name: 'tag:ics:role', Values: ['classifier-worker'] },
+      { Name: 'instance-state-name', Values: ['pending', 'running', 'shutting-down', 'stopping'] },
+    ]);
+  });
+
+  it('terminates one instance, and treats an unknown one as already gone', async () => {
+    ec2Mock.on(TerminateInstancesCommand, { InstanceIds: ['i-1'] }).resolves({});
+    ec2Mock
+      .on(TerminateInstancesCommand, { InstanceIds: ['i-gone'] })
+      .rejects(Object.assign(new Error('The instance ID does not exist'), { name: 'InvalidInstanceID.NotFound' }));
+    const fleet = new Ec2Fleet(ec2, { stackName: 'ics', ec2: { ...ec2Settings, launchTemplateId: 'lt-1' } });
+    await fleet.terminate('i-1');
+    await fleet.terminate('i-gone');
+    expect(ec2Mock.commandCalls(TerminateInstancesCommand).map((c) => c.args[0].input)).toEqual([
+      { InstanceIds: ['i-1'] },
+      { InstanceIds: ['i-gone'] },
+    ]);
+  });
+
+  it('maps throttling to a RetryableError the scaling loop can wait out', async () => {
+    ec2Mock
+      .on(RunInstancesCommand)
+      .rejects(Object.assign(new Error('Request limit exceeded.'), { name: 'RequestLimitExceeded', $metadata: { httpStatusCode: 503 } }));
+    const fleet = new Ec2Fleet(ec2, { stackName: 'ics', ec2: { ...ec2Settings, launchTemplateId: 'lt-1' } });
+    await expect(fleet.launch(1)).rejects.toBeInstanceOf(RetryableError);
+    await expect(fleet.launch(0)).rejects.toThrow('launch count must be a positive integer (got 0)');
+  });
+});

@@ -1,0 +1,122 @@
+import { randomUUID } from 'node:crypto';
+import {
+  DescribeInstancesCommand,
+  RunInstancesCommand,
+  TerminateInstancesCommand,
+  type EC2Client,
+  type Instance,
+  type RunInstancesCommandInput,
+} from '@aws-sdk/client-ec2';
+import { call, NotFoundError } from '@app/aws';
+import type { ScalingSettings } from '@app/config';
+import { ROLE_TAG, STACK_TAG, WORKER_ROLE, WORKER_STATE_TAG, WORKER_STATES, type WorkerState } from '@app/contracts';
+import { Fleet, type InstanceState, type WorkerInstance } from './fleet';
+
+/** Used only without a launch template: the AMI has the worker installed as a systemd unit. */
+export const DEFAULT_USER_DATA = '#!/bin/bash\nsystemctl enable --now classifier-worker.service\n';
+
+const ALIVE_STATES: Record<string, InstanceState> = {
+  pending: 'pending',
+  running: 'running',
+  'shutting-down': 'terminating',
+  stopping: 'terminating',
+};
+
+/** Workers as EC2 instances, found by this stack's tags. */
+export class Ec2Fleet extends Fleet {
+  constructor(
+    private readonly ec2: EC2Client,
+    private readonly settings: Pick<ScalingSettings, 'stackName' | 'ec2'>,
+  ) {
+    super();
+    const e = settings.ec2;
+    if (!e.launchTemplateId && !e.amiId) {
+      throw new Error('FLEET_PROVIDER=ec2 needs EC2_LAUNCH_TEMPLATE_ID or EC2_AMI_ID');
+    }
+  }
+
+  async launch(count: number): Promise<WorkerInstance[]> {
+    if (!Number.isInteger(count) || count < 1) throw new RangeError(`launch count must be a positive integer (got ${count})`);
+    const e = this.settings.ec2;
+    const tags = [
+      { Key: 'Name', Value: `${this.settings.stackName}-classifier-worker` },
+      { Key: STACK_TAG, Value: this.settings.stackName },
+      { Key: ROLE_TAG, Value: WORKER_ROLE },
+      { Key: WORKER_STATE_TAG, Value: 'starting' },
+    ];
+    const input: RunInstancesCommandInput = {
+      MinCount: count,
+      MaxCount: count,
+      // The same token on a retried call makes EC2 launch once, not twice.
+      ClientToken: randomUUID(),
+      TagSpecifications: [{ ResourceType: 'instance', Tags: tags }],
+    };
+    if (e.launchTemplateId) {
+      input.LaunchTemplate = { LaunchTemplateId: e.launchTemplateId, Version: e.launchTemplateVersion ?? '$Latest' };
+    } else {
+      Object.assign(input, {
+        ImageId: e.amiId,
+        InstanceType: e.instanceType,
+        IamInstanceProfile: e.instanceProfile ? { Name: e.instanceProfile } : undefined,
+        SecurityGroupIds: e.securityGroupIds.length ? e.securityGroupIds : undefined,
+        SubnetId: e.subnetId,
+        KeyName: e.keyName,
+        UserData: Buffer.from(DEFAULT_USER_DATA).toString('base64'),
+        InstanceInitiatedShutdownBehavior: 'terminate',
+        MetadataOptions: { HttpTokens: 'required', HttpEndpoint: 'enabled' },
+      });
+    }
+    const out = await call('ec2.RunInstances', () => this.ec2.send(new RunInstancesCommand(input)));
+    return (out.Instances ?? []).map(toWorker).filter((w): w is WorkerInstance => w !== undefined);
+  }
+
+  async list(): Promise<WorkerInstance[]> {
+    const workers: WorkerInstance[] = [];
+    let token: string | undefined;
+    do {
+      const out = await call('ec2.DescribeInstances', () =>
+        this.ec2.send(
+          new DescribeInstancesCommand({
+            Filters: [
+              { Name: `tag:${STACK_TAG}`, Values: [this.settings.stackName] },
+              { Name: `tag:${ROLE_TAG}`, Values: [WORKER_ROLE] },
+              { Name: 'instance-state-name', Values: Object.keys(ALIVE_STATES) },
+            ],
+            NextToken: token,
+          }),
+        ),
+      );
+      for (const r of out.Reservations ?? []) {
+        for (const i of r.Instances ?? []) {
+          const w = toWorker(i);
+          if (w) workers.push(w);
+        }
+      }
+      token = out.NextToken;
+    } while (token);
+    return workers;
+  }
+
+  async terminate(id: string): Promise<void> {
+    try {
+      await call('ec2.TerminateInstances', () => this.ec2.send(new TerminateInstancesCommand({ InstanceIds: [id] })));
+    } catch (err) {
+      if (err instanceof NotFoundError) return; // already gone
+      throw err;
+    }
+  }
+}
+
+function toWorker(i: Instance): WorkerInstance | undefined {
+  const state = ALIVE_STATES[i.State?.Name ?? ''];
+  if (!i.InstanceId || !state) return undefined;
+  const tag = i.Tags?.find((t) => t.Key === WORKER_STATE_TAG)?.Value;
+  const workerState = (WORKER_STATES as readonly string[]).includes(tag ?? '') ? (tag as WorkerState) : undefined;
+  return {
+    id: i.InstanceId,
+    state,
+    launchedAt: i.LaunchTime ?? new Date(),
+    workerState,
+    busy: workerState === 'busy',
+  };
+}

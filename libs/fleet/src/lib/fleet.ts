@@ -1,0 +1,50 @@
+import type { WorkerState } from '@app/contracts';
+
+export type InstanceState = 'pending' | 'running' | 'terminating';
+
+export interface WorkerInstance {
+  /** EC2 instance id, or `local-N` for a local process. */
+  id: string;
+  state: InstanceState;
+  launchedAt: Date;
+  /** What the worker last said of itself (undefined until it has said anything). */
+  workerState?: WorkerState;
+  /** True while it is classifying an image. */
+  busy: boolean;
+}
+
+/**
+ * The classifier workers of one stack, wherever they run. Providers: EC2
+ * instances (`Ec2Fleet`) or processes on this machine (`LocalProcessFleet`).
+ */
+export abstract class Fleet {
+  /** Starts `count` workers; resolves with them as launched (pending). */
+  abstract launch(count: number): Promise<WorkerInstance[]>;
+  /** Workers that are alive: pending, running or terminating. */
+  abstract list(): Promise<WorkerInstance[]>;
+  /** Ends one worker; a worker that is already gone is not an error. */
+  abstract terminate(id: string): Promise<void>;
+}
+
+export interface FleetCounts {
+  pending: number;
+  running: number;
+  terminating: number;
+  busy: number;
+  /** Running and not busy. */
+  free: number;
+  /** Everything that still uses a slot: pending + running + terminating. */
+  alive: number;
+}
+
+export function countFleet(workers: WorkerInstance[]): FleetCounts {
+  const c = { pending: 0, running: 0, terminating: 0, busy: 0, free: 0, alive: workers.length };
+  for (const w of workers) {
+    c[w.state]++;
+    if (w.state === 'running') {
+      if (w.busy) c.busy++;
+      else c.free++;
+    }
+  }
+  return c;
+}

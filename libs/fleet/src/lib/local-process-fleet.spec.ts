@@ -1,0 +1,96 @@
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { LocalProcessFleet } from './local-process-fleet';
+
+const FIXTURE = join(__dirname, '../testing/status-reporting-process.js');
+const until = async (cond: () => Promise<boolean>, ms = 5000) => {
+  const end = Date.now() + ms;
+  while (Date.now() < end) {
+    if (await cond()) return;
+    await new Promise((r) => setTimeout(r, 25));
+  }
+  throw new Error('condition not met in time');
+};
+const alive = (pid: number) => {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+};
+
+describe('LocalProcessFleet', () => {
+  let dir: string;
+  let fleet: LocalProcessFleet;
+  beforeEach(() => {
+    dir = mkdtempSync(join(tmpdir(), 'fleet-'));
+    fleet = new LocalProcessFleet({ workerMain: FIXTURE, env: { PATH: process.env['PATH'] }, stateDir: dir, killGraceMs: 300 });
+  });
+  afterEach(async () => {
+    await fleet.shutdown();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('launches numbered worker processes and follows their status: pending, busy, free', async () => {
+    const launched = await fleet.launch(2);
+    expect(launched.map((w) => [w.id, w.state])).toEqual([
+      ['local-1', 'pending'],
+      ['local-2', 'pending'],
+    ]);
+    await until(async () => (await fleet.list()).some((w) => w.busy));
+    const busy = (await fleet.list()).find((w) => w.busy);
+    expect(busy).toMatchObject({ state: 'running', workerState: 'busy' });
+    await until(async () => (await fleet.list()).every((w) => w.state === 'running' && !w.busy));
+    expect(readFileSync(join(dir, 'local-1.log'), 'utf8')).toContain('local-1 started');
+  });
+
+  it('is seen and stopped from another process through the records (as the monitor controller does)', async () => {
+    await fleet.launch(1);
+    const other = new LocalProcessFleet({ workerMain: FIXTURE, env: {}, stateDir: dir, killGraceMs: 300 });
+    await until(async () => (await other.list()).length === 1);
+    const [w] = await other.list();
+    const pid = JSON.parse(readFileSync(join(dir, `${w.id}.json`), 'utf8')).pid as number;
+    await other.terminate(w.id);
+    await until(async () => !alive(pid));
+    await until(async () => (await fleet.list()).length === 0);
+    expect(existsSync(join(dir, `${w.id}.json`))).toBe(false);
+  });
+
+  it('SIGKILLs a worker that ignores SIGTERM after the grace period', async () => {
+    const stubborn = new LocalProcessFleet({
+      workerMain: FIXTURE,
+      env: { IGNORE_SIGTERM: '1' },
+      stateDir: dir,
+      killGraceMs: 300,
+    });
+    const [w] = await stubborn.launch(1);
+    await until(async () => (await stubborn.list())[0]?.state === 'running');
+    const pid = JSON.parse(readFileSync(join(dir, `${w.id}.json`), 'utf8')).pid as number;
+    await stubborn.terminate(w.id);
+    expect((await stubborn.list())[0]).toMatchObject({ id: w.id, state: 'terminating' });
+    await new Promise((r) => setTimeout(r, 150));
+    expect(alive(pid)).toBe(true);
+    await until(async () => !alive(pid), 3000);
+  });
+
+  it('drops the record of a worker killed with SIGKILL, and keeps numbering after it', async () => {
+    const [w] = await fleet.launch(1);
+    const pid = JSON.parse(readFileSync(join(dir, `${w.id}.json`), 'utf8')).pid as number;
+    process.kill(pid, 'SIGKILL');
+    await until(async () => (await fleet.list()).length === 0);
+    const [next] = await fleet.launch(1);
+    expect(next.id).toBe('local-2');
+  });
+
+  it('shutdown() stops every worker it launched', async () => {
+    await fleet.launch(3);
+    const pids = () =>
+      ['local-1', 'local-2', 'local-3'].map((id) => JSON.parse(readFileSync(join(dir, `${id}.json`), 'utf8')).pid as number);
+    const before = pids();
+    await fleet.shutdown();
+    expect(before.filter(alive)).toEqual([]);
+    expect(await fleet.list()).toEqual([]);
+  });
+});

@@ -1,0 +1,181 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { closeSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { Logger } from '@nestjs/common';
+import { isWorkerStatusMessage, type WorkerState } from '@app/contracts';
+import { Fleet, type InstanceState, type WorkerInstance } from './fleet';
+
+export interface LocalProcessFleetOptions {
+  /** The built worker (`dist/apps/classifier-worker/main.js`). */
+  workerMain: string;
+  /** Environment of every worker (the stack's configuration); WORKER_ID is added. */
+  env: NodeJS.ProcessEnv;
+  /** One `<id>.json` record and `<id>.log` per worker; every controller on this machine reads the same folder. */
+  stateDir: string;
+  /** SIGKILL this long after SIGTERM if the worker is still there. */
+  killGraceMs: number;
+}
+
+/** What a worker's record holds: enough for any process on this machine to see and stop it. */
+interface WorkerRecord {
+  id: string;
+  pid: number;
+  launchedAt: string;
+  workerState?: WorkerState;
+  terminating?: boolean;
+}
+
+const ID = /^local-(\d+)\.(json|log)$/;
+
+function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+function stateOf(r: WorkerRecord): InstanceState {
+  if (r.terminating || r.workerState === 'stopping') return 'terminating';
+  if (r.workerState === 'free' || r.workerState === 'busy') return 'running';
+  return 'pending';
+}
+
+/**
+ * Workers as processes on this machine (`local-1`, `local-2`, …). The process
+ * that launches them owns them (IPC status, exit tracking, shutdown); any other
+ * process (the monitor controller) sees and stops them through their records.
+ */
+export class LocalProcessFleet extends Fleet {
+  private readonly logger = new Logger(LocalProcessFleet.name);
+  private readonly children = new Map<string, ChildProcess>();
+  private readonly dir: string;
+
+  constructor(private readonly options: LocalProcessFleetOptions) {
+    super();
+    this.dir = resolve(options.stateDir);
+    mkdirSync(this.dir, { recursive: true });
+  }
+
+  async launch(count: number): Promise<WorkerInstance[]> {
+    if (!Number.isInteger(count) || count < 1) throw new RangeError(`launch count must be a positive integer (got ${count})`);
+    const launched: WorkerInstance[] = [];
+    for (let i = 0; i < count; i++) launched.push(this.spawnOne());
+    return launched;
+  }
+
+  private nextId(): string {
+    let max = 0;
+    for (const f of readdirSync(this.dir)) {
+      const m = ID.exec(f);
+      if (m) max = Math.max(max, Number(m[1]));
+    }
+    for (const id of this.children.keys()) max = Math.max(max, Number(id.slice('local-'.length)));
+    return `local-${max + 1}`;
+  }
+
+  private spawnOne(): WorkerInstance {
+    const id = this.nextId();
+    const log = openSync(join(this.dir, `${id}.log`), 'a');
+    let child: ChildProcess;
+    try {
+      child = spawn(process.execPath, [resolve(this.options.workerMain)], {
+        env: { ...this.options.env, WORKER_ID: id, WORKER_PLATFORM: 'local' },
+        stdio: ['ignore', log, log, 'ipc'],
+      });
+    } finally {
+      closeSync(log);
+    }
+    if (child.pid === undefined) throw new Error(`could not start worker ${id} (${this.options.workerMain})`);
+    const record: WorkerRecord = { id, pid: child.pid, launchedAt: new Date().toISOString() };
+    this.children.set(id, child);
+    this.write(record);
+    child.on('message', (msg: unknown) => {
+      if (!isWorkerStatusMessage(msg)) return;
+      const current = this.read(id);
+      if (current) this.write({ ...current, workerState: msg.state });
+    });
+    child.once('exit', (code, signal) => {
+      this.children.delete(id);
+      rmSync(join(this.dir, `${id}.json`), { force: true });
+      this.logger.log(`worker ${id} exited (${signal ?? `code ${code}`})`);
+    });
+    // A worker that cannot start (bad path) fails here, not silently.
+    child.once('error', (err) => this.logger.error(`worker ${id}: ${err.message}`));
+    this.logger.log(`launched worker ${id} (pid ${child.pid})`);
+    return { id, state: 'pending', launchedAt: new Date(record.launchedAt), busy: false };
+  }
+
+  async list(): Promise<WorkerInstance[]> {
+    const workers: WorkerInstance[] = [];
+    for (const f of readdirSync(this.dir)) {
+      if (!f.endsWith('.json')) continue;
+      const r = this.read(f.slice(0, -'.json'.length));
+      if (!r) continue;
+      // A record whose process is gone is stale (its owner died with it, or was killed).
+      if (!isAlive(r.pid) && !this.children.has(r.id)) {
+        rmSync(join(this.dir, f), { force: true });
+        continue;
+      }
+      workers.push({
+        id: r.id,
+        state: stateOf(r),
+        launchedAt: new Date(r.launchedAt),
+        workerState: r.workerState,
+        busy: r.workerState === 'busy',
+      });
+    }
+    return workers.sort((a, b) => a.launchedAt.getTime() - b.launchedAt.getTime());
+  }
+
+  async terminate(id: string): Promise<void> {
+    const r = this.read(id);
+    if (!r || !isAlive(r.pid)) return;
+    this.write({ ...r, terminating: true });
+    this.signal(r.pid, 'SIGTERM');
+    const timer = setTimeout(() => {
+      if (isAlive(r.pid)) {
+        this.logger.warn(`worker ${id} still there ${this.options.killGraceMs} ms after SIGTERM: SIGKILL`);
+        this.signal(r.pid, 'SIGKILL');
+      }
+    }, this.options.killGraceMs);
+    timer.unref();
+  }
+
+  /** Stops every worker this process launched and waits for them to exit. */
+  async shutdown(): Promise<void> {
+    const exits = [...this.children.entries()].map(
+      ([id, child]) =>
+        new Promise<void>((res) => {
+          if (child.exitCode !== null || child.signalCode !== null) return res();
+          child.once('exit', () => res());
+          void this.terminate(id);
+        }),
+    );
+    await Promise.all(exits);
+  }
+
+  private signal(pid: number, signal: NodeJS.Signals): void {
+    try {
+      process.kill(pid, signal);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'ESRCH') throw err;
+    }
+  }
+
+  private read(id: string): WorkerRecord | undefined {
+    try {
+      return JSON.parse(readFileSync(join(this.dir, `${id}.json`), 'utf8')) as WorkerRecord;
+    } catch {
+      return undefined; // gone, or being replaced
+    }
+  }
+
+  private write(r: WorkerRecord): void {
+    // Write-then-rename so that a reader never sees half a record.
+    const tmp = join(this.dir, `.${r.id}.${process.pid}.tmp`);
+    writeFileSync(tmp, JSON.stringify(r));
+    renameSync(tmp, join(this.dir, `${r.id}.json`));
+  }
+}
