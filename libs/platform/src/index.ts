@@ -1,2 +1,3 @@
 export * from './lib/logging.module';
 export * from './lib/bootstrap';
+export * from './lib/metrics.module';

@@ -1,14 +1,26 @@
-import { Module, type DynamicModule } from '@nestjs/common';
+import { Controller, Get, Module, type DynamicModule } from '@nestjs/common';
 import { AppConfig, AppConfigModule } from '@app/config';
 import { AwsModule } from '@app/aws';
-import { LoggingModule } from '@app/platform';
+import { FleetModule } from '@app/fleet';
+import { LoggingModule, MetricsModule } from '@app/platform';
+import { DeadlineMonitor } from './deadline-monitor';
+
+@Controller('health')
+class HealthController {
+  @Get()
+  health(): { status: string } {
+    return { status: 'ok' };
+  }
+}
 
 @Module({})
 export class AppModule {
   static register(config: AppConfig): DynamicModule {
     return {
       module: AppModule,
-      imports: [AppConfigModule.forRoot(config), LoggingModule, AwsModule],
+      imports: [AppConfigModule.forRoot(config), LoggingModule, AwsModule, FleetModule, MetricsModule],
+      controllers: [HealthController],
+      providers: [DeadlineMonitor],
     };
   }
 }

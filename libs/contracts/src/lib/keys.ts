@@ -28,6 +28,15 @@ export function resultKey(imageId: string): string {
   return `${imageId}.json`;
 }
 
+/**
+ * Output bucket: the monitor controller's record of the latest attempt it
+ * queued for an image, so a late or duplicate monitor message for an older
+ * attempt is recognised as superseded.
+ */
+export function attemptKey(imageId: string): string {
+  return `attempts/${imageId}.json`;
+}
+
 export function parseInputKey(
   key: string,
 ): { batchId: string; imageId: string; ext: ImageExtension } | undefined {

@@ -1,0 +1,159 @@
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { randomUUID } from 'node:crypto';
+import { AwsClients, AwsResources } from '@app/aws';
+import { loadConfig } from '@app/config';
+import {
+  attemptKey,
+  inputKey,
+  monitorMessage,
+  outputSuccess,
+  parseLaunchMessage,
+  parseOutputMessage,
+  resultKey,
+  serialize,
+} from '@app/contracts';
+import { LocalProcessFleet } from '@app/fleet';
+import { MetricsRegistry } from '@app/platform';
+import { startTestStack, WORKSPACE_ROOT, type TestStack } from '@tools/testing';
+import { DeadlineMonitor } from './deadline-monitor';
+
+// A process that speaks the worker status protocol, to have something real to terminate.
+const STATUS_PROCESS = join(WORKSPACE_ROOT, 'libs/fleet/src/testing/status-reporting-process.js');
+
+describe('DeadlineMonitor', () => {
+  let stack: TestStack;
+  let dir: string;
+  let fleet: LocalProcessFleet;
+  let monitor: DeadlineMonitor;
+
+  beforeAll(async () => {
+    stack = await startTestStack({ queuePrefix: 'mon-' });
+  });
+  afterAll(() => stack.stop());
+  beforeEach(() => {
+    dir = mkdtempSync(join(tmpdir(), 'monitor-'));
+    fleet = new LocalProcessFleet({ workerMain: STATUS_PROCESS, env: {}, stateDir: dir, killGraceMs: 500 });
+    monitor = new DeadlineMonitor(stack.config, stack.resources, fleet, new MetricsRegistry());
+  });
+  afterEach(async () => {
+    await fleet.shutdown();
+    rmSync(dir, { recursive: true, force: true });
+    // Each test leaves the queues empty for the next.
+    for (const q of [stack.resources.launchQueue, stack.resources.outputQueue, stack.resources.monitorQueue]) {
+      for (;;) {
+        const ms = await q.receive({ maxMessages: 10 });
+        if (ms.length === 0) break;
+        await q.deleteBatch(ms.map((m) => m.receiptHandle));
+      }
+    }
+  });
+
+  function message(attempt: number, over: { instanceId?: string; deadline?: string } = {}) {
+    const batchId = randomUUID();
+    const imageId = randomUUID();
+    return monitorMessage({
+      batchId,
+      imageId,
+      fileName: 'cat.jpg',
+      attempt,
+      inputKey: inputKey(batchId, imageId, 'jpg'),
+      instanceId: over.instanceId ?? 'local-999',
+      startedAt: new Date(Date.now() - 60_000).toISOString(),
+      deadline: over.deadline ?? new Date(Date.now() - 1000).toISOString(),
+    });
+  }
+
+  const drain = async (q: AwsResources['launchQueue']) => {
+    const got = await q.receive({ maxMessages: 10 });
+    await q.deleteBatch(got.map((m) => m.receiptHandle));
+    return got.map((m) => m.body);
+  };
+
+  it('does nothing when the result is in the output bucket', async () => {
+    const msg = message(1);
+    const result = outputSuccess({
+      batchId: msg.batchId,
+      imageId: msg.imageId,
+      fileName: msg.fileName,
+      attempt: 1,
+      producedBy: 'local-1',
+      completedAt: new Date().toISOString(),
+      label: 'tabby',
+      confidence: 0.9,
+      top5: [],
+      timings: {},
+    });
+    await stack.resources.outputBucket.put(resultKey(msg.imageId), serialize(result));
+    expect(await monitor.handle(serialize(msg))).toBe('done');
+    expect(await drain(stack.resources.launchQueue)).toEqual([]);
+  });
+
+  it('terminates the late worker and re-queues the image as the next attempt, once', async () => {
+    const [worker] = await fleet.launch(1);
+    const pid = JSON.parse(readFileSync(join(dir, `${worker.id}.json`), 'utf8')).pid as number;
+    const msg = message(1, { instanceId: worker.id });
+
+    expect(await monitor.handle(serialize(msg))).toBe('requeued');
+    const [body] = await drain(stack.resources.launchQueue);
+    expect(parseLaunchMessage(body)).toMatchObject({
+      imageId: msg.imageId,
+      batchId: msg.batchId,
+      inputKey: msg.inputKey,
+      fileName: 'cat.jpg',
+      attempt: 2,
+    });
+    const record = JSON.parse((await stack.resources.outputBucket.getBuffer(attemptKey(msg.imageId))).toString());
+    expect(record.attempt).toBe(2);
+    await new Promise((r) => setTimeout(r, 300));
+    expect(() => process.kill(pid, 0)).toThrow();
+
+    // The same monitor message again (SQS delivers at least once): nothing more happens.
+    expect(await monitor.handle(serialize(msg))).toBe('superseded');
+    expect(await drain(stack.resources.launchQueue)).toEqual([]);
+  });
+
+  it('after the last attempt sends an error result to the queue and the bucket, and re-queues nothing', async () => {
+    const msg = message(3);
+    expect(await monitor.handle(serialize(msg))).toBe('gave-up');
+    const [body] = await drain(stack.resources.outputQueue);
+    const result = parseOutputMessage(body);
+    expect(result).toMatchObject({
+      status: 'error',
+      imageId: msg.imageId,
+      attempt: 3,
+      permanent: false,
+      producedBy: 'monitor-controller',
+    });
+    expect(result.status === 'error' && result.reason).toMatch(/^no result after 3 attempts/);
+    expect(parseOutputMessage((await stack.resources.outputBucket.getBuffer(resultKey(msg.imageId))).toString())).toEqual(result);
+    expect(await drain(stack.resources.launchQueue)).toEqual([]);
+  });
+
+  it('delays a message again when its deadline is beyond the 15-minute SQS limit', async () => {
+    const msg = message(1, { deadline: new Date(Date.now() + 20 * 60_000).toISOString() });
+    expect(await monitor.handle(serialize(msg))).toBe('redelayed');
+    expect(await stack.resources.monitorQueue.depth()).toEqual({ visible: 0, inFlight: 0, delayed: 1 });
+    expect(await drain(stack.resources.launchQueue)).toEqual([]);
+  });
+
+  it('drops a malformed message (deleted, logged) instead of looping on it', async () => {
+    await stack.resources.monitorQueue.send('{"type":"monitor","imageId":"nope"}');
+    const [m] = await stack.resources.monitorQueue.receive({ maxMessages: 1 });
+    expect(await monitor.process(m)).toBe('malformed');
+    expect(await stack.resources.monitorQueue.depth()).toMatchObject({ visible: 0, inFlight: 0 });
+  });
+
+  it('leaves the message for redelivery when storage is unreachable', async () => {
+    const brokenConfig = loadConfig({ ...stack.env, AWS_ENDPOINT_URL_S3: 'http://127.0.0.1:1' });
+    const clients = new AwsClients(brokenConfig);
+    const broken = new DeadlineMonitor(brokenConfig, new AwsResources(brokenConfig, clients), fleet, new MetricsRegistry());
+    await stack.resources.monitorQueue.send(serialize(message(1)));
+    const [m] = await stack.resources.monitorQueue.receive({ maxMessages: 1 });
+    expect(await broken.process(m)).toBeUndefined();
+    expect(await stack.resources.monitorQueue.depth()).toMatchObject({ visible: 0, inFlight: 1 });
+    expect(await drain(stack.resources.launchQueue)).toEqual([]);
+    clients.destroy();
+  });
+});
