@@ -1,0 +1,85 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { INestApplication } from '@nestjs/common';
+import { AwsClients, AwsResources } from '@app/aws';
+import { loadConfig } from '@app/config';
+import { Fleet, LocalProcessFleet } from '@app/fleet';
+import { MetricsRegistry, startApp } from '@app/platform';
+import { startTestStack, WORKSPACE_ROOT, type TestStack } from '@tools/testing';
+import { AppModule } from './app.module';
+import { ScalingLoop } from './scaling-loop';
+
+// A process that speaks the worker status protocol: the loop's subject here is
+// launching and counting; the real worker is exercised in the fleet e2e test.
+const STATUS_PROCESS = join(WORKSPACE_ROOT, 'libs/fleet/src/testing/status-reporting-process.js');
+
+describe('ScalingLoop', () => {
+  let stack: TestStack;
+  let dir: string;
+  let fleet: LocalProcessFleet;
+
+  beforeAll(async () => {
+    stack = await startTestStack({ queuePrefix: 'scale-' });
+  });
+  afterAll(() => stack.stop());
+  beforeEach(() => {
+    dir = mkdtempSync(join(tmpdir(), 'scale-'));
+    fleet = new LocalProcessFleet({ workerMain: STATUS_PROCESS, env: {}, stateDir: dir, killGraceMs: 500 });
+  });
+  afterEach(async () => {
+    await fleet.shutdown();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('scales from zero to the backlog, bounded by MAX_WORKERS, and holds there', async () => {
+    const config = loadConfig({ ...stack.env, MAX_WORKERS: '3' });
+    const loop = new ScalingLoop(config, stack.resources, fleet, new MetricsRegistry());
+    await stack.resources.launchQueue.sendBatch(Array.from({ length: 10 }, (_, i) => ({ id: `m${i}`, body: `{"n":${i}}` })));
+
+    expect(await loop.tick()).toMatchObject({ action: 'launch', count: 3, backlog: 10, reason: 'scale from zero: backlog 10' });
+    expect((await fleet.list()).length).toBe(3);
+    expect(loop.status.lastLaunch?.ids).toEqual(['local-1', 'local-2', 'local-3']);
+    expect(await loop.tick()).toMatchObject({ action: 'hold', count: 0, reason: 'at MAX_WORKERS (3)' });
+    expect((await fleet.list()).length).toBe(3);
+
+    for (;;) {
+      const ms = await stack.resources.launchQueue.receive({ maxMessages: 10 });
+      if (!ms.length) break;
+      await stack.resources.launchQueue.deleteBatch(ms.map((m) => m.receiptHandle));
+    }
+    expect(await loop.tick()).toMatchObject({ action: 'hold', reason: 'no backlog', backlog: 0 });
+  });
+
+  it('survives a failing tick and records the error', async () => {
+    const broken = loadConfig({ ...stack.env, AWS_ENDPOINT_URL_SQS: 'http://127.0.0.1:1' });
+    const clients = new AwsClients(broken);
+    const loop = new ScalingLoop(broken, new AwsResources(broken, clients), fleet, new MetricsRegistry());
+    expect(await loop.tick()).toBeUndefined();
+    expect(loop.status.lastError?.message).toMatch(/ECONNREFUSED/);
+    expect(await fleet.list()).toEqual([]);
+    clients.destroy();
+  });
+
+  it('serves the fleet status and metrics over HTTP', async () => {
+    const app = await startApp<INestApplication>(
+      { name: 'launch-controller', http: true, module: (c) => AppModule.register(c) },
+      { ...stack.env, PORT: '0', HOST: '127.0.0.1', FLEET_STATE_DIR: dir, WORKER_MAIN: STATUS_PROCESS, LOG_LEVEL: 'silent' },
+    );
+    try {
+      const url = await app.getUrl();
+      await stack.resources.launchQueue.send('{"n":1}');
+      const loop = app.get(ScalingLoop);
+      await loop.tick();
+      const status = (await (await fetch(`${url}/api/fleet`)).json()) as Record<string, unknown>;
+      expect(status).toMatchObject({ pending: expect.any(Number), running: expect.any(Number), free: expect.any(Number), maxWorkers: 20 });
+      expect((status['lastDecision'] as { backlog: number }).backlog).toBeGreaterThanOrEqual(1);
+      const metrics = await (await fetch(`${url}/metrics`)).text();
+      expect(metrics).toMatch(/ics_scaling_decisions_total\{action="(launch|hold)"\} \d+/);
+      expect(metrics).toContain('ics_launch_backlog');
+      await (app.get(Fleet) as LocalProcessFleet).shutdown();
+    } finally {
+      await app.close();
+    }
+  });
+});
