@@ -1,4 +1,11 @@
+import type { NestExpressApplication } from '@nestjs/platform-express';
 import { runApp } from '@app/platform';
 import { AppModule } from './app/app.module';
+import { configureWebApp } from './app/configure';
 
-runApp({ name: 'web-tier', http: true, module: (config) => AppModule.register(config) });
+runApp<NestExpressApplication>({
+  name: 'web-tier',
+  http: true,
+  module: (config) => AppModule.register(config),
+  configure: configureWebApp,
+});

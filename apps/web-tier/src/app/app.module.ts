@@ -1,14 +1,71 @@
+import { join } from 'node:path';
 import { Module, type DynamicModule } from '@nestjs/common';
+import { APP_FILTER, APP_GUARD } from '@nestjs/core';
+import { TerminusModule } from '@nestjs/terminus';
+import { ThrottlerGuard, ThrottlerModule } from '@nestjs/throttler';
 import { AppConfig, AppConfigModule } from '@app/config';
 import { AwsModule } from '@app/aws';
 import { LoggingModule } from '@app/platform';
+import { ApiKeyGuard } from './common/api-key.guard';
+import { HttpErrorFilter } from './common/http-error.filter';
+import { HealthController } from './ops/health.controller';
+import { MetricsController } from './ops/metrics.controller';
+import { MetricsService } from './ops/metrics.service';
+import { PAGE_DIR, PageController } from './page/page.controller';
+import { OutputConsumer } from './results/output-consumer';
+import { ResultsController } from './results/results.controller';
+import { ResultsService } from './results/results.service';
+import { ResultsStore } from './results/results.store';
+import { StatusController } from './status/status.controller';
+import { StatusService } from './status/status.service';
+import { ClassicController } from './upload/classic.controller';
+import { InputCleanup } from './upload/input-cleanup';
+import { LaunchPublisher } from './upload/launch-publisher';
+import { UploadController } from './upload/upload.controller';
+import { UploadService } from './upload/upload.service';
+
+/** Where the build puts the page: `page/` next to main.js. */
+export function defaultPageDir(): string {
+  return join(__dirname, 'page');
+}
 
 @Module({})
 export class AppModule {
   static register(config: AppConfig): DynamicModule {
     return {
       module: AppModule,
-      imports: [AppConfigModule.forRoot(config), LoggingModule, AwsModule],
+      imports: [
+        AppConfigModule.forRoot(config),
+        LoggingModule,
+        AwsModule,
+        TerminusModule.forRoot({ logger: false }),
+        ThrottlerModule.forRoot({ throttlers: [{ name: 'default', ttl: 60_000, limit: config.web.rateLimitPerMinute }] }),
+      ],
+      controllers: [
+        // The page's GET / and the classic POST / share the root path; order does not matter (different methods).
+        PageController,
+        ClassicController,
+        UploadController,
+        ResultsController,
+        StatusController,
+        HealthController,
+        MetricsController,
+      ],
+      providers: [
+        { provide: PAGE_DIR, useValue: config.web.pageDir ?? defaultPageDir() },
+        { provide: APP_FILTER, useClass: HttpErrorFilter },
+        // Key first: an unauthenticated client should not use up anyone's rate.
+        { provide: APP_GUARD, useClass: ApiKeyGuard },
+        { provide: APP_GUARD, useClass: ThrottlerGuard },
+        MetricsService,
+        ResultsStore,
+        ResultsService,
+        OutputConsumer,
+        LaunchPublisher,
+        InputCleanup,
+        UploadService,
+        StatusService,
+      ],
     };
   }
 }

@@ -1,6 +1,6 @@
 import { Transform } from 'class-transformer';
-import { IsArray, IsInt, IsString, Max, Min } from 'class-validator';
-import { toInt, toList } from './env-helpers';
+import { IsArray, IsInt, IsOptional, IsString, IsUrl, Max, Min } from 'class-validator';
+import { toInt, toList, URL_OPTIONS } from './env-helpers';
 
 /** web-tier variables. */
 export class WebEnvironment {
@@ -16,6 +16,19 @@ export class WebEnvironment {
   @Transform(toList) @IsArray() @IsString({ each: true }) CORS_ORIGINS: string[] = [];
   /** Requests per minute per client before 429. */
   @Transform(toInt) @Max(1_000_000) @Min(1) @IsInt() RATE_LIMIT_PER_MINUTE = 6000;
+  /**
+   * Base URL of the launch controller (it serves `GET /api/fleet`), for the
+   * workers shown on the status panel. Unset: workers are reported as unknown.
+   */
+  @IsOptional() @IsUrl(URL_OPTIONS) LAUNCH_CONTROLLER_URL?: string;
+  /** Results kept in memory (oldest batches dropped first); older ones are read back from the output bucket. */
+  @Transform(toInt) @Max(10_000_000) @Min(100) @IsInt() RESULT_CACHE_IMAGES = 100_000;
+  /** Lifetime of the presigned `url` of a stored image, seconds (S3 allows up to 7 days). */
+  @Transform(toInt) @Max(604_800) @Min(60) @IsInt() IMAGE_URL_TTL_SECONDS = 3600;
+  /** S3 uploads one request runs at once. */
+  @Transform(toInt) @Max(256) @Min(1) @IsInt() UPLOAD_CONCURRENCY = 16;
+  /** Folder of the built upload page (index.html, page.js, styles.css); default: `page` next to main.js. */
+  @IsOptional() @IsString() WEB_PAGE_DIR?: string;
 }
 
 export interface WebSettings {
@@ -25,6 +38,11 @@ export interface WebSettings {
   apiKeys: string[];
   corsOrigins: string[];
   rateLimitPerMinute: number;
+  launchControllerUrl?: string;
+  resultCacheImages: number;
+  imageUrlTtlSeconds: number;
+  uploadConcurrency: number;
+  pageDir?: string;
 }
 
 export function webSettings(e: WebEnvironment): WebSettings {
@@ -35,5 +53,10 @@ export function webSettings(e: WebEnvironment): WebSettings {
     apiKeys: e.API_KEYS,
     corsOrigins: e.CORS_ORIGINS,
     rateLimitPerMinute: e.RATE_LIMIT_PER_MINUTE,
+    launchControllerUrl: e.LAUNCH_CONTROLLER_URL?.replace(/\/+$/, ''),
+    resultCacheImages: e.RESULT_CACHE_IMAGES,
+    imageUrlTtlSeconds: e.IMAGE_URL_TTL_SECONDS,
+    uploadConcurrency: e.UPLOAD_CONCURRENCY,
+    pageDir: e.WEB_PAGE_DIR,
   };
 }

@@ -1,0 +1,48 @@
+import type { NestExpressApplication } from '@nestjs/platform-express';
+import { DocumentBuilder, SwaggerModule } from '@nestjs/swagger';
+import type { AppConfig } from '@app/config';
+import helmet from 'helmet';
+import { API_KEY_HEADER } from './common/api-key.guard';
+import { PAGE_DIR } from './page/page.controller';
+
+/**
+ * Everything set on the HTTP app before it listens: security headers, CORS,
+ * the page's static assets, and Swagger UI at /docs. Used by main.ts (through
+ * the platform's bootstrap) and by in-process tests alike.
+ */
+export function configureWebApp(app: NestExpressApplication, config: AppConfig): void {
+  app.use(
+    helmet({
+      contentSecurityPolicy: {
+        directives: {
+          // Thumbnails are object URLs of the files the user picked.
+          'img-src': ["'self'", 'data:', 'blob:'],
+          // Plain http on a LAN or loopback must keep working.
+          'upgrade-insecure-requests': null,
+        },
+      },
+    }),
+  );
+  const origins = config.web.corsOrigins;
+  if (origins.length > 0) {
+    app.enableCors({
+      origin: origins.includes('*') ? true : origins,
+      allowedHeaders: ['Content-Type', API_KEY_HEADER],
+      methods: ['GET', 'POST'],
+      maxAge: 600,
+    });
+  }
+  app.disable('x-powered-by');
+  app.useStaticAssets(app.get<string>(PAGE_DIR), { prefix: '/assets/', index: false, maxAge: '1h' });
+
+  const doc = new DocumentBuilder()
+    .setTitle('Image classification: web tier')
+    .setDescription(
+      'Upload images to classify, read their results, follow a batch live. Results come from classifier workers ' +
+        'through the output queue. Errors are JSON `{ statusCode, error, message }`.',
+    )
+    .setVersion('1')
+    .addApiKey({ type: 'apiKey', in: 'header', name: API_KEY_HEADER }, 'api-key')
+    .build();
+  SwaggerModule.setup('docs', app, () => SwaggerModule.createDocument(app, doc), { jsonDocumentUrl: 'docs-json' });
+}

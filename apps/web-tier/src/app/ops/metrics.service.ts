@@ -1,0 +1,58 @@
+import { Injectable } from '@nestjs/common';
+import { collectDefaultMetrics, Counter, Histogram, Registry } from 'prom-client';
+
+export type UploadMode = 'api' | 'classic';
+
+/**
+ * The web tier's Prometheus metrics, on a registry of its own (not prom-client's
+ * global one) so that several app instances in one process stay apart.
+ */
+@Injectable()
+export class MetricsService {
+  readonly registry = new Registry();
+
+  /** Images accepted (stored and enqueued), refused (4xx) or failed (storage/queue). */
+  readonly uploads = new Counter({
+    name: 'ics_web_uploads_total',
+    help: 'Images received by the web tier, by mode and outcome',
+    labelNames: ['mode', 'outcome'] as const,
+    registers: [this.registry],
+  });
+
+  readonly uploadBytes = new Counter({
+    name: 'ics_web_upload_bytes_total',
+    help: 'Bytes of images accepted',
+    labelNames: ['mode'] as const,
+    registers: [this.registry],
+  });
+
+  readonly results = new Counter({
+    name: 'ics_web_results_total',
+    help: 'Results taken from the output queue, by status (ok, error, duplicate, invalid)',
+    labelNames: ['status'] as const,
+    registers: [this.registry],
+  });
+
+  readonly latency = new Histogram({
+    name: 'ics_web_result_latency_seconds',
+    help: 'End-to-end time from an upload being accepted to its result reaching the web tier',
+    labelNames: ['status'] as const,
+    buckets: [0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60, 120, 300, 600],
+    registers: [this.registry],
+  });
+
+  readonly classicWaiting = new Counter({
+    name: 'ics_web_classic_answers_total',
+    help: 'Classic POST / requests answered, by outcome (label, error, timeout, gone)',
+    labelNames: ['outcome'] as const,
+    registers: [this.registry],
+  });
+
+  constructor() {
+    collectDefaultMetrics({ register: this.registry, prefix: 'ics_web_' });
+  }
+
+  async text(): Promise<string> {
+    return this.registry.metrics();
+  }
+}

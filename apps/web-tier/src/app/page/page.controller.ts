@@ -1,0 +1,32 @@
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { Controller, Get, Header, Inject, ServiceUnavailableException } from '@nestjs/common';
+import { ApiExcludeController } from '@nestjs/swagger';
+import { SkipThrottle } from '@nestjs/throttler';
+import { Public } from '../common/api-key.guard';
+
+/** Folder of the built page (index.html, page.js, styles.css). */
+export const PAGE_DIR = Symbol('PAGE_DIR');
+
+/** The upload page at `/`; its script and style are served from `/assets/`. */
+@ApiExcludeController()
+@Public()
+@SkipThrottle()
+@Controller()
+export class PageController {
+  private html?: string;
+
+  constructor(@Inject(PAGE_DIR) private readonly dir: string) {}
+
+  @Get()
+  @Header('Content-Type', 'text/html; charset=utf-8')
+  @Header('Cache-Control', 'no-cache')
+  index(): string {
+    try {
+      this.html ??= readFileSync(join(this.dir, 'index.html'), 'utf8');
+    } catch {
+      throw new ServiceUnavailableException(`the upload page is not built (no index.html in ${this.dir}): run "npx nx build web-tier"`);
+    }
+    return this.html;
+  }
+}

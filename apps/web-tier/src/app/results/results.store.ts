@@ -1,0 +1,224 @@
+import { EventEmitter } from 'node:events';
+import { Injectable } from '@nestjs/common';
+import { AppConfig } from '@app/config';
+import type { OutputMessage } from '@app/contracts';
+
+export type ImageStatus = 'queued' | 'done' | 'error';
+
+export interface ImageRecord {
+  imageId: string;
+  batchId: string;
+  fileName: string;
+  /** Input bucket key; unknown for a result of an upload this process did not take. */
+  inputKey?: string;
+  status: ImageStatus;
+  /** When this process accepted the upload (ms since epoch). */
+  uploadedAt?: number;
+  result?: OutputMessage;
+}
+
+interface BatchRecord {
+  batchId: string;
+  imageIds: string[];
+  /** Images still without a result. */
+  pending: number;
+  /** False when rebuilt from storage after a restart and some image ids may be missing. */
+  complete: boolean;
+}
+
+export class ShuttingDownError extends Error {
+  override readonly name = 'ShuttingDownError';
+}
+
+export class ResultTimeoutError extends Error {
+  override readonly name = 'ResultTimeoutError';
+}
+
+/**
+ * Results this process knows, in memory, and the events that push them to
+ * whoever waits (classic requests, SSE streams). Applying a result twice is
+ * harmless: the first one wins, later ones are reported as duplicates.
+ * Bounded: the oldest batches are forgotten first (they stay readable from the
+ * output bucket).
+ */
+@Injectable()
+export class ResultsStore {
+  private readonly images = new Map<string, ImageRecord>();
+  /** Insertion order = age, for eviction. */
+  private readonly batches = new Map<string, BatchRecord>();
+  private readonly events = new EventEmitter();
+  private readonly limit: number;
+  private closing = false;
+
+  constructor(config: AppConfig) {
+    this.limit = config.web.resultCacheImages;
+    // One listener per waiting request or stream: hundreds at once is normal.
+    this.events.setMaxListeners(0);
+  }
+
+  /** Records a new batch of queued images (before their launch messages are sent). */
+  addBatch(batchId: string, records: Omit<ImageRecord, 'status' | 'batchId'>[]): void {
+    const batch: BatchRecord = { batchId, imageIds: [], pending: 0, complete: true };
+    this.batches.set(batchId, batch);
+    for (const r of records) {
+      this.images.set(r.imageId, { ...r, batchId, status: 'queued' });
+      batch.imageIds.push(r.imageId);
+      batch.pending++;
+    }
+    this.evict();
+  }
+
+  /** Forgets images whose upload failed after all (their messages were never sent). */
+  removeImages(batchId: string, imageIds: string[]): void {
+    const batch = this.batches.get(batchId);
+    for (const id of imageIds) {
+      const r = this.images.get(id);
+      if (!r) continue;
+      this.images.delete(id);
+      if (batch) {
+        batch.imageIds = batch.imageIds.filter((x) => x !== id);
+        if (r.status === 'queued') batch.pending--;
+      }
+    }
+    if (batch && batch.imageIds.length === 0) this.batches.delete(batchId);
+  }
+
+  /**
+   * Records a batch rebuilt from storage (after a restart). Images already
+   * known in memory keep their state.
+   */
+  hydrateBatch(batchId: string, records: ImageRecord[]): void {
+    const existing = this.batches.get(batchId);
+    const batch: BatchRecord = existing ?? { batchId, imageIds: [], pending: 0, complete: true };
+    for (const r of records) {
+      if (!batch.imageIds.includes(r.imageId)) batch.imageIds.push(r.imageId);
+      const known = this.images.get(r.imageId);
+      if (!known || (known.status === 'queued' && r.status !== 'queued')) this.images.set(r.imageId, { ...known, ...r });
+    }
+    batch.pending = batch.imageIds.filter((id) => this.images.get(id)?.status === 'queued').length;
+    this.batches.set(batchId, batch);
+    this.evict();
+  }
+
+  image(imageId: string): ImageRecord | undefined {
+    return this.images.get(imageId);
+  }
+
+  batch(batchId: string): { batchId: string; images: ImageRecord[]; pending: number } | undefined {
+    const b = this.batches.get(batchId);
+    if (!b) return undefined;
+    return { batchId, images: b.imageIds.map((id) => this.images.get(id)).filter((r): r is ImageRecord => !!r), pending: b.pending };
+  }
+
+  /**
+   * Applies a result from the output queue. Returns the updated record, or
+   * `duplicate` when the image already had a result.
+   */
+  applyResult(msg: OutputMessage): { record: ImageRecord; duplicate: boolean } {
+    const known = this.images.get(msg.imageId);
+    if (known && known.status !== 'queued') return { record: known, duplicate: true };
+    const record: ImageRecord = {
+      imageId: msg.imageId,
+      batchId: known?.batchId ?? msg.batchId,
+      fileName: known?.fileName ?? msg.fileName,
+      inputKey: known?.inputKey,
+      uploadedAt: known?.uploadedAt,
+      status: msg.status === 'ok' ? 'done' : 'error',
+      result: msg,
+    };
+    this.images.set(record.imageId, record);
+    let batch = this.batches.get(record.batchId);
+    if (!batch) {
+      // A result of an upload this process did not take (another instance, or
+      // before a restart): remember what we learn, but the batch's list of
+      // images may be incomplete.
+      batch = { batchId: record.batchId, imageIds: [], pending: 0, complete: false };
+      this.batches.set(record.batchId, batch);
+    }
+    if (!batch.imageIds.includes(record.imageId)) batch.imageIds.push(record.imageId);
+    else if (known) batch.pending--;
+    this.evict();
+    this.events.emit(`image:${record.imageId}`, record);
+    this.events.emit(`batch:${record.batchId}`, record);
+    return { record, duplicate: false };
+  }
+
+  isBatchComplete(batchId: string): boolean {
+    return this.batches.get(batchId)?.complete ?? false;
+  }
+
+  /** Calls `listener` for each later result of the batch; returns the unsubscribe function. */
+  onBatchResult(batchId: string, listener: (r: ImageRecord) => void): () => void {
+    this.events.on(`batch:${batchId}`, listener);
+    return () => this.events.off(`batch:${batchId}`, listener);
+  }
+
+  /** Calls `listener` once when the process starts shutting down. */
+  onShutdown(listener: () => void): () => void {
+    this.events.once('shutdown', listener);
+    return () => this.events.off('shutdown', listener);
+  }
+
+  /**
+   * Resolves with the image's record once it has a result; rejects with
+   * ResultTimeoutError after timeoutMs, ShuttingDownError on shutdown, or the
+   * signal's reason when aborted (the client went away).
+   */
+  waitForResult(imageId: string, timeoutMs: number, signal?: AbortSignal): Promise<ImageRecord> {
+    const now = this.images.get(imageId);
+    if (now && now.status !== 'queued') return Promise.resolve(now);
+    if (this.closing) return Promise.reject(new ShuttingDownError('the web tier is shutting down'));
+    return new Promise((resolve, reject) => {
+      const cleanup = () => {
+        clearTimeout(timer);
+        this.events.off(`image:${imageId}`, onResult);
+        this.events.off('shutdown', onShutdown);
+        signal?.removeEventListener('abort', onAbort);
+      };
+      const onResult = (r: ImageRecord) => {
+        cleanup();
+        resolve(r);
+      };
+      const onShutdown = () => {
+        cleanup();
+        reject(new ShuttingDownError('the web tier is shutting down'));
+      };
+      const onAbort = () => {
+        cleanup();
+        reject(signal?.reason ?? new Error('aborted'));
+      };
+      const timer = setTimeout(() => {
+        cleanup();
+        reject(new ResultTimeoutError(`no result within ${Math.round(timeoutMs / 1000)} s`));
+      }, timeoutMs);
+      this.events.on(`image:${imageId}`, onResult);
+      this.events.once('shutdown', onShutdown);
+      signal?.addEventListener('abort', onAbort, { once: true });
+    });
+  }
+
+  /** Releases every waiter and stream: the HTTP server cannot close while they hold connections. */
+  shutdown(): void {
+    this.closing = true;
+    this.events.emit('shutdown');
+  }
+
+  get size(): number {
+    return this.images.size;
+  }
+
+  private evict(): void {
+    for (const [id, b] of this.batches) {
+      if (this.images.size <= this.limit) return;
+      // Never drop a batch someone may still be waiting on while older finished ones exist.
+      if (b.pending > 0 && this.batches.size > 1 && this.hasFinishedBatch()) continue;
+      for (const imageId of b.imageIds) this.images.delete(imageId);
+      this.batches.delete(id);
+    }
+  }
+
+  private hasFinishedBatch(): boolean {
+    for (const b of this.batches.values()) if (b.pending === 0) return true;
+    return false;
+  }
+}

@@ -1,0 +1,96 @@
+import {
+  Controller,
+  GatewayTimeoutException,
+  HttpStatus,
+  Post,
+  Res,
+  ServiceUnavailableException,
+  UnprocessableEntityException,
+  BadGatewayException,
+  UploadedFiles,
+  UseInterceptors,
+} from '@nestjs/common';
+import { ApiBody, ApiConsumes, ApiOperation, ApiProduces, ApiResponse, ApiSecurity, ApiTags } from '@nestjs/swagger';
+import { AppConfig } from '@app/config';
+import type { Response } from 'express';
+import { MetricsService } from '../ops/metrics.service';
+import { ErrorDto } from '../results/dto';
+import { ResultsStore, ResultTimeoutError, ShuttingDownError } from '../results/results.store';
+import { baseName } from './file-name';
+import { MultipartInterceptor } from './multipart.interceptor';
+import { UploadService, type IncomingFile } from './upload.service';
+
+export const CLASSIC_FIELD = 'myfile';
+
+/**
+ * The classic one-file mode of the original load generator: one image in
+ * `myfile`, the request held until its result, answered as `name:label`.
+ */
+@ApiTags('classic')
+@ApiSecurity('api-key')
+@Controller()
+export class ClassicController {
+  constructor(
+    private readonly uploads: UploadService,
+    private readonly store: ResultsStore,
+    private readonly config: AppConfig,
+    private readonly metrics: MetricsService,
+  ) {}
+
+  @Post()
+  @UseInterceptors(MultipartInterceptor(CLASSIC_FIELD, true))
+  @ApiOperation({
+    summary: 'Classify one image and wait for the answer (classic mode)',
+    description: `Holds the request until the result arrives (at most CLASSIC_TIMEOUT_SECONDS) and answers \`<file name without extension>:<label>\`.`,
+  })
+  @ApiConsumes('multipart/form-data')
+  @ApiBody({ schema: { type: 'object', required: [CLASSIC_FIELD], properties: { [CLASSIC_FIELD]: { type: 'string', format: 'binary' } } } })
+  @ApiProduces('text/plain')
+  @ApiResponse({ status: 200, description: 'The label', schema: { type: 'string', example: 'test_0:bathtub' } })
+  @ApiResponse({ status: 400, type: ErrorDto })
+  @ApiResponse({ status: 413, type: ErrorDto })
+  @ApiResponse({ status: 415, type: ErrorDto })
+  @ApiResponse({ status: 422, type: ErrorDto, description: 'The worker could not classify the image (permanent)' })
+  @ApiResponse({ status: 502, type: ErrorDto, description: 'Classification failed after every attempt' })
+  @ApiResponse({ status: 503, type: ErrorDto, description: 'Storage or queue unavailable, or the web tier is stopping' })
+  @ApiResponse({ status: 504, type: ErrorDto, description: 'No result within the timeout; the image id lets you ask later' })
+  async classify(
+    @UploadedFiles() files: IncomingFile[] | undefined,
+    @Res({ passthrough: true }) res: Response,
+  ): Promise<string> {
+    const { images } = await this.uploads.accept(files, 'classic', CLASSIC_FIELD);
+    const { imageId, fileName } = images[0];
+    // A client that gives up stops being waited for.
+    const gone = new AbortController();
+    const onClose = () => {
+      if (!res.writableFinished) gone.abort(new Error('client went away'));
+    };
+    res.once('close', onClose);
+    try {
+      const record = await this.store.waitForResult(imageId, this.config.web.classicTimeoutSeconds * 1000, gone.signal);
+      const result = record.result!;
+      if (result.status === 'error') {
+        this.metrics.classicWaiting.inc({ outcome: 'error' });
+        throw result.permanent
+          ? new UnprocessableEntityException(`${fileName}: ${result.reason}`)
+          : new BadGatewayException(`${fileName}: classification failed after ${result.attempt} attempt(s): ${result.reason}`);
+      }
+      this.metrics.classicWaiting.inc({ outcome: 'label' });
+      res.status(HttpStatus.OK).type('text/plain');
+      return `${baseName(fileName)}:${result.label}`;
+    } catch (err) {
+      if (err instanceof ResultTimeoutError) {
+        this.metrics.classicWaiting.inc({ outcome: 'timeout' });
+        throw new GatewayTimeoutException({ message: `${err.message}; ask later at /api/images/${imageId}`, imageId });
+      }
+      if (err instanceof ShuttingDownError) {
+        this.metrics.classicWaiting.inc({ outcome: 'timeout' });
+        throw new ServiceUnavailableException({ message: `${err.message}; ask later at /api/images/${imageId}`, imageId });
+      }
+      if (gone.signal.aborted) this.metrics.classicWaiting.inc({ outcome: 'gone' });
+      throw err;
+    } finally {
+      res.off('close', onClose);
+    }
+  }
+}
