@@ -1,0 +1,88 @@
+/**
+ * `npm start`: builds the apps, then runs the whole system on this machine
+ * (embedded S3/SQS, launch controller with local worker processes, monitor
+ * controller, web tier) until Ctrl-C, which stops all of it, workers included.
+ */
+import { spawnSync } from 'node:child_process';
+import { cpus } from 'node:os';
+import { join } from 'node:path';
+import { resolveModel } from './model';
+import { isPortFree } from './ports';
+import { startLocalSystem, WORKSPACE_ROOT, type LocalSystem } from './system';
+
+/** Set by the local system itself; a value in the caller's environment must not override them. */
+const OWN = /^(AWS_|S3_|SQS_|INPUT_BUCKET|OUTPUT_BUCKET|LAUNCH_QUEUE_URL|MONITOR_QUEUE_URL|OUTPUT_QUEUE_URL|FLEET_|WORKER_MAIN|PORT$|HOST$)/;
+
+function fail(message: string): never {
+  console.error(`\nnpm start: ${message}`);
+  process.exit(1);
+}
+
+async function main(): Promise<void> {
+  const port = Number(process.env['PORT'] ?? 3000);
+  if (!Number.isInteger(port) || port < 0 || port > 65535) fail(`PORT must be a port number (got ${process.env['PORT']})`);
+
+  console.log('Building the apps (cached after the first time)...');
+  const build = spawnSync(
+    'npx',
+    ['nx', 'run-many', '-t', 'build', '-p', 'web-tier', 'launch-controller', 'monitor-controller', 'classifier-worker', '--outputStyle=static'],
+    { cwd: WORKSPACE_ROOT, encoding: 'utf8', env: { ...process.env, NX_DAEMON: 'false', NX_NO_CLOUD: 'true' } },
+  );
+  if (build.status !== 0) fail(`the build failed:\n${build.stdout}\n${build.stderr}`);
+
+  const model = await resolveModel(process.env).catch((err: Error) => fail(err.message));
+  console.log(`Model: ${model.description}`);
+
+  const passThrough = Object.fromEntries(
+    Object.entries(process.env).filter((e): e is [string, string] => e[1] !== undefined && !OWN.test(e[0]) && !e[0].startsWith('npm_')),
+  );
+  const runDir = join(WORKSPACE_ROOT, '.local-run');
+  const awsPort = (await isPortFree(4566)) ? 4566 : 0;
+  let system: LocalSystem;
+  try {
+    system = await startLocalSystem({
+      webPort: port,
+      awsPort,
+      runDir,
+      env: {
+        LOG_LEVEL: 'info',
+        // Locally the machine bounds the fleet: one worker per core unless told otherwise.
+        MAX_WORKERS: String(cpus().length),
+        IDLE_SECONDS: '30',
+        ...passThrough,
+        ...model.env,
+      },
+    });
+  } catch (err) {
+    fail((err as Error).message);
+  }
+
+  console.log(`
+The image classification service is running.
+
+  Upload page     ${system.webUrl}/
+  Swagger UI      ${system.webUrl}/docs
+  Fleet status    ${system.launchControllerUrl}/api/fleet
+  Local S3/SQS    ${system.aws.endpoint}
+  Logs            ${system.logDir}/<app>.log, workers in ${system.fleetDir}/local-N.log
+
+Press Ctrl-C to stop everything (workers included).`);
+
+  let stopping = false;
+  const stop = (signal: string) => {
+    if (stopping) return;
+    stopping = true;
+    console.log(`\n${signal}: stopping...`);
+    system.stop().then(
+      () => {
+        console.log('Stopped.');
+        process.exit(0);
+      },
+      (err: unknown) => fail(`could not stop cleanly: ${String(err)}`),
+    );
+  };
+  process.on('SIGINT', () => stop('SIGINT'));
+  process.on('SIGTERM', () => stop('SIGTERM'));
+}
+
+void main();
