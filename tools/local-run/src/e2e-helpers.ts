@@ -1,0 +1,78 @@
+import { readdirSync, readFileSync } from 'node:fs';
+import { basename, join } from 'node:path';
+import { AwsClients, AwsResources } from '@app/aws';
+import { loadConfig } from '@app/config';
+import { LOCAL_CREDENTIALS } from '@tools/local-aws';
+import type { LocalSystem } from './system';
+
+/** Adapters on the running system's S3/SQS, for checking what landed where. */
+export function resourcesOf(system: LocalSystem): { resources: AwsResources; clients: AwsClients } {
+  process.env['AWS_ACCESS_KEY_ID'] = LOCAL_CREDENTIALS.accessKeyId;
+  process.env['AWS_SECRET_ACCESS_KEY'] = LOCAL_CREDENTIALS.secretAccessKey;
+  const config = loadConfig(system.aws.env);
+  const clients = new AwsClients(config);
+  return { resources: new AwsResources(config, clients), clients };
+}
+
+export interface UploadAnswer {
+  batchId: string;
+  images: { imageId: string; fileName: string }[];
+}
+
+export async function upload(webUrl: string, files: string[]): Promise<UploadAnswer> {
+  const form = new FormData();
+  for (const f of files) form.append('images', new Blob([readFileSync(f)]), basename(f));
+  const res = await fetch(`${webUrl}/api/images`, { method: 'POST', body: form });
+  if (res.status !== 202) throw new Error(`upload: HTTP ${res.status} ${await res.text()}`);
+  return (await res.json()) as UploadAnswer;
+}
+
+export interface BatchView {
+  finished: boolean;
+  done: number;
+  failed: number;
+  images: { imageId: string; fileName: string; status: string; label?: string; attempts?: number; producedBy?: string; error?: { reason: string; permanent: boolean } }[];
+}
+
+export async function waitForBatch(webUrl: string, batchId: string, timeoutMs: number): Promise<BatchView> {
+  const end = Date.now() + timeoutMs;
+  for (;;) {
+    const b = (await (await fetch(`${webUrl}/api/batches/${batchId}`)).json()) as BatchView;
+    if (b.finished) return b;
+    if (Date.now() > end) throw new Error(`batch ${batchId} not finished in ${timeoutMs} ms: ${JSON.stringify(b).slice(0, 500)}`);
+    await new Promise((r) => setTimeout(r, 200));
+  }
+}
+
+export interface WorkerRecordView {
+  id: string;
+  pid: number;
+  workerState?: string;
+}
+
+/** The local fleet's records (one per live worker). */
+export function workerRecords(fleetDir: string): WorkerRecordView[] {
+  const out: WorkerRecordView[] = [];
+  let files: string[] = [];
+  try {
+    files = readdirSync(fleetDir).filter((f) => /^local-\d+\.json$/.test(f));
+  } catch {
+    return out;
+  }
+  for (const f of files) {
+    try {
+      out.push(JSON.parse(readFileSync(join(fleetDir, f), 'utf8')) as WorkerRecordView);
+    } catch {
+      // being rewritten
+    }
+  }
+  return out;
+}
+
+export async function until(cond: () => boolean | Promise<boolean>, timeoutMs: number, what: string, stepMs = 100): Promise<void> {
+  const end = Date.now() + timeoutMs;
+  while (!(await cond())) {
+    if (Date.now() > end) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, stepMs));
+  }
+}
