@@ -1,0 +1,42 @@
+import { App, CliCredentialsStackSynthesizer } from 'aws-cdk-lib';
+import { resolve } from 'node:path';
+import { IcsStack } from './lib/stack';
+
+/**
+ * Synthesises the stack into dist/infra/cdk.out (or ICS_CDK_OUT) without the CDK
+ * CLI and without AWS credentials: `npm run synth`. Deploy the result with
+ * `npx nx deploy infra` (infra/src/deploy.ts runs `aws-cdk deploy --app <cdk.out>`).
+ *
+ * Synth-time settings (environment): ICS_STACK_NAME (default `ics`, also STACK_NAME
+ * and the ics:stack tag), ICS_INPUT_RETENTION_DAYS (7), ICS_OUTPUT_RETENTION_DAYS (30).
+ * Deploy-time settings are CloudFormation parameters (see docs/deploy.md).
+ */
+export const DEFAULT_OUTDIR = resolve(__dirname, '../../dist/infra/cdk.out');
+
+function positiveInt(name: string, fallback: number): number {
+  const raw = process.env[name];
+  if (raw === undefined || raw === '') return fallback;
+  const n = Number(raw);
+  if (!Number.isInteger(n) || n < 1) throw new Error(`${name} must be a whole number of days >= 1 (got ${JSON.stringify(raw)})`);
+  return n;
+}
+
+export function synth(outdir = process.env['ICS_CDK_OUT'] ?? DEFAULT_OUTDIR): string {
+  const app = new App({ outdir });
+  const stackName = process.env['ICS_STACK_NAME'] ?? 'ics';
+  new IcsStack(app, 'Ics', {
+    stackName,
+    description: 'Elastic image classification: S3, SQS, worker launch template, control host',
+    // Deploys with the caller's credentials: no bootstrap roles; no assets, so no asset bucket either.
+    synthesizer: new CliCredentialsStackSynthesizer(),
+    inputRetentionDays: positiveInt('ICS_INPUT_RETENTION_DAYS', 7),
+    outputRetentionDays: positiveInt('ICS_OUTPUT_RETENTION_DAYS', 30),
+  });
+  const assembly = app.synth();
+  return assembly.directory;
+}
+
+if (require.main === module) {
+  const dir = synth();
+  console.log(`synthesised ${dir}`);
+}
