@@ -11,7 +11,7 @@ import { isPortFree } from './ports';
 import { startLocalSystem, WORKSPACE_ROOT, type LocalSystem } from './system';
 
 /** Set by the local system itself; a value in the caller's environment must not override them. */
-const OWN = /^(AWS_|S3_|SQS_|INPUT_BUCKET|OUTPUT_BUCKET|LAUNCH_QUEUE_URL|MONITOR_QUEUE_URL|OUTPUT_QUEUE_URL|FLEET_|WORKER_MAIN|PORT$|HOST$)/;
+const OWN = /^(AWS_|S3_|SQS_|INPUT_BUCKET|OUTPUT_BUCKET|LAUNCH_QUEUE_URL|MONITOR_QUEUE_URL|OUTPUT_QUEUE_URL|FLEET_|WORKER_MAIN|PORT$|HOST$|LOCAL_RUN_DIR$)/;
 
 function fail(message: string): never {
   console.error(`\nnpm start: ${message}`);
@@ -36,7 +36,7 @@ async function main(): Promise<void> {
   const passThrough = Object.fromEntries(
     Object.entries(process.env).filter((e): e is [string, string] => e[1] !== undefined && !OWN.test(e[0]) && !e[0].startsWith('npm_')),
   );
-  const runDir = join(WORKSPACE_ROOT, '.local-run');
+  const runDir = process.env['LOCAL_RUN_DIR'] ?? join(WORKSPACE_ROOT, '.local-run');
   const awsPort = (await isPortFree(4566)) ? 4566 : 0;
   let system: LocalSystem;
   try {

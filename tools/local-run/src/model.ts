@@ -24,17 +24,19 @@ export async function resolveModel(env: NodeJS.ProcessEnv, timeoutMs = 10_000): 
   }
   const url = env['MODEL_URL'];
   if (url) return { env: { MODEL_URL: url }, description: `MODEL_URL=${url}` };
+  // MODEL_DEFAULT_URL replaces the default (a mirror, or a test of the offline path).
+  const defaultUrl = env['MODEL_DEFAULT_URL'] ?? DEFAULT_MODEL_URL;
   try {
-    const res = await fetch(DEFAULT_MODEL_URL, { method: 'GET', signal: AbortSignal.timeout(timeoutMs) });
+    const res = await fetch(defaultUrl, { method: 'GET', signal: AbortSignal.timeout(timeoutMs) });
     if (!res.ok) throw new Error(`HTTP ${res.status}`);
     await res.body?.cancel();
   } catch (err) {
     throw new Error(
       `no model: MODEL_DIR and MODEL_URL are unset and the default model cannot be downloaded ` +
-        `(${DEFAULT_MODEL_URL}: ${(err as Error).message}).\n` +
+        `(${defaultUrl}: ${(err as Error).message}).\n` +
         `Set MODEL_DIR to a TF.js model folder, e.g. in this repository's development set-up:\n\n` +
         `  MODEL_DIR=${DEV_MODEL_DIR} npm start\n`,
     );
   }
-  return { env: { MODEL_URL: DEFAULT_MODEL_URL }, description: `default ${DEFAULT_MODEL_URL}` };
+  return { env: { MODEL_URL: defaultUrl }, description: `default ${defaultUrl}` };
 }

@@ -5,19 +5,24 @@ import { readdirSync, readFileSync } from 'node:fs';
  * the ground truth, independent of what the controllers believe.
  */
 export function liveWorkerPids(runId: string): number[] {
+  return processesWithEnv(`ICS_RUN_ID=${runId}`, 'WORKER_ID=');
+}
+
+/** Live processes whose environment holds `entry` exactly (and a variable starting with `alsoPrefix`, if given). */
+export function processesWithEnv(entry: string, alsoPrefix?: string): number[] {
   const pids: number[] = [];
-  for (const entry of readdirSync('/proc')) {
-    if (!/^\d+$/.test(entry)) continue;
+  for (const pid of readdirSync('/proc')) {
+    if (!/^\d+$/.test(pid)) continue;
     let environ: string;
     try {
-      environ = readFileSync(`/proc/${entry}/environ`, 'utf8');
+      environ = readFileSync(`/proc/${pid}/environ`, 'utf8');
       // A zombie (exited, not yet reaped) has no memory left: not alive for us.
-      if (readFileSync(`/proc/${entry}/stat`, 'utf8').split(') ')[1]?.startsWith('Z')) continue;
+      if (readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]?.startsWith('Z')) continue;
     } catch {
       continue; // gone meanwhile, or not ours to read
     }
     const vars = environ.split('\0');
-    if (vars.includes(`ICS_RUN_ID=${runId}`) && vars.some((v) => v.startsWith('WORKER_ID='))) pids.push(Number(entry));
+    if (vars.includes(entry) && (alsoPrefix === undefined || vars.some((v) => v.startsWith(alsoPrefix)))) pids.push(Number(pid));
   }
   return pids;
 }
