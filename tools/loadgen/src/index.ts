@@ -1,0 +1,3 @@
+export * from './run';
+export * from './report';
+export * from './chart';
