@@ -1,0 +1,50 @@
+import { spawn } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { ListBucketsCommand, S3Client } from '@aws-sdk/client-s3';
+import { ListQueuesCommand, SQSClient, SendMessageCommand, ReceiveMessageCommand } from '@aws-sdk/client-sqs';
+
+const ROOT = resolve(__dirname, '../../..');
+
+describe('npm run local-aws', () => {
+  it('prints an environment that the AWS SDK uses as it is', async () => {
+    const data = mkdtempSync(join(tmpdir(), 'local-aws-cli-'));
+    const child = spawn(process.execPath, [join(ROOT, 'node_modules/tsx/dist/cli.mjs'), '--tsconfig', 'tsconfig.base.json', 'tools/local-aws/src/cli.ts', '--port', '0', '--data', data], {
+      cwd: ROOT,
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let out = '';
+    child.stdout.on('data', (b: Buffer) => (out += b.toString()));
+    const exited = new Promise<number | null>((r) => child.once('exit', (c) => r(c)));
+    try {
+      const end = Date.now() + 30_000;
+      while (!out.includes('export OUTPUT_QUEUE_URL=') && Date.now() < end) await new Promise((r) => setTimeout(r, 100));
+      const env = Object.fromEntries([...out.matchAll(/^export (\w+)=(.*)$/gm)].map((m) => [m[1], m[2]]));
+      expect(Object.keys(env)).toEqual(
+        expect.arrayContaining(['AWS_ENDPOINT_URL', 'AWS_ACCESS_KEY_ID', 'AWS_SECRET_ACCESS_KEY', 'LAUNCH_QUEUE_URL', 'INPUT_BUCKET']),
+      );
+      // Only what was printed: endpoint, region, keys and checksum mode, the way a shell would pass them.
+      const common = {
+        region: env['AWS_REGION'],
+        endpoint: env['AWS_ENDPOINT_URL'],
+        credentials: { accessKeyId: env['AWS_ACCESS_KEY_ID'], secretAccessKey: env['AWS_SECRET_ACCESS_KEY'] },
+      };
+      const s3 = new S3Client({ ...common, forcePathStyle: env['S3_FORCE_PATH_STYLE'] === 'true' });
+      const buckets = (await s3.send(new ListBucketsCommand({}))).Buckets?.map((b) => b.Name);
+      expect(buckets).toEqual(expect.arrayContaining([env['INPUT_BUCKET'], env['OUTPUT_BUCKET']]));
+      const sqs = new SQSClient(common);
+      const urls = (await sqs.send(new ListQueuesCommand({}))).QueueUrls ?? [];
+      expect(urls).toEqual(expect.arrayContaining([env['LAUNCH_QUEUE_URL'], env['MONITOR_QUEUE_URL'], env['OUTPUT_QUEUE_URL']]));
+      await sqs.send(new SendMessageCommand({ QueueUrl: env['OUTPUT_QUEUE_URL'], MessageBody: 'hello' }));
+      const got = await sqs.send(new ReceiveMessageCommand({ QueueUrl: env['OUTPUT_QUEUE_URL'], WaitTimeSeconds: 1 }));
+      expect(got.Messages?.[0].Body).toBe('hello');
+      s3.destroy();
+      sqs.destroy();
+    } finally {
+      child.kill('SIGINT');
+      expect(await exited).toBe(0);
+      rmSync(data, { recursive: true, force: true });
+    }
+  }, 60_000);
+});
