@@ -1,0 +1,157 @@
+import { execFileSync, spawnSync } from 'node:child_process';
+import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { loadConfig } from '@app/config';
+import { APPS, CONTROL_APPS, WORKER_APP, WORKSPACE_ROOT } from './lib/artifacts';
+import { configVariables, unknownVariables } from './lib/config-variables';
+import { ARTIFACT_PREFIX, MODEL_PREFIX } from './upload';
+
+const DEPLOY = join(WORKSPACE_ROOT, 'deploy');
+const read = (p: string) => readFileSync(join(DEPLOY, p), 'utf8');
+
+/** A unit file as { key: [values] } of its [Service] (and other) sections, flattened. */
+function unitKeys(text: string): Record<string, string[]> {
+  const keys: Record<string, string[]> = {};
+  for (const line of text.split('\n')) {
+    const m = /^([A-Za-z]+)=(.*)$/.exec(line);
+    if (m) (keys[m[1]] ??= []).push(m[2]);
+  }
+  return keys;
+}
+
+/** The /etc/ics/*.env files a user-data script writes, as { path: { NAME: value } }. */
+function envFiles(script: string): Record<string, Record<string, string>> {
+  const files: Record<string, Record<string, string>> = {};
+  for (const m of script.matchAll(/cat > (\/etc\/ics\/[\w.-]+\.env) <<'ENV'\n([\s\S]*?)\nENV\n/g)) {
+    files[m[1]] = Object.fromEntries(m[2].split('\n').map((l) => l.split(/=(.*)/s).slice(0, 2) as [string, string]));
+  }
+  for (const m of script.matchAll(/echo "([A-Z0-9_]+)=([^"]*)" >> (\/etc\/ics\/[\w.-]+\.env)/g)) {
+    (files[m[3]] ??= {})[m[1]] = m[2];
+  }
+  return files;
+}
+
+const workerScript = read('user-data/worker.sh');
+const hostScript = read('user-data/control-host.sh');
+const bakeScript = read('user-data/bake-worker.sh');
+const install = read('bin/install-app.sh');
+
+describe('systemd units', () => {
+  it.each(APPS)('%s runs node main.js from /opt/ics/<app> as the unprivileged ics user', (app) => {
+    const unit = unitKeys(read(`systemd/${app}.service`));
+    expect(unit['ExecStart']).toEqual(['/usr/local/bin/node main.js']);
+    expect(unit['WorkingDirectory']).toEqual([`/opt/ics/${app}`]);
+    expect(unit['User']).toEqual(['ics']);
+    expect(unit['EnvironmentFile']).toEqual(['/etc/ics/ics.env', `-/etc/ics/${app}.env`]);
+    expect(unit['NoNewPrivileges']).toEqual(['true']);
+    expect(unit['ProtectSystem']).toEqual(['strict']);
+    expect(unit['WantedBy']).toEqual(['multi-user.target']);
+    // install-app.sh puts node, the app and the user exactly there.
+    expect(install).toContain('ln -sf /opt/node/bin/node /usr/local/bin/node');
+    expect(install).toContain('PREFIX="${ICS_PREFIX:-/opt/ics}"');
+    expect(install).toContain('useradd --system');
+    expect(install).toContain('install -m 0644 "$here/$app.service" "/etc/systemd/system/$app.service"');
+  });
+
+  it('let only the web tier bind a low port (PORT=80), and give the worker a writable model cache', () => {
+    const web = unitKeys(read('systemd/web-tier.service'));
+    expect(web['AmbientCapabilities']).toEqual(['CAP_NET_BIND_SERVICE']);
+    for (const app of ['launch-controller', 'monitor-controller', WORKER_APP]) {
+      expect(unitKeys(read(`systemd/${app}.service`))['AmbientCapabilities']).toBeUndefined();
+    }
+    expect(unitKeys(read(`systemd/${WORKER_APP}.service`))['CacheDirectory']).toEqual(['ics']);
+    expect(envFiles(workerScript)['/etc/ics/classifier-worker.env']['MODEL_CACHE_DIR']).toMatch(/^\/var\/cache\/ics\//);
+  });
+
+  it('restart the control apps always and the worker only on failure (an idle worker ends its instance)', () => {
+    for (const app of CONTROL_APPS) expect(unitKeys(read(`systemd/${app}.service`))['Restart']).toEqual(['always']);
+    expect(unitKeys(read(`systemd/${WORKER_APP}.service`))['Restart']).toEqual(['on-failure']);
+  });
+
+  const analyze = spawnSync('systemd-analyze', ['--version']).status === 0;
+  (analyze ? it : it.skip).each(APPS)('%s passes systemd-analyze verify (no unknown keys or bad values)', (app) => {
+    const dir = mkdtempSync(join(tmpdir(), 'units-'));
+    try {
+      copyFileSync(join(DEPLOY, 'systemd', `${app}.service`), join(dir, `${app}.service`));
+      const run = spawnSync('systemd-analyze', ['verify', join(dir, `${app}.service`)], { encoding: 'utf8' });
+      // Only complaint allowed: node is not installed here.
+      const lines = `${run.stdout}${run.stderr}`.split('\n').filter(Boolean);
+      expect(lines.filter((l) => !l.includes('/usr/local/bin/node is not executable'))).toEqual([]);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
+
+describe('user data and scripts', () => {
+  it.each(['user-data/worker.sh', 'user-data/control-host.sh', 'user-data/bake-worker.sh', 'bin/install-app.sh'])(
+    '%s is valid bash that stops at the first error',
+    (file) => {
+      execFileSync('bash', ['-n', join(DEPLOY, file)]);
+      expect(read(file)).toMatch(/^#!\/bin\/bash\n/);
+      expect(read(file)).toContain('set -euo pipefail');
+    },
+  );
+
+  it('set only variables that libs/config reads', () => {
+    const known = configVariables();
+    for (const script of [workerScript, hostScript]) {
+      for (const [file, vars] of Object.entries(envFiles(script))) {
+        expect({ file, unknown: unknownVariables(Object.keys(vars), known) }).toEqual({ file, unknown: [] });
+      }
+    }
+  });
+
+  it('give the worker a configuration libs/config accepts once the stack fills it in', () => {
+    const files = envFiles(workerScript);
+    const sample = (v: string) =>
+      v.replace(/@@([A-Z_]+)@@/g, (_, k: string) =>
+        k.endsWith('_QUEUE_URL') ? `https://sqs.us-east-1.amazonaws.com/123456789012/${k.toLowerCase()}` : k.endsWith('SECONDS') ? '60' : k === 'AWS_REGION' ? 'us-east-1' : k === 'LOG_LEVEL' ? 'info' : `ics-${k.toLowerCase().replace(/_/g, '-')}`,
+      );
+    const env = Object.fromEntries(
+      Object.entries({ ...files['/etc/ics/ics.env'], ...files['/etc/ics/classifier-worker.env'] }).map(([k, v]) => [k, sample(v)]),
+    );
+    delete env['MODEL_URL']; // `$model_url`, empty unless the ModelUrl parameter is set
+    const config = loadConfig(env);
+    expect(config.worker).toMatchObject({ platform: 'ec2', modelDir: '/opt/ics/model', modelCacheDir: '/var/cache/ics/model-cache' });
+  });
+
+  it('install the worker and the model from where `nx deploy packaging` puts them', () => {
+    for (const script of [workerScript, bakeScript]) {
+      expect(script).toContain(`"s3://$artifact_bucket/${ARTIFACT_PREFIX}classifier-worker.tar.gz"`);
+      expect(script).toContain(`"s3://$artifact_bucket/${MODEL_PREFIX}" /opt/ics/model/`);
+      expect(script).toContain('bash "$tmp/classifier-worker/install.sh"');
+    }
+    expect(hostScript).toContain(`"s3://$bucket/${ARTIFACT_PREFIX}$app.tar.gz"`);
+    expect(hostScript).toContain('bash "$tmp/$app/install.sh"');
+    expect(hostScript).toMatch(/apps=\(web-tier launch-controller monitor-controller\)/);
+  });
+
+  it('start the units that the tarballs install', () => {
+    expect(workerScript).toContain('systemctl enable --now classifier-worker.service');
+    expect(hostScript).toContain('systemctl restart "$app.service"');
+    // A bake installs but never configures or starts a worker.
+    expect(bakeScript).not.toContain('systemctl');
+    expect(bakeScript).not.toContain('/etc/ics/');
+  });
+
+  it('power a worker off (and so terminate it) when its user data fails', () => {
+    expect(workerScript).toMatch(/trap '.*shutdown -h \+1' ERR/);
+  });
+});
+
+describe('install-app.sh', () => {
+  it('refuses a folder without the app and names what is missing', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'install-'));
+    try {
+      mkdirSync(join(dir, 'web-tier'));
+      copyFileSync(join(DEPLOY, 'bin/install-app.sh'), join(dir, 'web-tier/install.sh'));
+      const run = spawnSync('bash', [join(dir, 'web-tier/install.sh')], { encoding: 'utf8', env: { PATH: process.env['PATH'] ?? '' } });
+      expect(run.status).toBe(1);
+      expect(run.stderr).toBe(`install-app: ${join(dir, 'web-tier')}/app/main.js is missing\n`);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
