@@ -63,7 +63,7 @@ export function packageNameOf(specifier: string): string {
 /** The packages a webpack bundle loads with require("..."): its externals. */
 export function bareRequires(source: string): string[] {
   const names = new Set<string>();
-  for (const m of source.matchAll(/\brequire\(\s*["']([^"'.\/][^"']*)["']\s*\)/g)) {
+  for (const m of source.matchAll(/\brequire\(\s*["']([^"'./][^"']*)["']\s*\)/g)) {
     const spec = m[1];
     if (spec.startsWith('node:') || BUILTINS.has(spec) || BUILTINS.has(spec.split('/')[0])) continue;
     names.add(packageNameOf(spec));
