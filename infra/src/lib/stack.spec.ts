@@ -249,6 +249,30 @@ describe('control host', () => {
   const s = statementsOf(id(stack.controlHostRole));
   const lt = { 'Fn::Join': ['', ['arn:', { Ref: 'AWS::Partition' }, ':ec2:', { Ref: 'AWS::Region' }, ':', { Ref: 'AWS::AccountId' }, ':launch-template/', { Ref: id(stack.workerLaunchTemplate) }]] };
 
+  it('has exactly these statements', () => {
+    expect(Object.keys(s).sort()).toEqual(
+      [
+        'ConsumeMonitorAndOutputMessages',
+        'InputImages',
+        'LaunchFromWorkerTemplate',
+        'LaunchIntoStackNetwork',
+        'LaunchTaggedWorkerInstances',
+        'ListBuckets',
+        'ListWorkers',
+        'PassWorkerRole',
+        'ReadArtifacts',
+        'Results',
+        'SendLaunchMessages',
+        'SendMonitorAndOutputMessages',
+        'TagWorkersAtLaunch',
+        'TerminateStackWorkers',
+      ].sort(),
+    );
+    expect(json.Resources[id(stack.controlHostRole)].Properties?.['ManagedPolicyArns']).toEqual([
+      { 'Fn::Join': ['', ['arn:', { Ref: 'AWS::Partition' }, ':iam::aws:policy/AmazonSSMManagedInstanceCore']] },
+    ]);
+  });
+
   it('launches workers only from the worker launch template, tagged as this stack\'s workers', () => {
     expect(s['LaunchFromWorkerTemplate']).toMatchObject({ Action: 'ec2:RunInstances', Resource: lt });
     expect(s['LaunchTaggedWorkerInstances']).toMatchObject({
@@ -285,9 +309,13 @@ describe('control host', () => {
     });
   });
 
-  it('has what the web tier and the monitor controller use on S3 and SQS', () => {
-    expect(s['StoreUploads'].Action).toBe('s3:PutObject');
-    expect(s['ReadResults'].Action).toBe('s3:GetObject');
+  it('has what the web tier and the controllers call on S3 and SQS, bucket by bucket and queue by queue', () => {
+    const objects = (b: { node: unknown }) => ({ 'Fn::Join': ['', [{ 'Fn::GetAtt': [id(b), 'Arn'] }, '/*']] });
+    expect(actions(s['InputImages'])).toEqual(['s3:DeleteObject', 's3:GetObject', 's3:PutObject']);
+    expect(s['InputImages'].Resource).toEqual(objects(stack.inputBucket));
+    expect(actions(s['Results'])).toEqual(['s3:GetObject', 's3:PutObject']);
+    expect(s['Results'].Resource).toEqual(objects(stack.outputBucket));
+    expect(s['ListBuckets'].Resource).toEqual([{ 'Fn::GetAtt': [id(stack.inputBucket), 'Arn'] }, { 'Fn::GetAtt': [id(stack.outputBucket), 'Arn'] }]);
     expect(actions(s['SendLaunchMessages'])).toEqual(['sqs:GetQueueAttributes', 'sqs:SendMessage']);
     expect(actions(s['ConsumeMonitorAndOutputMessages'])).toEqual([
       'sqs:ChangeMessageVisibility',
@@ -295,7 +323,12 @@ describe('control host', () => {
       'sqs:GetQueueAttributes',
       'sqs:ReceiveMessage',
     ]);
-    expect(s['SendOutputMessages']).toMatchObject({ Action: 'sqs:SendMessage', Resource: { 'Fn::GetAtt': [id(stack.outputQueue), 'Arn'] } });
+    expect(s['SendMonitorAndOutputMessages']).toMatchObject({
+      Action: 'sqs:SendMessage',
+      Resource: [{ 'Fn::GetAtt': [id(stack.monitorQueue), 'Arn'] }, { 'Fn::GetAtt': [id(stack.outputQueue), 'Arn'] }],
+    });
+    // Nothing on the dead-letter queue: it is for a person to inspect.
+    expect(JSON.stringify(Object.values(s))).not.toContain(id(stack.launchDeadLetterQueue));
   });
 
   it('has no wildcard action, and a "*" resource only for Describe calls', () => {

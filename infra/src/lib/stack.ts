@@ -314,15 +314,22 @@ export class IcsStack extends Stack {
       this.controlHostRole.addToPolicy(new iam.PolicyStatement({ sid, ...s }));
     const arn = (resource: string) => `arn:${Aws.PARTITION}:ec2:${Aws.REGION}:${Aws.ACCOUNT_ID}:${resource}`;
     const launchTemplateArn = arn(`launch-template/${this.workerLaunchTemplate.ref}`);
-    // web tier: uploads in, results out, launch messages, output messages.
-    control('StoreUploads', { actions: ['s3:PutObject'], resources: [this.inputBucket.arnForObjects('*')] });
-    control('ReadResults', { actions: ['s3:GetObject'], resources: [this.outputBucket.arnForObjects('*')] });
+    // What the three apps call (libs/aws adapters), by bucket and queue:
+    // web tier: put uploads, HEAD/list them and presign GETs for the page, delete the
+    // images of a batch whose launch messages could not be sent; monitor controller:
+    // HEAD/read results and write the error result after the last attempt.
+    control('InputImages', {
+      actions: ['s3:PutObject', 's3:GetObject', 's3:DeleteObject'],
+      resources: [this.inputBucket.arnForObjects('*')],
+    });
+    control('Results', { actions: ['s3:GetObject', 's3:PutObject'], resources: [this.outputBucket.arnForObjects('*')] });
     // Without ListBucket a missing result is 403 instead of 404, and "not there yet" is
-    // exactly what the monitor controller and the web tier ask.
+    // exactly what the monitor controller and the web tier ask; the web tier also lists a batch.
     control('ListBuckets', {
       actions: ['s3:ListBucket'],
       resources: [this.inputBucket.bucketArn, this.outputBucket.bucketArn],
     });
+    // web tier sends launch messages; launch controller reads the depth; monitor controller re-queues.
     control('SendLaunchMessages', {
       actions: ['sqs:SendMessage', 'sqs:GetQueueAttributes'],
       resources: [this.launchQueue.queueArn],
@@ -331,8 +338,11 @@ export class IcsStack extends Stack {
       actions: ['sqs:ReceiveMessage', 'sqs:DeleteMessage', 'sqs:ChangeMessageVisibility', 'sqs:GetQueueAttributes'],
       resources: [this.monitorQueue.queueArn, this.outputQueue.queueArn],
     });
-    // monitor controller: error results after the last attempt.
-    control('SendOutputMessages', { actions: ['sqs:SendMessage'], resources: [this.outputQueue.queueArn] });
+    // monitor controller: a check put back for later, and error results after the last attempt.
+    control('SendMonitorAndOutputMessages', {
+      actions: ['sqs:SendMessage'],
+      resources: [this.monitorQueue.queueArn, this.outputQueue.queueArn],
+    });
     control('ReadArtifacts', {
       actions: ['s3:GetObject'],
       resources: [this.artifactBucket.arnForObjects(`${ARTIFACT_PREFIX}*`)],
