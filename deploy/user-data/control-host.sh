@@ -28,13 +28,11 @@ ENV
 cat > /etc/ics/web-tier.env <<'ENV'
 PORT=80
 ENV
-# Workers come from the launch template (AMI, type, role, security group, user data);
-# the controller adds the subnet and the ics:stack / ics:role tags. No
-# EC2_LAUNCH_TEMPLATE_VERSION: the template's default version, which a stack update moves.
+# Workers come from the launch template (AMI, type, role, subnet, security group, user
+# data, at its latest version); the controller adds only the ics:stack / ics:role tags.
 cat > /etc/ics/launch-controller.env <<'ENV'
 PORT=3001
 EC2_LAUNCH_TEMPLATE_ID=@@EC2_LAUNCH_TEMPLATE_ID@@
-EC2_SUBNET_ID=@@EC2_SUBNET_ID@@
 ENV
 cat > /etc/ics/monitor-controller.env <<'ENV'
 PORT=3002

@@ -3,6 +3,8 @@ import { DEFAULT_OUTDIR } from './main';
 import { App } from 'aws-cdk-lib';
 import { Template } from 'aws-cdk-lib/assertions';
 import { IcsStack } from './lib/stack';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 
 describe('deploy command', () => {
   it('names each parameter variable after its parameter', () => {
@@ -35,5 +37,24 @@ describe('deploy command', () => {
       '--parameters', 'MaxWorkers=5',
     ]);
     expect(args.join(' ')).not.toContain('OTHER');
+  });
+});
+
+describe('nx run-many -t deploy', () => {
+  const project = (p: string) => JSON.parse(readFileSync(join(__dirname, '../..', p, 'project.json'), 'utf8'));
+
+  it('synthesises, deploys the stack, then uploads freshly built artifacts', () => {
+    const infra = project('infra').targets;
+    const packaging = project('tools/packaging').targets;
+    expect(infra.synth.options.command).toBe('tsx --tsconfig tsconfig.base.json infra/src/main.ts');
+    expect(infra.deploy).toMatchObject({ dependsOn: ['synth'], cache: false, options: { command: 'tsx --tsconfig tsconfig.base.json infra/src/deploy.ts' } });
+    expect(packaging.deploy).toMatchObject({
+      dependsOn: ['build', { projects: ['infra'], target: 'deploy' }],
+      cache: false,
+      options: { command: 'tsx --tsconfig tsconfig.base.json tools/packaging/src/upload.ts' },
+    });
+    expect(packaging.build.dependsOn).toEqual([
+      { projects: ['web-tier', 'launch-controller', 'monitor-controller', 'classifier-worker'], target: 'build' },
+    ]);
   });
 });

@@ -224,11 +224,22 @@ describe('worker launch template', () => {
     expect(data['InstanceInitiatedShutdownBehavior']).toBe('terminate');
   });
 
-  it('runs as the worker instance profile in the worker security group', () => {
+  it('runs as the worker instance profile, in a public subnet of the stack, in the worker security group', () => {
     const profile = Object.keys(template.findResources('AWS::IAM::InstanceProfile', { Properties: { Roles: [{ Ref: id(stack.workerRole) }] } }));
     expect(data['IamInstanceProfile']).toEqual({ Arn: { 'Fn::GetAtt': [profile[0], 'Arn'] } });
     const sg = template.findResources('AWS::EC2::SecurityGroup', { Properties: { GroupDescription: Match.stringLikeRegexp('classifier workers') } });
-    expect(data['SecurityGroupIds']).toEqual([{ 'Fn::GetAtt': [Object.keys(sg)[0], 'GroupId'] }]);
+    const subnets = Object.keys(template.findResources('AWS::EC2::Subnet'));
+    // In the template, not left to the launch request: the fleet passes only the template and tags.
+    expect(data['NetworkInterfaces']).toEqual([
+      {
+        DeviceIndex: 0,
+        SubnetId: { Ref: subnets[0] },
+        Groups: [{ 'Fn::GetAtt': [Object.keys(sg)[0], 'GroupId'] }],
+        AssociatePublicIpAddress: true,
+        DeleteOnTermination: true,
+      },
+    ]);
+    expect(data['SecurityGroupIds']).toBeUndefined();
     expect(sg[Object.keys(sg)[0]]['Properties'].SecurityGroupIngress).toBeUndefined();
   });
 
@@ -428,7 +439,7 @@ describe('user data', () => {
     expect([...ports].sort()).toEqual(['3001', '3002', '80']);
     const launch = loadConfig({ ...files['/etc/ics/ics.env'], ...files['/etc/ics/launch-controller.env'] });
     expect(launch.scaling.ec2.launchTemplateId).toBe('lt-0123456789abcdef0');
-    expect(launch.scaling.ec2.subnetId).toBe('subnet-0123456789abcdef0');
+    expect(launch.scaling.ec2.subnetId).toBeUndefined();
   });
 
   it('of the control host installs the apps from the artifact bucket', () => {

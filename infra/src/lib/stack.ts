@@ -295,7 +295,16 @@ export class IcsStack extends Stack {
         imageId: workerImageId,
         instanceType: workerInstanceType.valueAsString,
         iamInstanceProfile: { arn: workerProfile.instanceProfileArn },
-        securityGroupIds: [workerSecurityGroup.securityGroupId],
+        // The network is part of the template: the EC2 fleet launches from it with tags only.
+        networkInterfaces: [
+          {
+            deviceIndex: 0,
+            subnetId: workerSubnet.subnetId,
+            groups: [workerSecurityGroup.securityGroupId],
+            associatePublicIpAddress: true,
+            deleteOnTermination: true,
+          },
+        ],
         // Scale-in terminates: an idle worker's own shutdown (or a failed boot) removes the instance.
         instanceInitiatedShutdownBehavior: 'terminate',
         metadataOptions: { httpTokens: 'required', httpEndpoint: 'enabled', httpPutResponseHopLimit: 1 },
@@ -392,7 +401,6 @@ export class IcsStack extends Stack {
       ...common,
       MAX_WORKERS: maxWorkers.valueAsString,
       EC2_LAUNCH_TEMPLATE_ID: this.workerLaunchTemplate.ref,
-      EC2_SUBNET_ID: workerSubnet.subnetId,
     });
     this.controlHost = new ec2.Instance(this, 'ControlHost', {
       vpc,
@@ -418,7 +426,7 @@ export class IcsStack extends Stack {
     out('MonitorQueueUrl', this.monitorQueue.queueUrl, 'MONITOR_QUEUE_URL');
     out('OutputQueueUrl', this.outputQueue.queueUrl, 'OUTPUT_QUEUE_URL');
     out('WorkerLaunchTemplateId', this.workerLaunchTemplate.ref, 'EC2_LAUNCH_TEMPLATE_ID');
-    out('WorkerSubnetId', workerSubnet.subnetId, 'EC2_SUBNET_ID');
+    out('WorkerSubnetId', workerSubnet.subnetId, 'The subnet workers run in (set in the launch template)');
     out('WorkerInstanceProfileName', workerProfile.instanceProfileName, 'For the AMI builder instance');
     out('ControlHostInstanceId', this.controlHost.instanceId, 'aws ssm start-session --target <this>');
     out('WebUrl', `http://${this.controlHost.instancePublicDnsName}/`, 'The web tier');
