@@ -23,16 +23,17 @@ MAX_WORKERS=@@MAX_WORKERS@@
 IDLE_SECONDS=@@IDLE_SECONDS@@
 IMAGE_DEADLINE_SECONDS=@@IMAGE_DEADLINE_SECONDS@@
 FLEET_PROVIDER=ec2
+EC2_LAUNCH_TEMPLATE_ID=@@EC2_LAUNCH_TEMPLATE_ID@@
 LOG_LEVEL=@@LOG_LEVEL@@
 ENV
 cat > /etc/ics/web-tier.env <<'ENV'
 PORT=80
 ENV
-# Workers come from the launch template (AMI, type, role, subnet, security group, user
-# data, at its latest version); the controller adds only the ics:stack / ics:role tags.
+# Both controllers use the EC2 fleet (EC2_LAUNCH_TEMPLATE_ID above): workers come from the
+# launch template (AMI, type, role, subnet, security group, user data, at its latest
+# version); the launch controller adds only the ics:stack / ics:role tags.
 cat > /etc/ics/launch-controller.env <<'ENV'
 PORT=3001
-EC2_LAUNCH_TEMPLATE_ID=@@EC2_LAUNCH_TEMPLATE_ID@@
 ENV
 cat > /etc/ics/monitor-controller.env <<'ENV'
 PORT=3002

@@ -3,7 +3,9 @@ import { App, CliCredentialsStackSynthesizer } from 'aws-cdk-lib';
 import { Match, Template } from 'aws-cdk-lib/assertions';
 import { getMetadataStorage } from 'class-validator';
 import { Environment, loadConfig, ScalingEnvironment, WebEnvironment, WorkerEnvironment } from '@app/config';
+import { AwsClients } from '@app/aws';
 import { ROLE_TAG, STACK_TAG, WORKER_ROLE, WORKER_STATE_TAG } from '@app/contracts';
+import { createFleet, Ec2Fleet } from '@app/fleet';
 import { IcsStack } from './stack';
 import { resolveValue, type Template as Cfn } from './template-values';
 import { placeholdersOf, renderTemplate } from './user-data';
@@ -437,9 +439,14 @@ describe('user data', () => {
       ports.add(String(config.http.port));
     }
     expect([...ports].sort()).toEqual(['3001', '3002', '80']);
-    const launch = loadConfig({ ...files['/etc/ics/ics.env'], ...files['/etc/ics/launch-controller.env'] });
-    expect(launch.scaling.ec2.launchTemplateId).toBe('lt-0123456789abcdef0');
-    expect(launch.scaling.ec2.subnetId).toBeUndefined();
+    for (const app of ['launch-controller', 'monitor-controller']) {
+      const config = loadConfig({ ...files['/etc/ics/ics.env'], ...files[`/etc/ics/${app}.env`] });
+      expect(config.scaling.ec2.launchTemplateId).toBe('lt-0123456789abcdef0');
+      // Both controllers build the EC2 fleet from it at start-up.
+      const clients = new AwsClients(config);
+      expect(createFleet(config, clients)).toBeInstanceOf(Ec2Fleet);
+      clients.onApplicationShutdown();
+    }
   });
 
   it('of the control host installs the apps from the artifact bucket', () => {

@@ -6,7 +6,9 @@ import { join, resolve } from 'node:path';
 import { ListBucketsCommand, S3Client } from '@aws-sdk/client-s3';
 import { GetQueueAttributesCommand, GetQueueUrlCommand, SQSClient } from '@aws-sdk/client-sqs';
 import { parse } from 'yaml';
+import { AwsClients } from '@app/aws';
 import { loadConfig } from '@app/config';
+import { createFleet, Ec2Fleet } from '@app/fleet';
 import { startLocalAws, type LocalAws } from '@tools/local-aws';
 import { MODEL_DIR } from '@tools/testing';
 import { APPS, CONTROL_APPS, WORKER_APP, WORKSPACE_ROOT } from './lib/artifacts';
@@ -105,7 +107,12 @@ describe('docker/compose.yaml', () => {
 
   it('runs the launch and monitor controllers on the EC2 provider against the emulator', () => {
     for (const app of ['launch-controller', 'monitor-controller']) {
-      expect(loadConfig(processEnv(services[app])).scaling.provider).toBe('ec2');
+      const config = loadConfig(processEnv(services[app]));
+      expect(config.scaling.provider).toBe('ec2');
+      // What each controller builds at start-up from that configuration.
+      const clients = new AwsClients(config);
+      expect(createFleet(config, clients)).toBeInstanceOf(Ec2Fleet);
+      clients.onApplicationShutdown();
     }
     expect(loadConfig(processEnv(services['launch-controller'])).scaling.ec2.amiId).toMatch(/^ami-/);
   });
