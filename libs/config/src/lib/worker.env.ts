@@ -1,9 +1,22 @@
 import { Transform } from 'class-transformer';
-import { IsIn, IsInt, IsOptional, IsString, IsUrl, Matches, Max, Min } from 'class-validator';
-import { toInt, URL_OPTIONS } from './env-helpers';
+import { IsBoolean, IsIn, IsInt, IsOptional, IsString, IsUrl, Matches, Max, Min, ValidateBy } from 'class-validator';
+import { toBool, toInt, URL_OPTIONS } from './env-helpers';
 
 export const TF_BACKENDS = ['auto', 'tensorflow', 'wasm', 'cpu'] as const;
 export const WORKER_PLATFORMS = ['local', 'ec2'] as const;
+
+/** `min,max` with min < max, e.g. `0,1`, `-1,1`, `0,255`. */
+const IsRange = () =>
+  ValidateBy({
+    name: 'isRange',
+    validator: {
+      validate: (value: unknown) => {
+        const range = typeof value === 'string' ? parseRange(value) : undefined;
+        return range !== undefined && range[0] < range[1];
+      },
+      defaultMessage: (args) => `${args?.property} must be "min,max" with min < max, e.g. 0,1 or -1,1`,
+    },
+  });
 
 /** classifier-worker and libs/classifier variables. */
 export class WorkerEnvironment {
@@ -12,30 +25,68 @@ export class WorkerEnvironment {
   /** Or an http(s) URL of a model.json, downloaded once into MODEL_CACHE_DIR. */
   @IsOptional() @IsUrl(URL_OPTIONS) MODEL_URL?: string;
   @IsString() MODEL_CACHE_DIR = '.model-cache';
+  /**
+   * The model's facts, when neither its metadata.json nor the model itself tells them:
+   * square input side in pixels, input value range, and the index of the first real class
+   * among the outputs (1 when output 0 is "background", as in 1001-output models).
+   */
+  @IsOptional() @Transform(toInt) @Max(4096) @Min(8) @IsInt() MODEL_INPUT_SIZE?: number;
+  @IsOptional() @IsRange() MODEL_INPUT_RANGE?: string;
+  @IsOptional() @Transform(toInt) @Max(100) @Min(0) @IsInt() MODEL_LABEL_OFFSET?: number;
+  /** Class names: a JSON array of strings or one name per line. Default: metadata.json's labels, else ImageNet-1k. */
+  @IsOptional() @IsString() MODEL_LABELS_FILE?: string;
 
   /** `auto`: tfjs-node when it loads, else wasm. `cpu` only when asked for (about 25x slower). */
   @IsIn(TF_BACKENDS) TF_BACKEND: (typeof TF_BACKENDS)[number] = 'auto';
+  /** Run the model in a worker thread, so that queue and storage I/O never waits for inference. */
+  @Transform(toBool) @IsBoolean() INFERENCE_THREAD = true;
+  /** Most images per model call; a batch takes what is ready, it never waits to fill. */
+  @Transform(toInt) @Max(64) @Min(1) @IsInt() INFERENCE_BATCH_SIZE = 1;
+
+  /** Largest image the worker decodes: bytes, and pixels by its header (decompression bombs). */
+  @Transform(toInt) @Max(1024 * 1024 * 1024) @Min(1) @IsInt() MAX_IMAGE_BYTES = 32 * 1024 * 1024;
+  @Transform(toInt) @Max(1_000_000_000) @Min(1) @IsInt() MAX_IMAGE_PIXELS = 50_000_000;
 
   /** Where the worker runs: `local` (a process; id from WORKER_ID) or `ec2` (id from IMDSv2). */
   @IsIn(WORKER_PLATFORMS) WORKER_PLATFORM: (typeof WORKER_PLATFORMS)[number] = 'local';
   @IsOptional() @Matches(/^[A-Za-z0-9._:-]{1,64}$/, { message: 'WORKER_ID must be 1-64 of [A-Za-z0-9._:-]' })
   WORKER_ID?: string;
+  /** The EC2 instance metadata service (the AWS SDK's own variable name). */
+  @IsUrl(URL_OPTIONS) AWS_EC2_METADATA_SERVICE_ENDPOINT = 'http://169.254.169.254';
 
   /** Seconds a worker has for one image before the monitor controller checks for its result. */
   @Transform(toInt) @Max(86400) @Min(5) @IsInt() IMAGE_DEADLINE_SECONDS = 120;
   /** Long-poll wait of the launch queue, seconds (0..20). */
   @Transform(toInt) @Max(20) @Min(0) @IsInt() POLL_WAIT_SECONDS = 20;
+  /** Images one worker holds at once (received, not yet finished); a receive takes at most 10. */
+  @Transform(toInt) @Max(100) @Min(1) @IsInt() WORKER_PREFETCH = 20;
 }
 
 export interface WorkerSettings {
   modelDir?: string;
   modelUrl?: string;
   modelCacheDir: string;
+  modelInputSize?: number;
+  modelInputRange?: [number, number];
+  modelLabelOffset?: number;
+  modelLabelsFile?: string;
   tfBackend: (typeof TF_BACKENDS)[number];
+  inferenceThread: boolean;
+  inferenceBatchSize: number;
+  maxImageBytes: number;
+  maxImagePixels: number;
   platform: (typeof WORKER_PLATFORMS)[number];
   workerId?: string;
+  metadataEndpoint: string;
   imageDeadlineSeconds: number;
   pollWaitSeconds: number;
+  prefetch: number;
+}
+
+function parseRange(value: string | undefined): [number, number] | undefined {
+  const parts = value?.split(',').map((s) => s.trim());
+  if (parts?.length !== 2 || parts.some((p) => !/^-?\d+(\.\d+)?$/.test(p))) return undefined;
+  return [Number(parts[0]), Number(parts[1])];
 }
 
 export function workerSettings(e: WorkerEnvironment): WorkerSettings {
@@ -43,10 +94,20 @@ export function workerSettings(e: WorkerEnvironment): WorkerSettings {
     modelDir: e.MODEL_DIR,
     modelUrl: e.MODEL_URL,
     modelCacheDir: e.MODEL_CACHE_DIR,
+    modelInputSize: e.MODEL_INPUT_SIZE,
+    modelInputRange: parseRange(e.MODEL_INPUT_RANGE),
+    modelLabelOffset: e.MODEL_LABEL_OFFSET,
+    modelLabelsFile: e.MODEL_LABELS_FILE,
     tfBackend: e.TF_BACKEND,
+    inferenceThread: e.INFERENCE_THREAD,
+    inferenceBatchSize: e.INFERENCE_BATCH_SIZE,
+    maxImageBytes: e.MAX_IMAGE_BYTES,
+    maxImagePixels: e.MAX_IMAGE_PIXELS,
     platform: e.WORKER_PLATFORM,
     workerId: e.WORKER_ID,
+    metadataEndpoint: e.AWS_EC2_METADATA_SERVICE_ENDPOINT,
     imageDeadlineSeconds: e.IMAGE_DEADLINE_SECONDS,
     pollWaitSeconds: e.POLL_WAIT_SECONDS,
+    prefetch: e.WORKER_PREFETCH,
   };
 }

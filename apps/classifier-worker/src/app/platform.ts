@@ -1,0 +1,139 @@
+import { execFile } from 'node:child_process';
+import { CreateTagsCommand, TerminateInstancesCommand, type EC2Client } from '@aws-sdk/client-ec2';
+import { WORKER_STATE_TAG, type WorkerState, type WorkerStatusMessage } from '@app/contracts';
+import type { WorkerLogger } from './logger';
+
+/**
+ * Where a worker runs, and what that means for its identity, how it reports
+ * busy/free to the fleet, and how it ends itself when idle.
+ */
+export interface WorkerPlatform {
+  readonly kind: 'local' | 'ec2';
+  /** The worker id used in monitor messages and results (an instance id on EC2). */
+  readonly workerId: string;
+  reportState(state: WorkerState, imagesDone: number): void;
+  /** Scale-in: ends this worker's instance (EC2) or nothing more than the process (local). */
+  terminateSelf(): Promise<void>;
+}
+
+function status(workerId: string, state: WorkerState, imagesDone: number): WorkerStatusMessage {
+  return { type: 'worker-status', workerId, state, imagesDone, at: new Date().toISOString() };
+}
+
+/**
+ * A worker process on this machine. Reports its state over the IPC channel
+ * the fleet opened (when there is one); ending itself is just exiting.
+ */
+export class LocalPlatform implements WorkerPlatform {
+  readonly kind = 'local';
+  constructor(
+    readonly workerId: string,
+    private readonly proc: Pick<NodeJS.Process, 'send' | 'connected'> = process,
+  ) {}
+
+  reportState(state: WorkerState, imagesDone: number): void {
+    if (!this.proc.send || !this.proc.connected) return;
+    try {
+      this.proc.send(status(this.workerId, state, imagesDone));
+    } catch {
+      // The parent went away: nobody to tell.
+    }
+  }
+
+  async terminateSelf(): Promise<void> {
+    // Nothing beyond the process: the caller exits.
+  }
+}
+
+/** IMDSv2: a session token first, then the instance id with it. */
+export async function fetchInstanceId(endpoint: string, attempts = 3, timeoutMs = 2000): Promise<string> {
+  const base = endpoint.replace(/\/+$/, '');
+  let last: unknown;
+  for (let i = 0; i < attempts; i++) {
+    try {
+      const tokenRes = await fetch(`${base}/latest/api/token`, {
+        method: 'PUT',
+        headers: { 'X-aws-ec2-metadata-token-ttl-seconds': '21600' },
+        signal: AbortSignal.timeout(timeoutMs),
+      });
+      if (!tokenRes.ok) throw new Error(`token: HTTP ${tokenRes.status}`);
+      const token = await tokenRes.text();
+      const idRes = await fetch(`${base}/latest/meta-data/instance-id`, {
+        headers: { 'X-aws-ec2-metadata-token': token },
+        signal: AbortSignal.timeout(timeoutMs),
+      });
+      if (!idRes.ok) throw new Error(`instance-id: HTTP ${idRes.status}`);
+      const id = (await idRes.text()).trim();
+      if (!/^i-[0-9a-f]{8,17}$/.test(id)) throw new Error(`instance-id: unexpected answer "${id.slice(0, 40)}"`);
+      return id;
+    } catch (err) {
+      last = err;
+      if (i < attempts - 1) await new Promise((r) => setTimeout(r, 200 * 2 ** i));
+    }
+  }
+  throw new Error(`cannot read the instance id from the instance metadata service at ${base}: ${(last as Error).message}`);
+}
+
+/**
+ * A worker on its own EC2 instance. Its state is the WORKER_STATE_TAG on the
+ * instance (one CreateTags in flight at a time; the latest state wins), and
+ * idling ends the instance: TerminateInstances on itself, or, when that is not
+ * allowed, an OS shutdown (the fleet launches workers with
+ * InstanceInitiatedShutdownBehavior=terminate).
+ */
+export class Ec2Platform implements WorkerPlatform {
+  readonly kind = 'ec2';
+  private tagged?: WorkerState;
+  private wanted?: WorkerState;
+  private tagging?: Promise<void>;
+
+  constructor(
+    readonly workerId: string,
+    private readonly ec2: EC2Client,
+    private readonly log: WorkerLogger,
+    private readonly shutdown: () => Promise<void> = osShutdown,
+  ) {}
+
+  reportState(state: WorkerState): void {
+    this.wanted = state;
+    this.tagging ??= this.tagLoop().finally(() => (this.tagging = undefined));
+  }
+
+  /** Resolves once the tag matches the latest state reported (for tests and shutdown). */
+  async flush(): Promise<void> {
+    while (this.tagging) await this.tagging;
+  }
+
+  private async tagLoop(): Promise<void> {
+    while (this.wanted !== undefined && this.wanted !== this.tagged) {
+      const state = this.wanted;
+      try {
+        await this.ec2.send(
+          new CreateTagsCommand({ Resources: [this.workerId], Tags: [{ Key: WORKER_STATE_TAG, Value: state }] }),
+        );
+        this.tagged = state;
+      } catch (err) {
+        this.log.warn({ state, reason: (err as Error).message }, 'cannot tag the instance with its state');
+        return;
+      }
+    }
+  }
+
+  async terminateSelf(): Promise<void> {
+    await this.flush();
+    try {
+      await this.ec2.send(new TerminateInstancesCommand({ InstanceIds: [this.workerId] }));
+      this.log.info({ instanceId: this.workerId }, 'terminating own instance');
+    } catch (err) {
+      this.log.warn(
+        { instanceId: this.workerId, reason: (err as Error).message },
+        'TerminateInstances on self failed: shutting the instance down instead',
+      );
+      await this.shutdown();
+    }
+  }
+}
+
+function osShutdown(): Promise<void> {
+  return new Promise((resolve) => execFile('shutdown', ['-h', 'now'], () => resolve()));
+}

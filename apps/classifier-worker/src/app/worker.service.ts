@@ -1,0 +1,99 @@
+import {
+  Injectable,
+  type BeforeApplicationShutdown,
+  type OnApplicationBootstrap,
+  type OnApplicationShutdown,
+  type OnModuleInit,
+} from '@nestjs/common';
+import { PinoLogger } from 'nestjs-pino';
+import { AwsClients, AwsResources } from '@app/aws';
+import { Classifier, classifierOptions } from '@app/classifier';
+import { AppConfig } from '@app/config';
+import { Ec2Platform, fetchInstanceId, LocalPlatform, type WorkerPlatform } from './platform';
+import { WorkerLoop, type StopReason } from './worker-loop';
+
+/**
+ * The worker process: model loaded once at start-up (before "ready"), the
+ * loop started once the app is up, and on SIGTERM the loop stops polling and
+ * finishes the images it holds before the process exits 0. When the loop
+ * idles out, the worker ends itself: the instance on EC2, the process locally.
+ */
+@Injectable()
+export class WorkerService implements OnModuleInit, OnApplicationBootstrap, BeforeApplicationShutdown, OnApplicationShutdown {
+  private platform!: WorkerPlatform;
+  private classifier?: Classifier;
+  private loop?: WorkerLoop;
+
+  constructor(
+    private readonly config: AppConfig,
+    private readonly resources: AwsResources,
+    private readonly clients: AwsClients,
+    private readonly log: PinoLogger,
+  ) {
+    log.setContext(WorkerService.name);
+  }
+
+  async onModuleInit(): Promise<void> {
+    const w = this.config.worker;
+    this.platform =
+      w.platform === 'ec2'
+        ? new Ec2Platform(await fetchInstanceId(w.metadataEndpoint), this.clients.ec2, this.log)
+        : new LocalPlatform(w.workerId ?? `local-${process.pid}`);
+    this.platform.reportState('starting', 0);
+    this.classifier = await Classifier.create(classifierOptions(w), this.log);
+    this.loop = new WorkerLoop({
+      launchQueue: this.resources.launchQueue,
+      monitorQueue: this.resources.monitorQueue,
+      outputQueue: this.resources.outputQueue,
+      inputBucket: this.resources.inputBucket,
+      outputBucket: this.resources.outputBucket,
+      classifier: this.classifier,
+      workerId: this.platform.workerId,
+      settings: {
+        pollWaitSeconds: w.pollWaitSeconds,
+        idleSeconds: this.config.fleet.idleSeconds,
+        imageDeadlineSeconds: w.imageDeadlineSeconds,
+        prefetch: w.prefetch,
+      },
+      log: this.log,
+      onState: (state, done) => this.platform.reportState(state, done),
+    });
+  }
+
+  onApplicationBootstrap(): void {
+    const loop = this.loop;
+    if (!loop) return;
+    void loop.run().then(
+      (reason) => this.stopped(reason),
+      (err: unknown) => {
+        this.log.error({ reason: (err as Error).message }, 'worker loop crashed');
+        process.exit(1);
+      },
+    );
+  }
+
+  private async stopped(reason: StopReason): Promise<void> {
+    const imagesDone = this.loop?.done ?? 0;
+    if (reason === 'failed') {
+      this.log.error({ imagesDone }, 'worker stopped after a classifier failure');
+      await this.classifier?.close();
+      process.exit(1);
+    }
+    if (reason !== 'idle') return;
+    this.log.info(
+      { imagesDone, idleSeconds: this.config.fleet.idleSeconds, platform: this.platform.kind },
+      this.platform.kind === 'ec2' ? 'idle: terminating this instance' : 'idle: exiting',
+    );
+    await this.platform.terminateSelf();
+    // Leave through the same path as SIGTERM: app.close(), then exit 0.
+    process.kill(process.pid, 'SIGTERM');
+  }
+
+  async beforeApplicationShutdown(): Promise<void> {
+    await this.loop?.stop();
+  }
+
+  async onApplicationShutdown(): Promise<void> {
+    await this.classifier?.close();
+  }
+}

@@ -1,0 +1,74 @@
+import { randomUUID } from 'node:crypto';
+import { readdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import type { Queue } from '@app/aws';
+import {
+  inputKey,
+  launchMessage,
+  parseOutputMessage,
+  serialize,
+  type ImageExtension,
+  type LaunchMessage,
+  type OutputMessage,
+} from '@app/contracts';
+import { DATASET_DIR, type TestStack } from '@tools/testing';
+
+export const SMALL_IMAGES = join(DATASET_DIR, 'imagenet-100/images');
+export const SAMPLE_IMAGES = join(DATASET_DIR, 'imagenet-sample/images');
+
+export interface TestImage {
+  bytes: Buffer;
+  ext: ImageExtension;
+  name: string;
+  /** Leave it out of the input bucket (the launch message points at nothing). */
+  missing?: boolean;
+}
+
+export function photos(n: number, dir = SMALL_IMAGES): TestImage[] {
+  return readdirSync(dir)
+    .sort()
+    .slice(0, n)
+    .map((name) => ({ bytes: readFileSync(join(dir, name)), ext: 'jpg', name }));
+}
+
+/** Stores the images and sends one launch message each (in batches of ten). */
+export async function enqueue(stack: TestStack, images: TestImage[], attempt = 1): Promise<LaunchMessage[]> {
+  const batchId = randomUUID();
+  const messages: LaunchMessage[] = [];
+  for (const img of images) {
+    const imageId = randomUUID();
+    const key = inputKey(batchId, imageId, img.ext);
+    if (!img.missing) await stack.resources.inputBucket.put(key, img.bytes);
+    messages.push(launchMessage({ batchId, imageId, fileName: img.name, attempt, inputKey: key, enqueuedAt: new Date().toISOString() }));
+  }
+  await stack.resources.launchQueue.sendBatch(messages.map((m, i) => ({ id: String(i), body: serialize(m) })));
+  return messages;
+}
+
+/** Receives (and deletes) every message on the queue until `n` arrived or `timeoutMs` passed. */
+export async function drain(queue: Queue, n: number, timeoutMs = 10_000): Promise<string[]> {
+  const bodies: string[] = [];
+  const until = Date.now() + timeoutMs;
+  while (bodies.length < n && Date.now() < until) {
+    const got = await queue.receive({ maxMessages: 10, waitSeconds: 1 });
+    bodies.push(...got.map((m) => m.body));
+    if (got.length > 0) await queue.deleteBatch(got.map((m) => m.receiptHandle));
+  }
+  return bodies;
+}
+
+export async function outputs(stack: TestStack, n: number, timeoutMs?: number): Promise<OutputMessage[]> {
+  return (await drain(stack.resources.outputQueue, n, timeoutMs)).map(parseOutputMessage);
+}
+
+export async function storedResult(stack: TestStack, imageId: string): Promise<OutputMessage | undefined> {
+  if (!(await stack.resources.outputBucket.exists(`${imageId}.json`))) return undefined;
+  return parseOutputMessage((await stack.resources.outputBucket.getBuffer(`${imageId}.json`)).toString('utf8'));
+}
+
+/** A logger that keeps every line, for assertions. */
+export function recordingLogger() {
+  const lines: { level: string; msg: string; fields: Record<string, unknown> }[] = [];
+  const at = (level: string) => (fields: object, msg: string) => lines.push({ level, msg, fields: fields as Record<string, unknown> });
+  return { lines, log: { info: at('info'), warn: at('warn'), error: at('error') } };
+}

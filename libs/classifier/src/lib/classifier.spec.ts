@@ -1,0 +1,226 @@
+import { copyFileSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import * as tf from '@tensorflow/tfjs';
+import { DATASET_DIR, MODEL_DIR } from '@tools/testing';
+import { Classifier, type Classification } from './classifier';
+import { ImageDecodeError, ModelLoadError } from './errors';
+import type { ClassifierLogger } from './logger';
+
+const SAMPLE = join(DATASET_DIR, 'imagenet-sample/images');
+const SMALL = join(DATASET_DIR, 'imagenet-100/images');
+const read = (dir: string, name: string) => readFileSync(join(dir, name));
+
+function recordingLogger() {
+  const lines: { level: string; fields: object; msg: string }[] = [];
+  const log: ClassifierLogger = {
+    info: (fields, msg) => lines.push({ level: 'info', fields, msg }),
+    warn: (fields, msg) => lines.push({ level: 'warn', fields, msg }),
+  };
+  return { log, lines };
+}
+
+let tfjsNodeInstalled = true;
+try {
+  require.resolve('@tensorflow/tfjs-node');
+} catch {
+  tfjsNodeInstalled = false;
+}
+
+describe('Classifier on the shared pretrained model (worker thread)', () => {
+  let classifier: Classifier;
+  const { log, lines } = recordingLogger();
+  beforeAll(async () => {
+    classifier = await Classifier.create({ modelDir: MODEL_DIR }, log);
+  }, 60_000);
+  afterAll(() => classifier.close());
+
+  it('chooses tfjs-node when it loads, else wasm, and logs the choice', () => {
+    expect(classifier.backend).toBe(tfjsNodeInstalled ? 'tensorflow' : 'wasm');
+    expect(classifier.engineInfo).toMatchObject({ thread: true, format: 'graph', inputSize: 224, outputSize: 1001 });
+    expect(classifier.labels.labelOffset).toBe(1);
+    expect(classifier.model).toBe('mobilenet_v1_025_224');
+    expect(lines.find((l) => l.msg.startsWith('model loaded'))?.fields).toMatchObject({
+      backend: classifier.backend,
+      inputSize: 224,
+      inputRange: [0, 1],
+      labelOffset: 1,
+    });
+  });
+
+  it.each([
+    ['n01440764_tench.JPEG', 'tench', 0],
+    ['n01484850_great_white_shark.JPEG', 'great white shark', 2],
+  ])('classifies %s as its true class, top-1', async (file, label, classIndex) => {
+    const r = await classifier.classify(read(SAMPLE, file));
+    expect(r).toMatchObject({ label, classIndex });
+    expect(r.confidence).toBeGreaterThan(0.5);
+    expect(r.top5).toHaveLength(5);
+    expect(r.top5[0]).toEqual({ label: r.label, classIndex: r.classIndex, confidence: r.confidence });
+    const sum = r.top5.reduce((s, p) => s + p.confidence, 0);
+    expect(sum).toBeLessThanOrEqual(1.0001);
+    expect(r.decodeMs).toBeGreaterThan(0);
+    expect(r.inferenceMs).toBeGreaterThan(0);
+  });
+
+  it('raises a permanent ImageDecodeError for bytes it cannot decode, and goes on working', async () => {
+    await expect(classifier.classify(Buffer.from('not an image'))).rejects.toBeInstanceOf(ImageDecodeError);
+    await expect(classifier.classify(read(SAMPLE, 'n01440764_tench.JPEG'))).resolves.toMatchObject({ label: 'tench' });
+  });
+
+  it('leaks no tensors: the count is unchanged after 100 images', async () => {
+    const files = readdirSync(SMALL).slice(0, 100);
+    expect(files).toHaveLength(100);
+    const before = await classifier.numTensors();
+    for (const f of files) await classifier.classify(read(SMALL, f));
+    expect(await classifier.numTensors()).toBe(before);
+  }, 60_000);
+});
+
+describe('Classifier in this thread', () => {
+  let classifier: Classifier;
+  beforeAll(async () => {
+    classifier = await Classifier.create({ modelDir: MODEL_DIR, thread: false, maxBatch: 4 });
+  }, 60_000);
+  afterAll(() => classifier.close());
+
+  it('leaks no tensors (tf.memory().numTensors) after 100 images', async () => {
+    const files = readdirSync(SMALL).slice(0, 100);
+    const before = tf.memory().numTensors;
+    for (const f of files) await classifier.classify(read(SMALL, f));
+    expect(tf.memory().numTensors).toBe(before);
+    expect(await classifier.numTensors()).toBe(before);
+  }, 60_000);
+
+  it('batches concurrent images (up to maxBatch) with the same answers as one at a time', async () => {
+    const files = readdirSync(SAMPLE).slice(0, 12);
+    const one: Classification[] = [];
+    for (const f of files) one.push(await classifier.classify(read(SAMPLE, f)));
+    const decoded = await Promise.all(files.map((f) => classifier.decode(read(SAMPLE, f))));
+    const all = await Promise.all(decoded.map((d) => classifier.infer(d)));
+    expect(Math.max(...all.map((r) => r.batchSize))).toBeGreaterThan(1);
+    expect(Math.max(...all.map((r) => r.batchSize))).toBeLessThanOrEqual(4);
+    all.forEach((r, i) => {
+      expect(r.top5[0].classIndex).toBe(one[i].classIndex);
+      expect(r.top5[0].confidence).toBeCloseTo(one[i].confidence, 4);
+    });
+  }, 60_000);
+});
+
+describe('backend choice', () => {
+  it('uses the pure-JS cpu backend only when forced, with a warning', async () => {
+    const { log, lines } = recordingLogger();
+    const c = await Classifier.create({ modelDir: MODEL_DIR, backend: 'cpu' }, log);
+    try {
+      expect(c.backend).toBe('cpu');
+      expect(lines.some((l) => l.level === 'warn' && /25 times slower/.test(l.msg))).toBe(true);
+      await expect(c.classify(read(SAMPLE, 'n01440764_tench.JPEG'))).resolves.toMatchObject({ label: 'tench' });
+    } finally {
+      await c.close();
+    }
+  }, 60_000);
+
+  (tfjsNodeInstalled ? it.skip : it)('refuses TF_BACKEND=tensorflow where tfjs-node cannot load, saying why', async () => {
+    await expect(Classifier.create({ modelDir: MODEL_DIR, backend: 'tensorflow' })).rejects.toThrow(
+      /TF_BACKEND=tensorflow but @tensorflow\/tfjs-node cannot be used/,
+    );
+  }, 30_000);
+});
+
+describe('model facts from configuration, metadata.json, or the model', () => {
+  /** The shared model's files in a fresh folder, with an optional metadata.json. */
+  function modelCopy(metadata?: object): string {
+    const dir = mkdtempSync(join(tmpdir(), 'model-'));
+    for (const f of readdirSync(MODEL_DIR)) copyFileSync(join(MODEL_DIR, f), join(dir, f));
+    if (metadata) writeFileSync(join(dir, 'metadata.json'), JSON.stringify(metadata));
+    return dir;
+  }
+
+  it('reads input range, label offset, labels and name from metadata.json', async () => {
+    const labels = Array.from({ length: 1001 }, (_, i) => `label-${i}`);
+    const c = await Classifier.create(
+      { modelDir: modelCopy({ name: 'mobilenet-test', inputRange: [-1, 1], labelOffset: 0, labels }), thread: false },
+    );
+    try {
+      expect(c.model).toBe('mobilenet-test');
+      expect(c.inputRange).toEqual([-1, 1]);
+      expect(c.labels.labelOffset).toBe(0);
+      // With the background output counted as class 0, the tench (output 1) is "label-1".
+      expect((await c.classify(read(SAMPLE, 'n01440764_tench.JPEG'))).label).toBe('label-1');
+    } finally {
+      await c.close();
+    }
+  }, 30_000);
+
+  it('lets configuration override metadata', async () => {
+    const c = await Classifier.create({ modelDir: modelCopy({ inputRange: [-1, 1] }), inputRange: [0, 1], labelOffset: 1, thread: false });
+    try {
+      expect(c.inputRange).toEqual([0, 1]);
+      expect((await c.classify(read(SAMPLE, 'n01440764_tench.JPEG'))).label).toBe('tench');
+    } finally {
+      await c.close();
+    }
+  }, 30_000);
+
+  it('refuses a bad metadata.json, naming the file and the field', async () => {
+    await expect(Classifier.create({ modelDir: modelCopy({ inputRange: [1, 0] }), thread: false })).rejects.toThrow(
+      /metadata\.json: inputRange must be \[min, max\] with min < max/,
+    );
+  });
+
+  it('fails at start-up, not at the first image, when the input size is wrong', async () => {
+    await expect(Classifier.create({ modelDir: MODEL_DIR, inputSize: 100, thread: false })).rejects.toThrow(/set MODEL_INPUT_SIZE/);
+  }, 30_000);
+
+  it('refuses a missing model folder, and no model at all', async () => {
+    await expect(Classifier.create({ modelDir: '/nonexistent/model' })).rejects.toBeInstanceOf(ModelLoadError);
+    await expect(Classifier.create({})).rejects.toThrow(/set MODEL_DIR .* or MODEL_URL/);
+  });
+
+  it('refuses a model whose weights do not match its manifest', async () => {
+    const dir = modelCopy();
+    const weights = 'group1-shard1of1';
+    writeFileSync(join(dir, weights), readFileSync(join(dir, weights)).subarray(0, 1000));
+    await expect(Classifier.create({ modelDir: dir })).rejects.toThrow(/takes 1000 bytes, the manifest says 1875348/);
+  });
+
+  it('loads a layers model too, with its own input size, classes and softmax output', async () => {
+    // A tiny Keras-style model: 16x16 RGB in, 3 probabilities out, saved as model.json + weights.
+    const dir = mkdtempSync(join(tmpdir(), 'layers-'));
+    const model = tf.sequential({
+      layers: [
+        tf.layers.conv2d({ inputShape: [16, 16, 3], filters: 2, kernelSize: 3, activation: 'relu' }),
+        tf.layers.globalAveragePooling2d({}),
+        tf.layers.dense({ units: 3, activation: 'softmax' }),
+      ],
+    });
+    await model.save(
+      tf.io.withSaveHandler(async (artifacts) => {
+        writeFileSync(join(dir, 'weights.bin'), Buffer.from(artifacts.weightData as ArrayBuffer));
+        writeFileSync(
+          join(dir, 'model.json'),
+          JSON.stringify({
+            format: 'layers-model',
+            modelTopology: artifacts.modelTopology,
+            weightsManifest: [{ paths: ['weights.bin'], weights: artifacts.weightSpecs }],
+          }),
+        );
+        return { modelArtifactsInfo: { dateSaved: new Date(), modelTopologyType: 'JSON' } };
+      }),
+    );
+    model.dispose();
+    mkdirSync(dir, { recursive: true });
+    writeFileSync(join(dir, 'metadata.json'), JSON.stringify({ labels: ['cat', 'dog', 'bird'] }));
+    const c = await Classifier.create({ modelDir: dir, thread: false });
+    try {
+      expect(c.engineInfo).toMatchObject({ format: 'layers', inputSize: 16, outputSize: 3 });
+      expect(c.labels.labelOffset).toBe(0);
+      const r = await c.classify(read(SAMPLE, 'n01440764_tench.JPEG'));
+      expect(['cat', 'dog', 'bird']).toContain(r.label);
+      expect(r.top5).toHaveLength(3);
+      expect(r.top5.reduce((s, p) => s + p.confidence, 0)).toBeCloseTo(1, 4);
+    } finally {
+      await c.close();
+    }
+  }, 30_000);
+});

@@ -1,0 +1,256 @@
+import { cpus } from 'node:os';
+import type { WorkerSettings } from '@app/config';
+import type { BackendPreference } from './backend-types';
+import { LocalEngine, ThreadEngine, type EngineInfo, type InferenceEngine } from './engine';
+import { ModelLoadError } from './errors';
+import { IMAGENET_LABELS, readLabelsFile, topPredictions, type LabelMapping, type Prediction } from './labels';
+import { silentLogger, type ClassifierLogger } from './logger';
+import { readModelMetadata } from './metadata';
+import { readModelJson } from './model-files';
+import { resolveModelSource, type ModelSource } from './model-source';
+import { decodeImage, type DecodedImage, type PreprocessOptions } from './preprocess';
+
+export interface ClassifierOptions {
+  modelDir?: string;
+  modelUrl?: string;
+  modelCacheDir?: string;
+  backend?: BackendPreference;
+  /** Override the model's metadata (and the defaults, which fit mobilenet_v1_025_224). */
+  inputSize?: number;
+  inputRange?: [number, number];
+  labelOffset?: number;
+  labelsFile?: string;
+  maxImageBytes?: number;
+  maxImagePixels?: number;
+  /** Run the model in a worker thread (default true). */
+  thread?: boolean;
+  /** Most images per model call (default 1); a batch never waits to fill. */
+  maxBatch?: number;
+  /** Images decoded at once (default: one per core, at least 2); bounds decoder memory. */
+  decodeConcurrency?: number;
+}
+
+/** The worker's configuration section as classifier options. */
+export function classifierOptions(w: WorkerSettings): ClassifierOptions {
+  return {
+    modelDir: w.modelDir,
+    modelUrl: w.modelUrl,
+    modelCacheDir: w.modelCacheDir,
+    backend: w.tfBackend,
+    inputSize: w.modelInputSize,
+    inputRange: w.modelInputRange,
+    labelOffset: w.modelLabelOffset,
+    labelsFile: w.modelLabelsFile,
+    maxImageBytes: w.maxImageBytes,
+    maxImagePixels: w.maxImagePixels,
+    thread: w.inferenceThread,
+    maxBatch: w.inferenceBatchSize,
+  };
+}
+
+export interface Inference {
+  /** Top-5, most likely first, with softmax confidences. */
+  top5: Prediction[];
+  /** This image's share of its batch's model time. */
+  inferenceMs: number;
+  batchSize: number;
+}
+
+export interface Classification extends Inference {
+  label: string;
+  classIndex: number;
+  confidence: number;
+  decodeMs: number;
+}
+
+interface Waiting {
+  data: Float32Array;
+  resolve: (r: Inference) => void;
+  reject: (e: Error) => void;
+}
+
+/** Batches sent to the engine before the first one answers: keeps a model thread busy. */
+const MAX_BATCHES_IN_FLIGHT = 2;
+
+/**
+ * An image classifier: one model, loaded once, on the best backend available.
+ * `classify(bytes)` = `decode(bytes)` (sharp, off the event loop) + `infer()`
+ * (the model, in its own thread by default). Concurrent calls are batched up
+ * to `maxBatch` images per model call.
+ */
+export class Classifier {
+  readonly backend: string;
+  /** The model's name, as results report it. */
+  readonly model: string;
+  readonly inputSize: number;
+  readonly inputRange: readonly [number, number];
+  readonly labels: LabelMapping;
+  readonly maxBatch: number;
+  private readonly preprocess: PreprocessOptions;
+  private readonly waiting: Waiting[] = [];
+  private inFlight = 0;
+  private decoding = 0;
+  private readonly decodeSlots: (() => void)[] = [];
+  private readonly decodeConcurrency: number;
+
+  private constructor(
+    private readonly engine: InferenceEngine,
+    readonly source: ModelSource,
+    mapping: LabelMapping,
+    options: ClassifierOptions,
+  ) {
+    this.backend = engine.info.backend;
+    this.model = source.name;
+    this.inputSize = engine.info.inputSize;
+    this.inputRange = options.inputRange ?? [0, 1];
+    this.labels = mapping;
+    this.maxBatch = Math.max(1, options.maxBatch ?? 1);
+    this.decodeConcurrency = options.decodeConcurrency ?? Math.max(2, cpus().length);
+    this.preprocess = {
+      size: this.inputSize,
+      range: this.inputRange,
+      maxBytes: options.maxImageBytes ?? 32 * 1024 * 1024,
+      maxPixels: options.maxImagePixels ?? 50_000_000,
+    };
+  }
+
+  static async create(options: ClassifierOptions, log: ClassifierLogger = silentLogger): Promise<Classifier> {
+    const source = await resolveModelSource(
+      { modelDir: options.modelDir, modelUrl: options.modelUrl, cacheDir: options.modelCacheDir },
+      log,
+    );
+    const meta = readModelMetadata(source.modelJsonPath, readModelJson(source.modelJsonPath));
+    const labels = options.labelsFile ? readLabelsFile(options.labelsFile) : (meta.labels ?? IMAGENET_LABELS);
+    const runnerOptions = {
+      modelJsonPath: source.modelJsonPath,
+      backend: options.backend ?? 'auto',
+      inputSize: options.inputSize ?? meta.inputSize,
+    };
+    const engine =
+      options.thread === false
+        ? await LocalEngine.start(runnerOptions, log)
+        : await ThreadEngine.start(runnerOptions, log);
+    const info = engine.info;
+    const labelOffset = options.labelOffset ?? meta.labelOffset ?? inferLabelOffset(info, labels.length, log);
+    if (info.outputSize - labelOffset > labels.length) {
+      log.warn(
+        { outputs: info.outputSize, labelOffset, labels: labels.length },
+        'the model has more classes than labels: the extra classes are reported as "class N"',
+      );
+    }
+    const classifier = new Classifier(
+      engine,
+      { ...source, name: meta.name ?? source.name },
+      { labels, labelOffset, activation: meta.outputActivation },
+      { ...options, inputRange: options.inputRange ?? meta.inputRange },
+    );
+    log.info(
+      {
+        backend: info.backend,
+        model: classifier.model,
+        format: info.format,
+        inputSize: info.inputSize,
+        inputRange: classifier.inputRange,
+        outputs: info.outputSize,
+        labelOffset,
+        thread: info.thread,
+        maxBatch: classifier.maxBatch,
+        loadMs: Math.round(info.loadMs),
+        warmupMs: Math.round(info.warmupMs),
+      },
+      `model loaded on the ${info.backend} backend`,
+    );
+    return classifier;
+  }
+
+  get engineInfo(): EngineInfo {
+    return this.engine.info;
+  }
+
+  /** Decodes and preprocesses one image; ImageDecodeError when it cannot. At most decodeConcurrency at once. */
+  async decode(bytes: Uint8Array): Promise<DecodedImage> {
+    if (this.decoding >= this.decodeConcurrency) await new Promise<void>((r) => this.decodeSlots.push(r));
+    this.decoding++;
+    try {
+      return await decodeImage(bytes, this.preprocess);
+    } finally {
+      this.decoding--;
+      this.decodeSlots.shift()?.();
+    }
+  }
+
+  /** Runs the model on one decoded image (its data is handed over: do not re-use it). */
+  infer(image: DecodedImage | Float32Array): Promise<Inference> {
+    const data = image instanceof Float32Array ? image : image.data;
+    const expected = this.inputSize * this.inputSize * 3;
+    if (data.length !== expected) {
+      return Promise.reject(new RangeError(`input has ${data.length} values, the model takes ${expected}`));
+    }
+    return new Promise((resolve, reject) => {
+      this.waiting.push({ data, resolve, reject });
+      this.pump();
+    });
+  }
+
+  async classify(bytes: Uint8Array): Promise<Classification> {
+    const decoded = await this.decode(bytes);
+    const inference = await this.infer(decoded);
+    const [best] = inference.top5;
+    return { ...inference, label: best.label, classIndex: best.classIndex, confidence: best.confidence, decodeMs: decoded.decodeMs };
+  }
+
+  /** Live tensors where the model runs: constant from one image to the next when nothing leaks. */
+  numTensors(): Promise<number> {
+    return this.engine.numTensors();
+  }
+
+  async close(): Promise<void> {
+    await this.engine.close();
+  }
+
+  private pump(): void {
+    while (this.inFlight < MAX_BATCHES_IN_FLIGHT && this.waiting.length > 0) {
+      const batch = this.waiting.splice(0, this.maxBatch);
+      const n = batch.length;
+      const per = batch[0].data.length;
+      let input = batch[0].data;
+      if (n > 1) {
+        input = new Float32Array(per * n);
+        batch.forEach((w, i) => input.set(w.data, i * per));
+      }
+      this.inFlight++;
+      this.engine
+        .run(input, n)
+        .then(
+          ({ output, ms }) => {
+            const size = output.length / n;
+            batch.forEach((w, i) =>
+              w.resolve({
+                top5: topPredictions(output.subarray(i * size, (i + 1) * size), this.labels, 5),
+                inferenceMs: ms / n,
+                batchSize: n,
+              }),
+            );
+          },
+          (err: Error) => batch.forEach((w) => w.reject(err)),
+        )
+        .finally(() => {
+          this.inFlight--;
+          this.pump();
+        });
+    }
+  }
+}
+
+/** 1001 outputs for 1000 labels: output 0 is "background". */
+function inferLabelOffset(info: EngineInfo, labelCount: number, log: ClassifierLogger): number {
+  const offset = info.outputSize - labelCount;
+  if (offset === 0 || offset === 1) return offset;
+  if (offset < 0) {
+    throw new ModelLoadError(
+      `the model has ${info.outputSize} outputs but there are ${labelCount} labels: set MODEL_LABELS_FILE (or labels in metadata.json)`,
+    );
+  }
+  log.warn({ outputs: info.outputSize, labels: labelCount, labelOffset: offset }, 'label offset guessed from the output count: set MODEL_LABEL_OFFSET to be sure');
+  return offset;
+}

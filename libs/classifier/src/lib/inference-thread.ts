@@ -1,0 +1,40 @@
+/**
+ * The inference thread's entry point (see ThreadEngine): loads the backend and
+ * the model, then answers run and memory requests one at a time.
+ */
+import { parentPort, workerData } from 'node:worker_threads';
+import type { FromThread, ToThread } from './engine';
+import type { ClassifierLogger } from './logger';
+import { ModelRunner, type RunnerOptions } from './model-runner';
+
+const port = parentPort;
+if (!port) throw new Error('inference-thread must run in a worker thread');
+const send = (m: FromThread, transfer: ArrayBuffer[] = []) => port.postMessage(m, transfer);
+const log: ClassifierLogger = {
+  info: (fields, msg) => send({ type: 'log', level: 'info', fields, msg }),
+  warn: (fields, msg) => send({ type: 'log', level: 'warn', fields, msg }),
+};
+
+ModelRunner.load(workerData as RunnerOptions, log).then(
+  (runner) => {
+    // Requests are handled in order; a run is synchronous WebAssembly, so the
+    // next request waits in the port's queue until this one is answered.
+    port.on('message', (m: ToThread) => {
+      if (m.type === 'memory') {
+        send({ type: 'memory', id: m.id, numTensors: runner.numTensors() });
+        return;
+      }
+      const started = performance.now();
+      runner.run(m.batch, m.n).then(
+        (output) => {
+          // Transfer only an array that owns its whole buffer (never a view of the wasm heap).
+          const owns = output.byteOffset === 0 && output.byteLength === output.buffer.byteLength;
+          send({ type: 'result', id: m.id, output, ms: performance.now() - started }, owns ? [output.buffer as ArrayBuffer] : []);
+        },
+        (err: unknown) => send({ type: 'error', id: m.id, message: (err as Error).message ?? String(err) }),
+      );
+    });
+    send({ type: 'ready', info: runner.info });
+  },
+  (err: unknown) => send({ type: 'failed', message: (err as Error).message ?? String(err) }),
+);

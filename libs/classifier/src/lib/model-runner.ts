@@ -1,0 +1,125 @@
+import { readFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import * as tf from '@tensorflow/tfjs';
+import { selectBackend } from './backend';
+import type { BackendPreference } from './backend-types';
+import { ModelLoadError } from './errors';
+import type { ClassifierLogger } from './logger';
+import { modelFormat, readModelJson, safeRelativePath, type ModelFormat } from './model-files';
+
+/**
+ * Loads model.json and its weights from the file system. `file://` URLs work
+ * only with tfjs-node; this handler works on every backend. Weight files are
+ * joined in weightsManifest order, as TF.js expects.
+ */
+export function fileSystemIOHandler(modelJsonPath: string): tf.io.IOHandler {
+  return {
+    load: async () => {
+      const json = readModelJson(modelJsonPath);
+      const dir = dirname(modelJsonPath);
+      return tf.io.getModelArtifactsForJSON(json as unknown as tf.io.ModelJSON, async (manifest) => {
+        const specs = manifest.flatMap((group) => group.weights);
+        const buffers = manifest.flatMap((group) =>
+          group.paths.map((p) => readFileSync(join(dir, safeRelativePath(p, modelJsonPath)))),
+        );
+        const all = Buffer.concat(buffers);
+        return [specs, all.buffer.slice(all.byteOffset, all.byteOffset + all.byteLength) as ArrayBuffer];
+      });
+    },
+  };
+}
+
+export interface RunnerOptions {
+  modelJsonPath: string;
+  backend: BackendPreference;
+  /** From configuration or metadata; else the model's own input shape; else 224. */
+  inputSize?: number;
+}
+
+export interface RunnerInfo {
+  backend: string;
+  format: ModelFormat;
+  inputSize: number;
+  /** Values per image the model outputs (e.g. 1001). */
+  outputSize: number;
+  loadMs: number;
+  warmupMs: number;
+}
+
+type Model = tf.GraphModel | tf.LayersModel;
+
+/**
+ * One loaded model on one backend: float32 batches of size x size x 3 in,
+ * one output vector per image out. Owns every tensor it makes.
+ */
+export class ModelRunner {
+  private constructor(
+    private readonly model: Model,
+    readonly info: RunnerInfo,
+  ) {}
+
+  static async load(options: RunnerOptions, log: ClassifierLogger): Promise<ModelRunner> {
+    const backend = await selectBackend(options.backend, log);
+    const started = performance.now();
+    const json = readModelJson(options.modelJsonPath);
+    const format = modelFormat(json);
+    const handler = fileSystemIOHandler(options.modelJsonPath);
+    let model: Model;
+    try {
+      model = format === 'graph' ? await tf.loadGraphModel(handler) : await tf.loadLayersModel(handler);
+    } catch (err) {
+      throw new ModelLoadError(`cannot load ${format} model ${options.modelJsonPath}: ${(err as Error).message}`, {
+        cause: err,
+      });
+    }
+    const loadMs = performance.now() - started;
+    const shape = model.inputs[0]?.shape ?? [];
+    const modelSize = shape.length === 4 && (shape[1] ?? -1) > 0 ? Number(shape[1]) : undefined;
+    if (shape.length === 4 && shape[3] !== 3 && (shape[3] ?? -1) > 0) {
+      throw new ModelLoadError(`${options.modelJsonPath}: the model takes ${shape[3]} channels; only RGB (3) is supported`);
+    }
+    const inputSize = options.inputSize ?? modelSize ?? 224;
+    // Warm-up: the first call compiles kernels and allocates; it also tells the output size
+    // and fails now, not at the first image, when the input size is wrong.
+    const warmStarted = performance.now();
+    let output: Float32Array;
+    const runner = new ModelRunner(model, { backend, format, inputSize, outputSize: 0, loadMs, warmupMs: 0 });
+    try {
+      output = await runner.run(new Float32Array(inputSize * inputSize * 3), 1);
+    } catch (err) {
+      throw new ModelLoadError(
+        `${options.modelJsonPath}: a ${inputSize}x${inputSize}x3 input fails (${(err as Error).message}); set MODEL_INPUT_SIZE to the model's input size`,
+        { cause: err },
+      );
+    }
+    runner.info.outputSize = output.length;
+    runner.info.warmupMs = performance.now() - warmStarted;
+    return runner;
+  }
+
+  /** `n` images, each size x size x 3, in one Float32Array; returns n x outputSize values. */
+  async run(batch: Float32Array, n: number): Promise<Float32Array> {
+    const size = this.info.inputSize;
+    const input = tf.tensor4d(batch, [n, size, size, 3], 'float32');
+    let output: tf.Tensor | undefined;
+    try {
+      output = tf.tidy(() => {
+        const out = this.model.predict(input);
+        const first = Array.isArray(out) ? out[0] : out instanceof tf.Tensor ? out : Object.values(out)[0];
+        return first.reshape([n, -1]);
+      });
+      return (await output.data()) as Float32Array;
+    } finally {
+      input.dispose();
+      output?.dispose();
+    }
+  }
+
+  numTensors(): number {
+    return tf.memory().numTensors;
+  }
+
+  dispose(): void {
+    this.model.dispose();
+  }
+}

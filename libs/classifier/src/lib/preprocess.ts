@@ -1,0 +1,92 @@
+import sharp, { type OutputInfo } from 'sharp';
+import { ImageDecodeError } from './errors';
+
+export const IMAGE_FORMATS = ['jpeg', 'png', 'webp', 'gif'] as const;
+export type ImageFormat = (typeof IMAGE_FORMATS)[number];
+
+/**
+ * The image type by its first bytes (never by a file name or a content type).
+ * Only these four reach the decoder: libvips reads many more formats (SVG,
+ * TIFF, PDF, ...) that an upload has no business exercising.
+ */
+export function sniffImageFormat(bytes: Uint8Array): ImageFormat | undefined {
+  const at = (offset: number, ascii: string) =>
+    bytes.length >= offset + ascii.length &&
+    [...ascii].every((c, i) => bytes[offset + i] === c.charCodeAt(0));
+  if (bytes.length >= 3 && bytes[0] === 0xff && bytes[1] === 0xd8 && bytes[2] === 0xff) return 'jpeg';
+  if (at(0, '\x89PNG\r\n\x1a\n')) return 'png';
+  if (at(0, 'GIF87a') || at(0, 'GIF89a')) return 'gif';
+  if (at(0, 'RIFF') && at(8, 'WEBP')) return 'webp';
+  return undefined;
+}
+
+export interface PreprocessOptions {
+  /** The model's square input side, pixels. */
+  size: number;
+  /** The model's input value range: pixel 0 maps to min, 255 to max. */
+  range: readonly [number, number];
+  /** Largest encoded image, bytes. */
+  maxBytes: number;
+  /** Largest image by its header's width x height (decompression bombs are refused before decoding). */
+  maxPixels: number;
+}
+
+export interface DecodedImage {
+  /** size x size x 3, RGB, row-major, already scaled to the model's range. */
+  data: Float32Array;
+  format: ImageFormat;
+  decodeMs: number;
+}
+
+// libvips' operation cache keeps recent images for re-use; a worker never sees
+// the same image twice, so it would only hold memory.
+sharp.cache(false);
+
+/**
+ * Decodes JPEG, PNG, WebP or GIF (first frame) into the model's input:
+ * EXIF orientation applied, alpha flattened onto white, grayscale and CMYK
+ * converted to sRGB, resized to cover size x size (centre crop), 8 bits per
+ * channel, scaled to the model's range. Anything else is an ImageDecodeError.
+ */
+export async function decodeImage(bytes: Uint8Array, options: PreprocessOptions): Promise<DecodedImage> {
+  const started = performance.now();
+  if (bytes.length === 0) throw new ImageDecodeError('empty', 'image is empty (0 bytes)');
+  if (bytes.length > options.maxBytes) {
+    throw new ImageDecodeError('too-large', `image takes ${bytes.length} bytes, more than ${options.maxBytes}`);
+  }
+  const format = sniffImageFormat(bytes);
+  if (!format) throw new ImageDecodeError('unsupported-format', 'not a JPEG, PNG, WebP or GIF image');
+  let raw: { data: Buffer; info: OutputInfo };
+  try {
+    raw = await sharp(bytes, {
+      // Checked against the header before any pixel is decoded.
+      limitInputPixels: options.maxPixels,
+      // A truncated file is an error; a harmless warning (common in real JPEGs) is not.
+      failOn: 'truncated',
+      sequentialRead: true,
+      pages: 1,
+    })
+      .rotate()
+      .flatten({ background: '#ffffff' })
+      .toColourspace('srgb')
+      .resize(options.size, options.size, { fit: 'cover' })
+      .removeAlpha()
+      .raw({ depth: 'uchar' })
+      .toBuffer({ resolveWithObject: true });
+  } catch (err) {
+    const message = (err as Error).message ?? String(err);
+    if (/pixel limit/i.test(message)) {
+      throw new ImageDecodeError('too-many-pixels', `image is larger than ${options.maxPixels} pixels`, { cause: err });
+    }
+    throw new ImageDecodeError('undecodable', `image cannot be decoded (${format}): ${message.trim()}`, { cause: err });
+  }
+  const { data, info } = raw;
+  if (info.channels !== 3 || info.width !== options.size || info.height !== options.size) {
+    throw new ImageDecodeError('undecodable', `unexpected decoder output ${info.width}x${info.height}x${info.channels}`);
+  }
+  const [min, max] = options.range;
+  const scale = (max - min) / 255;
+  const out = new Float32Array(data.length);
+  for (let i = 0; i < data.length; i++) out[i] = min + data[i] * scale;
+  return { data: out, format, decodeMs: performance.now() - started };
+}

@@ -1,0 +1,261 @@
+/**
+ * `npm run bench:classifier -- --images DIR [--json OUT] [--rounds 3] [--batch N] [--no-build]`
+ *
+ * Throughput of the classifier worker against the model alone, measured in one run:
+ * - raw: the images decoded beforehand, their tensors straight through the model
+ *   (this process, same backend and batch size as the worker);
+ * - pipeline: the same images through one built worker process
+ *   (dist/apps/classifier-worker/main.js) against the embedded S3/SQS, from the
+ *   first launch message sent to the last output message sent.
+ * Prints and writes { backend, model, images, rawImagesPerSecond,
+ * pipelineImagesPerSecond, ratio, p50Ms, p95Ms, breakdownMs, coldStartMs, rssMb, ... }.
+ * The first pipeline round (cold) is reported apart; the figures are medians of
+ * the rounds after it. The raw rate is measured before and after the pipeline
+ * (median of both), so a change of load on the machine shows in neither alone.
+ */
+import { execFileSync } from 'node:child_process';
+import { randomUUID } from 'node:crypto';
+import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { extname, join, resolve } from 'node:path';
+import { parseArgs } from 'node:util';
+import { Classifier, LocalEngine, consoleLogger } from '@app/classifier';
+import { inputKey, launchMessage, parseOutputMessage, serialize, type ImageExtension } from '@app/contracts';
+import { DATASET_DIR, MODEL_DIR, WORKSPACE_ROOT, spawnApp, startTestStack, type TestStack } from '@tools/testing';
+
+const EXT: Record<string, ImageExtension> = { '.jpg': 'jpg', '.jpeg': 'jpg', '.png': 'png', '.webp': 'webp', '.gif': 'gif' };
+const BREAKDOWN = ['receive', 'monitor', 'delete', 'download', 'decode', 'infer', 'upload', 'output'] as const;
+
+const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
+const percentile = (xs: number[], p: number) => {
+  const s = [...xs].sort((a, b) => a - b);
+  return s[Math.min(s.length - 1, Math.ceil((p / 100) * s.length) - 1)];
+};
+const r1 = (x: number) => Math.round(x * 10) / 10;
+const r2 = (x: number) => Math.round(x * 100) / 100;
+
+interface ImageFile {
+  name: string;
+  ext: ImageExtension;
+  bytes: Buffer;
+}
+
+/** Decoded tensors straight through the model, in batches of `batch`: images per second. */
+async function rawRate(engine: LocalEngine, inputs: Float32Array[], batch: number): Promise<{ rate: number; msPerImage: number[] }> {
+  const per = inputs[0].length;
+  const batches: { data: Float32Array; n: number }[] = [];
+  for (let i = 0; i < inputs.length; i += batch) {
+    const group = inputs.slice(i, i + batch);
+    const data = new Float32Array(per * group.length);
+    group.forEach((x, j) => data.set(x, j * per));
+    batches.push({ data, n: group.length });
+  }
+  const msPerImage: number[] = [];
+  const started = performance.now();
+  for (const b of batches) {
+    const t = performance.now();
+    await engine.run(b.data, b.n);
+    msPerImage.push((performance.now() - t) / b.n);
+  }
+  return { rate: inputs.length / ((performance.now() - started) / 1000), msPerImage };
+}
+
+async function measureRaw(files: ImageFile[], batch: number, backend: string, rounds: number) {
+  const classifier = await Classifier.create({ modelDir: process.env['MODEL_DIR'] ?? MODEL_DIR, backend: backend as 'auto', thread: false, maxBatch: batch }, consoleLogger);
+  try {
+    const inputs = await Promise.all(files.map(async (f) => (await classifier.decode(f.bytes)).data));
+    const engine = await LocalEngine.start(
+      { modelJsonPath: classifier.source.modelJsonPath, backend: backend as 'auto', inputSize: classifier.inputSize },
+      { info: () => undefined, warn: () => undefined },
+    );
+    try {
+      await rawRate(engine, inputs.slice(0, 20), batch); // warm-up
+      const results = [];
+      for (let r = 0; r < rounds; r++) results.push(await rawRate(engine, inputs, batch));
+      return { backend: classifier.backend, model: classifier.model, results };
+    } finally {
+      await engine.close();
+    }
+  } finally {
+    await classifier.close();
+  }
+}
+
+function rssMb(pid: number): number | undefined {
+  try {
+    const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+    if (m) return Math.round(Number(m[1]) / 1024);
+  } catch {
+    // not Linux: ask ps
+  }
+  try {
+    return Math.round(Number(execFileSync('ps', ['-o', 'rss=', '-p', String(pid)]).toString().trim()) / 1024);
+  } catch {
+    return undefined;
+  }
+}
+
+interface ImageLog {
+  timings: Record<string, number>;
+}
+
+async function main(): Promise<void> {
+  const { values } = parseArgs({
+    options: {
+      images: { type: 'string', default: join(DATASET_DIR, 'imagenet-100/images') },
+      json: { type: 'string' },
+      rounds: { type: 'string', default: '3' },
+      batch: { type: 'string', default: process.env['INFERENCE_BATCH_SIZE'] ?? '1' },
+      prefetch: { type: 'string', default: process.env['WORKER_PREFETCH'] ?? '20' },
+      backend: { type: 'string', default: process.env['TF_BACKEND'] ?? 'auto' },
+      'no-build': { type: 'boolean', default: false },
+    },
+  });
+  const rounds = Math.max(1, Number(values.rounds));
+  const batch = Math.max(1, Number(values.batch));
+  const dir = resolve(values.images);
+  const files: ImageFile[] = readdirSync(dir)
+    .filter((f) => EXT[extname(f).toLowerCase()])
+    .sort()
+    .map((name) => ({ name, ext: EXT[extname(name).toLowerCase()], bytes: readFileSync(join(dir, name)) }));
+  if (files.length === 0) throw new Error(`no JPEG, PNG, WebP or GIF images in ${dir}`);
+
+  if (!values['no-build']) {
+    console.error('building the worker (nx build classifier-worker) ...');
+    execFileSync('npx', ['nx', 'build', 'classifier-worker', '--outputStyle=static'], {
+      cwd: WORKSPACE_ROOT,
+      stdio: ['ignore', 2, 2],
+      env: { ...process.env, NX_DAEMON: 'false' },
+    });
+  }
+
+  const before = await measureRaw(files, batch, values.backend, rounds);
+
+  const stack: TestStack = await startTestStack();
+  const spawnedAt = performance.now();
+  const worker = spawnApp('classifier-worker', {
+    ...stack.env,
+    LOG_LEVEL: 'info',
+    MODEL_DIR: process.env['MODEL_DIR'] ?? MODEL_DIR,
+    WORKER_ID: 'bench-1',
+    TF_BACKEND: values.backend,
+    INFERENCE_BATCH_SIZE: String(batch),
+    WORKER_PREFETCH: values.prefetch,
+    IDLE_SECONDS: '3600',
+  });
+  const perRound: { rate: number; logs: ImageLog[] }[] = [];
+  let coldStartMs = 0;
+  let workerColdStartMs = 0;
+  let rssAfterFirst: number | undefined;
+  let rssAfterAll: number | undefined;
+  let verified = 0;
+  try {
+    const polling = await worker.waitForLine(/polling the launch queue/, 60_000);
+    coldStartMs = performance.now() - spawnedAt;
+    workerColdStartMs = (JSON.parse(polling) as { coldStartMs: number }).coldStartMs;
+    let done: ImageLog[] = [];
+    let target = 0;
+    let onTarget: (() => void) | undefined;
+    let partial = '';
+    worker.process.stdout?.on('data', (buf: Buffer) => {
+      const text = partial + buf.toString('utf8');
+      const lines = text.split('\n');
+      partial = lines.pop() ?? '';
+      for (const line of lines) {
+        if (!line.includes('"image classified"') && !line.includes('"image refused')) continue;
+        done.push(JSON.parse(line) as ImageLog);
+        if (done.length >= target) onTarget?.();
+      }
+    });
+    const r = stack.resources;
+    for (let round = 0; round <= rounds; round++) {
+      // Untimed: the images into the input bucket, the launch messages made.
+      const batchId = randomUUID();
+      const ids: string[] = [];
+      const entries = [];
+      for (const f of files) {
+        const imageId = randomUUID();
+        const key = inputKey(batchId, imageId, f.ext);
+        await r.inputBucket.put(key, f.bytes);
+        ids.push(imageId);
+        entries.push({
+          id: String(entries.length % 10),
+          body: serialize(launchMessage({ batchId, imageId, fileName: f.name, attempt: 1, inputKey: key, enqueuedAt: new Date().toISOString() })),
+        });
+      }
+      done = [];
+      target = files.length;
+      const finished = new Promise<void>((res) => (onTarget = res));
+      // Timed: first launch message sent -> last output message sent.
+      const started = performance.now();
+      await r.launchQueue.sendBatch(entries);
+      await Promise.race([
+        finished,
+        worker.exited.then((code) => {
+          throw new Error(`worker exited (${code}) during the run:\n${worker.lines.slice(-20).join('\n')}`);
+        }),
+      ]);
+      const seconds = (performance.now() - started) / 1000;
+      perRound.push({ rate: files.length / seconds, logs: done });
+      if (round === 0) rssAfterFirst = rssMb(worker.process.pid ?? 0);
+      // Untimed: every result is in the bucket and on the output queue.
+      let outputs = 0;
+      while (outputs < files.length) {
+        const got = await r.outputQueue.receive({ maxMessages: 10, waitSeconds: 1 });
+        if (got.length === 0) throw new Error(`only ${outputs} of ${files.length} output messages arrived`);
+        for (const m of got) if (ids.includes(parseOutputMessage(m.body).imageId)) outputs++;
+        await r.outputQueue.deleteBatch(got.map((m) => m.receiptHandle));
+      }
+      for (const id of ids) if (!(await r.outputBucket.exists(`${id}.json`))) throw new Error(`no result for ${id}`);
+      verified += files.length;
+    }
+    rssAfterAll = rssMb(worker.process.pid ?? 0);
+  } finally {
+    const code = await worker.stop();
+    if (code !== 0) console.error(`worker exited with ${code}`);
+    await stack.stop();
+  }
+
+  const after = await measureRaw(files, batch, values.backend, rounds);
+  const rawRates = [...before.results, ...after.results].map((x) => x.rate);
+  const raw = median(rawRates);
+  const timed = perRound.slice(1);
+  const pipeline = median(timed.map((x) => x.rate));
+  const logs = timed.flatMap((x) => x.logs);
+  const avg = (k: string) => r2(logs.reduce((s, l) => s + (l.timings[`${k}Ms`] ?? 0), 0) / logs.length);
+  const totals = logs.map((l) => l.timings['totalMs']);
+  const report = {
+    backend: before.backend,
+    model: before.model,
+    images: files.length,
+    rawImagesPerSecond: r1(raw),
+    pipelineImagesPerSecond: r1(pipeline),
+    ratio: r2(pipeline / raw),
+    p50Ms: r1(percentile(totals, 50)),
+    p95Ms: r1(percentile(totals, 95)),
+    breakdownMs: Object.fromEntries(BREAKDOWN.map((k) => [k, avg(k)])),
+    rawMsPerImage: r2(1000 / raw),
+    coldStartMs: Math.round(coldStartMs),
+    workerColdStartMs,
+    rssMbAfterFirst100: files.length === 100 ? rssAfterFirst : undefined,
+    rssMbAfterFirstRound: rssAfterFirst,
+    rssMbAtEnd: rssAfterAll,
+    batchSize: batch,
+    prefetch: Number(values.prefetch),
+    rounds,
+    coldRoundImagesPerSecond: r1(perRound[0].rate),
+    pipelineRoundsImagesPerSecond: timed.map((x) => r1(x.rate)),
+    rawRoundsImagesPerSecond: rawRates.map(r1),
+    imagesVerified: verified,
+  };
+  console.log(JSON.stringify(report));
+  console.log(
+    `${report.backend}, ${report.model}: raw ${report.rawImagesPerSecond} img/s, pipeline ${report.pipelineImagesPerSecond} img/s, ratio ${report.ratio}; ` +
+      `p50 ${report.p50Ms} ms, p95 ${report.p95Ms} ms; cold start ${report.coldStartMs} ms; RSS ${report.rssMbAfterFirstRound} MB after ${files.length} images`,
+  );
+  if (values.json) writeFileSync(values.json, JSON.stringify(report, null, 2) + '\n');
+}
+
+main().catch((err: unknown) => {
+  console.error(err);
+  process.exit(1);
+});

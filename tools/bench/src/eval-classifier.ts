@@ -1,0 +1,86 @@
+/**
+ * `npm run eval:classifier -- --images DIR --expected FILE [--model DIR] [--json OUT]`
+ *
+ * Top-1 / top-5 accuracy of the classifier (the worker's own preprocessing and
+ * model code) on labelled images. FILE maps each image's name without its
+ * extension to its true class: `{ "n01440764_tench": { "classIndex": 0, "label": "tench" } }`
+ * (a plain label string per image works too). Defaults: the shared model and
+ * ../shared/datasets/imagenet-sample. Exits 1 when an image is missing from FILE.
+ */
+import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { basename, extname, join, resolve } from 'node:path';
+import { parseArgs } from 'node:util';
+import { Classifier, consoleLogger, type Prediction } from '@app/classifier';
+import { DATASET_DIR, MODEL_DIR } from '@tools/testing';
+
+type Expected = Record<string, { classIndex?: number; label: string } | string>;
+
+function matches(p: Prediction, truth: { classIndex?: number; label: string }): boolean {
+  return truth.classIndex !== undefined ? p.classIndex === truth.classIndex : p.label === truth.label;
+}
+
+async function main(): Promise<void> {
+  const { values } = parseArgs({
+    options: {
+      images: { type: 'string', default: join(DATASET_DIR, 'imagenet-sample/images') },
+      expected: { type: 'string', default: join(DATASET_DIR, 'imagenet-sample/expected-labels.json') },
+      model: { type: 'string', default: process.env['MODEL_DIR'] ?? MODEL_DIR },
+      backend: { type: 'string', default: process.env['TF_BACKEND'] ?? 'auto' },
+      json: { type: 'string' },
+      verbose: { type: 'boolean', default: false },
+    },
+  });
+  const dir = resolve(values.images);
+  const expected = JSON.parse(readFileSync(resolve(values.expected), 'utf8')) as Expected;
+  const files = readdirSync(dir).filter((f) => /\.(jpe?g|png|webp|gif)$/i.test(f)).sort();
+  const classifier = await Classifier.create(
+    { modelDir: values.model, backend: values.backend as 'auto', thread: false },
+    consoleLogger,
+  );
+  let top1 = 0;
+  let top5 = 0;
+  let errors = 0;
+  const misses: string[] = [];
+  const started = performance.now();
+  try {
+    for (const file of files) {
+      const key = basename(file, extname(file));
+      const raw = expected[key];
+      if (raw === undefined) throw new Error(`${file} has no entry in ${values.expected}`);
+      const truth = typeof raw === 'string' ? { label: raw } : raw;
+      try {
+        const r = await classifier.classify(readFileSync(join(dir, file)));
+        if (matches(r.top5[0], truth)) top1++;
+        else misses.push(`${key}: ${r.label} (${r.confidence.toFixed(2)})`);
+        if (r.top5.some((p) => matches(p, truth))) top5++;
+      } catch (err) {
+        errors++;
+        misses.push(`${key}: ERROR ${(err as Error).message}`);
+      }
+    }
+  } finally {
+    await classifier.close();
+  }
+  const n = files.length;
+  const pct = (k: number) => `${((100 * k) / n).toFixed(1)} %`;
+  const summary = {
+    backend: classifier.backend,
+    model: classifier.model,
+    images: n,
+    top1,
+    top5,
+    errors,
+    top1Accuracy: +(top1 / n).toFixed(4),
+    top5Accuracy: +(top5 / n).toFixed(4),
+    seconds: +((performance.now() - started) / 1000).toFixed(1),
+  };
+  if (values.verbose) for (const m of misses) console.log(`miss ${m}`);
+  console.log(JSON.stringify(summary));
+  console.log(`top-1 ${top1}/${n} (${pct(top1)}), top-5 ${top5}/${n} (${pct(top5)}), ${errors} errors; ${classifier.model} on ${classifier.backend}`);
+  if (values.json) writeFileSync(values.json, JSON.stringify(summary, null, 2) + '\n');
+}
+
+main().catch((err: unknown) => {
+  console.error(err);
+  process.exit(1);
+});
