@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { loadConfig } from '@app/config';
 import { APPS, CONTROL_APPS, WORKER_APP, WORKSPACE_ROOT } from './lib/artifacts';
 import { configVariables, unknownVariables } from './lib/config-variables';
+import { envFilesOf as envFiles } from './lib/env-files';
 import { ARTIFACT_PREFIX, MODEL_PREFIX } from './upload';
 
 const DEPLOY = join(WORKSPACE_ROOT, 'deploy');
@@ -18,18 +19,6 @@ function unitKeys(text: string): Record<string, string[]> {
     if (m) (keys[m[1]] ??= []).push(m[2]);
   }
   return keys;
-}
-
-/** The /etc/ics/*.env files a user-data script writes, as { path: { NAME: value } }. */
-function envFiles(script: string): Record<string, Record<string, string>> {
-  const files: Record<string, Record<string, string>> = {};
-  for (const m of script.matchAll(/cat > (\/etc\/ics\/[\w.-]+\.env) <<'ENV'\n([\s\S]*?)\nENV\n/g)) {
-    files[m[1]] = Object.fromEntries(m[2].split('\n').map((l) => l.split(/=(.*)/s).slice(0, 2) as [string, string]));
-  }
-  for (const m of script.matchAll(/echo "([A-Z0-9_]+)=([^"]*)" >> (\/etc\/ics\/[\w.-]+\.env)/g)) {
-    (files[m[3]] ??= {})[m[1]] = m[2];
-  }
-  return files;
 }
 
 const workerScript = read('user-data/worker.sh');
