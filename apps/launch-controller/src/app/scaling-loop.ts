@@ -2,7 +2,7 @@ import { Injectable, Logger, type OnApplicationBootstrap, type OnApplicationShut
 import { Counter, Gauge } from 'prom-client';
 import { AwsResources, type QueueDepth } from '@app/aws';
 import { AppConfig } from '@app/config';
-import { countFleet, Fleet, ScalingPolicy, type FleetCounts, type ScalingDecision, type WorkerInstance } from '@app/fleet';
+import { countFleet, Ec2Fleet, Fleet, ScalingPolicy, type FleetCounts, type ScalingDecision, type WorkerInstance } from '@app/fleet';
 import { MetricsRegistry } from '@app/platform';
 
 export interface FleetStatus {
@@ -43,6 +43,8 @@ export class ScalingLoop implements OnApplicationBootstrap, OnApplicationShutdow
     private readonly fleet: Fleet,
     registry: MetricsRegistry,
   ) {
+    // A launch controller that could never launch should not start at all.
+    if (config.scaling.provider === 'ec2') Ec2Fleet.assertCanLaunch(config.scaling);
     this.status = {
       workers: countFleet([]),
       instances: [],

@@ -18,10 +18,13 @@ const ec2Settings = {
 beforeEach(() => ec2Mock.reset());
 
 describe('Ec2Fleet', () => {
-  it('refuses a configuration with neither launch template nor AMI', () => {
-    expect(() => new Ec2Fleet(ec2, { stackName: 'ics', ec2: ec2Settings })).toThrow(
-      'FLEET_PROVIDER=ec2 needs EC2_LAUNCH_TEMPLATE_ID or EC2_AMI_ID',
-    );
+  it('refuses to launch with neither launch template nor AMI, but still lists and terminates', async () => {
+    const fleet = new Ec2Fleet(ec2, { stackName: 'ics', ec2: ec2Settings });
+    await expect(fleet.launch(1)).rejects.toThrow('FLEET_PROVIDER=ec2 needs EC2_LAUNCH_TEMPLATE_ID or EC2_AMI_ID to launch workers');
+    expect(ec2Mock.commandCalls(RunInstancesCommand)).toHaveLength(0);
+    ec2Mock.on(TerminateInstancesCommand).resolves({});
+    await fleet.terminate('i-9');
+    expect(ec2Mock.commandCalls(TerminateInstancesCommand)).toHaveLength(1);
   });
 
   it('launches n tagged workers from the launch template in one call', async () => {

@@ -29,14 +29,18 @@ export class Ec2Fleet extends Fleet {
     private readonly settings: Pick<ScalingSettings, 'stackName' | 'ec2'>,
   ) {
     super();
-    const e = settings.ec2;
-    if (!e.launchTemplateId && !e.amiId) {
-      throw new Error('FLEET_PROVIDER=ec2 needs EC2_LAUNCH_TEMPLATE_ID or EC2_AMI_ID');
+  }
+
+  /** Launching needs a template or an AMI; listing and terminating (the monitor controller) do not. */
+  static assertCanLaunch(settings: Pick<ScalingSettings, 'ec2'>): void {
+    if (!settings.ec2.launchTemplateId && !settings.ec2.amiId) {
+      throw new Error('FLEET_PROVIDER=ec2 needs EC2_LAUNCH_TEMPLATE_ID or EC2_AMI_ID to launch workers');
     }
   }
 
   async launch(count: number): Promise<WorkerInstance[]> {
     if (!Number.isInteger(count) || count < 1) throw new RangeError(`launch count must be a positive integer (got ${count})`);
+    Ec2Fleet.assertCanLaunch(this.settings);
     const e = this.settings.ec2;
     const tags = [
       { Key: 'Name', Value: `${this.settings.stackName}-classifier-worker` },
