@@ -27,6 +27,12 @@ export class WebEnvironment {
   @Transform(toInt) @Max(604_800) @Min(60) @IsInt() IMAGE_URL_TTL_SECONDS = 3600;
   /** S3 uploads one request runs at once. */
   @Transform(toInt) @Max(256) @Min(1) @IsInt() UPLOAD_CONCURRENCY = 16;
+  /**
+   * Long-poll wait of the output queue, seconds (0..20). At shutdown a poll of
+   * at most 2 s is waited for rather than aborted: an aborted poll may take a
+   * message with it, which then reappears only after its visibility timeout.
+   */
+  @Transform(toInt) @Max(20) @Min(0) @IsInt() OUTPUT_POLL_SECONDS = 20;
   /** Folder of the built upload page (index.html, page.js, styles.css); default: `page` next to main.js. */
   @IsOptional() @IsString() WEB_PAGE_DIR?: string;
 }
@@ -42,6 +48,7 @@ export interface WebSettings {
   resultCacheImages: number;
   imageUrlTtlSeconds: number;
   uploadConcurrency: number;
+  outputPollSeconds: number;
   pageDir?: string;
 }
 
@@ -57,6 +64,7 @@ export function webSettings(e: WebEnvironment): WebSettings {
     resultCacheImages: e.RESULT_CACHE_IMAGES,
     imageUrlTtlSeconds: e.IMAGE_URL_TTL_SECONDS,
     uploadConcurrency: e.UPLOAD_CONCURRENCY,
+    outputPollSeconds: e.OUTPUT_POLL_SECONDS,
     pageDir: e.WEB_PAGE_DIR,
   };
 }

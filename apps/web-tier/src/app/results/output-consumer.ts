@@ -1,11 +1,18 @@
 import { Injectable, Logger, type BeforeApplicationShutdown, type OnApplicationBootstrap } from '@nestjs/common';
 import { AwsResources, type ReceivedMessage } from '@app/aws';
+import { AppConfig } from '@app/config';
 import { MessageParseError, parseOutputMessage } from '@app/contracts';
 import { MetricsService } from '../ops/metrics.service';
 import { ResultsStore } from './results.store';
 
-/** How long one receive waits for a message (the SQS long-poll maximum). */
-const WAIT_SECONDS = 20;
+/**
+ * How long a received result stays hidden from other receives. Handling takes
+ * milliseconds; a short timeout brings back soon a message lost with an
+ * aborted poll (at shutdown) or a failed delete.
+ */
+const VISIBILITY_SECONDS = 10;
+/** Polls this short are waited for at shutdown instead of aborted. */
+const WAIT_OUT_POLL_SECONDS = 2;
 /** Pause after a failed receive, doubling up to the maximum. */
 const BACKOFF_MS = { first: 250, max: 5_000 };
 
@@ -18,14 +25,22 @@ const BACKOFF_MS = { first: 250, max: 5_000 };
 @Injectable()
 export class OutputConsumer implements OnApplicationBootstrap, BeforeApplicationShutdown {
   private readonly logger = new Logger(OutputConsumer.name);
+  /** Aborts a long poll in flight (only when it is too long to wait out). */
   private readonly abort = new AbortController();
+  /** Ends a back-off pause. */
+  private readonly stop = new AbortController();
+  private stopping = false;
   private loop?: Promise<void>;
+  private readonly waitSeconds: number;
 
   constructor(
     private readonly aws: AwsResources,
     private readonly store: ResultsStore,
     private readonly metrics: MetricsService,
-  ) {}
+    config: AppConfig,
+  ) {
+    this.waitSeconds = config.web.outputPollSeconds;
+  }
 
   onApplicationBootstrap(): void {
     this.loop = this.run();
@@ -34,22 +49,29 @@ export class OutputConsumer implements OnApplicationBootstrap, BeforeApplication
   async beforeApplicationShutdown(): Promise<void> {
     // Release held requests and streams first: the HTTP server waits for them.
     this.store.shutdown();
-    this.abort.abort();
+    this.stopping = true;
+    this.stop.abort();
+    if (this.waitSeconds > WAIT_OUT_POLL_SECONDS) this.abort.abort();
     await this.loop;
   }
 
   private async run(): Promise<void> {
     const signal = this.abort.signal;
     let backoff = BACKOFF_MS.first;
-    while (!signal.aborted) {
+    while (!this.stopping) {
       try {
-        const messages = await this.aws.outputQueue.receive({ maxMessages: 10, waitSeconds: WAIT_SECONDS, abortSignal: signal });
+        const messages = await this.aws.outputQueue.receive({
+          maxMessages: 10,
+          waitSeconds: this.waitSeconds,
+          visibilityTimeoutSeconds: VISIBILITY_SECONDS,
+          abortSignal: signal,
+        });
         backoff = BACKOFF_MS.first;
         if (messages.length > 0) await this.handle(messages);
       } catch (err) {
-        if (signal.aborted) break;
+        if (this.stopping) break;
         this.logger.warn(`output queue receive failed, retrying in ${backoff} ms: ${(err as Error).message}`);
-        await sleep(backoff, signal);
+        await sleep(backoff, this.stop.signal);
         backoff = Math.min(backoff * 2, BACKOFF_MS.max);
       }
     }

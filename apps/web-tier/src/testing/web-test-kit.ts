@@ -1,0 +1,190 @@
+/**
+ * Test helpers for the web tier: the app in-process on a free port, a
+ * stand-in worker, and counters of what reached the buckets and queues.
+ */
+import { createHash } from 'node:crypto';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { NestFactory } from '@nestjs/core';
+import type { NestExpressApplication } from '@nestjs/platform-express';
+import type { AwsResources } from '@app/aws';
+import { loadConfig, type AppConfig } from '@app/config';
+import { outputError, outputSuccess, parseLaunchMessage, resultKey, serialize, type LaunchMessage } from '@app/contracts';
+import { DATASET_DIR, MODEL_DIR, spawnApp, WORKSPACE_ROOT, type RunningApp, type TestStack } from '@tools/testing';
+import { AppModule } from '../app/app.module';
+import { configureWebApp } from '../app/configure';
+
+export const IMAGES_DIR = join(DATASET_DIR, 'imagenet-100/images');
+export const BUILT_PAGE_DIR = join(WORKSPACE_ROOT, 'dist/apps/web-tier/page');
+
+/** The classic workload's 64×64 JPEGs: `test_<i>.JPEG`. */
+export function datasetImage(i: number): { name: string; bytes: Buffer } {
+  const name = `test_${i}.JPEG`;
+  return { name, bytes: readFileSync(join(IMAGES_DIR, name)) };
+}
+
+export interface WebApp {
+  app: NestExpressApplication;
+  config: AppConfig;
+  url: string;
+  close(): Promise<void>;
+}
+
+/** The web tier in this process (compiled by ts-jest), listening on 127.0.0.1 on a free port. */
+export async function startWebApp(stack: TestStack, env: Record<string, string> = {}): Promise<WebApp> {
+  const config = loadConfig({ ...stack.env, LOG_LEVEL: 'error', WEB_PAGE_DIR: BUILT_PAGE_DIR, OUTPUT_POLL_SECONDS: '1', ...env });
+  const app = await NestFactory.create<NestExpressApplication>(AppModule.register(config), { logger: false });
+  configureWebApp(app, config);
+  await app.listen(0, '127.0.0.1');
+  const url = (await app.getUrl()).replace('[::1]', '127.0.0.1');
+  return { app, config, url, close: () => app.close() };
+}
+
+/** Objects in the input bucket, and launch messages waiting or in flight. */
+export async function counts(aws: AwsResources): Promise<{ objects: number; messages: number }> {
+  const [objects, depth] = await Promise.all([aws.inputBucket.list(), aws.launchQueue.depth()]);
+  return { objects: objects.length, messages: depth.visible + depth.inFlight + depth.delayed };
+}
+
+export function form(field: string, files: { name: string; bytes: Buffer | Uint8Array; type?: string }[]): FormData {
+  const f = new FormData();
+  for (const file of files) f.append(field, new Blob([new Uint8Array(file.bytes)], { type: file.type ?? 'application/octet-stream' }), file.name);
+  return f;
+}
+
+/** The label the stand-in worker gives: a function of the stored bytes, so a test can check the bytes made the trip. */
+export function fakeLabel(bytes: Buffer): string {
+  return `sha256:${createHash('sha256').update(bytes).digest('hex').slice(0, 12)}`;
+}
+
+export interface FakeWorker {
+  /** Launch messages it took, in order. */
+  taken: LaunchMessage[];
+  stop(): Promise<void>;
+}
+
+/**
+ * Stands in for classifier-worker where a test needs results but not the
+ * model: takes launch messages, reads the stored image, writes a real
+ * OutputSuccess (label from the bytes, see fakeLabel) to the output bucket and
+ * the output queue. `fail` makes chosen images end in an OutputError instead.
+ */
+export function startFakeWorker(
+  aws: AwsResources,
+  options: { fail?: (m: LaunchMessage) => { reason: string; permanent: boolean } | undefined; delayMs?: number } = {},
+): FakeWorker {
+  // No abort of a receive in flight: the emulator may already have handed out a
+  // message the client would then drop (invisible until its timeout). Stopping
+  // waits for the current one-second poll instead.
+  let stopping = false;
+  const taken: LaunchMessage[] = [];
+  const loop = (async () => {
+    while (!stopping) {
+      let received;
+      try {
+        received = await aws.launchQueue.receive({ maxMessages: 10, waitSeconds: 1 });
+      } catch {
+        await new Promise((r) => setTimeout(r, 100));
+        continue;
+      }
+      await Promise.all(
+        received.map(async (m) => {
+          const launch = parseLaunchMessage(m.body);
+          taken.push(launch);
+          if (options.delayMs) await new Promise((r) => setTimeout(r, options.delayMs));
+          const bytes = await aws.inputBucket.getBuffer(launch.inputKey);
+          const base = {
+            batchId: launch.batchId,
+            imageId: launch.imageId,
+            fileName: launch.fileName,
+            attempt: launch.attempt,
+            producedBy: 'fake-worker',
+            completedAt: new Date().toISOString(),
+          };
+          const failure = options.fail?.(launch);
+          const result = failure
+            ? outputError({ ...base, ...failure })
+            : outputSuccess({
+                ...base,
+                label: fakeLabel(bytes),
+                confidence: 0.5,
+                top5: [{ label: fakeLabel(bytes), classIndex: 1, confidence: 0.5 }],
+                timings: { totalMs: 1 },
+              });
+          await aws.outputBucket.put(resultKey(launch.imageId), serialize(result), { contentType: 'application/json' });
+          await aws.outputQueue.send(serialize(result));
+          await aws.launchQueue.delete(m.receiptHandle);
+        }),
+      );
+    }
+  })();
+  return {
+    taken,
+    async stop() {
+      stopping = true;
+      await loop;
+    },
+  };
+}
+
+const WORKER_MAIN = join(WORKSPACE_ROOT, 'dist/apps/classifier-worker/main.js');
+
+/**
+ * True once the built classifier-worker is the real worker, not the boot
+ * skeleton it started as: the real one parses launch messages.
+ */
+export function realWorkerBuilt(): boolean {
+  return existsSync(WORKER_MAIN) && readFileSync(WORKER_MAIN, 'utf8').includes('parseLaunchMessage');
+}
+
+/** The real classifier-worker process, with the shared model. */
+export async function startRealWorker(stack: TestStack, id = 'test-1'): Promise<RunningApp> {
+  const worker = spawnApp('classifier-worker', {
+    ...stack.env,
+    MODEL_DIR,
+    WORKER_ID: id,
+    IDLE_SECONDS: '60',
+    POLL_WAIT_SECONDS: '1',
+    LOG_LEVEL: 'info',
+  });
+  await worker.waitForLine(/classifier-worker ready/, 60_000);
+  return worker;
+}
+
+export const IMAGENET_LABELS: string[] = (() => {
+  const path = join(DATASET_DIR, 'imagenet-labels.json');
+  return existsSync(path) ? (JSON.parse(readFileSync(path, 'utf8')) as string[]) : [];
+})();
+
+export function listDatasetImages(): string[] {
+  return readdirSync(IMAGES_DIR).filter((f) => f.endsWith('.JPEG'));
+}
+
+/** Polls until check() returns a value other than undefined/false, or throws after timeoutMs. */
+export async function eventually<T>(check: () => Promise<T | undefined | false>, timeoutMs = 10_000, everyMs = 50): Promise<T> {
+  const until = Date.now() + timeoutMs;
+  let last: unknown;
+  for (;;) {
+    try {
+      const v = await check();
+      if (v !== undefined && v !== false) return v;
+    } catch (err) {
+      last = err;
+    }
+    if (Date.now() > until) throw new Error(`condition not met within ${timeoutMs} ms${last ? `: ${String(last)}` : ''}`);
+    await new Promise((r) => setTimeout(r, everyMs));
+  }
+}
+
+/** Reads a batch's server-sent events until `done` (or the stream ends). */
+export async function readEvents(url: string, headers: Record<string, string> = {}): Promise<{ event: string; data: unknown }[]> {
+  const { parseSse } = await import('../page/sse');
+  const res = await fetch(url, { headers });
+  if (!res.ok || !res.body) throw new Error(`events: HTTP ${res.status}: ${await res.text()}`);
+  const out: { event: string; data: unknown }[] = [];
+  for await (const ev of parseSse(res.body)) {
+    out.push({ event: ev.event, data: JSON.parse(ev.data) });
+    if (ev.event === 'done') break;
+  }
+  return out;
+}
