@@ -15,6 +15,10 @@ export function errorBody(statusCode: number, message: string, details: Record<s
   return { statusCode, error: STATUS_CODES[statusCode] ?? 'Error', message, ...details };
 }
 
+function isHealthReport(r: unknown): boolean {
+  return typeof r === 'object' && r !== null && 'details' in r && (r as { status?: unknown }).status === 'error';
+}
+
 /**
  * Every error leaves as JSON `{ statusCode, error, message }`: Nest's own
  * exceptions (whose bodies vary: the throttler's has no `error`, validation's
@@ -34,6 +38,12 @@ export class HttpErrorFilter implements ExceptionFilter {
       return;
     }
     if (body.statusCode === HttpStatus.SERVICE_UNAVAILABLE) res.setHeader('Retry-After', '5');
+    // /health keeps terminus's own report ({ status, info, error, details }): probes and dashboards read it.
+    const raw = exception instanceof HttpException ? exception.getResponse() : undefined;
+    if (isHealthReport(raw)) {
+      res.status(body.statusCode).json(raw);
+      return;
+    }
     res.status(body.statusCode).json(body);
   }
 
