@@ -39,7 +39,10 @@ export class AppModule {
         LoggingModule,
         AwsModule,
         TerminusModule.forRoot({ logger: false }),
-        ThrottlerModule.forRoot({ throttlers: [{ name: 'default', ttl: 60_000, limit: config.web.rateLimitPerMinute }] }),
+        ThrottlerModule.forRoot({
+          throttlers: [{ name: 'default', ttl: 60_000, limit: config.web.rateLimitPerMinute }],
+          errorMessage: `too many requests: at most ${config.web.rateLimitPerMinute} per minute`,
+        }),
       ],
       controllers: [
         // The page's GET / and the classic POST / share the root path; order does not matter (different methods).
