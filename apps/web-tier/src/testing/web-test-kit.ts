@@ -147,7 +147,8 @@ export async function startRealWorker(stack: TestStack, id = 'test-1'): Promise<
     POLL_WAIT_SECONDS: '1',
     LOG_LEVEL: 'info',
   });
-  await worker.waitForLine(/classifier-worker ready/, 60_000);
+  // Ready to take images once its model is loaded and it polls.
+  await worker.waitForLine(/polling the launch queue/, 90_000);
   return worker;
 }
 
