@@ -173,7 +173,9 @@ async function send(files: File[]): Promise<void> {
     follows.push(follow(body.batchId).catch((err: unknown) => say(`Lost the live results: ${(err as Error).message}`, true)));
   }
   await Promise.all(follows);
-  if (totals.done + totals.failed === totals.files) say(`All ${totals.files} images have a result.`);
+  if (follows.length > 0 && totals.done + totals.failed === totals.files) {
+    say(`All ${totals.files} image${totals.files === 1 ? ' has' : 's have'} a result.`);
+  }
 }
 
 function cell(v: number | undefined | null): string {

@@ -1,0 +1,148 @@
+/**
+ * The built web tier (dist/apps/web-tier, page bundled by the build) as a real
+ * process, driven by headless Chromium; results from the real classifier-worker.
+ */
+import { mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { chromium, type Browser } from 'playwright-core';
+import { spawnApp, startTestStack, WORKSPACE_ROOT, type RunningApp, type TestStack } from '@tools/testing';
+import { counts, datasetImage, form, IMAGENET_LABELS, IMAGES_DIR, readEvents, startRealWorker } from './testing/web-test-kit';
+
+jest.setTimeout(180_000);
+
+export const SCREENSHOT = join(WORKSPACE_ROOT, 'test-artifacts/web-tier/upload-page.png');
+const CHROMIUM = process.env['CHROMIUM_PATH'] ?? '/usr/bin/chromium';
+const CHROMIUM_ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync'];
+
+/** Starts the built web tier on a free loopback port; resolves with its base URL. */
+async function startBuiltWebTier(stack: TestStack, env: Record<string, string> = {}): Promise<{ run: RunningApp; url: string }> {
+  const run = spawnApp('web-tier', { ...stack.env, LOG_LEVEL: 'info', PORT: '0', HOST: '127.0.0.1', OUTPUT_POLL_SECONDS: '1', ...env });
+  const ready = await run.waitForLine(/web-tier ready on/, 60_000);
+  const port = /:(\d+)\b/.exec(JSON.parse(ready).msg as string)?.[1];
+  return { run, url: `http://127.0.0.1:${port}` };
+}
+
+describe('the upload page in headless Chromium, with the real worker', () => {
+  let stack: TestStack;
+  let web: { run: RunningApp; url: string };
+  let worker: RunningApp;
+  let browser: Browser;
+
+  beforeAll(async () => {
+    stack = await startTestStack();
+    [web, worker, browser] = await Promise.all([
+      startBuiltWebTier(stack),
+      startRealWorker(stack, 'test-1'),
+      chromium.launch({ executablePath: CHROMIUM, args: CHROMIUM_ARGS }),
+    ]);
+  });
+  afterAll(async () => {
+    await browser?.close();
+    expect(await worker?.stop()).toBe(0);
+    expect(await web?.run.stop()).toBe(0);
+    await stack?.stop();
+  });
+
+  it('uploads 5 images, shows their progress and fills in 5 labels live; keeps a screenshot', async () => {
+    const page = await browser.newPage({ viewport: { width: 1280, height: 860 } });
+    const problems: string[] = [];
+    page.on('pageerror', (e) => problems.push(`page error: ${e.message}`));
+    page.on('console', (m) => m.type() === 'error' && problems.push(`console: ${m.text()}`));
+    await page.goto(web.url);
+    expect(await page.title()).toBe('Image classification');
+    // The fleet panel: queue depths read by the web tier; workers unknown without a launch controller.
+    await page.waitForFunction(() => document.querySelector('#status-updated')?.textContent?.startsWith('updated'));
+    expect(await page.textContent('#workers-running')).toBe('unknown');
+    expect(await page.textContent('tr[data-queue="launch"] td')).toBe('0');
+
+    const files = [0, 1, 2, 3, 4].map((i) => join(IMAGES_DIR, `test_${i}.JPEG`));
+    await page.setInputFiles('#files', files);
+    await page.waitForFunction(() => document.querySelectorAll('.card[data-status="done"]').length === 5, undefined, { timeout: 60_000 });
+
+    const cards = await page.$$eval('.card', (els) =>
+      els.map((el) => ({
+        name: el.querySelector('.name')?.textContent,
+        status: el.querySelector('.status')?.textContent,
+        label: el.querySelector('.label')?.textContent,
+        confidence: el.querySelector('.confidence')?.textContent,
+        attempts: el.querySelector('.attempts')?.textContent,
+        error: el.querySelector('.error')?.textContent,
+        progress: (el.querySelector('progress') as HTMLProgressElement).value,
+        thumbLoaded: (el.querySelector('img') as HTMLImageElement).naturalWidth,
+      })),
+    );
+    expect(cards.map((c) => c.name)).toEqual(['test_0.JPEG', 'test_1.JPEG', 'test_2.JPEG', 'test_3.JPEG', 'test_4.JPEG']);
+    for (const c of cards) {
+      expect(c).toMatchObject({ status: 'done', attempts: 'attempt 1', error: '', progress: 100, thumbLoaded: 64 });
+      expect(IMAGENET_LABELS).toContain(c.label);
+      expect(c.confidence).toMatch(/^\d+\.\d %$/);
+    }
+    expect(await page.textContent('#summary')).toBe('5 labelled, 0 failed, 0 waiting, of 5');
+    await page.waitForFunction(() => document.querySelector('#message')?.textContent === 'All 5 images have a result.');
+
+    // The labels on the page are the worker's results as the API serves them.
+    const logged = worker.lines.filter((l) => l.includes('"image classified"')).map((l) => JSON.parse(l) as { imageId: string });
+    expect(logged).toHaveLength(5);
+    const fromApi = await Promise.all(logged.map(async (l) => (await (await fetch(`${web.url}/api/images/${l.imageId}`)).json()) as { fileName: string; label: string }));
+    for (const r of fromApi) expect(cards.find((c) => c.name === r.fileName)?.label).toBe(r.label);
+
+    mkdirSync(join(SCREENSHOT, '..'), { recursive: true });
+    await page.screenshot({ path: SCREENSHOT, fullPage: true });
+    expect(problems).toEqual([]);
+    await page.close();
+  });
+
+  it('a file that is not an image is refused on the page with the server\'s reason', async () => {
+    const page = await browser.newPage();
+    await page.goto(web.url);
+    await page.setInputFiles('#files', [{ name: 'notes.jpg', mimeType: 'image/jpeg', buffer: Buffer.from('plain text') }]);
+    await page.waitForSelector('.card[data-status="failed"]');
+    expect(await page.textContent('.card .error')).toMatch(/not a JPEG, PNG, WebP or GIF image/);
+    expect(await page.textContent('#message')).toMatch(/^Upload refused \(415\)/);
+    expect(await counts(stack.resources)).toMatchObject({ messages: 0 });
+    await page.close();
+  });
+
+  it('Swagger UI\'s "Try it out" uploads images through POST /api/images', async () => {
+    const page = await browser.newPage({ viewport: { width: 1280, height: 1000 } });
+    await page.goto(`${web.url}/docs`);
+    const op = page.locator('#operations-images-UploadController_upload');
+    await op.locator('.opblock-summary').click();
+    await op.getByRole('button', { name: 'Try it out' }).click();
+    await op.getByRole('button', { name: /Add (string )?item/ }).click();
+    await op.locator('input[type="file"]').first().setInputFiles(join(IMAGES_DIR, 'test_7.JPEG'));
+    await op.getByRole('button', { name: 'Execute' }).click();
+    const status = op.locator('.live-responses-table .response .response-col_status').first();
+    await status.waitFor();
+    expect((await status.textContent())?.trim()).toBe('202');
+    const body = JSON.parse((await op.locator('.live-responses-table .microlight').first().textContent()) ?? '{}');
+    expect(body).toMatchObject({ batchId: expect.any(String), images: [{ fileName: 'test_7.JPEG', status: 'queued' }] });
+    // And the worker classifies it.
+    const events = await readEvents(`${web.url}/api/batches/${body.batchId}/events`);
+    expect(events.at(-1)).toEqual({ event: 'done', data: { batchId: body.batchId, total: 1, done: 1, failed: 0 } });
+    await page.close();
+  });
+});
+
+describe('the built web tier on SIGTERM', () => {
+  it('releases a held classic request (503) and an open event stream, and exits 0', async () => {
+    const stack = await startTestStack();
+    try {
+      const web = await startBuiltWebTier(stack);
+      const held = fetch(`${web.url}/`, { method: 'POST', body: form('myfile', [datasetImage(8)]) });
+      const up = await fetch(`${web.url}/api/images`, { method: 'POST', body: form('images', [datasetImage(9)]) });
+      const { batchId } = (await up.json()) as { batchId: string };
+      const stream = readEvents(`${web.url}/api/batches/${batchId}/events`);
+      await new Promise((r) => setTimeout(r, 300));
+      const started = Date.now();
+      expect(await web.run.stop()).toBe(0);
+      expect(Date.now() - started).toBeLessThan(5000);
+      const res = await held;
+      expect(res.status).toBe(503);
+      expect(await res.json()).toMatchObject({ statusCode: 503, message: expect.stringMatching(/shutting down; ask later at \/api\/images\//) });
+      expect(await stream).toEqual([]);
+    } finally {
+      await stack.stop();
+    }
+  });
+});
