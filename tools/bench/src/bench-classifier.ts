@@ -16,6 +16,7 @@
 import { execFileSync } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { availableParallelism } from 'node:os';
 import { extname, join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { Classifier, LocalEngine, consoleLogger } from '@app/classifier';
@@ -94,6 +95,44 @@ function rssMb(pid: number): number | undefined {
   }
 }
 
+/** CPU milliseconds used so far by each thread of a process (Linux), keyed by thread id. */
+function threadCpuMs(pid: number): Map<number, number> | undefined {
+  try {
+    const out = new Map<number, number>();
+    for (const tid of readdirSync(`/proc/${pid}/task`)) {
+      const stat = readFileSync(`/proc/${pid}/task/${tid}/stat`, 'utf8');
+      const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      out.set(Number(tid), ((Number(f[11]) + Number(f[12])) * 1000) / 100); // utime + stime, at 100 ticks/s
+    }
+    return out;
+  } catch {
+    return undefined;
+  }
+}
+
+interface CpuSample {
+  worker?: Map<number, number>;
+  bench: NodeJS.CpuUsage;
+}
+
+function cpuSample(pid: number): CpuSample {
+  return { worker: threadCpuMs(pid), bench: process.cpuUsage() };
+}
+
+/** CPU per image between two samples: the worker's main thread, its other threads, and this process (the emulator). */
+function cpuPerImage(pid: number, a: CpuSample, b: CpuSample, images: number) {
+  const emulator = (b.bench.user - a.bench.user + b.bench.system - a.bench.system) / 1000 / images;
+  if (!a.worker || !b.worker) return { emulator };
+  let main = 0;
+  let other = 0;
+  for (const [tid, ms] of b.worker) {
+    const used = ms - (a.worker.get(tid) ?? 0);
+    if (tid === pid) main += used;
+    else other += used;
+  }
+  return { workerMainThread: main / images, workerOtherThreads: other / images, emulator };
+}
+
 interface ImageLog {
   timings: Record<string, number>;
 }
@@ -142,7 +181,7 @@ async function main(): Promise<void> {
     WORKER_PREFETCH: values.prefetch,
     IDLE_SECONDS: '3600',
   });
-  const perRound: { rate: number; logs: ImageLog[] }[] = [];
+  const perRound: { rate: number; logs: ImageLog[]; cpu: ReturnType<typeof cpuPerImage> }[] = [];
   let coldStartMs = 0;
   let workerColdStartMs = 0;
   let rssAfterFirst: number | undefined;
@@ -186,6 +225,8 @@ async function main(): Promise<void> {
       target = files.length;
       const finished = new Promise<void>((res) => (onTarget = res));
       // Timed: first launch message sent -> last output message sent.
+      const pid = worker.process.pid ?? 0;
+      const cpuBefore = cpuSample(pid);
       const started = performance.now();
       await r.launchQueue.sendBatch(entries);
       await Promise.race([
@@ -195,7 +236,8 @@ async function main(): Promise<void> {
         }),
       ]);
       const seconds = (performance.now() - started) / 1000;
-      perRound.push({ rate: files.length / seconds, logs: done });
+      const cpu = cpuPerImage(pid, cpuBefore, cpuSample(pid), files.length);
+      perRound.push({ rate: files.length / seconds, logs: done, cpu });
       if (round === 0) rssAfterFirst = rssMb(worker.process.pid ?? 0);
       // Untimed: every result is in the bucket and on the output queue.
       let outputs = 0;
@@ -223,6 +265,10 @@ async function main(): Promise<void> {
   const logs = timed.flatMap((x) => x.logs);
   const avg = (k: string) => r2(logs.reduce((s, l) => s + (l.timings[`${k}Ms`] ?? 0), 0) / logs.length);
   const totals = logs.map((l) => l.timings['totalMs']);
+  const cpuKeys = Object.keys(timed[0].cpu) as (keyof (typeof timed)[0]['cpu'])[];
+  const cpuMsPerImage = Object.fromEntries(cpuKeys.map((k) => [k, r2(median(timed.map((x) => x.cpu[k] ?? 0)))])) as Record<string, number>;
+  const cpuTotal = Object.values(cpuMsPerImage).reduce((a, b) => a + b, 0);
+  const cores = availableParallelism();
   const report = {
     backend: before.backend,
     model: before.model,
@@ -234,6 +280,10 @@ async function main(): Promise<void> {
     p95Ms: r1(percentile(totals, 95)),
     breakdownMs: Object.fromEntries(BREAKDOWN.map((k) => [k, avg(k)])),
     rawMsPerImage: r2(1000 / raw),
+    // What bounds the pipeline: CPU per image of the worker's threads and of the emulator, on this many cores.
+    cpuMsPerImage: { ...cpuMsPerImage, total: r2(cpuTotal) },
+    cores,
+    cpuBoundImagesPerSecond: r1((cores * 1000) / cpuTotal),
     coldStartMs: Math.round(coldStartMs),
     workerColdStartMs,
     rssMbAfterFirst100: files.length === 100 ? rssAfterFirst : undefined,

@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import type { Queue } from '@app/aws';
+import { RetryableError, UnreachableError, type ObjectStore, type Queue } from '@app/aws';
 import { Classifier, InferenceError } from '@app/classifier';
 import { parseMonitorMessage, type WorkerState } from '@app/contracts';
 import { MODEL_DIR, startTestStack, type TestStack } from '@tools/testing';
@@ -177,6 +177,65 @@ describe('WorkerLoop against the embedded S3/SQS', () => {
     expect(await stack.resources.launchQueue.depth()).toMatchObject({ inFlight: 3 });
     expect(await drain(stack.resources.outputQueue, 1, 500)).toEqual([]);
     expect(lines.some((l) => l.msg === 'cannot send monitor messages: images left in the launch queue')).toBe(true);
+  }, 30_000);
+
+  it('backs off and goes on when the launch queue cannot be reached, and stops at once meanwhile', async () => {
+    await enqueue(stack, photos(2));
+    const flaky = Object.create(stack.resources.launchQueue) as Queue;
+    let failures = 2;
+    flaky.receive = (o) => (failures-- > 0 ? Promise.reject(new UnreachableError('sqs.ReceiveMessage: ECONNREFUSED', 'sqs.ReceiveMessage')) : stack.resources.launchQueue.receive(o));
+    const { worker, lines } = loop({ launchQueue: flaky }, { idleSeconds: 2 });
+    expect(await worker.run()).toBe('idle');
+    expect(worker.done).toBe(2);
+    expect(lines.filter((l) => l.msg === 'cannot receive from the launch queue').map((l) => l.fields['retryInMs'])).toEqual([500, 1000]);
+
+    const down = Object.create(stack.resources.launchQueue) as Queue;
+    down.receive = () => Promise.reject(new UnreachableError('down', 'sqs.ReceiveMessage'));
+    const second = loop({ launchQueue: down }, { idleSeconds: 60 });
+    const running = second.worker.run();
+    await new Promise((r) => setTimeout(r, 1700)); // now in a 2 s back-off
+    const stopping = Date.now();
+    await second.worker.stop();
+    expect(await running).toBe('stopped');
+    expect(Date.now() - stopping).toBeLessThan(200);
+  }, 30_000);
+
+  it('still finishes an image whose launch message could not be deleted (a redo is harmless)', async () => {
+    const [sent] = await enqueue(stack, photos(1));
+    const noDelete = Object.create(stack.resources.launchQueue) as Queue;
+    noDelete.deleteBatch = () => Promise.reject(new RetryableError('sqs.DeleteMessageBatch: InternalError', 'sqs.DeleteMessageBatch'));
+    const { worker, lines } = loop({ launchQueue: noDelete });
+    expect(await worker.run()).toBe('idle');
+    expect(await storedResult(stack, sent.imageId)).toMatchObject({ status: 'ok' });
+    expect(lines.some((l) => l.msg === 'cannot delete launch messages')).toBe(true);
+    expect((await stack.resources.launchQueue.depth()).inFlight).toBe(1); // it will come back
+  }, 30_000);
+
+  it('sends no output message when the result cannot be written, leaving the image to the monitor', async () => {
+    await enqueue(stack, photos(1));
+    const noPut = Object.create(stack.resources.outputBucket) as ObjectStore;
+    noPut.put = () => Promise.reject(new RetryableError('s3.PutObject: SlowDown', 's3.PutObject'));
+    const { worker, lines } = loop({ outputBucket: noPut });
+    expect(await worker.run()).toBe('idle');
+    expect(worker.done).toBe(0);
+    expect(lines.find((l) => l.msg === 'result not delivered; the monitor controller will retry the image')?.fields['reason']).toBe(
+      's3.PutObject: SlowDown',
+    );
+    expect(await drain(stack.resources.outputQueue, 1, 500)).toEqual([]);
+  }, 30_000);
+
+  it('writes no result when the image cannot be read for a passing reason (the monitor retries it)', async () => {
+    const [sent] = await enqueue(stack, photos(1));
+    const noGet = Object.create(stack.resources.inputBucket) as ObjectStore;
+    noGet.getBuffer = () => Promise.reject(new UnreachableError('s3.GetObject: ECONNRESET', 's3.GetObject'));
+    const { worker, lines } = loop({ inputBucket: noGet });
+    expect(await worker.run()).toBe('idle');
+    expect(lines.find((l) => l.msg === 'image failed; the monitor controller will retry it')?.fields).toMatchObject({
+      imageId: sent.imageId,
+      reason: 's3.GetObject: ECONNRESET',
+    });
+    expect(await storedResult(stack, sent.imageId)).toBeUndefined();
+    expect(await stack.resources.launchQueue.depth()).toMatchObject({ visible: 0, inFlight: 0 });
   }, 30_000);
 
   it('stops with "failed" when the classifier itself breaks, taking no more work', async () => {

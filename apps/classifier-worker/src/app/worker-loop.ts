@@ -66,7 +66,18 @@ interface Job {
 }
 
 const round = (ms: number | undefined) => (ms === undefined ? undefined : Math.round(ms * 100) / 100);
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+/** Waits ms, or less when the signal aborts. */
+function sleep(ms: number, signal: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    const done = () => {
+      clearTimeout(timer);
+      signal.removeEventListener('abort', done);
+      resolve();
+    };
+    const timer = setTimeout(done, ms);
+    signal.addEventListener('abort', done);
+  });
+}
 
 /** Counts down free slots; `acquire` waits for one. */
 class Slots {
@@ -110,7 +121,6 @@ export class WorkerLoop {
   private readonly lookahead: Slots;
   private readonly outputs: BatchSender;
   private running?: Promise<StopReason>;
-  private polling = false;
 
   constructor(private readonly d: WorkerLoopDeps) {
     this.lookahead = new Slots(d.settings.lookahead ?? 8);
@@ -152,6 +162,7 @@ export class WorkerLoop {
     const batch = Math.min(SQS_BATCH_LIMIT, settings.prefetch);
     let reason: StopReason = 'stopped';
     let backoffMs = 0;
+    let polling = false;
     this.setState('free');
     while (!this.stopping) {
       if (settings.prefetch - this.held < batch) {
@@ -165,8 +176,8 @@ export class WorkerLoop {
       }
       const waitSeconds =
         this.held > 0 ? settings.pollWaitSeconds : Math.min(settings.pollWaitSeconds, Math.ceil((idleMs - idleFor) / 1000));
-      if (!this.polling) {
-        this.polling = true;
+      if (!polling) {
+        polling = true;
         log.info(
           { workerId: this.d.workerId, backend: this.d.classifier.backend, model: this.d.classifier.model, coldStartMs: Math.round(performance.now()) },
           'polling the launch queue',
@@ -185,12 +196,12 @@ export class WorkerLoop {
         if (this.stopping) break;
         backoffMs = Math.min(20_000, Math.max(500, backoffMs * 2));
         log.warn({ reason: (err as Error).message, retryInMs: backoffMs }, 'cannot receive from the launch queue');
-        await sleep(backoffMs);
+        await sleep(backoffMs, this.abort.signal);
         continue;
       }
       if (messages.length === 0) {
         // A short poll (POLL_WAIT_SECONDS=0) must not spin.
-        if (waitSeconds === 0 && !this.stopping) await sleep(200);
+        if (waitSeconds === 0) await sleep(200, this.abort.signal);
         continue;
       }
       this.lastWork = performance.now();
@@ -218,7 +229,11 @@ export class WorkerLoop {
         bad.push(m);
       }
     }
-    const taking = this.announce(good, bad);
+    const taking = this.announce(good, bad).catch((err: unknown) => {
+      // Not expected (announce reports its own failures), but never take an image half-announced.
+      log.error({ reason: (err as Error).message }, 'cannot announce images: left in the launch queue');
+      return { taken: good.map(() => false), monitorMs: 0, deleteMs: 0 };
+    });
     for (const [i, { m, msg }] of good.entries()) {
       const job: Job = {
         msg,

@@ -96,6 +96,7 @@ export class ThreadEngine implements InferenceEngine {
   private constructor(
     private readonly worker: Worker,
     readonly info: EngineInfo,
+    private readonly log: ClassifierLogger,
   ) {
     worker.on('message', (m: FromThread) => this.onMessage(m));
     worker.on('error', (err) => this.fail(new InferenceError(`inference thread failed: ${err.message}`, { cause: err })));
@@ -112,11 +113,7 @@ export class ThreadEngine implements InferenceEngine {
         if (m.type === 'log') log[m.level](m.fields, m.msg);
         else if (m.type === 'ready') {
           worker.off('message', onMessage).off('error', onError).off('exit', onExit);
-          const engine = new ThreadEngine(worker, { ...m.info, thread: true });
-          worker.on('message', (msg: FromThread) => {
-            if (msg.type === 'log') log[msg.level](msg.fields, msg.msg);
-          });
-          resolve(engine);
+          resolve(new ThreadEngine(worker, { ...m.info, thread: true }, log));
         } else if (m.type === 'failed') {
           void worker.terminate();
           reject(new ModelLoadError(m.message));
@@ -129,6 +126,7 @@ export class ThreadEngine implements InferenceEngine {
   }
 
   private onMessage(m: FromThread): void {
+    if (m.type === 'log') this.log[m.level](m.fields, m.msg);
     if (m.type !== 'result' && m.type !== 'memory' && m.type !== 'error') return;
     const waiter = this.pending.get(m.id);
     if (!waiter) return;
