@@ -89,7 +89,7 @@ describe('web tier API (embedded S3/SQS, results from a stand-in worker)', () =>
         attempt: 1,
         inputKey: `${answer.batchId}/${img.imageId}.${exts[i]}`,
       });
-      expect(Date.parse(m!.enqueuedAt)).toBeGreaterThanOrEqual(started - 1000);
+      expect(Date.parse(m?.enqueuedAt ?? '')).toBeGreaterThanOrEqual(started - 1000);
     }
     const batch = await (await fetch(`${web.url}/api/batches/${answer.batchId}`)).json();
     expect(batch).toMatchObject({ batchId: answer.batchId, total: 4, done: 0, failed: 0, queued: 4, finished: false });
@@ -111,7 +111,8 @@ describe('web tier API (embedded S3/SQS, results from a stand-in worker)', () =>
       expect(events.map((e) => e.event)).toEqual(['result', 'result', 'result', 'done']);
       for (const e of events.slice(0, 3)) {
         const r = e.data as { imageId: string; fileName: string; label: string; status: string; attempts: number; confidence: number; url: string };
-        const file = files.find((f) => f.name === r.fileName)!;
+        const file = files.find((f) => f.name === r.fileName);
+        if (!file) throw new Error(`a result for a file not uploaded: ${r.fileName}`);
         expect(r).toMatchObject({ status: 'done', label: fakeLabel(file.bytes), confidence: 0.5, attempts: 1, batchId: answer.batchId });
         expect(r.url).toContain(r.imageId);
       }
@@ -140,7 +141,7 @@ describe('web tier API (embedded S3/SQS, results from a stand-in worker)', () =>
       await eventually(async () => ((await (await fetch(`${web.url}/api/batches/${answer.batchId}`)).json()) as { finished: boolean }).finished);
       const events = await readEvents(`${web.url}/api/batches/${answer.batchId}/events`);
       expect(events).toHaveLength(3);
-      const broken = events.find((e) => (e.data as { fileName?: string }).fileName === 'broken.jpg')!.data;
+      const broken = events.find((e) => (e.data as { fileName?: string }).fileName === 'broken.jpg')?.data;
       expect(broken).toMatchObject({ status: 'error', error: { reason: 'the image could not be decoded', permanent: true }, attempts: 1 });
       expect(broken).not.toHaveProperty('label');
       expect(events[2]).toEqual({ event: 'done', data: { batchId: answer.batchId, total: 2, done: 1, failed: 1 } });

@@ -52,7 +52,12 @@ export class HttpErrorFilter implements ExceptionFilter {
       const status = exception.getStatus();
       const response = exception.getResponse();
       if (typeof response === 'string') return errorBody(status, response);
-      const { statusCode: _s, error: _e, message, ...details } = response as Record<string, unknown>;
+      const details = { ...(response as Record<string, unknown>) };
+      const message = details['message'];
+      // Status and name are set below from the status code.
+      delete details['statusCode'];
+      delete details['error'];
+      delete details['message'];
       const text = Array.isArray(message) ? message.join('; ') : typeof message === 'string' ? message : exception.message;
       return errorBody(status, text.replace(/^ThrottlerException: /, ''), details);
     }

@@ -55,14 +55,17 @@ export class ResultsService {
   async batchRecords(batchId: string): Promise<ImageRecord[]> {
     if (this.store.isBatchComplete(batchId)) return this.store.batch(batchId)?.images ?? [];
     const objects = await this.aws.inputBucket.list(`${batchId}/`);
-    const refs = objects.map((o) => ({ key: o.key, ref: parseInputKey(o.key) })).filter((x) => x.ref !== undefined);
+    const refs = objects.flatMap((o) => {
+      const ref = parseInputKey(o.key);
+      return ref ? [{ key: o.key, ref }] : [];
+    });
     if (refs.length === 0) {
       const partial = this.store.batch(batchId);
       if (partial && partial.images.length > 0) return partial.images;
       throw new NotFoundException(`no batch ${batchId}`);
     }
     const records = await mapLimit(refs, 16, async ({ key, ref }) => {
-      const imageId = ref!.imageId;
+      const imageId = ref.imageId;
       const known = this.store.image(imageId);
       if (known && known.status !== 'queued') return { ...known, inputKey: key };
       const stored = await this.readStoredResult(imageId);
@@ -70,7 +73,7 @@ export class ResultsService {
         return { imageId, batchId, fileName: stored.fileName, inputKey: key, status: stored.status === 'ok' ? 'done' : 'error', result: stored } as ImageRecord;
       }
       const head = await this.aws.inputBucket.head(key);
-      const fileName = decodeMetadataValue(head?.metadata[META_FILE_NAME]) ?? `${imageId}.${ref!.ext}`;
+      const fileName = decodeMetadataValue(head?.metadata[META_FILE_NAME]) ?? `${imageId}.${ref.ext}`;
       return { imageId, batchId, fileName, inputKey: key, status: 'queued' } as ImageRecord;
     });
     this.store.hydrateBatch(batchId, records);

@@ -68,7 +68,8 @@ export class ClassicController {
     res.once('close', onClose);
     try {
       const record = await this.store.waitForResult(imageId, this.config.web.classicTimeoutSeconds * 1000, gone.signal);
-      const result = record.result!;
+      const result = record.result;
+      if (!result) throw new Error(`image ${imageId} resolved without a result`);
       if (result.status === 'error') {
         this.metrics.classicWaiting.inc({ outcome: 'error' });
         throw result.permanent

@@ -85,7 +85,10 @@ export class UploadService {
     if (unsent.length > 0) this.store.removeImages(batchId, unsent.map((p) => p.imageId));
 
     const failed: FailedFileDto[] = [
-      ...planned.flatMap((p, i) => (stored[i] !== undefined ? [{ fileName: p.fileName, reason: stored[i]!, cleanedUp: true }] : [])),
+      ...planned.flatMap((p, i) => {
+        const why = stored[i];
+        return why !== undefined ? [{ fileName: p.fileName, reason: why, cleanedUp: true }] : [];
+      }),
       ...unsent.map((p) => {
         const r = sent[toSend.indexOf(p)] as PromiseRejectedResult;
         return { fileName: p.fileName, reason: reason(r.reason), cleanedUp: !leftBehind.has(p.key) };
