@@ -1,4 +1,4 @@
-import { spawnApp } from './apps';
+import { MODEL_DIR, spawnApp } from './apps';
 import { startTestStack, type TestStack } from './stack';
 
 const APPS = ['web-tier', 'launch-controller', 'monitor-controller', 'classifier-worker'];
@@ -11,7 +11,7 @@ describe('every app boots, validates its configuration and stops on SIGTERM', ()
   afterAll(() => stack.stop());
 
   it.each(APPS)('%s logs ready and exits 0 on SIGTERM', async (app) => {
-    const run = spawnApp(app, { ...stack.env, LOG_LEVEL: 'info', PORT: '0', MODEL_DIR: process.env['MODEL_DIR'] ?? '' });
+    const run = spawnApp(app, { ...stack.env, LOG_LEVEL: 'info', PORT: '0', MODEL_DIR: process.env['MODEL_DIR'] ?? MODEL_DIR });
     try {
       const ready = await run.waitForLine(new RegExp(`${app} ready`));
       expect(JSON.parse(ready)).toMatchObject({ level: 30, app, msg: expect.stringContaining('ready') });
