@@ -1,3 +1,4 @@
+import { createServer as createHttpServer, request, type IncomingMessage } from 'node:http';
 import { createServer } from 'node:net';
 import { startTestStack, type TestStack } from '@tools/testing';
 import { counts, datasetImage, form, startWebApp, type WebApp } from '../testing/web-test-kit';
@@ -11,6 +12,34 @@ async function deadEndpoint(): Promise<string> {
   const { port } = server.address() as { port: number };
   await new Promise((r) => server.close(r));
   return `http://127.0.0.1:${port}`;
+}
+
+/**
+ * An HTTP proxy in front of the embedded S3 that answers the requests `fail`
+ * picks with S3's own 503 SlowDown and forwards the rest: a real fault on the
+ * wire, for one file of an upload.
+ */
+async function faultyS3(target: string, fail: (req: IncomingMessage) => boolean): Promise<{ url: string; close(): Promise<void> }> {
+  const to = new URL(target);
+  const server = createHttpServer((req, res) => {
+    if (fail(req)) {
+      req.resume();
+      res.writeHead(503, { 'content-type': 'application/xml' });
+      res.end('<?xml version="1.0" encoding="UTF-8"?><Error><Code>SlowDown</Code><Message>injected by the test</Message></Error>');
+      return;
+    }
+    const up = request({ host: to.hostname, port: to.port, method: req.method, path: req.url, headers: req.headers }, (answer) => {
+      res.writeHead(answer.statusCode ?? 502, answer.headers);
+      answer.pipe(res);
+    });
+    up.on('error', () => res.destroy());
+    req.pipe(up);
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
+  return {
+    url: `http://127.0.0.1:${(server.address() as { port: number }).port}`,
+    close: () => new Promise<void>((r) => server.close(() => r())),
+  };
 }
 
 describe('storage or queue unreachable: 503 JSON, and no image stored without its message', () => {
@@ -69,5 +98,44 @@ describe('storage or queue unreachable: 503 JSON, and no image stored without it
     // The status panel still answers, with what it could not read as null.
     const status = await (await fetch(`${web.url}/api/status`)).json();
     expect(status).toMatchObject({ workers: null, queues: { launch: null, monitor: null, output: null } });
+  });
+
+  it('one file failing to store: the others are accepted (202), the failed one is named, and only accepted ones are queued', async () => {
+    const proxy = await faultyS3(stack.env['AWS_ENDPOINT_URL'], (req) => req.method === 'PUT' && req.headers['x-amz-meta-file-name'] === 'test_1.JPEG');
+    try {
+      web = await startWebApp(stack, { AWS_ENDPOINT_URL_S3: proxy.url });
+      const res = await fetch(`${web.url}/api/images`, { method: 'POST', body: form('images', [datasetImage(0), datasetImage(1), datasetImage(2)]) });
+      expect(res.status).toBe(202);
+      const body = await res.json();
+      expect(body.images.map((i: { fileName: string }) => i.fileName)).toEqual(['test_0.JPEG', 'test_2.JPEG']);
+      expect(body.failed).toEqual([{ fileName: 'test_1.JPEG', reason: 's3.PutObject: RetryableError', cleanedUp: true }]);
+      expect(await counts(stack.resources)).toEqual({ objects: 2, messages: 2 });
+      const batch = await (await fetch(`${web.url}/api/batches/${body.batchId}`)).json();
+      expect(batch).toMatchObject({ total: 2, queued: 2 });
+      const metrics = await (await fetch(`${web.url}/metrics`)).text();
+      expect(metrics).toContain('ics_web_uploads_total{mode="api",outcome="failed"} 1');
+      expect(metrics).toContain('ics_web_uploads_total{mode="api",outcome="accepted"} 2');
+    } finally {
+      await web?.close();
+      web = undefined;
+      await proxy.close();
+      // Leave the stack empty for the next test.
+      const left = await stack.resources.launchQueue.receive({ maxMessages: 10 });
+      await stack.resources.launchQueue.deleteBatch(left.map((m) => m.receiptHandle));
+    }
+  });
+
+  it('queue unreachable and the clean-up failing too: 503 says which stored images were left behind', async () => {
+    const before = (await stack.resources.inputBucket.list()).length;
+    const proxy = await faultyS3(stack.env['AWS_ENDPOINT_URL'], (req) => req.method === 'DELETE');
+    try {
+      web = await startWebApp(stack, { AWS_ENDPOINT_URL_S3: proxy.url, AWS_ENDPOINT_URL_SQS: await deadEndpoint() });
+      const res = await fetch(`${web.url}/api/images`, { method: 'POST', body: form('images', [datasetImage(6)]) });
+      expect(res.status).toBe(503);
+      expect((await res.json()).failed).toEqual([{ fileName: 'test_6.JPEG', reason: 'sqs.SendMessageBatch: UnreachableError', cleanedUp: false }]);
+      expect((await stack.resources.inputBucket.list()).length).toBe(before + 1);
+    } finally {
+      await proxy.close();
+    }
   });
 });
