@@ -97,6 +97,11 @@ describe('bad input: a 4xx JSON error, nothing stored, nothing enqueued', () => 
     await expectError(await fetch(`${web.url}/api/nothing-here`), 404, /Cannot GET/);
   });
 
+  it('the page is told the file limit, so that it splits larger uploads', async () => {
+    const html = await (await fetch(`${web.url}/`)).text();
+    expect(html).toContain(`<meta name="ics-max-files" content="${MAX_FILES}" />`);
+  });
+
   it('a truncated multipart body', async () => {
     const boundary = 'xxBOUNDARYxx';
     const body = `--${boundary}\r\nContent-Disposition: form-data; name="images"; filename="a.jpg"\r\nContent-Type: image/jpeg\r\n\r\n\xff\xd8\xff`;

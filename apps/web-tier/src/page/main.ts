@@ -6,8 +6,8 @@
 import { parseSse } from './sse';
 import type { ImageResult, Status, UploadAnswer } from './types';
 
-/** Files per upload request: the server's default MAX_FILES. */
-const FILES_PER_REQUEST = 100;
+/** Files per upload request: the server's MAX_FILES, which it writes into the page. */
+const FILES_PER_REQUEST = Math.max(1, Number(document.querySelector<HTMLMetaElement>('meta[name="ics-max-files"]')?.content) || 100);
 const STATUS_EVERY_MS = 2000;
 
 const $ = <T extends HTMLElement>(sel: string, root: ParentNode = document) => root.querySelector(sel) as T;
