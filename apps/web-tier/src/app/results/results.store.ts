@@ -207,18 +207,15 @@ export class ResultsStore {
     return this.images.size;
   }
 
+  /** Drops the oldest batches until under the limit: finished ones first, then any. */
   private evict(): void {
-    for (const [id, b] of this.batches) {
-      if (this.images.size <= this.limit) return;
-      // Never drop a batch someone may still be waiting on while older finished ones exist.
-      if (b.pending > 0 && this.batches.size > 1 && this.hasFinishedBatch()) continue;
-      for (const imageId of b.imageIds) this.images.delete(imageId);
-      this.batches.delete(id);
+    for (const finishedOnly of [true, false]) {
+      for (const [id, b] of this.batches) {
+        if (this.images.size <= this.limit) return;
+        if (finishedOnly && b.pending > 0) continue;
+        for (const imageId of b.imageIds) this.images.delete(imageId);
+        this.batches.delete(id);
+      }
     }
-  }
-
-  private hasFinishedBatch(): boolean {
-    for (const b of this.batches.values()) if (b.pending === 0) return true;
-    return false;
   }
 }

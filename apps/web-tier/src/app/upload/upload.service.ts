@@ -76,7 +76,7 @@ export class UploadService {
 
     // 2. Known as queued before any message leaves, so that no result can arrive unannounced.
     const uploadedAt = Date.now();
-    this.store.addBatch(batchId, toSend.map((p) => ({ imageId: p.imageId, fileName: p.fileName, inputKey: p.key, uploadedAt })));
+    if (toSend.length > 0) this.store.addBatch(batchId, toSend.map((p) => ({ imageId: p.imageId, fileName: p.fileName, inputKey: p.key, uploadedAt })));
 
     // 3. One launch message per stored image, batched with other requests' messages.
     const sent = await Promise.allSettled(this.publisher.publish(toSend.map((p) => p.body)));
