@@ -1,4 +1,4 @@
-import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { resultKey, parseOutputMessage } from '@app/contracts';
@@ -12,9 +12,6 @@ const MAX_WORKERS = 3;
 const IDLE_SECONDS = 3;
 const DEADLINE_SECONDS = 6;
 const small = (n: number) => Array.from({ length: n }, (_, i) => join(DATASET_DIR, 'imagenet-100/images', `test_${i}.JPEG`));
-const photos = readdirSync(join(DATASET_DIR, 'imagenet-sample/images'))
-  .sort()
-  .map((f) => join(DATASET_DIR, 'imagenet-sample/images', f));
 
 describe('elastic fleet end to end: launch controller, local workers, monitor controller', () => {
   let runDir: string;
@@ -73,66 +70,77 @@ describe('elastic fleet end to end: launch controller, local workers, monitor co
     expect((Date.now() - lastResult) / 1000).toBeLessThanOrEqual(IDLE_SECONDS + 10);
   }, 150_000);
 
+  /**
+   * Waits for a worker that holds the image past the point of no return (its
+   * monitor message sent, its launch message deleted: the launch queue is empty)
+   * and SIGKILLs it, as a crash in the middle of decoding or inference would.
+   */
+  async function killMidImage(skip: string[] = []): Promise<string> {
+    let killed: string | undefined;
+    await until(
+      async () => {
+        const busy = workerRecords(system.fleetDir).find((w) => w.workerState === 'busy' && !skip.includes(w.id));
+        if (!busy) return false;
+        const d = await resources.launchQueue.depth();
+        if (d.visible + d.inFlight + d.delayed > 0) return false;
+        try {
+          process.kill(busy.pid, 'SIGKILL');
+          killed = busy.id;
+        } catch {
+          return false; // it finished and exited meanwhile
+        }
+        return true;
+      },
+      60_000,
+      'a worker in the middle of the image',
+      5,
+    );
+    return killed as string;
+  }
+
+  // A 7000x7000 PNG is small to send but takes a worker a good part of a second
+  // to decode and resize: a wide window to be killed in.
+  const slowImage = async (path: string) => {
+    const sharp = (await import('sharp')).default;
+    await sharp({ create: { width: 7000, height: 7000, channels: 3, background: { r: 200, g: 120, b: 40 } } })
+      .png()
+      .toFile(path);
+    return path;
+  };
+
   it('re-queues the image of a worker killed with SIGKILL mid-image; another worker classifies it, once', async () => {
-    // The kill must land while the worker holds the image; if the worker was
-    // faster than the kill, try again with the next photo.
-    for (const photo of photos.slice(0, 4)) {
-      const answer = await upload(system.webUrl, [photo]);
-      let killed: string | undefined;
-      await until(
-        () => {
-          const busy = workerRecords(system.fleetDir).find((w) => w.workerState === 'busy');
-          if (busy) {
-            process.kill(busy.pid, 'SIGKILL');
-            killed = busy.id;
-          }
-          return killed !== undefined;
-        },
-        30_000,
-        'a worker to take the image',
-        5,
-      );
-      const batch = await waitForBatch(system.webUrl, answer.batchId, (DEADLINE_SECONDS + 30) * 1000);
-      const [img] = batch.images;
-      expect(img.status).toBe('done');
-      if (img.attempts === 1) continue; // the worker finished before the kill
-      expect(img.attempts).toBe(2);
-      expect(img.producedBy).not.toBe(killed);
-      const objects = (await resources.outputBucket.list()).filter((o) => o.key === resultKey(answer.images[0].imageId));
-      expect(objects).toHaveLength(1);
-      return;
-    }
-    throw new Error('no kill landed mid-image in 4 tries');
-  }, 200_000);
+    const file = await slowImage(join(runDir, 'slow-1.png'));
+    const answer = await upload(system.webUrl, [file]);
+    const killed = await killMidImage();
+    const batch = await waitForBatch(system.webUrl, answer.batchId, (DEADLINE_SECONDS + 30) * 1000);
+    const [img] = batch.images;
+    expect(img).toMatchObject({ status: 'done', attempts: 2 });
+    expect(img.producedBy).not.toBe(killed);
+    const objects = (await resources.outputBucket.list()).filter((o) => o.key === resultKey(answer.images[0].imageId));
+    expect(objects).toHaveLength(1);
+  }, 120_000);
 
   it('gives an error result after exactly 3 attempts when the image kills its worker every time', async () => {
-    const answer = await upload(system.webUrl, [photos[10]]);
+    const file = await slowImage(join(runDir, 'slow-2.png'));
+    const answer = await upload(system.webUrl, [file]);
     const kills: string[] = [];
-    let finished = false;
-    const killer = (async () => {
-      while (!finished) {
-        for (const w of workerRecords(system.fleetDir)) {
-          if (w.workerState === 'busy' && !kills.includes(w.id)) {
-            try {
-              process.kill(w.pid, 'SIGKILL');
-              kills.push(w.id);
-            } catch {
-              // already gone
-            }
-          }
-        }
-        await new Promise((r) => setTimeout(r, 5));
-      }
-    })();
-    const batch = await waitForBatch(system.webUrl, answer.batchId, 3 * (DEADLINE_SECONDS + 20) * 1000);
-    // A little longer: a fourth attempt would show up as another busy worker.
-    await new Promise((r) => setTimeout(r, (DEADLINE_SECONDS + 2) * 1000));
-    finished = true;
-    await killer;
+    for (let attempt = 1; attempt <= 3; attempt++) kills.push(await killMidImage(kills));
+    const batch = await waitForBatch(system.webUrl, answer.batchId, (DEADLINE_SECONDS + 20) * 1000);
     const [img] = batch.images;
     expect(img).toMatchObject({ status: 'error', attempts: 3, producedBy: 'monitor-controller' });
     expect(img.error?.permanent).toBe(false);
     expect(img.error?.reason).toMatch(/^no result after 3 attempts/);
-    expect(kills).toHaveLength(3);
-  }, 200_000);
+    // No fourth attempt: nothing more reaches the launch queue.
+    await new Promise((r) => setTimeout(r, 2000));
+    expect(await resources.launchQueue.depth()).toEqual({ visible: 0, inFlight: 0, delayed: 0 });
+    const monitorLog = readFileSync(join(system.logDir, 'monitor-controller.log'), 'utf8')
+      .split('\n')
+      .filter((l) => l.includes(answer.images[0].imageId))
+      .map((l) => (JSON.parse(l) as { msg: string }).msg);
+    expect(monitorLog.filter((m) => /image re-queued as attempt/.test(m))).toEqual([
+      'no result by the deadline: worker terminated, image re-queued as attempt 2',
+      'no result by the deadline: worker terminated, image re-queued as attempt 3',
+    ]);
+    expect(monitorLog.filter((m) => /^gave up/.test(m))).toEqual(['gave up after 3 attempts: error result sent']);
+  }, 150_000);
 });

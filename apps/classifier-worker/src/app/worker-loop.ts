@@ -174,8 +174,12 @@ export class WorkerLoop {
         reason = 'idle';
         break;
       }
-      const waitSeconds =
-        this.held > 0 ? settings.pollWaitSeconds : Math.min(settings.pollWaitSeconds, Math.ceil((idleMs - idleFor) / 1000));
+      // A poll never outlasts the idle time: one started while images were still
+      // in hand would otherwise keep an idle worker alive for a whole long poll
+      // (20 s) after its last image. (Aborting it instead would cost the message
+      // an emulator hands out at that moment.)
+      const idleLeft = this.held > 0 ? idleMs : idleMs - idleFor;
+      const waitSeconds = Math.min(settings.pollWaitSeconds, Math.ceil(idleLeft / 1000));
       if (!polling) {
         polling = true;
         log.info(

@@ -54,6 +54,13 @@ describe('ObjectStore against the embedded S3', () => {
     await expect(store.getBuffer('nope/missing.jpg')).rejects.toBeInstanceOf(NotFoundError);
   });
 
+  it('deletes an object, and deleting a missing one is fine', async () => {
+    await store.put('delete-me/1.jpg', 'x');
+    await store.delete('delete-me/1.jpg');
+    expect(await store.exists('delete-me/1.jpg')).toBe(false);
+    await expect(store.delete('delete-me/1.jpg')).resolves.toBeUndefined();
+  });
+
   it('lists by prefix only', async () => {
     await store.put('list-a/1.json', '{}');
     await store.put('list-a/2.json', '{}');

@@ -1,5 +1,6 @@
 import type { Readable } from 'node:stream';
 import {
+  DeleteObjectCommand,
   GetObjectCommand,
   HeadObjectCommand,
   ListObjectsCommand,
@@ -95,6 +96,11 @@ export class ObjectStore {
 
   async exists(key: string): Promise<boolean> {
     return (await this.head(key)) !== undefined;
+  }
+
+  /** Removes the object; removing one that is not there is not an error (as in S3). */
+  async delete(key: string): Promise<void> {
+    await call('s3.DeleteObject', () => this.s3.send(new DeleteObjectCommand({ Bucket: this.bucket, Key: key })));
   }
 
   /** Every key under the prefix (all pages). */
