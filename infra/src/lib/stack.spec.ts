@@ -265,6 +265,7 @@ describe('control host', () => {
   it('has exactly these statements', () => {
     expect(Object.keys(s).sort()).toEqual(
       [
+        'ConsumeLaunchDeadLetters',
         'ConsumeMonitorAndOutputMessages',
         'InputImages',
         'LaunchFromWorkerTemplate',
@@ -330,6 +331,8 @@ describe('control host', () => {
     expect(s['Results'].Resource).toEqual(objects(stack.outputBucket));
     expect(s['ListBuckets'].Resource).toEqual([{ 'Fn::GetAtt': [id(stack.inputBucket), 'Arn'] }, { 'Fn::GetAtt': [id(stack.outputBucket), 'Arn'] }]);
     expect(actions(s['SendLaunchMessages'])).toEqual(['sqs:GetQueueAttributes', 'sqs:SendMessage']);
+    expect(actions(s['ConsumeLaunchDeadLetters'])).toEqual(['sqs:DeleteMessage', 'sqs:GetQueueAttributes', 'sqs:ReceiveMessage']);
+    expect(s['ConsumeLaunchDeadLetters'].Resource).toEqual({ 'Fn::GetAtt': [id(stack.launchDeadLetterQueue), 'Arn'] });
     expect(actions(s['ConsumeMonitorAndOutputMessages'])).toEqual([
       'sqs:ChangeMessageVisibility',
       'sqs:DeleteMessage',
@@ -340,8 +343,9 @@ describe('control host', () => {
       Action: 'sqs:SendMessage',
       Resource: [{ 'Fn::GetAtt': [id(stack.monitorQueue), 'Arn'] }, { 'Fn::GetAtt': [id(stack.outputQueue), 'Arn'] }],
     });
-    // Nothing on the dead-letter queue: it is for a person to inspect.
-    expect(JSON.stringify(Object.values(s))).not.toContain(id(stack.launchDeadLetterQueue));
+    // On the dead-letter queue only what the monitor controller needs to turn its messages into error results.
+    const onDlq = Object.values(s).filter((x) => JSON.stringify(x.Resource).includes(id(stack.launchDeadLetterQueue)));
+    expect(onDlq.map((x) => x.Sid)).toEqual(['ConsumeLaunchDeadLetters']);
   });
 
   it('has no wildcard action, and a "*" resource only for Describe calls', () => {

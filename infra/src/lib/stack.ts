@@ -338,6 +338,11 @@ export class IcsStack extends Stack {
       actions: ['s3:ListBucket'],
       resources: [this.inputBucket.bucketArn, this.outputBucket.bucketArn],
     });
+    // monitor controller: a dead-lettered launch message becomes an error result.
+    control('ConsumeLaunchDeadLetters', {
+      actions: ['sqs:ReceiveMessage', 'sqs:DeleteMessage', 'sqs:GetQueueAttributes'],
+      resources: [this.launchDeadLetterQueue.queueArn],
+    });
     // web tier sends launch messages; launch controller reads the depth; monitor controller re-queues.
     control('SendLaunchMessages', {
       actions: ['sqs:SendMessage', 'sqs:GetQueueAttributes'],
@@ -401,6 +406,7 @@ export class IcsStack extends Stack {
       ...common,
       MAX_WORKERS: maxWorkers.valueAsString,
       EC2_LAUNCH_TEMPLATE_ID: this.workerLaunchTemplate.ref,
+      LAUNCH_DEAD_LETTER_QUEUE_URL: this.launchDeadLetterQueue.queueUrl,
     });
     this.controlHost = new ec2.Instance(this, 'ControlHost', {
       vpc,

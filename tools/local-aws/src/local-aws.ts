@@ -143,6 +143,7 @@ export async function startLocalAws(options: LocalAwsOptions = {}): Promise<Loca
     LAUNCH_QUEUE_URL: queues.launch,
     MONITOR_QUEUE_URL: queues.monitor,
     OUTPUT_QUEUE_URL: queues.output,
+    LAUNCH_DEAD_LETTER_QUEUE_URL: queues.launchDeadLetter,
   };
 
   let stopped = false;

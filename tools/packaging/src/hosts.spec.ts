@@ -39,6 +39,7 @@ describe('the hosts\' configuration starts the built apps', () => {
       LAUNCH_QUEUE_URL: stack.env['LAUNCH_QUEUE_URL'],
       MONITOR_QUEUE_URL: stack.env['MONITOR_QUEUE_URL'],
       OUTPUT_QUEUE_URL: stack.env['OUTPUT_QUEUE_URL'],
+      LAUNCH_DEAD_LETTER_QUEUE_URL: stack.env['LAUNCH_DEAD_LETTER_QUEUE_URL'],
       MAX_WORKERS: '20',
       IDLE_SECONDS: '60',
       IMAGE_DEADLINE_SECONDS: '120',

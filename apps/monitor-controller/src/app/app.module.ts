@@ -3,7 +3,9 @@ import { AppConfig, AppConfigModule } from '@app/config';
 import { AwsModule } from '@app/aws';
 import { FleetModule } from '@app/fleet';
 import { LoggingModule, MetricsModule } from '@app/platform';
+import { DeadLetterWatcher } from './dead-letter-watcher';
 import { DeadlineMonitor } from './deadline-monitor';
+import { GiveUp } from './give-up';
 
 @Controller('health')
 class HealthController {
@@ -20,7 +22,7 @@ export class AppModule {
       module: AppModule,
       imports: [AppConfigModule.forRoot(config), LoggingModule, AwsModule, FleetModule, MetricsModule],
       controllers: [HealthController],
-      providers: [DeadlineMonitor],
+      providers: [DeadlineMonitor, DeadLetterWatcher, GiveUp],
     };
   }
 }

@@ -18,6 +18,7 @@ import { LocalProcessFleet } from '@app/fleet';
 import { MetricsRegistry } from '@app/platform';
 import { startTestStack, WORKSPACE_ROOT, type TestStack } from '@tools/testing';
 import { DeadlineMonitor } from './deadline-monitor';
+import { GiveUp } from './give-up';
 
 // A process that speaks the worker status protocol, to have something real to terminate.
 const STATUS_PROCESS = join(WORKSPACE_ROOT, 'libs/fleet/src/testing/status-reporting-process.js');
@@ -35,7 +36,7 @@ describe('DeadlineMonitor', () => {
   beforeEach(() => {
     dir = mkdtempSync(join(tmpdir(), 'monitor-'));
     fleet = new LocalProcessFleet({ workerMain: STATUS_PROCESS, env: {}, stateDir: dir, killGraceMs: 500 });
-    monitor = new DeadlineMonitor(stack.config, stack.resources, fleet, new MetricsRegistry());
+    monitor = new DeadlineMonitor(stack.config, stack.resources, fleet, new GiveUp(stack.resources), new MetricsRegistry());
   });
   afterEach(async () => {
     await fleet.shutdown();
@@ -148,7 +149,8 @@ describe('DeadlineMonitor', () => {
   it('leaves the message for redelivery when storage is unreachable', async () => {
     const brokenConfig = loadConfig({ ...stack.env, AWS_ENDPOINT_URL_S3: 'http://127.0.0.1:1' });
     const clients = new AwsClients(brokenConfig);
-    const broken = new DeadlineMonitor(brokenConfig, new AwsResources(brokenConfig, clients), fleet, new MetricsRegistry());
+    const brokenAws = new AwsResources(brokenConfig, clients);
+    const broken = new DeadlineMonitor(brokenConfig, brokenAws, fleet, new GiveUp(brokenAws), new MetricsRegistry());
     await stack.resources.monitorQueue.send(serialize(message(1)));
     const [m] = await stack.resources.monitorQueue.receive({ maxMessages: 1 });
     expect(await broken.process(m)).toBeUndefined();

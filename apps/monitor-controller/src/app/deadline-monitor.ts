@@ -1,12 +1,13 @@
 import { Injectable, Logger, type OnApplicationBootstrap, type OnApplicationShutdown } from '@nestjs/common';
 import { Counter } from 'prom-client';
 import { AwsResources, NotFoundError, SQS_MAX_DELAY_SECONDS, type ReceivedMessage } from '@app/aws';
+import { GiveUp } from './give-up';
+import { PollLoop } from './poll-loop';
 import { AppConfig } from '@app/config';
 import {
   attemptKey,
   launchMessage,
   MessageParseError,
-  outputError,
   parseMonitorMessage,
   resultKey,
   serialize,
@@ -16,9 +17,6 @@ import { Fleet } from '@app/fleet';
 import { MetricsRegistry } from '@app/platform';
 
 export type MonitorOutcome = 'done' | 'requeued' | 'gave-up' | 'superseded' | 'redelayed' | 'malformed';
-
-/** Who gives up on an image, in its error result. */
-export const MONITOR_PRODUCER = 'monitor-controller';
 
 /**
  * Receives each monitor message once its deadline has passed (the worker sent
@@ -30,63 +28,36 @@ export const MONITOR_PRODUCER = 'monitor-controller';
 @Injectable()
 export class DeadlineMonitor implements OnApplicationBootstrap, OnApplicationShutdown {
   private readonly logger = new Logger(DeadlineMonitor.name);
-  private readonly abort = new AbortController();
-  private loop?: Promise<void>;
-  private readonly outcomes: Counter<'outcome'>;
+  private readonly loop: PollLoop;
 
   constructor(
     private readonly config: AppConfig,
     private readonly aws: AwsResources,
     private readonly fleet: Fleet,
+    private readonly giveUp: GiveUp,
     registry: MetricsRegistry,
   ) {
-    this.outcomes = new Counter({
+    const outcomes = new Counter({
       name: 'ics_monitor_outcomes_total',
       help: 'Monitor messages by outcome',
       labelNames: ['outcome'],
       registers: [registry],
     });
+    this.loop = new PollLoop(aws.monitorQueue, (body) => this.handle(body), this.logger, (outcome) => outcomes.inc({ outcome }));
   }
 
   onApplicationBootstrap(): void {
-    this.loop = this.run();
+    this.logger.log(`watching ${this.aws.monitorQueue.url} (MAX_ATTEMPTS=${this.config.fleet.maxAttempts})`);
+    this.loop.start();
   }
 
   async onApplicationShutdown(): Promise<void> {
-    this.abort.abort();
-    await this.loop;
+    await this.loop.stop();
   }
 
-  private async run(): Promise<void> {
-    this.logger.log(`watching ${this.aws.monitorQueue.url} (MAX_ATTEMPTS=${this.config.fleet.maxAttempts})`);
-    while (!this.abort.signal.aborted) {
-      try {
-        const messages = await this.aws.monitorQueue.receive({
-          maxMessages: 10,
-          waitSeconds: 20,
-          abortSignal: this.abort.signal,
-        });
-        await Promise.all(messages.map((m) => this.process(m)));
-      } catch (err) {
-        if (this.abort.signal.aborted) break;
-        // The loop outlives any outage: wait a little and poll again.
-        this.logger.warn(`monitor poll failed, retrying: ${(err as Error).message}`);
-        await new Promise((r) => setTimeout(r, 1000));
-      }
-    }
-  }
-
-  /** Handles one received message and deletes it once handled; on a failure it stays for redelivery. */
-  async process(m: ReceivedMessage): Promise<MonitorOutcome | undefined> {
-    try {
-      const outcome = await this.handle(m.body);
-      await this.aws.monitorQueue.delete(m.receiptHandle);
-      this.outcomes.inc({ outcome });
-      return outcome;
-    } catch (err) {
-      this.logger.error(`monitor message ${m.messageId} failed, it will be redelivered: ${(err as Error).message}`);
-      return undefined;
-    }
+  /** Handles one received message (see PollLoop.process). */
+  process(m: ReceivedMessage): Promise<MonitorOutcome | undefined> {
+    return this.loop.process(m) as Promise<MonitorOutcome | undefined>;
   }
 
   async handle(body: string): Promise<MonitorOutcome> {
@@ -122,20 +93,7 @@ export class DeadlineMonitor implements OnApplicationBootstrap, OnApplicationShu
     await this.fleet.terminate(msg.instanceId);
 
     if (msg.attempt >= this.config.fleet.maxAttempts) {
-      const result = outputError({
-        batchId: msg.batchId,
-        imageId: msg.imageId,
-        fileName: msg.fileName,
-        attempt: msg.attempt,
-        producedBy: MONITOR_PRODUCER,
-        completedAt: new Date().toISOString(),
-        reason: `no result after ${msg.attempt} attempts (last worker: ${msg.instanceId}, deadline ${msg.deadline})`,
-        permanent: false,
-      });
-      const json = serialize(result);
-      // Bucket first: once the queue says "error", a reader must find it there too.
-      await this.aws.outputBucket.put(resultKey(msg.imageId), json, { contentType: 'application/json' });
-      await this.aws.outputQueue.send(json);
+      await this.giveUp.send(msg, `no result after ${msg.attempt} attempts (last worker: ${msg.instanceId}, deadline ${msg.deadline})`);
       this.logger.warn({ msg: `gave up after ${msg.attempt} attempts: error result sent`, ...ctx });
       return 'gave-up';
     }

@@ -12,6 +12,8 @@ export class AwsResources {
   readonly launchQueue: Queue;
   readonly monitorQueue: Queue;
   readonly outputQueue: Queue;
+  /** Launch messages SQS gave up on (received too often without being deleted), when configured. */
+  readonly launchDeadLetterQueue?: Queue;
 
   constructor(config: AppConfig, clients: AwsClients) {
     const q = { visibleCountIncludesInFlight: config.aws.sqsVisibleCountIncludesInFlight };
@@ -20,5 +22,6 @@ export class AwsResources {
     this.launchQueue = new Queue(clients.sqs, config.queues.launch, q);
     this.monitorQueue = new Queue(clients.sqs, config.queues.monitor, q);
     this.outputQueue = new Queue(clients.sqs, config.queues.output, q);
+    if (config.queues.launchDeadLetter) this.launchDeadLetterQueue = new Queue(clients.sqs, config.queues.launchDeadLetter, q);
   }
 }

@@ -33,7 +33,7 @@ export interface AwsSettings {
 export class AppConfig {
   readonly aws!: AwsSettings;
   readonly buckets!: { input: string; output: string };
-  readonly queues!: { launch: string; monitor: string; output: string };
+  readonly queues!: { launch: string; monitor: string; output: string; launchDeadLetter?: string };
   readonly fleet!: { maxWorkers: number; idleSeconds: number; maxAttempts: number };
   readonly http!: { port: number };
   readonly logLevel!: (typeof LOG_LEVELS)[number];
@@ -82,7 +82,12 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): AppConfig {
       sqsVisibleCountIncludesInFlight: e.SQS_VISIBLE_COUNT_INCLUDES_IN_FLIGHT,
     },
     buckets: { input: e.INPUT_BUCKET, output: e.OUTPUT_BUCKET },
-    queues: { launch: e.LAUNCH_QUEUE_URL, monitor: e.MONITOR_QUEUE_URL, output: e.OUTPUT_QUEUE_URL },
+    queues: {
+      launch: e.LAUNCH_QUEUE_URL,
+      monitor: e.MONITOR_QUEUE_URL,
+      output: e.OUTPUT_QUEUE_URL,
+      launchDeadLetter: e.LAUNCH_DEAD_LETTER_QUEUE_URL,
+    },
     fleet: { maxWorkers: e.MAX_WORKERS, idleSeconds: e.IDLE_SECONDS, maxAttempts: e.MAX_ATTEMPTS },
     http: { port: e.PORT },
     logLevel: e.LOG_LEVEL,

@@ -47,6 +47,8 @@ export class Environment {
   @IsUrl(URL_OPTIONS) LAUNCH_QUEUE_URL!: string;
   @IsUrl(URL_OPTIONS) MONITOR_QUEUE_URL!: string;
   @IsUrl(URL_OPTIONS) OUTPUT_QUEUE_URL!: string;
+  /** The launch queue's dead-letter queue: the monitor controller turns what lands there into error results. */
+  @IsOptional() @IsUrl(URL_OPTIONS) LAUNCH_DEAD_LETTER_QUEUE_URL?: string;
 
   @Transform(toInt) @Max(1000) @Min(1) @IsInt() MAX_WORKERS = 20;
   @Transform(toInt) @Max(86400) @Min(1) @IsInt() IDLE_SECONDS = 60;
