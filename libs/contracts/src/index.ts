@@ -4,3 +4,4 @@ export * from './lib/messages';
 export * from './lib/codec';
 export { jsonBytes } from './lib/validation';
 export * from './lib/fleet';
+export * from './lib/image-type';

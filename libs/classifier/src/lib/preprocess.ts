@@ -1,4 +1,5 @@
 import sharp, { type OutputInfo } from 'sharp';
+import { sniffImageType } from '@app/contracts';
 import { ImageDecodeError } from './errors';
 
 export const IMAGE_FORMATS = ['jpeg', 'png', 'webp', 'gif'] as const;
@@ -10,14 +11,8 @@ export type ImageFormat = (typeof IMAGE_FORMATS)[number];
  * TIFF, PDF, ...) that an upload has no business exercising.
  */
 export function sniffImageFormat(bytes: Uint8Array): ImageFormat | undefined {
-  const at = (offset: number, ascii: string) =>
-    bytes.length >= offset + ascii.length &&
-    [...ascii].every((c, i) => bytes[offset + i] === c.charCodeAt(0));
-  if (bytes.length >= 3 && bytes[0] === 0xff && bytes[1] === 0xd8 && bytes[2] === 0xff) return 'jpeg';
-  if (at(0, '\x89PNG\r\n\x1a\n')) return 'png';
-  if (at(0, 'GIF87a') || at(0, 'GIF89a')) return 'gif';
-  if (at(0, 'RIFF') && at(8, 'WEBP')) return 'webp';
-  return undefined;
+  const ext = sniffImageType(bytes);
+  return ext === 'jpg' ? 'jpeg' : ext;
 }
 
 export interface PreprocessOptions {

@@ -2,14 +2,13 @@ import { randomUUID } from 'node:crypto';
 import { BadRequestException, HttpException, HttpStatus, Injectable, Logger, UnsupportedMediaTypeException } from '@nestjs/common';
 import { AwsAdapterError, AwsResources } from '@app/aws';
 import { AppConfig } from '@app/config';
-import { CONTENT_TYPES, inputKey, launchMessage, serialize, type ImageExtension } from '@app/contracts';
+import { CONTENT_TYPES, inputKey, launchMessage, serialize, sniffImageType, type ImageExtension } from '@app/contracts';
 import { errorBody } from '../common/http-error.filter';
 import { MetricsService, type UploadMode } from '../ops/metrics.service';
 import type { FailedFileDto, UploadResponseDto } from '../results/dto';
 import { mapLimit, META_FILE_NAME } from '../results/results.service';
 import { ResultsStore } from '../results/results.store';
 import { encodeMetadataValue, sanitizeFileName } from './file-name';
-import { sniffImageType } from './image-type';
 import { InputCleanup } from './input-cleanup';
 import { LaunchPublisher } from './launch-publisher';
 

@@ -1,11 +1,10 @@
 import sharp from 'sharp';
-import { datasetImage } from '../../testing/web-test-kit';
 import { sniffImageType } from './image-type';
 
 describe('sniffImageType', () => {
   it('knows JPEG, PNG, WebP and GIF by their bytes', async () => {
     const pixels = sharp({ create: { width: 4, height: 4, channels: 3, background: '#c33' } });
-    expect(sniffImageType(datasetImage(0).bytes)).toBe('jpg');
+    expect(sniffImageType(await pixels.clone().jpeg().toBuffer())).toBe('jpg');
     expect(sniffImageType(await pixels.clone().png().toBuffer())).toBe('png');
     expect(sniffImageType(await pixels.clone().webp().toBuffer())).toBe('webp');
     expect(sniffImageType(await pixels.clone().gif().toBuffer())).toBe('gif');

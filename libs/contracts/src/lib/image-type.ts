@@ -1,9 +1,10 @@
-import type { ImageExtension } from '@app/contracts';
+import type { ImageExtension } from './keys';
 
 /**
  * The image type told by the file's first bytes (its signature), never by its
  * name or the declared Content-Type: both come from the client and a renamed
- * text file would otherwise reach a worker as an "image".
+ * text file would otherwise reach a worker as an "image". The web tier checks
+ * uploads with it, and the classifier lets only these four reach the decoder.
  */
 export function sniffImageType(bytes: Uint8Array): ImageExtension | undefined {
   const starts = (sig: number[], at = 0) =>
