@@ -116,9 +116,13 @@ describe('LaunchMessage', () => {
 
 describe('MonitorMessage', () => {
   it('round-trips and validates the instance id', () => {
-    const { enqueuedAt: _unused, ...ref } = launchFields();
+    const { batchId: b, imageId: i, fileName, attempt, inputKey: key } = launchFields();
     const msg = monitorMessage({
-      ...ref,
+      batchId: b,
+      imageId: i,
+      fileName,
+      attempt,
+      inputKey: key,
       instanceId: 'i-0123456789abcdef0',
       startedAt: now,
       deadline: now,
