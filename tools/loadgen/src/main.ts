@@ -1,11 +1,12 @@
 /**
  * `npm run loadgen -- --url URL --images DIR [--expected FILE] [--concurrency 100]
- *   [--mode classic|batch] [--json OUT] [--chart OUT] [--limit N]`
+ *   [--mode classic|batch] [--json OUT] [--chart OUT] [--limit N] [--batch-size 100]`
  *
  * classic: one `POST /` per file (field `myfile`), the label in the body, as the
- * course's load generator does. batch: one `POST /api/images` with every file,
- * results over the batch's event stream. Samples `/api/status` while it runs to
- * report peak workers and how long the fleet takes to scale back to zero.
+ * course's load generator does. batch: `POST /api/images` with up to --batch-size
+ * files each (--concurrency uploads at a time), results over each batch's event
+ * stream. Samples `/api/status` while it runs to report peak workers and how
+ * long the fleet takes to scale back to zero.
  */
 import { writeFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
@@ -24,6 +25,7 @@ async function main(): Promise<void> {
       json: { type: 'string' },
       chart: { type: 'string' },
       limit: { type: 'string' },
+      'batch-size': { type: 'string', default: '100' },
       'scale-in-timeout': { type: 'string', default: '120' },
       'no-progress': { type: 'boolean', default: false },
     },
@@ -39,6 +41,7 @@ async function main(): Promise<void> {
     concurrency,
     mode: values.mode,
     limit: values.limit ? Number(values.limit) : undefined,
+    batchSize: Number(values['batch-size']),
     scaleInTimeoutMs: Number(values['scale-in-timeout']) * 1000,
     progress: !values['no-progress'],
   };

@@ -13,6 +13,8 @@ export interface LoadOptions {
   /** After the last result, how long to keep watching for the fleet to reach zero. */
   scaleInTimeoutMs: number;
   progress: boolean;
+  /** batch mode: files per upload (the web tier accepts MAX_FILES, 100 by default). */
+  batchSize?: number;
   /** Per-request timeout (classic requests are held until their result). */
   requestTimeoutMs?: number;
 }
@@ -101,12 +103,31 @@ interface UploadAnswer {
   images: { imageId: string; fileName: string }[];
 }
 
+/**
+ * Uploads in batches of at most `batchSize` files (the web tier's MAX_FILES),
+ * `concurrency` batches at a time, and follows each batch's event stream.
+ */
 async function batch(o: LoadOptions, files: string[], started: number, record: (r: RequestResult) => void): Promise<void> {
+  const size = o.batchSize ?? 100;
+  const chunks: string[][] = [];
+  for (let i = 0; i < files.length; i += size) chunks.push(files.slice(i, i + size));
+  let next = 0;
+  const worker = async () => {
+    while (next < chunks.length) await oneBatch(o, chunks[next++], started, record);
+  };
+  await Promise.all(Array.from({ length: Math.min(o.concurrency, chunks.length) }, worker));
+}
+
+async function oneBatch(o: LoadOptions, files: string[], started: number, record: (r: RequestResult) => void): Promise<void> {
   const form = new FormData();
   for (const path of files) form.append('images', blobOf(path), basename(path));
   const t0 = performance.now();
+  const failAll = (error: string) => {
+    const now = performance.now();
+    for (const path of files) record({ name: basename(path), ok: false, error, latencyMs: now - t0, doneAtMs: now - started });
+  };
   const res = await fetch(`${o.url}/api/images`, { method: 'POST', body: form });
-  if (res.status !== 202) throw new Error(`upload refused: HTTP ${res.status}: ${(await res.text()).slice(0, 300)}`);
+  if (res.status !== 202) return failAll(`upload refused: HTTP ${res.status}: ${(await res.text()).slice(0, 300)}`);
   const answer = (await res.json()) as UploadAnswer;
   const pending = new Map(answer.images.map((i) => [i.imageId, i.fileName]));
   const events = await fetch(`${o.url}/api/batches/${answer.batchId}/events`, {

@@ -101,6 +101,9 @@ export class ScalingLoop implements OnApplicationBootstrap, OnApplicationShutdow
       if (decision.action === 'launch' && !this.stopped) {
         const launched = await this.fleet.launch(decision.count);
         this.metrics.launched.inc(launched.length);
+        // Show the new workers now rather than a tick later: the status is what people watch.
+        const after = countFleet([...instances, ...launched]);
+        Object.assign(this.status, { workers: after, instances: [...instances, ...launched] });
         this.status.lastLaunch = { at: new Date().toISOString(), count: launched.length, ids: launched.map((w) => w.id) };
         this.logger.log({ msg: `launched ${launched.length} worker(s)`, ids: this.status.lastLaunch.ids });
       }
