@@ -9,6 +9,7 @@ import { createFleet, Ec2Fleet } from '@app/fleet';
 import { IcsStack } from './stack';
 import { resolveValue, type Template as Cfn } from './template-values';
 import { placeholdersOf, renderTemplate } from './user-data';
+import { envFilesOf } from '@tools/testing';
 
 function synth(stackName = 'ics') {
   const app = new App();
@@ -372,20 +373,7 @@ describe('control host', () => {
 });
 
 describe('user data', () => {
-  /** The variables a script puts into /etc/ics/*.env: heredoc lines and `echo "X=..." >> /etc/ics/...`. */
-  function envFiles(script: string): Record<string, Record<string, string>> {
-    const files: Record<string, Record<string, string>> = {};
-    for (const m of script.matchAll(/cat > (\/etc\/ics\/[\w.-]+\.env) <<'ENV'\n([\s\S]*?)\nENV\n/g)) {
-      files[m[1]] = Object.fromEntries(m[2].split('\n').map((l) => l.split(/=(.*)/s).slice(0, 2) as [string, string]));
-    }
-    // Conditional lines (`echo "MODEL_URL=$model_url" >> ...`): expand the script's own
-    // `name='value'` assignments; an empty value is unset, as libs/config reads it.
-    const shellVars = Object.fromEntries([...script.matchAll(/^([a-z_]+)='([^']*)'$/gm)].map((m) => [m[1], m[2]]));
-    for (const m of script.matchAll(/echo "([A-Z0-9_]+)=([^"]*)" >> (\/etc\/ics\/[\w.-]+\.env)/g)) {
-      (files[m[3]] ??= {})[m[1]] = m[2].replace(/\$([a-z_]+)/g, (_, v: string) => shellVars[v] ?? `<unset ${v}>`);
-    }
-    return files;
-  }
+  const envFiles = envFilesOf;
   const known = new Set(
     [Environment, WorkerEnvironment, WebEnvironment, ScalingEnvironment].flatMap((cls) =>
       getMetadataStorage()

@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { loadConfig } from '@app/config';
 import { APPS, CONTROL_APPS, WORKER_APP, WORKSPACE_ROOT } from './lib/artifacts';
 import { configVariables, unknownVariables } from './lib/config-variables';
-import { envFilesOf as envFiles } from './lib/env-files';
+import { envFilesOf as envFiles } from '@tools/testing';
 import { ARTIFACT_PREFIX, MODEL_PREFIX } from './upload';
 
 const DEPLOY = join(WORKSPACE_ROOT, 'deploy');

@@ -4,7 +4,7 @@ import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { MODEL_DIR, spawnApp, startTestStack, type TestStack } from '@tools/testing';
 import { CONTROL_APPS, WORKER_APP, WORKSPACE_ROOT } from './lib/artifacts';
-import { envFilesOf, fillPlaceholders } from './lib/env-files';
+import { envFilesOf, fillPlaceholders } from '@tools/testing';
 
 /**
  * The built artifacts started with exactly the configuration the user data writes on

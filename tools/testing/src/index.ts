@@ -1,2 +1,3 @@
 export * from './apps';
 export * from './stack';
+export * from './env-files';
