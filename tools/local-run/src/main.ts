@@ -11,24 +11,30 @@ import { isPortFree } from './ports';
 import { startLocalSystem, WORKSPACE_ROOT, type LocalSystem } from './system';
 
 /** Set by the local system itself; a value in the caller's environment must not override them. */
-const OWN = /^(AWS_|S3_|SQS_|INPUT_BUCKET|OUTPUT_BUCKET|LAUNCH_QUEUE_URL|MONITOR_QUEUE_URL|OUTPUT_QUEUE_URL|FLEET_|WORKER_MAIN|PORT$|HOST$|LOCAL_RUN_DIR$)/;
+const OWN = /^(AWS_|S3_|SQS_|INPUT_BUCKET|OUTPUT_BUCKET|LAUNCH_QUEUE_URL|MONITOR_QUEUE_URL|OUTPUT_QUEUE_URL|LAUNCH_DEAD_LETTER_QUEUE_URL|FLEET_|WORKER_MAIN|PORT$|HOST$|LOCAL_RUN_DIR$|LOCAL_RUN_SKIP_BUILD$)/;
 
 function fail(message: string): never {
   console.error(`\nnpm start: ${message}`);
   process.exit(1);
 }
 
-async function main(): Promise<void> {
-  const port = Number(process.env['PORT'] ?? 3000);
-  if (!Number.isInteger(port) || port < 0 || port > 65535) fail(`PORT must be a port number (got ${process.env['PORT']})`);
-
+function build(): void {
   console.log('Building the apps (cached after the first time)...');
-  const build = spawnSync(
+  const result = spawnSync(
     'npx',
     ['nx', 'run-many', '-t', 'build', '-p', 'web-tier', 'launch-controller', 'monitor-controller', 'classifier-worker', '--outputStyle=static'],
     { cwd: WORKSPACE_ROOT, encoding: 'utf8', env: { ...process.env, NX_DAEMON: 'false', NX_NO_CLOUD: 'true' } },
   );
-  if (build.status !== 0) fail(`the build failed:\n${build.stdout}\n${build.stderr}`);
+  if (result.status !== 0) fail(`the build failed:\n${result.stdout}\n${result.stderr}`);
+}
+
+async function main(): Promise<void> {
+  const port = Number(process.env['PORT'] ?? 3000);
+  if (!Number.isInteger(port) || port < 0 || port > 65535) fail(`PORT must be a port number (got ${process.env['PORT']})`);
+
+  // Tests run `npm start` after Nx has built the apps: a second, nested build
+  // would rewrite dist/ under the feet of other test suites running meanwhile.
+  if (process.env['LOCAL_RUN_SKIP_BUILD'] !== 'true') build();
 
   const model = await resolveModel(process.env).catch((err: Error) => fail(err.message));
   console.log(`Model: ${model.description}`);

@@ -9,7 +9,8 @@ import { processesWithEnv } from './worker-census';
 function npmStart(env: Record<string, string>) {
   const child = spawn(process.execPath, [join(WORKSPACE_ROOT, 'node_modules/tsx/dist/cli.mjs'), '--tsconfig', 'tsconfig.base.json', 'tools/local-run/src/main.ts'], {
     cwd: WORKSPACE_ROOT,
-    env: { PATH: process.env['PATH'] ?? '', HOME: process.env['HOME'] ?? '', ...env },
+    // The test target depends on the apps' builds; a nested build would race other suites reading dist/.
+    env: { PATH: process.env['PATH'] ?? '', HOME: process.env['HOME'] ?? '', LOCAL_RUN_SKIP_BUILD: 'true', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let out = '';
