@@ -1,7 +1,8 @@
-import { readdirSync, readFileSync } from 'node:fs';
-import { basename, join } from 'node:path';
+import { readFileSync } from 'node:fs';
+import { basename } from 'node:path';
 import { AwsClients, AwsResources } from '@app/aws';
 import { loadConfig } from '@app/config';
+import { readWorkerRecords } from '@app/fleet';
 import { LOCAL_CREDENTIALS } from '@tools/local-aws';
 import type { LocalSystem } from './system';
 
@@ -44,30 +45,8 @@ export async function waitForBatch(webUrl: string, batchId: string, timeoutMs: n
   }
 }
 
-export interface WorkerRecordView {
-  id: string;
-  pid: number;
-  workerState?: string;
-}
-
 /** The local fleet's records (one per live worker). */
-export function workerRecords(fleetDir: string): WorkerRecordView[] {
-  const out: WorkerRecordView[] = [];
-  let files: string[] = [];
-  try {
-    files = readdirSync(fleetDir).filter((f) => /^local-\d+\.json$/.test(f));
-  } catch {
-    return out;
-  }
-  for (const f of files) {
-    try {
-      out.push(JSON.parse(readFileSync(join(fleetDir, f), 'utf8')) as WorkerRecordView);
-    } catch {
-      // being rewritten
-    }
-  }
-  return out;
-}
+export const workerRecords = readWorkerRecords;
 
 export async function until(cond: () => boolean | Promise<boolean>, timeoutMs: number, what: string, stepMs = 100): Promise<void> {
   const end = Date.now() + timeoutMs;

@@ -1,7 +1,8 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
-import { mkdirSync, openSync, closeSync, readdirSync, readFileSync } from 'node:fs';
+import { mkdirSync, openSync, closeSync, readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
+import { readWorkerRecords } from '@app/fleet';
 import { LOCAL_CREDENTIALS, startLocalAws, type LocalAws } from '@tools/local-aws';
 import { freePort } from './ports';
 
@@ -140,15 +141,8 @@ async function terminate(p: RunningProcess, graceMs: number): Promise<void> {
 
 /** Workers whose launch controller died before it could stop them. */
 function killStragglers(fleetDir: string): void {
-  let files: string[] = [];
-  try {
-    files = readdirSync(fleetDir).filter((f) => f.endsWith('.json'));
-  } catch {
-    return;
-  }
-  for (const f of files) {
+  for (const { pid } of readWorkerRecords(fleetDir)) {
     try {
-      const { pid } = JSON.parse(readFileSync(join(fleetDir, f), 'utf8')) as { pid: number };
       process.kill(pid, 'SIGKILL');
     } catch {
       // already gone

@@ -1,4 +1,4 @@
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { randomUUID } from 'node:crypto';
@@ -14,7 +14,7 @@ import {
   resultKey,
   serialize,
 } from '@app/contracts';
-import { LocalProcessFleet } from '@app/fleet';
+import { LocalProcessFleet, readWorkerRecord } from '@app/fleet';
 import { MetricsRegistry } from '@app/platform';
 import { startTestStack, WORKSPACE_ROOT, type TestStack } from '@tools/testing';
 import { DeadlineMonitor } from './deadline-monitor';
@@ -93,7 +93,7 @@ describe('DeadlineMonitor', () => {
 
   it('terminates the late worker and re-queues the image as the next attempt, once', async () => {
     const [worker] = await fleet.launch(1);
-    const pid = JSON.parse(readFileSync(join(dir, `${worker.id}.json`), 'utf8')).pid as number;
+    const pid = readWorkerRecord(dir, worker.id)?.pid as number;
     const msg = message(1, { instanceId: worker.id });
 
     expect(await monitor.handle(serialize(msg))).toBe('requeued');

@@ -1,7 +1,7 @@
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { LocalProcessFleet } from './local-process-fleet';
+import { LocalProcessFleet, readWorkerRecord } from './local-process-fleet';
 
 const FIXTURE = join(__dirname, '../testing/status-reporting-process.js');
 const until = async (cond: () => Promise<boolean>, ms = 5000) => {
@@ -24,6 +24,7 @@ const alive = (pid: number) => {
 describe('LocalProcessFleet', () => {
   let dir: string;
   let fleet: LocalProcessFleet;
+  const pidOf = (id: string) => readWorkerRecord(dir, id)?.pid as number;
   beforeEach(() => {
     dir = mkdtempSync(join(tmpdir(), 'fleet-'));
     fleet = new LocalProcessFleet({ workerMain: FIXTURE, env: { PATH: process.env['PATH'] }, stateDir: dir, killGraceMs: 300 });
@@ -51,7 +52,7 @@ describe('LocalProcessFleet', () => {
     const other = new LocalProcessFleet({ workerMain: FIXTURE, env: {}, stateDir: dir, killGraceMs: 300 });
     await until(async () => (await other.list()).length === 1);
     const [w] = await other.list();
-    const pid = JSON.parse(readFileSync(join(dir, `${w.id}.json`), 'utf8')).pid as number;
+    const pid = pidOf(w.id);
     await other.terminate(w.id);
     await until(async () => !alive(pid));
     await until(async () => (await fleet.list()).length === 0);
@@ -67,7 +68,7 @@ describe('LocalProcessFleet', () => {
     });
     const [w] = await stubborn.launch(1);
     await until(async () => (await stubborn.list())[0]?.state === 'running');
-    const pid = JSON.parse(readFileSync(join(dir, `${w.id}.json`), 'utf8')).pid as number;
+    const pid = pidOf(w.id);
     await stubborn.terminate(w.id);
     expect((await stubborn.list())[0]).toMatchObject({ id: w.id, state: 'terminating' });
     await new Promise((r) => setTimeout(r, 150));
@@ -77,7 +78,7 @@ describe('LocalProcessFleet', () => {
 
   it('drops the record of a worker killed with SIGKILL, and keeps numbering after it', async () => {
     const [w] = await fleet.launch(1);
-    const pid = JSON.parse(readFileSync(join(dir, `${w.id}.json`), 'utf8')).pid as number;
+    const pid = pidOf(w.id);
     process.kill(pid, 'SIGKILL');
     await until(async () => (await fleet.list()).length === 0);
     const [next] = await fleet.launch(1);
@@ -87,7 +88,7 @@ describe('LocalProcessFleet', () => {
   it('shutdown() stops every worker it launched', async () => {
     await fleet.launch(3);
     const pids = () =>
-      ['local-1', 'local-2', 'local-3'].map((id) => JSON.parse(readFileSync(join(dir, `${id}.json`), 'utf8')).pid as number);
+      ['local-1', 'local-2', 'local-3'].map((id) => pidOf(id));
     const before = pids();
     await fleet.shutdown();
     expect(before.filter(alive)).toEqual([]);

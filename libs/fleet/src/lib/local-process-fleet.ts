@@ -17,7 +17,7 @@ export interface LocalProcessFleetOptions {
 }
 
 /** What a worker's record holds: enough for any process on this machine to see and stop it. */
-interface WorkerRecord {
+export interface WorkerRecord {
   id: string;
   pid: number;
   launchedAt: string;
@@ -26,6 +26,27 @@ interface WorkerRecord {
 }
 
 const ID = /^local-(\d+)\.(json|log)$/;
+const RECORD = /^local-\d+\.json$/;
+
+/** One worker's record in a state folder, or undefined (gone, or being replaced). */
+export function readWorkerRecord(stateDir: string, id: string): WorkerRecord | undefined {
+  try {
+    return JSON.parse(readFileSync(join(stateDir, `${id}.json`), 'utf8')) as WorkerRecord;
+  } catch {
+    return undefined;
+  }
+}
+
+/** Every worker record in a state folder, as written (live or stale). */
+export function readWorkerRecords(stateDir: string): WorkerRecord[] {
+  let files: string[];
+  try {
+    files = readdirSync(stateDir).filter((f) => RECORD.test(f));
+  } catch {
+    return [];
+  }
+  return files.map((f) => readWorkerRecord(stateDir, f.slice(0, -'.json'.length))).filter((r): r is WorkerRecord => r !== undefined);
+}
 
 function isAlive(pid: number): boolean {
   try {
@@ -109,13 +130,10 @@ export class LocalProcessFleet extends Fleet {
 
   async list(): Promise<WorkerInstance[]> {
     const workers: WorkerInstance[] = [];
-    for (const f of readdirSync(this.dir)) {
-      if (!f.endsWith('.json')) continue;
-      const r = this.read(f.slice(0, -'.json'.length));
-      if (!r) continue;
+    for (const r of readWorkerRecords(this.dir)) {
       // A record whose process is gone is stale (its owner died with it, or was killed).
       if (!isAlive(r.pid) && !this.children.has(r.id)) {
-        rmSync(join(this.dir, f), { force: true });
+        rmSync(join(this.dir, `${r.id}.json`), { force: true });
         continue;
       }
       workers.push({
@@ -165,11 +183,7 @@ export class LocalProcessFleet extends Fleet {
   }
 
   private read(id: string): WorkerRecord | undefined {
-    try {
-      return JSON.parse(readFileSync(join(this.dir, `${id}.json`), 'utf8')) as WorkerRecord;
-    } catch {
-      return undefined; // gone, or being replaced
-    }
+    return readWorkerRecord(this.dir, id);
   }
 
   private write(r: WorkerRecord): void {
