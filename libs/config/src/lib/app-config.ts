@@ -92,7 +92,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): AppConfig {
     http: { port: e.PORT },
     logLevel: e.LOG_LEVEL,
     worker: workerSettings(worker),
-    web: webSettings(web),
+    // SSM (API keys from Secrets Manager) falls back to the one endpoint, like every other service.
+    web: { ...webSettings(web), ssmEndpoint: web.AWS_ENDPOINT_URL_SSM ?? e.AWS_ENDPOINT_URL },
     scaling: scalingSettings(scaling),
   };
   return Object.assign(Object.create(AppConfig.prototype) as AppConfig, config);

@@ -1,5 +1,5 @@
 import { Transform } from 'class-transformer';
-import { IsArray, IsInt, IsOptional, IsString, IsUrl, Max, Min } from 'class-validator';
+import { IsArray, IsIn, IsInt, IsOptional, IsString, IsUrl, Matches, Max, Min } from 'class-validator';
 import { toInt, toList, URL_OPTIONS } from './env-helpers';
 
 /** web-tier variables. */
@@ -35,6 +35,24 @@ export class WebEnvironment {
   @Transform(toInt) @Max(20) @Min(0) @IsInt() OUTPUT_POLL_SECONDS = 20;
   /** Folder of the built upload page (index.html, page.js, styles.css); default: `page` next to main.js. */
   @IsOptional() @IsString() WEB_PAGE_DIR?: string;
+  /** Upload bytes held in memory across all requests; a request that would pass it gets 503 + Retry-After. At least MAX_FILE_BYTES. */
+  @Transform(toInt) @Max(16 * 1024 * 1024 * 1024) @Min(1024) @IsInt() UPLOAD_MAX_BYTES_IN_FLIGHT = 256 * 1024 * 1024;
+  /** A comment line on an idle event stream this often, seconds. */
+  @Transform(toInt) @Max(3600) @Min(1) @IsInt() SSE_HEARTBEAT_SECONDS = 15;
+  /** An event stream ends after this long, seconds; the client reconnects with Last-Event-ID and gets what it missed. */
+  @Transform(toInt) @Max(86_400) @Min(1) @IsInt() SSE_MAX_LIFETIME_SECONDS = 300;
+  /** Images queued this long are looked up in the output bucket (a result written but never announced), seconds; 0 = never. */
+  @Transform(toInt) @Max(3600) @Min(0) @IsInt() RESULT_RECHECK_SECONDS = 15;
+  /** `/health` answers from a check at most this old, refreshed in the background, seconds. */
+  @Transform(toInt) @Max(3600) @Min(1) @IsInt() HEALTH_CACHE_SECONDS = 10;
+  /** Swagger UI at /docs: `on` or `off`; default on without API keys, off with them. */
+  @IsOptional() @IsIn(['on', 'off']) SWAGGER?: 'on' | 'off';
+  /** Secrets Manager secret holding the API keys (comma-separated or a JSON array), read at start through SSM. */
+  @IsOptional() @Matches(/^[A-Za-z0-9/_+=.@!-]{1,2048}$/, { message: 'API_KEYS_SECRET_ID must be a secret name or ARN' }) API_KEYS_SECRET_ID?: string;
+  /** SSM endpoint (for API_KEYS_SECRET_ID); default AWS_ENDPOINT_URL. */
+  @IsOptional() @IsUrl(URL_OPTIONS) AWS_ENDPOINT_URL_SSM?: string;
+  /** `production` makes API keys mandatory. */
+  @IsOptional() @IsString() NODE_ENV?: string;
 }
 
 export interface WebSettings {
@@ -50,6 +68,15 @@ export interface WebSettings {
   uploadConcurrency: number;
   outputPollSeconds: number;
   pageDir?: string;
+  uploadMaxBytesInFlight: number;
+  sseHeartbeatSeconds: number;
+  sseMaxLifetimeSeconds: number;
+  resultRecheckSeconds: number;
+  healthCacheSeconds: number;
+  swagger?: boolean;
+  apiKeysSecretId?: string;
+  ssmEndpoint?: string;
+  production: boolean;
 }
 
 export function webSettings(e: WebEnvironment): WebSettings {
@@ -66,5 +93,14 @@ export function webSettings(e: WebEnvironment): WebSettings {
     uploadConcurrency: e.UPLOAD_CONCURRENCY,
     outputPollSeconds: e.OUTPUT_POLL_SECONDS,
     pageDir: e.WEB_PAGE_DIR,
+    uploadMaxBytesInFlight: e.UPLOAD_MAX_BYTES_IN_FLIGHT,
+    sseHeartbeatSeconds: e.SSE_HEARTBEAT_SECONDS,
+    sseMaxLifetimeSeconds: e.SSE_MAX_LIFETIME_SECONDS,
+    resultRecheckSeconds: e.RESULT_RECHECK_SECONDS,
+    healthCacheSeconds: e.HEALTH_CACHE_SECONDS,
+    swagger: e.SWAGGER === undefined ? undefined : e.SWAGGER === 'on',
+    apiKeysSecretId: e.API_KEYS_SECRET_ID,
+    ssmEndpoint: e.AWS_ENDPOINT_URL_SSM,
+    production: e.NODE_ENV === 'production',
   };
 }
