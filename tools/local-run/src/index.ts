@@ -1,4 +1,6 @@
 export * from './system';
+export * from './supervisor';
+export * from './edge-proxy';
 export * from './ports';
 export * from './model';
 export * from './worker-census';

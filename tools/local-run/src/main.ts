@@ -50,6 +50,12 @@ async function main(): Promise<void> {
       webPort: port,
       awsPort,
       runDir,
+      onSupervisorEvent: (e) =>
+        console.log(
+          e.kind === 'crashed'
+            ? `${e.app} exited (${e.signal ?? `code ${e.code}`}): restarting it`
+            : `${e.app} restarted (pid ${e.pid}, restart ${e.restarts})`,
+        ),
       env: {
         LOG_LEVEL: 'info',
         // Locally the machine bounds the fleet: one worker per core unless told otherwise.
@@ -72,6 +78,7 @@ The image classification service is running.
   Local S3/SQS    ${system.aws.endpoint}
   Logs            ${system.logDir}/<app>.log, workers in ${system.fleetDir}/local-N.log
 
+The web tier and both controllers are restarted if they crash.
 Press Ctrl-C to stop everything (workers included).`);
 
   let stopping = false;

@@ -1,10 +1,11 @@
-import { spawn, type ChildProcess } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
-import { mkdirSync, openSync, closeSync, readFileSync } from 'node:fs';
+import { mkdirSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { readWorkerRecords } from '@app/fleet';
 import { LOCAL_CREDENTIALS, startLocalAws, type LocalAws } from '@tools/local-aws';
+import { EdgeProxy } from './edge-proxy';
 import { freePort } from './ports';
+import { SupervisedApp, type SupervisorEvent } from './supervisor';
 
 export const WORKSPACE_ROOT = resolve(__dirname, '../../..');
 export const CONTROL_APPS = ['launch-controller', 'monitor-controller', 'web-tier'] as const;
@@ -21,6 +22,13 @@ export interface LocalSystemOptions {
   env: Record<string, string>;
   /** How long to wait for each app's "ready" line. */
   readyTimeoutMs?: number;
+  /** Crashes and restarts of the supervised control apps. */
+  onSupervisorEvent?: (event: SupervisorEvent) => void;
+  /**
+   * Put a proxy between the apps and the embedded S3/SQS, so that a chaos run
+   * can make the edge unreachable for a while (`system.edge.cutFor(ms)`).
+   */
+  edgeProxy?: boolean;
 }
 
 export interface LocalSystem {
@@ -31,13 +39,11 @@ export interface LocalSystem {
   fleetDir: string;
   /** Marks every process of this run (ICS_RUN_ID in its environment). */
   runId: string;
+  /** The control apps, each restarted when it exits by itself (as systemd's Restart=always does). */
+  apps: Record<ControlApp, SupervisedApp>;
+  /** Between the apps and the embedded S3/SQS, when asked for. */
+  edge?: EdgeProxy;
   stop(): Promise<void>;
-}
-
-interface RunningProcess {
-  name: string;
-  child: ChildProcess;
-  exited: Promise<void>;
 }
 
 /**
@@ -51,27 +57,36 @@ export async function startLocalSystem(o: LocalSystemOptions): Promise<LocalSyst
   const fleetDir = join(runDir, 'fleet');
   mkdirSync(logDir, { recursive: true });
   const aws = await startLocalAws({ port: o.awsPort, dataDir: join(runDir, 's3') });
-  const running: RunningProcess[] = [];
+  const running: SupervisedApp[] = [];
   const runId = randomUUID();
+  let edge: EdgeProxy | undefined;
 
   const stop = async () => {
     // Web tier first (no new uploads), then the monitor, then the launch
     // controller, which stops its workers before it exits.
     for (const name of ['web-tier', 'monitor-controller', 'launch-controller']) {
-      const p = running.find((r) => r.name === name);
-      if (p) await terminate(p, 20_000);
+      await running.find((r) => r.name === name)?.stop();
     }
     killStragglers(fleetDir);
+    await edge?.stop();
     await aws.stop();
   };
 
   try {
+    // Apps reach S3/SQS through the proxy when there is one: every address of the edge is rewritten.
+    let awsEnv = aws.env;
+    if (o.edgeProxy) {
+      edge = await EdgeProxy.start(new URL(aws.endpoint));
+      const from = new URL(aws.endpoint).host;
+      const to = new URL(edge.endpoint).host;
+      awsEnv = Object.fromEntries(Object.entries(aws.env).map(([k, v]) => [k, v.split(from).join(to)]));
+    }
     const launchPort = await freePort();
     const webPort = o.webPort === 0 ? await freePort() : o.webPort;
     const base: Record<string, string> = {
       PATH: process.env['PATH'] ?? '',
       HOME: process.env['HOME'] ?? '',
-      ...aws.env,
+      ...awsEnv,
       AWS_ACCESS_KEY_ID: LOCAL_CREDENTIALS.accessKeyId,
       AWS_SECRET_ACCESS_KEY: LOCAL_CREDENTIALS.secretAccessKey,
       // The SDK's notice about future Node versions, once per process, says nothing a local user can act on.
@@ -90,53 +105,25 @@ export async function startLocalSystem(o: LocalSystemOptions): Promise<LocalSyst
       ['web-tier', { PORT: String(webPort), LAUNCH_CONTROLLER_URL: launchControllerUrl }],
     ];
     for (const [name, extra] of apps) {
-      const p = spawnApp(name, { ...base, ...extra }, logDir);
-      running.push(p);
-      await waitForReady(p, join(logDir, `${name}.log`), o.readyTimeoutMs ?? 60_000);
+      const app = new SupervisedApp({
+        name,
+        main: join(WORKSPACE_ROOT, 'dist/apps', name, 'main.js'),
+        cwd: WORKSPACE_ROOT,
+        env: { ...base, ...extra },
+        logFile: join(logDir, `${name}.log`),
+        stopGraceMs: 20_000,
+        onEvent: o.onSupervisorEvent,
+      });
+      running.push(app);
+      app.start();
+      await app.waitForReady(o.readyTimeoutMs ?? 60_000);
     }
-    return { webUrl: `http://127.0.0.1:${webPort}`, launchControllerUrl, aws, logDir, fleetDir, runId, stop };
+    const byName = Object.fromEntries(running.map((a) => [a.name, a])) as Record<ControlApp, SupervisedApp>;
+    return { webUrl: `http://127.0.0.1:${webPort}`, launchControllerUrl, aws, logDir, fleetDir, runId, apps: byName, edge, stop };
   } catch (err) {
     await stop();
     throw err;
   }
-}
-
-function spawnApp(name: string, env: Record<string, string>, logDir: string): RunningProcess {
-  const fd = openSync(join(logDir, `${name}.log`), 'a');
-  try {
-    const child = spawn(process.execPath, [join(WORKSPACE_ROOT, 'dist/apps', name, 'main.js')], {
-      cwd: WORKSPACE_ROOT,
-      env: { ...env, APP_NAME: name },
-      stdio: ['ignore', fd, fd],
-    });
-    const exited = new Promise<void>((res) => child.once('exit', () => res()));
-    return { name, child, exited };
-  } finally {
-    closeSync(fd);
-  }
-}
-
-async function waitForReady(p: RunningProcess, logFile: string, timeoutMs: number): Promise<void> {
-  const end = Date.now() + timeoutMs;
-  let exited = false;
-  void p.exited.then(() => (exited = true));
-  while (Date.now() < end) {
-    const log = readFileSync(logFile, 'utf8');
-    if (log.includes(`${p.name} ready`)) return;
-    if (exited) {
-      throw new Error(`${p.name} exited while starting; last lines of ${logFile}:\n${log.split('\n').slice(-15).join('\n')}`);
-    }
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  throw new Error(`${p.name} was not ready within ${timeoutMs} ms (see ${logFile})`);
-}
-
-async function terminate(p: RunningProcess, graceMs: number): Promise<void> {
-  if (p.child.exitCode !== null || p.child.signalCode !== null) return;
-  p.child.kill('SIGTERM');
-  const timer = setTimeout(() => p.child.kill('SIGKILL'), graceMs);
-  await p.exited;
-  clearTimeout(timer);
 }
 
 /** Workers whose launch controller died before it could stop them. */
