@@ -2,6 +2,7 @@ import type { DynamicModule, INestApplication, INestApplicationContext, Type } f
 import { NestFactory } from '@nestjs/core';
 import { Logger } from 'nestjs-pino';
 import { AppConfig, ConfigError, loadConfig } from '@app/config';
+import { loadSsmConfig } from './ssm-config';
 
 export interface AppDefinition<A extends INestApplicationContext> {
   /** Shown in every log line and in the ready message. */
@@ -17,14 +18,18 @@ export interface AppDefinition<A extends INestApplicationContext> {
 /**
  * Starts one app the same way everywhere: validated configuration (a bad
  * variable stops the process with a message naming it), JSON logs, shutdown
- * hooks for SIGTERM/SIGINT, and a "ready" log line.
+ * hooks for SIGTERM/SIGINT, and a "ready" log line. With CONFIG_SSM_PATH set, the
+ * configuration is first read from SSM Parameter Store (ssm-config.ts), on every start.
  */
 export async function startApp<A extends INestApplicationContext = INestApplication>(
   def: AppDefinition<A>,
   env: NodeJS.ProcessEnv = process.env,
 ): Promise<A> {
   process.env['APP_NAME'] ??= def.name;
-  const config = loadConfig(env);
+  const fromSsm = await loadSsmConfig(env);
+  // Code that reads process.env itself (the AWS SDK, secrets read at start) sees them too.
+  if (env === process.env) Object.assign(process.env, fromSsm);
+  const config = loadConfig({ ...env, ...fromSsm });
   const module = def.module(config);
   const app = (
     def.http
