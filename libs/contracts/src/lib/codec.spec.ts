@@ -1,16 +1,18 @@
 import { randomUUID } from 'node:crypto';
 import {
+  heartbeat,
   launchMessage,
   monitorMessage,
   outputError,
   outputSuccess,
+  parseHeartbeat,
   parseLaunchMessage,
   parseMonitorMessage,
   parseOutputMessage,
   serialize,
 } from './codec';
 import { MessageParseError } from './errors';
-import { inputKey, parseInputKey, resultKey } from './keys';
+import { announcedKey, heartbeatKey, inputKey, parseInputKey, resultKey } from './keys';
 import { MAX_FILE_NAME_BYTES, MAX_LAUNCH_MESSAGE_BYTES, SCHEMA_VERSION } from './messages';
 import { jsonBytes } from './validation';
 
@@ -60,6 +62,7 @@ describe('LaunchMessage', () => {
           launchFields({
             fileName,
             attempt: 100,
+            handBacks: 100,
             inputKey: inputKey(batchId, imageId, 'webp'),
             enqueuedAt: '2026-11-25T13:53:20.635Z',
           }),
@@ -132,6 +135,41 @@ describe('MonitorMessage', () => {
     expect(problemsOf(() => parseMonitorMessage(bad))).toEqual([
       'instanceId must be 1-64 of [A-Za-z0-9._:-]',
     ]);
+  });
+});
+
+describe('MonitorMessage for issue 12', () => {
+  it('carries the hard deadline and the hand-back count, both optional', () => {
+    const { batchId: b, imageId: i, fileName, attempt, inputKey: key } = launchFields();
+    const fields = { batchId: b, imageId: i, fileName, attempt, inputKey: key, instanceId: 'local-3', startedAt: now, deadline: now };
+    const full = monitorMessage({ ...fields, hardDeadline: now, handBacks: 2 });
+    expect(parseMonitorMessage(serialize(full))).toEqual(full);
+    expect(problemsOf(() => monitorMessage({ ...fields, hardDeadline: 'tomorrow' }))).toEqual(['hardDeadline must be a valid ISO 8601 date string']);
+    expect(problemsOf(() => launchMessage(launchFields({ handBacks: -1 })))).toEqual(['handBacks must not be less than 0']);
+  });
+});
+
+describe('Heartbeat', () => {
+  const fields = {
+    workerId: 'i-0123456789abcdef0',
+    at: now,
+    progressAt: now,
+    imagesDone: 7,
+    held: [{ imageId, attempt: 1 }],
+    handedBack: [{ imageId: batchId, attempt: 2 }],
+    failed: [],
+  };
+
+  it('round-trips, and lives under heartbeats/ next to the results', () => {
+    const beat = heartbeat(fields);
+    expect(parseHeartbeat(serialize(beat))).toEqual(beat);
+    expect(heartbeatKey('local-4')).toBe('heartbeats/local-4.json');
+    expect(announcedKey(imageId)).toBe(`announced/${imageId}`);
+  });
+
+  it('refuses a held image without a valid id or attempt', () => {
+    const bad = JSON.stringify({ ...JSON.parse(serialize(heartbeat(fields))), held: [{ imageId: 'x', attempt: 0 }] });
+    expect(problemsOf(() => parseHeartbeat(bad))).toEqual(['held.0.imageId must be a UUID', 'held.0.attempt must not be less than 1']);
   });
 });
 

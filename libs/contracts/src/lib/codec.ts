@@ -1,6 +1,7 @@
 import { instanceToPlain, type ClassConstructor } from 'class-transformer';
 import { MessageParseError } from './errors';
 import {
+  Heartbeat,
   LaunchMessage,
   MAX_LAUNCH_MESSAGE_BYTES,
   MonitorMessage,
@@ -41,7 +42,15 @@ export function outputError(fields: Omit<Fields<OutputError>, 'status'>): Output
   return build(OutputError, 'output', { ...fields, status: 'error' });
 }
 
-export function serialize(msg: LaunchMessage | MonitorMessage | OutputMessage): string {
+export function heartbeat(fields: Fields<Heartbeat>): Heartbeat {
+  return build(Heartbeat, 'heartbeat', fields);
+}
+
+export function parseHeartbeat(body: string | undefined): Heartbeat {
+  return parseJson(Heartbeat, body, 'heartbeat');
+}
+
+export function serialize(msg: LaunchMessage | MonitorMessage | OutputMessage | Heartbeat): string {
   return JSON.stringify(instanceToPlain(msg));
 }
 

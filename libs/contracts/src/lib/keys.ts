@@ -37,6 +37,20 @@ export function attemptKey(imageId: string): string {
   return `attempts/${imageId}.json`;
 }
 
+/**
+ * Output bucket: written (empty) once the result's output message is sent. A
+ * result without it was never announced (its writer died in between): whoever
+ * finds it announces it.
+ */
+export function announcedKey(imageId: string): string {
+  return `announced/${imageId}`;
+}
+
+/** Output bucket: a worker's heartbeat (see Heartbeat). */
+export function heartbeatKey(workerId: string): string {
+  return `heartbeats/${workerId}.json`;
+}
+
 export function parseInputKey(
   key: string,
 ): { batchId: string; imageId: string; ext: ImageExtension } | undefined {

@@ -65,6 +65,17 @@ export class LaunchMessage extends ImageRef {
 
   @IsISO8601({ strict: true })
   enqueuedAt!: string;
+
+  /**
+   * Times a worker handed this attempt back after a passing failure (S3 or SQS
+   * unreachable for a moment). A hand-back is not an attempt; past
+   * MAX_HAND_BACKS the worker leaves the image to the monitor, which counts one.
+   */
+  @IsOptional()
+  @IsInt()
+  @Min(0)
+  @Max(100)
+  handBacks?: number;
 }
 
 /** classifier-worker → monitor queue (delayed to the deadline) → monitor-controller. */
@@ -83,9 +94,85 @@ export class MonitorMessage extends ImageRef {
   @IsISO8601({ strict: true })
   startedAt!: string;
 
-  /** When the result must exist; the monitor re-delays itself until then (SQS delays stop at 15 min). */
+  /**
+   * By then the worker must have shown progress (its heartbeat); past it an
+   * alive worker without progress is hung. A worker that progresses gets the
+   * check extended, up to `hardDeadline`.
+   */
   @IsISO8601({ strict: true })
   deadline!: string;
+
+  /** Past this the image is retried whatever the worker says (absent: `deadline` is the limit). */
+  @IsOptional()
+  @IsISO8601({ strict: true })
+  hardDeadline?: string;
+
+  /** Carried from the launch message, so that a re-queue keeps the count. */
+  @IsOptional()
+  @IsInt()
+  @Min(0)
+  @Max(100)
+  handBacks?: number;
+}
+
+/** One image attempt a worker holds, handed back or failed. */
+export class HeldImage {
+  @IsUUID('4')
+  imageId!: string;
+
+  @IsInt()
+  @Min(1)
+  @Max(100)
+  attempt!: number;
+}
+
+/**
+ * classifier-worker → output bucket (`heartbeats/<workerId>.json`), rewritten
+ * every few seconds while the worker holds images: the monitor controller reads
+ * it to tell a worker that progresses from a hung one, and which images a
+ * worker has handed back or given up on.
+ */
+export class Heartbeat {
+  @Equals(SCHEMA_VERSION)
+  v!: typeof SCHEMA_VERSION;
+
+  @Equals('heartbeat')
+  type!: 'heartbeat';
+
+  @Matches(/^[A-Za-z0-9._:-]{1,64}$/, { message: 'workerId must be 1-64 of [A-Za-z0-9._:-]' })
+  workerId!: string;
+
+  /** When this heartbeat was written (the worker's clock). */
+  @IsISO8601({ strict: true })
+  at!: string;
+
+  /** The last time any image of this worker moved on a stage (read, decoded, classified, published). */
+  @IsISO8601({ strict: true })
+  progressAt!: string;
+
+  @IsInt()
+  @Min(0)
+  imagesDone!: number;
+
+  @IsArray()
+  @ArrayMaxSize(1000)
+  @ValidateNested({ each: true })
+  @Type(() => HeldImage)
+  held!: HeldImage[];
+
+  /** Recently handed back to the launch queue (same attempt): the monitor's check for them ends. */
+  @IsArray()
+  @ArrayMaxSize(1000)
+  @ValidateNested({ each: true })
+  @Type(() => HeldImage)
+  handedBack!: HeldImage[];
+
+  /** Recently dropped after a failure that is not the image's fault: the monitor retries them now. */
+  @IsArray()
+  @ArrayMaxSize(1000)
+  @ValidateNested({ each: true })
+  @Type(() => HeldImage)
+  failed!: HeldImage[];
 }
 
 export class Prediction {
