@@ -1,1 +1,2 @@
 export * from './local-aws';
+export * from './fault-proxy';

@@ -1,0 +1,316 @@
+import { EventEmitter } from 'node:events';
+import { Logger, type LoggerService } from '@nestjs/common';
+import { AwsAdapterError } from './errors';
+import { SQS_BATCH_LIMIT, type Queue, type ReceivedMessage } from './queue';
+import { checkConsumerOptions, type ConsumerHealth, type QueueConsumerOptions } from './queue-consumer-options';
+
+/** created → running ⇄ backing-off → stopping → stopped */
+export type ConsumerState = 'created' | 'running' | 'backing-off' | 'stopping' | 'stopped';
+
+/** Given to a handler: settle the message early (e.g. delete it once claimed, then keep working). */
+export interface MessageContext {
+  /** Deletes the message now; the consumer then neither extends its visibility nor deletes it again. */
+  ack(): Promise<void>;
+}
+
+export type MessageHandler<T> = (message: ReceivedMessage, context: MessageContext) => Promise<T>;
+
+export interface ConsumerStatus {
+  state: ConsumerState;
+  /** Handlers running now. */
+  inFlight: number;
+  handled: number;
+  failed: number;
+  /** Since when receives have been failing (undefined while they succeed). */
+  failingSince?: Date;
+  lastError?: string;
+  /** Last completed receive or handler: a loop that makes none is stuck. */
+  lastProgressAt?: Date;
+}
+
+/** The events, one per state change and per message settled. */
+export interface ConsumerEvents<T> {
+  started: [];
+  stopped: [];
+  /** A receive failed; the loop pauses `retryInMs` and tries again. */
+  backing_off: [error: Error, retryInMs: number, failures: number];
+  /** A receive succeeded again after `failures` failed ones over `downMs`. */
+  recovered: [downMs: number, failures: number];
+  message_handled: [message: ReceivedMessage, outcome: T];
+  /** The handler threw: the message is left for SQS to redeliver (or dead-letter). */
+  handler_failed: [message: ReceivedMessage, error: Error];
+  /** Handled, but the delete failed: SQS will deliver it again (handlers are idempotent). */
+  delete_failed: [message: ReceivedMessage, error: Error];
+  heartbeat_failed: [message: ReceivedMessage, error: Error];
+}
+
+interface ResolvedOptions<T> {
+  queue: Queue;
+  handleMessage: MessageHandler<T>;
+  batchSize: number;
+  maxInFlight: number;
+  waitSeconds: number;
+  visibilityTimeoutSeconds?: number;
+  heartbeatSeconds?: number;
+  deleteAfterHandling: boolean;
+  backoff: { initialMs: number; maxMs: number };
+}
+
+/**
+ * One SQS consumer loop, in the manner of bbc/sqs-consumer: long polls a queue,
+ * hands each message to `handleMessage`, deletes it when the handler resolves and
+ * leaves it for redelivery when it throws. It never dies on an error: a failed
+ * receive is logged, backed off (exponential, with jitter) and retried until it
+ * works again. `stop()` ends the poll and waits for the handlers in flight.
+ *
+ * Why not sqs-consumer itself: it long-polls with MaxNumberOfMessages = batchSize,
+ * which local-aws-sqs holds until it has that many messages (up to the whole wait,
+ * 20 s) — every local result would wait. Queue.receive already takes a batch with
+ * a short poll and long-polls an empty queue for one, the same result on real SQS.
+ */
+export class QueueConsumer<T = unknown> extends EventEmitter<ConsumerEvents<T>> {
+  readonly name: string;
+  private readonly options: ResolvedOptions<T>;
+  private readonly logger: LoggerService;
+  private readonly inFlight = new Set<Promise<void>>();
+  private state: ConsumerState = 'created';
+  private running?: Promise<void>;
+  private pollAbort = new AbortController();
+  private pauseAbort = new AbortController();
+  private wakeUp?: () => void;
+  private handled = 0;
+  private failed = 0;
+  private failures = 0;
+  private failingSince?: Date;
+  private lastError?: string;
+  private lastProgressAt?: Date;
+
+  constructor(options: QueueConsumerOptions<T>) {
+    super();
+    checkConsumerOptions(options);
+    this.name = options.name ?? options.queue.url.split('/').pop() ?? options.queue.url;
+    this.logger = options.logger ?? new Logger(`QueueConsumer ${this.name}`);
+    const batchSize = options.batchSize ?? SQS_BATCH_LIMIT;
+    this.options = {
+      queue: options.queue,
+      handleMessage: options.handleMessage,
+      batchSize,
+      maxInFlight: options.maxInFlight ?? batchSize,
+      waitSeconds: options.waitSeconds ?? 20,
+      visibilityTimeoutSeconds: options.visibilityTimeoutSeconds,
+      heartbeatSeconds: options.heartbeatSeconds,
+      deleteAfterHandling: options.deleteAfterHandling ?? true,
+      backoff: { initialMs: options.backoff?.initialMs ?? 250, maxMs: options.backoff?.maxMs ?? 20_000 },
+    };
+  }
+
+  get queue(): Queue {
+    return this.options.queue;
+  }
+
+  get status(): ConsumerStatus {
+    return {
+      state: this.state,
+      inFlight: this.inFlight.size,
+      handled: this.handled,
+      failed: this.failed,
+      failingSince: this.failingSince,
+      lastError: this.lastError,
+      lastProgressAt: this.lastProgressAt,
+    };
+  }
+
+  /**
+   * Healthy while it runs, its receives work (or have failed for less than
+   * `unhealthyAfterMs`), and it makes progress: a receive or a handler completes
+   * at least every `unhealthyAfterMs` plus one long poll.
+   */
+  health(unhealthyAfterMs: number, now = Date.now()): ConsumerHealth {
+    const s = this.status;
+    if (s.state === 'created' || s.state === 'stopping' || s.state === 'stopped') {
+      return { healthy: false, reason: `consumer of ${this.name} is ${s.state}`, status: s };
+    }
+    if (s.failingSince && now - s.failingSince.getTime() > unhealthyAfterMs) {
+      const secs = Math.round((now - s.failingSince.getTime()) / 1000);
+      return { healthy: false, reason: `receives from ${this.name} failing for ${secs} s: ${s.lastError}`, status: s };
+    }
+    const stallMs = unhealthyAfterMs + this.options.waitSeconds * 1000;
+    if (s.lastProgressAt && now - s.lastProgressAt.getTime() > stallMs) {
+      const secs = Math.round((now - s.lastProgressAt.getTime()) / 1000);
+      return { healthy: false, reason: `consumer of ${this.name} made no progress for ${secs} s (${s.inFlight} handlers running)`, status: s };
+    }
+    return { healthy: true, status: s };
+  }
+
+  /** Starts the loop (once; later calls do nothing). */
+  start(): void {
+    if (this.running || this.state !== 'created') return;
+    this.state = 'running';
+    this.lastProgressAt = new Date();
+    this.logger.log(`consuming ${this.queue.url} (batch ${this.options.batchSize}, in flight ≤ ${this.options.maxInFlight}, wait ${this.options.waitSeconds} s)`);
+    this.emit('started');
+    this.running = this.run();
+  }
+
+  /** Ends the poll in progress, waits for the handlers in flight, and resolves once stopped. */
+  async stop(): Promise<void> {
+    if (!this.running) {
+      this.state = 'stopped';
+      return;
+    }
+    if (this.state !== 'stopping' && this.state !== 'stopped') {
+      this.state = 'stopping';
+      this.logger.log(`stopping: waiting for ${this.inFlight.size} handler(s) in flight`);
+      // A receive aborted here may have taken messages on the server: they come back after their visibility timeout.
+      this.pollAbort.abort();
+      this.pauseAbort.abort();
+      this.wakeUp?.();
+    }
+    await this.running;
+  }
+
+  private get stopping(): boolean {
+    return this.state === 'stopping' || this.state === 'stopped';
+  }
+
+  private async run(): Promise<void> {
+    while (!this.stopping) {
+      await this.waitForRoom();
+      if (this.stopping) break;
+      const room = Math.min(this.options.batchSize, this.options.maxInFlight - this.inFlight.size);
+      let messages: ReceivedMessage[];
+      try {
+        messages = await this.queue.receive({
+          maxMessages: room,
+          waitSeconds: this.options.waitSeconds,
+          visibilityTimeoutSeconds: this.options.visibilityTimeoutSeconds,
+          abortSignal: this.pollAbort.signal,
+        });
+      } catch (err) {
+        if (this.stopping) break;
+        await this.backOff(asError(err));
+        continue;
+      }
+      this.receiveSucceeded();
+      for (const m of messages) this.dispatch(m);
+    }
+    await Promise.allSettled([...this.inFlight]);
+    this.state = 'stopped';
+    this.logger.log(`stopped (${this.handled} handled, ${this.failed} failed)`);
+    this.emit('stopped');
+  }
+
+  private waitForRoom(): Promise<void> {
+    if (this.inFlight.size < this.options.maxInFlight) return Promise.resolve();
+    return new Promise((resolve) => (this.wakeUp = resolve));
+  }
+
+  private async backOff(err: Error): Promise<void> {
+    this.failures++;
+    this.failingSince ??= new Date();
+    this.lastError = err.message;
+    const { initialMs, maxMs } = this.options.backoff;
+    // A transient error doubles the pause from the first; one retrying cannot fix (denied, no such queue) waits the longest.
+    const transient = !(err instanceof AwsAdapterError) || err.retryable;
+    const ceiling = transient ? Math.min(maxMs, initialMs * 2 ** Math.min(this.failures - 1, 30)) : maxMs;
+    const pause = Math.round(ceiling / 2 + (Math.random() * ceiling) / 2);
+    this.state = 'backing-off';
+    const kind = err instanceof AwsAdapterError ? err.name : 'Error';
+    this.logger.warn(`receive failed (${kind}, failure ${this.failures}): ${err.message}; backing off ${pause} ms`);
+    this.emit('backing_off', err, pause, this.failures);
+    await sleep(pause, this.pauseAbort.signal);
+    if (this.state === 'backing-off') this.state = 'running';
+  }
+
+  private receiveSucceeded(): void {
+    this.lastProgressAt = new Date();
+    if (this.failingSince === undefined) return;
+    const downMs = Date.now() - this.failingSince.getTime();
+    this.logger.log(`recovered: receiving again after ${this.failures} failed receive(s) over ${downMs} ms`);
+    this.emit('recovered', downMs, this.failures);
+    this.failures = 0;
+    this.failingSince = undefined;
+    this.lastError = undefined;
+  }
+
+  private dispatch(m: ReceivedMessage): void {
+    const job: Promise<void> = this.handle(m).finally(() => {
+      this.inFlight.delete(job);
+      this.lastProgressAt = new Date();
+      const wake = this.wakeUp;
+      this.wakeUp = undefined;
+      wake?.();
+    });
+    this.inFlight.add(job);
+  }
+
+  private async handle(m: ReceivedMessage): Promise<void> {
+    let settled = false;
+    const heartbeat = this.startHeartbeat(m, () => settled);
+    const context: MessageContext = {
+      ack: async () => {
+        if (settled) return;
+        settled = true;
+        clearInterval(heartbeat);
+        await this.queue.delete(m.receiptHandle);
+      },
+    };
+    let outcome: T;
+    try {
+      outcome = await this.options.handleMessage(m, context);
+    } catch (err) {
+      clearInterval(heartbeat);
+      this.failed++;
+      const e = asError(err);
+      this.logger.error(`message ${m.messageId} (receive ${m.receiveCount}) failed, left for redelivery: ${e.message}`);
+      this.emit('handler_failed', m, e);
+      return;
+    }
+    clearInterval(heartbeat);
+    if (this.options.deleteAfterHandling && !settled) {
+      settled = true;
+      try {
+        await this.queue.delete(m.receiptHandle);
+      } catch (err) {
+        const e = asError(err);
+        this.logger.warn(`message ${m.messageId} handled but not deleted (${e.message}): it will be delivered again`);
+        this.emit('delete_failed', m, e);
+      }
+    }
+    this.handled++;
+    this.emit('message_handled', m, outcome);
+  }
+
+  /** Keeps a message hidden while its handler runs (only with heartbeatSeconds). */
+  private startHeartbeat(m: ReceivedMessage, settled: () => boolean): NodeJS.Timeout | undefined {
+    const { heartbeatSeconds, visibilityTimeoutSeconds } = this.options;
+    if (heartbeatSeconds === undefined || visibilityTimeoutSeconds === undefined) return undefined;
+    const timer = setInterval(() => {
+      if (settled()) return;
+      this.queue.changeVisibility(m.receiptHandle, visibilityTimeoutSeconds).catch((err: unknown) => {
+        const e = asError(err);
+        this.logger.warn(`could not extend the visibility of message ${m.messageId}: ${e.message}`);
+        this.emit('heartbeat_failed', m, e);
+      });
+    }, heartbeatSeconds * 1000);
+    timer.unref();
+    return timer;
+  }
+}
+
+function asError(err: unknown): Error {
+  return err instanceof Error ? err : new Error(String(err));
+}
+
+function sleep(ms: number, signal: AbortSignal): Promise<void> {
+  if (signal.aborted) return Promise.resolve();
+  return new Promise((resolve) => {
+    const done = () => {
+      clearTimeout(timer);
+      signal.removeEventListener('abort', done);
+      resolve();
+    };
+    const timer = setTimeout(done, ms);
+    signal.addEventListener('abort', done, { once: true });
+  });
+}
