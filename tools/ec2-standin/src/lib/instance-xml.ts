@@ -1,0 +1,54 @@
+import { INSTANCE_STATE_CODES, type InstanceStateName, type StandInInstance } from './instances';
+import { el, set } from './wire';
+
+export const OWNER_ID = '000000000000';
+
+export function stateXml(name: string, state: InstanceStateName): string {
+  return `<${name}>${el('code', INSTANCE_STATE_CODES[state])}${el('name', state)}</${name}>`;
+}
+
+/** One `<item>` of an instancesSet, with the members EC2 always sends for an EBS-backed HVM instance. */
+export function instanceXml(i: StandInInstance, zone: string): string {
+  const running = i.state !== 'terminated' && i.state !== 'stopped';
+  const dns = running ? `ip-${i.privateIp.replace(/\./g, '-')}.ec2.internal` : '';
+  return [
+    el('instanceId', i.id),
+    el('imageId', i.imageId),
+    stateXml('instanceState', i.state),
+    el('privateDnsName', dns),
+    el('dnsName', ''),
+    el('reason', i.stateReason ? `${i.stateReason.code.replace(/^Client\./, '')} (${i.launchTime.toISOString()})` : ''),
+    el('amiLaunchIndex', i.amiLaunchIndex),
+    set('productCodes', []),
+    el('instanceType', i.instanceType),
+    el('launchTime', i.launchTime.toISOString()),
+    `<placement>${el('availabilityZone', zone)}${el('groupName', '')}${el('tenancy', 'default')}</placement>`,
+    `<monitoring>${el('state', 'disabled')}</monitoring>`,
+    running ? el('privateIpAddress', i.privateIp) : '',
+    set('groupSet', []),
+    i.stateReason ? `<stateReason>${el('code', i.stateReason.code)}${el('message', i.stateReason.message)}</stateReason>` : '',
+    el('architecture', 'x86_64'),
+    el('rootDeviceType', 'ebs'),
+    el('rootDeviceName', '/dev/xvda'),
+    set('blockDeviceMapping', []),
+    el('virtualizationType', 'hvm'),
+    el('clientToken', i.clientToken ?? ''),
+    set(
+      'tagSet',
+      Object.entries(i.tags).map(([k, v]) => `${el('key', k)}${el('value', v)}`),
+    ),
+    el('hypervisor', 'xen'),
+    set('networkInterfaceSet', []),
+    el('ebsOptimized', false),
+    el('enaSupport', true),
+    `<metadataOptions>${el('state', 'applied')}${el('httpTokens', 'required')}${el('httpPutResponseHopLimit', 2)}${el('httpEndpoint', 'enabled')}</metadataOptions>`,
+  ].join('');
+}
+
+/** A `<reservationId>…<instancesSet>` body for one reservation's instances. */
+export function reservationXml(instances: StandInInstance[], zone: string): string {
+  return `${el('reservationId', instances[0]?.reservationId)}${el('ownerId', OWNER_ID)}${set('groupSet', [])}${set(
+    'instancesSet',
+    instances.map((i) => instanceXml(i, zone)),
+  )}`;
+}

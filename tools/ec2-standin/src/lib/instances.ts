@@ -1,0 +1,224 @@
+import { randomBytes } from 'node:crypto';
+import { mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { InstanceProcess } from './instance-process';
+
+export const INSTANCE_STATE_CODES = {
+  pending: 0,
+  running: 16,
+  'shutting-down': 32,
+  terminated: 48,
+  stopping: 64,
+  stopped: 80,
+} as const;
+export type InstanceStateName = keyof typeof INSTANCE_STATE_CODES;
+
+/** What RunInstances asked for, per instance. */
+export interface LaunchSpec {
+  reservationId: string;
+  imageId: string;
+  instanceType: string;
+  launchTemplate?: { id: string; name: string; version: string };
+  clientToken?: string;
+  shutdownBehavior: 'terminate' | 'stop';
+  tags: Record<string, string>;
+  /** The worker's environment (what the launch template's user data writes); undefined: no worker. */
+  workerEnv?: Record<string, string>;
+}
+
+export interface StandInInstance extends LaunchSpec {
+  id: string;
+  /** Launch order, for stable pagination. */
+  seq: number;
+  amiLaunchIndex: number;
+  state: InstanceStateName;
+  stateReason?: { code: string; message: string };
+  launchTime: Date;
+  /** DescribeInstances shows it from this time on (describe lag). */
+  visibleAt: number;
+  /** When it reached `terminated` (or `stopped`). */
+  endedAt?: number;
+  privateIp: string;
+  process?: InstanceProcess;
+}
+
+/** A read-only picture of one instance, for tests and tools. */
+export interface InstanceView {
+  id: string;
+  state: InstanceStateName;
+  stateReason?: string;
+  launchTime: Date;
+  tags: Record<string, string>;
+  launchTemplateId?: string;
+  pid?: number;
+  /** Metadata endpoint the instance's worker reads its identity from. */
+  metadataEndpoint: string;
+}
+
+export interface WorkerProcessSettings {
+  main: string;
+  cwd: string;
+  logDir: string;
+  killGraceMs: number;
+  restartDelayMs: number;
+}
+
+export function newId(prefix: string): string {
+  return `${prefix}-${randomBytes(9).toString('hex').slice(0, 17)}`;
+}
+
+/**
+ * The stand-in's instances and their life: pending → running after the boot
+ * delay (then the worker starts); a terminate, or the instance powering itself
+ * off, goes shutting-down → terminated once the worker has exited.
+ */
+export class InstanceTable {
+  private readonly byId = new Map<string, StandInInstance>();
+  private readonly timers = new Set<NodeJS.Timeout>();
+  private nextIp = 10;
+  private seq = 0;
+  private closed = false;
+
+  constructor(
+    private readonly o: {
+      bootMs: () => number;
+      worker?: WorkerProcessSettings;
+      metadataEndpoint: (id: string) => string;
+      binDir: string;
+      log: (msg: string) => void;
+    },
+  ) {}
+
+  all(): StandInInstance[] {
+    return [...this.byId.values()];
+  }
+
+  get(id: string): StandInInstance | undefined {
+    return this.byId.get(id);
+  }
+
+  /** Instances that hold capacity: everything not yet terminated or stopped. */
+  alive(): StandInInstance[] {
+    return this.all().filter((i) => i.state !== 'terminated' && i.state !== 'stopped');
+  }
+
+  launch(spec: LaunchSpec, count: number, visibleAfterMs: number): StandInInstance[] {
+    const now = Date.now();
+    const launched: StandInInstance[] = [];
+    for (let n = 0; n < count; n++) {
+      const i: StandInInstance = {
+        ...spec,
+        tags: { ...spec.tags },
+        id: newId('i'),
+        seq: this.seq++,
+        amiLaunchIndex: n,
+        state: 'pending',
+        launchTime: new Date(Math.floor(now / 1000) * 1000),
+        visibleAt: now + visibleAfterMs,
+        privateIp: `10.0.${Math.floor(this.nextIp / 250) % 250}.${(this.nextIp++ % 250) + 2}`,
+      };
+      this.byId.set(i.id, i);
+      launched.push(i);
+      this.o.log(`${i.id}: pending (boots in ${this.o.bootMs() / 1000} s)`);
+      this.after(this.o.bootMs(), () => this.boot(i));
+    }
+    return launched;
+  }
+
+  private after(ms: number, fn: () => void): void {
+    const t = setTimeout(() => {
+      this.timers.delete(t);
+      fn();
+    }, ms);
+    this.timers.add(t);
+  }
+
+  private boot(i: StandInInstance): void {
+    if (i.state !== 'pending' || this.closed) return;
+    i.state = 'running';
+    this.o.log(`${i.id}: running`);
+    const w = this.o.worker;
+    if (!w || !i.workerEnv) return;
+    mkdirSync(w.logDir, { recursive: true });
+    i.process = new InstanceProcess(
+      {
+        instanceId: i.id,
+        main: w.main,
+        cwd: w.cwd,
+        env: { ...i.workerEnv, WORKER_PLATFORM: 'ec2', AWS_EC2_METADATA_SERVICE_ENDPOINT: this.o.metadataEndpoint(i.id) },
+        logFile: join(w.logDir, `${i.id}.log`),
+        binDir: this.o.binDir,
+        restartDelayMs: w.restartDelayMs,
+        startLimitBurst: 5,
+        startLimitIntervalMs: 300_000,
+      },
+      (reason) => this.powerOff(i.id, reason),
+      this.o.log,
+    );
+    i.process.start();
+  }
+
+  /** TerminateInstances: returns the state before. */
+  terminate(id: string): InstanceStateName {
+    const i = this.byId.get(id);
+    if (!i) throw new Error(`no instance ${id}`);
+    const previous = i.state;
+    if (previous === 'terminated' || previous === 'shutting-down') return previous;
+    this.shutDown(i, 'shutting-down', { code: 'Client.UserInitiatedShutdown', message: 'Client.UserInitiatedShutdown: User initiated shutdown' });
+    return previous;
+  }
+
+  /** The instance's OS powered off: its shutdown behaviour decides whether it terminates or stops. */
+  powerOff(id: string, why: string): boolean {
+    const i = this.byId.get(id);
+    if (!i || (i.state !== 'running' && i.state !== 'pending')) return false;
+    this.o.log(`${i.id}: instance-initiated shutdown (${why})`);
+    this.shutDown(i, i.shutdownBehavior === 'stop' ? 'stopping' : 'shutting-down', {
+      code: 'Client.InstanceInitiatedShutdown',
+      message: 'Client.InstanceInitiatedShutdown: Instance initiated shutdown',
+    });
+    return true;
+  }
+
+  private shutDown(i: StandInInstance, via: 'shutting-down' | 'stopping', reason: { code: string; message: string }): void {
+    i.state = via;
+    i.stateReason = reason;
+    this.o.log(`${i.id}: ${via}`);
+    const stopped = i.process?.stop(this.o.worker?.killGraceMs ?? 0) ?? Promise.resolve();
+    void stopped.then(() => {
+      // A later transition (a terminate while stopping) finishes the instance itself.
+      if (i.state !== via) return;
+      i.state = via === 'stopping' ? 'stopped' : 'terminated';
+      i.endedAt = Date.now();
+      i.process = undefined;
+      this.o.log(`${i.id}: ${i.state}`);
+    });
+  }
+
+  /** Forgets instances that ended more than `keepMs` ago (EC2 shows terminated ones for about an hour). */
+  expire(keepMs: number): void {
+    const now = Date.now();
+    for (const i of this.byId.values()) if (i.state === 'terminated' && i.endedAt !== undefined && now - i.endedAt > keepMs) this.byId.delete(i.id);
+  }
+
+  view(i: StandInInstance): InstanceView {
+    return {
+      id: i.id,
+      state: i.state,
+      stateReason: i.stateReason?.code,
+      launchTime: i.launchTime,
+      tags: { ...i.tags },
+      launchTemplateId: i.launchTemplate?.id,
+      pid: i.process?.pid,
+      metadataEndpoint: this.o.metadataEndpoint(i.id),
+    };
+  }
+
+  /** Stops every worker (SIGTERM, then SIGKILL) and every pending boot. */
+  async close(): Promise<void> {
+    this.closed = true;
+    for (const t of this.timers) clearTimeout(t);
+    this.timers.clear();
+    await Promise.all(this.all().map((i) => i.process?.stop(this.o.worker?.killGraceMs ?? 0)));
+  }
+}
