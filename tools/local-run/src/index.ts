@@ -1,4 +1,5 @@
 export * from './system';
+export * from './build';
 export * from './supervisor';
 export * from './edge-proxy';
 export * from './ports';

@@ -3,9 +3,9 @@
  * (embedded S3/SQS, launch controller with local worker processes, monitor
  * controller, web tier) until Ctrl-C, which stops all of it, workers included.
  */
-import { spawnSync } from 'node:child_process';
 import { cpus } from 'node:os';
 import { join } from 'node:path';
+import { buildApps } from './build';
 import { resolveModel } from './model';
 import { isPortFree } from './ports';
 import { startLocalSystem, WORKSPACE_ROOT, type LocalSystem } from './system';
@@ -18,23 +18,20 @@ function fail(message: string): never {
   process.exit(1);
 }
 
-function build(): void {
-  console.log('Building the apps (cached after the first time)...');
-  const result = spawnSync(
-    'npx',
-    ['nx', 'run-many', '-t', 'build', '-p', 'web-tier', 'launch-controller', 'monitor-controller', 'classifier-worker', '--outputStyle=static'],
-    { cwd: WORKSPACE_ROOT, encoding: 'utf8', env: { ...process.env, NX_DAEMON: 'false', NX_NO_CLOUD: 'true' } },
-  );
-  if (result.status !== 0) fail(`the build failed:\n${result.stdout}\n${result.stderr}`);
-}
-
 async function main(): Promise<void> {
   const port = Number(process.env['PORT'] ?? 3000);
   if (!Number.isInteger(port) || port < 0 || port > 65535) fail(`PORT must be a port number (got ${process.env['PORT']})`);
 
   // Tests run `npm start` after Nx has built the apps: a second, nested build
   // would rewrite dist/ under the feet of other test suites running meanwhile.
-  if (process.env['LOCAL_RUN_SKIP_BUILD'] !== 'true') build();
+  if (process.env['LOCAL_RUN_SKIP_BUILD'] !== 'true') {
+    console.log('Building the apps (cached after the first time)...');
+    try {
+      buildApps();
+    } catch (err) {
+      fail((err as Error).message);
+    }
+  }
 
   const model = await resolveModel(process.env).catch((err: Error) => fail(err.message));
   console.log(`Model: ${model.description}`);

@@ -1,3 +1,4 @@
+/// <reference path="./types/respawn.d.ts" />
 import { closeSync, openSync, readFileSync } from 'node:fs';
 import respawn from 'respawn';
 

@@ -1,0 +1,42 @@
+import { mkdirSync, readdirSync, writeFileSync } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
+import { buildApps } from '@tools/local-run';
+import { DATASET_DIR, MODEL_DIR } from '@tools/testing';
+import { existsSync } from 'node:fs';
+
+const IMAGE = /\.(jpe?g|png|webp|gif)$/i;
+
+export function imagesIn(dir: string, limit?: number): string[] {
+  const files = readdirSync(dir)
+    .filter((f) => IMAGE.test(f))
+    .sort((a, b) => a.localeCompare(b, 'en', { numeric: true }))
+    .map((f) => join(dir, f));
+  if (files.length === 0) throw new Error(`no images in ${dir}`);
+  return limit ? files.slice(0, limit) : files;
+}
+
+export const defaultDataset = (name: string) => join(DATASET_DIR, name, 'images');
+
+/**
+ * The model for a pipeline run: MODEL_DIR/MODEL_URL when set, else the small fast
+ * model beside the repository when it is there (these runs test the pipeline,
+ * not the model), else the service's default model.
+ */
+export function pipelineModelEnv(): Record<string, string> {
+  if (process.env['MODEL_DIR'] || process.env['MODEL_URL']) return {};
+  return existsSync(join(MODEL_DIR, 'model.json')) ? { MODEL_DIR } : {};
+}
+
+export function buildUnlessSkipped(): void {
+  if (process.env['LOCAL_RUN_SKIP_BUILD'] === 'true') return;
+  console.error('Building the apps (cached after the first time)...');
+  buildApps();
+}
+
+export function writeJson(path: string | undefined, value: unknown): void {
+  if (!path) return;
+  const out = resolve(path);
+  mkdirSync(dirname(out), { recursive: true });
+  writeFileSync(out, JSON.stringify(value, null, 2) + '\n');
+  console.error(`wrote ${out}`);
+}

@@ -1,0 +1,123 @@
+/** Where an answer was seen. */
+export type Channel = 'classic' | 'rest-batch' | 'rest-image' | 'sse' | 'bucket';
+
+export interface Answer {
+  status: 'ok' | 'error';
+  /** The label for `ok`; absent for an error. */
+  label?: string;
+  /** Which try produced it (1 = first), when the channel says. */
+  attempt?: number;
+  /** Worker id, or monitor-controller for a give-up, when the channel says. */
+  producedBy?: string;
+}
+
+interface Entry {
+  imageId: string;
+  fileName: string;
+  source: 'batch' | 'classic';
+  acceptedAt: number;
+  firstAnsweredAt?: number;
+  seen: { channel: Channel; answer: Answer }[];
+}
+
+export interface LedgerSummary {
+  accepted: number;
+  answered: number;
+  lost: number;
+  /** Images with two different answers anywhere. */
+  conflicting: number;
+  maxAttempts: number;
+  conflicts: { imageId: string; fileName: string; answers: string[] }[];
+  lostImages: { imageId: string; fileName: string }[];
+}
+
+const identity = (a: Answer) => (a.status === 'ok' ? `ok:${a.label}` : 'error');
+
+/**
+ * Every image the service accepted, and every answer seen for it on every
+ * channel: the accounting behind "exactly one answer per image".
+ */
+export class AnswerLedger {
+  private readonly entries = new Map<string, Entry>();
+
+  constructor(private readonly clock: () => number = () => performance.now()) {}
+
+  accept(imageId: string, fileName: string, source: Entry['source']): void {
+    if (!this.entries.has(imageId)) this.entries.set(imageId, { imageId, fileName, source, acceptedAt: this.clock(), seen: [] });
+  }
+
+  has(imageId: string): boolean {
+    return this.entries.has(imageId);
+  }
+
+  /** Records an answer (once per channel and answer); the first one seen for an image sets its answer time. */
+  see(imageId: string, channel: Channel, answer: Answer, at = this.clock()): void {
+    const e = this.entries.get(imageId);
+    if (!e) throw new Error(`answer for an image that was never accepted: ${imageId}`);
+    if (e.seen.some((s) => s.channel === channel && identity(s.answer) === identity(answer))) return;
+    // The bucket is where answers are kept, not where users get them: it can conflict, but it answers no one.
+    if (channel !== 'bucket' && (e.firstAnsweredAt === undefined || at < e.firstAnsweredAt)) e.firstAnsweredAt = at;
+    e.seen.push({ channel, answer });
+  }
+
+  isAnswered(imageId: string): boolean {
+    return this.entries.get(imageId)?.firstAnsweredAt !== undefined;
+  }
+
+  answeredAt(imageId: string): number | undefined {
+    return this.entries.get(imageId)?.firstAnsweredAt;
+  }
+
+  /** The answer a user saw (the bucket's when no user channel has seen one). */
+  answerOf(imageId: string): Answer | undefined {
+    const seen = this.entries.get(imageId)?.seen ?? [];
+    return (seen.find((s) => s.channel !== 'bucket') ?? seen[0])?.answer;
+  }
+
+  get size(): number {
+    return this.entries.size;
+  }
+
+  get answeredCount(): number {
+    let n = 0;
+    for (const e of this.entries.values()) if (e.firstAnsweredAt !== undefined) n += 1;
+    return n;
+  }
+
+  unanswered(): { imageId: string; fileName: string; source: Entry['source'] }[] {
+    return [...this.entries.values()].filter((e) => e.firstAnsweredAt === undefined);
+  }
+
+  ids(): string[] {
+    return [...this.entries.keys()];
+  }
+
+  lastAnswerAt(): number | undefined {
+    let last: number | undefined;
+    for (const e of this.entries.values()) if (e.firstAnsweredAt !== undefined && (last === undefined || e.firstAnsweredAt > last)) last = e.firstAnsweredAt;
+    return last;
+  }
+
+  summary(): LedgerSummary {
+    const conflicts: LedgerSummary['conflicts'] = [];
+    const lostImages: LedgerSummary['lostImages'] = [];
+    let maxAttempts = 0;
+    for (const e of this.entries.values()) {
+      if (e.firstAnsweredAt === undefined) lostImages.push({ imageId: e.imageId, fileName: e.fileName });
+      const distinct = new Set(e.seen.map((s) => identity(s.answer)));
+      if (distinct.size > 1) {
+        conflicts.push({ imageId: e.imageId, fileName: e.fileName, answers: e.seen.map((s) => `${s.channel}=${identity(s.answer)}`) });
+      }
+      for (const s of e.seen) maxAttempts = Math.max(maxAttempts, s.answer.attempt ?? 0);
+    }
+    return {
+      accepted: this.entries.size,
+      answered: this.entries.size - lostImages.length,
+      lost: lostImages.length,
+      conflicting: conflicts.length,
+      maxAttempts,
+      conflicts,
+      lostImages,
+    };
+  }
+}

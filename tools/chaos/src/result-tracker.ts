@@ -1,0 +1,132 @@
+import type { AwsResources } from '@app/aws';
+import { resourcesOf, type LocalSystem } from '@tools/local-run';
+import type { Answer, AnswerLedger } from './ledger';
+import { answerOfView, type ClassicOutcome, type ServiceClient } from './service-client';
+
+const RESULT_KEY = /^[0-9a-f-]{36}\.json$/;
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+interface StoredResult {
+  imageId: string;
+  fileName: string;
+  status: 'ok' | 'error';
+  label?: string;
+  attempt?: number;
+  producedBy?: string;
+}
+
+const answerOfStored = (r: StoredResult): Answer => ({ status: r.status, label: r.label, attempt: r.attempt, producedBy: r.producedBy });
+
+/**
+ * Watches every channel a user can get an answer from — the event stream and
+ * the REST API while the run goes on, then the output bucket and the REST API
+ * again at the end — and records each answer in the ledger.
+ */
+export class ResultTracker {
+  private readonly resources: AwsResources;
+
+  constructor(
+    private readonly client: ServiceClient,
+    private readonly ledger: AnswerLedger,
+    system: LocalSystem,
+  ) {
+    // Straight to the embedded S3, not through the edge proxy a chaos run cuts.
+    this.resources = resourcesOf(system).resources;
+  }
+
+  /** Follows one batch on its event stream and by polling its REST view, until `signal` aborts. */
+  watchBatch(batchId: string, signal: AbortSignal, channels = { events: true }): void {
+    if (channels.events)
+      void this.client.followEvents(
+      batchId,
+      (v) => {
+        const a = answerOfView(v);
+        if (a && this.ledger.has(v.imageId)) this.ledger.see(v.imageId, 'sse', a);
+      },
+      signal,
+    );
+    void this.pollBatch(batchId, signal);
+  }
+
+  private async pollBatch(batchId: string, signal: AbortSignal): Promise<void> {
+    while (!signal.aborted) {
+      const view = await this.client.batch(batchId);
+      for (const v of view?.images ?? []) {
+        const a = answerOfView(v);
+        if (a && this.ledger.has(v.imageId)) this.ledger.see(v.imageId, 'rest-batch', a);
+      }
+      if (view?.finished) return;
+      await sleep(500);
+    }
+  }
+
+  /** Results in the output bucket, by image id. */
+  async storedResults(): Promise<Map<string, StoredResult>> {
+    const out = new Map<string, StoredResult>();
+    for (const { key } of await this.resources.outputBucket.list('')) {
+      if (!RESULT_KEY.test(key)) continue;
+      const r = JSON.parse((await this.resources.outputBucket.getBuffer(key)).toString('utf8')) as StoredResult;
+      out.set(r.imageId, r);
+    }
+    return out;
+  }
+
+  /**
+   * Classic requests join the account through the bucket: a request never
+   * learns its image id, so its file name finds its one result. A request
+   * that was cut (or refused) counts as answered only when the REST API
+   * serves that result.
+   */
+  async settleClassic(outcomes: Map<string, ClassicOutcome>, t0: number, deadline: number, counts: { answered: number; cut: number; refused: number }): Promise<void> {
+    let byName = new Map<string, StoredResult>();
+    for (;;) {
+      byName = new Map([...(await this.storedResults()).values()].filter((r) => outcomes.has(r.fileName)).map((r) => [r.fileName, r]));
+      if (byName.size >= outcomes.size || Date.now() > deadline) break;
+      await sleep(1000);
+    }
+    for (const [name, outcome] of outcomes) {
+      const stored = byName.get(name);
+      const id = stored?.imageId ?? `classic:${name}`;
+      this.ledger.accept(id, name, 'classic');
+      if (outcome.kind === 'answered') {
+        counts.answered += 1;
+        this.ledger.see(id, 'classic', { status: 'ok', label: outcome.label }, t0 + outcome.ms);
+        if (stored) this.ledger.see(id, 'bucket', answerOfStored(stored));
+        continue;
+      }
+      if (outcome.kind === 'cut') counts.cut += 1;
+      else counts.refused += 1;
+      if (!stored) continue;
+      const view = await this.untilTerminal(stored.imageId, deadline);
+      const a = view && answerOfView(view);
+      if (a) {
+        this.ledger.see(id, 'rest-image', a);
+        this.ledger.see(id, 'bucket', answerOfStored(stored));
+      }
+    }
+  }
+
+  /** Every image's answer from the REST API and from the bucket, once the run is over. */
+  async verifyEverywhere(deadline: number): Promise<void> {
+    const stored = await this.storedResults();
+    for (const id of this.ledger.ids()) {
+      if (id.startsWith('classic:')) continue;
+      const r = stored.get(id);
+      if (r) this.ledger.see(id, 'bucket', answerOfStored(r));
+      if (!r && !this.ledger.isAnswered(id)) continue;
+      const view = await this.untilTerminal(id, deadline);
+      const a = view && answerOfView(view);
+      if (a) this.ledger.see(id, 'rest-image', a);
+    }
+  }
+
+  /** The REST view of an image once it is terminal, waiting a little for a web tier that is restarting. */
+  private async untilTerminal(imageId: string, deadline: number) {
+    const end = Math.min(deadline, Date.now() + 15_000);
+    for (;;) {
+      const v = await this.client.image(imageId);
+      if ((v && v.status !== 'queued') || Date.now() > end) return v;
+      await sleep(500);
+    }
+  }
+}
