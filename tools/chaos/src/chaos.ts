@@ -136,7 +136,10 @@ async function underChaos(system: LocalSystem, o: ChaosOptions, log: (line: stri
       }
       if (!edgeCut && t >= o.edgeCutAtMs && o.edgeCutMs > 0 && system.edge) {
         log(`S3/SQS edge unreachable for ${o.edgeCutMs} ms`);
-        edgeCut = system.edge.cutFor(o.edgeCutMs).then(() => {
+        const edge = system.edge;
+        edge.cut();
+        edgeCut = sleep(o.edgeCutMs).then(() => {
+          edge.restore();
           edgeCutSeconds = o.edgeCutMs / 1000;
           log('S3/SQS edge reachable again');
         });

@@ -1,7 +1,6 @@
 export * from './system';
 export * from './build';
 export * from './supervisor';
-export * from './edge-proxy';
 export * from './ports';
 export * from './model';
 export * from './worker-census';

@@ -2,8 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { mkdirSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { readWorkerRecords } from '@app/fleet';
-import { LOCAL_CREDENTIALS, startLocalAws, type LocalAws } from '@tools/local-aws';
-import { EdgeProxy } from './edge-proxy';
+import { LOCAL_CREDENTIALS, startFaultProxy, startLocalAws, type FaultProxy, type LocalAws } from '@tools/local-aws';
 import { freePort } from './ports';
 import { SupervisedApp, type SupervisorEvent } from './supervisor';
 
@@ -26,7 +25,7 @@ export interface LocalSystemOptions {
   onSupervisorEvent?: (event: SupervisorEvent) => void;
   /**
    * Put a proxy between the apps and the embedded S3/SQS, so that a chaos run
-   * can make the edge unreachable for a while (`system.edge.cutFor(ms)`).
+   * can make the edge unreachable for a while (`system.edge.cut()`, then `restore()`).
    */
   edgeProxy?: boolean;
 }
@@ -42,7 +41,7 @@ export interface LocalSystem {
   /** The control apps, each restarted when it exits by itself (as systemd's Restart=always does). */
   apps: Record<ControlApp, SupervisedApp>;
   /** Between the apps and the embedded S3/SQS, when asked for. */
-  edge?: EdgeProxy;
+  edge?: FaultProxy;
   stop(): Promise<void>;
 }
 
@@ -59,7 +58,7 @@ export async function startLocalSystem(o: LocalSystemOptions): Promise<LocalSyst
   const aws = await startLocalAws({ port: o.awsPort, dataDir: join(runDir, 's3') });
   const running: SupervisedApp[] = [];
   const runId = randomUUID();
-  let edge: EdgeProxy | undefined;
+  let edge: FaultProxy | undefined;
 
   const stop = async () => {
     // Web tier first (no new uploads), then the monitor, then the launch
@@ -76,7 +75,7 @@ export async function startLocalSystem(o: LocalSystemOptions): Promise<LocalSyst
     // Apps reach S3/SQS through the proxy when there is one: every address of the edge is rewritten.
     let awsEnv = aws.env;
     if (o.edgeProxy) {
-      edge = await EdgeProxy.start(new URL(aws.endpoint));
+      edge = await startFaultProxy({ port: Number(new URL(aws.endpoint).port) });
       const from = new URL(aws.endpoint).host;
       const to = new URL(edge.endpoint).host;
       awsEnv = Object.fromEntries(Object.entries(aws.env).map(([k, v]) => [k, v.split(from).join(to)]));
