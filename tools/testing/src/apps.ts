@@ -26,6 +26,28 @@ export interface RunningApp {
   stop(graceMs?: number): Promise<number | null>;
 }
 
+/**
+ * Every app this test file spawned that has not exited yet. Registered the
+ * moment it is spawned, so that afterAll can stop it even when the set-up that
+ * spawned it failed before handing it back (Jest gives each test file its own
+ * copy of this module).
+ */
+const liveApps = new Set<RunningApp & { app: string }>();
+
+/** The apps spawned by this test file that are still running. */
+export function runningApps(): readonly (RunningApp & { app: string })[] {
+  return [...liveApps];
+}
+
+/**
+ * Stops every app this test file spawned and has not stopped yet (SIGTERM,
+ * SIGKILL after graceMs), all at once; resolves with each one's exit code.
+ * Call it in afterAll after the test's own graceful stops.
+ */
+export async function stopAllApps(graceMs = 10_000): Promise<{ app: string; code: number | null }[]> {
+  return Promise.all([...liveApps].map(async (a) => ({ app: a.app, code: await a.stop(graceMs) })));
+}
+
 /** Starts a built app as a real process with exactly the given extra environment. */
 export function spawnApp(app: string, env: Record<string, string>): RunningApp {
   const child = spawn(process.execPath, [appMain(app)], {
@@ -50,7 +72,8 @@ export function spawnApp(app: string, env: Record<string, string>): RunningApp {
   child.stdout?.on('data', onData);
   child.stderr?.on('data', onData);
   const exited = new Promise<number | null>((res) => child.once('exit', (code) => res(code)));
-  return {
+  const running: RunningApp & { app: string } = {
+    app,
     process: child,
     lines,
     exited,
@@ -82,4 +105,7 @@ export function spawnApp(app: string, env: Record<string, string>): RunningApp {
       return code;
     },
   };
+  liveApps.add(running);
+  void exited.then(() => liveApps.delete(running));
+  return running;
 }

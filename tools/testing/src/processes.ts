@@ -1,0 +1,21 @@
+import { readdirSync, readFileSync } from 'node:fs';
+
+/**
+ * Live processes (Linux /proc) whose environment holds `entry` exactly, e.g.
+ * a marker variable a test gave everything it started: the ground truth of
+ * what is still running, whatever the test's own bookkeeping believes.
+ */
+export function processesWithEnv(entry: string): number[] {
+  const pids: number[] = [];
+  for (const pid of readdirSync('/proc')) {
+    if (!/^\d+$/.test(pid)) continue;
+    try {
+      const vars = readFileSync(`/proc/${pid}/environ`, 'utf8').split('\0');
+      // A zombie (exited, not yet reaped) is not running.
+      if (vars.includes(entry) && !readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]?.startsWith('Z')) pids.push(Number(pid));
+    } catch {
+      // gone meanwhile, or not ours to read
+    }
+  }
+  return pids;
+}
