@@ -1,6 +1,7 @@
 import {
   DescribeInstancesCommand,
   EC2Client,
+  type InstanceStateName,
   RunInstancesCommand,
   TerminateInstancesCommand,
 } from '@aws-sdk/client-ec2';
@@ -153,5 +154,20 @@ describe('Ec2Fleet', () => {
     const fleet = new Ec2Fleet(ec2, { stackName: 'ics', ec2: { ...ec2Settings, launchTemplateId: 'lt-1' } });
     await expect(fleet.launch(1)).rejects.toBeInstanceOf(RetryableError);
     await expect(fleet.launch(0)).rejects.toThrow('launch count must be a positive integer (got 0)');
+  });
+  it('status(): alive while pending or running, gone once shutting down or unknown; throttling is an error, not "gone"', async () => {
+    const fleet = new Ec2Fleet(ec2, { stackName: 'ics', ec2: ec2Settings });
+    const answer = (name: InstanceStateName) => ({ Reservations: [{ Instances: [{ InstanceId: 'i-1', State: { Name: name } }] }] });
+    ec2Mock.on(DescribeInstancesCommand).resolvesOnce(answer('pending')).resolvesOnce(answer('running')).resolvesOnce(answer('shutting-down')).resolvesOnce(answer('terminated'));
+    expect([await fleet.status('i-1'), await fleet.status('i-1'), await fleet.status('i-1'), await fleet.status('i-1')]).toEqual(['alive', 'alive', 'gone', 'gone']);
+    expect(ec2Mock.commandCalls(DescribeInstancesCommand)[0].args[0].input).toEqual({ InstanceIds: ['i-1'] });
+
+    ec2Mock.reset();
+    ec2Mock.on(DescribeInstancesCommand).rejects(Object.assign(new Error("The instance ID 'i-2' does not exist"), { name: 'InvalidInstanceID.NotFound', $metadata: { httpStatusCode: 400 } }));
+    expect(await fleet.status('i-2')).toBe('gone');
+
+    ec2Mock.reset();
+    ec2Mock.on(DescribeInstancesCommand).rejects(Object.assign(new Error('Request limit exceeded.'), { name: 'RequestLimitExceeded', $metadata: { httpStatusCode: 503 } }));
+    await expect(fleet.status('i-1')).rejects.toBeInstanceOf(RetryableError);
   });
 });

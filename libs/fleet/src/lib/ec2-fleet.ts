@@ -10,7 +10,7 @@ import {
 import { call, NotFoundError } from '@app/aws';
 import type { ScalingSettings } from '@app/config';
 import { ROLE_TAG, STACK_TAG, WORKER_ROLE, WORKER_STATE_TAG, WORKER_STATES, type WorkerState } from '@app/contracts';
-import { Fleet, type InstanceState, type WorkerInstance } from './fleet';
+import { Fleet, type InstanceState, type WorkerInstance, type WorkerLiveness } from './fleet';
 
 /** Used only without a launch template: the AMI has the worker installed as a systemd unit. */
 export const DEFAULT_USER_DATA = '#!/bin/bash\nsystemctl enable --now classifier-worker.service\n';
@@ -99,6 +99,22 @@ export class Ec2Fleet extends Fleet {
       token = out.NextToken;
     } while (token);
     return workers;
+  }
+
+  /**
+   * Alive while pending or running. Shutting-down counts as gone: the machine
+   * is going away, so its images are re-queued now (should its worker still
+   * finish one, the first result written wins).
+   */
+  override async status(id: string): Promise<WorkerLiveness> {
+    try {
+      const out = await call('ec2.DescribeInstances', () => this.ec2.send(new DescribeInstancesCommand({ InstanceIds: [id] })));
+      const state = out.Reservations?.flatMap((r) => r.Instances ?? []).find((i) => i.InstanceId === id)?.State?.Name;
+      return state === 'pending' || state === 'running' ? 'alive' : 'gone';
+    } catch (err) {
+      if (err instanceof NotFoundError) return 'gone'; // InvalidInstanceID.NotFound: never was, or long gone
+      throw err;
+    }
   }
 
   async terminate(id: string): Promise<void> {

@@ -13,6 +13,9 @@ export interface WorkerInstance {
   busy: boolean;
 }
 
+/** A worker's liveness in the fleet's own view: its process or instance exists, or not. */
+export type WorkerLiveness = 'alive' | 'gone';
+
 /**
  * The classifier workers of one stack, wherever they run. Providers: EC2
  * instances (`Ec2Fleet`) or processes on this machine (`LocalProcessFleet`).
@@ -24,6 +27,15 @@ export abstract class Fleet {
   abstract list(): Promise<WorkerInstance[]>;
   /** Ends one worker; a worker that is already gone is not an error. */
   abstract terminate(id: string): Promise<void>;
+  /**
+   * Whether one worker is still there (the monitor controller re-queues a gone
+   * worker's images at once). An id the fleet never had is gone. Providers
+   * answer from the source (process table, instance state); this default
+   * reads the whole list.
+   */
+  async status(id: string): Promise<WorkerLiveness> {
+    return (await this.list()).some((w) => w.id === id) ? 'alive' : 'gone';
+  }
 }
 
 export interface FleetCounts {

@@ -94,4 +94,12 @@ describe('LocalProcessFleet', () => {
     expect(before.filter(alive)).toEqual([]);
     expect(await fleet.list()).toEqual([]);
   });
+  it('status(): alive while the process is, gone once it is killed, and for an id it never had', async () => {
+    const [w] = await fleet.launch(1);
+    const other = new LocalProcessFleet({ workerMain: FIXTURE, env: {}, stateDir: dir, killGraceMs: 300 });
+    expect(await other.status(w.id)).toBe('alive');
+    process.kill(pidOf(w.id), 'SIGKILL');
+    await until(async () => (await other.status(w.id)) === 'gone');
+    expect(await other.status('local-77')).toBe('gone');
+  });
 });

@@ -3,7 +3,7 @@ import { closeSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, 
 import { join, resolve } from 'node:path';
 import { Logger } from '@nestjs/common';
 import { isWorkerStatusMessage, type WorkerState } from '@app/contracts';
-import { Fleet, type InstanceState, type WorkerInstance } from './fleet';
+import { Fleet, type InstanceState, type WorkerInstance, type WorkerLiveness } from './fleet';
 
 export interface LocalProcessFleetOptions {
   /** The built worker (`dist/apps/classifier-worker/main.js`). */
@@ -145,6 +145,12 @@ export class LocalProcessFleet extends Fleet {
       });
     }
     return workers.sort((a, b) => a.launchedAt.getTime() - b.launchedAt.getTime());
+  }
+
+  /** Alive while its process is (terminating included: it finishes what it holds). */
+  override async status(id: string): Promise<WorkerLiveness> {
+    const r = this.read(id);
+    return r && isAlive(r.pid) ? 'alive' : 'gone';
   }
 
   async terminate(id: string): Promise<void> {
