@@ -1,14 +1,15 @@
 import { join } from 'node:path';
 import { Module, type DynamicModule } from '@nestjs/common';
 import { APP_FILTER, APP_GUARD } from '@nestjs/core';
-import { TerminusModule } from '@nestjs/terminus';
 import { ThrottlerGuard, ThrottlerModule } from '@nestjs/throttler';
 import { AppConfig, AppConfigModule } from '@app/config';
 import { AwsModule } from '@app/aws';
 import { LoggingModule } from '@app/platform';
 import { ApiKeyGuard } from './common/api-key.guard';
+import { ApiKeys } from './common/api-keys';
 import { HttpErrorFilter } from './common/http-error.filter';
 import { HealthController } from './ops/health.controller';
+import { HealthService } from './ops/health.service';
 import { MetricsController } from './ops/metrics.controller';
 import { MetricsService } from './ops/metrics.service';
 import { PAGE_DIR, PageController } from './page/page.controller';
@@ -38,10 +39,12 @@ export class AppModule {
         AppConfigModule.forRoot(config),
         LoggingModule,
         AwsModule,
-        TerminusModule.forRoot({ logger: false }),
         ThrottlerModule.forRoot({
           throttlers: [{ name: 'default', ttl: 60_000, limit: config.web.rateLimitPerMinute }],
           errorMessage: `too many requests: at most ${config.web.rateLimitPerMinute} per minute`,
+          // One budget per client across every route (the default is one per route, which a client
+          // could multiply by spreading requests over routes).
+          generateKey: (_context, tracker, throttlerName) => `${throttlerName}:${tracker}`,
         }),
       ],
       controllers: [
@@ -57,9 +60,12 @@ export class AppModule {
       providers: [
         { provide: PAGE_DIR, useValue: config.web.pageDir ?? defaultPageDir() },
         { provide: APP_FILTER, useClass: HttpErrorFilter },
-        // Key first: an unauthenticated client should not use up anyone's rate.
-        { provide: APP_GUARD, useClass: ApiKeyGuard },
+        // Rate limit first: every request counts, so a flood of wrong keys is throttled too
+        // (the limit is per client address, so it uses up only the flooder's own rate).
         { provide: APP_GUARD, useClass: ThrottlerGuard },
+        { provide: APP_GUARD, useClass: ApiKeyGuard },
+        ApiKeys,
+        HealthService,
         MetricsService,
         ResultsStore,
         ResultsService,

@@ -3,14 +3,22 @@ import { DocumentBuilder, SwaggerModule } from '@nestjs/swagger';
 import type { AppConfig } from '@app/config';
 import helmet from 'helmet';
 import { API_KEY_HEADER } from './common/api-key.guard';
+import { ApiKeys } from './common/api-keys';
 import { PAGE_DIR } from './page/page.controller';
 
 /**
- * Everything set on the HTTP app before it listens: security headers, CORS,
- * the page's static assets, and Swagger UI at /docs. Used by main.ts (through
- * the platform's bootstrap) and by in-process tests alike.
+ * Everything set on the HTTP app before it listens: the API keys (read and
+ * checked: a bad set stops the start), the one proxy hop trusted, security
+ * headers, CORS, the page's static assets, and Swagger UI at /docs (off when
+ * keys are on, unless SWAGGER=on: Swagger's routes bypass the guards). Used by
+ * main.ts (through the platform's bootstrap) and by in-process tests alike.
  */
-export function configureWebApp(app: NestExpressApplication, config: AppConfig): void {
+export async function configureWebApp(app: NestExpressApplication, config: AppConfig): Promise<void> {
+  const keys = app.get(ApiKeys);
+  await keys.load();
+  // Exactly one proxy hop (the load balancer): req.ip, which the rate limit keys on, is the
+  // address that hop saw, not one a client wrote into X-Forwarded-For itself.
+  app.set('trust proxy', 1);
   app.use(
     helmet({
       contentSecurityPolicy: {
@@ -27,7 +35,7 @@ export function configureWebApp(app: NestExpressApplication, config: AppConfig):
   if (origins.length > 0) {
     app.enableCors({
       origin: origins.includes('*') ? true : origins,
-      allowedHeaders: ['Content-Type', API_KEY_HEADER],
+      allowedHeaders: ['Content-Type', API_KEY_HEADER, 'Last-Event-ID'],
       methods: ['GET', 'POST'],
       maxAge: 600,
     });
@@ -35,6 +43,7 @@ export function configureWebApp(app: NestExpressApplication, config: AppConfig):
   app.disable('x-powered-by');
   app.useStaticAssets(app.get<string>(PAGE_DIR), { prefix: '/assets/', index: false, maxAge: '1h' });
 
+  if (!(config.web.swagger ?? !keys.enabled)) return;
   const doc = new DocumentBuilder()
     .setTitle('Image classification: web tier')
     .setDescription(

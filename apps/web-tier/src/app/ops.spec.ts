@@ -26,7 +26,7 @@ describe('operations: health, metrics, API keys, rate limit, headers, CORS, Swag
     const web = await start();
     const res = await fetch(`${web.url}/health`);
     expect(res.status).toBe(200);
-    expect(await res.json()).toMatchObject({ status: 'ok', info: { s3: { status: 'up' }, sqs: { status: 'up' } } });
+    expect(await res.json()).toEqual({ status: 'ok', checks: { s3: 'up', sqs: 'up' }, checkedAt: expect.stringMatching(/^\d{4}-/) });
   });
 
   it('/metrics counts uploads, bytes, results and their end-to-end latency', async () => {
@@ -53,17 +53,20 @@ describe('operations: health, metrics, API keys, rate limit, headers, CORS, Swag
     }
   });
 
-  it('API keys, when configured, guard the API but not the page, health or metrics', async () => {
-    const web = await start({ API_KEYS: 'k-one,k-two' });
+  it('API keys, when configured, guard the API and metrics but not the page or health', async () => {
+    const [one, two] = ['k-one-0123456789abcdef0123456789ab', 'k-two-0123456789abcdef0123456789ab'];
+    const web = await start({ API_KEYS: `${one},${two}` });
     const missing = await fetch(`${web.url}/api/status`);
     expect(missing.status).toBe(401);
     expect(await missing.json()).toEqual({ statusCode: 401, error: 'Unauthorized', message: 'missing API key: send it in the x-api-key header' });
-    const wrong = await fetch(`${web.url}/api/images`, { method: 'POST', headers: { 'x-api-key': 'k-on' }, body: form('images', [datasetImage(0)]) });
+    const wrong = await fetch(`${web.url}/api/images`, { method: 'POST', headers: { 'x-api-key': one.slice(0, -1) }, body: form('images', [datasetImage(0)]) });
     expect(wrong.status).toBe(401);
     expect((await wrong.json()).message).toBe('invalid API key');
     expect((await fetch(`${web.url}/`, { method: 'POST', body: form('myfile', [datasetImage(0)]) })).status).toBe(401);
-    expect((await fetch(`${web.url}/api/status`, { headers: { 'x-api-key': 'k-two' } })).status).toBe(200);
-    for (const open of ['/', '/health', '/metrics', '/docs', '/assets/page.js']) {
+    expect((await fetch(`${web.url}/api/status`, { headers: { 'x-api-key': two } })).status).toBe(200);
+    expect((await fetch(`${web.url}/metrics`)).status).toBe(401);
+    expect((await fetch(`${web.url}/metrics`, { headers: { 'x-api-key': one } })).status).toBe(200);
+    for (const open of ['/', '/health', '/assets/page.js']) {
       expect([open, (await fetch(`${web.url}${open}`)).status]).toEqual([open, 200]);
     }
     // Off by default.
@@ -71,7 +74,7 @@ describe('operations: health, metrics, API keys, rate limit, headers, CORS, Swag
     expect((await fetch(`${plain.url}/api/status`)).status).toBe(200);
   });
 
-  it('rate limiting answers 429 JSON past the limit per minute; health and metrics are not limited', async () => {
+  it('rate limiting answers 429 JSON past the limit per minute, for every route but the page', async () => {
     const web = await start({ RATE_LIMIT_PER_MINUTE: '3' });
     const statuses: number[] = [];
     for (let i = 0; i < 4; i++) statuses.push((await fetch(`${web.url}/api/status`)).status);
@@ -79,7 +82,9 @@ describe('operations: health, metrics, API keys, rate limit, headers, CORS, Swag
     const limited = await fetch(`${web.url}/api/status`);
     expect(limited.headers.get('retry-after')).toMatch(/^\d+$/);
     expect(await limited.json()).toEqual({ statusCode: 429, error: 'Too Many Requests', message: 'too many requests: at most 3 per minute' });
-    for (let i = 0; i < 5; i++) expect((await fetch(`${web.url}/health`)).status).toBe(200);
+    // Health and metrics count too: nothing lets a client make requests without limit.
+    expect((await fetch(`${web.url}/health`)).status).toBe(429);
+    expect((await fetch(`${web.url}/metrics`)).status).toBe(429);
   });
 
   it('helmet sets security headers; CORS is off by default and allows the configured origins', async () => {

@@ -1,46 +1,7 @@
-import { createServer as createHttpServer, request, type IncomingMessage } from 'node:http';
-import { createServer } from 'node:net';
 import { startTestStack, type TestStack } from '@tools/testing';
-import { counts, datasetImage, form, startWebApp, type WebApp } from '../testing/web-test-kit';
+import { counts, datasetImage, deadEndpoint, faultyS3, form, startWebApp, type WebApp } from '../testing/web-test-kit';
 
 jest.setTimeout(60_000);
-
-/** A loopback port nothing listens on. */
-async function deadEndpoint(): Promise<string> {
-  const server = createServer();
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
-  const { port } = server.address() as { port: number };
-  await new Promise((r) => server.close(r));
-  return `http://127.0.0.1:${port}`;
-}
-
-/**
- * An HTTP proxy in front of the embedded S3 that answers the requests `fail`
- * picks with S3's own 503 SlowDown and forwards the rest: a real fault on the
- * wire, for one file of an upload.
- */
-async function faultyS3(target: string, fail: (req: IncomingMessage) => boolean): Promise<{ url: string; close(): Promise<void> }> {
-  const to = new URL(target);
-  const server = createHttpServer((req, res) => {
-    if (fail(req)) {
-      req.resume();
-      res.writeHead(503, { 'content-type': 'application/xml' });
-      res.end('<?xml version="1.0" encoding="UTF-8"?><Error><Code>SlowDown</Code><Message>injected by the test</Message></Error>');
-      return;
-    }
-    const up = request({ host: to.hostname, port: to.port, method: req.method, path: req.url, headers: req.headers }, (answer) => {
-      res.writeHead(answer.statusCode ?? 502, answer.headers);
-      answer.pipe(res);
-    });
-    up.on('error', () => res.destroy());
-    req.pipe(up);
-  });
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
-  return {
-    url: `http://127.0.0.1:${(server.address() as { port: number }).port}`,
-    close: () => new Promise<void>((r) => server.close(() => r())),
-  };
-}
 
 describe('storage or queue unreachable: 503 JSON, and no image stored without its message', () => {
   let stack: TestStack;
@@ -77,7 +38,7 @@ describe('storage or queue unreachable: 503 JSON, and no image stored without it
 
     const health = await fetch(`${web.url}/health`);
     expect(health.status).toBe(503);
-    expect(await health.json()).toMatchObject({ status: 'error', error: { s3: { status: 'down' } }, info: { sqs: { status: 'up' } } });
+    expect(await health.json()).toMatchObject({ status: 'error', checks: { s3: 'down', sqs: 'up' } });
   });
 
   it('SQS unreachable: the stored images are removed again and the files named; /health says sqs is down', async () => {
@@ -93,7 +54,7 @@ describe('storage or queue unreachable: 503 JSON, and no image stored without it
 
     const health = await fetch(`${web.url}/health`);
     expect(health.status).toBe(503);
-    expect(await health.json()).toMatchObject({ status: 'error', error: { sqs: { status: 'down' } }, info: { s3: { status: 'up' } } });
+    expect(await health.json()).toMatchObject({ status: 'error', checks: { s3: 'up', sqs: 'down' } });
 
     // The status panel still answers, with what it could not read as null.
     const status = await (await fetch(`${web.url}/api/status`)).json();

@@ -4,6 +4,8 @@
  */
 import { createHash } from 'node:crypto';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { createServer as createHttpServer, request, type IncomingMessage } from 'node:http';
+import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { NestFactory } from '@nestjs/core';
 import type { NestExpressApplication } from '@nestjs/platform-express';
@@ -34,8 +36,13 @@ export interface WebApp {
 export async function startWebApp(stack: TestStack, env: Record<string, string> = {}): Promise<WebApp> {
   const config = loadConfig({ ...stack.env, LOG_LEVEL: 'error', WEB_PAGE_DIR: BUILT_PAGE_DIR, OUTPUT_POLL_SECONDS: '1', ...env });
   const app = await NestFactory.create<NestExpressApplication>(AppModule.register(config), { logger: false });
-  configureWebApp(app, config);
-  await app.listen(0, '127.0.0.1');
+  try {
+    await configureWebApp(app, config);
+    await app.listen(0, '127.0.0.1');
+  } catch (err) {
+    await app.close();
+    throw err;
+  }
   const url = (await app.getUrl()).replace('[::1]', '127.0.0.1');
   return { app, config, url, close: () => app.close() };
 }
@@ -188,4 +195,54 @@ export async function readEvents(url: string, headers: Record<string, string> = 
     if (ev.event === 'done') break;
   }
   return out;
+}
+
+/** A loopback port nothing listens on. */
+export async function deadEndpoint(): Promise<string> {
+  const server = createServer();
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
+  const { port } = server.address() as { port: number };
+  await new Promise((r) => server.close(r));
+  return `http://127.0.0.1:${port}`;
+}
+
+/**
+ * An HTTP proxy in front of the embedded S3 that answers the requests `fail`
+ * picks with an S3 error (by default 503 SlowDown) and forwards the rest: a
+ * real fault on the wire. Counts the requests it saw.
+ */
+export interface S3Fault {
+  status: number;
+  code: string;
+  message: string;
+}
+export async function faultyS3(
+  target: string,
+  fail: (req: IncomingMessage) => boolean | S3Fault,
+): Promise<{ url: string; requests: { method: string; url: string }[]; close(): Promise<void> }> {
+  const to = new URL(target);
+  const requests: { method: string; url: string }[] = [];
+  const server = createHttpServer((req, res) => {
+    requests.push({ method: req.method ?? '', url: req.url ?? '' });
+    const fault = fail(req);
+    if (fault) {
+      const f = fault === true ? { status: 503, code: 'SlowDown', message: 'injected by the test' } : fault;
+      req.resume();
+      res.writeHead(f.status, { 'content-type': 'application/xml' });
+      res.end(`<?xml version="1.0" encoding="UTF-8"?><Error><Code>${f.code}</Code><Message>${f.message}</Message></Error>`);
+      return;
+    }
+    const up = request({ host: to.hostname, port: to.port, method: req.method, path: req.url, headers: req.headers }, (answer) => {
+      res.writeHead(answer.statusCode ?? 502, answer.headers);
+      answer.pipe(res);
+    });
+    up.on('error', () => res.destroy());
+    req.pipe(up);
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
+  return {
+    url: `http://127.0.0.1:${(server.address() as { port: number }).port}`,
+    requests,
+    close: () => new Promise<void>((r) => server.close(() => r())),
+  };
 }

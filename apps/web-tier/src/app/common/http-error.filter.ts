@@ -15,10 +15,6 @@ export function errorBody(statusCode: number, message: string, details: Record<s
   return { statusCode, error: STATUS_CODES[statusCode] ?? 'Error', message, ...details };
 }
 
-function isHealthReport(r: unknown): boolean {
-  return typeof r === 'object' && r !== null && 'details' in r && (r as { status?: unknown }).status === 'error';
-}
-
 /**
  * Every error leaves as JSON `{ statusCode, error, message }`: Nest's own
  * exceptions (whose bodies vary: the throttler's has no `error`, validation's
@@ -37,12 +33,10 @@ export class HttpErrorFilter implements ExceptionFilter {
       res.end();
       return;
     }
-    if (body.statusCode === HttpStatus.SERVICE_UNAVAILABLE) res.setHeader('Retry-After', '5');
-    // /health keeps terminus's own report ({ status, info, error, details }): probes and dashboards read it.
-    const raw = exception instanceof HttpException ? exception.getResponse() : undefined;
-    if (isHealthReport(raw)) {
-      res.status(body.statusCode).json(raw);
-      return;
+    if (body.statusCode === HttpStatus.SERVICE_UNAVAILABLE) {
+      // An error may say when to come back (e.g. the upload memory cap); else 5 s.
+      const after = body['retryAfterSeconds'];
+      res.setHeader('Retry-After', typeof after === 'number' ? String(after) : '5');
     }
     res.status(body.statusCode).json(body);
   }

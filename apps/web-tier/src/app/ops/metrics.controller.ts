@@ -1,12 +1,10 @@
 import { Controller, Get, Header } from '@nestjs/common';
-import { ApiOperation, ApiProduces, ApiTags } from '@nestjs/swagger';
-import { SkipThrottle } from '@nestjs/throttler';
-import { Public } from '../common/api-key.guard';
+import { ApiOperation, ApiProduces, ApiSecurity, ApiTags } from '@nestjs/swagger';
 import { MetricsService } from './metrics.service';
 
+/** Prometheus metrics; needs an API key when keys are configured (they tell a lot about the traffic). */
 @ApiTags('operations')
-@Public()
-@SkipThrottle()
+@ApiSecurity('api-key')
 @Controller('metrics')
 export class MetricsController {
   constructor(private readonly metrics: MetricsService) {}
