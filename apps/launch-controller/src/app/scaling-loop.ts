@@ -1,25 +1,44 @@
 import { Injectable, Logger, type OnApplicationBootstrap, type OnApplicationShutdown } from '@nestjs/common';
-import { Counter, Gauge } from 'prom-client';
 import { AwsResources, type QueueDepth } from '@app/aws';
 import { AppConfig } from '@app/config';
-import { countFleet, Ec2Fleet, Fleet, ScalingPolicy, type FleetCounts, type ScalingDecision, type WorkerInstance } from '@app/fleet';
+import {
+  Backoff,
+  countFleet,
+  Ec2Fleet,
+  Fleet,
+  InsufficientCapacityError,
+  LaunchPlanner,
+  ScalingPolicy,
+  type FleetCounts,
+  type ScalingDecision,
+  type WorkerInstance,
+} from '@app/fleet';
 import { MetricsRegistry } from '@app/platform';
+import { ScalingMetrics } from './scaling-metrics';
 
 export interface FleetStatus {
   workers: FleetCounts;
   instances: WorkerInstance[];
   launchQueue: QueueDepth;
+  policy: string;
   lastDecision?: ScalingDecision & { at: string };
-  lastLaunch?: { at: string; count: number; ids: string[] };
+  lastLaunch?: { at: string; requested: number; count: number; ids: string[] };
+  /** Set while launches wait after a short or failed one. */
+  launchBackoff?: { reason: string; failures: number };
   lastError?: { at: string; message: string };
+  /** Did the last tick read the queue and the fleet and act on them? */
+  lastTickOk?: boolean;
   maxWorkers: number;
+  /** When the last tick succeeded. */
   updatedAt?: string;
 }
 
 /**
  * The scaling loop: every SCALE_TICK_MS, read the launch queue's backlog and
- * the fleet, and launch what the policy asks for. Ticks never overlap (each is
- * scheduled when the last one ends), so a slow launch cannot double-launch.
+ * the fleet, and launch what the planner asks for. Ticks never overlap (each is
+ * scheduled when the last one ends); a failing tick is retried with back-off.
+ * The decisions themselves (policy, launches in flight, launch back-off) are
+ * the LaunchPlanner's, shared with the simulator.
  */
 @Injectable()
 export class ScalingLoop implements OnApplicationBootstrap, OnApplicationShutdown {
@@ -28,14 +47,10 @@ export class ScalingLoop implements OnApplicationBootstrap, OnApplicationShutdow
   private stopped = false;
   private lastLogged = '';
   private current?: Promise<unknown>;
+  private readonly planner: LaunchPlanner;
+  private readonly tickBackoff: Backoff;
+  private readonly metrics: ScalingMetrics;
   readonly status: FleetStatus;
-  private readonly metrics: {
-    workers: Gauge<'state'>;
-    backlog: Gauge;
-    decisions: Counter<'action'>;
-    launched: Counter;
-    errors: Counter;
-  };
 
   constructor(
     private readonly config: AppConfig,
@@ -43,27 +58,42 @@ export class ScalingLoop implements OnApplicationBootstrap, OnApplicationShutdow
     private readonly fleet: Fleet,
     registry: MetricsRegistry,
   ) {
+    const s = config.scaling;
     // A launch controller that could never launch should not start at all.
-    if (config.scaling.provider === 'ec2') Ec2Fleet.assertCanLaunch(config.scaling);
+    if (s.provider === 'ec2') Ec2Fleet.assertCanLaunch(s);
+    this.planner = new LaunchPlanner({
+      policy: ScalingPolicy.named(s.policy),
+      maxWorkers: config.fleet.maxWorkers,
+      worker: {
+        concurrency: s.workerConcurrency,
+        prefetch: config.worker.prefetch,
+        imageSeconds: s.imageSeconds,
+        bootSeconds: s.workerBootSeconds,
+      },
+      targetBacklogPerWorker: s.targetBacklogPerWorker,
+      inFlightMs: s.launchInFlightSeconds * 1000,
+      backoff: { minMs: s.launchBackoffMs, maxMs: s.launchBackoffMaxMs, jitter: true },
+    });
+    this.tickBackoff = new Backoff({ minMs: s.tickMs, maxMs: Math.max(s.tickMs, s.launchBackoffMaxMs), jitter: true });
     this.status = {
       workers: countFleet([]),
       instances: [],
       launchQueue: { visible: 0, inFlight: 0, delayed: 0 },
+      policy: s.policy,
       maxWorkers: config.fleet.maxWorkers,
     };
-    this.metrics = {
-      workers: new Gauge({ name: 'ics_workers', help: 'Workers by state', labelNames: ['state'], registers: [registry] }),
-      backlog: new Gauge({ name: 'ics_launch_backlog', help: 'Launch queue messages: visible + in flight + delayed', registers: [registry] }),
-      decisions: new Counter({ name: 'ics_scaling_decisions_total', help: 'Scaling decisions', labelNames: ['action'], registers: [registry] }),
-      launched: new Counter({ name: 'ics_workers_launched_total', help: 'Workers launched', registers: [registry] }),
-      errors: new Counter({ name: 'ics_scaling_errors_total', help: 'Ticks that failed', registers: [registry] }),
-    };
+    this.metrics = new ScalingMetrics(registry);
   }
 
   onApplicationBootstrap(): void {
+    const s = this.config.scaling;
     this.logger.log(
-      `scaling every ${this.config.scaling.tickMs} ms: MAX_WORKERS=${this.config.fleet.maxWorkers}, ` +
-        `TARGET_BACKLOG_PER_WORKER=${this.config.scaling.targetBacklogPerWorker}, provider=${this.config.scaling.provider}`,
+      `scaling every ${s.tickMs} ms with the ${s.policy} policy: MAX_WORKERS=${this.config.fleet.maxWorkers}, ` +
+        (s.policy === 'one-per-message'
+          ? `TARGET_BACKLOG_PER_WORKER=${s.targetBacklogPerWorker}, `
+          : `WORKER_PREFETCH=${this.config.worker.prefetch}, WORKER_CONCURRENCY=${s.workerConcurrency}, ` +
+            `IMAGE_SECONDS=${s.imageSeconds}, WORKER_BOOT_SECONDS=${s.workerBootSeconds}, `) +
+        `provider=${s.provider}`,
     );
     this.schedule(0);
   }
@@ -77,43 +107,76 @@ export class ScalingLoop implements OnApplicationBootstrap, OnApplicationShutdow
   private schedule(delayMs: number): void {
     if (this.stopped) return;
     this.timer = setTimeout(() => {
-      this.current = this.tick().finally(() => this.schedule(this.config.scaling.tickMs));
+      this.current = this.tick().finally(() =>
+        // After failed ticks (SQS or EC2 unreachable, throttled), wait longer each time.
+        this.schedule(Math.max(this.config.scaling.tickMs, this.tickBackoff.remaining(Date.now()))),
+      );
     }, delayMs);
   }
 
   /** One scaling decision. Never throws: a failed tick is logged and the next one tries again. */
   async tick(): Promise<ScalingDecision | undefined> {
     try {
-      const [depth, instances] = await Promise.all([this.aws.launchQueue.depth(), this.fleet.list()]);
-      const workers = countFleet(instances);
-      const decision = ScalingPolicy.decide({
-        depth,
-        fleet: workers,
-        maxWorkers: this.config.fleet.maxWorkers,
-        targetBacklogPerWorker: this.config.scaling.targetBacklogPerWorker,
-      });
-      const at = new Date().toISOString();
-      Object.assign(this.status, { workers, instances, launchQueue: depth, lastDecision: { ...decision, at }, updatedAt: at });
-      this.metrics.backlog.set(decision.backlog);
-      for (const s of ['pending', 'running', 'terminating', 'busy', 'free'] as const) this.metrics.workers.set({ state: s }, workers[s]);
-      this.metrics.decisions.inc({ action: decision.action });
-      this.log(decision, workers);
-      if (decision.action === 'launch' && !this.stopped) {
-        const launched = await this.fleet.launch(decision.count);
-        this.metrics.launched.inc(launched.length);
-        // Show the new workers now rather than a tick later: the status is what people watch.
-        const after = countFleet([...instances, ...launched]);
-        Object.assign(this.status, { workers: after, instances: [...instances, ...launched] });
-        this.status.lastLaunch = { at: new Date().toISOString(), count: launched.length, ids: launched.map((w) => w.id) };
-        this.logger.log({ msg: `launched ${launched.length} worker(s)`, ids: this.status.lastLaunch.ids });
+      const [depth, listed] = await Promise.all([this.aws.launchQueue.depth(), this.fleet.list()]);
+      const plan = this.planner.plan(Date.now(), depth, listed);
+      for (const w of plan.expired) {
+        this.logger.warn(`worker ${w.id} was never listed within ${this.config.scaling.launchInFlightSeconds} s of its launch: no longer counted`);
       }
+      const { decision, workers } = plan;
+      const at = new Date().toISOString();
+      Object.assign(this.status, { workers, instances: plan.instances, launchQueue: depth, lastDecision: { ...decision, at } });
+      this.metrics.observe(decision, workers, this.planner.unlisted.length);
+      this.log(decision, workers);
+      if (decision.action === 'launch' && !this.stopped) await this.launch(decision.count, plan.instances);
+      this.status.launchBackoff = this.planner.backingOff;
+      this.status.lastTickOk = true;
+      this.status.updatedAt = new Date().toISOString();
+      this.tickBackoff.succeed();
       return decision;
     } catch (err) {
       this.metrics.errors.inc();
       const message = (err as Error).message;
       this.status.lastError = { at: new Date().toISOString(), message };
-      this.logger.warn(`scaling tick failed, will retry: ${message}`);
+      this.status.lastTickOk = false;
+      const waitMs = this.tickBackoff.fail(Date.now(), message);
+      this.logger.warn(`scaling tick failed, next try in ${(Math.max(waitMs, this.config.scaling.tickMs) / 1000).toFixed(1)} s: ${message}`);
       return undefined;
+    }
+  }
+
+  /** Launches, remembers what started, and backs off a short or failed launch. */
+  private async launch(count: number, before: WorkerInstance[]): Promise<void> {
+    let launched: WorkerInstance[];
+    try {
+      launched = await this.fleet.launch(count);
+    } catch (err) {
+      const outcome = this.planner.failed(Date.now(), count, err as Error);
+      this.metrics.launchFailures.inc({ kind: err instanceof InsufficientCapacityError ? 'capacity' : (err as Error).name || 'Error' });
+      this.logger.warn({
+        msg: `launch of ${count} failed, next launch in ${((outcome.backoff?.waitMs ?? 0) / 1000).toFixed(1)} s: ${(err as Error).message}`,
+        requested: count,
+      });
+      // Capacity and throttling are the cloud's weather; anything else (a bad
+      // launch template, no permission) is ours, and /health must say so.
+      if ((err as { retryable?: boolean }).retryable !== true) throw err;
+      return;
+    }
+    const outcome = this.planner.launched(Date.now(), count, launched);
+    this.metrics.launched.inc(launched.length);
+    // Show the new workers now rather than a tick later: the status is what people watch.
+    const instances = [...before, ...launched];
+    Object.assign(this.status, { workers: countFleet(instances), instances });
+    const ids = launched.map((w) => w.id);
+    this.status.lastLaunch = { at: new Date().toISOString(), requested: count, count: launched.length, ids };
+    this.logger.log({ msg: `launched ${launched.length} worker(s)`, ids });
+    if (outcome.backoff) {
+      this.metrics.shortfall.inc(count - launched.length);
+      this.logger.warn({
+        msg: `launched ${launched.length} of ${count}, the other ${count - launched.length} in ${(outcome.backoff.waitMs / 1000).toFixed(1)} s at the earliest`,
+        requested: count,
+        launched: launched.length,
+        reason: outcome.backoff.reason,
+      });
     }
   }
 
@@ -122,6 +185,7 @@ export class ScalingLoop implements OnApplicationBootstrap, OnApplicationShutdow
     const line = {
       msg: `${d.action}${d.count ? ` ${d.count}` : ''}: ${d.reason}`,
       action: d.action,
+      rule: d.rule,
       count: d.count,
       backlog: d.backlog,
       desired: d.desired,

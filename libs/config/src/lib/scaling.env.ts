@@ -1,14 +1,29 @@
 import { Transform } from 'class-transformer';
-import { IsArray, IsIn, IsInt, IsOptional, IsString, Matches, Max, Min } from 'class-validator';
-import { toInt, toList } from './env-helpers';
+import { IsArray, IsIn, IsInt, IsNumber, IsOptional, IsString, Matches, Max, Min } from 'class-validator';
+import { toInt, toList, toNumber } from './env-helpers';
 
 export const FLEET_PROVIDERS = ['local', 'ec2'] as const;
+/** `work-per-worker`: size the fleet by what each worker can take and finish; `one-per-message`: the old rule. */
+export const SCALING_POLICIES = ['work-per-worker', 'one-per-message'] as const;
 
 /** launch-controller, monitor-controller and libs/fleet variables. */
 export class ScalingEnvironment {
   /** `local`: worker processes on this machine; `ec2`: instances. */
   @IsIn(FLEET_PROVIDERS) FLEET_PROVIDER: (typeof FLEET_PROVIDERS)[number] = 'local';
+  @IsIn(SCALING_POLICIES) SCALING_POLICY: (typeof SCALING_POLICIES)[number] = 'work-per-worker';
+  /** one-per-message policy only: one worker per this many messages. */
   @Transform(toInt) @Max(1000) @Min(1) @IsInt() TARGET_BACKLOG_PER_WORKER = 1;
+  /** work-per-worker policy: seconds from launch to a worker taking work (instance boot + model load). */
+  @Transform(toNumber) @Max(3600) @Min(0) @IsNumber() WORKER_BOOT_SECONDS = 30;
+  /** work-per-worker policy: seconds one worker spends on one image (measure it from a run's output rate). */
+  @Transform(toNumber) @Max(3600) @Min(0.001) @IsNumber() IMAGE_SECONDS = 0.2;
+  /** work-per-worker policy: images one worker works on at once. */
+  @Transform(toInt) @Max(64) @Min(1) @IsInt() WORKER_CONCURRENCY = 1;
+  /** A launched worker the fleet does not list yet (EC2's describe lag) counts as pending for at most this long. */
+  @Transform(toInt) @Max(3600) @Min(1) @IsInt() LAUNCH_IN_FLIGHT_SECONDS = 120;
+  /** After a failed or short launch, wait this long (ms) before launching again, doubling up to the maximum. */
+  @Transform(toInt) @Max(600_000) @Min(10) @IsInt() LAUNCH_BACKOFF_MS = 2000;
+  @Transform(toInt) @Max(3_600_000) @Min(10) @IsInt() LAUNCH_BACKOFF_MAX_MS = 60_000;
   /** Scaling loop period, milliseconds. */
   @Transform(toInt) @Max(600_000) @Min(50) @IsInt() SCALE_TICK_MS = 1000;
   /** Tags and names of this stack's resources. */
@@ -33,7 +48,14 @@ export class ScalingEnvironment {
 
 export interface ScalingSettings {
   provider: (typeof FLEET_PROVIDERS)[number];
+  policy: (typeof SCALING_POLICIES)[number];
   targetBacklogPerWorker: number;
+  workerBootSeconds: number;
+  imageSeconds: number;
+  workerConcurrency: number;
+  launchInFlightSeconds: number;
+  launchBackoffMs: number;
+  launchBackoffMaxMs: number;
   tickMs: number;
   stackName: string;
   workerMain: string;
@@ -54,7 +76,14 @@ export interface ScalingSettings {
 export function scalingSettings(e: ScalingEnvironment): ScalingSettings {
   return {
     provider: e.FLEET_PROVIDER,
+    policy: e.SCALING_POLICY,
     targetBacklogPerWorker: e.TARGET_BACKLOG_PER_WORKER,
+    workerBootSeconds: e.WORKER_BOOT_SECONDS,
+    imageSeconds: e.IMAGE_SECONDS,
+    workerConcurrency: e.WORKER_CONCURRENCY,
+    launchInFlightSeconds: e.LAUNCH_IN_FLIGHT_SECONDS,
+    launchBackoffMs: e.LAUNCH_BACKOFF_MS,
+    launchBackoffMaxMs: e.LAUNCH_BACKOFF_MAX_MS,
     tickMs: e.SCALE_TICK_MS,
     stackName: e.STACK_NAME,
     workerMain: e.WORKER_MAIN,

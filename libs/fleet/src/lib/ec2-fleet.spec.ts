@@ -7,7 +7,7 @@ import {
 } from '@aws-sdk/client-ec2';
 import { mockClient } from 'aws-sdk-client-mock';
 import { RetryableError } from '@app/aws';
-import { DEFAULT_USER_DATA, Ec2Fleet } from './ec2-fleet';
+import { DEFAULT_USER_DATA, Ec2Fleet, InsufficientCapacityError } from './ec2-fleet';
 
 const ec2Mock = mockClient(EC2Client);
 const ec2 = new EC2Client({ region: 'us-east-1' });
@@ -45,7 +45,8 @@ describe('Ec2Fleet', () => {
     expect(calls).toHaveLength(1);
     const input = calls[0].args[0].input;
     expect(input).toEqual({
-      MinCount: 2,
+      // Whatever capacity there is: one capacity error must not launch nothing.
+      MinCount: 1,
       MaxCount: 2,
       ClientToken: expect.stringMatching(/^[0-9a-f-]{36}$/),
       LaunchTemplate: { LaunchTemplateId: 'lt-0abc', Version: '$Latest' },
@@ -78,7 +79,7 @@ describe('Ec2Fleet', () => {
     await fleet.launch(3);
     const input = ec2Mock.commandCalls(RunInstancesCommand)[0].args[0].input;
     expect(input).toMatchObject({
-      MinCount: 3,
+      MinCount: 1,
       MaxCount: 3,
       ImageId: 'ami-0123456789abcdef0',
       InstanceType: 't3.medium',
@@ -145,6 +146,26 @@ describe('Ec2Fleet', () => {
       { InstanceIds: ['i-1'] },
       { InstanceIds: ['i-gone'] },
     ]);
+  });
+
+  it('takes partial capacity: fewer instances than asked for is a short launch, not an error', async () => {
+    ec2Mock.on(RunInstancesCommand).resolves({ Instances: [{ InstanceId: 'i-1', State: { Name: 'pending' } }] });
+    const fleet = new Ec2Fleet(ec2, { stackName: 'ics', ec2: { ...ec2Settings, launchTemplateId: 'lt-1' } });
+    expect((await fleet.launch(4)).map((w) => w.id)).toEqual(['i-1']);
+  });
+
+  it('maps no capacity at all to an InsufficientCapacityError, which is retryable', async () => {
+    ec2Mock.on(RunInstancesCommand).rejects(
+      Object.assign(new Error('We currently do not have sufficient t3.medium capacity in the Availability Zone you requested.'), {
+        name: 'InsufficientInstanceCapacity',
+        $metadata: { httpStatusCode: 500 },
+      }),
+    );
+    const fleet = new Ec2Fleet(ec2, { stackName: 'ics', ec2: { ...ec2Settings, launchTemplateId: 'lt-1' } });
+    const err = await fleet.launch(2).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(InsufficientCapacityError);
+    expect(err).toMatchObject({ retryable: true, operation: 'ec2.RunInstances' });
+    expect((err as Error).message).toMatch(/^ec2.RunInstances: InsufficientInstanceCapacity: We currently do not have sufficient/);
   });
 
   it('maps throttling to a RetryableError the scaling loop can wait out', async () => {

@@ -7,7 +7,7 @@ import {
   type Instance,
   type RunInstancesCommandInput,
 } from '@aws-sdk/client-ec2';
-import { call, NotFoundError } from '@app/aws';
+import { call, NotFoundError, RetryableError } from '@app/aws';
 import type { ScalingSettings } from '@app/config';
 import { ROLE_TAG, STACK_TAG, WORKER_ROLE, WORKER_STATE_TAG, WORKER_STATES, type WorkerState } from '@app/contracts';
 import { Fleet, type InstanceState, type WorkerInstance, type WorkerLiveness } from './fleet';
@@ -21,6 +21,12 @@ const ALIVE_STATES: Record<string, InstanceState> = {
   'shutting-down': 'terminating',
   stopping: 'terminating',
 };
+
+/** EC2 codes for "not enough of this instance type here right now": worth another try later. */
+const CAPACITY_CODES = new Set(['InsufficientInstanceCapacity', 'InsufficientCapacity', 'InsufficientHostCapacity']);
+
+/** EC2 had no capacity for even one worker; the launch can be tried again later. */
+export class InsufficientCapacityError extends RetryableError {}
 
 /** Workers as EC2 instances, found by this stack's tags. */
 export class Ec2Fleet extends Fleet {
@@ -38,6 +44,11 @@ export class Ec2Fleet extends Fleet {
     }
   }
 
+  /**
+   * Launches up to `count` workers, taking whatever capacity there is
+   * (MinCount 1): fewer than `count` when EC2 is short of capacity, and an
+   * InsufficientCapacityError when not even one could start.
+   */
   async launch(count: number): Promise<WorkerInstance[]> {
     if (!Number.isInteger(count) || count < 1) throw new RangeError(`launch count must be a positive integer (got ${count})`);
     Ec2Fleet.assertCanLaunch(this.settings);
@@ -49,7 +60,7 @@ export class Ec2Fleet extends Fleet {
       { Key: WORKER_STATE_TAG, Value: 'starting' },
     ];
     const input: RunInstancesCommandInput = {
-      MinCount: count,
+      MinCount: 1,
       MaxCount: count,
       // The same token on a retried call makes EC2 launch once, not twice.
       ClientToken: randomUUID(),
@@ -70,7 +81,13 @@ export class Ec2Fleet extends Fleet {
         MetadataOptions: { HttpTokens: 'required', HttpEndpoint: 'enabled' },
       });
     }
-    const out = await call('ec2.RunInstances', () => this.ec2.send(new RunInstancesCommand(input)));
+    const out = await call('ec2.RunInstances', () => this.ec2.send(new RunInstancesCommand(input))).catch((err: unknown) => {
+      const code = (err as { cause?: { Code?: string; name?: string } }).cause;
+      if (CAPACITY_CODES.has(code?.Code ?? code?.name ?? '')) {
+        throw new InsufficientCapacityError((err as Error).message, 'ec2.RunInstances', { cause: err });
+      }
+      throw err;
+    });
     return (out.Instances ?? []).map(toWorker).filter((w): w is WorkerInstance => w !== undefined);
   }
 
