@@ -1,0 +1,105 @@
+import { NotFoundError, type ObjectStore, type Queue } from '@app/aws';
+import { announcedKey, parseOutputMessage, resultKey, serialize, type OutputMessage } from '@app/contracts';
+import { BatchSender } from './batch-sender';
+
+export interface PublishOutcome {
+  /** The image's one answer: ours, or the one written before it. */
+  result: OutputMessage;
+  /** True when ours was the first written. */
+  won: boolean;
+}
+
+export type FoundOutcome = 'missing' | 'announced-before' | 'announced-now';
+
+/** The stored result of an image is not a result (hand-edited, truncated): nothing can be announced. */
+export class StoredResultInvalidError extends Error {
+  override readonly name = 'StoredResultInvalidError';
+  constructor(
+    readonly imageId: string,
+    reason: string,
+  ) {
+    super(`stored result of ${imageId} is not a valid result: ${reason}`);
+  }
+}
+
+export interface ResultPublisherOptions {
+  /** Send output messages in batches (the worker: many results at once); default: one call each. */
+  batch?: boolean;
+}
+
+/**
+ * The one way a result becomes an answer, for the worker and the monitor
+ * controller alike:
+ *
+ *   1. write the result under the image id, only if none is there (S3
+ *      conditional put, If-None-Match: *): the first result written wins;
+ *   2. announce the winner on the output queue (ours, or the one already
+ *      there: a late loser repeats the winner, it never contradicts it);
+ *   3. mark it announced (`announced/<imageId>`).
+ *
+ * A crash between 1 and 2 leaves a result without a mark; whoever finds such a
+ * result announces it (`announceFound`). A crash between 2 and 3 makes that a
+ * second announcement of the same answer, which consumers drop by image id.
+ */
+export class ResultPublisher {
+  private readonly sender?: BatchSender;
+
+  constructor(
+    private readonly bucket: ObjectStore,
+    private readonly outputQueue: Queue,
+    options: ResultPublisherOptions = {},
+  ) {
+    if (options.batch) this.sender = new BatchSender(outputQueue);
+  }
+
+  async publish(result: OutputMessage): Promise<PublishOutcome> {
+    const json = serialize(result);
+    // Two tries: the one there may be deleted between our refused put and our read of it.
+    for (let tries = 1; ; tries++) {
+      const won = (await this.bucket.putIfAbsent(resultKey(result.imageId), json, { contentType: 'application/json' })) === 'created';
+      const winner = won ? result : await this.stored(result.imageId);
+      if (winner) {
+        await this.announce(winner);
+        return { result: winner, won };
+      }
+      if (tries >= 2) throw new Error(`result of ${result.imageId}: refused as present, then not found`);
+    }
+  }
+
+  /** Announces the stored result of an image unless that was done before; says which. */
+  async announceFound(imageId: string): Promise<FoundOutcome> {
+    if (await this.bucket.exists(announcedKey(imageId))) return 'announced-before';
+    const stored = await this.stored(imageId);
+    if (!stored) return 'missing';
+    await this.announce(stored);
+    return 'announced-now';
+  }
+
+  /** Resolves when no batched output message is pending. */
+  async idle(): Promise<void> {
+    await this.sender?.idle();
+  }
+
+  private async announce(result: OutputMessage): Promise<void> {
+    const json = serialize(result);
+    if (this.sender) await this.sender.send(json);
+    else await this.outputQueue.send(json);
+    // The mark only spares a second announcement; its loss costs a duplicate, never an answer.
+    await this.bucket.put(announcedKey(result.imageId), JSON.stringify({ at: new Date().toISOString() }), { contentType: 'application/json' }).catch(() => undefined);
+  }
+
+  private async stored(imageId: string): Promise<OutputMessage | undefined> {
+    let body: Buffer;
+    try {
+      body = await this.bucket.getBuffer(resultKey(imageId));
+    } catch (err) {
+      if (err instanceof NotFoundError) return undefined;
+      throw err;
+    }
+    try {
+      return parseOutputMessage(body.toString('utf8'));
+    } catch (err) {
+      throw new StoredResultInvalidError(imageId, (err as Error).message);
+    }
+  }
+}
