@@ -1,13 +1,14 @@
 import type { FleetCounts } from './fleet';
 import { OnePerMessagePolicy, ScalingPolicy, WorkPerWorkerPolicy, type WorkerCapacity } from './scaling-policy';
 
-const fleet = (running: number, pending = 0): FleetCounts => ({
+/** `running` busy workers, `pending` booting ones and `free` running ones with nothing in hand. */
+const fleet = (running: number, pending = 0, free = 0): FleetCounts => ({
   pending,
-  running,
+  running: running + free,
   terminating: 0,
   busy: running,
-  free: 0,
-  alive: running + pending,
+  free,
+  alive: running + pending + free,
 });
 const depth = (visible: number, inFlight = 0, delayed = 0) => ({ visible, inFlight, delayed });
 /** The burst scenario's worker: one image at a time, 1 s each, 20 held, 30 s to boot. */
@@ -28,7 +29,7 @@ describe('WorkPerWorkerPolicy', () => {
     ['all work held by running workers', depth(0, 100), 5, [], 20, worker, 'hold', 0, 'fleet-suffices'],
     ['2 full workers drain 60 before a new one boots', depth(30, 40), 2, [], 20, worker, 'hold', 0, 'fleet-suffices'],
     ['2 full workers leave 40 of 100', depth(100, 40), 2, [], 20, worker, 'launch', 2, 'scale-out'],
-    ['free room in running workers takes work at once', depth(55, 10), 1, [], 20, worker, 'launch', 1, 'scale-out'],
+    ['a busy worker is taken as full: 30 of 55 drained', depth(55), 1, [], 20, worker, 'launch', 2, 'scale-out'],
     ['5 just launched take the 100 when they boot', depth(100), 0, [30, 30, 30, 30, 30], 20, worker, 'hold', 0, 'fleet-suffices'],
     ['5 launched 10 s ago also finish 10 each first', depth(150), 0, [20, 20, 20, 20, 20], 20, worker, 'hold', 0, 'fleet-suffices'],
     ['...and leave 50 of 200 for 3 more', depth(200), 0, [20, 20, 20, 20, 20], 20, worker, 'launch', 3, 'scale-out'],
@@ -51,6 +52,12 @@ describe('WorkPerWorkerPolicy', () => {
     });
     expect(decision).toMatchObject({ action, count, rule, policy: 'work-per-worker' });
     expect(running + readyIn.length + decision.count).toBeLessThanOrEqual(Math.max(max, running + readyIn.length));
+  });
+
+  it('counts a free worker as taking a full prefetch at once', () => {
+    const input = { fleet: fleet(0, 0, 1), maxWorkers: 20, worker, targetBacklogPerWorker: 1 };
+    expect(policy.decide({ ...input, depth: depth(50) })).toMatchObject({ action: 'hold', rule: 'fleet-suffices' });
+    expect(policy.decide({ ...input, depth: depth(55) })).toMatchObject({ action: 'launch', count: 1, rule: 'scale-out' });
   });
 
   it('says why, with the figures it used', () => {

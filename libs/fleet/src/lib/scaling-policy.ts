@@ -111,12 +111,14 @@ export class OnePerMessagePolicy extends ScalingPolicy {
  * Sizes the fleet by work per worker. A worker launched now takes work only
  * after `bootSeconds`, and then takes up to `prefetch` images at once (the
  * first to poll takes them all). Until then the workers already there drain
- * the waiting images: each running one fills its free prefetch room at once
- * and then takes `concurrency / imageSeconds` images a second; each pending
+ * the waiting images: each free one fills its prefetch at once, and each
+ * running one takes `concurrency / imageSeconds` images a second; each pending
  * one takes a full prefetch when it comes up, plus what it finishes before a
  * new worker could. Only what is left after that calls for new workers, one
  * per `prefetch` images: a worker launched for less would find nothing left.
- * Images in flight are held by workers already and call for no one.
+ * Images in flight are held by workers already and call for no one. (A busy
+ * worker's free room is not known, since a worker deletes the messages it
+ * takes; counting none errs towards launching.)
  */
 export class WorkPerWorkerPolicy extends ScalingPolicy {
   readonly name = 'work-per-worker' as const;
@@ -125,10 +127,9 @@ export class WorkPerWorkerPolicy extends ScalingPolicy {
     const { prefetch, imageSeconds, bootSeconds } = i.worker;
     const perSecond = Math.min(i.worker.concurrency, prefetch) / imageSeconds;
     const waiting = i.depth.visible + i.depth.delayed;
-    const { running, pending, alive } = i.fleet;
+    const { running, free, pending, alive } = i.fleet;
     const readyIn = i.pendingReadyInSeconds ?? [];
-    const room = Math.max(0, running * prefetch - i.depth.inFlight);
-    let drained = room + running * perSecond * bootSeconds;
+    let drained = free * prefetch + running * perSecond * bootSeconds;
     for (let p = 0; p < pending; p++) {
       const wait = Math.min(bootSeconds, Math.max(0, readyIn[p] ?? bootSeconds));
       drained += prefetch + perSecond * (bootSeconds - wait);
