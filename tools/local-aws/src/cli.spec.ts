@@ -22,7 +22,7 @@ describe('npm run local-aws', () => {
       while (!out.includes('export OUTPUT_QUEUE_URL=') && Date.now() < end) await new Promise((r) => setTimeout(r, 100));
       const env = Object.fromEntries([...out.matchAll(/^export (\w+)=(.*)$/gm)].map((m) => [m[1], m[2]]));
       expect(Object.keys(env)).toEqual(
-        expect.arrayContaining(['AWS_ENDPOINT_URL', 'AWS_ACCESS_KEY_ID', 'AWS_SECRET_ACCESS_KEY', 'LAUNCH_QUEUE_URL', 'INPUT_BUCKET']),
+        expect.arrayContaining(['AWS_ENDPOINT_URL', 'AWS_ACCESS_KEY_ID', 'AWS_SECRET_ACCESS_KEY', 'LAUNCH_QUEUE_URL', 'INPUT_BUCKET', 'MONITOR_DEAD_LETTER_QUEUE_URL']),
       );
       // Only what was printed: endpoint, region, keys and checksum mode, the way a shell would pass them.
       const common = {
@@ -35,7 +35,9 @@ describe('npm run local-aws', () => {
       expect(buckets).toEqual(expect.arrayContaining([env['INPUT_BUCKET'], env['OUTPUT_BUCKET']]));
       const sqs = new SQSClient(common);
       const urls = (await sqs.send(new ListQueuesCommand({}))).QueueUrls ?? [];
-      expect(urls).toEqual(expect.arrayContaining([env['LAUNCH_QUEUE_URL'], env['MONITOR_QUEUE_URL'], env['OUTPUT_QUEUE_URL']]));
+      expect(urls).toEqual(
+        expect.arrayContaining([env['LAUNCH_QUEUE_URL'], env['MONITOR_QUEUE_URL'], env['OUTPUT_QUEUE_URL'], env['MONITOR_DEAD_LETTER_QUEUE_URL']]),
+      );
       await sqs.send(new SendMessageCommand({ QueueUrl: env['OUTPUT_QUEUE_URL'], MessageBody: 'hello' }));
       const got = await sqs.send(new ReceiveMessageCommand({ QueueUrl: env['OUTPUT_QUEUE_URL'], WaitTimeSeconds: 1 }));
       expect(got.Messages?.[0].Body).toBe('hello');

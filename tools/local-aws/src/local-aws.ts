@@ -4,10 +4,12 @@ import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createRequestHandler } from 'local-aws-sqs';
+import { ConditionalWrites } from './conditional-writes';
 // s3rver ships no types; its default export is a Koa app whose callback() serves S3.
 const S3rver = require('s3rver') as new (options: Record<string, unknown>) => {
   configureBuckets(): Promise<void>;
   callback(): (req: IncomingMessage, res: ServerResponse) => void;
+  store: { existsObject(bucket: string, key: string): Promise<boolean> };
 };
 
 /** s3rver accepts only its own fixed key pair. */
@@ -29,6 +31,10 @@ export interface LocalAwsOptions {
   maxReceiveCount?: number;
   /** Visibility timeout of the launch queue, seconds. */
   launchVisibilitySeconds?: number;
+  /** Receives of one monitor message before it is dead-lettered (default 5). */
+  monitorMaxReceiveCount?: number;
+  /** Visibility timeout of the monitor queue, seconds (default 30). */
+  monitorVisibilitySeconds?: number;
 }
 
 export interface LocalAws {
@@ -36,7 +42,7 @@ export interface LocalAws {
   port: number;
   dataDir: string;
   buckets: { input: string; output: string };
-  queues: { launch: string; launchDeadLetter: string; monitor: string; output: string };
+  queues: { launch: string; launchDeadLetter: string; monitor: string; monitorDeadLetter: string; output: string };
   /** The environment every app and the AWS SDK need to use this stack. */
   env: Record<string, string>;
   stop(): Promise<void>;
@@ -68,7 +74,8 @@ export async function startLocalAws(options: LocalAwsOptions = {}): Promise<Loca
     configureBuckets: [{ name: inputBucket }, { name: outputBucket }],
   });
   await s3.configureBuckets();
-  const s3Handler = s3.callback();
+  // s3rver ignores If-None-Match on PUT: the edge gives S3's conditional-create semantics.
+  const s3Writes = new ConditionalWrites((bucket, key) => s3.store.existsObject(bucket, key), s3.callback());
 
   // Set once the port is known: the emulator puts it into every queue URL.
   const sqs: { handler?: (req: IncomingMessage, res: ServerResponse) => Promise<void> } = {};
@@ -79,7 +86,7 @@ export async function startLocalAws(options: LocalAwsOptions = {}): Promise<Loca
         res.end(String(err));
       });
     } else {
-      s3Handler(req, res);
+      s3Writes.handle(req, res);
     }
   });
   server.keepAliveTimeout = 65_000;
@@ -94,8 +101,10 @@ export async function startLocalAws(options: LocalAwsOptions = {}): Promise<Loca
     launch: `${prefix}launch`,
     launchDeadLetter: `${prefix}launch-dlq`,
     monitor: `${prefix}monitor`,
+    monitorDeadLetter: `${prefix}monitor-dlq`,
     output: `${prefix}output`,
   };
+  const arn = (name: string) => `arn:aws:sqs:${region}:${ACCOUNT_ID}:${name}`;
   // The queue URLs the emulator hands out name this edge port, so the SDK's
   // QueueUrl-as-endpoint logic lands here too.
   sqs.handler = createRequestHandler({
@@ -111,12 +120,23 @@ export async function startLocalAws(options: LocalAwsOptions = {}): Promise<Loca
         Attributes: {
           VisibilityTimeout: options.launchVisibilitySeconds ?? 30,
           RedrivePolicy: JSON.stringify({
-            deadLetterTargetArn: `arn:aws:sqs:${region}:${ACCOUNT_ID}:${names.launchDeadLetter}`,
+            deadLetterTargetArn: arn(names.launchDeadLetter),
             maxReceiveCount: options.maxReceiveCount ?? 5,
           }),
         },
       },
-      { QueueName: names.monitor },
+      { QueueName: names.monitorDeadLetter, Attributes: { MessageRetentionPeriod: 1209600 } },
+      {
+        // A monitor message that keeps failing ends here instead of being retried forever.
+        QueueName: names.monitor,
+        Attributes: {
+          VisibilityTimeout: options.monitorVisibilitySeconds ?? 30,
+          RedrivePolicy: JSON.stringify({
+            deadLetterTargetArn: arn(names.monitorDeadLetter),
+            maxReceiveCount: options.monitorMaxReceiveCount ?? 5,
+          }),
+        },
+      },
       { QueueName: names.output },
     ],
   }).requestHandler;
@@ -126,6 +146,7 @@ export async function startLocalAws(options: LocalAwsOptions = {}): Promise<Loca
     launch: url(names.launch),
     launchDeadLetter: url(names.launchDeadLetter),
     monitor: url(names.monitor),
+    monitorDeadLetter: url(names.monitorDeadLetter),
     output: url(names.output),
   };
   const env: Record<string, string> = {
@@ -144,6 +165,7 @@ export async function startLocalAws(options: LocalAwsOptions = {}): Promise<Loca
     MONITOR_QUEUE_URL: queues.monitor,
     OUTPUT_QUEUE_URL: queues.output,
     LAUNCH_DEAD_LETTER_QUEUE_URL: queues.launchDeadLetter,
+    MONITOR_DEAD_LETTER_QUEUE_URL: queues.monitorDeadLetter,
   };
 
   let stopped = false;

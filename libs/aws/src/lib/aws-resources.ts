@@ -14,6 +14,8 @@ export class AwsResources {
   readonly outputQueue: Queue;
   /** Launch messages SQS gave up on (received too often without being deleted), when configured. */
   readonly launchDeadLetterQueue?: Queue;
+  /** Monitor messages that failed again and again, when configured. */
+  readonly monitorDeadLetterQueue?: Queue;
 
   constructor(config: AppConfig, clients: AwsClients) {
     const q = { visibleCountIncludesInFlight: config.aws.sqsVisibleCountIncludesInFlight };
@@ -23,5 +25,6 @@ export class AwsResources {
     this.monitorQueue = new Queue(clients.sqs, config.queues.monitor, q);
     this.outputQueue = new Queue(clients.sqs, config.queues.output, q);
     if (config.queues.launchDeadLetter) this.launchDeadLetterQueue = new Queue(clients.sqs, config.queues.launchDeadLetter, q);
+    if (config.queues.monitorDeadLetter) this.monitorDeadLetterQueue = new Queue(clients.sqs, config.queues.monitorDeadLetter, q);
   }
 }

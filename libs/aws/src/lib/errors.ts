@@ -37,6 +37,18 @@ export class UnreachableError extends AwsAdapterError {
   readonly retryable = true;
 }
 
+/** A conditional request's precondition did not hold (S3: 412 PreconditionFailed). */
+export class PreconditionFailedError extends AwsAdapterError {
+  override readonly name = 'PreconditionFailedError';
+  readonly retryable = false;
+}
+
+/** A concurrent operation on the same object got in the way (S3: 409 ConditionalRequestConflict); AWS says retry. */
+export class ConflictError extends AwsAdapterError {
+  override readonly name = 'ConflictError';
+  readonly retryable = true;
+}
+
 /** Anything else the service refused (a bad request, a malformed receipt handle). */
 export class RequestRejectedError extends AwsAdapterError {
   override readonly name = 'RequestRejectedError';
@@ -100,6 +112,8 @@ export function mapAwsError(err: unknown, operation: string): AwsAdapterError {
   if ((netCode && NETWORK.has(netCode)) || netInMessage || e.name === 'TimeoutError') {
     return new UnreachableError(message, operation, opts);
   }
+  if (code === 'PreconditionFailed' || status === 412) return new PreconditionFailedError(message, operation, opts);
+  if (code === 'ConditionalRequestConflict' || code === 'OperationAborted') return new ConflictError(message, operation, opts);
   if (NOT_FOUND.has(code) || status === 404) return new NotFoundError(message, operation, opts);
   if (DENIED.has(code) || status === 403) return new AccessDeniedError(message, operation, opts);
   if (THROTTLED.has(code) || e.$retryable || status === 429 || (status !== undefined && status >= 500)) {

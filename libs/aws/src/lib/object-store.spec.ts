@@ -1,4 +1,6 @@
 import { readFileSync } from 'node:fs';
+import { createServer, request, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { join, resolve } from 'node:path';
 import { Readable } from 'node:stream';
 import { PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
@@ -6,7 +8,7 @@ import { loadConfig } from '@app/config';
 import { startLocalAws, LOCAL_CREDENTIALS, type LocalAws } from '@tools/local-aws';
 import { AwsClients } from './clients';
 import { AwsResources } from './aws-resources';
-import { AccessDeniedError, NotFoundError, UnreachableError } from './errors';
+import { AccessDeniedError, ConflictError, NotFoundError, UnreachableError } from './errors';
 import { ObjectStore } from './object-store';
 
 const DATASETS = resolve(process.env['DATASET_DIR'] ?? join(__dirname, '../../../../../shared/datasets'));
@@ -129,5 +131,102 @@ describe('ObjectStore against the embedded S3', () => {
     };
     expect((await upload('WHEN_SUPPORTED', 'quirk/default.jpg')).equals(bytes)).toBe(false);
     expect((await upload('WHEN_REQUIRED', 'quirk/required.jpg')).equals(bytes)).toBe(true);
+  });
+
+  describe('putIfAbsent (If-None-Match: *): the first writer wins', () => {
+    it('creates a free key and leaves an existing one as it was', async () => {
+      const key = `cond/${Date.now()}.json`;
+      expect(await store.putIfAbsent(key, '{"label":"tabby"}', { contentType: 'application/json', metadata: { by: 'w1' } })).toBe('created');
+      expect(await store.putIfAbsent(key, '{"label":"tiger"}', { contentType: 'text/plain', metadata: { by: 'w2' } })).toBe('exists');
+      expect((await store.getBuffer(key)).toString()).toBe('{"label":"tabby"}');
+      expect(await store.head(key)).toMatchObject({ contentType: 'application/json', metadata: { by: 'w1' } });
+    });
+
+    it('of 20 concurrent writers of one key exactly one creates it, and its bytes are stored', async () => {
+      const key = `cond/race-${Date.now()}.json`;
+      const outcomes = await Promise.all(Array.from({ length: 20 }, (_, i) => store.putIfAbsent(key, `writer-${i}`)));
+      const winners = outcomes.flatMap((o, i) => (o === 'created' ? [i] : []));
+      expect(winners).toHaveLength(1);
+      expect(outcomes.filter((o) => o === 'exists')).toHaveLength(19);
+      expect((await store.getBuffer(key)).toString()).toBe(`writer-${winners[0]}`);
+    });
+
+    it('an unconditional put still overwrites', async () => {
+      const key = `cond/plain-${Date.now()}.json`;
+      await store.put(key, 'one');
+      await store.put(key, 'two');
+      expect((await store.getBuffer(key)).toString()).toBe('two');
+      expect(await store.putIfAbsent(key, 'three')).toBe('exists');
+    });
+
+    /**
+     * A test double for S3's 409 ConditionalRequestConflict (the edge never
+     * gives one): answers the first `conflicts` conditional PUTs with S3's 409
+     * XML error and forwards everything else to the embedded S3.
+     */
+    async function conflictingS3(conflicts: number): Promise<{ store: ObjectStore; tries: () => number; stop: () => Promise<void> }> {
+      let tries = 0;
+      const server: Server = createServer((req, res) => {
+        if (req.method === 'PUT' && req.headers['if-none-match'] === '*' && ++tries <= conflicts) {
+          req.resume();
+          const body =
+            '<?xml version="1.0" encoding="UTF-8"?>\n<Error><Code>ConditionalRequestConflict</Code><Message>A conflicting conditional operation is currently in progress against this resource. Please try again.</Message><RequestId>1</RequestId></Error>';
+          res.writeHead(409, { 'Content-Type': 'application/xml', 'Content-Length': Buffer.byteLength(body) });
+          res.end(body);
+          return;
+        }
+        const upstream = request(`${aws.endpoint}${req.url}`, { method: req.method, headers: req.headers }, (up) => {
+          res.writeHead(up.statusCode ?? 502, up.headers);
+          up.pipe(res);
+        });
+        upstream.on('error', () => res.destroy());
+        req.pipe(upstream);
+      });
+      await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
+      const s3 = new S3Client({
+        region: 'us-east-1',
+        endpoint: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
+        forcePathStyle: true,
+        credentials: { accessKeyId: LOCAL_CREDENTIALS.accessKeyId, secretAccessKey: LOCAL_CREDENTIALS.secretAccessKey },
+        requestChecksumCalculation: 'WHEN_REQUIRED',
+        responseChecksumValidation: 'WHEN_REQUIRED',
+      });
+      return {
+        store: new ObjectStore(s3, aws.buckets.output),
+        tries: () => tries,
+        async stop() {
+          s3.destroy();
+          server.closeAllConnections();
+          await new Promise<void>((r) => server.close(() => r()));
+        },
+      };
+    }
+
+    it('retries a 409 ConditionalRequestConflict, then gets the real answer', async () => {
+      const double = await conflictingS3(2);
+      try {
+        const key = `cond/conflict-${Date.now()}.json`;
+        expect(await double.store.putIfAbsent(key, 'after two conflicts')).toBe('created');
+        expect(double.tries()).toBe(3);
+        expect(await double.store.putIfAbsent(key, 'again')).toBe('exists');
+        expect((await new ObjectStore(clients.s3, aws.buckets.output).getBuffer(key)).toString()).toBe('after two conflicts');
+      } finally {
+        await double.stop();
+      }
+    });
+
+    it('gives up on a key that keeps conflicting with a retryable ConflictError, having written nothing', async () => {
+      const double = await conflictingS3(1000);
+      try {
+        const key = `cond/always-${Date.now()}.json`;
+        const err = await double.store.putIfAbsent(key, 'x').catch((e: unknown) => e);
+        expect(err).toBeInstanceOf(ConflictError);
+        expect((err as ConflictError).retryable).toBe(true);
+        expect(double.tries()).toBe(4);
+        expect(await new ObjectStore(clients.s3, aws.buckets.output).exists(key)).toBe(false);
+      } finally {
+        await double.stop();
+      }
+    });
   });
 });

@@ -8,7 +8,13 @@ import {
   type S3Client,
 } from '@aws-sdk/client-s3';
 import { getSignedUrl } from '@aws-sdk/s3-request-presigner';
-import { call, NotFoundError } from './errors';
+import { call, ConflictError, NotFoundError, PreconditionFailedError } from './errors';
+
+/** What a conditional create did: wrote the object, or found one there already (and wrote nothing). */
+export type PutIfAbsentOutcome = 'created' | 'exists';
+
+/** Tries of a conditional create that S3 answers 409 ConditionalRequestConflict (a concurrent write of the key). */
+const CONFLICT_TRIES = 4;
 
 export interface PutOptions {
   contentType?: string;
@@ -44,6 +50,36 @@ export class ObjectStore {
         }),
       ),
     );
+  }
+
+  /**
+   * Creates the object only if the key is free (S3's `If-None-Match: *`): the
+   * first writer wins, and a later one gets 'exists' and changes nothing. A 409
+   * ConditionalRequestConflict (another write of the key in progress) is retried,
+   * after which S3 answers created or 412; still conflicting: ConflictError.
+   */
+  async putIfAbsent(key: string, body: Buffer | Uint8Array | string, options: PutOptions = {}): Promise<PutIfAbsentOutcome> {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        await call('s3.PutObject(If-None-Match)', () =>
+          this.s3.send(
+            new PutObjectCommand({
+              Bucket: this.bucket,
+              Key: key,
+              Body: body,
+              ContentType: options.contentType,
+              Metadata: options.metadata,
+              IfNoneMatch: '*',
+            }),
+          ),
+        );
+        return 'created';
+      } catch (err) {
+        if (err instanceof PreconditionFailedError) return 'exists';
+        if (!(err instanceof ConflictError) || attempt >= CONFLICT_TRIES) throw err;
+        await new Promise((r) => setTimeout(r, 50 * 2 ** attempt * (0.5 + Math.random() / 2)));
+      }
+    }
   }
 
   /** The object's bytes; NotFoundError when it does not exist. */

@@ -1,0 +1,119 @@
+import { randomBytes } from 'node:crypto';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+
+type Handler = (req: IncomingMessage, res: ServerResponse) => void;
+
+/**
+ * S3's conditional create (`If-None-Match: *` on PutObject and
+ * CompleteMultipartUpload) in front of s3rver, which accepts the header on PUT
+ * and overwrites. As on S3: an existing key answers 412 PreconditionFailed with
+ * S3's XML error, nothing is written, and of concurrent conditional writes of
+ * one key exactly one succeeds (they are run one at a time per key here).
+ * Other If-None-Match values are refused with 501 NotImplemented, as S3 does.
+ * Path-style requests only (the local stack sets S3_FORCE_PATH_STYLE). Unlike
+ * S3, the precondition is checked before s3rver checks the signature.
+ */
+export class ConditionalWrites {
+  /** The tail of each key's queue of conditional writes. */
+  private readonly tails = new Map<string, Promise<void>>();
+
+  constructor(
+    private readonly objectExists: (bucket: string, key: string) => Promise<boolean>,
+    private readonly s3: Handler,
+  ) {}
+
+  /** Serves the request: conditional writes here, everything else straight to s3rver. */
+  handle(req: IncomingMessage, res: ServerResponse): void {
+    const target = conditionalWrite(req);
+    if (!target) {
+      this.s3(req, res);
+      return;
+    }
+    if (target.condition !== '*') {
+      answerError(req, res, 501, 'NotImplemented', 'A header you provided implies functionality that is not implemented', { Header: 'If-None-Match' });
+      return;
+    }
+    const id = `${target.bucket}/${target.key}`;
+    const previous = this.tails.get(id) ?? Promise.resolve();
+    const mine = previous.then(() => this.writeIfAbsent(target.bucket, target.key, req, res));
+    const tail = mine.catch(() => undefined);
+    this.tails.set(id, tail);
+    void tail.then(() => {
+      if (this.tails.get(id) === tail) this.tails.delete(id);
+    });
+  }
+
+  private async writeIfAbsent(bucket: string, key: string, req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const done = finished(res);
+    let exists: boolean;
+    try {
+      exists = await this.objectExists(bucket, key);
+    } catch (err) {
+      answerError(req, res, 500, 'InternalError', `We encountered an internal error. Please try again. (${(err as Error).message})`);
+      return done;
+    }
+    if (exists) {
+      answerError(req, res, 412, 'PreconditionFailed', 'At least one of the pre-conditions you specified did not hold', { Condition: 'If-None-Match' });
+    } else {
+      // The next write of this key waits until this one's response is complete (the object stored, or refused).
+      this.s3(req, res);
+    }
+    return done;
+  }
+}
+
+interface ConditionalTarget {
+  bucket: string;
+  key: string;
+  condition: string;
+}
+
+function conditionalWrite(req: IncomingMessage): ConditionalTarget | undefined {
+  const condition = req.headers['if-none-match'];
+  if (typeof condition !== 'string') return undefined;
+  const url = new URL(req.url ?? '/', 'http://edge');
+  const isPut = req.method === 'PUT' && !url.searchParams.has('partNumber') && !req.headers['x-amz-copy-source'];
+  const isComplete = req.method === 'POST' && url.searchParams.has('uploadId');
+  if (!isPut && !isComplete) return undefined;
+  const match = /^\/([^/]+)\/(.+)$/.exec(url.pathname);
+  if (!match) return undefined;
+  try {
+    return { bucket: decodeURIComponent(match[1]), key: decodeURIComponent(match[2]), condition: condition.trim() };
+  } catch {
+    return undefined; // a malformed escape: s3rver answers it
+  }
+}
+
+function finished(res: ServerResponse): Promise<void> {
+  return new Promise((resolve) => {
+    res.once('finish', resolve);
+    res.once('close', resolve);
+  });
+}
+
+function xmlEscape(s: string): string {
+  return s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;');
+}
+
+/** S3's error response: XML body, x-amz-request-id; the request body is read and discarded. */
+function answerError(
+  req: IncomingMessage,
+  res: ServerResponse,
+  status: number,
+  code: string,
+  message: string,
+  detail: Record<string, string> = {},
+): void {
+  const requestId = randomBytes(8).toString('hex').toUpperCase();
+  const extra = Object.entries(detail).map(([k, v]) => `<${k}>${xmlEscape(v)}</${k}>`).join('');
+  const body =
+    '<?xml version="1.0" encoding="UTF-8"?>\n' +
+    `<Error><Code>${code}</Code><Message>${xmlEscape(message)}</Message>${extra}<RequestId>${requestId}</RequestId><HostId>local-aws</HostId></Error>`;
+  req.resume();
+  res.writeHead(status, {
+    'Content-Type': 'application/xml',
+    'Content-Length': Buffer.byteLength(body),
+    'x-amz-request-id': requestId,
+  });
+  res.end(body);
+}
