@@ -33,7 +33,9 @@ export interface AwsSettings {
 export class AppConfig {
   readonly aws!: AwsSettings;
   readonly buckets!: { input: string; output: string };
-  readonly queues!: { launch: string; monitor: string; output: string; launchDeadLetter?: string };
+  readonly queues!: { launch: string; monitor: string; output: string; launchDeadLetter?: string; monitorDeadLetter?: string };
+  /** Seconds a queue consumer may fail (or stall) before /health says unhealthy. */
+  readonly consumerUnhealthySeconds!: number;
   readonly fleet!: { maxWorkers: number; idleSeconds: number; maxAttempts: number };
   readonly http!: { port: number };
   readonly logLevel!: (typeof LOG_LEVELS)[number];
@@ -87,7 +89,9 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): AppConfig {
       monitor: e.MONITOR_QUEUE_URL,
       output: e.OUTPUT_QUEUE_URL,
       launchDeadLetter: e.LAUNCH_DEAD_LETTER_QUEUE_URL,
+      monitorDeadLetter: e.MONITOR_DEAD_LETTER_QUEUE_URL,
     },
+    consumerUnhealthySeconds: e.CONSUMER_UNHEALTHY_SECONDS,
     fleet: { maxWorkers: e.MAX_WORKERS, idleSeconds: e.IDLE_SECONDS, maxAttempts: e.MAX_ATTEMPTS },
     http: { port: e.PORT },
     logLevel: e.LOG_LEVEL,

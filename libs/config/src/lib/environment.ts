@@ -49,6 +49,10 @@ export class Environment {
   @IsUrl(URL_OPTIONS) OUTPUT_QUEUE_URL!: string;
   /** The launch queue's dead-letter queue: the monitor controller turns what lands there into error results. */
   @IsOptional() @IsUrl(URL_OPTIONS) LAUNCH_DEAD_LETTER_QUEUE_URL?: string;
+  /** The monitor queue's dead-letter queue: the monitor controller gives each image found there one answer. */
+  @IsOptional() @IsUrl(URL_OPTIONS) MONITOR_DEAD_LETTER_QUEUE_URL?: string;
+  /** A queue consumer whose receives have failed (or that made no progress) for this long reports unhealthy. */
+  @Transform(toInt) @Max(86400) @Min(1) @IsInt() CONSUMER_UNHEALTHY_SECONDS = 60;
 
   @Transform(toInt) @Max(1000) @Min(1) @IsInt() MAX_WORKERS = 20;
   @Transform(toInt) @Max(86400) @Min(1) @IsInt() IDLE_SECONDS = 60;
