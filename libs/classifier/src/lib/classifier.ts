@@ -2,10 +2,11 @@ import { cpus } from 'node:os';
 import type { WorkerSettings } from '@app/config';
 import type { BackendPreference } from './backend-types';
 import { LocalEngine, ThreadEngine, type EngineInfo, type InferenceEngine } from './engine';
+import type { RunnerOptions } from './model-runner';
 import { ModelLoadError } from './errors';
 import { IMAGENET_LABELS, readLabelsFile, topPredictions, type LabelMapping, type Prediction } from './labels';
 import { silentLogger, type ClassifierLogger } from './logger';
-import { readModelMetadata } from './metadata';
+import { readModelMetadata, type ModelMetadata, type ResizeKernel } from './metadata';
 import { readModelJson } from './model-files';
 import { resolveModelSource, type ModelSource } from './model-source';
 import { decodeImage, type DecodedImage, type PreprocessOptions } from './preprocess';
@@ -13,6 +14,8 @@ import { decodeImage, type DecodedImage, type PreprocessOptions } from './prepro
 export interface ClassifierOptions {
   modelDir?: string;
   modelUrl?: string;
+  /** MODEL_SHA256: the SHA-256 of the model.json that may be loaded. */
+  modelSha256?: string;
   modelCacheDir?: string;
   backend?: BackendPreference;
   /** Override the model's metadata (and the defaults, which fit mobilenet_v1_025_224). */
@@ -35,6 +38,7 @@ export function classifierOptions(w: WorkerSettings): ClassifierOptions {
   return {
     modelDir: w.modelDir,
     modelUrl: w.modelUrl,
+    modelSha256: w.modelSha256,
     modelCacheDir: w.modelCacheDir,
     backend: w.tfBackend,
     inputSize: w.modelInputSize,
@@ -84,6 +88,9 @@ export class Classifier {
   readonly model: string;
   readonly inputSize: number;
   readonly inputRange: readonly [number, number];
+  /** Preprocessing from the model's metadata: centre crop fraction and resize kernel. */
+  readonly cropFraction: number;
+  readonly resizeKernel: ResizeKernel;
   readonly labels: LabelMapping;
   readonly maxBatch: number;
   private readonly preprocess: PreprocessOptions;
@@ -96,19 +103,26 @@ export class Classifier {
   private constructor(
     private readonly engine: InferenceEngine,
     readonly source: ModelSource,
+    /** How the model was loaded: a benchmark loads the same model the same way. */
+    readonly runnerOptions: RunnerOptions,
     mapping: LabelMapping,
     options: ClassifierOptions,
+    meta: ModelMetadata,
   ) {
     this.backend = engine.info.backend;
     this.model = source.name;
     this.inputSize = engine.info.inputSize;
     this.inputRange = options.inputRange ?? [0, 1];
+    this.cropFraction = meta.cropFraction ?? 1;
+    this.resizeKernel = meta.resizeKernel ?? 'lanczos3';
     this.labels = mapping;
     this.maxBatch = Math.max(1, options.maxBatch ?? 1);
     this.decodeConcurrency = options.decodeConcurrency ?? Math.max(2, cpus().length);
     this.preprocess = {
       size: this.inputSize,
       range: this.inputRange,
+      cropFraction: this.cropFraction,
+      kernel: this.resizeKernel,
       maxBytes: options.maxImageBytes ?? 32 * 1024 * 1024,
       maxPixels: options.maxImagePixels ?? 50_000_000,
     };
@@ -116,15 +130,17 @@ export class Classifier {
 
   static async create(options: ClassifierOptions, log: ClassifierLogger = silentLogger): Promise<Classifier> {
     const source = await resolveModelSource(
-      { modelDir: options.modelDir, modelUrl: options.modelUrl, cacheDir: options.modelCacheDir },
+      { modelDir: options.modelDir, modelUrl: options.modelUrl, modelSha256: options.modelSha256, cacheDir: options.modelCacheDir },
       log,
     );
-    const meta = readModelMetadata(source.modelJsonPath, readModelJson(source.modelJsonPath));
+    const meta = readModelMetadata(source.modelJsonPath, readModelJson(source.modelJsonPath), source.metadataPath);
     const labels = options.labelsFile ? readLabelsFile(options.labelsFile) : (meta.labels ?? IMAGENET_LABELS);
-    const runnerOptions = {
+    const runnerOptions: RunnerOptions = {
       modelJsonPath: source.modelJsonPath,
       backend: options.backend ?? 'auto',
       inputSize: options.inputSize ?? meta.inputSize,
+      inputName: meta.inputName,
+      outputName: meta.outputName,
     };
     const engine =
       options.thread === false
@@ -141,8 +157,10 @@ export class Classifier {
     const classifier = new Classifier(
       engine,
       { ...source, name: meta.name ?? source.name },
+      runnerOptions,
       { labels, labelOffset, activation: meta.outputActivation },
       { ...options, inputRange: options.inputRange ?? meta.inputRange },
+      meta,
     );
     log.info(
       {
@@ -151,6 +169,9 @@ export class Classifier {
         format: info.format,
         inputSize: info.inputSize,
         inputRange: classifier.inputRange,
+        cropFraction: classifier.cropFraction,
+        resizeKernel: classifier.resizeKernel,
+        modelSha256: source.modelSha256,
         outputs: info.outputSize,
         labelOffset,
         thread: info.thread,

@@ -40,6 +40,11 @@ export class ModelDownloadError extends ModelLoadError {
   }
 }
 
+/** The model's files are not the ones pinned (MODEL_SHA256, SHA256SUMS): never loaded. */
+export class ModelIntegrityError extends ModelLoadError {
+  override readonly name = 'ModelIntegrityError';
+}
+
 /** The inference engine failed (e.g. its thread died); not the image's fault. */
 export class InferenceError extends ClassifierError {
   override readonly name = 'InferenceError';

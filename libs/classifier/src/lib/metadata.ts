@@ -7,6 +7,10 @@ import type { ModelJsonFile } from './model-files';
 /** The file beside model.json that tells what the model itself does not. */
 export const METADATA_FILE = 'metadata.json';
 
+/** sharp's resize kernels (https://sharp.pixelplumbing.com/api-resize). */
+export const RESIZE_KERNELS = ['nearest', 'linear', 'cubic', 'mitchell', 'lanczos2', 'lanczos3', 'mks2013', 'mks2021'] as const;
+export type ResizeKernel = (typeof RESIZE_KERNELS)[number];
+
 /**
  * What a model needs besides its weights. Read from `metadata.json` beside
  * model.json (Teachable Machine's `imageSize` and `labels` are understood too)
@@ -14,21 +18,35 @@ export const METADATA_FILE = 'metadata.json';
  */
 export interface ModelMetadata {
   name?: string;
+  /** Square input side, pixels. */
   inputSize?: number;
+  /** Pixel 0 maps to min, 255 to max. */
   inputRange?: [number, number];
+  /** Side of the centre crop as a fraction of the shorter edge, taken before resizing (1: the largest square). */
+  cropFraction?: number;
+  /** sharp's kernel for the resize to inputSize. */
+  resizeKernel?: ResizeKernel;
+  /** Output index of class 0 (1 when output 0 is "background"). */
   labelOffset?: number;
   labels?: string[];
+  /** `logits` (softmax applied here) or `probabilities` (alias `softmax`: the model applies it). */
   outputActivation?: OutputActivation;
+  /** Graph models with several inputs or outputs: the tensors to feed and to read. */
+  inputName?: string;
+  outputName?: string;
 }
 
-function pick(raw: Record<string, unknown>, where: string): ModelMetadata {
+type Raw = Record<string, unknown>;
+
+function pick(raw: Raw, where: string): ModelMetadata {
   const bad = (field: string, want: string) => new ModelLoadError(`${where}: ${field} must be ${want}`);
   const m: ModelMetadata = {};
-  const name = raw['name'] ?? raw['modelName'];
-  if (name !== undefined) {
-    if (typeof name !== 'string') throw bad('name', 'a string');
-    m.name = name;
-  }
+  const str = (field: string, value: unknown): string | undefined => {
+    if (value === undefined) return undefined;
+    if (typeof value !== 'string' || value === '') throw bad(field, 'a non-empty string');
+    return value;
+  };
+  m.name = str('name', raw['name'] ?? raw['modelName']);
   const size = raw['inputSize'] ?? raw['imageSize'];
   if (size !== undefined) {
     if (!Number.isInteger(size) || (size as number) < 8) throw bad('inputSize', 'an integer of at least 8');
@@ -40,6 +58,16 @@ function pick(raw: Record<string, unknown>, where: string): ModelMetadata {
       throw bad('inputRange', '[min, max] with min < max');
     }
     m.inputRange = [range[0], range[1]];
+  }
+  const crop = raw['cropFraction'];
+  if (crop !== undefined) {
+    if (typeof crop !== 'number' || !(crop > 0 && crop <= 1)) throw bad('cropFraction', 'a number in (0, 1]');
+    m.cropFraction = crop;
+  }
+  const kernel = raw['resizeKernel'];
+  if (kernel !== undefined) {
+    if (!RESIZE_KERNELS.includes(kernel as ResizeKernel)) throw bad('resizeKernel', `one of ${RESIZE_KERNELS.join(', ')}`);
+    m.resizeKernel = kernel as ResizeKernel;
   }
   const offset = raw['labelOffset'];
   if (offset !== undefined) {
@@ -53,16 +81,26 @@ function pick(raw: Record<string, unknown>, where: string): ModelMetadata {
   }
   const activation = raw['outputActivation'];
   if (activation !== undefined) {
-    if (activation !== 'logits' && activation !== 'probabilities') throw bad('outputActivation', '"logits" or "probabilities"');
-    m.outputActivation = activation;
+    if (activation === 'logits') m.outputActivation = 'logits';
+    else if (activation === 'probabilities' || activation === 'softmax') m.outputActivation = 'probabilities';
+    else throw bad('outputActivation', '"logits", or "softmax" (or "probabilities") when the model applies the softmax itself');
   }
-  return m;
+  m.inputName = str('inputName', raw['inputName']);
+  m.outputName = str('outputName', raw['outputName']);
+  return Object.fromEntries(Object.entries(m).filter(([, v]) => v !== undefined)) as ModelMetadata;
 }
 
-export function readModelMetadata(modelJsonPath: string, json: ModelJsonFile): ModelMetadata {
+/**
+ * The model's metadata: model.json's userDefinedMetadata, overridden by
+ * `metadataPath` (default: metadata.json beside model.json) when it exists.
+ */
+export function readModelMetadata(modelJsonPath: string, json: ModelJsonFile, metadataPath?: string): ModelMetadata {
   const fromModel = json.userDefinedMetadata ? pick(json.userDefinedMetadata, `${modelJsonPath} userDefinedMetadata`) : {};
-  const file = join(dirname(modelJsonPath), METADATA_FILE);
-  if (!existsSync(file)) return fromModel;
+  const file = metadataPath ?? join(dirname(modelJsonPath), METADATA_FILE);
+  if (!existsSync(file)) {
+    if (metadataPath) throw new ModelLoadError(`the model's metadata ${file} does not exist`);
+    return fromModel;
+  }
   let raw: unknown;
   try {
     raw = JSON.parse(readFileSync(file, 'utf8'));
@@ -70,5 +108,5 @@ export function readModelMetadata(modelJsonPath: string, json: ModelJsonFile): M
     throw new ModelLoadError(`${file}: ${(err as Error).message}`, { cause: err });
   }
   if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) throw new ModelLoadError(`${file} must be a JSON object`);
-  return { ...fromModel, ...pick(raw as Record<string, unknown>, file) };
+  return { ...fromModel, ...pick(raw as Raw, file) };
 }

@@ -42,10 +42,24 @@ export function modelFormat(json: ModelJsonFile): ModelFormat {
   return 'layers';
 }
 
-/** Weight file paths are relative to model.json and must stay beside it. */
+/**
+ * Weight file paths are relative to model.json and must stay beside it (and,
+ * for a downloaded model, on its origin): no absolute paths, no `..`, no
+ * scheme, no backslash, `?`, `#`, `%` or control character (a URL resolver
+ * reads a backslash as a slash, so `\\evil.host\x` would be `//evil.host/x`;
+ * `%2e%2e` would be `..`).
+ */
 export function safeRelativePath(p: string, modelJsonPath: string): string {
   const n = normalize(p);
-  if (p === '' || isAbsolute(p) || n.startsWith('..') || n.includes(`..${sep}`) || /^[a-z]+:/i.test(p)) {
+  if (
+    p === '' ||
+    isAbsolute(p) ||
+    n === '..' ||
+    n.startsWith(`..${sep}`) ||
+    n.includes(`${sep}..${sep}`) ||
+    /^[a-z][a-z0-9+.-]*:/i.test(p) ||
+    /[\\?#%\u0000-\u001f\u007f]/.test(p)
+  ) {
     throw new ModelLoadError(`${modelJsonPath}: weight path "${p}" must be a file beside model.json`);
   }
   return n;

@@ -34,6 +34,9 @@ export interface RunnerOptions {
   backend: BackendPreference;
   /** From configuration or metadata; else the model's own input shape; else 224. */
   inputSize?: number;
+  /** Graph models (from metadata): the input tensor to feed and the output tensor to read; default: the model's first. */
+  inputName?: string;
+  outputName?: string;
 }
 
 export interface RunnerInfo {
@@ -56,6 +59,7 @@ export class ModelRunner {
   private constructor(
     private readonly model: Model,
     readonly info: RunnerInfo,
+    private readonly names: { input?: string; output?: string } = {},
   ) {}
 
   static async load(options: RunnerOptions, log: ClassifierLogger): Promise<ModelRunner> {
@@ -73,6 +77,8 @@ export class ModelRunner {
       });
     }
     const loadMs = performance.now() - started;
+    const names = { input: options.inputName, output: options.outputName };
+    if (model instanceof tf.GraphModel) checkTensorNames(model, names, options.modelJsonPath);
     const shape = model.inputs[0]?.shape ?? [];
     const modelSize = shape.length === 4 && (shape[1] ?? -1) > 0 ? Number(shape[1]) : undefined;
     if (shape.length === 4 && shape[3] !== 3 && (shape[3] ?? -1) > 0) {
@@ -83,7 +89,7 @@ export class ModelRunner {
     // and fails now, not at the first image, when the input size is wrong.
     const warmStarted = performance.now();
     let output: Float32Array;
-    const runner = new ModelRunner(model, { backend, format, inputSize, outputSize: 0, loadMs, warmupMs: 0 });
+    const runner = new ModelRunner(model, { backend, format, inputSize, outputSize: 0, loadMs, warmupMs: 0 }, names);
     try {
       output = await runner.run(new Float32Array(inputSize * inputSize * 3), 1);
     } catch (err) {
@@ -104,7 +110,7 @@ export class ModelRunner {
     let output: tf.Tensor | undefined;
     try {
       output = tf.tidy(() => {
-        const out = this.model.predict(input);
+        const out = this.forward(input);
         const first = Array.isArray(out) ? out[0] : out instanceof tf.Tensor ? out : Object.values(out)[0];
         return first.reshape([n, -1]);
       });
@@ -115,11 +121,33 @@ export class ModelRunner {
     }
   }
 
+  private forward(input: tf.Tensor4D): tf.Tensor | tf.Tensor[] | tf.NamedTensorMap {
+    const { input: inputName, output: outputName } = this.names;
+    if (this.model instanceof tf.GraphModel && (inputName || outputName)) {
+      return this.model.execute(inputName ? { [inputName]: input } : input, outputName);
+    }
+    return this.model.predict(input);
+  }
+
   numTensors(): number {
     return tf.memory().numTensors;
   }
 
   dispose(): void {
     this.model.dispose();
+  }
+}
+
+const bare = (name: string) => name.replace(/:0$/, '');
+
+/** Names from metadata must be the graph's own: a clear start-up error, not a failed warm-up. */
+function checkTensorNames(model: tf.GraphModel, names: { input?: string; output?: string }, where: string): void {
+  const inputs = model.inputNodes.map(bare);
+  const outputs = model.outputNodes.map(bare);
+  if (names.input && !inputs.includes(bare(names.input))) {
+    throw new ModelLoadError(`${where}: metadata's inputName "${names.input}" is not an input of the model (${inputs.join(', ')})`);
+  }
+  if (names.output && !outputs.includes(bare(names.output))) {
+    throw new ModelLoadError(`${where}: metadata's outputName "${names.output}" is not an output of the model (${outputs.join(', ')})`);
   }
 }

@@ -226,3 +226,52 @@ describe('hostile images: a permanent ImageDecodeError, quickly, with bounded me
     await expect(decodeImage(big, opts)).resolves.toMatchObject({ format: 'png' });
   });
 });
+
+describe('crop fraction and resize kernel (from the model metadata)', () => {
+  const GREEN = { r: 0, g: 255, b: 0 };
+  /** 80x60, red, with a green 30x30 square in the middle (x 25..55, y 15..45). */
+  async function framedSquare(): Promise<Buffer> {
+    const square = await solid(GREEN, 30, 30).png().toBuffer();
+    return solid(RED, 80, 60).composite([{ input: square, left: 25, top: 15 }]).png().toBuffer();
+  }
+
+  it('cuts a centred square of cropFraction x the shorter edge before resizing', async () => {
+    const img = await framedSquare();
+    // 0.5 x 60 = 30: exactly the green square, so every output pixel is green.
+    const cropped = await decodeImage(img, { ...opts, cropFraction: 0.5, kernel: 'nearest' });
+    for (const [x, y] of [[0, 0], [SIZE - 1, 0], [0, SIZE - 1], [SIZE - 1, SIZE - 1], [SIZE / 2, SIZE / 2]]) {
+      expect(pixel(cropped.data, x, y)).toEqual([0, 1, 0]);
+    }
+    // The whole 60x60 centred square: red at the corners, green in the middle.
+    const whole = await decodeImage(img, { ...opts, kernel: 'nearest' });
+    expect(pixel(whole.data, 0, 0)).toEqual([1, 0, 0]);
+    expect(pixel(whole.data, SIZE / 2, SIZE / 2)).toEqual([0, 1, 0]);
+  });
+
+  it('measures the crop on the image as shown (EXIF orientation applied first)', async () => {
+    // Stored 200x50 with orientation 6: shown as 50x200. A crop measured on the stored
+    // size would fall outside the shown image.
+    const stored = await halves(200, 50);
+    const jpeg = await stored.jpeg({ quality: 95 }).withMetadata({ orientation: 6 }).toBuffer();
+    const out = await decodeImage(jpeg, { ...opts, cropFraction: 0.5 });
+    expect(out.data).toHaveLength(SIZE * SIZE * 3);
+    // Turned 90 degrees clockwise, the stored left half (red) is the top half as shown; the 25x25
+    // centre crop straddles the seam (row 100 of 200): red at its top, blue at its bottom.
+    const top = pixel(out.data, SIZE / 2, 2);
+    const bottom = pixel(out.data, SIZE / 2, SIZE - 3);
+    expect(top[0]).toBeGreaterThan(0.8);
+    expect(bottom[2]).toBeGreaterThan(0.8);
+  });
+
+  it('resizes with the kernel it is given', async () => {
+    // A 1-pixel checkerboard scaled down: nearest keeps pure black and white, cubic blends.
+    const w = 64;
+    const raw = Buffer.alloc(w * w * 3);
+    for (let y = 0; y < w; y++) for (let x = 0; x < w; x++) raw.fill((x + y) % 2 ? 255 : 0, (y * w + x) * 3, (y * w + x) * 3 + 3);
+    const png = await sharp(raw, { raw: { width: w, height: w, channels: 3 } }).png().toBuffer();
+    const nearest = await decodeImage(png, { ...opts, size: 24, kernel: 'nearest' });
+    const cubic = await decodeImage(png, { ...opts, size: 24, kernel: 'cubic' });
+    expect(new Set(nearest.data)).toEqual(new Set([0, 1]));
+    expect([...cubic.data].some((v) => v > 0.1 && v < 0.9)).toBe(true);
+  });
+});

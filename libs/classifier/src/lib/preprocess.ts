@@ -1,6 +1,7 @@
 import sharp, { type OutputInfo } from 'sharp';
 import { sniffImageType } from '@app/contracts';
 import { ImageDecodeError } from './errors';
+import type { ResizeKernel } from './metadata';
 
 export const IMAGE_FORMATS = ['jpeg', 'png', 'webp', 'gif'] as const;
 export type ImageFormat = (typeof IMAGE_FORMATS)[number];
@@ -20,6 +21,10 @@ export interface PreprocessOptions {
   size: number;
   /** The model's input value range: pixel 0 maps to min, 255 to max. */
   range: readonly [number, number];
+  /** Centre crop of this fraction of the shorter edge before resizing (default 1: the largest centred square). */
+  cropFraction?: number;
+  /** sharp's resize kernel (default lanczos3). */
+  kernel?: ResizeKernel;
   /** Largest encoded image, bytes. */
   maxBytes: number;
   /** Largest image by its header's width x height (decompression bombs are refused before decoding). */
@@ -39,9 +44,10 @@ sharp.cache(false);
 
 /**
  * Decodes JPEG, PNG, WebP or GIF (first frame) into the model's input:
- * EXIF orientation applied, alpha flattened onto white, grayscale and CMYK
- * converted to sRGB, resized to cover size x size (centre crop), 8 bits per
- * channel, scaled to the model's range. Anything else is an ImageDecodeError.
+ * EXIF orientation applied, a centred square of `cropFraction` x the shorter
+ * edge cut out (1: resized to cover size x size, centre crop), alpha flattened
+ * onto white, grayscale and CMYK converted to sRGB, resized with `kernel`,
+ * 8 bits per channel, scaled to the model's range. Anything else is an ImageDecodeError.
  */
 export async function decodeImage(bytes: Uint8Array, options: PreprocessOptions): Promise<DecodedImage> {
   const started = performance.now();
@@ -53,18 +59,32 @@ export async function decodeImage(bytes: Uint8Array, options: PreprocessOptions)
   if (!format) throw new ImageDecodeError('unsupported-format', 'not a JPEG, PNG, WebP or GIF image');
   let raw: { data: Buffer; info: OutputInfo };
   try {
-    raw = await sharp(bytes, {
+    const image = sharp(bytes, {
       // Checked against the header before any pixel is decoded.
       limitInputPixels: options.maxPixels,
       // A truncated file is an error; a harmless warning (common in real JPEGs) is not.
       failOn: 'truncated',
       sequentialRead: true,
       pages: 1,
-    })
-      .rotate()
+      // EXIF orientation applied before the crop, so the crop is centred on what a viewer sees.
+      autoOrient: true,
+    });
+    const crop = options.cropFraction ?? 1;
+    if (crop < 1) {
+      // The header's size (after orientation): a centred square of crop x the shorter edge.
+      const { autoOrient: oriented } = await image.metadata();
+      const side = Math.max(1, Math.round(crop * Math.min(oriented.width, oriented.height)));
+      image.extract({
+        left: Math.floor((oriented.width - side) / 2),
+        top: Math.floor((oriented.height - side) / 2),
+        width: side,
+        height: side,
+      });
+    }
+    raw = await image
       .flatten({ background: '#ffffff' })
       .toColourspace('srgb')
-      .resize(options.size, options.size, { fit: 'cover' })
+      .resize(options.size, options.size, { fit: 'cover', kernel: options.kernel ?? 'lanczos3' })
       .removeAlpha()
       .raw({ depth: 'uchar' })
       .toBuffer({ resolveWithObject: true });
