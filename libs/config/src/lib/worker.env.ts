@@ -22,8 +22,12 @@ const IsRange = () =>
 export class WorkerEnvironment {
   /** A TF.js graph or layers model folder (model.json + weights). */
   @IsOptional() @IsString() MODEL_DIR?: string;
-  /** Or an http(s) URL of a model.json, downloaded once into MODEL_CACHE_DIR. */
-  @IsOptional() @IsUrl(URL_OPTIONS) MODEL_URL?: string;
+  /** Or an https URL of a model.json, downloaded once into MODEL_CACHE_DIR (plain http is refused). */
+  @IsOptional()
+  @IsUrl({ ...URL_OPTIONS, protocols: ['https'] }, { message: 'MODEL_URL must be an https: URL (plain http is refused: a model fetched over it can be replaced on the way)' })
+  MODEL_URL?: string;
+  /** SHA-256 (hex) of the model.json the worker may load; any other is refused. */
+  @IsOptional() @Matches(/^[0-9a-fA-F]{64}$/, { message: 'MODEL_SHA256 must be the 64 hex digits of a SHA-256' }) MODEL_SHA256?: string;
   @IsString() MODEL_CACHE_DIR = '.model-cache';
   /**
    * The model's facts, when neither its metadata.json nor the model itself tells them:
@@ -65,6 +69,7 @@ export class WorkerEnvironment {
 export interface WorkerSettings {
   modelDir?: string;
   modelUrl?: string;
+  modelSha256?: string;
   modelCacheDir: string;
   modelInputSize?: number;
   modelInputRange?: [number, number];
@@ -93,6 +98,7 @@ export function workerSettings(e: WorkerEnvironment): WorkerSettings {
   return {
     modelDir: e.MODEL_DIR,
     modelUrl: e.MODEL_URL,
+    modelSha256: e.MODEL_SHA256?.toLowerCase(),
     modelCacheDir: e.MODEL_CACHE_DIR,
     modelInputSize: e.MODEL_INPUT_SIZE,
     modelInputRange: parseRange(e.MODEL_INPUT_RANGE),
