@@ -1,0 +1,3 @@
+export * from './simulation';
+export * from './scenarios';
+export * from './cli';

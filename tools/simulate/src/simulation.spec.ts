@@ -1,0 +1,117 @@
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { runCli } from './cli';
+import { arrivals, DEFAULTS } from './scenarios';
+import { simulate, type Figures, type SimulationConfig } from './simulation';
+
+const burst = (over: Partial<SimulationConfig> = {}): SimulationConfig => ({
+  ...DEFAULTS,
+  policy: 'work-per-worker',
+  arrivals: arrivals('burst', DEFAULTS.seed),
+  ...over,
+});
+
+describe('simulate', () => {
+  it('is deterministic given a seed, and differs with another', () => {
+    const steady = (seed: string) => simulate(burst({ seed, arrivals: arrivals('steady', seed, 2000, 120) }));
+    expect(steady('7')).toEqual(steady('7'));
+    expect(steady('8').figures).not.toEqual(steady('7').figures);
+  });
+
+  it('burst: work-per-worker launches 5 of 20 (20 images each) and uses far fewer instance-seconds, finishing within 10 %', () => {
+    const next = simulate(burst());
+    const old = simulate(burst({ policy: 'one-per-message' }));
+    expect(next.figures).toMatchObject({ images: 100, peakInstances: 5 });
+    expect(old.figures).toMatchObject({ images: 100, peakInstances: 20 });
+    expect(next.unfinished + old.unfinished).toBe(0);
+    // Each worker boots (27-33 s), takes 20 images and finishes them at 1 s each.
+    expect(next.figures.completedSeconds).toBeGreaterThan(47);
+    expect(next.figures.completedSeconds).toBeLessThan(54);
+    expect(next.figures.instanceSeconds).toBeLessThan(old.figures.instanceSeconds / 3);
+    expect(next.figures.completedSeconds).toBeLessThanOrEqual(old.figures.completedSeconds * 1.1);
+    // Every instance idles IDLE_SECONDS after its last image, then ends itself.
+    expect(next.figures.backToZeroSeconds).toBeCloseTo(60, 0);
+    expect(next.figures.costUsd).toBeCloseTo((next.figures.instanceSeconds / 3600) * DEFAULTS.pricePerHour, 4);
+  });
+
+  it('the old policy boots 15 instances that never get an image (the first five to boot take all 100)', () => {
+    const old = simulate(burst({ policy: 'one-per-message' }));
+    // 20 instances x (about 30 s boot + 60 s idle), five of them with 20 s of work.
+    expect(old.figures.instanceSeconds).toBeGreaterThan(20 * 85 + 5 * 20);
+    expect(old.launches).toEqual([{ t: 0, count: 20, reason: 'scale from zero: backlog 100 needs 100, 0 alive' }]);
+  });
+
+  it.each([
+    ['burst', 'work-per-worker', 0],
+    ['burst', 'one-per-message', 0],
+    ['steady', 'work-per-worker', 0],
+    ['steady', 'one-per-message', 10],
+    ['steady', 'work-per-worker', 10],
+  ] as const)('never more than MAX_WORKERS alive: %s, %s, describe lag %i s', (scenario, policy, lag) => {
+    const r = simulate(
+      burst({ policy, maxWorkers: 7, prefetch: 5, describeLagSeconds: lag, arrivals: arrivals(scenario, '3', scenario === 'steady' ? 3000 : 200, 120) }),
+    );
+    expect(r.peakAlive).toBeLessThanOrEqual(7);
+    expect(Math.max(...r.samples.map((s) => s.instances))).toBeLessThanOrEqual(7);
+    expect(r.unfinished).toBe(0);
+  });
+
+  it('with failures, every image still gets one answer: re-queued after a death, an error after MAX_ATTEMPTS', () => {
+    const r = simulate(burst({ failureRate: 0.3, requeueSeconds: 10 }));
+    expect(r.unfinished).toBe(0);
+    expect(r.errors).toBeGreaterThan(0);
+    expect(r.errors).toBeLessThan(100);
+    // Lost workers are replaced: more launched than the five a clean run needs.
+    expect(r.launches.reduce((s, l) => s + l.count, 0)).toBeGreaterThan(5);
+    expect(r.peakAlive).toBeLessThanOrEqual(20);
+  });
+
+  it('a policy told the wrong image time sizes the fleet from it', () => {
+    // Told 0.01 s per image: one busy worker "drains" 3000 in a boot, so no second launch ever comes.
+    const wrong = simulate(burst({ arrivals: arrivals('steady', '1', 1000, 60), assumed: { imageSeconds: 0.01 } }));
+    const right = simulate(burst({ arrivals: arrivals('steady', '1', 1000, 60) }));
+    expect(wrong.figures.peakInstances).toBeLessThan(right.figures.peakInstances);
+    expect(wrong.figures.completedSeconds).toBeGreaterThan(right.figures.completedSeconds);
+  });
+
+  it('refuses settings it cannot simulate', () => {
+    expect(() => simulate(burst({ prefetch: 0 }))).toThrow('prefetch must be a positive integer (got 0)');
+    expect(() => simulate(burst({ failureRate: 1 }))).toThrow('failureRate must be in [0, 1) (got 1)');
+  });
+});
+
+describe('npm run simulate', () => {
+  let dir: string;
+  beforeEach(() => (dir = mkdtempSync(join(tmpdir(), 'simulate-'))));
+  afterEach(() => rmSync(dir, { recursive: true, force: true }));
+
+  it('writes the figures with exactly the documented keys, and a chart of instances and backlog', () => {
+    const json = join(dir, 'out.json');
+    const chart = join(dir, 'out.html');
+    const out = runCli(['--scenario', 'burst', '--json', json, '--chart', chart, '--price-per-hour', '1']);
+    const figures = JSON.parse(readFileSync(json, 'utf8')) as Figures;
+    expect(Object.keys(figures)).toEqual(['images', 'completedSeconds', 'latency', 'peakInstances', 'instanceSeconds', 'costUsd', 'backToZeroSeconds']);
+    expect(Object.keys(figures.latency)).toEqual(['p50', 'p95', 'p99']);
+    expect(figures.costUsd).toBeCloseTo(figures.instanceSeconds / 3600, 4);
+    const html = readFileSync(chart, 'utf8');
+    expect(html).toContain('<svg');
+    expect(html).toContain('work-per-worker: instances (solid), backlog (dashed)');
+    expect(out.text).toMatch(/^peak instances\s+5/m);
+  });
+
+  it('--compare runs the old one-per-message policy beside the new one', () => {
+    const json = join(dir, 'out.json');
+    runCli(['--compare', '--json', json, '--max-workers', '10']);
+    const both = JSON.parse(readFileSync(json, 'utf8')) as Record<string, Figures>;
+    expect(Object.keys(both)).toEqual(['work-per-worker', 'one-per-message']);
+    expect(both['one-per-message'].peakInstances).toBe(10);
+  });
+
+  it('rejects an unknown scenario, policy, flag or a bad number', () => {
+    expect(() => runCli(['--scenario', 'spike'])).toThrow('--scenario must be one of burst, steady (got spike)');
+    expect(() => runCli(['--policy', 'greedy'])).toThrow('--policy must be one of work-per-worker, one-per-message (got greedy)');
+    expect(() => runCli(['--boot-seconds', 'soon'])).toThrow('--boot-seconds must be a number >= 0 (got soon)');
+    expect(() => runCli(['--frobnicate'])).toThrow(/Unknown option '--frobnicate'/);
+  });
+});
