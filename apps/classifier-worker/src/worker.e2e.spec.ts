@@ -7,7 +7,7 @@ import { spawn } from 'node:child_process';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { WORKER_STATE_TAG, isWorkerStatusMessage, type WorkerStatusMessage } from '@app/contracts';
-import { appMain, MODEL_DIR, spawnApp, startTestStack, WORKSPACE_ROOT, type TestStack } from '@tools/testing';
+import { appMain, MODEL_DIR, spawnApp, startTestStack, stopAllApps, WORKSPACE_ROOT, type TestStack } from '@tools/testing';
 import { enqueue, outputs, photos, storedResult } from './testing/fixtures';
 
 const json = (line: string) => JSON.parse(line) as Record<string, unknown>;
@@ -17,7 +17,11 @@ describe('classifier-worker process', () => {
   beforeEach(async () => {
     stack = await startTestStack();
   });
-  afterEach(() => stack.stop());
+  afterEach(async () => {
+    // A worker a failed test left running (e.g. it never logged what the test waited for) is stopped here.
+    await stopAllApps();
+    await stack.stop();
+  });
   const env = (extra: Record<string, string> = {}) => ({
     ...stack.env,
     LOG_LEVEL: 'info',
@@ -68,7 +72,10 @@ describe('classifier-worker process', () => {
     });
     const statuses: WorkerStatusMessage[] = [];
     child.on('message', (m) => isWorkerStatusMessage(m) && statuses.push(m));
-    const code = await new Promise((r) => child.once('exit', r));
+    const exited = new Promise((r) => child.once('exit', r));
+    // Not spawned through spawnApp: a timeout of this test must still not leave it running.
+    const kill = setTimeout(() => child.kill('SIGKILL'), 80_000);
+    const code = await exited.finally(() => clearTimeout(kill));
     expect(code).toBe(0);
     const states = statuses.map((s) => s.state);
     expect(states[0]).toBe('starting');

@@ -1,4 +1,4 @@
-import { MODEL_DIR, spawnApp } from './apps';
+import { MODEL_DIR, spawnApp, stopAllApps } from './apps';
 import { startTestStack, type TestStack } from './stack';
 
 const APPS = ['web-tier', 'launch-controller', 'monitor-controller', 'classifier-worker'];
@@ -8,7 +8,10 @@ describe('every app boots, validates its configuration and stops on SIGTERM', ()
   beforeAll(async () => {
     stack = await startTestStack();
   });
-  afterAll(() => stack.stop());
+  afterAll(async () => {
+    await stopAllApps(); // an app that did not exit when it should have
+    await stack.stop();
+  });
 
   it.each(APPS)('%s logs ready and exits 0 on SIGTERM', async (app) => {
     const run = spawnApp(app, { ...stack.env, LOG_LEVEL: 'info', PORT: '0', MODEL_DIR: process.env['MODEL_DIR'] ?? MODEL_DIR });
