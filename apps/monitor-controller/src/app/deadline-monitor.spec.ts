@@ -2,10 +2,12 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { randomUUID } from 'node:crypto';
-import { AwsClients, AwsResources } from '@app/aws';
+import { AwsClients, AwsResources, UnreachableError, type Queue } from '@app/aws';
 import { loadConfig } from '@app/config';
 import {
   attemptKey,
+  heartbeat,
+  heartbeatKey,
   inputKey,
   monitorMessage,
   outputSuccess,
@@ -63,6 +65,7 @@ describe('DeadlineMonitor', () => {
       instanceId: over.instanceId ?? 'local-999',
       startedAt: new Date(Date.now() - 60_000).toISOString(),
       deadline: over.deadline ?? new Date(Date.now() - 1000).toISOString(),
+      hardDeadline: new Date(Date.now() + 600_000).toISOString(),
     });
   }
 
@@ -132,10 +135,12 @@ describe('DeadlineMonitor', () => {
     expect(await drain(stack.resources.launchQueue)).toEqual([]);
   });
 
-  it('delays a message again when its deadline is beyond the 15-minute SQS limit', async () => {
-    const msg = message(1, { deadline: new Date(Date.now() + 20 * 60_000).toISOString() });
-    expect(await monitor.handle(serialize(msg))).toBe('redelayed');
-    expect(await stack.resources.monitorQueue.depth()).toEqual({ visible: 0, inFlight: 0, delayed: 1 });
+  it('checks an alive worker again after LIVENESS_CHECK_SECONDS while its deadline is ahead', async () => {
+    const [worker] = await fleet.launch(1);
+    const msg = message(1, { instanceId: worker.id, deadline: new Date(Date.now() + 60_000).toISOString() });
+    const delayed = (await stack.resources.monitorQueue.depth()).delayed;
+    expect(await monitor.handle(serialize(msg))).toBe('watching');
+    expect(await stack.resources.monitorQueue.depth()).toEqual({ visible: 0, inFlight: 0, delayed: delayed + 1 });
     expect(await drain(stack.resources.launchQueue)).toEqual([]);
   });
 
@@ -157,5 +162,118 @@ describe('DeadlineMonitor', () => {
     expect(await stack.resources.monitorQueue.depth()).toMatchObject({ visible: 0, inFlight: 1 });
     expect(await drain(stack.resources.launchQueue)).toEqual([]);
     clients.destroy();
+  });
+  /** Writes a worker's heartbeat as the worker would. */
+  async function beat(workerId: string, over: Partial<Parameters<typeof heartbeat>[0]> = {}) {
+    const now = new Date().toISOString();
+    const fields = { workerId, at: now, progressAt: now, imagesDone: 3, held: [], handedBack: [], failed: [], ...over };
+    await stack.resources.outputBucket.put(heartbeatKey(workerId), serialize(heartbeat(fields)));
+  }
+
+  describe('issue 12 paths', () => {
+    const success = (msg: ReturnType<typeof message>, producedBy = 'local-1') =>
+      outputSuccess({
+        batchId: msg.batchId,
+        imageId: msg.imageId,
+        fileName: msg.fileName,
+        attempt: msg.attempt,
+        producedBy,
+        completedAt: new Date().toISOString(),
+        label: 'tabby',
+        confidence: 0.9,
+        top5: [],
+        timings: {},
+      });
+
+    it('(a) a failed re-queue send is made good by the redelivered monitor message (re-queue before recording)', async () => {
+      const msg = message(1);
+      const down = Object.create(stack.resources.launchQueue) as Queue;
+      down.send = () => Promise.reject(new UnreachableError('sqs.SendMessage: ECONNREFUSED', 'sqs.SendMessage'));
+      const broken = new DeadlineMonitor(stack.config, { ...stack.resources, launchQueue: down } as AwsResources, fleet, new GiveUp(stack.resources), new MetricsRegistry());
+      await expect(broken.handle(serialize(msg))).rejects.toThrow(/ECONNREFUSED/);
+      // SQS redelivers the monitor message: the image must still be re-queued.
+      expect(await monitor.handle(serialize(msg))).toBe('requeued');
+      const bodies = await drain(stack.resources.launchQueue);
+      expect(bodies.map((b) => parseLaunchMessage(b))).toEqual([expect.objectContaining({ imageId: msg.imageId, attempt: 2 })]);
+    });
+
+    it('(b) announces a result it finds that was never announced, once', async () => {
+      const msg = message(1);
+      const result = success(msg);
+      // A worker wrote the result and died before sending the output message.
+      await stack.resources.outputBucket.put(resultKey(msg.imageId), serialize(result));
+      expect(await monitor.handle(serialize(msg))).toBe('done');
+      expect((await drain(stack.resources.outputQueue)).map((b) => parseOutputMessage(b))).toEqual([result]);
+      // Found again (a duplicate monitor message): already announced, not sent twice.
+      expect(await monitor.handle(serialize(msg))).toBe('done');
+      expect(await drain(stack.resources.outputQueue)).toEqual([]);
+    });
+
+    it('(c) a give-up never overwrites a result written meanwhile: the first result wins and is the one announced', async () => {
+      const msg = message(3);
+      const late = success(msg, 'local-5');
+      await stack.resources.outputBucket.put(resultKey(msg.imageId), serialize(late));
+      const announced = await new GiveUp(stack.resources).send(msg, 'no result after 3 attempts');
+      expect(announced).toEqual(late);
+      expect(parseOutputMessage((await stack.resources.outputBucket.getBuffer(resultKey(msg.imageId))).toString())).toEqual(late);
+      expect((await drain(stack.resources.outputQueue)).map((b) => parseOutputMessage(b))).toEqual([late]);
+    });
+
+    it('re-queues the image of a dead worker at its first check, long before the deadline', async () => {
+      const [worker] = await fleet.launch(1);
+      const pid = readWorkerRecord(dir, worker.id)?.pid as number;
+      process.kill(pid, 'SIGKILL');
+      await new Promise((r) => setTimeout(r, 200));
+      const msg = message(1, { instanceId: worker.id, deadline: new Date(Date.now() + 120_000).toISOString() });
+      expect(await monitor.handle(serialize(msg))).toBe('requeued');
+      expect((await drain(stack.resources.launchQueue)).map((b) => parseLaunchMessage(b))).toEqual([
+        expect.objectContaining({ imageId: msg.imageId, attempt: 2 }),
+      ]);
+    });
+
+    it('leaves an alive worker that is making progress alone past the deadline, and checks again later', async () => {
+      const [worker] = await fleet.launch(1);
+      const pid = readWorkerRecord(dir, worker.id)?.pid as number;
+      const msg = message(1, { instanceId: worker.id });
+      await beat(worker.id, { held: [{ imageId: msg.imageId, attempt: 1 }] });
+      const delayed = (await stack.resources.monitorQueue.depth()).delayed;
+      expect(await monitor.handle(serialize(msg))).toBe('extended');
+      expect(process.kill(pid, 0)).toBe(true);
+      expect(await drain(stack.resources.launchQueue)).toEqual([]);
+      expect((await stack.resources.monitorQueue.depth()).delayed).toBe(delayed + 1);
+    });
+      it('terminates a hung worker (alive, no progress within the deadline) and re-queues its image', async () => {
+      const [worker] = await fleet.launch(1);
+      const pid = readWorkerRecord(dir, worker.id)?.pid as number;
+      const msg = message(1, { instanceId: worker.id });
+      await beat(worker.id, { progressAt: new Date(Date.now() - 120_000).toISOString(), held: [{ imageId: msg.imageId, attempt: 1 }] });
+      expect(await monitor.handle(serialize(msg))).toBe('requeued');
+      expect((await drain(stack.resources.launchQueue)).map((b) => parseLaunchMessage(b).attempt)).toEqual([2]);
+      await new Promise((r) => setTimeout(r, 300));
+      expect(() => process.kill(pid, 0)).toThrow();
+    });
+
+    it('retries at the hard limit even when the worker still progresses', async () => {
+      const [worker] = await fleet.launch(1);
+      const msg = monitorMessage({ ...message(1, { instanceId: worker.id }), hardDeadline: new Date(Date.now() - 1).toISOString() });
+      await beat(worker.id, { held: [{ imageId: msg.imageId, attempt: 1 }] });
+      expect(await monitor.handle(serialize(msg))).toBe('requeued');
+      expect((await drain(stack.resources.launchQueue)).map((b) => parseLaunchMessage(b).attempt)).toEqual([2]);
+    });
+
+    it('ends the checks of an image its worker handed back, and retries at once one it gave up on, without terminating it', async () => {
+      const [worker] = await fleet.launch(1);
+      const pid = readWorkerRecord(dir, worker.id)?.pid as number;
+      const future = new Date(Date.now() + 60_000).toISOString();
+      const handedBack = message(1, { instanceId: worker.id, deadline: future });
+      const failed = message(2, { instanceId: worker.id, deadline: future });
+      await beat(worker.id, { handedBack: [{ imageId: handedBack.imageId, attempt: 1 }], failed: [{ imageId: failed.imageId, attempt: 2 }] });
+      const delayed = (await stack.resources.monitorQueue.depth()).delayed;
+      expect(await monitor.handle(serialize(handedBack))).toBe('handed-back');
+      expect(await monitor.handle(serialize(failed))).toBe('requeued');
+      expect((await drain(stack.resources.launchQueue)).map((b) => parseLaunchMessage(b))).toEqual([expect.objectContaining({ imageId: failed.imageId, attempt: 3 })]);
+      expect(process.kill(pid, 0)).toBe(true);
+      expect((await stack.resources.monitorQueue.depth()).delayed).toBe(delayed); // no further checks
+    });
   });
 });

@@ -1,34 +1,60 @@
 import { Injectable, Logger, type OnApplicationBootstrap, type OnApplicationShutdown } from '@nestjs/common';
 import { Counter } from 'prom-client';
-import { AwsResources, NotFoundError, SQS_MAX_DELAY_SECONDS, type ReceivedMessage } from '@app/aws';
-import { GiveUp } from './give-up';
-import { PollLoop } from './poll-loop';
+import { AwsResources, type ReceivedMessage } from '@app/aws';
 import { AppConfig } from '@app/config';
-import {
-  attemptKey,
-  launchMessage,
-  MessageParseError,
-  parseMonitorMessage,
-  resultKey,
-  serialize,
-  type MonitorMessage,
-} from '@app/contracts';
+import { launchMessage, MessageParseError, parseMonitorMessage, serialize, type Heartbeat, type MonitorMessage } from '@app/contracts';
 import { Fleet } from '@app/fleet';
 import { MetricsRegistry } from '@app/platform';
+import { AttemptLedger } from '@app/results';
+import { GiveUp, MONITOR_PRODUCER } from './give-up';
+import { PollLoop } from './poll-loop';
+import { WorkerWatch, type WorkerView } from './worker-watch';
 
-export type MonitorOutcome = 'done' | 'requeued' | 'gave-up' | 'superseded' | 'redelayed' | 'malformed';
+export type MonitorOutcome =
+  | 'done'
+  | 'requeued'
+  | 'gave-up'
+  | 'superseded'
+  | 'handed-back'
+  /** Worker alive, deadline not reached: checked again later. */
+  | 'watching'
+  /** Past the deadline, but the worker progresses: checked again later, up to the hard limit. */
+  | 'extended'
+  | 'malformed';
+
+/** Why an image is retried, for the log line and the give-up reason. */
+interface RetryCause {
+  reason: string;
+  /** The worker is alive but must not keep the image: end it first. */
+  terminate: boolean;
+}
+
+const listed = (list: Heartbeat['held'] | undefined, msg: MonitorMessage) =>
+  list?.some((h) => h.imageId === msg.imageId && h.attempt === msg.attempt) ?? false;
 
 /**
- * Receives each monitor message once its deadline has passed (the worker sent
- * it delayed) and makes sure the image got a result: if not, the worker is
- * terminated and the image re-queued with attempt + 1, or after MAX_ATTEMPTS an
- * error result is sent. Every step is idempotent, so a redelivered or duplicate
- * monitor message does no harm.
+ * Checks each image in progress every LIVENESS_CHECK_SECONDS (the worker sends
+ * the first check delayed, each check sends the next) until it has an answer:
+ *
+ * - a result is there: done (announced, should its writer have died first);
+ * - a later attempt was queued: this check is stale;
+ * - the worker handed the image back: the new attempt has its own checks;
+ * - the worker is gone (Fleet.status), or gave the image up: retry now;
+ * - alive, past the deadline and no progress in its heartbeat (hung), or past
+ *   the hard limit: terminate it, then retry;
+ * - otherwise: check again later.
+ *
+ * A retry re-queues attempt + 1 and then records it (send before you record:
+ * a crash in between leaves a duplicate launch, never none), or after
+ * MAX_ATTEMPTS publishes an error result (the first result written wins).
+ * Every step is idempotent, so a redelivered or duplicate check does no harm.
  */
 @Injectable()
 export class DeadlineMonitor implements OnApplicationBootstrap, OnApplicationShutdown {
   private readonly logger = new Logger(DeadlineMonitor.name);
   private readonly loop: PollLoop;
+  private readonly ledger: AttemptLedger;
+  private readonly watch: WorkerWatch;
 
   constructor(
     private readonly config: AppConfig,
@@ -43,11 +69,15 @@ export class DeadlineMonitor implements OnApplicationBootstrap, OnApplicationShu
       labelNames: ['outcome'],
       registers: [registry],
     });
+    this.ledger = new AttemptLedger(aws.outputBucket);
+    this.watch = new WorkerWatch(fleet, aws.outputBucket);
     this.loop = new PollLoop(aws.monitorQueue, (body) => this.handle(body), this.logger, (outcome) => outcomes.inc({ outcome }));
   }
 
   onApplicationBootstrap(): void {
-    this.logger.log(`watching ${this.aws.monitorQueue.url} (MAX_ATTEMPTS=${this.config.fleet.maxAttempts})`);
+    this.logger.log(
+      `watching ${this.aws.monitorQueue.url} (MAX_ATTEMPTS=${this.config.fleet.maxAttempts}, LIVENESS_CHECK_SECONDS=${this.config.worker.livenessCheckSeconds})`,
+    );
     this.loop.start();
   }
 
@@ -71,38 +101,72 @@ export class DeadlineMonitor implements OnApplicationBootstrap, OnApplicationShu
     }
     const ctx = { imageId: msg.imageId, batchId: msg.batchId, attempt: msg.attempt, instanceId: msg.instanceId };
 
-    // SQS delays stop at 15 minutes: a longer deadline is reached in steps.
-    const remaining = Math.ceil((Date.parse(msg.deadline) - Date.now()) / 1000);
-    if (remaining > 0) {
-      await this.aws.monitorQueue.send(body, Math.min(remaining, SQS_MAX_DELAY_SECONDS));
-      this.logger.debug({ msg: `deadline in ${remaining} s: delayed again`, ...ctx });
-      return 'redelayed';
-    }
-
-    if (await this.aws.outputBucket.exists(resultKey(msg.imageId))) {
-      this.logger.debug({ msg: 'result present', ...ctx });
+    const found = await this.giveUp.publisher.announceFound(msg.imageId);
+    if (found !== 'missing') {
+      if (found === 'unreadable') this.logger.error({ msg: 'the stored result is not a valid result: left as it is', ...ctx });
+      if (found === 'announced-now') this.logger.warn({ msg: 'result found unannounced (its writer died before announcing it): announced', ...ctx });
       return 'done';
     }
-    const latest = await this.latestAttempt(msg.imageId);
+    const latest = await this.ledger.latest(msg.imageId);
     if (latest > msg.attempt) {
       this.logger.log({ msg: `attempt ${msg.attempt} superseded by attempt ${latest}: ignored`, ...ctx });
       return 'superseded';
     }
 
-    // The worker missed its deadline: it is dead, hung or far too slow. End it so it cannot hold the slot.
-    await this.fleet.terminate(msg.instanceId);
+    const worker = await this.watch.view(msg.instanceId);
+    if (listed(worker.heartbeat?.handedBack, msg)) {
+      this.logger.log({ msg: 'handed back by its worker (a passing failure): the new take is checked on its own', ...ctx });
+      return 'handed-back';
+    }
+    const cause = this.retryCause(msg, worker);
+    if (cause) return this.retry(msg, cause);
+
+    const now = Date.now();
+    const untilHard = Math.ceil((this.hardDeadline(msg) - now) / 1000);
+    await this.aws.monitorQueue.send(body, Math.max(1, Math.min(this.config.worker.livenessCheckSeconds, untilHard)));
+    if (now < Date.parse(msg.deadline)) return 'watching';
+    this.logger.log({ msg: 'past the deadline, but the worker progresses: deadline extended', ...ctx });
+    return 'extended';
+  }
+
+  private hardDeadline(msg: MonitorMessage): number {
+    return Date.parse(msg.hardDeadline ?? msg.deadline);
+  }
+
+  private retryCause(msg: MonitorMessage, worker: WorkerView): RetryCause | undefined {
+    if (worker.liveness === 'gone') return { reason: `worker ${msg.instanceId} is gone`, terminate: false };
+    if (listed(worker.heartbeat?.failed, msg)) return { reason: `worker ${msg.instanceId} could not finish it`, terminate: false };
+    const now = Date.now();
+    if (now >= this.hardDeadline(msg)) {
+      return { reason: `no result by the hard limit ${msg.hardDeadline ?? msg.deadline}`, terminate: true };
+    }
+    if (now < Date.parse(msg.deadline)) return undefined;
+    // Progress means some image of this worker moved on since the deadline's window began.
+    const window = Date.parse(msg.deadline) - Date.parse(msg.startedAt);
+    const progressAt = worker.heartbeat ? Date.parse(worker.heartbeat.progressAt) : Number.NaN;
+    if (Number.isFinite(progressAt) && now - progressAt < window) return undefined;
+    const since = Number.isFinite(progressAt) ? `since ${worker.heartbeat?.progressAt}` : 'ever';
+    return { reason: `worker ${msg.instanceId} is hung (no progress ${since})`, terminate: true };
+  }
+
+  private async retry(msg: MonitorMessage, cause: RetryCause): Promise<MonitorOutcome> {
+    const ctx = { imageId: msg.imageId, batchId: msg.batchId, attempt: msg.attempt, instanceId: msg.instanceId, reason: cause.reason };
+    // End a hung worker so it cannot hold the slot (its late work is discarded or loses to the first result).
+    if (cause.terminate) await this.fleet.terminate(msg.instanceId);
+    const what = cause.terminate ? `${cause.reason}: worker terminated` : cause.reason;
 
     if (msg.attempt >= this.config.fleet.maxAttempts) {
-      await this.giveUp.send(msg, `no result after ${msg.attempt} attempts (last worker: ${msg.instanceId}, deadline ${msg.deadline})`);
-      this.logger.warn({ msg: `gave up after ${msg.attempt} attempts: error result sent`, ...ctx });
+      const answer = await this.giveUp.send(msg, `no result after ${msg.attempt} attempts (${cause.reason})`);
+      if (answer.producedBy === MONITOR_PRODUCER) {
+        this.logger.warn({ msg: `gave up after ${msg.attempt} attempts: error result sent`, ...ctx });
+      } else {
+        this.logger.warn({ msg: `a result arrived as the monitor gave up: that result stands`, ...ctx });
+      }
       return 'gave-up';
     }
 
     const next = msg.attempt + 1;
-    // Record the attempt before queueing it, so a duplicate of this message is seen as superseded.
-    await this.aws.outputBucket.put(attemptKey(msg.imageId), JSON.stringify({ attempt: next, at: new Date().toISOString() }), {
-      contentType: 'application/json',
-    });
+    // Send before you record: a crash in between leaves the image queued twice (harmless), never not at all.
     await this.aws.launchQueue.send(
       serialize(
         launchMessage({
@@ -115,17 +179,8 @@ export class DeadlineMonitor implements OnApplicationBootstrap, OnApplicationShu
         }),
       ),
     );
-    this.logger.warn({ msg: `no result by the deadline: worker terminated, image re-queued as attempt ${next}`, ...ctx });
+    await this.ledger.record(msg.imageId, next);
+    this.logger.warn({ msg: `${what}: image re-queued as attempt ${next}`, ...ctx });
     return 'requeued';
-  }
-
-  private async latestAttempt(imageId: string): Promise<number> {
-    try {
-      const record = JSON.parse((await this.aws.outputBucket.getBuffer(attemptKey(imageId))).toString('utf8')) as { attempt?: unknown };
-      return typeof record.attempt === 'number' ? record.attempt : 0;
-    } catch (err) {
-      if (err instanceof NotFoundError) return 0;
-      throw err;
-    }
   }
 }

@@ -1,6 +1,7 @@
 import { Injectable } from '@nestjs/common';
 import { AwsResources } from '@app/aws';
-import { outputError, resultKey, serialize, type OutputError } from '@app/contracts';
+import { outputError, type OutputMessage } from '@app/contracts';
+import { ResultPublisher } from '@app/results';
 
 /** Who gives up on an image, in its error result. */
 export const MONITOR_PRODUCER = 'monitor-controller';
@@ -12,12 +13,21 @@ export interface ImageRef {
   attempt: number;
 }
 
-/** Ends an image with an error result that retrying will not change. */
+/**
+ * Ends an image with an error result that retrying will not change, through
+ * the same publisher the worker uses: should a late worker's result be there
+ * first, that result stays the answer and is the one announced.
+ */
 @Injectable()
 export class GiveUp {
-  constructor(private readonly aws: AwsResources) {}
+  readonly publisher: ResultPublisher;
 
-  async send(ref: ImageRef, reason: string): Promise<OutputError> {
+  constructor(aws: AwsResources) {
+    this.publisher = new ResultPublisher(aws.outputBucket, aws.outputQueue);
+  }
+
+  /** Resolves with the image's one answer: the error result, or the result written before it. */
+  async send(ref: ImageRef, reason: string): Promise<OutputMessage> {
     const result = outputError({
       batchId: ref.batchId,
       imageId: ref.imageId,
@@ -25,13 +35,9 @@ export class GiveUp {
       attempt: ref.attempt,
       producedBy: MONITOR_PRODUCER,
       completedAt: new Date().toISOString(),
-      reason,
+      reason: reason.slice(0, 1000),
       permanent: false,
     });
-    const json = serialize(result);
-    // Bucket first: once the queue says "error", a reader must find it there too.
-    await this.aws.outputBucket.put(resultKey(ref.imageId), json, { contentType: 'application/json' });
-    await this.aws.outputQueue.send(json);
-    return result;
+    return (await this.publisher.publish(result)).result;
   }
 }

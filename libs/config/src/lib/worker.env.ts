@@ -58,8 +58,22 @@ export class WorkerEnvironment {
   /** The EC2 instance metadata service (the AWS SDK's own variable name). */
   @IsUrl(URL_OPTIONS) AWS_EC2_METADATA_SERVICE_ENDPOINT = 'http://169.254.169.254';
 
-  /** Seconds a worker has for one image before the monitor controller checks for its result. */
+  /**
+   * Seconds a worker may go without progress on its images (its heartbeat) before the
+   * monitor controller deems it hung, terminates it and retries the image.
+   */
   @Transform(toInt) @Max(86400) @Min(5) @IsInt() IMAGE_DEADLINE_SECONDS = 120;
+  /** Past this many seconds from taking an image it is retried even from a worker that progresses. */
+  @Transform(toInt) @Max(86400) @Min(5) @IsInt() IMAGE_HARD_LIMIT_SECONDS = 600;
+  /**
+   * How often the monitor controller checks each image in progress (and the worker's
+   * liveness): a dead worker's images are re-queued within about this long (SQS delays stop at 900).
+   */
+  @Transform(toInt) @Max(900) @Min(1) @IsInt() LIVENESS_CHECK_SECONDS = 5;
+  /** How often a worker holding images rewrites its heartbeat (progress, held, handed back). */
+  @Transform(toInt) @Max(300) @Min(1) @IsInt() HEARTBEAT_SECONDS = 2;
+  /** Times an image may be handed back after a passing failure before that counts as a failed attempt. */
+  @Transform(toInt) @Max(100) @Min(0) @IsInt() MAX_HAND_BACKS = 3;
   /** Long-poll wait of the launch queue, seconds (0..20). */
   @Transform(toInt) @Max(20) @Min(0) @IsInt() POLL_WAIT_SECONDS = 20;
   /** Images one worker holds at once (received, not yet finished); a receive takes at most 10. */
@@ -84,6 +98,10 @@ export interface WorkerSettings {
   workerId?: string;
   metadataEndpoint: string;
   imageDeadlineSeconds: number;
+  imageHardLimitSeconds: number;
+  livenessCheckSeconds: number;
+  heartbeatSeconds: number;
+  maxHandBacks: number;
   pollWaitSeconds: number;
   prefetch: number;
 }
@@ -113,6 +131,10 @@ export function workerSettings(e: WorkerEnvironment): WorkerSettings {
     workerId: e.WORKER_ID,
     metadataEndpoint: e.AWS_EC2_METADATA_SERVICE_ENDPOINT,
     imageDeadlineSeconds: e.IMAGE_DEADLINE_SECONDS,
+    imageHardLimitSeconds: Math.max(e.IMAGE_HARD_LIMIT_SECONDS, e.IMAGE_DEADLINE_SECONDS),
+    livenessCheckSeconds: e.LIVENESS_CHECK_SECONDS,
+    heartbeatSeconds: e.HEARTBEAT_SECONDS,
+    maxHandBacks: e.MAX_HAND_BACKS,
     pollWaitSeconds: e.POLL_WAIT_SECONDS,
     prefetch: e.WORKER_PREFETCH,
   };

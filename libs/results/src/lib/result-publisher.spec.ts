@@ -72,7 +72,8 @@ describe('ResultPublisher against the embedded S3/SQS', () => {
     expect(await announcements()).toEqual([result]);
     expect(await publisher.announceFound(randomUUID())).toBe('missing');
     await stack.resources.outputBucket.put(resultKey(r0), '{}');
-    await expect(publisher.announceFound(r0)).rejects.toBeInstanceOf(StoredResultInvalidError);
+    expect(await publisher.announceFound(r0)).toBe('unreadable');
+    await expect(publisher.publish(ok({ ...ref(), imageId: r0 }))).rejects.toBeInstanceOf(StoredResultInvalidError);
   });
   const r0 = randomUUID();
 

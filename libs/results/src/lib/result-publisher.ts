@@ -9,7 +9,12 @@ export interface PublishOutcome {
   won: boolean;
 }
 
-export type FoundOutcome = 'missing' | 'announced-before' | 'announced-now';
+/**
+ * What `announceFound` did. 'unreadable': a stored result that is not a valid
+ * result (hand-edited, truncated): it holds the image's key, so nothing else
+ * can become the answer, and nothing can be announced (logged by the caller).
+ */
+export type FoundOutcome = 'missing' | 'announced-before' | 'announced-now' | 'unreadable';
 
 /** The stored result of an image is not a result (hand-edited, truncated): nothing can be announced. */
 export class StoredResultInvalidError extends Error {
@@ -69,7 +74,13 @@ export class ResultPublisher {
   /** Announces the stored result of an image unless that was done before; says which. */
   async announceFound(imageId: string): Promise<FoundOutcome> {
     if (await this.bucket.exists(announcedKey(imageId))) return 'announced-before';
-    const stored = await this.stored(imageId);
+    let stored: OutputMessage | undefined;
+    try {
+      stored = await this.stored(imageId);
+    } catch (err) {
+      if (err instanceof StoredResultInvalidError) return 'unreadable';
+      throw err;
+    }
     if (!stored) return 'missing';
     await this.announce(stored);
     return 'announced-now';
