@@ -39,7 +39,7 @@ describe('npm start: which model', () => {
 
   it('stops with a message naming the file when the default model does not match its checksums', async () => {
     const main = workerFolder((modelDir) => {
-      const sums = readFileSync(join(modelDir, 'SHA256SUMS'), 'utf8').replace(/^[0-9a-f]{64}(?=  model\.json)/m, '0'.repeat(64));
+      const sums = readFileSync(join(modelDir, 'SHA256SUMS'), 'utf8').replace(/^[0-9a-f]{64}(?= {2}model\.json)/m, '0'.repeat(64));
       writeFileSync(join(modelDir, 'SHA256SUMS'), sums);
     });
     await expect(resolveModel({}, main)).rejects.toThrow(/model\.json has SHA-256 2fd499b1[0-9a-f]+, expected 0{64}/);

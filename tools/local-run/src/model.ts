@@ -1,6 +1,5 @@
 import { existsSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
-import { DEFAULT_MODEL_PACKAGE, resolveModelSource, silentLogger } from '@app/classifier';
 import { WORKSPACE_ROOT } from './system';
 
 export interface ResolvedModel {
@@ -27,6 +26,8 @@ export async function resolveModel(
   }
   const url = env['MODEL_URL'];
   if (url) return { env: { MODEL_URL: url }, description: `MODEL_URL=${url}` };
+  // Loaded only here: the classifier library brings sharp, which nothing else in npm start needs.
+  const { DEFAULT_MODEL_PACKAGE, resolveModelSource, silentLogger } = await import('@app/classifier');
   const source = await resolveModelSource({ modelSha256: env['MODEL_SHA256'], defaultModelCodeDir: dirname(workerMain) }, silentLogger);
   return {
     env: {},

@@ -58,7 +58,8 @@ export function safeRelativePath(p: string, modelJsonPath: string): string {
     n.startsWith(`..${sep}`) ||
     n.includes(`${sep}..${sep}`) ||
     /^[a-z][a-z0-9+.-]*:/i.test(p) ||
-    /[\\?#%\u0000-\u001f\u007f]/.test(p)
+    /[\\?#%]/.test(p) ||
+    [...p].some((ch) => ch.charCodeAt(0) < 0x20 || ch.charCodeAt(0) === 0x7f)
   ) {
     throw new ModelLoadError(`${modelJsonPath}: weight path "${p}" must be a file beside model.json`);
   }
