@@ -85,8 +85,8 @@ export function runCli(argv: string[]): CliRun {
   const policies: ScalingPolicyName[] = values.compare ? ['work-per-worker', 'one-per-message'] : [policy];
   const runs = policies.map((p) => simulate({ ...base, policy: p }));
   const json = values.compare ? Object.fromEntries(runs.map((r) => [r.policy, r.figures])) : runs[0].figures;
-  const { arrivals: _arrivals, ...shown } = base;
-  const config = { scenario, images: base.arrivals.length, ...shown };
+  const config: Record<string, unknown> = { scenario, ...base, images: base.arrivals.length };
+  delete config['arrivals'];
   if (values.json) writeFileSync(values.json, JSON.stringify(json, null, 2) + '\n');
   if (values.chart) {
     writeFileSync(values.chart, renderChart(`${scenario}: ${base.arrivals.length} images, MAX_WORKERS=${base.maxWorkers}`, runs, config));

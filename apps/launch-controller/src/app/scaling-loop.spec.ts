@@ -8,6 +8,7 @@ import { Fleet, LocalProcessFleet } from '@app/fleet';
 import { MetricsRegistry, startApp } from '@app/platform';
 import { startTestStack, WORKSPACE_ROOT, type TestStack } from '@tools/testing';
 import { AppModule } from './app.module';
+import { HealthController } from './health.controller';
 import { ScalingLoop } from './scaling-loop';
 
 // A process that speaks the worker status protocol: the loop's subject here is
@@ -33,14 +34,22 @@ describe('ScalingLoop', () => {
   });
 
   it('scales from zero to the backlog, bounded by MAX_WORKERS, and holds there', async () => {
-    const config = loadConfig({ ...stack.env, MAX_WORKERS: '3' });
+    const config = loadConfig({ ...stack.env, MAX_WORKERS: '3', WORKER_PREFETCH: '2' });
     const loop = new ScalingLoop(config, stack.resources, fleet, new MetricsRegistry());
     await stack.resources.launchQueue.sendBatch(Array.from({ length: 10 }, (_, i) => ({ id: `m${i}`, body: `{"n":${i}}` })));
 
-    expect(await loop.tick()).toMatchObject({ action: 'launch', count: 3, backlog: 10, reason: 'scale from zero: backlog 10' });
+    // Two images per worker: 10 call for 5, capped at 3.
+    expect(await loop.tick()).toMatchObject({
+      action: 'launch',
+      count: 3,
+      backlog: 10,
+      desired: 5,
+      rule: 'scale-from-zero',
+      reason: 'scale from zero: 10 waiting, 10 left after 30 s of boot for the 0 alive: 5 more at up to 2 each',
+    });
     expect((await fleet.list()).length).toBe(3);
     expect(loop.status.lastLaunch?.ids).toEqual(['local-1', 'local-2', 'local-3']);
-    expect(await loop.tick()).toMatchObject({ action: 'hold', count: 0, reason: 'at MAX_WORKERS (3)' });
+    expect(await loop.tick()).toMatchObject({ action: 'hold', count: 0, rule: 'at-max-workers', reason: 'at MAX_WORKERS (3)' });
     expect((await fleet.list()).length).toBe(3);
 
     for (;;) {
@@ -57,8 +66,48 @@ describe('ScalingLoop', () => {
     const loop = new ScalingLoop(broken, new AwsResources(broken, clients), fleet, new MetricsRegistry());
     expect(await loop.tick()).toBeUndefined();
     expect(loop.status.lastError?.message).toMatch(/ECONNREFUSED/);
+    expect(loop.status.lastTickOk).toBe(false);
     expect(await fleet.list()).toEqual([]);
     clients.destroy();
+  });
+
+  it('/health is 503 with the reason while ticks fail, and 200 once they work again', async () => {
+    const env = { ...stack.env, PORT: '0', HOST: '127.0.0.1', FLEET_STATE_DIR: dir, WORKER_MAIN: STATUS_PROCESS, LOG_LEVEL: 'silent' };
+    const broken = await startApp<INestApplication>(
+      { name: 'launch-controller', http: true, module: (c) => AppModule.register(c) },
+      { ...env, AWS_ENDPOINT_URL_SQS: 'http://127.0.0.1:1' },
+    );
+    try {
+      await broken.get(ScalingLoop).tick();
+      const res = await fetch(`${await broken.getUrl()}/health`);
+      expect(res.status).toBe(503);
+      expect(await res.json()).toMatchObject({
+        status: 'error',
+        reason: expect.stringMatching(/^the last scaling tick failed: .*ECONNREFUSED/),
+        lastError: { message: expect.stringMatching(/ECONNREFUSED/) },
+      });
+    } finally {
+      await broken.close();
+    }
+    const app = await startApp<INestApplication>({ name: 'launch-controller', http: true, module: (c) => AppModule.register(c) }, env);
+    try {
+      await app.get(ScalingLoop).tick();
+      const res = await fetch(`${await app.getUrl()}/health`);
+      expect(res.status).toBe(200);
+      expect(await res.json()).toMatchObject({ status: 'ok', lastTickAt: expect.any(String) });
+    } finally {
+      await app.close();
+    }
+  });
+
+  it('/health says so when no tick has completed for a while (a hung call)', () => {
+    const config = loadConfig({ ...stack.env, SCALE_TICK_MS: '1000' });
+    const status = { lastTickOk: true, updatedAt: new Date(0).toISOString() } as ScalingLoop['status'];
+    const health = new HealthController({ status } as ScalingLoop, config);
+    expect(health.check(29_000)).toMatchObject({ status: 'ok' });
+    expect(health.check(31_000)).toMatchObject({ status: 'error', reason: 'no scaling tick has completed for 31 s' });
+    const fresh = new HealthController({ status: {} } as ScalingLoop, config);
+    expect(fresh.check(0)).toMatchObject({ status: 'error', reason: 'no scaling tick has completed yet' });
   });
 
   it('serves the fleet status and metrics over HTTP', async () => {
@@ -75,7 +124,8 @@ describe('ScalingLoop', () => {
       expect(status).toMatchObject({ pending: expect.any(Number), running: expect.any(Number), free: expect.any(Number), maxWorkers: 20 });
       expect((status['lastDecision'] as { backlog: number }).backlog).toBeGreaterThanOrEqual(1);
       const metrics = await (await fetch(`${url}/metrics`)).text();
-      expect(metrics).toMatch(/ics_scaling_decisions_total\{action="(launch|hold)"\} \d+/);
+      expect(metrics).toMatch(/ics_scaling_decisions_total\{action="(launch|hold)",rule="[a-z-]+"\} \d+/);
+      expect(metrics).toContain('ics_workers_desired');
       expect(metrics).toContain('ics_launch_backlog');
       await (app.get(Fleet) as LocalProcessFleet).shutdown();
     } finally {
