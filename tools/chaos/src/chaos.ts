@@ -17,7 +17,7 @@ export interface ChaosOptions {
   maxWorkers: number;
   /** Variables for every app (MODEL_DIR, IDLE_SECONDS, ...). */
   env: Record<string, string>;
-  /** A random worker is SIGKILLed this often while work remains... */
+  /** A random worker (one past its start-up) is SIGKILLed this often while work remains... */
   workerKillEveryMs: number;
   /** ...this many times at most. */
   maxWorkerKills: number;
@@ -119,7 +119,7 @@ async function underChaos(system: LocalSystem, o: ChaosOptions, log: (line: stri
       const t = performance.now() - t0;
       if (t >= nextWorkerKill && workerKills.length < o.maxWorkerKills) {
         nextWorkerKill += o.workerKillEveryMs;
-        const live = readWorkerRecords(system.fleetDir).filter((r) => isAlive(r.pid));
+        const live = readWorkerRecords(system.fleetDir).filter((r) => isAlive(r.pid) && pastStartUp(system.fleetDir, r.id));
         const victim = live[Math.floor(Math.random() * live.length)];
         if (victim && kill(victim.pid)) {
           workerKills.push({ workerId: victim.id, at: performance.now() });
@@ -206,6 +206,15 @@ function recoverySamples(kills: WorkerKill[], fleetDir: string, ledger: AnswerLe
     }
   }
   return samples;
+}
+
+/** A worker that has said it is ready: killing one still loading its model would test nothing. */
+function pastStartUp(fleetDir: string, workerId: string): boolean {
+  try {
+    return readFileSync(join(fleetDir, `${workerId}.log`), 'utf8').includes('classifier-worker ready');
+  } catch {
+    return false;
+  }
 }
 
 function isAlive(pid: number): boolean {
