@@ -102,7 +102,7 @@ export class LocalProcessFleet extends Fleet {
     let child: ChildProcess;
     try {
       child = spawn(process.execPath, [resolve(this.options.workerMain)], {
-        env: { ...this.options.env, WORKER_ID: id, WORKER_PLATFORM: 'local' },
+        env: { ...this.options.env, APP_NAME: 'classifier-worker', WORKER_ID: id, WORKER_PLATFORM: 'local' },
         stdio: ['ignore', log, log, 'ipc'],
       });
     } finally {
