@@ -41,12 +41,19 @@ async function main(): Promise<void> {
   );
   const runDir = process.env['LOCAL_RUN_DIR'] ?? join(WORKSPACE_ROOT, '.local-run');
   const awsPort = (await isPortFree(4566)) ? 4566 : 0;
+  // LOCAL_FLEET=ec2: the controllers on the real EC2 provider, against the EC2 stand-in.
+  const fleet = process.env['LOCAL_FLEET'] ?? 'local';
+  if (fleet !== 'local' && fleet !== 'ec2') fail(`LOCAL_FLEET must be local or ec2 (got ${fleet})`);
+  const ec2BootSeconds = Number(process.env['EC2_BOOT_SECONDS'] ?? 3);
+  if (!(ec2BootSeconds >= 0)) fail(`EC2_BOOT_SECONDS must be a number of seconds (got ${process.env['EC2_BOOT_SECONDS']})`);
   let system: LocalSystem;
   try {
     system = await startLocalSystem({
       webPort: port,
       awsPort,
       runDir,
+      fleet,
+      ec2BootSeconds,
       onSupervisorEvent: (e) =>
         console.log(
           e.kind === 'crashed'
@@ -72,8 +79,8 @@ The image classification service is running.
   Upload page     ${system.webUrl}/
   Swagger UI      ${system.webUrl}/docs
   Fleet status    ${system.launchControllerUrl}/api/fleet
-  Local S3/SQS    ${system.aws.endpoint}
-  Logs            ${system.logDir}/<app>.log, workers in ${system.fleetDir}/local-N.log
+  Local S3/SQS    ${system.aws.endpoint}${system.ec2 ? `\n  EC2 stand-in    ${system.ec2.endpoint}` : ''}
+  Logs            ${system.logDir}/<app>.log, workers in ${system.fleetDir}/${system.ec2 ? 'i-<id>' : 'local-N'}.log
 
 The web tier and both controllers are restarted if they crash.
 Press Ctrl-C to stop everything (workers included).`);

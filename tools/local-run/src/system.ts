@@ -1,8 +1,10 @@
 import { randomUUID } from 'node:crypto';
-import { mkdirSync } from 'node:fs';
+import { appendFileSync, mkdirSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { readWorkerRecords } from '@app/fleet';
 import { LOCAL_CREDENTIALS, startFaultProxy, startLocalAws, type FaultProxy, type LocalAws } from '@tools/local-aws';
+import type { Ec2StandIn } from '@tools/ec2-standin';
+import { startStandInFleet } from './ec2-standin-fleet';
 import { freePort } from './ports';
 import { SupervisedApp, type SupervisorEvent } from './supervisor';
 
@@ -28,6 +30,13 @@ export interface LocalSystemOptions {
    * can make the edge unreachable for a while (`system.edge.cut()`, then `restore()`).
    */
   edgeProxy?: boolean;
+  /**
+   * `local` (default): workers are processes started by the local fleet. `ec2`: both
+   * controllers use the EC2 provider against the EC2 stand-in (a test double), whose
+   * instances run the worker after `ec2BootSeconds` (default 3).
+   */
+  fleet?: 'local' | 'ec2';
+  ec2BootSeconds?: number;
 }
 
 export interface LocalSystem {
@@ -42,6 +51,8 @@ export interface LocalSystem {
   apps: Record<ControlApp, SupervisedApp>;
   /** Between the apps and the embedded S3/SQS, when asked for. */
   edge?: FaultProxy;
+  /** The EC2 stand-in, with `fleet: 'ec2'`. */
+  ec2?: Ec2StandIn;
   stop(): Promise<void>;
 }
 
@@ -59,6 +70,7 @@ export async function startLocalSystem(o: LocalSystemOptions): Promise<LocalSyst
   const running: SupervisedApp[] = [];
   const runId = randomUUID();
   let edge: FaultProxy | undefined;
+  let ec2: Ec2StandIn | undefined;
 
   const stop = async () => {
     // Web tier first (no new uploads), then the monitor, then the launch
@@ -67,6 +79,8 @@ export async function startLocalSystem(o: LocalSystemOptions): Promise<LocalSyst
       await running.find((r) => r.name === name)?.stop();
     }
     killStragglers(fleetDir);
+    // After the launch controller, so that nothing launches while the instances stop.
+    await ec2?.stop();
     await edge?.stop();
     await aws.stop();
   };
@@ -97,6 +111,18 @@ export async function startLocalSystem(o: LocalSystemOptions): Promise<LocalSyst
       ICS_RUN_ID: runId,
       ...o.env,
     };
+    if (o.fleet === 'ec2') {
+      const fleet = await startStandInFleet({
+        base,
+        fleetDir,
+        workerMain: base['WORKER_MAIN'],
+        cwd: WORKSPACE_ROOT,
+        bootSeconds: o.ec2BootSeconds ?? 3,
+        log: (line) => appendFileSync(join(logDir, 'ec2-standin.log'), `${new Date().toISOString()} ${line}\n`),
+      });
+      ec2 = fleet.standIn;
+      Object.assign(base, fleet.env);
+    }
     const launchControllerUrl = `http://127.0.0.1:${launchPort}`;
     const apps: [ControlApp, Record<string, string>][] = [
       ['launch-controller', { PORT: String(launchPort) }],
@@ -118,7 +144,7 @@ export async function startLocalSystem(o: LocalSystemOptions): Promise<LocalSyst
       await app.waitForReady(o.readyTimeoutMs ?? 60_000);
     }
     const byName = Object.fromEntries(running.map((a) => [a.name, a])) as Record<ControlApp, SupervisedApp>;
-    return { webUrl: `http://127.0.0.1:${webPort}`, launchControllerUrl, aws, logDir, fleetDir, runId, apps: byName, edge, stop };
+    return { webUrl: `http://127.0.0.1:${webPort}`, launchControllerUrl, aws, logDir, fleetDir, runId, apps: byName, edge, ec2, stop };
   } catch (err) {
     await stop();
     throw err;
