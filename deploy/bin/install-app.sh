@@ -4,18 +4,23 @@
 #   <app>/app/            the webpack build: main.js, package.json, package-lock.json
 #   <app>/<app>.service   its systemd unit
 #   <app>/install.sh      this script
-# It installs Node (pinned, checksum-verified) when it is missing, the app under
-# /opt/ics/<app> with its production dependencies (npm ci --omit=dev: on a host with
-# internet this includes the optional @tensorflow/tfjs-node), the `ics` service user
-# and the unit. It does not start the unit: the user data writes the configuration
+# It installs Node 24 LTS (pinned, checksum-verified) when it is missing, the app under
+# /opt/ics/<app> with its production dependencies (npm ci --omit=dev --ignore-scripts: no
+# install script runs as root except those in ALLOW_SCRIPTS, rebuilt one by one), the
+# app's own service user (the unit's User=), the unit, and the CloudWatch agent. It does not start the unit: the user data writes the configuration
 # first. Used when baking the worker AMI, by the worker's user data on a stock AMI,
 # and by the control host's user data; safe to run again to upgrade.
 set -euo pipefail
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 app="$(basename "$here")"
-NODE_VERSION="${NODE_VERSION:-20.20.2}"
+NODE_VERSION="${NODE_VERSION:-24.22.3}"
 PREFIX="${ICS_PREFIX:-/opt/ics}"
+# The only install scripts that run (checked against every artifact's lockfile by
+# tools/packaging's tests): @tensorflow/tfjs-node downloads libtensorflow and binds its addon;
+# without it the worker uses the wasm backend. Not run: @scarf/scarf (telemetry) and
+# core-js (a banner).
+ALLOW_SCRIPTS=(@tensorflow/tfjs-node)
 
 [ -f "$here/app/main.js" ] || { echo "install-app: $here/app/main.js is missing" >&2; exit 1; }
 [ -f "$here/$app.service" ] || { echo "install-app: $here/$app.service is missing" >&2; exit 1; }
@@ -44,13 +49,30 @@ install_node() {
 }
 
 install_node
-id ics >/dev/null 2>&1 || useradd --system --home-dir "$PREFIX" --shell /sbin/nologin ics
+user="$(sed -n 's/^User=//p' "$here/$app.service")"
+[ -n "$user" ] || { echo "install-app: $app.service has no User=" >&2; exit 1; }
+id "$user" >/dev/null 2>&1 || useradd --system --no-create-home --home-dir /nonexistent --shell /sbin/nologin "$user"
+mkdir -p /var/log/ics
+if command -v dnf >/dev/null 2>&1 && [ ! -x /opt/aws/amazon-cloudwatch-agent/bin/amazon-cloudwatch-agent-ctl ]; then
+  dnf install -y -q amazon-cloudwatch-agent
+fi
 
 # Install next to the running copy, then swap, so a failed npm ci leaves it untouched.
 mkdir -p "$PREFIX"
 rm -rf "$PREFIX/$app.new"
 cp -r "$here/app" "$PREFIX/$app.new"
-(cd "$PREFIX/$app.new" && HOME=/root /usr/local/bin/npm ci --omit=dev --no-audit --no-fund)
+(
+  cd "$PREFIX/$app.new"
+  HOME=/root /usr/local/bin/npm ci --omit=dev --ignore-scripts --no-audit --no-fund
+  for pkg in "${ALLOW_SCRIPTS[@]}"; do
+    [ -d "node_modules/$pkg" ] || continue
+    if ! HOME=/root /usr/local/bin/npm rebuild "$pkg" --foreground-scripts; then
+      # Every allowed script today belongs to an optional package: go on without it.
+      echo "install-app: $pkg's install script failed; removing the optional package" >&2
+      rm -rf "node_modules/$pkg"
+    fi
+  done
+)
 rm -rf "$PREFIX/$app.old"
 [ -d "$PREFIX/$app" ] && mv "$PREFIX/$app" "$PREFIX/$app.old"
 mv "$PREFIX/$app.new" "$PREFIX/$app"

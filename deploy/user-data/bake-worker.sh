@@ -21,7 +21,8 @@ rm -rf "$tmp"
 mkdir -p /opt/ics/model
 aws s3 sync --region "$region" --only-show-errors "s3://$artifact_bucket/models/current/" /opt/ics/model/
 chmod -R a+rX /opt/ics/model
-[ -f /opt/ics/model/model.json ] || { echo "bake: no model.json under s3://$artifact_bucket/models/current/" >&2; exit 1; }
+# No uploaded model: the worker runs the model its artifact ships.
+[ -f /opt/ics/model/model.json ] || { echo "bake: no model under s3://$artifact_bucket/models/current/: the artifact's own model is used"; rmdir /opt/ics/model; }
 
 # Check the install before it becomes an image: every production dependency loads.
 (cd /opt/ics/classifier-worker && /usr/local/bin/node -e "

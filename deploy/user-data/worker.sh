@@ -6,8 +6,11 @@
 # 1. writes the worker's configuration: /etc/ics/ics.env and /etc/ics/classifier-worker.env
 #    (the variables of libs/config; the unit reads both files),
 # 2. installs the worker from the artifact bucket when the AMI is not a baked one
-#    (a stock Amazon Linux 2023 works, only slower to boot), and the model if missing,
-# 3. starts classifier-worker.service.
+#    (a stock Amazon Linux 2023 works, only slower to boot), and the model if missing:
+#    MODEL_URL (https:, pinned by MODEL_SHA256) when the stack has one, else a model uploaded
+#    to the artifact bucket, else the model the worker artifact ships,
+# 3. ships the worker's log to CloudWatch Logs (the CloudWatch agent),
+# 4. starts classifier-worker.service.
 # A failure here powers the instance off, which terminates it (the launch
 # template's shutdown behaviour), so a broken worker never sits there billing.
 set -euo pipefail
@@ -18,6 +21,7 @@ trap 'echo "ics user data failed at line $LINENO; powering off (terminates the i
 region='@@AWS_REGION@@'
 artifact_bucket='@@ARTIFACT_BUCKET@@'
 model_url='@@MODEL_URL@@'
+model_digest='@@MODEL_SHA256@@'
 
 mkdir -p /etc/ics
 cat > /etc/ics/ics.env <<'ENV'
@@ -38,8 +42,7 @@ MODEL_CACHE_DIR=/var/cache/ics/model-cache
 ENV
 if [ -n "$model_url" ]; then
   echo "MODEL_URL=$model_url" >> /etc/ics/classifier-worker.env
-else
-  echo "MODEL_DIR=/opt/ics/model" >> /etc/ics/classifier-worker.env
+  echo "MODEL_SHA256=$model_digest" >> /etc/ics/classifier-worker.env
 fi
 chmod 0644 /etc/ics/*.env
 
@@ -51,10 +54,25 @@ if [ ! -f /opt/ics/classifier-worker/main.js ]; then
   bash "$tmp/classifier-worker/install.sh"
   rm -rf "$tmp"
 fi
-if [ -z "$model_url" ] && [ ! -f /opt/ics/model/model.json ]; then
-  aws s3 sync --region "$region" --only-show-errors "s3://$artifact_bucket/models/current/" /opt/ics/model/
-  chmod -R a+rX /opt/ics/model
+if [ -z "$model_url" ]; then
+  if [ ! -f /opt/ics/model/model.json ]; then
+    mkdir -p /opt/ics/model
+    aws s3 sync --region "$region" --only-show-errors "s3://$artifact_bucket/models/current/" /opt/ics/model/
+    chmod -R a+rX /opt/ics/model
+  fi
+  # An uploaded model wins; without one the worker runs the model its artifact ships.
+  if [ -f /opt/ics/model/model.json ]; then
+    echo "MODEL_DIR=/opt/ics/model" >> /etc/ics/classifier-worker.env
+  fi
 fi
+
+mkdir -p /var/log/ics
+cat > /etc/ics/cloudwatch-agent.json <<'JSON'
+{"logs": {"logs_collected": {"files": {"collect_list": [
+  {"file_path": "/var/log/ics/classifier-worker.log", "log_group_name": "@@LOG_GROUP@@", "log_stream_name": "{instance_id}"}
+]}}}}
+JSON
+/opt/aws/amazon-cloudwatch-agent/bin/amazon-cloudwatch-agent-ctl -a fetch-config -m ec2 -s -c file:/etc/ics/cloudwatch-agent.json
 
 systemctl enable --now classifier-worker.service
 echo "classifier-worker started"

@@ -1,4 +1,5 @@
-import { cdkDeployArgs, DEFAULT_OUTPUTS_FILE, parameterVariable, PARAMETERS } from './deploy';
+import { spawnSync } from 'node:child_process';
+import { CDK_CLI, cdkDeployArgs, DEFAULT_OUTPUTS_FILE, parameterVariable, PARAMETERS } from './deploy';
 import { DEFAULT_OUTDIR } from './main';
 import { App } from 'aws-cdk-lib';
 import { Template } from 'aws-cdk-lib/assertions';
@@ -19,22 +20,38 @@ describe('deploy command', () => {
     expect([...PARAMETERS].sort()).toEqual(own.sort());
   });
 
-  it('deploys the synthesised assembly and writes the outputs for the packaging deploy', () => {
+  it('deploys the synthesised assembly with the pinned CLI, stopping for a yes on broadened IAM', () => {
     expect(cdkDeployArgs({})).toEqual([
-      '-y', 'aws-cdk@2', 'deploy', '--all',
+      CDK_CLI, 'deploy', '--all',
       '--app', DEFAULT_OUTDIR,
       '--outputs-file', DEFAULT_OUTPUTS_FILE,
-      '--require-approval', 'never',
+      '--require-approval', 'broadening',
     ]);
     expect(DEFAULT_OUTPUTS_FILE).toMatch(/dist\/infra\/outputs\.json$/);
+    const root = JSON.parse(readFileSync(join(__dirname, '../../package.json'), 'utf8'));
+    expect(root.devDependencies['aws-cdk']).toMatch(/^\d+\.\d+\.\d+$/);
+    expect(JSON.parse(readFileSync(join(__dirname, '../../node_modules/aws-cdk/package.json'), 'utf8')).version).toBe(root.devDependencies['aws-cdk']);
+  });
+
+  it('runs: the pinned CLI is there and answers offline', () => {
+    const run = spawnSync(process.execPath, [CDK_CLI, '--version'], { encoding: 'utf8', timeout: 60_000 });
+    expect(run.stdout).toMatch(/^2\.\d+\.\d+/);
+  }, 90_000);
+
+  it('never auto-approves: any approval level but broadening or any-change is refused', () => {
+    expect(cdkDeployArgs({ ICS_REQUIRE_APPROVAL: 'any-change' })).toContain('any-change');
+    expect(() => cdkDeployArgs({ ICS_REQUIRE_APPROVAL: 'never' })).toThrow(
+      'ICS_REQUIRE_APPROVAL must be one of broadening, any-change (got "never"): IAM changes are never approved automatically',
+    );
   });
 
   it('passes only the parameters that are set', () => {
-    const args = cdkDeployArgs({ ICS_WORKER_AMI_ID: 'ami-0123456789abcdef0', ICS_MAX_WORKERS: '5', ICS_REQUIRE_APPROVAL: 'broadening', OTHER: 'x' });
-    expect(args.slice(-6)).toEqual([
+    const args = cdkDeployArgs({ ICS_BASE_AMI_ID: 'ami-0123456789abcdef0', ICS_MAX_WORKERS: '5', ICS_DOMAIN_NAME: 'images.example.org', OTHER: 'x' });
+    expect(args.slice(-8)).toEqual([
       '--require-approval', 'broadening',
-      '--parameters', 'WorkerAmiId=ami-0123456789abcdef0',
+      '--parameters', 'BaseAmiId=ami-0123456789abcdef0',
       '--parameters', 'MaxWorkers=5',
+      '--parameters', 'DomainName=images.example.org',
     ]);
     expect(args.join(' ')).not.toContain('OTHER');
   });
@@ -47,7 +64,7 @@ describe('nx run-many -t deploy', () => {
     const infra = project('infra').targets;
     const packaging = project('tools/packaging').targets;
     expect(infra.synth.options.command).toBe('tsx --tsconfig tsconfig.base.json infra/src/main.ts');
-    expect(infra.deploy).toMatchObject({ dependsOn: ['synth'], cache: false, options: { command: 'tsx --tsconfig tsconfig.base.json infra/src/deploy.ts' } });
+    expect(infra.deploy).toMatchObject({ dependsOn: ['synth'], cache: false, options: { command: 'tsx --tsconfig tsconfig.base.json infra/src/deploy.ts', tty: true } });
     expect(packaging.deploy).toMatchObject({
       dependsOn: ['build', { projects: ['infra'], target: 'deploy' }],
       cache: false,

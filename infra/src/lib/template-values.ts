@@ -54,7 +54,7 @@ function resolveRef(t: Template, id: string, parameters: Record<string, string>)
   const param = t.Parameters?.[id];
   if (param) {
     if (id in parameters) return parameters[id];
-    if (param.Type.startsWith('AWS::SSM::Parameter::Value')) return 'ami-0aaaaaaaaaaaaaaaa';
+    if (param.Type.startsWith('AWS::SSM::Parameter::Value') || param.Type === 'AWS::EC2::Image::Id') return 'ami-0aaaaaaaaaaaaaaaa';
     return String(param.Default ?? '');
   }
   const resource = t.Resources[id];
@@ -71,6 +71,8 @@ function resolveRef(t: Template, id: string, parameters: Record<string, string>)
       return 'subnet-0123456789abcdef0';
     case 'AWS::EC2::SecurityGroup':
       return 'sg-0123456789abcdef0';
+    case 'AWS::Logs::LogGroup':
+      return String(props['LogGroupName'] ?? id);
     default:
       throw new Error(`no sample value for a Ref to ${resource.Type} (${id})`);
   }

@@ -1,0 +1,201 @@
+import { Aws } from 'aws-cdk-lib';
+import * as ec2 from 'aws-cdk-lib/aws-ec2';
+import * as iam from 'aws-cdk-lib/aws-iam';
+import type * as logs from 'aws-cdk-lib/aws-logs';
+import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
+import * as ssm from 'aws-cdk-lib/aws-ssm';
+import { Construct } from 'constructs';
+import type { Parameters } from '../parameters';
+import { renderUserData } from '../user-data';
+import type { Queues } from './queues';
+import { ServiceRoles } from './service-roles';
+import { ARTIFACT_PREFIX, keepLogicalId, type Storage } from './storage';
+import { appLogGroup, shipLogsStatement, type WorkerTemplate } from './worker-template';
+
+export const CONTROL_APPS = ['web-tier', 'launch-controller', 'monitor-controller'] as const;
+export type ControlApp = (typeof CONTROL_APPS)[number];
+/** Where each app listens on the control host; only the web tier's port is reachable, and only from the load balancer. */
+export const APP_PORTS: Record<ControlApp, number> = { 'web-tier': 8080, 'launch-controller': 3001, 'monitor-controller': 3002 };
+export const WEB_PORT = APP_PORTS['web-tier'];
+
+export interface ControlHostProps {
+  name: string;
+  params: Parameters;
+  storage: Storage;
+  queues: Queues;
+  worker: WorkerTemplate;
+  vpc: ec2.IVpc;
+  /** The configuration every app shares, as SSM parameter values. */
+  shared: Record<string, string>;
+}
+
+/**
+ * The control host (web tier, launch controller, monitor controller) and what it
+ * needs to come back the same after any redeploy: its configuration in SSM Parameter
+ * Store under /<stack>/config/{shared,<app>}/ and the API keys in Secrets Manager, both
+ * read by the apps at each start; a pinned AMI; a launch template named after the stack.
+ *
+ * Credentials: the instance role can do nothing but assume one role per app (and what
+ * the host's agents need). A root timer (ics-credentials) assumes each app's role and
+ * leaves its temporary credentials in a file only that app's user can read; each unit
+ * runs as its own user with AWS_PROFILE=<app> (a credential_process profile reading that
+ * file) and with the instance metadata address blocked, so an app can never reach the
+ * instance role, nor another app's credentials.
+ */
+export class ControlHost extends Construct {
+  readonly instance: ec2.Instance;
+  readonly instanceRole: iam.Role;
+  readonly securityGroup: ec2.SecurityGroup;
+  readonly launchTemplate: ec2.CfnLaunchTemplate;
+  readonly apiKeys: secretsmanager.Secret;
+  readonly services: ServiceRoles;
+  readonly logGroups: Record<ControlApp, logs.CfnLogGroup>;
+  readonly configParameters: ssm.StringParameter[] = [];
+  /** SSM paths (without trailing slash) each app reads, in order. */
+  readonly configPaths: Record<ControlApp, string[]>;
+
+  constructor(scope: Construct, id: string, props: ControlHostProps) {
+    super(scope, id);
+    const { name, params, storage, queues, worker } = props;
+
+    // API keys: one generated key of 48 letters and digits; operators add or rotate keys
+    // with put-secret-value (comma-separated) and restart the web tier.
+    this.apiKeys = new secretsmanager.Secret(this, 'ApiKeys', {
+      secretName: `${name}/api-keys`,
+      description: `${name}: API keys the web tier accepts in x-api-key (comma-separated)`,
+      generateSecretString: { passwordLength: 48, excludePunctuation: true, includeSpace: false },
+    });
+
+    const root = `/${name}/config`;
+    this.configPaths = {
+      'web-tier': [`${root}/shared`, `${root}/web-tier`],
+      'launch-controller': [`${root}/shared`, `${root}/launch-controller`],
+      'monitor-controller': [`${root}/shared`, `${root}/monitor-controller`],
+    };
+    const config: Record<'shared' | ControlApp, Record<string, string>> = {
+      shared: { ...props.shared, FLEET_PROVIDER: 'ec2' },
+      'web-tier': {
+        PORT: String(APP_PORTS['web-tier']),
+        NODE_ENV: 'production',
+        API_KEYS_SECRET_ID: `${name}/api-keys`,
+        LAUNCH_CONTROLLER_URL: `http://127.0.0.1:${APP_PORTS['launch-controller']}`,
+      },
+      'launch-controller': { PORT: String(APP_PORTS['launch-controller']), EC2_LAUNCH_TEMPLATE_ID: worker.launchTemplate.ref },
+      'monitor-controller': {
+        PORT: String(APP_PORTS['monitor-controller']),
+        EC2_LAUNCH_TEMPLATE_ID: worker.launchTemplate.ref,
+        LAUNCH_DEAD_LETTER_QUEUE_URL: queues.launchDeadLetterQueue.queueUrl,
+        MONITOR_DEAD_LETTER_QUEUE_URL: queues.monitorDeadLetterQueue.queueUrl,
+      },
+    };
+    for (const [part, vars] of Object.entries(config)) {
+      for (const [variable, value] of Object.entries(vars)) {
+        this.configParameters.push(
+          new ssm.StringParameter(this, `Config-${part}-${variable}`, {
+            parameterName: `${root}/${part}/${variable}`,
+            stringValue: value,
+            description: `${variable} of ${part === 'shared' ? 'every control app' : part}; takes effect when the app restarts`,
+          }),
+        );
+      }
+    }
+
+    this.logGroups = {
+      'web-tier': appLogGroup(this, 'WebTierLogs', `/${name}/web-tier`, params),
+      'launch-controller': appLogGroup(this, 'LaunchControllerLogs', `/${name}/launch-controller`, params),
+      'monitor-controller': appLogGroup(this, 'MonitorControllerLogs', `/${name}/monitor-controller`, params),
+    };
+
+    // ---- The instance role: the host's own agents, the artifacts, and assuming the apps' roles.
+    this.instanceRole = new iam.Role(this, 'Role', {
+      assumedBy: new iam.ServicePrincipal('ec2.amazonaws.com'),
+      description: `${name}: control host (assumes the web tier's and the controllers' roles)`,
+    });
+    keepLogicalId(this.instanceRole, 'ControlHostRoleD5AE3414');
+    this.services = new ServiceRoles(this, 'Services', {
+      name,
+      hostRole: this.instanceRole,
+      storage,
+      queues,
+      worker,
+      params,
+      apiKeys: this.apiKeys,
+      configPaths: this.configPaths,
+    });
+    const allow = (sid: string, s: Omit<iam.PolicyStatementProps, 'sid'>) => this.instanceRole.addToPolicy(new iam.PolicyStatement({ sid, ...s }));
+    allow('AssumeAppRoles', { actions: ['sts:AssumeRole'], resources: Object.values(this.services.roles).map((r) => r.roleArn) });
+    // ics-install (root) downloads the apps' tarballs.
+    allow('ReadArtifacts', { actions: ['s3:GetObject'], resources: [storage.artifactBucket.arnForObjects(`${ARTIFACT_PREFIX}*`)] });
+    this.instanceRole.addToPolicy(shipLogsStatement('ShipAppLogs', Object.values(this.logGroups)));
+    // Session Manager and Run Command (no SSH): the agent's own calls, instead of
+    // AmazonSSMManagedInstanceCore, which would also let the host read every parameter
+    // in the account. These actions have no resource-level permissions.
+    allow('SessionManagerAgent', {
+      actions: [
+        'ssm:UpdateInstanceInformation',
+        'ssmmessages:CreateControlChannel',
+        'ssmmessages:CreateDataChannel',
+        'ssmmessages:OpenControlChannel',
+        'ssmmessages:OpenDataChannel',
+        'ec2messages:AcknowledgeMessage',
+        'ec2messages:DeleteMessage',
+        'ec2messages:FailMessage',
+        'ec2messages:GetEndpoint',
+        'ec2messages:GetMessages',
+        'ec2messages:SendReply',
+      ],
+      resources: ['*'],
+    });
+
+    // ---- Network, launch template, instance.
+    this.securityGroup = new ec2.SecurityGroup(this, 'SecurityGroup', {
+      vpc: props.vpc,
+      description: 'control host: the web tier, from the load balancer only',
+      allowAllOutbound: true,
+    });
+    keepLogicalId(this.securityGroup, 'ControlHostSecurityGroup99EA551A');
+    this.launchTemplate = new ec2.CfnLaunchTemplate(this, 'LaunchTemplate', {
+      launchTemplateName: `${name}-control-host`,
+      launchTemplateData: {
+        metadataOptions: { httpTokens: 'required', httpEndpoint: 'enabled', httpPutResponseHopLimit: 1 },
+      },
+    });
+    const roles = this.services.roles;
+    const userData = renderUserData('control-host.sh', {
+      AWS_REGION: Aws.REGION,
+      STACK_NAME: name,
+      ARTIFACT_BUCKET: storage.artifactBucket.bucketName,
+      WEB_TIER_ROLE_ARN: roles['web-tier'].roleArn,
+      LAUNCH_CONTROLLER_ROLE_ARN: roles['launch-controller'].roleArn,
+      MONITOR_CONTROLLER_ROLE_ARN: roles['monitor-controller'].roleArn,
+      WEB_TIER_CONFIG_SSM_PATH: this.configPaths['web-tier'].join(','),
+      LAUNCH_CONTROLLER_CONFIG_SSM_PATH: this.configPaths['launch-controller'].join(','),
+      MONITOR_CONTROLLER_CONFIG_SSM_PATH: this.configPaths['monitor-controller'].join(','),
+      WEB_TIER_LOG_GROUP: this.logGroups['web-tier'].ref,
+      LAUNCH_CONTROLLER_LOG_GROUP: this.logGroups['launch-controller'].ref,
+      MONITOR_CONTROLLER_LOG_GROUP: this.logGroups['monitor-controller'].ref,
+    });
+    const baseImage: ec2.IMachineImage = {
+      getImage: () => ({ imageId: params.baseAmiId.valueAsString, osType: ec2.OperatingSystemType.LINUX, userData: ec2.UserData.forLinux() }),
+    };
+    this.instance = new ec2.Instance(this, 'Instance', {
+      vpc: props.vpc,
+      vpcSubnets: { subnetType: ec2.SubnetType.PUBLIC },
+      instanceType: new ec2.InstanceType(params.controlHostInstanceType.valueAsString),
+      machineImage: baseImage,
+      role: this.instanceRole,
+      securityGroup: this.securityGroup,
+      userData: ec2.UserData.custom(userData),
+      // A changed bootstrap makes a new host rather than one that never ran it: the
+      // host keeps nothing of its own (configuration in SSM, keys in Secrets Manager).
+      userDataCausesReplacement: true,
+      blockDevices: [
+        { deviceName: '/dev/xvda', volume: ec2.BlockDeviceVolume.ebs(16, { encrypted: true, volumeType: ec2.EbsDeviceVolumeType.GP3 }) },
+      ],
+    });
+    (this.instance.node.defaultChild as ec2.CfnInstance).launchTemplate = {
+      launchTemplateId: this.launchTemplate.ref,
+      version: this.launchTemplate.attrLatestVersionNumber,
+    };
+  }
+}

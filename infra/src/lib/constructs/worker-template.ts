@@ -1,0 +1,146 @@
+import { Aws, CfnCondition, Fn, RemovalPolicy } from 'aws-cdk-lib';
+import * as ec2 from 'aws-cdk-lib/aws-ec2';
+import * as iam from 'aws-cdk-lib/aws-iam';
+import * as logs from 'aws-cdk-lib/aws-logs';
+import { Construct } from 'constructs';
+import { WORKER_STATE_TAG } from '@app/contracts';
+import type { Parameters } from '../parameters';
+import { renderUserData } from '../user-data';
+import type { Queues } from './queues';
+import { ARTIFACT_PREFIX, keepLogicalId, MODEL_PREFIX, type Storage } from './storage';
+
+/** The root volume every worker gets; the launch controller may not ask for a bigger one. */
+export const WORKER_VOLUME_GB = 16;
+
+export interface WorkerTemplateProps {
+  name: string;
+  params: Parameters;
+  storage: Storage;
+  queues: Queues;
+  subnet: ec2.ISubnet;
+  vpc: ec2.IVpc;
+  /** The configuration every host shares (region, buckets, queues, ...), as user data values. */
+  shared: Record<string, string>;
+}
+
+/** A CloudWatch Logs group with the stack's retention parameter, writable by what ships to it. */
+export function appLogGroup(scope: Construct, id: string, logGroupName: string, params: Parameters): logs.CfnLogGroup {
+  const group = new logs.CfnLogGroup(scope, id, { logGroupName, retentionInDays: params.logRetentionDays.valueAsNumber });
+  // A fixed name: a stack deleted and created again must not find its old group in the way.
+  group.applyRemovalPolicy(RemovalPolicy.DESTROY);
+  return group;
+}
+
+/** What the CloudWatch agent calls to ship a log file to an existing group. */
+export function shipLogsStatement(sid: string, groups: logs.CfnLogGroup[]): iam.PolicyStatement {
+  return new iam.PolicyStatement({
+    sid,
+    actions: ['logs:CreateLogStream', 'logs:PutLogEvents', 'logs:DescribeLogStreams'],
+    // A group's Arn attribute ends in `:*`, which also covers its log streams.
+    resources: groups.map((g) => g.attrArn),
+  });
+}
+
+/**
+ * The classifier worker: its role (only what the worker loop calls, and only on its
+ * own instance), instance profile, security group (no inbound), log group and the
+ * launch template the launch controller launches from.
+ */
+export class WorkerTemplate extends Construct {
+  readonly role: iam.Role;
+  readonly instanceProfile: iam.InstanceProfile;
+  readonly securityGroup: ec2.SecurityGroup;
+  readonly launchTemplate: ec2.CfnLaunchTemplate;
+  readonly logGroup: logs.CfnLogGroup;
+  /** The worker AMI: WorkerAmiId, or BaseAmiId while that is empty. */
+  readonly imageId: string;
+
+  constructor(scope: Construct, id: string, props: WorkerTemplateProps) {
+    super(scope, id);
+    const { name, params, storage, queues } = props;
+
+    this.securityGroup = new ec2.SecurityGroup(this, 'SecurityGroup', {
+      vpc: props.vpc,
+      description: 'classifier workers: no inbound, outbound to AWS APIs',
+      allowAllOutbound: true,
+    });
+    keepLogicalId(this.securityGroup, 'WorkerSecurityGroup5529CF0B');
+    this.logGroup = appLogGroup(this, 'Logs', `/${name}/classifier-worker`, params);
+
+    this.role = new iam.Role(this, 'Role', {
+      assumedBy: new iam.ServicePrincipal('ec2.amazonaws.com'),
+      description: `${name}: classifier workers`,
+    });
+    const allow = (sid: string, s: Omit<iam.PolicyStatementProps, 'sid'>) => this.role.addToPolicy(new iam.PolicyStatement({ sid, ...s }));
+    allow('ReadInputImages', { actions: ['s3:GetObject'], resources: [storage.inputBucket.arnForObjects('*')] });
+    allow('WriteResults', { actions: ['s3:PutObject'], resources: [storage.outputBucket.arnForObjects('*')] });
+    allow('TakeLaunchMessages', { actions: ['sqs:ReceiveMessage', 'sqs:DeleteMessage'], resources: [queues.launchQueue.queueArn] });
+    allow('SendMonitorAndOutputMessages', {
+      actions: ['sqs:SendMessage'],
+      resources: [queues.monitorQueue.queueArn, queues.outputQueue.queueArn],
+    });
+    // The worker reports its state on its own instance and nowhere else: the instance
+    // tagged must be the one the request comes from, and only the state tag. No
+    // TerminateInstances: an idle worker exits and systemd powers the instance off,
+    // which terminates it (InstanceInitiatedShutdownBehavior below).
+    allow('TagOwnWorkerState', {
+      actions: ['ec2:CreateTags'],
+      resources: [`arn:${Aws.PARTITION}:ec2:${Aws.REGION}:${Aws.ACCOUNT_ID}:instance/*`],
+      conditions: {
+        StringEquals: { 'aws:ARN': '${ec2:SourceInstanceARN}' },
+        'ForAllValues:StringEquals': { 'aws:TagKeys': [WORKER_STATE_TAG] },
+      },
+    });
+    // Install at boot from a stock AMI, and baking: the worker artifact and the model.
+    allow('ReadArtifactsAndModel', {
+      actions: ['s3:GetObject'],
+      resources: [storage.artifactBucket.arnForObjects(`${ARTIFACT_PREFIX}*`), storage.artifactBucket.arnForObjects(`${MODEL_PREFIX}*`)],
+    });
+    allow('ListModel', {
+      actions: ['s3:ListBucket'],
+      resources: [storage.artifactBucket.bucketArn],
+      conditions: { StringLike: { 's3:prefix': [`${MODEL_PREFIX}*`] } },
+    });
+    this.role.addToPolicy(shipLogsStatement('ShipWorkerLogs', [this.logGroup]));
+    this.instanceProfile = new iam.InstanceProfile(this, 'InstanceProfile', { role: this.role });
+
+    const useBakedAmi = new CfnCondition(this, 'UseBakedAmi', {
+      expression: Fn.conditionNot(Fn.conditionEquals(params.workerAmiId.valueAsString, '')),
+    });
+    this.imageId = Fn.conditionIf(useBakedAmi.logicalId, params.workerAmiId.valueAsString, params.baseAmiId.valueAsString).toString();
+
+    this.launchTemplate = new ec2.CfnLaunchTemplate(this, 'LaunchTemplate', {
+      launchTemplateName: `${name}-worker`,
+      launchTemplateData: {
+        imageId: this.imageId,
+        instanceType: params.workerInstanceType.valueAsString,
+        iamInstanceProfile: { arn: this.instanceProfile.instanceProfileArn },
+        // The network is part of the template: the EC2 fleet launches from it with tags only.
+        networkInterfaces: [
+          {
+            deviceIndex: 0,
+            subnetId: props.subnet.subnetId,
+            groups: [this.securityGroup.securityGroupId],
+            associatePublicIpAddress: true,
+            deleteOnTermination: true,
+          },
+        ],
+        blockDeviceMappings: [
+          { deviceName: '/dev/xvda', ebs: { volumeSize: WORKER_VOLUME_GB, volumeType: 'gp3', encrypted: true, deleteOnTermination: true } },
+        ],
+        // Scale-in terminates: an idle worker's own shutdown (or a failed boot) removes the instance.
+        instanceInitiatedShutdownBehavior: 'terminate',
+        metadataOptions: { httpTokens: 'required', httpEndpoint: 'enabled', httpPutResponseHopLimit: 1 },
+        userData: Fn.base64(
+          renderUserData('worker.sh', {
+            ...props.shared,
+            MODEL_URL: params.modelUrl.valueAsString,
+            MODEL_SHA256: params.modelSha256.valueAsString,
+            LOG_GROUP: this.logGroup.ref,
+          }),
+        ),
+      },
+    });
+    this.launchTemplate.overrideLogicalId('WorkerLaunchTemplate');
+  }
+}

@@ -1,0 +1,31 @@
+import 'reflect-metadata';
+import { App, CliCredentialsStackSynthesizer } from 'aws-cdk-lib';
+import { Template } from 'aws-cdk-lib/assertions';
+import { IcsStack } from './stack';
+import type { Template as Cfn } from './template-values';
+
+/** Test support: the stack synthesised as `npm run synth` does, and helpers to read its IAM. */
+export function synthStack(stackName = 'ics') {
+  const app = new App();
+  const stack = new IcsStack(app, 'Ics', { stackName, synthesizer: new CliCredentialsStackSynthesizer() });
+  const template = Template.fromStack(stack);
+  return { stack, template, json: template.toJSON() as Cfn };
+}
+
+export type Statement = { Sid: string; Effect: string; Action: string | string[]; Resource: unknown; Condition?: Record<string, Record<string, unknown>> };
+
+/** The logical id of a construct's resource as deployed (overrides included). */
+export const logicalIdOf = (stack: IcsStack, construct: object): string =>
+  stack.resolve((((construct as { node: { defaultChild?: unknown } }).node.defaultChild ?? construct) as { logicalId: string }).logicalId) as string;
+
+/** The inline policy statements of a role, by Sid. */
+export function statementsOf(json: Cfn, roleLogicalId: string): Record<string, Statement> {
+  const policies = Object.values(json.Resources).filter(
+    (r) => r.Type === 'AWS::IAM::Policy' && JSON.stringify(r.Properties?.['Roles']) === JSON.stringify([{ Ref: roleLogicalId }]),
+  );
+  if (policies.length !== 1) throw new Error(`${roleLogicalId} has ${policies.length} policies`);
+  const doc = policies[0].Properties?.['PolicyDocument'] as { Statement: Statement[] };
+  return Object.fromEntries(doc.Statement.map((s) => [s.Sid, s]));
+}
+
+export const actionsOf = (s: Statement) => [s.Action].flat().sort();
