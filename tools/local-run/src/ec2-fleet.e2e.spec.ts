@@ -1,131 +1,157 @@
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { spawn } from 'node:child_process';
+import { randomUUID } from 'node:crypto';
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { GetObjectCommand, ListObjectsCommand } from '@aws-sdk/client-s3';
-import type { Ec2StandIn } from '@tools/ec2-standin';
+import { DescribeInstancesCommand, EC2Client, type Instance } from '@aws-sdk/client-ec2';
 import { runLoad } from '@tools/loadgen';
-import { DATASET_DIR, MODEL_DIR } from '@tools/testing';
-import { resourcesOf, until } from './e2e-helpers';
-import { startLocalSystem, type LocalSystem } from './system';
+import { DATASET_DIR, MODEL_DIR, WORKSPACE_ROOT } from '@tools/testing';
+import { until } from './e2e-helpers';
 import { processesWithEnv } from './worker-census';
 
 const MAX_WORKERS = 2;
 const IDLE_SECONDS = 3;
 const IMAGENET_LABELS = new Set(JSON.parse(readFileSync(join(DATASET_DIR, 'imagenet-labels.json'), 'utf8')) as string[]);
 
-/** Samples the stand-in's instances (its ground truth) and the instances' worker processes (/proc). */
-class InstanceCensus {
-  readonly samples: { t: number; alive: number; running: number; processes: number }[] = [];
-  private timer?: NodeJS.Timeout;
+function npmStart(env: Record<string, string>) {
+  const child = spawn(process.execPath, [join(WORKSPACE_ROOT, 'node_modules/tsx/dist/cli.mjs'), '--tsconfig', 'tsconfig.base.json', 'tools/local-run/src/main.ts'], {
+    cwd: WORKSPACE_ROOT,
+    // The test target depends on the apps' builds; a nested build would race other suites reading dist/.
+    env: { PATH: process.env['PATH'] ?? '', HOME: process.env['HOME'] ?? '', LOCAL_RUN_SKIP_BUILD: 'true', ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let out = '';
+  child.stdout.on('data', (b: Buffer) => (out += b.toString()));
+  child.stderr.on('data', (b: Buffer) => (out += b.toString()));
+  const exited = new Promise<number | null>((res) => child.once('exit', (code) => res(code)));
+  return { child, exited, output: () => out };
+}
 
-  constructor(
-    private readonly standIn: Ec2StandIn,
-    private readonly runId: string,
-  ) {}
+/** Every instance the stand-in shows to any EC2 client: DescribeInstances without filters, all pages. */
+async function describeAll(ec2: EC2Client): Promise<Instance[]> {
+  const out = await ec2.send(new DescribeInstancesCommand({}));
+  return (out.Reservations ?? []).flatMap((r) => r.Instances ?? []);
+}
 
-  start(): this {
-    const t0 = Date.now();
-    this.timer = setInterval(() => {
-      const instances = this.standIn.instances();
-      this.samples.push({
-        t: Date.now() - t0,
-        alive: instances.filter((i) => i.state !== 'terminated').length,
-        running: instances.filter((i) => i.state === 'running').length,
-        processes: instanceWorkerPids(this.runId).length,
+describe('LOCAL_FLEET=ec2 npm start: the whole system on the EC2 provider against the EC2 stand-in', () => {
+  it('classifies the classic 100 from zero instances, never more than MAX_WORKERS, back to zero, and Ctrl-C leaves nothing', async () => {
+    const runDir = mkdtempSync(join(tmpdir(), 'ec2-fleet-e2e-'));
+    // Passed through to every app and, by the launch template, to every instance's worker.
+    const marker = `ICS_E2E_RUN=${randomUUID()}`;
+    const run = npmStart({
+      LOCAL_FLEET: 'ec2',
+      EC2_BOOT_SECONDS: '1',
+      MODEL_DIR,
+      PORT: '0',
+      LOCAL_RUN_DIR: runDir,
+      MAX_WORKERS: String(MAX_WORKERS),
+      IDLE_SECONDS: String(IDLE_SECONDS),
+      [marker.split('=')[0]]: marker.split('=')[1],
+    });
+    const workerPids = () => processesWithEnv(marker, 'AWS_EC2_METADATA_SERVICE_ENDPOINT=');
+    let ec2: EC2Client | undefined;
+    let passed = false;
+    try {
+      await until(() => run.output().includes('Press Ctrl-C to stop everything'), 120_000, `npm start to be up:\n${run.output()}`, 200);
+      const webUrl = /Upload page\s+(http:\/\/\S+)\//.exec(run.output())?.[1] as string;
+      const endpoint = /^ {2}EC2 stand-in {4}(http:\/\/127\.0\.0\.1:\d+)$/m.exec(run.output())?.[1];
+      expect(endpoint).toBeDefined();
+
+      // Any EC2 client can watch: here the real SDK with made-up credentials, as the AWS CLI would.
+      ec2 = new EC2Client({ region: 'us-east-1', endpoint, credentials: { accessKeyId: 'watcher', secretAccessKey: 'watcher' } });
+      expect(await describeAll(ec2)).toEqual([]);
+      const samples: { alive: number; running: number; processes: number }[] = [];
+      let sampling = true;
+      const watcher = (async () => {
+        while (sampling) {
+          const instances = await describeAll(ec2 as EC2Client);
+          samples.push({
+            alive: instances.filter((i) => i.State?.Name !== 'terminated').length,
+            running: instances.filter((i) => i.State?.Name === 'running').length,
+            processes: workerPids().length,
+          });
+          await new Promise((r) => setTimeout(r, 150));
+        }
+      })();
+
+      const load = await runLoad({
+        url: webUrl,
+        imagesDir: join(DATASET_DIR, 'imagenet-100/images'),
+        expectedFile: join(DATASET_DIR, 'imagenet-100/expected-labels.json'),
+        concurrency: 100,
+        mode: 'classic',
+        scaleInTimeoutMs: 0,
+        progress: false,
       });
-    }, 100);
-    return this;
-  }
+      expect(load.report).toMatchObject({ requests: 100, succeeded: 100, failed: 0 });
+      expect(new Set(load.results.map((r) => r.name)).size).toBe(100);
+      for (const r of load.results) expect(IMAGENET_LABELS.has(r.label ?? '')).toBe(true);
 
-  stop(): void {
-    clearInterval(this.timer);
-  }
+      // Scale-in: each worker terminates its own instance after IDLE_SECONDS without work.
+      await until(async () => (await describeAll(ec2 as EC2Client)).every((i) => i.State?.Name === 'terminated'), 60_000, 'every instance terminated', 250);
+      await until(() => workerPids().length === 0, 15_000, 'no instance worker process left');
+      sampling = false;
+      await watcher;
 
-  peak(key: 'alive' | 'running' | 'processes'): number {
-    return Math.max(0, ...this.samples.map((s) => s[key]));
-  }
-}
+      const peak = (k: 'alive' | 'running' | 'processes') => Math.max(...samples.map((s) => s[k]));
+      expect(peak('running')).toBeGreaterThanOrEqual(1);
+      expect(peak('alive')).toBeLessThanOrEqual(MAX_WORKERS);
+      expect(peak('processes')).toBeLessThanOrEqual(MAX_WORKERS);
 
-/** Worker processes of this run on stand-in instances (they alone have a metadata endpoint). */
-function instanceWorkerPids(runId: string): number[] {
-  return processesWithEnv(`ICS_RUN_ID=${runId}`, 'AWS_EC2_METADATA_SERVICE_ENDPOINT=');
-}
-
-describe('LOCAL_FLEET=ec2: the whole system on the EC2 provider against the EC2 stand-in', () => {
-  let runDir: string;
-  let system: LocalSystem;
-  let standIn: Ec2StandIn;
-
-  beforeAll(async () => {
-    runDir = mkdtempSync(join(tmpdir(), 'ec2-fleet-e2e-'));
-    system = await startLocalSystem({
-      webPort: 0,
-      awsPort: 0,
-      runDir,
-      fleet: 'ec2',
-      ec2BootSeconds: 1,
-      env: { MODEL_DIR, MAX_WORKERS: String(MAX_WORKERS), IDLE_SECONDS: String(IDLE_SECONDS), LOG_LEVEL: 'info' },
-    });
-    standIn = system.ec2 as Ec2StandIn;
-  }, 90_000);
-
-  let passed = false;
-  afterAll(async () => {
-    const runId = system?.runId;
-    await system?.stop();
-    if (runId) expect(instanceWorkerPids(runId)).toEqual([]);
-    // A failed run keeps its logs (controllers, stand-in, one per instance) for a look.
-    if (passed) rmSync(runDir, { recursive: true, force: true });
-    else console.log(`ec2 fleet e2e: logs kept in ${runDir}`);
-  }, 60_000);
-
-  it('classifies the classic 100 from zero instances, never more than MAX_WORKERS, and returns to zero', async () => {
-    expect(standIn.endpoint).toMatch(/^http:\/\/127\.0\.0\.1:\d+$/);
-    expect(standIn.instances()).toEqual([]);
-    const census = new InstanceCensus(standIn, system.runId).start();
-    const run = await runLoad({
-      url: system.webUrl,
-      imagesDir: join(DATASET_DIR, 'imagenet-100/images'),
-      expectedFile: join(DATASET_DIR, 'imagenet-100/expected-labels.json'),
-      concurrency: 100,
-      mode: 'classic',
-      scaleInTimeoutMs: 0,
-      progress: false,
-    });
-    expect(run.report).toMatchObject({ requests: 100, succeeded: 100, failed: 0 });
-    expect(new Set(run.results.map((r) => r.name)).size).toBe(100);
-    for (const r of run.results) expect(IMAGENET_LABELS.has(r.label ?? '')).toBe(true);
-
-    // Scale-in: each worker ends its own instance after IDLE_SECONDS without work.
-    await until(() => standIn.instances().every((i) => i.state === 'terminated'), (IDLE_SECONDS + 30) * 1000, 'every instance terminated');
-    await until(() => instanceWorkerPids(system.runId).length === 0, 15_000, 'no instance worker process left');
-    census.stop();
-
-    expect(census.peak('running')).toBeGreaterThanOrEqual(1);
-    expect(census.peak('alive')).toBeLessThanOrEqual(MAX_WORKERS);
-    expect(census.peak('processes')).toBeLessThanOrEqual(MAX_WORKERS);
-    const instances = standIn.instances();
-    // The workers terminated their own instances through the EC2 API (TerminateInstances on self).
-    for (const i of instances) expect(i.stateReason).toBe('Client.UserInitiatedShutdown');
-
-    // Every EC2 call went over HTTP through the real SDK to the stand-in: launches, listings, the
-    // workers' state tags and their own terminations.
-    const actions = new Set(standIn.calls.map((c) => c.action));
-    expect([...actions].sort()).toEqual(['CreateTags', 'DescribeInstances', 'RunInstances', 'TerminateInstances']);
-    expect(standIn.calls.filter((c) => c.error)).toEqual([]);
-
-    // The results name the instances that produced them: the workers found their ids through IMDSv2.
-    const { clients } = resourcesOf(system);
-    const listed = await clients.s3.send(new ListObjectsCommand({ Bucket: system.aws.buckets.output }));
-    const keys = (listed.Contents ?? []).map((o) => o.Key as string).filter((k) => /^[^/]+\.json$/.test(k));
-    expect(keys.length).toBeGreaterThanOrEqual(100);
-    const producers = new Set<string>();
-    for (const key of keys.slice(0, 20)) {
-      const body = await (await clients.s3.send(new GetObjectCommand({ Bucket: system.aws.buckets.output, Key: key }))).Body?.transformToString();
-      producers.add((JSON.parse(body ?? '{}') as { producedBy?: string }).producedBy ?? '');
+      const instances = await describeAll(ec2);
+      expect(instances.length).toBeGreaterThanOrEqual(1);
+      for (const i of instances) {
+        const tags = Object.fromEntries((i.Tags ?? []).map((t) => [t.Key, t.Value]));
+        // Launched by Ec2Fleet from the launch template, tagged by its worker (CreateTags), and ended
+        // by the worker itself through TerminateInstances (a user-initiated shutdown, to EC2).
+        expect(tags).toMatchObject({ 'ics:stack': 'ics', 'ics:role': 'classifier-worker', 'aws:ec2launchtemplate:id': expect.stringMatching(/^lt-/) });
+        expect(tags['ics:worker-state']).not.toBe('starting');
+        expect(i.StateReason?.Code).toBe('Client.UserInitiatedShutdown');
+        // The worker found this instance id through IMDSv2, and terminated that instance.
+        const log = readFileSync(join(runDir, 'fleet', `${i.InstanceId}.log`), 'utf8');
+        expect(log).toContain(`"instanceId":"${i.InstanceId}"`);
+        expect(log).toContain('terminating own instance');
+      }
+      expect(readdirSync(join(runDir, 'fleet')).filter((f) => /^i-.*\.log$/.test(f))).toHaveLength(instances.length);
+      passed = true;
+    } finally {
+      ec2?.destroy();
+      run.child.kill('SIGINT');
+      await run.exited;
+      if (passed) rmSync(runDir, { recursive: true, force: true });
+      else console.log(`LOCAL_FLEET=ec2 e2e: logs kept in ${runDir}\n${run.output()}`);
     }
-    const ids = new Set(instances.map((i) => i.id));
-    for (const p of producers) expect(ids.has(p)).toBe(true);
-    passed = true;
+    expect(run.output()).toContain('Stopped.');
+    expect(processesWithEnv(marker)).toEqual([]);
   }, 300_000);
+
+  it('Ctrl-C while instances run stops every instance worker too', async () => {
+    const runDir = mkdtempSync(join(tmpdir(), 'ec2-fleet-e2e-'));
+    const marker = `ICS_E2E_RUN=${randomUUID()}`;
+    const run = npmStart({
+      LOCAL_FLEET: 'ec2',
+      EC2_BOOT_SECONDS: '0',
+      MODEL_DIR,
+      PORT: '0',
+      LOCAL_RUN_DIR: runDir,
+      MAX_WORKERS: '1',
+      IDLE_SECONDS: '600',
+      [marker.split('=')[0]]: marker.split('=')[1],
+    });
+    try {
+      await until(() => run.output().includes('Press Ctrl-C to stop everything'), 120_000, `npm start to be up:\n${run.output()}`, 200);
+      const webUrl = /Upload page\s+(http:\/\/\S+)\//.exec(run.output())?.[1] as string;
+      const form = new FormData();
+      form.append('myfile', new Blob([readFileSync(join(DATASET_DIR, 'imagenet-100/images/test_3.JPEG'))]), 'test_3.JPEG');
+      const res = await fetch(`${webUrl}/`, { method: 'POST', body: form });
+      expect(await res.text()).toMatch(/^test_3:.+/);
+      // The worker idles for 10 minutes: only Ctrl-C can end it now.
+      expect(processesWithEnv(marker, 'AWS_EC2_METADATA_SERVICE_ENDPOINT=')).toHaveLength(1);
+    } finally {
+      run.child.kill('SIGINT');
+    }
+    expect(await run.exited).toBe(0);
+    expect(processesWithEnv(marker)).toEqual([]);
+    rmSync(runDir, { recursive: true, force: true });
+  }, 180_000);
 });
