@@ -1,8 +1,10 @@
-import { mkdirSync, readdirSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, writeFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { buildApps } from '@tools/local-run';
 import { DATASET_DIR, MODEL_DIR } from '@tools/testing';
-import { existsSync } from 'node:fs';
+
+// The SDK's notice about future Node versions says nothing a user of these runs can act on.
+process.env['AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED'] = 'true';
 
 const IMAGE = /\.(jpe?g|png|webp|gif)$/i;
 

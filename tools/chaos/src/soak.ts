@@ -71,7 +71,7 @@ export async function runSoak(o: SoakOptions): Promise<SoakReport> {
     webPort: 0,
     awsPort: 0,
     runDir: mkdtempSync(join(tmpdir(), 'soak-')),
-    env: { LOG_LEVEL: 'warn', IDLE_SECONDS: '60', MAX_WORKERS: String(cpus().length), ...o.env },
+    env: { LOG_LEVEL: 'info', IDLE_SECONDS: '60', MAX_WORKERS: String(cpus().length), ...o.env },
   });
   try {
     return await soak(system, o, log);
