@@ -106,6 +106,6 @@ export function formatRuns(scenario: string, runs: SimulationResult[]): string {
     ['error results', (_f, r) => String(r.errors)],
   ];
   const width = Math.max(...rows.map(([name]) => name.length)) + 2;
-  const header = `${scenario.padEnd(width)}${runs.map((r) => r.policy.padEnd(20)).join('')}`;
-  return [header, ...rows.map(([name, get]) => `${name.padEnd(width)}${runs.map((r) => get(r.figures, r).padEnd(20)).join('')}`)].join('\n');
+  const header = `${scenario.padEnd(width)}${runs.map((r) => r.policy.padEnd(24)).join('')}`;
+  return [header, ...rows.map(([name, get]) => `${name.padEnd(width)}${runs.map((r) => get(r.figures, r).padEnd(24)).join('')}`)].join('\n');
 }

@@ -35,6 +35,20 @@ describe('simulate', () => {
     expect(next.figures.costUsd).toBeCloseTo((next.figures.instanceSeconds / 3600) * DEFAULTS.pricePerHour, 4);
   });
 
+  it('steady: 10,000 images over 10 minutes, answered by no more than MAX_WORKERS with fewer instance-seconds', () => {
+    const steady = arrivals('steady', DEFAULTS.seed);
+    expect(steady).toHaveLength(10_000);
+    expect(steady.at(-1)).toBeGreaterThan(570);
+    expect(steady.at(-1)).toBeLessThan(630);
+    const next = simulate(burst({ arrivals: steady }));
+    const old = simulate(burst({ policy: 'one-per-message', arrivals: steady }));
+    expect(next.unfinished + old.unfinished).toBe(0);
+    expect(next.peakAlive).toBeLessThanOrEqual(20);
+    expect(next.figures.instanceSeconds).toBeLessThan(old.figures.instanceSeconds);
+    // Once the fleet has grown to the load (the backlog grew: it was not keeping up), images wait little.
+    expect(next.figures.latency.p50).toBeLessThan(5);
+  });
+
   it('the old policy boots 15 instances that never get an image (the first five to boot take all 100)', () => {
     const old = simulate(burst({ policy: 'one-per-message' }));
     // 20 instances x (about 30 s boot + 60 s idle), five of them with 20 s of work.
@@ -68,11 +82,14 @@ describe('simulate', () => {
   });
 
   it('a policy told the wrong image time sizes the fleet from it', () => {
-    // Told 0.01 s per image: one busy worker "drains" 3000 in a boot, so no second launch ever comes.
-    const wrong = simulate(burst({ arrivals: arrivals('steady', '1', 1000, 60), assumed: { imageSeconds: 0.01 } }));
-    const right = simulate(burst({ arrivals: arrivals('steady', '1', 1000, 60) }));
-    expect(wrong.figures.peakInstances).toBeLessThan(right.figures.peakInstances);
-    expect(wrong.figures.completedSeconds).toBeGreaterThan(right.figures.completedSeconds);
+    // Told 0.01 s per image, it credits each busy worker with 3000 images per boot time and
+    // grows only once the backlog has grown for a whole boot time: images wait longer.
+    const load = arrivals('steady', '1', 1000, 60);
+    const wrong = simulate(burst({ arrivals: load, assumed: { imageSeconds: 0.01 } }));
+    const right = simulate(burst({ arrivals: load }));
+    expect(wrong.launches[0].t).toBe(right.launches[0].t);
+    expect(wrong.figures.latency.p50).toBeGreaterThan(right.figures.latency.p50 + 5);
+    expect(wrong.unfinished).toBe(0);
   });
 
   it('refuses settings it cannot simulate', () => {

@@ -54,6 +54,16 @@ describe('LaunchPlanner', () => {
     expect(p.plan(10_000, depth(200), []).decision).toMatchObject({ action: 'launch', count: 3 });
   });
 
+  it('tells the policy how the backlog grew over the last boot time, so a fleet that does not keep up grows', () => {
+    const p = planner(new WorkPerWorkerPolicy(), 20);
+    const busy = [worker('i-1', 0, 'running'), worker('i-2', 0, 'running')].map((w) => ({ ...w, busy: true }));
+    // Two busy workers drain 60 in a boot: 50 waiting is theirs.
+    expect(p.plan(0, depth(50), busy).decision).toMatchObject({ action: 'hold', rule: 'fleet-suffices' });
+    expect(p.plan(15_000, depth(60), busy).decision).toMatchObject({ action: 'hold' });
+    // 30 s on, 30 more than at the start: they are not keeping up.
+    expect(p.plan(30_000, depth(80), busy).decision).toMatchObject({ action: 'launch', count: 4, reason: expect.stringContaining('up 30 in 30 s') });
+  });
+
   it('backs off the shortfall of a short launch, doubling, and launches again once it has waited', () => {
     const p = planner();
     p.plan(0, depth(5), []);

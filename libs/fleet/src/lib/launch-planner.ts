@@ -41,6 +41,8 @@ export interface LaunchOutcome {
 export class LaunchPlanner {
   private readonly inFlight = new Map<string, WorkerInstance>();
   private readonly backoff: Backoff;
+  /** Waiting backlog at each plan, oldest first, going back one boot time. */
+  private readonly history: { at: number; waiting: number }[] = [];
 
   constructor(private readonly options: LaunchPlannerOptions) {
     this.backoff = new Backoff(options.backoff);
@@ -80,6 +82,7 @@ export class LaunchPlanner {
       depth,
       fleet: workers,
       pendingReadyInSeconds,
+      backlogGrowth: this.backlogGrowth(now, depth.visible + depth.delayed, bootMs),
       maxWorkers: this.options.maxWorkers,
       worker: this.options.worker,
       targetBacklogPerWorker: this.options.targetBacklogPerWorker,
@@ -95,6 +98,15 @@ export class LaunchPlanner {
       };
     }
     return { decision, workers, instances, expired };
+  }
+
+  /** Growth of the waiting backlog over the last boot time (undefined until there is that much history). */
+  private backlogGrowth(now: number, waiting: number, bootMs: number): number | undefined {
+    this.history.push({ at: now, waiting });
+    // Keep the newest sample at least one boot time old, drop the ones before it.
+    while (this.history.length > 1 && now - this.history[1].at >= bootMs) this.history.shift();
+    const oldest = this.history[0];
+    return now - oldest.at >= bootMs && this.history.length > 1 ? waiting - oldest.waiting : undefined;
   }
 
   /** Records what a launch of `requested` workers gave; a shortfall backs off. */

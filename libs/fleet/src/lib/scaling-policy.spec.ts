@@ -60,6 +60,23 @@ describe('WorkPerWorkerPolicy', () => {
     expect(policy.decide({ ...input, depth: depth(55) })).toMatchObject({ action: 'launch', count: 1, rule: 'scale-out' });
   });
 
+  it('counts running workers as draining nothing when the backlog grew by more than a prefetch over a boot time', () => {
+    const input = { depth: depth(500), fleet: fleet(17), maxWorkers: 20, worker, targetBacklogPerWorker: 1 };
+    // 17 busy workers would drain 510 in a boot...
+    expect(policy.decide(input)).toMatchObject({ action: 'hold', rule: 'fleet-suffices' });
+    expect(policy.decide({ ...input, backlogGrowth: 20 })).toMatchObject({ action: 'hold', rule: 'fleet-suffices' });
+    expect(policy.decide({ ...input, backlogGrowth: -200 })).toMatchObject({ action: 'hold', rule: 'fleet-suffices' });
+    // ...but the backlog grew by 100 meanwhile: new uploads take all they do.
+    expect(policy.decide({ ...input, backlogGrowth: 100 })).toMatchObject({
+      action: 'launch',
+      count: 3,
+      desired: 42,
+      reason: 'scale out: 500 waiting, up 100 in 30 s, 500 left after 30 s of boot for the 17 alive: 25 more at up to 20 each',
+    });
+    // Growth with no worker running says nothing of the workers.
+    expect(policy.decide({ ...input, fleet: fleet(0, 0, 1), depth: depth(15), backlogGrowth: 100 })).toMatchObject({ action: 'hold' });
+  });
+
   it('says why, with the figures it used', () => {
     const d = policy.decide({ depth: depth(100, 40), fleet: fleet(2), maxWorkers: 20, worker, targetBacklogPerWorker: 1 });
     expect(d.reason).toBe('scale out: 100 waiting, 40 left after 30 s of boot for the 2 alive: 2 more at up to 20 each');

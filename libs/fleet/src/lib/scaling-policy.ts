@@ -22,6 +22,11 @@ export interface ScalingInputs {
   fleet: FleetCounts;
   /** For each pending worker, seconds until it should take work; a pending worker not in here counts as a full boot away. */
   pendingReadyInSeconds?: number[];
+  /**
+   * How much the waiting backlog (visible + delayed) grew over the last
+   * `bootSeconds` (negative: it shrank); undefined until there is that much history.
+   */
+  backlogGrowth?: number;
   maxWorkers: number;
   worker: WorkerCapacity;
   /** one-per-message only. */
@@ -118,7 +123,10 @@ export class OnePerMessagePolicy extends ScalingPolicy {
  * per `prefetch` images: a worker launched for less would find nothing left.
  * Images in flight are held by workers already and call for no one. (A busy
  * worker's free room is not known, since a worker deletes the messages it
- * takes; counting none errs towards launching.)
+ * takes; counting none errs towards launching.) Under sustained load new
+ * uploads take the running workers' throughput: when the backlog grew by more
+ * than a prefetch over the last boot time, the running workers are not keeping
+ * up, and they are counted as draining none of it.
  */
 export class WorkPerWorkerPolicy extends ScalingPolicy {
   readonly name = 'work-per-worker' as const;
@@ -129,7 +137,8 @@ export class WorkPerWorkerPolicy extends ScalingPolicy {
     const waiting = i.depth.visible + i.depth.delayed;
     const { running, free, pending, alive } = i.fleet;
     const readyIn = i.pendingReadyInSeconds ?? [];
-    let drained = free * prefetch + running * perSecond * bootSeconds;
+    const keepingUp = !(running > 0 && (i.backlogGrowth ?? 0) > prefetch);
+    let drained = free * prefetch + (keepingUp ? running * perSecond * bootSeconds : 0);
     for (let p = 0; p < pending; p++) {
       const wait = Math.min(bootSeconds, Math.max(0, readyIn[p] ?? bootSeconds));
       drained += prefetch + perSecond * (bootSeconds - wait);
@@ -140,10 +149,11 @@ export class WorkPerWorkerPolicy extends ScalingPolicy {
       return { desired: alive, why: `${alive} alive take ${what} before a new worker could boot (${bootSeconds} s)` };
     }
     const more = Math.ceil(left / prefetch);
+    const behind = keepingUp ? '' : `, up ${i.backlogGrowth} in ${bootSeconds} s`;
     return {
       desired: alive + more,
       why:
-        `${waiting} waiting, ${round1(left)} left after ${bootSeconds} s of boot for the ${alive} alive: ` +
+        `${waiting} waiting${behind}, ${round1(left)} left after ${bootSeconds} s of boot for the ${alive} alive: ` +
         `${more} more at up to ${prefetch} each`,
     };
   }
