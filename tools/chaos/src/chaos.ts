@@ -52,6 +52,8 @@ export interface ChaosReport {
 interface WorkerKill {
   workerId: string;
   at: number;
+  /** What its last heartbeat said it held. */
+  held: string[];
 }
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -122,7 +124,9 @@ async function underChaos(system: LocalSystem, o: ChaosOptions, log: (line: stri
         const live = readWorkerRecords(system.fleetDir).filter((r) => isAlive(r.pid) && pastStartUp(system.fleetDir, r.id));
         const victim = live[Math.floor(Math.random() * live.length)];
         if (victim && kill(victim.pid)) {
-          workerKills.push({ workerId: victim.id, at: performance.now() });
+          const k: WorkerKill = { workerId: victim.id, at: performance.now(), held: [] };
+          workerKills.push(k);
+          void tracker.heldBy(victim.id).then((held) => (k.held = held));
           log(`killed worker ${victim.id} (pid ${victim.pid})`);
         }
       }
@@ -189,16 +193,16 @@ async function underChaos(system: LocalSystem, o: ChaosOptions, log: (line: stri
 }
 
 /**
- * For each killed worker, the images its log names that another worker (or
- * the monitor's give-up) answered later: seconds from the kill to that answer.
+ * For each killed worker, the images it held (its last heartbeat, and any its
+ * log names) that another worker or the monitor's give-up answered later:
+ * seconds from the kill to that answer.
  */
 function recoverySamples(kills: WorkerKill[], fleetDir: string, ledger: AnswerLedger): number[] {
   const samples: number[] = [];
   for (const k of kills) {
     const logFile = join(fleetDir, `${k.workerId}.log`);
-    if (!existsSync(logFile)) continue;
-    const named = new Set(readFileSync(logFile, 'utf8').match(/[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}/g) ?? []);
-    for (const id of named) {
+    const logged = existsSync(logFile) ? (readFileSync(logFile, 'utf8').match(/[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}/g) ?? []) : [];
+    for (const id of new Set([...k.held, ...logged])) {
       const at = ledger.answeredAt(id);
       const answer = ledger.answerOf(id);
       if (at === undefined || !answer || answer.producedBy === k.workerId || at < k.at) continue;

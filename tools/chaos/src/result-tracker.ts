@@ -1,4 +1,5 @@
 import type { AwsResources } from '@app/aws';
+import { heartbeatKey, parseHeartbeat } from '@app/contracts';
 import { resourcesOf, type LocalSystem } from '@tools/local-run';
 import type { Answer, AnswerLedger } from './ledger';
 import { answerOfView, type ClassicOutcome, type ServiceClient } from './service-client';
@@ -57,6 +58,16 @@ export class ResultTracker {
       }
       if (view?.finished) return;
       await sleep(500);
+    }
+  }
+
+  /** The images a worker's last heartbeat says it held (none when it never wrote one). */
+  async heldBy(workerId: string): Promise<string[]> {
+    try {
+      const body = (await this.resources.outputBucket.getBuffer(heartbeatKey(workerId))).toString('utf8');
+      return parseHeartbeat(body).held.map((h) => h.imageId);
+    } catch {
+      return [];
     }
   }
 
