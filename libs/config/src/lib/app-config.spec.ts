@@ -93,6 +93,25 @@ describe('capability sections', () => {
     expect(c.scaling.ec2.securityGroupIds).toEqual(['sg-1', 'sg-2']);
   });
 
+  it('reads what the scaling policy assumes of a worker, with a boot time that depends on the provider', () => {
+    const local = loadConfig({ ...queues });
+    expect(local.scaling).toMatchObject({
+      policy: 'work-per-worker',
+      workerBootSeconds: 3,
+      imageSeconds: 0.2,
+      workerConcurrency: 1,
+      launchInFlightSeconds: 120,
+      launchBackoffMs: 2000,
+      launchBackoffMaxMs: 60_000,
+    });
+    expect(loadConfig({ ...queues, FLEET_PROVIDER: 'ec2' }).scaling.workerBootSeconds).toBe(30);
+    const set = loadConfig({ ...queues, SCALING_POLICY: 'one-per-message', WORKER_BOOT_SECONDS: '45.5', IMAGE_SECONDS: '0.15', WORKER_CONCURRENCY: '2' });
+    expect(set.scaling).toMatchObject({ policy: 'one-per-message', workerBootSeconds: 45.5, imageSeconds: 0.15, workerConcurrency: 2 });
+    expect(() => loadConfig({ ...queues, SCALING_POLICY: 'greedy', IMAGE_SECONDS: '0', WORKER_BOOT_SECONDS: 'slow' })).toThrow(
+      /SCALING_POLICY: .*\(got "greedy"\)\n.*WORKER_BOOT_SECONDS: .*\(got "slow"\)\n.*IMAGE_SECONDS: .*not be less than 0.001 \(got "0"\)/,
+    );
+  });
+
   it('reports problems from every section at once', () => {
     expect(() => loadConfig({ ...queues, TF_BACKEND: 'gpu', MAX_FILES: '0', FLEET_PROVIDER: 'k8s' })).toThrow(
       /TF_BACKEND: .*\n.*MAX_FILES: .*\n.*FLEET_PROVIDER: /,

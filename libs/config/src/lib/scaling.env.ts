@@ -13,8 +13,11 @@ export class ScalingEnvironment {
   @IsIn(SCALING_POLICIES) SCALING_POLICY: (typeof SCALING_POLICIES)[number] = 'work-per-worker';
   /** one-per-message policy only: one worker per this many messages. */
   @Transform(toInt) @Max(1000) @Min(1) @IsInt() TARGET_BACKLOG_PER_WORKER = 1;
-  /** work-per-worker policy: seconds from launch to a worker taking work (instance boot + model load). */
-  @Transform(toNumber) @Max(3600) @Min(0) @IsNumber() WORKER_BOOT_SECONDS = 30;
+  /**
+   * work-per-worker policy: seconds from launch to a worker taking work (instance boot + model load).
+   * Default: 30 for EC2 instances, 3 for local processes (model load only).
+   */
+  @IsOptional() @Transform(toNumber) @Max(3600) @Min(0) @IsNumber() WORKER_BOOT_SECONDS?: number;
   /** work-per-worker policy: seconds one worker spends on one image (measure it from a run's output rate). */
   @Transform(toNumber) @Max(3600) @Min(0.001) @IsNumber() IMAGE_SECONDS = 0.2;
   /** work-per-worker policy: images one worker works on at once. */
@@ -78,7 +81,7 @@ export function scalingSettings(e: ScalingEnvironment): ScalingSettings {
     provider: e.FLEET_PROVIDER,
     policy: e.SCALING_POLICY,
     targetBacklogPerWorker: e.TARGET_BACKLOG_PER_WORKER,
-    workerBootSeconds: e.WORKER_BOOT_SECONDS,
+    workerBootSeconds: e.WORKER_BOOT_SECONDS ?? (e.FLEET_PROVIDER === 'ec2' ? 30 : 3),
     imageSeconds: e.IMAGE_SECONDS,
     workerConcurrency: e.WORKER_CONCURRENCY,
     launchInFlightSeconds: e.LAUNCH_IN_FLIGHT_SECONDS,
