@@ -2,17 +2,15 @@
  * The built web tier (dist/apps/web-tier, page bundled by the build) as a real
  * process, driven by headless Chromium; results from the real classifier-worker.
  */
-import { mkdirSync } from 'node:fs';
+import { mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { chromium, type Browser } from 'playwright-core';
-import { spawnApp, startTestStack, WORKSPACE_ROOT, type RunningApp, type TestStack } from '@tools/testing';
+import type { Browser } from 'playwright-core';
+import { closeAllBrowsers, launchChromium, spawnApp, startTestStack, stopAllApps, WORKSPACE_ROOT, type RunningApp, type TestStack } from '@tools/testing';
 import { counts, datasetImage, form, IMAGENET_LABELS, IMAGES_DIR, readEvents, startRealWorker } from './testing/web-test-kit';
 
 jest.setTimeout(180_000);
 
 export const SCREENSHOT = join(WORKSPACE_ROOT, 'test-artifacts/web-tier/upload-page.png');
-const CHROMIUM = process.env['CHROMIUM_PATH'] ?? '/usr/bin/chromium';
-const CHROMIUM_ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync'];
 
 /** Starts the built web tier on a free loopback port; resolves with its base URL. */
 async function startBuiltWebTier(stack: TestStack, env: Record<string, string> = {}): Promise<{ run: RunningApp; url: string }> {
@@ -30,17 +28,14 @@ describe('the upload page in headless Chromium, with the real worker', () => {
 
   beforeAll(async () => {
     stack = await startTestStack();
-    [web, worker, browser] = await Promise.all([
-      startBuiltWebTier(stack),
-      startRealWorker(stack, 'test-1'),
-      chromium.launch({ executablePath: CHROMIUM, args: CHROMIUM_ARGS }),
-    ]);
+    [web, worker, browser] = await Promise.all([startBuiltWebTier(stack), startRealWorker(stack, 'test-1'), launchChromium()]);
   });
   afterAll(async () => {
-    await browser?.close();
-    expect(await worker?.stop()).toBe(0);
-    expect(await web?.run.stop()).toBe(0);
+    // Every browser and app started above, even one a failed set-up never handed back, is stopped here.
+    await closeAllBrowsers();
+    const stopped = await stopAllApps();
     await stack?.stop();
+    for (const s of stopped) expect(s).toEqual({ app: s.app, code: 0 });
   });
 
   it('uploads 5 images, shows their progress and fills in 5 labels live; keeps a screenshot', async () => {
@@ -58,6 +53,24 @@ describe('the upload page in headless Chromium, with the real worker', () => {
     const files = [0, 1, 2, 3, 4].map((i) => join(IMAGES_DIR, `test_${i}.JPEG`));
     await page.setInputFiles('#files', files);
     await page.waitForFunction(() => document.querySelectorAll('.card[data-status="done"]').length === 5, undefined, { timeout: 60_000 });
+
+    // Each card: the top label, and the model's five best collapsed under it.
+    const first = page.locator('.card').first();
+    expect(await first.locator('.top5').isVisible()).toBe(false);
+    await first.locator('summary').click();
+    const top5 = await first.locator('.top5 li').evaluateAll((lis) =>
+      lis.map((li) => ({ label: li.querySelector('.top5-label')?.textContent, confidence: li.querySelector('.top5-confidence')?.textContent, bar: (li.querySelector('meter') as HTMLMeterElement).value })),
+    );
+    expect(top5).toHaveLength(5);
+    for (const p of top5) {
+      expect(IMAGENET_LABELS).toContain(p.label);
+      expect(p.confidence).toMatch(/^\d+\.\d %$/);
+      expect(p.confidence).toBe(`${(p.bar * 100).toFixed(1)} %`);
+    }
+    const bars = top5.map((p) => p.bar);
+    expect(bars).toEqual([...bars].sort((a, b) => b - a));
+    expect(top5[0].label).toBe(await first.locator('.label').textContent());
+    expect(top5[0].confidence).toBe(await first.locator('.confidence').textContent());
 
     const cards = await page.$$eval('.card', (els) =>
       els.map((el) => ({
@@ -83,12 +96,36 @@ describe('the upload page in headless Chromium, with the real worker', () => {
     // The labels on the page are the worker's results as the API serves them.
     const logged = worker.lines.filter((l) => l.includes('"image classified"')).map((l) => JSON.parse(l) as { imageId: string });
     expect(logged).toHaveLength(5);
-    const fromApi = await Promise.all(logged.map(async (l) => (await (await fetch(`${web.url}/api/images/${l.imageId}`)).json()) as { fileName: string; label: string }));
+    const fromApi = await Promise.all(
+      logged.map(async (l) => (await (await fetch(`${web.url}/api/images/${l.imageId}`)).json()) as { fileName: string; label: string; top5: { label: string; confidence: number }[] }),
+    );
     for (const r of fromApi) expect(cards.find((c) => c.name === r.fileName)?.label).toBe(r.label);
+    const firstFromApi = fromApi.find((r) => r.fileName === 'test_0.JPEG');
+    expect(top5.map((p) => [p.label, p.bar])).toEqual(firstFromApi?.top5.map((p) => [p.label, p.confidence]));
 
     mkdirSync(join(SCREENSHOT, '..'), { recursive: true });
     await page.screenshot({ path: SCREENSHOT, fullPage: true });
     expect(problems).toEqual([]);
+    await page.close();
+  });
+
+  it('an image the worker cannot decode gets an error card that says why', async () => {
+    const page = await browser.newPage();
+    await page.goto(web.url);
+    // A JPEG by its first bytes (the web tier accepts it), cut in half: the worker's decoder refuses it.
+    const jpeg = readFileSync(join(IMAGES_DIR, 'test_5.JPEG'));
+    // Its name is markup: the card shows it as text, nothing of it runs.
+    const name = `<img src=x onerror="document.title='pwned'">.jpg`;
+    await page.setInputFiles('#files', [{ name, mimeType: 'image/jpeg', buffer: jpeg.subarray(0, jpeg.length >> 1) }]);
+    await page.waitForSelector('.card[data-status="error"]', { timeout: 60_000 });
+    const card = page.locator('.card').first();
+    expect(await card.locator('.name').textContent()).toBe(name);
+    expect(await card.locator('.name img').count()).toBe(0);
+    expect(await page.title()).toBe('Image classification');
+    expect(await card.locator('.status').textContent()).toBe('error');
+    expect(await card.locator('.error').textContent()).toMatch(/^Cannot be classified: image cannot be decoded \(jpeg\)/);
+    expect(await card.locator('.prediction').isVisible()).toBe(false);
+    expect(await page.textContent('#summary')).toBe('0 labelled, 1 failed, 0 waiting, of 1');
     await page.close();
   });
 
@@ -142,6 +179,7 @@ describe('the built web tier on SIGTERM', () => {
       expect(await res.json()).toMatchObject({ statusCode: 503, message: expect.stringMatching(/shutting down; ask later at \/api\/images\//) });
       expect(await stream).toEqual([]);
     } finally {
+      await stopAllApps();
       await stack.stop();
     }
   });

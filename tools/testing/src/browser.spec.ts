@@ -4,7 +4,7 @@ import { chmodSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { spawnApp, stopAllApps } from './apps';
-import { findChromium, launchChromium, NoChromiumError, unpackNpmChromium, NPM_CHROMIUM } from './browser';
+import { closeAllBrowsers, findChromium, launchChromium, NoChromiumError, unpackNpmChromium, NPM_CHROMIUM } from './browser';
 import { processesWithEnv } from './processes';
 import { startTestStack } from './stack';
 
@@ -17,6 +17,7 @@ beforeAll(() => {
   scratch = mkdtempSync(join(tmpdir(), 'browser-spec-'));
 });
 afterAll(async () => {
+  await closeAllBrowsers();
   await stopAllApps();
   rmSync(scratch, { recursive: true, force: true });
 });
@@ -102,6 +103,17 @@ describe('a browser that does not start', () => {
     const started = Date.now();
     await expect(launchChromium({ lookup: { chromiumPath: broken } })).rejects.toThrow(/did not start: [\s\S]*error while loading shared libraries: libnss3\.so/);
     expect(Date.now() - started).toBeLessThan(10_000);
+  });
+
+  it('a browser that started while another part of the set-up failed is still closed by closeAllBrowsers', async () => {
+    const id = randomUUID();
+    const launch = launchChromium({ lookup: { chromiumPath: undefined, debianPath: NO_DEBIAN }, env: { ICS_TEST_MARKER: id } });
+    const setUp = Promise.all([new Promise((_, reject) => setTimeout(() => reject(new Error('the app did not start')), 10)), launch]);
+    await expect(setUp).rejects.toThrow('the app did not start');
+    // The launch is still in flight: closeAllBrowsers waits for it, then closes it.
+    await closeAllBrowsers();
+    expect((await launch).isConnected()).toBe(false);
+    expect(processesWithEnv(`ICS_TEST_MARKER=${id}`)).toEqual([]);
   });
 
   it('when it fails after the test already spawned its apps, the set-up fails fast and stopAllApps leaves no process behind', async () => {

@@ -138,11 +138,38 @@ export interface LaunchChromiumOptions {
 }
 
 /**
+ * Browsers this test file launched and has not closed, and launches still in
+ * flight: a set-up that failed elsewhere (e.g. an app that did not start)
+ * while the browser was starting must not lose it (Jest gives each test file
+ * its own copy of this module).
+ */
+const openBrowsers = new Set<Browser>();
+const launching = new Set<Promise<unknown>>();
+
+/** Closes every browser this test file launched, waiting for launches in flight first. Call it in afterAll. */
+export async function closeAllBrowsers(): Promise<void> {
+  await Promise.allSettled([...launching]);
+  await Promise.all([...openBrowsers].map((b) => b.close().catch(() => undefined)));
+}
+
+/**
  * Headless Chromium through playwright-core. Fails within `timeoutMs` with a
  * message naming the binary, where it came from and what to do, and leaves no
- * browser process behind.
+ * browser process behind. The browser is registered for closeAllBrowsers().
  */
-export async function launchChromium(options: LaunchChromiumOptions = {}): Promise<Browser> {
+export function launchChromium(options: LaunchChromiumOptions = {}): Promise<Browser> {
+  const launch = launchUntracked(options).then((browser) => {
+    openBrowsers.add(browser);
+    browser.on('disconnected', () => openBrowsers.delete(browser));
+    return browser;
+  });
+  const settled = launch.catch(() => undefined);
+  launching.add(settled);
+  void settled.then(() => launching.delete(settled));
+  return launch;
+}
+
+async function launchUntracked(options: LaunchChromiumOptions): Promise<Browser> {
   const install = await findChromium(options.lookup);
   // Loaded here, not at the top: every test imports this package, few need a browser.
   const { chromium } = await import('playwright-core');

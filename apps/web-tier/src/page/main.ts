@@ -59,14 +59,40 @@ function setStatus(card: Card, status: string): void {
   $('.status', card.el).textContent = status;
 }
 
+function percent(confidence: number | undefined): string {
+  return confidence !== undefined ? `${(confidence * 100).toFixed(1)} %` : '';
+}
+
+/** One line of the top-5 list: label, percentage and a bar; text only, never markup from the model. */
+function predictionItem(p: { label: string; confidence: number }): HTMLLIElement {
+  const li = document.createElement('li');
+  const label = document.createElement('span');
+  label.className = 'top5-label';
+  label.textContent = p.label;
+  const value = document.createElement('span');
+  value.className = 'top5-confidence';
+  value.textContent = percent(p.confidence);
+  const bar = document.createElement('meter');
+  bar.min = 0;
+  bar.max = 1;
+  bar.value = p.confidence;
+  li.append(label, value, bar);
+  return li;
+}
+
 function showResult(card: Card, r: ImageResult): void {
   setStatus(card, r.status);
   if (r.status === 'done') {
     $('.label', card.el).textContent = r.label ?? '';
-    $('.confidence', card.el).textContent = r.confidence !== undefined ? `${(r.confidence * 100).toFixed(1)} %` : '';
+    $('.confidence', card.el).textContent = percent(r.confidence);
+    // The top one is the summary; the five best are under it, collapsed.
+    $('.top5', card.el).replaceChildren(...(r.top5 ?? []).map(predictionItem));
   }
   if (r.attempts !== undefined) $('.attempts', card.el).textContent = `attempt ${r.attempts}`;
-  if (r.error) $('.error', card.el).textContent = r.error.reason;
+  if (r.error) {
+    const what = r.error.permanent ? 'Cannot be classified' : `Gave up after ${r.attempts ?? '?'} attempt${r.attempts === 1 ? '' : 's'}`;
+    $('.error', card.el).textContent = `${what}: ${r.error.reason}`;
+  }
 }
 
 function fail(card: Card, reason: string): void {

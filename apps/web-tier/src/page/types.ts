@@ -7,6 +7,8 @@ export interface ImageResult {
   url?: string;
   label?: string;
   confidence?: number;
+  /** The model's five best labels, best first. */
+  top5?: { label: string; classIndex: number; confidence: number }[];
   attempts?: number;
   error?: { reason: string; permanent: boolean };
 }
