@@ -19,7 +19,8 @@ const { values } = parseArgs({
     'max-workers': { type: 'string', default: '4' },
     'kill-every': { type: 'string', default: '1', description: 'seconds between worker kills' },
     'max-kills': { type: 'string', default: '30' },
-    'edge-cut': { type: 'string', default: '10', description: 'seconds the S3/SQS edge is unreachable' },
+    'edge-cut': { type: 'string', default: '10', description: 'seconds the S3/SQS edge is unreachable (0: never)' },
+    'app-kills': { type: 'string', default: 'all', description: 'all, or none: SIGKILL each controller and the web tier once' },
     timeout: { type: 'string', default: '900' },
   },
 });
@@ -30,17 +31,23 @@ const num = (name: keyof typeof values): number => {
   return n;
 };
 
+function appKills(which: string) {
+  if (which === 'none') return {};
+  if (which !== 'all') throw new Error(`--app-kills must be all or none (got ${which})`);
+  return { 'launch-controller': 4000, 'monitor-controller': 8000, 'web-tier': 12000 };
+}
+
 async function main(): Promise<void> {
   buildUnlessSkipped();
   const report = await runChaos({
-    batchImages: imagesIn(values['batch-images'] as string, values['batch-limit'] ? num('batch-limit') : undefined),
+    batchImages: values['batch-limit'] === '0' ? [] : imagesIn(values['batch-images'] as string, values['batch-limit'] ? num('batch-limit') : undefined),
     classicImages: imagesIn(values['classic-images'] as string, values['classic-limit'] ? num('classic-limit') : undefined),
     batchSize: 100,
     maxWorkers: num('max-workers'),
     env: { ...pipelineModelEnv() },
     workerKillEveryMs: num('kill-every') * 1000,
     maxWorkerKills: num('max-kills'),
-    appKillsAtMs: { 'launch-controller': 4000, 'monitor-controller': 8000, 'web-tier': 12000 },
+    appKillsAtMs: appKills(values['app-kills'] as string),
     edgeCutAtMs: 16000,
     edgeCutMs: num('edge-cut') * 1000,
     timeoutMs: num('timeout') * 1000,

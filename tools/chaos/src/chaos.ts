@@ -44,7 +44,8 @@ export interface ChaosReport {
   wallSeconds: number;
   kills: { workers: number; apps: string[]; edgeCutSeconds: number };
   restarts: Record<string, number>;
-  classic: { answered: number; cut: number; refused: number };
+  /** Classic requests: how each ended, and the latency of those answered in their own response. */
+  classic: { answered: number; cut: number; refused: number; latencySeconds: { p50: number; p95: number } };
   conflicts: { imageId: string; fileName: string; answers: string[] }[];
   lostImages: { imageId: string; fileName: string }[];
 }
@@ -186,7 +187,7 @@ async function underChaos(system: LocalSystem, o: ChaosOptions, log: (line: stri
     wallSeconds: Math.round(wallSeconds * 10) / 10,
     kills: { workers: workerKills.length, apps: appKills, edgeCutSeconds },
     restarts,
-    classic: classicCounts,
+    classic: { ...classicCounts, latencySeconds: classicLatency(classic) },
     conflicts: summary.conflicts,
     lostImages: summary.lostImages,
   };
@@ -210,6 +211,11 @@ function recoverySamples(kills: WorkerKill[], fleetDir: string, ledger: AnswerLe
     }
   }
   return samples;
+}
+
+function classicLatency(outcomes: Map<string, ClassicOutcome>): { p50: number; p95: number } {
+  const answered = [...outcomes.values()].filter((o) => o.kind === 'answered').map((o) => o.ms / 1000);
+  return { p50: percentile(answered, 50), p95: percentile(answered, 95) };
 }
 
 /** A worker that has said it is ready: killing one still loading its model would test nothing. */
