@@ -36,6 +36,8 @@ export interface StandInInstance extends LaunchSpec {
   launchTime: Date;
   /** DescribeInstances shows it from this time on (describe lag). */
   visibleAt: number;
+  /** When it reached `running`. */
+  runningAt?: number;
   /** When it reached `terminated` (or `stopped`). */
   endedAt?: number;
   privateIp: string;
@@ -48,6 +50,9 @@ export interface InstanceView {
   state: InstanceStateName;
   stateReason?: string;
   launchTime: Date;
+  /** When it went running, and when it ended (terminated or stopped), if it has. */
+  runningAt?: Date;
+  endedAt?: Date;
   tags: Record<string, string>;
   launchTemplateId?: string;
   pid?: number;
@@ -136,6 +141,7 @@ export class InstanceTable {
   private boot(i: StandInInstance): void {
     if (i.state !== 'pending' || this.closed) return;
     i.state = 'running';
+    i.runningAt = Date.now();
     this.o.log(`${i.id}: running`);
     const w = this.o.worker;
     if (!w || !i.workerEnv) return;
@@ -207,6 +213,8 @@ export class InstanceTable {
       state: i.state,
       stateReason: i.stateReason?.code,
       launchTime: i.launchTime,
+      runningAt: i.runningAt === undefined ? undefined : new Date(i.runningAt),
+      endedAt: i.endedAt === undefined ? undefined : new Date(i.endedAt),
       tags: { ...i.tags },
       launchTemplateId: i.launchTemplate?.id,
       pid: i.process?.pid,

@@ -1,0 +1,110 @@
+/**
+ * `npm run bench:ec2 [-- --boot-seconds 3 --idle-seconds 5 --max-workers 2 --images DIR --count 100 --run-dir DIR]`
+ *
+ * Runs the whole system with LOCAL_FLEET=ec2 (both controllers on the real EC2
+ * provider, against the EC2 stand-in, a test double) and the classic load
+ * (one `POST /` per image, all at once), and prints:
+ * - time from the first upload to the first RunInstances, and to the first instance running,
+ * - peak instances alive (pending, running or shutting down), sampled every 10 ms,
+ * - time from the last result to zero instances (every one terminated),
+ * - instance-seconds (launch to terminated, summed), which is what EC2 bills.
+ */
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { parseArgs } from 'node:util';
+import type { InstanceView } from '@tools/ec2-standin';
+import { runLoad } from '@tools/loadgen';
+import { startLocalSystem } from '@tools/local-run';
+import { DATASET_DIR, MODEL_DIR } from '@tools/testing';
+
+const alive = (i: InstanceView) => i.state !== 'terminated' && i.state !== 'stopped';
+
+async function main(): Promise<void> {
+  const { values } = parseArgs({
+    options: {
+      'boot-seconds': { type: 'string', default: '3' },
+      'idle-seconds': { type: 'string', default: '5' },
+      'max-workers': { type: 'string', default: '2' },
+      images: { type: 'string', default: join(DATASET_DIR, 'imagenet-100/images') },
+      count: { type: 'string', default: '100' },
+      // Keeps the logs (controllers, stand-in, one per instance) there instead of a temporary folder.
+      'run-dir': { type: 'string' },
+    },
+  });
+  const bootSeconds = Number(values['boot-seconds']);
+  const idle = Number(values['idle-seconds']);
+  const maxWorkers = Number(values['max-workers']);
+  const runDir = values['run-dir'] ?? mkdtempSync(join(tmpdir(), 'bench-ec2-'));
+  const system = await startLocalSystem({
+    webPort: 0,
+    awsPort: 0,
+    runDir,
+    fleet: 'ec2',
+    ec2BootSeconds: bootSeconds,
+    env: { MODEL_DIR: process.env['MODEL_DIR'] ?? MODEL_DIR, MAX_WORKERS: String(maxWorkers), IDLE_SECONDS: String(idle), LOG_LEVEL: 'info' },
+  });
+  const standIn = system.ec2;
+  if (!standIn) throw new Error('the local system started without the EC2 stand-in');
+  try {
+    let firstLaunch: number | undefined;
+    let firstRunning: number | undefined;
+    let peakAlive = 0;
+    const sampler = setInterval(() => {
+      const instances = standIn.instances();
+      const now = Date.now();
+      if (firstLaunch === undefined && instances.length > 0) firstLaunch = now;
+      if (firstRunning === undefined && instances.some((i) => i.state === 'running')) firstRunning = now;
+      peakAlive = Math.max(peakAlive, instances.filter(alive).length);
+    }, 10);
+
+    const t0 = Date.now();
+    const load = await runLoad({
+      url: system.webUrl,
+      imagesDir: values.images,
+      limit: Number(values.count),
+      concurrency: Number(values.count),
+      mode: 'classic',
+      scaleInTimeoutMs: 0,
+      progress: false,
+    });
+    const lastResult = Date.now();
+    while (standIn.instances().some(alive)) await new Promise((r) => setTimeout(r, 10));
+    const zero = Date.now();
+    clearInterval(sampler);
+
+    const instances = standIn.instances();
+    const instanceSeconds = instances.reduce((sum, i) => sum + ((i.endedAt?.getTime() ?? zero) - i.launchTime.getTime()) / 1000, 0);
+    const secs = (ms: number | undefined) => (ms === undefined ? null : +(ms / 1000).toFixed(2));
+    const figures = {
+      images: load.report.requests,
+      succeeded: load.report.succeeded,
+      bootSeconds,
+      idleSeconds: idle,
+      maxWorkers,
+      firstUploadToFirstRunInstancesSeconds: secs(firstLaunch === undefined ? undefined : firstLaunch - t0),
+      firstUploadToFirstInstanceRunningSeconds: secs(firstRunning === undefined ? undefined : firstRunning - t0),
+      wallSeconds: secs(lastResult - t0),
+      peakInstances: peakAlive,
+      instancesLaunched: instances.length,
+      lastResultToZeroInstancesSeconds: secs(zero - lastResult),
+      instanceSeconds: +instanceSeconds.toFixed(1),
+    };
+    console.log(JSON.stringify(figures));
+    console.log(
+      `first upload → first RunInstances: ${figures.firstUploadToFirstRunInstancesSeconds} s\n` +
+        `first upload → first instance running with EC2_BOOT_SECONDS=${bootSeconds}: ${figures.firstUploadToFirstInstanceRunningSeconds} s\n` +
+        `${figures.succeeded}/${figures.images} images in ${figures.wallSeconds} s; peak instances ${peakAlive} (MAX_WORKERS=${maxWorkers}), ${instances.length} launched\n` +
+        `last result → 0 instances with IDLE_SECONDS=${idle}: ${figures.lastResultToZeroInstancesSeconds} s\n` +
+        `instance-seconds: ${figures.instanceSeconds}`,
+    );
+  } finally {
+    await system.stop();
+    if (!values['run-dir']) rmSync(runDir, { recursive: true, force: true });
+  }
+}
+
+main().catch((err: unknown) => {
+  console.error(err);
+  process.exit(1);
+});
