@@ -1,51 +1,141 @@
 import { randomUUID } from 'node:crypto';
-import { inputKey, launchMessage, parseOutputMessage, resultKey, serialize } from '@app/contracts';
+import { Logger } from '@nestjs/common';
+import {
+  announcedKey,
+  inputKey,
+  launchMessage,
+  monitorMessage,
+  outputSuccess,
+  parseOutputMessage,
+  resultKey,
+  serialize,
+  type OutputMessage,
+} from '@app/contracts';
 import { MetricsRegistry } from '@app/platform';
 import { startTestStack, type TestStack } from '@tools/testing';
 import { DeadLetterWatcher } from './dead-letter-watcher';
 import { GiveUp } from './give-up';
+import { PollLoop } from './poll-loop';
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 describe('DeadLetterWatcher', () => {
   let stack: TestStack;
   let watcher: DeadLetterWatcher;
 
   beforeAll(async () => {
-    // Two receives without a delete dead-letter a launch message.
-    stack = await startTestStack({ queuePrefix: 'dlq-', maxReceiveCount: 2, launchVisibilitySeconds: 1 });
+    // Two receives without a delete dead-letter a launch or a monitor message.
+    stack = await startTestStack({
+      queuePrefix: 'dlq-',
+      maxReceiveCount: 2,
+      launchVisibilitySeconds: 1,
+      monitorMaxReceiveCount: 2,
+      monitorVisibilitySeconds: 1,
+    });
     watcher = new DeadLetterWatcher(stack.resources, new GiveUp(stack.resources), new MetricsRegistry());
   });
+  afterEach(() => watcher.onApplicationShutdown());
   afterAll(() => stack.stop());
 
-  function launch() {
+  function ref() {
     const batchId = randomUUID();
     const imageId = randomUUID();
-    return launchMessage({ batchId, imageId, fileName: 'boom.jpg', attempt: 1, inputKey: inputKey(batchId, imageId, 'jpg'), enqueuedAt: new Date().toISOString() });
+    return { batchId, imageId, fileName: 'boom.jpg', inputKey: inputKey(batchId, imageId, 'jpg') };
   }
+  const launch = (r = ref()) => launchMessage({ ...r, attempt: 1, enqueuedAt: new Date().toISOString() });
+  const monitor = (r = ref(), attempt = 1) =>
+    monitorMessage({
+      ...r,
+      attempt,
+      instanceId: 'local-7',
+      startedAt: new Date(Date.now() - 60_000).toISOString(),
+      deadline: new Date(Date.now() - 1000).toISOString(),
+    });
+
+  async function announcements(waitSeconds = 1): Promise<OutputMessage[]> {
+    const got = await stack.resources.outputQueue.receive({ maxMessages: 10, waitSeconds });
+    await stack.resources.outputQueue.deleteBatch(got.map((m) => m.receiptHandle));
+    return got.map((m) => parseOutputMessage(m.body));
+  }
+  const stored = async (imageId: string) => parseOutputMessage((await stack.resources.outputBucket.getBuffer(resultKey(imageId))).toString());
 
   it('turns an image whose workers all died before announcing it into an error result', async () => {
     const msg = launch();
-    const { launchQueue, launchDeadLetterQueue, outputQueue, outputBucket } = stack.resources;
+    const { launchQueue, launchDeadLetterQueue } = stack.resources;
     await launchQueue.send(serialize(msg));
     // Two workers take it and die without deleting it.
     for (let i = 0; i < 2; i++) expect(await launchQueue.receive({ waitSeconds: 3 })).toHaveLength(1);
-    await new Promise((r) => setTimeout(r, 1100));
+    await sleep(1100);
     expect(await launchQueue.receive({ waitSeconds: 1 })).toEqual([]);
 
     const [dead] = (await launchDeadLetterQueue?.receive({ waitSeconds: 2 })) ?? [];
-    expect(await watcher.handle(dead.body)).toBe('gave-up');
-    const [out] = await outputQueue.receive({ waitSeconds: 1 });
-    const result = parseOutputMessage(out.body);
+    expect(await watcher.handle(dead.body, 'launch')).toBe('gave-up');
+    await launchDeadLetterQueue?.delete(dead.receiptHandle);
+    const [result] = await announcements();
     expect(result).toMatchObject({ status: 'error', imageId: msg.imageId, permanent: false, producedBy: 'monitor-controller' });
     expect(result.status === 'error' && result.reason).toMatch(/dead-lettered/);
-    expect(parseOutputMessage((await outputBucket.getBuffer(resultKey(msg.imageId))).toString())).toEqual(result);
-    await outputQueue.delete(out.receiptHandle);
+    expect(await stored(msg.imageId)).toEqual(result);
   });
 
-  it('leaves a finished image alone and drops a malformed message', async () => {
-    const msg = launch();
-    await stack.resources.outputBucket.put(resultKey(msg.imageId), '{}');
-    expect(await watcher.handle(serialize(msg))).toBe('done');
-    expect(await watcher.handle('not json')).toBe('malformed');
-    expect(await stack.resources.outputQueue.receive({ waitSeconds: 1 })).toEqual([]);
+  it('announces a result that was written but never announced, once', async () => {
+    const r = ref();
+    const result = outputSuccess({ batchId: r.batchId, imageId: r.imageId, fileName: r.fileName, attempt: 1, producedBy: 'local-3', completedAt: new Date().toISOString(), label: 'tabby', confidence: 0.9, top5: [], timings: {} });
+    // The worker wrote its result and died before announcing it.
+    await stack.resources.outputBucket.put(resultKey(r.imageId), serialize(result));
+    expect(await watcher.handle(serialize(launch(r)), 'launch')).toBe('announced');
+    expect(await announcements()).toEqual([result]);
+    expect(await stack.resources.outputBucket.exists(announcedKey(r.imageId))).toBe(true);
+    // Seen again (a duplicate in the dead-letter queue): nothing more is announced, the result stands.
+    expect(await watcher.handle(serialize(monitor(r)), 'monitor')).toBe('done');
+    expect(await announcements()).toEqual([]);
+    expect(await stored(r.imageId)).toEqual(result);
   });
+
+  it('drops an unreadable dead-lettered message with a log line, answering nothing', async () => {
+    const errors = jest.spyOn(Logger.prototype, 'error').mockImplementation(() => undefined);
+    try {
+      expect(await watcher.handle('not json', 'launch')).toBe('malformed');
+      expect(await watcher.handle('{"type":"monitor","imageId":"nope"}', 'monitor')).toBe('malformed');
+      expect(errors.mock.calls.map((c) => JSON.stringify(c[0]))).toEqual([
+        expect.stringContaining('unreadable dead-lettered launch message'),
+        expect.stringContaining('unreadable dead-lettered monitor message'),
+      ]);
+    } finally {
+      errors.mockRestore();
+    }
+    expect(await announcements()).toEqual([]);
+  });
+
+  it('a monitor message whose check keeps throwing is dead-lettered, and the watcher gives its image one answer', async () => {
+    const msg = monitor(ref(), 2);
+    const checks: string[] = [];
+    // The deadline check fails every time (say, the fleet cannot be asked).
+    const failingChecks = new PollLoop(
+      stack.resources.monitorQueue,
+      async (body) => {
+        checks.push(body);
+        throw new Error('fleet unreachable');
+      },
+      new Logger('failing-checks'),
+      undefined,
+      { waitSeconds: 1 },
+    );
+    failingChecks.start();
+    watcher.onApplicationBootstrap();
+    try {
+      await stack.resources.monitorQueue.send(serialize(msg));
+      const [answer] = await announcements(10).then(async (a) => (a.length ? a : announcements(10)));
+      expect(answer).toMatchObject({ status: 'error', imageId: msg.imageId, attempt: 2, producedBy: 'monitor-controller' });
+      expect(answer.status === 'error' && answer.reason).toMatch(/monitor message was dead-lettered/);
+      expect(checks.length).toBeGreaterThanOrEqual(1);
+      expect(checks.length).toBeLessThanOrEqual(2);
+      expect(await stored(msg.imageId)).toEqual(answer);
+      // Exactly one answer: nothing else comes.
+      await sleep(1500);
+      expect(await announcements()).toEqual([]);
+      expect(await stack.resources.monitorDeadLetterQueue?.depth()).toEqual({ visible: 0, inFlight: 0, delayed: 0 });
+    } finally {
+      await failingChecks.stop();
+    }
+  }, 60_000);
 });

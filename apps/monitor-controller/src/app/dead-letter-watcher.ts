@@ -1,67 +1,94 @@
 import { Injectable, Logger, type OnApplicationBootstrap, type OnApplicationShutdown } from '@nestjs/common';
 import { Counter } from 'prom-client';
-import { AwsResources } from '@app/aws';
-import { MessageParseError, parseLaunchMessage, resultKey } from '@app/contracts';
+import { AwsResources, type Queue } from '@app/aws';
+import { MessageParseError, parseLaunchMessage, parseMonitorMessage } from '@app/contracts';
 import { MetricsRegistry } from '@app/platform';
-import { GiveUp } from './give-up';
-import { PollLoop } from './poll-loop';
+import { ResultPublisher } from '@app/results';
+import { GiveUp, MONITOR_PRODUCER, type ImageRef } from './give-up';
+import { MALFORMED, PollLoop } from './poll-loop';
 
-export type DeadLetterOutcome = 'done' | 'gave-up' | 'malformed';
+/** done: its result had been announced; announced: found unannounced and announced now; gave-up: an error result is its answer. */
+export type DeadLetterOutcome = 'done' | 'announced' | 'gave-up' | typeof MALFORMED;
 
 /**
- * A launch message lands in the dead-letter queue when workers received it
- * again and again without ever deleting it: each one died before it could even
- * announce the image (so the deadline check never saw it). Without this, such
- * an image would never get a result; with it, its uploader gets an error.
+ * The last line for an image whose message SQS gave up on, so that it still
+ * gets exactly one answer:
+ *
+ * - the launch dead-letter queue: workers received the image again and again
+ *   and died before even announcing it (the deadline checks never saw it);
+ * - the monitor dead-letter queue: the checks of an image in progress failed
+ *   again and again (or the check could never be read).
+ *
+ * Either way it needs a decision now: a result already written is announced
+ * (should its writer have died before announcing it), otherwise an error result
+ * is published — the first result written wins, so a late worker's result
+ * cannot contradict it.
  */
 @Injectable()
 export class DeadLetterWatcher implements OnApplicationBootstrap, OnApplicationShutdown {
   private readonly logger = new Logger(DeadLetterWatcher.name);
-  private readonly loop?: PollLoop;
+  private readonly loops: PollLoop[] = [];
+  private readonly publisher: ResultPublisher;
 
   constructor(
     private readonly aws: AwsResources,
     private readonly giveUp: GiveUp,
     registry: MetricsRegistry,
   ) {
+    this.publisher = new ResultPublisher(aws.outputBucket, aws.outputQueue);
     const outcomes = new Counter({
       name: 'ics_dead_letter_outcomes_total',
-      help: 'Dead-lettered launch messages by outcome',
-      labelNames: ['outcome'],
+      help: 'Dead-lettered launch and monitor messages by queue and outcome',
+      labelNames: ['queue', 'outcome'],
       registers: [registry],
     });
-    if (aws.launchDeadLetterQueue) {
-      this.loop = new PollLoop(aws.launchDeadLetterQueue, (body) => this.handle(body), this.logger, (o) => outcomes.inc({ outcome: o }));
-    }
+    const watch = (queue: Queue | undefined, kind: 'launch' | 'monitor') => {
+      if (!queue) return;
+      const loop = new PollLoop(queue, (body) => this.handle(body, kind), this.logger, (outcome) => outcomes.inc({ queue: kind, outcome }));
+      this.loops.push(loop);
+    };
+    watch(aws.launchDeadLetterQueue, 'launch');
+    watch(aws.monitorDeadLetterQueue, 'monitor');
   }
 
   onApplicationBootstrap(): void {
-    if (!this.loop) {
-      this.logger.warn('LAUNCH_DEAD_LETTER_QUEUE_URL is not set: dead-lettered images will get no result');
-      return;
-    }
-    this.logger.log(`watching the launch dead-letter queue ${this.aws.launchDeadLetterQueue?.url}`);
-    this.loop.start();
+    if (!this.aws.launchDeadLetterQueue) this.logger.warn('LAUNCH_DEAD_LETTER_QUEUE_URL is not set: dead-lettered launch messages get no answer');
+    if (!this.aws.monitorDeadLetterQueue) this.logger.warn('MONITOR_DEAD_LETTER_QUEUE_URL is not set: dead-lettered monitor messages get no answer');
+    for (const loop of this.loops) loop.start();
   }
 
   async onApplicationShutdown(): Promise<void> {
-    await this.loop?.stop();
+    await Promise.all(this.loops.map((l) => l.stop()));
   }
 
-  async handle(body: string): Promise<DeadLetterOutcome> {
-    let msg;
+  /** Decides one dead-lettered message of the launch or the monitor queue. */
+  async handle(body: string, kind: 'launch' | 'monitor' = 'launch'): Promise<DeadLetterOutcome> {
+    let ref: ImageRef;
     try {
-      msg = parseLaunchMessage(body);
+      ref = kind === 'launch' ? parseLaunchMessage(body) : parseMonitorMessage(body);
     } catch (err) {
       if (!(err instanceof MessageParseError)) throw err;
-      this.logger.error({ msg: `dropping malformed dead-lettered message: ${err.message}`, body: body.slice(0, 500) });
-      return 'malformed';
+      // Nothing names an image, so nothing can be answered: logged for a person, and dropped.
+      this.logger.error({ msg: `dropping an unreadable dead-lettered ${kind} message: ${err.message}`, body: body.slice(0, 500) });
+      return MALFORMED;
     }
-    const ctx = { imageId: msg.imageId, batchId: msg.batchId, attempt: msg.attempt };
-    // A worker may have finished it after all (it died after writing the result).
-    if (await this.aws.outputBucket.exists(resultKey(msg.imageId))) return 'done';
-    await this.giveUp.send(msg, `no worker could take the image: its launch message was dead-lettered (attempt ${msg.attempt})`);
-    this.logger.warn({ msg: 'dead-lettered launch message: error result sent', ...ctx });
+    const ctx = { imageId: ref.imageId, batchId: ref.batchId, attempt: ref.attempt, queue: kind };
+    const found = await this.publisher.announceFound(ref.imageId);
+    if (found === 'announced-before' || found === 'unreadable') return 'done';
+    if (found === 'announced-now') {
+      this.logger.warn({ msg: 'dead-lettered image had a result nobody announced: announced', ...ctx });
+      return 'announced';
+    }
+    const reason =
+      kind === 'launch'
+        ? `no worker could take the image: its launch message was dead-lettered (attempt ${ref.attempt})`
+        : `the checks of attempt ${ref.attempt} kept failing: its monitor message was dead-lettered`;
+    const answer = await this.giveUp.send(ref, reason);
+    if (answer.producedBy !== MONITOR_PRODUCER) {
+      this.logger.warn({ msg: 'a result arrived as the dead-lettered image was given up: that result stands', ...ctx });
+      return 'announced';
+    }
+    this.logger.warn({ msg: `dead-lettered ${kind} message: error result sent`, ...ctx });
     return 'gave-up';
   }
 }

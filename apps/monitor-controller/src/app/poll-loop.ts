@@ -1,55 +1,68 @@
 import type { Logger } from '@nestjs/common';
-import type { Queue, ReceivedMessage } from '@app/aws';
+import { QueueConsumer, type Queue, type ReceivedMessage } from '@app/aws';
+
+/** The outcome a handler returns for a message it can never read. */
+export const MALFORMED = 'malformed';
 
 /**
- * Receives from one queue until stopped, handing each message to `handle` and
- * deleting it when `handle` resolves; a message whose handling throws is left
- * for redelivery. The loop outlives any outage: a failed receive is logged and
- * retried after a pause.
+ * Feeds one queue's messages to a handler of their bodies, over the shared
+ * QueueConsumer (long poll, back-off that never dies, stop() that drains):
+ *
+ * - the handler resolves with an outcome: the message is deleted;
+ * - it resolves `malformed` (it can never be read): the message is forwarded to
+ *   the queue's dead-letter queue, logged there for a person, then deleted;
+ * - it throws: the message stays, SQS delivers it again, and after the queue's
+ *   maxReceiveCount moves it to the dead-letter queue. No crash loop either way.
  */
 export class PollLoop {
-  private readonly abort = new AbortController();
-  private running?: Promise<void>;
+  readonly consumer: QueueConsumer<string>;
 
   constructor(
     private readonly queue: Queue,
     private readonly handle: (body: string) => Promise<string>,
     private readonly logger: Logger,
-    private readonly onHandled: (outcome: string) => void = () => undefined,
-  ) {}
+    onHandled: (outcome: string) => void = () => undefined,
+    options: { waitSeconds?: number } = {},
+  ) {
+    this.consumer = new QueueConsumer<string>({
+      queue,
+      handleMessage: (m) => this.settle(m),
+      batchSize: 10,
+      waitSeconds: options.waitSeconds ?? 20,
+      logger,
+    });
+    this.consumer.on('message_handled', (_m, outcome) => onHandled(outcome));
+  }
 
   start(): void {
-    this.running ??= this.run();
+    this.consumer.start();
   }
 
-  async stop(): Promise<void> {
-    this.abort.abort();
-    await this.running;
+  /** Ends the poll and waits for the messages being handled. */
+  stop(): Promise<void> {
+    return this.consumer.stop();
   }
 
-  private async run(): Promise<void> {
-    while (!this.abort.signal.aborted) {
-      try {
-        const messages = await this.queue.receive({ maxMessages: 10, waitSeconds: 20, abortSignal: this.abort.signal });
-        await Promise.all(messages.map((m) => this.process(m)));
-      } catch (err) {
-        if (this.abort.signal.aborted) break;
-        this.logger.warn(`poll of ${this.queue.url} failed, retrying: ${(err as Error).message}`);
-        await new Promise((r) => setTimeout(r, 1000));
-      }
-    }
-  }
-
-  /** Handles one received message and deletes it once handled; on a failure it stays for redelivery. */
+  /** Handles one received message as the loop does: deleted when handled, left for redelivery (undefined) when not. */
   async process(m: ReceivedMessage): Promise<string | undefined> {
     try {
-      const outcome = await this.handle(m.body);
+      const outcome = await this.settle(m);
       await this.queue.delete(m.receiptHandle);
-      this.onHandled(outcome);
       return outcome;
     } catch (err) {
       this.logger.error(`message ${m.messageId} from ${this.queue.url} failed, it will be redelivered: ${(err as Error).message}`);
       return undefined;
     }
+  }
+
+  private async settle(m: ReceivedMessage): Promise<string> {
+    const outcome = await this.handle(m.body);
+    const dlq = this.queue.deadLetterQueue;
+    if (outcome === MALFORMED && dlq) {
+      // Sent before the delete: a crash in between leaves it in both places, never in neither.
+      await dlq.send(m.body);
+      this.logger.warn(`malformed message ${m.messageId} moved to the dead-letter queue ${dlq.url}`);
+    }
+    return outcome;
   }
 }

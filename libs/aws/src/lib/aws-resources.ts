@@ -21,10 +21,10 @@ export class AwsResources {
     const q = { visibleCountIncludesInFlight: config.aws.sqsVisibleCountIncludesInFlight };
     this.inputBucket = new ObjectStore(clients.s3, config.buckets.input);
     this.outputBucket = new ObjectStore(clients.s3, config.buckets.output);
-    this.launchQueue = new Queue(clients.sqs, config.queues.launch, q);
-    this.monitorQueue = new Queue(clients.sqs, config.queues.monitor, q);
-    this.outputQueue = new Queue(clients.sqs, config.queues.output, q);
     if (config.queues.launchDeadLetter) this.launchDeadLetterQueue = new Queue(clients.sqs, config.queues.launchDeadLetter, q);
     if (config.queues.monitorDeadLetter) this.monitorDeadLetterQueue = new Queue(clients.sqs, config.queues.monitorDeadLetter, q);
+    this.launchQueue = new Queue(clients.sqs, config.queues.launch, { ...q, deadLetterQueue: this.launchDeadLetterQueue });
+    this.monitorQueue = new Queue(clients.sqs, config.queues.monitor, { ...q, deadLetterQueue: this.monitorDeadLetterQueue });
+    this.outputQueue = new Queue(clients.sqs, config.queues.output, q);
   }
 }

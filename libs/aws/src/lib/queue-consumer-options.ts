@@ -28,7 +28,7 @@ export interface QueueConsumerOptions<T> {
   heartbeatSeconds?: number;
   /** Delete each message once its handler resolves (default true); false: the handler acks itself. */
   deleteAfterHandling?: boolean;
-  /** Pause after a failed receive: doubles from initialMs up to maxMs (defaults 250 and 20,000). */
+  /** Pause after a failed receive: doubles from initialMs up to maxMs (defaults 250 and 5,000: back within 5 s of an outage's end). */
   backoff?: { initialMs?: number; maxMs?: number };
   logger?: LoggerService;
 }

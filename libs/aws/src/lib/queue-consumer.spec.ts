@@ -296,14 +296,29 @@ describe('QueueConsumer against the embedded SQS', () => {
     expect(await queue.depth()).toMatchObject({ visible: 0, inFlight: 1 });
   });
 
-  it('is unhealthy before start and after stop, healthy while running', async () => {
+  it('is unhealthy before start and after stop, healthy while running, and listed on its queue once started', async () => {
     const queue = await freshQueue();
     const c = consumer({ queue, handleMessage: async () => undefined });
     expect(c.health(1000)).toMatchObject({ healthy: false, reason: expect.stringMatching(/is created/) });
+    expect([...queue.consumers]).toEqual([]);
     c.start();
+    expect([...queue.consumers]).toEqual([c]);
     expect(c.health(1000).healthy).toBe(true);
     await c.stop();
     expect(c.health(1000).healthy).toBe(false);
+  });
+
+  it('starts again after a stop', async () => {
+    const queue = await freshQueue();
+    const seen: string[] = [];
+    const c = consumer({ queue, handleMessage: async (m) => void seen.push(m.body) });
+    c.start();
+    await c.stop();
+    c.start();
+    expect(c.status.state).toBe('running');
+    await queue.send('after restart');
+    await until('handled', () => seen.length === 1);
+    expect(seen).toEqual(['after restart']);
   });
 
   it('is unhealthy when it makes no progress: every handler hung and no room to receive', async () => {

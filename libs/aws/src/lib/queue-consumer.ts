@@ -1,7 +1,7 @@
 import { EventEmitter } from 'node:events';
 import { Logger, type LoggerService } from '@nestjs/common';
 import { AwsAdapterError } from './errors';
-import { SQS_BATCH_LIMIT, type Queue, type ReceivedMessage } from './queue';
+import { SQS_BATCH_LIMIT, type Queue, type QueueConsumerHealth, type ReceivedMessage } from './queue';
 import { checkConsumerOptions, type ConsumerHealth, type QueueConsumerOptions } from './queue-consumer-options';
 
 /** created → running ⇄ backing-off → stopping → stopped */
@@ -68,7 +68,7 @@ interface ResolvedOptions<T> {
  * 20 s) — every local result would wait. Queue.receive already takes a batch with
  * a short poll and long-polls an empty queue for one, the same result on real SQS.
  */
-export class QueueConsumer<T = unknown> extends EventEmitter<ConsumerEvents<T>> {
+export class QueueConsumer<T = unknown> extends EventEmitter<ConsumerEvents<T>> implements QueueConsumerHealth {
   readonly name: string;
   private readonly options: ResolvedOptions<T>;
   private readonly logger: LoggerService;
@@ -100,7 +100,7 @@ export class QueueConsumer<T = unknown> extends EventEmitter<ConsumerEvents<T>> 
       visibilityTimeoutSeconds: options.visibilityTimeoutSeconds,
       heartbeatSeconds: options.heartbeatSeconds,
       deleteAfterHandling: options.deleteAfterHandling ?? true,
-      backoff: { initialMs: options.backoff?.initialMs ?? 250, maxMs: options.backoff?.maxMs ?? 20_000 },
+      backoff: { initialMs: options.backoff?.initialMs ?? 250, maxMs: options.backoff?.maxMs ?? 5_000 },
     };
   }
 
@@ -142,12 +142,15 @@ export class QueueConsumer<T = unknown> extends EventEmitter<ConsumerEvents<T>> 
     return { healthy: true, status: s };
   }
 
-  /** Starts the loop (once; later calls do nothing). */
+  /** Starts the loop; does nothing while it runs. A stopped consumer starts again. */
   start(): void {
-    if (this.running || this.state !== 'created') return;
+    if (this.state !== 'created' && this.state !== 'stopped') return;
+    this.pollAbort = new AbortController();
+    this.pauseAbort = new AbortController();
     this.state = 'running';
     this.lastProgressAt = new Date();
     this.logger.log(`consuming ${this.queue.url} (batch ${this.options.batchSize}, in flight ≤ ${this.options.maxInFlight}, wait ${this.options.waitSeconds} s)`);
+    this.queue.consumers.add(this);
     this.emit('started');
     this.running = this.run();
   }
@@ -158,7 +161,8 @@ export class QueueConsumer<T = unknown> extends EventEmitter<ConsumerEvents<T>> 
       this.state = 'stopped';
       return;
     }
-    if (this.state !== 'stopping' && this.state !== 'stopped') {
+    if (this.state === 'stopped') return;
+    if (this.state !== 'stopping') {
       this.state = 'stopping';
       this.logger.log(`stopping: waiting for ${this.inFlight.size} handler(s) in flight`);
       // A receive aborted here may have taken messages on the server: they come back after their visibility timeout.

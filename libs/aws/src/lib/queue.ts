@@ -59,6 +59,14 @@ export interface QueueOptions {
    * real SQS does not. When set, depth() subtracts them so both read the same.
    */
   visibleCountIncludesInFlight?: boolean;
+  /** Where SQS redrives this queue's messages (and where a consumer forwards one it can never read). */
+  deadLetterQueue?: Queue;
+}
+
+/** What a health check needs of a consumer of a queue (QueueConsumer implements it). */
+export interface QueueConsumerHealth {
+  readonly name: string;
+  health(unhealthyAfterMs: number, now?: number): { healthy: boolean; reason?: string };
 }
 
 function chunks<T>(items: T[], size: number): T[][] {
@@ -69,11 +77,18 @@ function chunks<T>(items: T[], size: number): T[][] {
 
 /** One SQS queue. */
 export class Queue {
+  /** The consumers started on this queue in this process, so that /health can ask each how it is. */
+  readonly consumers = new Set<QueueConsumerHealth>();
+
   constructor(
     private readonly sqs: SQSClient,
     readonly url: string,
     private readonly options: QueueOptions = {},
   ) {}
+
+  get deadLetterQueue(): Queue | undefined {
+    return this.options.deadLetterQueue;
+  }
 
   /** Sends one message; returns its id. */
   async send(body: string, delaySeconds?: number): Promise<string> {
