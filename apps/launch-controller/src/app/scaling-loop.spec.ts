@@ -45,7 +45,7 @@ describe('ScalingLoop', () => {
       backlog: 10,
       desired: 5,
       rule: 'scale-from-zero',
-      reason: 'scale from zero: 10 waiting, 10 left after 30 s of boot for the 0 alive: 5 more at up to 2 each',
+      reason: 'scale from zero: 10 waiting, 10 left after 3 s of boot for the 0 alive: 5 more at up to 2 each',
     });
     expect((await fleet.list()).length).toBe(3);
     expect(loop.status.lastLaunch?.ids).toEqual(['local-1', 'local-2', 'local-3']);
