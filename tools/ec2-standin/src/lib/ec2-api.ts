@@ -14,7 +14,7 @@ export interface ApiCall {
   error?: string;
 }
 
-const DEFAULT_IMAGE_ID = 'ami-0standin0000000';
+const DEFAULT_IMAGE_ID = 'ami-00000000000000000';
 const DEFAULT_INSTANCE_TYPE = 'm1.small';
 
 /** RunInstances, DescribeInstances, TerminateInstances and CreateTags on the instance table. */

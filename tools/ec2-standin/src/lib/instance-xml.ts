@@ -3,6 +3,11 @@ import { el, set } from './wire';
 
 export const OWNER_ID = '000000000000';
 
+/** EC2's own format in StateTransitionReason: `User initiated (2026-11-28 17:06:24 GMT)`. */
+function gmt(ms: number): string {
+  return `${new Date(ms).toISOString().slice(0, 19).replace('T', ' ')} GMT`;
+}
+
 export function stateXml(name: string, state: InstanceStateName): string {
   return `<${name}>${el('code', INSTANCE_STATE_CODES[state])}${el('name', state)}</${name}>`;
 }
@@ -17,7 +22,7 @@ export function instanceXml(i: StandInInstance, zone: string): string {
     stateXml('instanceState', i.state),
     el('privateDnsName', dns),
     el('dnsName', ''),
-    el('reason', i.stateReason ? `${i.stateReason.code.replace(/^Client\./, '')} (${i.launchTime.toISOString()})` : ''),
+    el('reason', i.stateReason ? `${i.stateReason.code.startsWith('Client.User') ? 'User' : 'Instance'} initiated (${gmt(i.stateReason.at)})` : ''),
     el('amiLaunchIndex', i.amiLaunchIndex),
     set('productCodes', []),
     el('instanceType', i.instanceType),

@@ -32,7 +32,7 @@ export interface StandInInstance extends LaunchSpec {
   seq: number;
   amiLaunchIndex: number;
   state: InstanceStateName;
-  stateReason?: { code: string; message: string };
+  stateReason?: { code: string; message: string; at: number };
   launchTime: Date;
   /** DescribeInstances shows it from this time on (describe lag). */
   visibleAt: number;
@@ -188,7 +188,7 @@ export class InstanceTable {
 
   private shutDown(i: StandInInstance, via: 'shutting-down' | 'stopping', reason: { code: string; message: string }): void {
     i.state = via;
-    i.stateReason = reason;
+    i.stateReason = { ...reason, at: Date.now() };
     this.o.log(`${i.id}: ${via}`);
     const stopped = i.process?.stop(this.o.worker?.killGraceMs ?? 0) ?? Promise.resolve();
     void stopped.then(() => {
