@@ -4,6 +4,9 @@ import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { DescribeInstancesCommand, EC2Client, type Instance } from '@aws-sdk/client-ec2';
+import { Ec2Fleet } from '@app/fleet';
+import { startEc2StandIn } from '@tools/ec2-standin';
+import { LOCAL_CREDENTIALS, startLocalAws } from '@tools/local-aws';
 import { runLoad } from '@tools/loadgen';
 import { DATASET_DIR, MODEL_DIR, WORKSPACE_ROOT } from '@tools/testing';
 import { until } from './e2e-helpers';
@@ -154,4 +157,54 @@ describe('LOCAL_FLEET=ec2 npm start: the whole system on the EC2 provider agains
     expect(processesWithEnv(marker)).toEqual([]);
     rmSync(runDir, { recursive: true, force: true });
   }, 180_000);
+});
+
+describe('a real classifier-worker on a stand-in instance', () => {
+  it('when TerminateInstances on itself is refused, it shuts the instance down instead, which terminates it', async () => {
+    const logDir = mkdtempSync(join(tmpdir(), 'ec2-worker-e2e-'));
+    const aws = await startLocalAws({ port: 0 });
+    const lines: string[] = [];
+    const standIn = await startEc2StandIn({
+      bootSeconds: 0,
+      // The worker's own TerminateInstances is always throttled (it retries, then gives up).
+      faults: { throttleBucket: { size: 0, refillPerSecond: 0 }, throttleActions: ['TerminateInstances'] },
+      worker: { main: join(WORKSPACE_ROOT, 'dist/apps/classifier-worker/main.js'), cwd: WORKSPACE_ROOT, logDir },
+      log: (line) => lines.push(line),
+    });
+    const ec2 = new EC2Client({ region: 'us-east-1', endpoint: standIn.endpoint, credentials: LOCAL_CREDENTIALS, maxAttempts: 1 });
+    try {
+      const template = standIn.addLaunchTemplate({
+        versions: [
+          {
+            shutdownBehavior: 'terminate',
+            workerEnv: {
+              PATH: process.env['PATH'] ?? '',
+              ...aws.env,
+              ...standIn.env,
+              AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true',
+              MODEL_DIR,
+              IDLE_SECONDS: '2',
+              LOG_LEVEL: 'info',
+            },
+          },
+        ],
+      });
+      const fleet = new Ec2Fleet(ec2, { stackName: 'ics', ec2: { launchTemplateId: template.id, instanceType: 't3.medium', securityGroupIds: [] } });
+      const [worker] = await fleet.launch(1);
+      await until(() => standIn.instance(worker.id)?.state === 'terminated', 90_000, `instance terminated:\n${lines.join('\n')}`, 200);
+
+      expect(standIn.instance(worker.id)?.stateReason).toBe('Client.InstanceInitiatedShutdown');
+      expect(lines).toContain(`${worker.id}: instance-initiated shutdown (the instance ran shutdown)`);
+      expect(standIn.calls.filter((c) => c.action === 'TerminateInstances').every((c) => c.error === 'RequestLimitExceeded')).toBe(true);
+      const log = readFileSync(join(logDir, `${worker.id}.log`), 'utf8');
+      expect(log).toContain('TerminateInstances on self failed: shutting the instance down instead');
+      // Gone from the fleet, as the controllers see it.
+      expect((await fleet.list()).find((w) => w.id === worker.id)).toBeUndefined();
+    } finally {
+      ec2.destroy();
+      await standIn.stop();
+      await aws.stop();
+      rmSync(logDir, { recursive: true, force: true });
+    }
+  }, 120_000);
 });
