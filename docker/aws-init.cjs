@@ -1,7 +1,7 @@
 // Creates the buckets and queues of the compose stack in the AWS emulator, from the
 // same variables the apps read (INPUT_BUCKET, OUTPUT_BUCKET, *_QUEUE_URL: the queue
-// name is the URL's last part), as the CDK stack does on AWS: the launch queue gets a
-// dead-letter queue `<launch>-dlq` after 5 receives. Idempotent; waits for the emulator.
+// name is the URL's last part), as the CDK stack does on AWS: the launch and monitor queues
+// each get a dead-letter queue `<name>-dlq` after 5 receives. Idempotent; waits for the emulator.
 // Runs in the web-tier image (its AWS SDK) as the compose service `aws-init`.
 'use strict';
 const sdk = (name) => {
@@ -64,15 +64,17 @@ async function main() {
     }
     const createQueue = (name, attributes) =>
       retry(`create queue ${name}`, () => sqs.send(new CreateQueueCommand({ QueueName: name, Attributes: attributes })));
-    const dlq = await createQueue(`${launch}-dlq`, { MessageRetentionPeriod: '1209600' });
-    const { Attributes } = await sqs.send(new GetQueueAttributesCommand({ QueueUrl: dlq.QueueUrl, AttributeNames: ['QueueArn'] }));
-    const redrive = JSON.stringify({ deadLetterTargetArn: Attributes.QueueArn, maxReceiveCount: MAX_RECEIVE_COUNT });
+    const deadLetterQueue = async (name) => {
+      const dlq = await createQueue(`${name}-dlq`, { MessageRetentionPeriod: '1209600' });
+      const { Attributes } = await sqs.send(new GetQueueAttributesCommand({ QueueUrl: dlq.QueueUrl, AttributeNames: ['QueueArn'] }));
+      console.log(`aws-init: queue ${dlq.QueueUrl}`);
+      return JSON.stringify({ deadLetterTargetArn: Attributes.QueueArn, maxReceiveCount: MAX_RECEIVE_COUNT });
+    };
     const queues = [
-      [launch, { VisibilityTimeout: '60', RedrivePolicy: redrive }],
-      [monitor, { VisibilityTimeout: '60' }],
+      [launch, { VisibilityTimeout: '60', RedrivePolicy: await deadLetterQueue(launch) }],
+      [monitor, { VisibilityTimeout: '60', RedrivePolicy: await deadLetterQueue(monitor) }],
       [output, { VisibilityTimeout: '30' }],
     ];
-    console.log(`aws-init: queue ${dlq.QueueUrl}`);
     for (const [name, attributes] of queues) {
       const { QueueUrl } = await createQueue(name, attributes);
       console.log(`aws-init: queue ${QueueUrl}`);

@@ -4,7 +4,7 @@
 # Stages: build (the whole workspace, nx build) -> deps (production node_modules from the
 # artifact's own lockfile, including the optional native @tensorflow/tfjs-node: the image
 # build has internet, so its libtensorflow download works) -> runtime (non-root).
-ARG NODE_IMAGE=node:20-bookworm-slim
+ARG NODE_IMAGE=node:24-bookworm-slim
 
 FROM ${NODE_IMAGE} AS build
 WORKDIR /src
@@ -21,9 +21,11 @@ RUN apt-get update \
   && apt-get install -y --no-install-recommends python3 make g++ ca-certificates \
   && rm -rf /var/lib/apt/lists/*
 COPY --from=build /src/dist/apps/classifier-worker/package.json /src/dist/apps/classifier-worker/package-lock.json ./
-# Optional dependencies included: @tensorflow/tfjs-node downloads libtensorflow here. If that
-# fails npm goes on without it and the worker uses the wasm backend (TF_BACKEND=auto).
-RUN npm ci --omit=dev --no-audit --no-fund \
+# Optional dependencies included, install scripts off but for the allowlist (deploy/bin/install-app.sh's
+# ALLOW_SCRIPTS): @tensorflow/tfjs-node downloads libtensorflow here. If that fails it is removed
+# and the worker uses the wasm backend (TF_BACKEND=auto).
+RUN npm ci --omit=dev --ignore-scripts --no-audit --no-fund \
+  && (npm rebuild @tensorflow/tfjs-node --foreground-scripts || rm -rf node_modules/@tensorflow/tfjs-node) \
   && (node -e "require('@tensorflow/tfjs-node')" && echo "tfjs-node: installed" || echo "tfjs-node: unavailable, the wasm backend will be used") \
   && npm cache clean --force
 

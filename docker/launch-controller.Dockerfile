@@ -3,7 +3,7 @@
 #   docker build -f docker/launch-controller.Dockerfile -t ics/launch-controller .
 # Stages: build (the whole workspace, nx build) -> deps (production node_modules from
 # the artifact's own lockfile) -> runtime (node_modules + the artifact, non-root).
-ARG NODE_IMAGE=node:20-bookworm-slim
+ARG NODE_IMAGE=node:24-bookworm-slim
 
 FROM ${NODE_IMAGE} AS build
 WORKDIR /src
@@ -17,7 +17,8 @@ RUN npx nx build launch-controller --skip-nx-cache
 FROM ${NODE_IMAGE} AS deps
 WORKDIR /app
 COPY --from=build /src/dist/apps/launch-controller/package.json /src/dist/apps/launch-controller/package-lock.json ./
-RUN npm ci --omit=dev --omit=optional --no-audit --no-fund && npm cache clean --force
+# No install script runs: none of this app's dependencies needs one (@scarf/scarf is telemetry).
+RUN npm ci --omit=dev --omit=optional --ignore-scripts --no-audit --no-fund && npm cache clean --force
 
 FROM ${NODE_IMAGE} AS runtime
 WORKDIR /app

@@ -135,7 +135,8 @@ describe('worker role: its own instance only', () => {
   it('reads inputs, writes results, takes launch messages, sends monitor and output messages', () => {
     expect(s.worker['ReadInputImages']).toMatchObject({ Action: 's3:GetObject', Resource: objects(storage.inputBucket) });
     expect(s.worker['WriteResults']).toMatchObject({ Action: 's3:PutObject', Resource: objects(storage.outputBucket) });
-    expect(actionsOf(s.worker['TakeLaunchMessages'])).toEqual(['sqs:DeleteMessage', 'sqs:ReceiveMessage']);
+    expect(actionsOf(s.worker['TakeLaunchMessages'])).toEqual(['sqs:ChangeMessageVisibility', 'sqs:DeleteMessage', 'sqs:ReceiveMessage']);
+    expect(s.worker['TakeLaunchMessages'].Resource).toEqual(getAtt(queues.launchQueue));
     expect(s.worker['SendMonitorAndOutputMessages'].Resource).toEqual([getAtt(queues.monitorQueue), getAtt(queues.outputQueue)]);
     expect(s.worker['ReadArtifactsAndModel'].Resource).toEqual([objects(storage.artifactBucket, 'artifacts/'), objects(storage.artifactBucket, 'models/current/')]);
   });
@@ -167,7 +168,7 @@ describe('control host: one role per app, the instance role only assumes them', 
   it('web tier: uploads, results, the launch and output queues, its API keys; never EC2 or IAM', () => {
     const web = s['web-tier'];
     expect(Object.keys(web).sort()).toEqual(
-      ['ConsumeOutputMessages', 'InputImages', 'ListBuckets', 'ReadApiKeys', 'ReadApiKeysSecret', 'ReadOwnConfig', 'ReadResults', 'SendLaunchMessages'].sort(),
+      ['ConsumeOutputMessages', 'InputImages', 'ListBuckets', 'ReadApiKeys', 'ReadApiKeysSecret', 'ReadMonitorQueueDepth', 'ReadOwnConfig', 'ReadResults', 'SendLaunchMessages'].sort(),
     );
     expect(actionsOf(web['InputImages'])).toEqual(['s3:DeleteObject', 's3:GetObject', 's3:PutObject']);
     expect(web['InputImages'].Resource).toEqual(objects(storage.inputBucket));
@@ -176,16 +177,14 @@ describe('control host: one role per app, the instance role only assumes them', 
     expect(web['ConsumeOutputMessages'].Resource).toEqual(getAtt(queues.outputQueue));
     expect(web['ReadApiKeysSecret']).toMatchObject({ Action: 'secretsmanager:GetSecretValue', Resource: { Ref: id(controlHost.apiKeys) } });
     expect(JSON.stringify(web['ReadApiKeys'].Resource)).toContain(':parameter/aws/reference/secretsmanager/ics/api-keys');
-    for (const a of ['ec2:RunInstances', 'ec2:TerminateInstances', 'ec2:CreateTags', 'iam:PassRole', 'sqs:ReceiveMessage']) {
-      if (a === 'sqs:ReceiveMessage') continue;
+    expect(web['ReadMonitorQueueDepth']).toMatchObject({ Action: 'sqs:GetQueueAttributes', Resource: getAtt(queues.monitorQueue) });
+    for (const a of ['ec2:RunInstances', 'ec2:TerminateInstances', 'ec2:CreateTags', 'ec2:DescribeInstances', 'iam:PassRole', 's3:ListAllMyBuckets']) {
       expect(grants('web-tier', a)).toBe(false);
     }
   });
 
   it('launch controller: RunInstances only from the worker template, only its instance type and volume size, tagged as this stack\'s workers', () => {
     const lc = s['launch-controller'];
-    const lt = ec2Arn(`launch-template/${'${Token}'}`);
-    void lt;
     const templateArn = {
       'Fn::Join': ['', ['arn:', { Ref: 'AWS::Partition' }, ':ec2:', { Ref: 'AWS::Region' }, ':', { Ref: 'AWS::AccountId' }, ':launch-template/', { Ref: 'WorkerLaunchTemplate' }]],
     };

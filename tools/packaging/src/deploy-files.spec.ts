@@ -3,7 +3,8 @@ import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { loadConfig } from '@app/config';
-import { APPS, CONTROL_APPS, WORKER_APP, WORKSPACE_ROOT } from './lib/artifacts';
+import { APPS, CONTROL_APPS, readArtifact, WORKER_APP, WORKSPACE_ROOT } from './lib/artifacts';
+import { allowedInstallScripts, packagesWithInstallScripts, SKIPPED_INSTALL_SCRIPTS } from './lib/install-scripts';
 import { configVariables, unknownVariables } from './lib/config-variables';
 import { envFilesOf as envFiles } from '@tools/testing';
 import { ARTIFACT_PREFIX, MODEL_PREFIX } from './upload';
@@ -27,30 +28,44 @@ const bakeScript = read('user-data/bake-worker.sh');
 const install = read('bin/install-app.sh');
 
 describe('systemd units', () => {
-  it.each(APPS)('%s runs node main.js from /opt/ics/<app> as the unprivileged ics user', (app) => {
+  it.each(APPS)('%s runs node main.js from /opt/ics/<app> as its own unprivileged user', (app) => {
     const unit = unitKeys(read(`systemd/${app}.service`));
     expect(unit['ExecStart']).toEqual(['/usr/local/bin/node main.js']);
     expect(unit['WorkingDirectory']).toEqual([`/opt/ics/${app}`]);
-    expect(unit['User']).toEqual(['ics']);
-    expect(unit['EnvironmentFile']).toEqual(['/etc/ics/ics.env', `-/etc/ics/${app}.env`]);
+    expect(unit['User']).toEqual([`ics-${app}`]);
+    expect(unit['EnvironmentFile']).toEqual(app === WORKER_APP ? ['/etc/ics/ics.env', `-/etc/ics/${app}.env`] : [`/etc/ics/${app}.env`]);
+    // JSON lines to the file the CloudWatch agent ships.
+    expect(unit['StandardOutput']).toEqual([`append:/var/log/ics/${app}.log`]);
     expect(unit['NoNewPrivileges']).toEqual(['true']);
     expect(unit['ProtectSystem']).toEqual(['strict']);
     expect(unit['WantedBy']).toEqual(['multi-user.target']);
     // install-app.sh puts node, the app and the user exactly there.
     expect(install).toContain('ln -sf /opt/node/bin/node /usr/local/bin/node');
     expect(install).toContain('PREFIX="${ICS_PREFIX:-/opt/ics}"');
+    expect(install).toContain('user="$(sed -n \'s/^User=//p\' "$here/$app.service")"');
     expect(install).toContain('useradd --system');
     expect(install).toContain('install -m 0644 "$here/$app.service" "/etc/systemd/system/$app.service"');
   });
 
-  it('let only the web tier bind a low port (PORT=80), and give the worker a writable model cache', () => {
-    const web = unitKeys(read('systemd/web-tier.service'));
-    expect(web['AmbientCapabilities']).toEqual(['CAP_NET_BIND_SERVICE']);
-    for (const app of ['launch-controller', 'monitor-controller', WORKER_APP]) {
-      expect(unitKeys(read(`systemd/${app}.service`))['AmbientCapabilities']).toBeUndefined();
-    }
+  it('grant no capability (the web tier listens on 8080 behind the load balancer), and give the worker a writable model cache', () => {
+    for (const app of APPS) expect(unitKeys(read(`systemd/${app}.service`))['AmbientCapabilities']).toBeUndefined();
+    for (const app of CONTROL_APPS) expect(unitKeys(read(`systemd/${app}.service`))['CapabilityBoundingSet']).toEqual(['']);
     expect(unitKeys(read(`systemd/${WORKER_APP}.service`))['CacheDirectory']).toEqual(['ics']);
     expect(envFiles(workerScript)['/etc/ics/classifier-worker.env']['MODEL_CACHE_DIR']).toMatch(/^\/var\/cache\/ics\//);
+  });
+
+  it('keep the control apps away from the instance metadata service, with their own credentials from ics-credentials', () => {
+    for (const app of CONTROL_APPS) {
+      const unit = unitKeys(read(`systemd/${app}.service`));
+      expect(unit['IPAddressDeny']).toEqual(['169.254.169.254/32']);
+      expect(unit['After']).toEqual(['network-online.target ics-credentials.service']);
+      expect(envFiles(hostScript)[`/etc/ics/${app}.env`]).toMatchObject({ AWS_PROFILE: app, AWS_CONFIG_FILE: '/etc/ics/aws-config' });
+      expect(hostScript).toContain(`[profile ${app}]\ncredential_process = /bin/cat /run/ics/credentials/${app}.json\n`);
+    }
+    // The refresher writes each file for that app's user alone, atomically.
+    expect(hostScript).toContain('user="ics-$app"');
+    expect(hostScript).toContain('chown "$user:" "$tmp" && chmod 0400 "$tmp" && mv -f "$tmp" "$dir/$app.json"');
+    expect(hostScript).toContain('OnUnitActiveSec=15min');
   });
 
   it('restart the control apps always and the worker only on failure (an idle worker ends its instance)', () => {
@@ -83,8 +98,8 @@ describe('user data and scripts', () => {
     },
   );
 
-  it('set only variables that libs/config reads', () => {
-    const known = configVariables();
+  it('set only variables that libs/config, libs/platform or the AWS SDK read', () => {
+    const known = new Set([...configVariables(), 'CONFIG_SSM_PATH']);
     for (const script of [workerScript, hostScript]) {
       for (const [file, vars] of Object.entries(envFiles(script))) {
         expect({ file, unknown: unknownVariables(Object.keys(vars), known) }).toEqual({ file, unknown: [] });
@@ -101,14 +116,20 @@ describe('user data and scripts', () => {
     const env = Object.fromEntries(
       Object.entries({ ...files['/etc/ics/ics.env'], ...files['/etc/ics/classifier-worker.env'] }).map(([k, v]) => [k, sample(v)]),
     );
-    delete env['MODEL_URL']; // `$model_url`, empty unless the ModelUrl parameter is set
+    // `$model_url` / `$model_digest`: set together, only when the ModelUrl parameter is set.
+    expect(Object.keys(env)).toEqual(expect.arrayContaining(['MODEL_URL', 'MODEL_SHA256']));
+    delete env['MODEL_URL'];
+    delete env['MODEL_SHA256'];
     const config = loadConfig(env);
     expect(config.worker).toMatchObject({ platform: 'ec2', modelDir: '/opt/ics/model', modelCacheDir: '/var/cache/ics/model-cache' });
+    expect(workerScript).toContain('echo "MODEL_SHA256=$model_digest" >> /etc/ics/classifier-worker.env');
   });
 
   it('install the worker and the model from where `nx deploy packaging` puts them', () => {
     for (const script of [workerScript, bakeScript]) {
       expect(script).toContain(`"s3://$artifact_bucket/${ARTIFACT_PREFIX}classifier-worker.tar.gz"`);
+      // No model uploaded: the artifact's own model, never a failed boot.
+      expect(script).toMatch(/-f \/opt\/ics\/model\/model.json/);
       expect(script).toContain(`"s3://$artifact_bucket/${MODEL_PREFIX}" /opt/ics/model/`);
       expect(script).toContain('bash "$tmp/classifier-worker/install.sh"');
     }
@@ -123,6 +144,12 @@ describe('user data and scripts', () => {
     // A bake installs but never configures or starts a worker.
     expect(bakeScript).not.toContain('systemctl');
     expect(bakeScript).not.toContain('/etc/ics/');
+    expect(hostScript).toContain('systemctl enable --now ics-credentials.timer');
+  });
+
+  it('run Node 24 LTS on every host', () => {
+    expect(install).toContain('NODE_VERSION="${NODE_VERSION:-24.22.3}"');
+    expect(install).toContain('sha256sum -c -');
   });
 
   it('power a worker off (and so terminate it) when its user data fails', () => {
@@ -142,5 +169,30 @@ describe('install-app.sh', () => {
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
+  });
+});
+
+describe('install scripts on the hosts', () => {
+  const allowed = allowedInstallScripts();
+
+  it.each(APPS)('%s: every package with an install script is either allowed (and rebuilt) or skipped for a stated reason', (app) => {
+    const withScripts = packagesWithInstallScripts(readArtifact(app).lockfile);
+    const unexplained = withScripts.filter((p) => !allowed.includes(p) && !(p in SKIPPED_INSTALL_SCRIPTS));
+    expect({ app, unexplained }).toEqual({ app, unexplained: [] });
+  });
+
+  it('allows exactly the native TensorFlow backend, which only the worker installs, and nothing stale', () => {
+    expect(allowed).toEqual(['@tensorflow/tfjs-node']);
+    const used = new Set(APPS.flatMap((app) => packagesWithInstallScripts(readArtifact(app).lockfile)));
+    for (const p of [...allowed, ...Object.keys(SKIPPED_INSTALL_SCRIPTS)]) expect({ p, used: used.has(p) }).toEqual({ p, used: true });
+    expect(packagesWithInstallScripts(readArtifact(WORKER_APP).lockfile)).toContain('@tensorflow/tfjs-node');
+  });
+
+  it('install with --ignore-scripts, then rebuild only the allowed ones, dropping an optional one that fails', () => {
+    expect(install).toContain('npm ci --omit=dev --ignore-scripts --no-audit --no-fund');
+    expect(install).toContain('npm rebuild "$pkg" --foreground-scripts');
+    expect(install).toContain('rm -rf "node_modules/$pkg"');
+    const commands = install.split('\n').filter((l) => !l.trimStart().startsWith('#'));
+    expect(commands.filter((l) => /\bnpm ci\b/.test(l) && !l.includes('--ignore-scripts'))).toEqual([]);
   });
 });

@@ -117,6 +117,13 @@ describe('docker/compose.yaml', () => {
     expect(loadConfig(processEnv(services['launch-controller'])).scaling.ec2.amiId).toMatch(/^ami-/);
   });
 
+  it('gives the monitor controller both dead-letter queues, named as aws-init creates them', () => {
+    const env = processEnv(services['monitor-controller']);
+    expect(env['LAUNCH_DEAD_LETTER_QUEUE_URL']).toBe(`${env['LAUNCH_QUEUE_URL']}-dlq`);
+    expect(env['MONITOR_DEAD_LETTER_QUEUE_URL']).toBe(`${env['MONITOR_QUEUE_URL']}-dlq`);
+    expect(loadConfig(env).queues).toMatchObject({ launchDeadLetter: env['LAUNCH_DEAD_LETTER_QUEUE_URL'], monitorDeadLetter: env['MONITOR_DEAD_LETTER_QUEUE_URL'] });
+  });
+
   it('publishes each HTTP app on its own host port, to the container port it listens on', () => {
     const hostPorts: string[] = [];
     for (const app of CONTROL_APPS) {
@@ -155,7 +162,10 @@ describe.each(APPS)('docker/%s.Dockerfile', (app) => {
 
   it('builds in stages from a slim Node base and runs node main.js as a non-root user', () => {
     expect(df.stages.map((s) => s.name)).toEqual(['build', 'deps', 'runtime']);
-    expect(df.text).toMatch(/^ARG NODE_IMAGE=node:20-bookworm-slim$/m);
+    // Node 24 LTS, as on the hosts (deploy/bin/install-app.sh).
+    expect(df.text).toMatch(/^ARG NODE_IMAGE=node:24-bookworm-slim$/m);
+    // Installs run no package's install script but the allowlisted ones.
+    for (const l of df.text.split('\n').filter((x) => /\bnpm ci\b/.test(x))) expect(l).toContain('--ignore-scripts');
     for (const s of df.stages) expect(s.from).toBe('${NODE_IMAGE}');
     expect(runtime?.lines.filter((l) => l.startsWith('USER '))).toEqual(['USER node']);
     expect(runtime?.lines.at(-1)).toBe('CMD ["node", "main.js"]');
@@ -266,7 +276,7 @@ describe('against the embedded S3 and SQS', () => {
     await aws?.stop();
   });
 
-  it('aws-init.cjs creates the buckets and the queues, the launch queue with its dead-letter queue, twice without harm', async () => {
+  it('aws-init.cjs creates the buckets and the queues, the launch and monitor queues with their dead-letter queues, twice without harm', async () => {
     const env = { ...aws.env, ...names };
     for (let i = 0; i < 2; i++) {
       const run = await runNode('aws-init.cjs', [], env);
@@ -281,7 +291,9 @@ describe('against the embedded S3 and SQS', () => {
       const dlqArn = (await sqs.send(new GetQueueAttributesCommand({ QueueUrl: await url('compose-launch-dlq'), AttributeNames: ['QueueArn'] }))).Attributes?.['QueueArn'];
       const launch = await sqs.send(new GetQueueAttributesCommand({ QueueUrl: await url('compose-launch'), AttributeNames: ['RedrivePolicy'] }));
       expect(JSON.parse(launch.Attributes?.['RedrivePolicy'] ?? '{}')).toEqual({ deadLetterTargetArn: dlqArn, maxReceiveCount: 5 });
-      expect(await url('compose-monitor')).toMatch(/compose-monitor$/);
+      const monitorDlqArn = (await sqs.send(new GetQueueAttributesCommand({ QueueUrl: await url('compose-monitor-dlq'), AttributeNames: ['QueueArn'] }))).Attributes?.['QueueArn'];
+      const monitor = await sqs.send(new GetQueueAttributesCommand({ QueueUrl: await url('compose-monitor'), AttributeNames: ['RedrivePolicy'] }));
+      expect(JSON.parse(monitor.Attributes?.['RedrivePolicy'] ?? '{}')).toEqual({ deadLetterTargetArn: monitorDlqArn, maxReceiveCount: 5 });
       expect(await url('compose-output')).toMatch(/compose-output$/);
     } finally {
       s3.destroy();

@@ -64,6 +64,8 @@ export class ServiceRoles extends Construct {
     // Without ListBucket a missing result is 403 instead of 404; a batch is listed.
     allow('web-tier', 'ListBuckets', { actions: ['s3:ListBucket'], resources: [storage.inputBucket.bucketArn, storage.outputBucket.bucketArn] });
     allow('web-tier', 'SendLaunchMessages', { actions: ['sqs:SendMessage', 'sqs:GetQueueAttributes'], resources: [queues.launchQueue.queueArn] });
+    // /api/status shows the monitor queue's depth too.
+    allow('web-tier', 'ReadMonitorQueueDepth', { actions: ['sqs:GetQueueAttributes'], resources: [queues.monitorQueue.queueArn] });
     allow('web-tier', 'ConsumeOutputMessages', {
       actions: ['sqs:ReceiveMessage', 'sqs:DeleteMessage', 'sqs:GetQueueAttributes'],
       resources: [queues.outputQueue.queueArn],
@@ -132,8 +134,9 @@ export class ServiceRoles extends Construct {
     allow('monitor-controller', 'SendErrorResults', { actions: ['sqs:SendMessage'], resources: [queues.outputQueue.queueArn] });
     allow('monitor-controller', 'Results', { actions: ['s3:GetObject', 's3:PutObject'], resources: [storage.outputBucket.arnForObjects('*')] });
     allow('monitor-controller', 'ListResults', { actions: ['s3:ListBucket'], resources: [storage.outputBucket.bucketArn] });
+    // Its poll loops (libs/aws QueueConsumer) extend a message's visibility while they work on it.
     allow('monitor-controller', 'ConsumeDeadLetters', {
-      actions: ['sqs:ReceiveMessage', 'sqs:DeleteMessage', 'sqs:GetQueueAttributes'],
+      actions: ['sqs:ReceiveMessage', 'sqs:DeleteMessage', 'sqs:ChangeMessageVisibility', 'sqs:GetQueueAttributes'],
       resources: [queues.launchDeadLetterQueue.queueArn, queues.monitorDeadLetterQueue.queueArn],
     });
     allow('monitor-controller', 'TerminateStackWorkers', {

@@ -74,7 +74,11 @@ export class WorkerTemplate extends Construct {
     const allow = (sid: string, s: Omit<iam.PolicyStatementProps, 'sid'>) => this.role.addToPolicy(new iam.PolicyStatement({ sid, ...s }));
     allow('ReadInputImages', { actions: ['s3:GetObject'], resources: [storage.inputBucket.arnForObjects('*')] });
     allow('WriteResults', { actions: ['s3:PutObject'], resources: [storage.outputBucket.arnForObjects('*')] });
-    allow('TakeLaunchMessages', { actions: ['sqs:ReceiveMessage', 'sqs:DeleteMessage'], resources: [queues.launchQueue.queueArn] });
+    // ChangeMessageVisibility: the claim stage keeps a held message invisible, and hands one back (0) on shutdown.
+    allow('TakeLaunchMessages', {
+      actions: ['sqs:ReceiveMessage', 'sqs:DeleteMessage', 'sqs:ChangeMessageVisibility'],
+      resources: [queues.launchQueue.queueArn],
+    });
     allow('SendMonitorAndOutputMessages', {
       actions: ['sqs:SendMessage'],
       resources: [queues.monitorQueue.queueArn, queues.outputQueue.queueArn],

@@ -41,6 +41,7 @@ describe('loadSsmConfig against the SSM test double (real SDK, JSON 1.1 over HTT
     });
     expect(ssm.requests.every((r) => r.target === 'AmazonSSM.GetParametersByPath')).toBe(true);
     expect(ssm.requests[0].body).toMatchObject({ Path: '/ics/prod/shared/', Recursive: false, WithDecryption: true });
+    expect(ssm.requests[0].accessKeyId).toBe('AKIDTEST');
     // Three shared parameters at two a page: the second request carries the first's NextToken.
     expect(ssm.requests[1].body).toMatchObject({ Path: '/ics/prod/shared/', NextToken: '2' });
   });

@@ -10,8 +10,8 @@ import type { AddressInfo } from 'node:net';
  */
 export interface SsmDouble {
   endpoint: string;
-  /** Each request's target and JSON body, in order. */
-  requests: { target: string; body: Record<string, unknown> }[];
+  /** Each request's target, JSON body and the access key id it was signed with, in order. */
+  requests: { target: string; body: Record<string, unknown>; accessKeyId?: string }[];
   /** Parameters by full name; change them between requests like an operator would. */
   parameters: Map<string, string>;
   /** Make every request fail with this error type (e.g. AccessDeniedException) until cleared. */
@@ -43,7 +43,8 @@ export async function startSsmDouble(parameters: Record<string, string> = {}, pa
     void readBody(req).then((raw) => {
       const target = String(req.headers['x-amz-target'] ?? '');
       const body = raw ? (JSON.parse(raw) as Record<string, unknown>) : {};
-      double.requests.push({ target, body });
+      const accessKeyId = /Credential=([^/,\s]+)\//.exec(String(req.headers['authorization'] ?? ''))?.[1];
+      double.requests.push({ target, body, accessKeyId });
       if (double.failWith) return send(res, 400, { __type: double.failWith, message: `${double.failWith} (test double)` });
       if (target !== 'AmazonSSM.GetParametersByPath') {
         return send(res, 400, { __type: 'InvalidAction', message: `the test double does not serve ${target}` });
