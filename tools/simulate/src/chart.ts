@@ -55,9 +55,9 @@ pre{background:#f4f4f4;padding:12px}</style></head><body>
 <line x1="${W - PAD.r}" y1="${PAD.t}" x2="${W - PAD.r}" y2="${H - PAD.b}" stroke="#999"/>
 ${ticks.map((t) => `<text x="${x(t).toFixed(1)}" y="${H - PAD.b + 16}" font-size="11" text-anchor="middle">${t.toFixed(0)} s</text>`).join('\n')}
 <text x="${PAD.l - 6}" y="${PAD.t + 4}" font-size="11" text-anchor="end">${yInst}</text>
-<text x="${PAD.l - 6}" y="${PAD.t - 10}" font-size="11" text-anchor="end">instances</text>
+<text x="${PAD.l}" y="${PAD.t - 10}" font-size="11">instances</text>
 <text x="${W - PAD.r + 6}" y="${PAD.t + 4}" font-size="11">${yQueue}</text>
-<text x="${W - PAD.r + 6}" y="${PAD.t - 10}" font-size="11">backlog</text>
+<text x="${W - PAD.r}" y="${PAD.t - 10}" font-size="11" text-anchor="end">backlog</text>
 ${lines.join('\n')}
 </svg>
 <h2>Figures</h2>

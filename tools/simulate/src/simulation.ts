@@ -347,6 +347,12 @@ export class Simulation {
   }
 
   private result(): SimulationResult {
+    // The state the run ended in (all done, none alive), so a chart ends where the run did.
+    const last = this.samples.at(-1);
+    if (!last || last.t < r2(this.now)) {
+      const running = this.workers.filter((w) => w.state === 'running').length;
+      this.samples.push({ t: r2(this.now), instances: this.alive, running, backlog: this.waiting, done: this.done });
+    }
     const answered = this.doneAt.flatMap((d, i) => (d === undefined ? [] : [d - this.arrivedAt[i]])).sort((a, b) => a - b);
     const lastDone = Math.max(0, ...this.doneAt.map((d) => d ?? 0));
     const instanceSeconds = this.workers.reduce((s, w) => s + ((w.endedAt ?? this.now) - w.launchedAt), 0);
