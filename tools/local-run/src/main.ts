@@ -11,7 +11,7 @@ import { isPortFree } from './ports';
 import { startLocalSystem, WORKSPACE_ROOT, type LocalSystem } from './system';
 
 /** Set by the local system itself; a value in the caller's environment must not override them. */
-const OWN = /^(AWS_|S3_|SQS_|INPUT_BUCKET|OUTPUT_BUCKET|LAUNCH_QUEUE_URL|MONITOR_QUEUE_URL|OUTPUT_QUEUE_URL|LAUNCH_DEAD_LETTER_QUEUE_URL|FLEET_|WORKER_MAIN|PORT$|HOST$|LOCAL_RUN_DIR$|LOCAL_RUN_SKIP_BUILD$)/;
+const OWN = /^(AWS_|S3_|SQS_|INPUT_BUCKET|OUTPUT_BUCKET|LAUNCH_QUEUE_URL|MONITOR_QUEUE_URL|OUTPUT_QUEUE_URL|LAUNCH_DEAD_LETTER_QUEUE_URL|FLEET_|WORKER_MAIN|PORT$|HOST$|LOCAL_RUN_DIR$|LOCAL_RUN_SKIP_BUILD$|LOCAL_AWS_PORT$)/;
 
 function fail(message: string): never {
   console.error(`\nnpm start: ${message}`);
@@ -40,7 +40,10 @@ async function main(): Promise<void> {
     Object.entries(process.env).filter((e): e is [string, string] => e[1] !== undefined && !OWN.test(e[0]) && !e[0].startsWith('npm_')),
   );
   const runDir = process.env['LOCAL_RUN_DIR'] ?? join(WORKSPACE_ROOT, '.local-run');
-  const awsPort = (await isPortFree(4566)) ? 4566 : 0;
+  // 4566 as LocalStack, when free; LOCAL_AWS_PORT=0 for any free port (a system that must share nothing with another on this machine).
+  const awsPortSetting = process.env['LOCAL_AWS_PORT'];
+  const awsPort = awsPortSetting !== undefined ? Number(awsPortSetting) : (await isPortFree(4566)) ? 4566 : 0;
+  if (!Number.isInteger(awsPort) || awsPort < 0 || awsPort > 65535) fail(`LOCAL_AWS_PORT must be a port number (got ${awsPortSetting})`);
   // LOCAL_FLEET=ec2: the controllers on the real EC2 provider, against the EC2 stand-in.
   const fleet = process.env['LOCAL_FLEET'] ?? 'local';
   if (fleet !== 'local' && fleet !== 'ec2') fail(`LOCAL_FLEET must be local or ec2 (got ${fleet})`);
