@@ -1,6 +1,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { join, resolve } from 'node:path';
+import { testChildEnv } from './processes';
 
 export const WORKSPACE_ROOT = resolve(__dirname, '../../..');
 export const SHARED_DIR = resolve(process.env['SHARED_DIR'] ?? join(WORKSPACE_ROOT, '../shared'));
@@ -52,7 +53,7 @@ export async function stopAllApps(graceMs = 10_000): Promise<{ app: string; code
 export function spawnApp(app: string, env: Record<string, string>): RunningApp {
   const child = spawn(process.execPath, [appMain(app)], {
     cwd: WORKSPACE_ROOT,
-    env: { PATH: process.env['PATH'] ?? '', HOME: process.env['HOME'] ?? '', ...env },
+    env: { PATH: process.env['PATH'] ?? '', HOME: process.env['HOME'] ?? '', ...testChildEnv(), ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   const lines: string[] = [];

@@ -10,7 +10,7 @@ import { pipeline } from 'node:stream/promises';
 import { createBrotliDecompress } from 'node:zlib';
 import type { Browser } from 'playwright-core';
 import { WORKSPACE_ROOT } from './apps';
-import { processesWithEnv } from './processes';
+import { processesWithEnv, testChildEnv } from './processes';
 
 export const CHROMIUM_ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync'];
 export const DEBIAN_CHROMIUM = '/usr/bin/chromium';
@@ -181,7 +181,7 @@ async function launchUntracked(options: LaunchChromiumOptions): Promise<Browser>
     return await chromium.launch({
       executablePath: install.executablePath,
       args: CHROMIUM_ARGS,
-      env: { ...process.env, ...install.env, ...options.env, ICS_BROWSER_LAUNCH: marker.split('=')[1] },
+      env: { ...process.env, ...testChildEnv(), ...install.env, ...options.env, ICS_BROWSER_LAUNCH: marker.split('=')[1] },
       timeout: options.timeoutMs ?? 30_000,
     });
   } catch (err) {

@@ -19,3 +19,17 @@ export function processesWithEnv(entry: string): number[] {
   }
   return pids;
 }
+
+/** Set by the Jest global set-up for the whole run; test helpers put it on what they start as ICS_TEST_CHILD. */
+export const TEST_RUN_VARIABLE = 'ICS_TEST_RUN';
+export const TEST_CHILD_VARIABLE = 'ICS_TEST_CHILD';
+
+/**
+ * The variable every process a test helper starts carries (and passes on to
+ * its own children), so that the global teardown can find any a test failed
+ * to stop. Empty outside a Jest run that has the global set-up.
+ */
+export function testChildEnv(): Record<string, string> {
+  const run = process.env[TEST_RUN_VARIABLE];
+  return run ? { [TEST_CHILD_VARIABLE]: run } : {};
+}
