@@ -1,9 +1,11 @@
+import { spawn, type ChildProcess } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { basename } from 'node:path';
 import { AwsClients, AwsResources } from '@app/aws';
 import { loadConfig } from '@app/config';
 import { readWorkerRecords } from '@app/fleet';
 import { LOCAL_CREDENTIALS } from '@tools/local-aws';
+import { testChildEnv } from '@tools/testing';
 import type { LocalSystem } from './system';
 
 /** Adapters on the running system's S3/SQS, for checking what landed where. */
@@ -53,5 +55,63 @@ export async function until(cond: () => boolean | Promise<boolean>, timeoutMs: n
   while (!(await cond())) {
     if (Date.now() > end) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
     await new Promise((r) => setTimeout(r, stepMs));
+  }
+}
+
+export interface NpmStartRun {
+  child: ChildProcess;
+  /** Resolves with the exit code of `npm start`. */
+  exited: Promise<number | null>;
+  /** Everything it printed so far (stdout and stderr). */
+  output(): string;
+  /** Ctrl-C as a terminal sends it: SIGINT to the whole process group. */
+  interrupt(): void;
+}
+
+/** Runs of npm start this test file began and that have not exited (Jest gives each test file its own copy). */
+const liveRuns = new Set<NpmStartRun>();
+
+/**
+ * `npm start` (or the command given) in its own process group, registered at
+ * once so that killAllNpmStarts() can stop it whatever state the test is in.
+ */
+export function spawnNpmStart(command: string[], options: { cwd: string; env: Record<string, string> }): NpmStartRun {
+  const child = spawn(command[0], command.slice(1), { cwd: options.cwd, env: { ...testChildEnv(), ...options.env }, stdio: ['ignore', 'pipe', 'pipe'], detached: true });
+  let out = '';
+  child.stdout?.on('data', (b: Buffer) => (out += b.toString()));
+  child.stderr?.on('data', (b: Buffer) => (out += b.toString()));
+  const exited = new Promise<number | null>((res) => child.once('exit', (code) => res(code)));
+  const run: NpmStartRun = {
+    child,
+    exited,
+    output: () => out,
+    interrupt: () => signalGroup(child, 'SIGINT'),
+  };
+  liveRuns.add(run);
+  void exited.then(() => liveRuns.delete(run));
+  return run;
+}
+
+/**
+ * For afterEach: Ctrl-C to every run still going, SIGKILL to its whole group
+ * after graceMs. The system's own processes carry the run's marker; a test
+ * checks those separately.
+ */
+export async function killAllNpmStarts(graceMs = 30_000): Promise<void> {
+  await Promise.all(
+    [...liveRuns].map(async (run) => {
+      run.interrupt();
+      const timer = setTimeout(() => signalGroup(run.child, 'SIGKILL'), graceMs);
+      await run.exited;
+      clearTimeout(timer);
+    }),
+  );
+}
+
+function signalGroup(child: ChildProcess, signal: NodeJS.Signals): void {
+  try {
+    if (child.pid) process.kill(-child.pid, signal);
+  } catch {
+    // the group is gone
   }
 }

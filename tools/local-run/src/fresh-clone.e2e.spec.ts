@@ -1,0 +1,97 @@
+/**
+ * `npm ci && npm start` as a new user runs it: a clean copy of the committed
+ * repository with nothing beside it (no ../shared) and no model variables.
+ * The whole system must build, start on the default model that npm brings,
+ * label a real photo right, and stop on Ctrl-C leaving nothing running.
+ *
+ * node_modules is the workspace's own, linked in: `npm ci` from the same
+ * lockfile gives the same tree, and a real one costs ~50 s and ~800 MB per run.
+ */
+import { execFileSync } from 'node:child_process';
+import { randomUUID } from 'node:crypto';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync, unlinkSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { DATASET_DIR, WORKSPACE_ROOT } from '@tools/testing';
+import { killAllNpmStarts, spawnNpmStart, until } from './e2e-helpers';
+import { processesWithEnv } from './worker-census';
+
+// The photo the small test model calls "swimsuit": only the default model gets it right.
+const PHOTO = join(DATASET_DIR, 'imagenet-sample/images/n01494475_hammerhead.JPEG');
+const TRUE_LABEL = (JSON.parse(readFileSync(join(DATASET_DIR, 'imagenet-sample/expected-labels.json'), 'utf8')) as Record<string, { label: string }>)[
+  'n01494475_hammerhead'
+].label;
+
+describe('npm start on a fresh clone with nothing beside it', () => {
+  let base: string;
+  let repo: string;
+
+  beforeAll(() => {
+    base = mkdtempSync(join(tmpdir(), 'fresh-clone-'));
+    repo = join(base, 'repo');
+    mkdirSync(repo);
+    // The committed tree only: no dist/, no .local-run/, no model cache, no uncommitted files.
+    execFileSync('sh', ['-c', `git -C "${WORKSPACE_ROOT}" archive --format=tar HEAD | tar -x -C "${repo}"`]);
+    symlinkSync(join(WORKSPACE_ROOT, 'node_modules'), join(repo, 'node_modules'), 'dir');
+  });
+
+  afterAll(async () => {
+    await killAllNpmStarts();
+    if (!repo) return;
+    // The link first, so that removing the copy can never reach into the real node_modules.
+    if (existsSync(join(repo, 'node_modules'))) unlinkSync(join(repo, 'node_modules'));
+    rmSync(base, { recursive: true, force: true });
+  }, 60_000);
+
+  it('builds, starts on the default model, labels a real photo, and Ctrl-C leaves no process behind', async () => {
+    expect(existsSync(join(repo, '../shared'))).toBe(false);
+    expect(existsSync(join(repo, 'dist'))).toBe(false);
+    const marker = `ICS_FRESH_CLONE_TEST=${randomUUID()}`;
+    // Only what a login shell has: no MODEL_*, no SHARED_DIR, nothing from this test run.
+    const run = spawnNpmStart(['npm', 'start'], {
+      cwd: repo,
+      env: {
+        PATH: process.env['PATH'] ?? '',
+        HOME: process.env['HOME'] ?? '',
+        PORT: '0',
+        // Not 4566: no process of another system on this machine may reach this one's queues.
+        LOCAL_AWS_PORT: '0',
+        // The Nx cache of this copy stays in it (and goes with it).
+        NX_CACHE_DIRECTORY: join(repo, '.nx/cache'),
+        [marker.split('=')[0]]: marker.split('=')[1],
+      },
+    });
+    const started = Date.now();
+    try {
+      await until(() => run.output().includes('Press Ctrl-C to stop everything') || run.child.exitCode !== null, 480_000, 'npm start to be up', 500);
+      expect(run.output()).toContain('Model: the default model, EfficientNet-B0');
+      const webUrl = /Upload page\s+(http:\/\/127\.0\.0\.1:\d+)\//.exec(run.output())?.[1];
+      expect(webUrl).toBeDefined();
+      const upSeconds = (Date.now() - started) / 1000;
+
+      const form = new FormData();
+      form.append('myfile', new Blob([readFileSync(PHOTO)]), 'hammerhead.jpg');
+      const res = await fetch(`${webUrl}/`, { method: 'POST', body: form });
+      const answer = { status: res.status, body: await res.text() };
+      console.log(`fresh clone: npm start up in ${upSeconds.toFixed(0)} s (build included), first result after ${((Date.now() - started) / 1000).toFixed(0)} s`);
+      // The control apps and a worker, all from the copy, none told of a model.
+      const pids = processesWithEnv(marker);
+      expect(pids.length).toBeGreaterThanOrEqual(4);
+      for (const pid of pids) expect(readFileSync(`/proc/${pid}/environ`, 'utf8')).not.toMatch(/(^|\0)MODEL_(DIR|URL)=/);
+      // This system's own worker loaded EfficientNet-B0 from the copy's build and classified the photo.
+      const fleetDir = join(repo, '.local-run/fleet');
+      const workerLogs = readdirSync(fleetDir)
+        .filter((f) => f.endsWith('.log'))
+        .map((f) => readFileSync(join(fleetDir, f), 'utf8'));
+      expect(workerLogs.some((log) => log.includes('"model":"efficientnet-b0"') && log.includes('"image classified"'))).toBe(true);
+      expect(answer).toEqual({ status: 200, body: `hammerhead:${TRUE_LABEL}` });
+    } catch (err) {
+      throw new Error(`${(err as Error).message}\n--- npm start printed:\n${run.output().slice(-4000)}`);
+    } finally {
+      run.interrupt();
+    }
+    expect(await run.exited).toBe(0);
+    expect(run.output()).toContain('Stopped.');
+    expect(processesWithEnv(marker)).toEqual([]);
+  }, 600_000);
+});
