@@ -168,6 +168,42 @@ describe('Ec2Fleet', () => {
     expect((err as Error).message).toMatch(/^ec2.RunInstances: InsufficientInstanceCapacity: We currently do not have sufficient/);
   });
 
+  it('repeats a launch whose outcome is unknown with the same client token, so EC2 launches it once', async () => {
+    const lost = Object.assign(new Error('socket hang up'), { name: 'Error', code: 'ECONNRESET' });
+    const throttled = Object.assign(new Error('Request limit exceeded.'), { name: 'RequestLimitExceeded', $metadata: { httpStatusCode: 503 } });
+    ec2Mock
+      .on(RunInstancesCommand)
+      .rejectsOnce(lost)
+      .resolvesOnce({ Instances: [{ InstanceId: 'i-1', State: { Name: 'pending' } }, { InstanceId: 'i-2', State: { Name: 'pending' } }] })
+      .rejectsOnce(throttled)
+      .resolves({ Instances: [] });
+    const fleet = new Ec2Fleet(ec2, { stackName: 'ics', ec2: { ...ec2Settings, launchTemplateId: 'lt-1' } });
+    await expect(fleet.launch(2)).rejects.toThrow(/ECONNRESET|socket hang up/);
+    // Now 3 are wanted: the unsettled request for 2 goes first, as it was.
+    expect((await fleet.launch(3)).map((w) => w.id)).toEqual(['i-1', 'i-2']);
+    // Throttled: EC2 did nothing, so the next launch is a new request.
+    await expect(fleet.launch(1)).rejects.toThrow(/RequestLimitExceeded/);
+    await fleet.launch(1);
+    const inputs = ec2Mock.commandCalls(RunInstancesCommand).map((c) => c.args[0].input);
+    expect(inputs.map((i) => i.MaxCount)).toEqual([2, 2, 1, 1]);
+    expect(inputs[1].ClientToken).toBe(inputs[0].ClientToken);
+    expect(inputs[2].ClientToken).not.toBe(inputs[1].ClientToken);
+    expect(inputs[3].ClientToken).not.toBe(inputs[2].ClientToken);
+  });
+
+  it('does not repeat an unsettled launch bigger than what is wanted now (it could pass MAX_WORKERS)', async () => {
+    ec2Mock
+      .on(RunInstancesCommand)
+      .rejectsOnce(Object.assign(new Error('An internal error has occurred'), { name: 'InternalError', $metadata: { httpStatusCode: 500 } }))
+      .resolves({ Instances: [] });
+    const fleet = new Ec2Fleet(ec2, { stackName: 'ics', ec2: { ...ec2Settings, launchTemplateId: 'lt-1' } });
+    await expect(fleet.launch(4)).rejects.toThrow(/InternalError/);
+    await fleet.launch(1);
+    const inputs = ec2Mock.commandCalls(RunInstancesCommand).map((c) => c.args[0].input);
+    expect(inputs.map((i) => i.MaxCount)).toEqual([4, 1]);
+    expect(inputs[1].ClientToken).not.toBe(inputs[0].ClientToken);
+  });
+
   it('maps throttling to a RetryableError the scaling loop can wait out', async () => {
     ec2Mock
       .on(RunInstancesCommand)

@@ -7,7 +7,7 @@ import {
   type Instance,
   type RunInstancesCommandInput,
 } from '@aws-sdk/client-ec2';
-import { call, NotFoundError, RetryableError } from '@app/aws';
+import { call, NotFoundError, RetryableError, UnreachableError } from '@app/aws';
 import type { ScalingSettings } from '@app/config';
 import { ROLE_TAG, STACK_TAG, WORKER_ROLE, WORKER_STATE_TAG, WORKER_STATES, type WorkerState } from '@app/contracts';
 import { Fleet, type InstanceState, type WorkerInstance, type WorkerLiveness } from './fleet';
@@ -28,8 +28,14 @@ const CAPACITY_CODES = new Set(['InsufficientInstanceCapacity', 'InsufficientCap
 /** EC2 had no capacity for even one worker; the launch can be tried again later. */
 export class InsufficientCapacityError extends RetryableError {}
 
+/** Errors after which EC2 may or may not have launched: no answer, or a failure on its side. */
+const OUTCOME_UNKNOWN = new Set(['InternalError', 'InternalFailure', 'ServiceUnavailable', 'Unavailable', 'RequestTimeout']);
+
 /** Workers as EC2 instances, found by this stack's tags. */
 export class Ec2Fleet extends Fleet {
+  /** A RunInstances whose outcome is unknown: the next launch repeats it (same token), so EC2 launches it at most once. */
+  private unsettled?: { token: string; count: number };
+
   constructor(
     private readonly ec2: EC2Client,
     private readonly settings: Pick<ScalingSettings, 'stackName' | 'ec2'>,
@@ -47,11 +53,19 @@ export class Ec2Fleet extends Fleet {
   /**
    * Launches up to `count` workers, taking whatever capacity there is
    * (MinCount 1): fewer than `count` when EC2 is short of capacity, and an
-   * InsufficientCapacityError when not even one could start.
+   * InsufficientCapacityError when not even one could start. After a call
+   * whose outcome is unknown (no answer, an error on EC2's side), the next
+   * launch repeats it with the same client token, so that EC2 answers with
+   * the instances it did launch rather than launching more.
    */
   async launch(count: number): Promise<WorkerInstance[]> {
     if (!Number.isInteger(count) || count < 1) throw new RangeError(`launch count must be a positive integer (got ${count})`);
     Ec2Fleet.assertCanLaunch(this.settings);
+    // Repeat an unsettled request only when it asks for no more than now wanted.
+    const repeat = this.unsettled && this.unsettled.count <= count ? this.unsettled : undefined;
+    this.unsettled = undefined;
+    const token = repeat?.token ?? randomUUID();
+    const maxCount = repeat?.count ?? count;
     const e = this.settings.ec2;
     const tags = [
       { Key: 'Name', Value: `${this.settings.stackName}-classifier-worker` },
@@ -61,9 +75,9 @@ export class Ec2Fleet extends Fleet {
     ];
     const input: RunInstancesCommandInput = {
       MinCount: 1,
-      MaxCount: count,
+      MaxCount: maxCount,
       // The same token on a retried call makes EC2 launch once, not twice.
-      ClientToken: randomUUID(),
+      ClientToken: token,
       TagSpecifications: [{ ResourceType: 'instance', Tags: tags }],
     };
     if (e.launchTemplateId) {
@@ -82,10 +96,10 @@ export class Ec2Fleet extends Fleet {
       });
     }
     const out = await call('ec2.RunInstances', () => this.ec2.send(new RunInstancesCommand(input))).catch((err: unknown) => {
-      const code = (err as { cause?: { Code?: string; name?: string } }).cause;
-      if (CAPACITY_CODES.has(code?.Code ?? code?.name ?? '')) {
-        throw new InsufficientCapacityError((err as Error).message, 'ec2.RunInstances', { cause: err });
-      }
+      const cause = (err as { cause?: { Code?: string; name?: string } }).cause;
+      const code = cause?.Code ?? cause?.name ?? '';
+      if (CAPACITY_CODES.has(code)) throw new InsufficientCapacityError((err as Error).message, 'ec2.RunInstances', { cause: err });
+      if (err instanceof UnreachableError || OUTCOME_UNKNOWN.has(code)) this.unsettled = { token, count: maxCount };
       throw err;
     });
     return (out.Instances ?? []).map(toWorker).filter((w): w is WorkerInstance => w !== undefined);
