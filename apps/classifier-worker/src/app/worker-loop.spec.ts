@@ -1,8 +1,8 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { RetryableError, UnreachableError, type ObjectStore, type Queue } from '@app/aws';
+import { RetryableError, SQS_BATCH_LIMIT, UnreachableError, type ObjectStore, type Queue } from '@app/aws';
 import { Classifier, InferenceError } from '@app/classifier';
-import { parseMonitorMessage, type WorkerState } from '@app/contracts';
+import { heartbeatKey, outputError, parseHeartbeat, parseMonitorMessage, serialize, type WorkerState } from '@app/contracts';
 import { MODEL_DIR, startTestStack, type TestStack } from '@tools/testing';
 import { drain, enqueue, outputs, photos, recordingLogger, SAMPLE_IMAGES, storedResult } from '../testing/fixtures';
 import { WorkerLoop, type WorkerLoopDeps, type WorkerLoopSettings } from './worker-loop';
@@ -74,7 +74,7 @@ describe('WorkerLoop against the embedded S3/SQS', () => {
       imageId: expect.any(String),
       batchId: sent[0].batchId,
       attempt: 1,
-      timings: expect.objectContaining({ receiveMs: expect.any(Number), inferMs: expect.any(Number), uploadMs: expect.any(Number) }),
+      timings: expect.objectContaining({ claimMs: expect.any(Number), inferMs: expect.any(Number), publishMs: expect.any(Number) }),
     });
     expect(states[0]).toEqual(['free', 0]);
     expect(states).toContainEqual(['busy', 0]);
@@ -82,9 +82,9 @@ describe('WorkerLoop against the embedded S3/SQS', () => {
     expect(states.at(-1)).toEqual(['stopping', 12]);
   }, 30_000);
 
-  it('sends each monitor message delayed to the deadline, naming the worker, the image and the attempt', async () => {
+  it('claims each image with its first check, delayed by LIVENESS_CHECK_SECONDS, naming the worker, the image, the attempt and its deadlines', async () => {
     const [sent] = await enqueue(stack, photos(1), 2);
-    const { worker } = loop({}, { imageDeadlineSeconds: 5, idleSeconds: 1 });
+    const { worker } = loop({}, { imageDeadlineSeconds: 30, imageHardLimitSeconds: 90, livenessCheckSeconds: 5, idleSeconds: 1 });
     const before = Date.now();
     await worker.run();
     expect(await drain(stack.resources.monitorQueue, 1, 1000)).toEqual([]); // not yet due
@@ -98,7 +98,8 @@ describe('WorkerLoop against the embedded S3/SQS', () => {
       attempt: 2,
       instanceId: 'local-7',
     });
-    expect(Date.parse(monitor.deadline) - Date.parse(monitor.startedAt)).toBe(5000);
+    expect(Date.parse(monitor.deadline) - Date.parse(monitor.startedAt)).toBe(30_000);
+    expect(Date.parse(monitor.hardDeadline ?? '') - Date.parse(monitor.startedAt)).toBe(90_000);
   }, 30_000);
 
   it('reports undecodable and missing images at once as permanent errors, and carries on', async () => {
@@ -161,9 +162,10 @@ describe('WorkerLoop against the embedded S3/SQS', () => {
     const results = (await Promise.all(sent.map((m) => storedResult(stack, m.imageId)))).filter(Boolean);
     expect(results).toHaveLength(finished);
     expect(await outputs(stack, finished, 3000)).toHaveLength(finished);
+    // Messages waiting for room were released at once; one a cut-short poll took comes back after its visibility timeout.
     const left = await stack.resources.launchQueue.depth();
-    expect(left.inFlight).toBe(0);
-    expect(finished + left.visible).toBe(40);
+    expect(left.inFlight).toBeLessThanOrEqual(SQS_BATCH_LIMIT);
+    expect(finished + left.visible + left.inFlight).toBe(40);
   }, 30_000);
 
   it('leaves an image in the launch queue when its monitor message cannot be sent', async () => {
@@ -187,13 +189,16 @@ describe('WorkerLoop against the embedded S3/SQS', () => {
     const { worker, lines } = loop({ launchQueue: flaky }, { idleSeconds: 2 });
     expect(await worker.run()).toBe('idle');
     expect(worker.done).toBe(2);
-    expect(lines.filter((l) => l.msg === 'cannot receive from the launch queue').map((l) => l.fields['retryInMs'])).toEqual([500, 1000]);
+    // Two failed receives, each backed off (exponential, with jitter) and logged; then it recovered.
+    const backoffs = lines.filter((l) => l.msg === 'cannot receive from the launch queue').map((l) => l.fields['retryInMs'] as number);
+    expect(backoffs).toHaveLength(2);
+    expect(backoffs.every((ms) => ms > 0)).toBe(true);
 
     const down = Object.create(stack.resources.launchQueue) as Queue;
     down.receive = () => Promise.reject(new UnreachableError('down', 'sqs.ReceiveMessage'));
     const second = loop({ launchQueue: down }, { idleSeconds: 60 });
     const running = second.worker.run();
-    await new Promise((r) => setTimeout(r, 1700)); // now in a 2 s back-off
+    await new Promise((r) => setTimeout(r, 1700)); // now in a back-off
     const stopping = Date.now();
     await second.worker.stop();
     expect(await running).toBe('stopped');
@@ -204,6 +209,7 @@ describe('WorkerLoop against the embedded S3/SQS', () => {
     const [sent] = await enqueue(stack, photos(1));
     const noDelete = Object.create(stack.resources.launchQueue) as Queue;
     noDelete.deleteBatch = () => Promise.reject(new RetryableError('sqs.DeleteMessageBatch: InternalError', 'sqs.DeleteMessageBatch'));
+    noDelete.delete = () => Promise.reject(new RetryableError('sqs.DeleteMessage: InternalError', 'sqs.DeleteMessage'));
     const { worker, lines } = loop({ launchQueue: noDelete });
     expect(await worker.run()).toBe('idle');
     expect(await storedResult(stack, sent.imageId)).toMatchObject({ status: 'ok' });
@@ -211,24 +217,28 @@ describe('WorkerLoop against the embedded S3/SQS', () => {
     expect((await stack.resources.launchQueue.depth()).inFlight).toBe(1); // it will come back
   }, 30_000);
 
-  it('sends no output message when the result cannot be written, leaving the image to the monitor', async () => {
-    await enqueue(stack, photos(1));
+  it('hands an image back when its result cannot be written, and after MAX_HAND_BACKS leaves it to the monitor (heartbeat), announcing nothing', async () => {
+    const [sent] = await enqueue(stack, photos(1));
     const noPut = Object.create(stack.resources.outputBucket) as ObjectStore;
-    noPut.put = () => Promise.reject(new RetryableError('s3.PutObject: SlowDown', 's3.PutObject'));
-    const { worker, lines } = loop({ outputBucket: noPut });
+    noPut.putIfAbsent = () => Promise.reject(new RetryableError('s3.PutObject: SlowDown', 's3.PutObject'));
+    const { worker, lines } = loop({ outputBucket: noPut }, { maxHandBacks: 1, idleSeconds: 4 });
     expect(await worker.run()).toBe('idle');
     expect(worker.done).toBe(0);
-    expect(lines.find((l) => l.msg === 'result not delivered; the monitor controller will retry the image')?.fields['reason']).toBe(
-      's3.PutObject: SlowDown',
-    );
+    expect(lines.filter((l) => l.msg === 'image handed back after a passing failure').map((l) => l.fields)).toEqual([
+      expect.objectContaining({ imageId: sent.imageId, attempt: 1, handBacks: 1, reason: 's3.PutObject: SlowDown' }),
+    ]);
+    expect(lines.find((l) => l.msg === 'image failed; the monitor controller will retry it')?.fields['reason']).toBe('s3.PutObject: SlowDown');
     expect(await drain(stack.resources.outputQueue, 1, 500)).toEqual([]);
+    const beat = parseHeartbeat((await stack.resources.outputBucket.getBuffer(heartbeatKey('local-7'))).toString());
+    expect(beat.failed).toEqual([{ imageId: sent.imageId, attempt: 1 }]);
+    expect(beat.handedBack).toEqual([{ imageId: sent.imageId, attempt: 1 }]);
   }, 30_000);
 
-  it('writes no result when the image cannot be read for a passing reason (the monitor retries it)', async () => {
+  it('writes no result when the image cannot be read for a passing reason: handed back, then left to the monitor', async () => {
     const [sent] = await enqueue(stack, photos(1));
     const noGet = Object.create(stack.resources.inputBucket) as ObjectStore;
     noGet.getBuffer = () => Promise.reject(new UnreachableError('s3.GetObject: ECONNRESET', 's3.GetObject'));
-    const { worker, lines } = loop({ inputBucket: noGet });
+    const { worker, lines } = loop({ inputBucket: noGet }, { maxHandBacks: 0 });
     expect(await worker.run()).toBe('idle');
     expect(lines.find((l) => l.msg === 'image failed; the monitor controller will retry it')?.fields).toMatchObject({
       imageId: sent.imageId,
@@ -236,6 +246,8 @@ describe('WorkerLoop against the embedded S3/SQS', () => {
     });
     expect(await storedResult(stack, sent.imageId)).toBeUndefined();
     expect(await stack.resources.launchQueue.depth()).toMatchObject({ visible: 0, inFlight: 0 });
+    const beat = parseHeartbeat((await stack.resources.outputBucket.getBuffer(heartbeatKey('local-7'))).toString());
+    expect(beat.failed).toEqual([{ imageId: sent.imageId, attempt: 1 }]);
   }, 30_000);
 
   it('stops with "failed" when the classifier itself breaks, taking no more work', async () => {
@@ -252,4 +264,93 @@ describe('WorkerLoop against the embedded S3/SQS', () => {
     // Only the first batch was taken; the rest wait for a healthy worker.
     expect((await stack.resources.launchQueue.depth()).visible).toBe(20);
   }, 30_000);
+  describe('issue 12 paths', () => {
+    it('(c) discards the late work of a superseded attempt instead of writing it', async () => {
+      const [sent] = await enqueue(stack, photos(1));
+      // The monitor re-queued the image as attempt 2 while this worker still had attempt 1.
+      await stack.resources.outputBucket.put(`attempts/${sent.imageId}.json`, JSON.stringify({ attempt: 2, at: new Date().toISOString() }));
+      const { worker } = loop();
+      expect(await worker.run()).toBe('idle');
+      expect(await storedResult(stack, sent.imageId)).toBeUndefined();
+      expect(await drain(stack.resources.outputQueue, 1, 500)).toEqual([]);
+    }, 30_000);
+
+    it('(c) the first result written wins: a worker never overwrites an answer, and announces the one there', async () => {
+      const [sent] = await enqueue(stack, photos(1), 3);
+      const gaveUp = outputError({ batchId: sent.batchId, imageId: sent.imageId, fileName: sent.fileName, attempt: 3, producedBy: 'monitor-controller', completedAt: new Date().toISOString(), reason: 'no result after 3 attempts', permanent: false });
+      await stack.resources.outputBucket.put(`${sent.imageId}.json`, serialize(gaveUp));
+      const { worker } = loop();
+      expect(await worker.run()).toBe('idle');
+      expect(await storedResult(stack, sent.imageId)).toEqual(gaveUp);
+      expect(await outputs(stack, 1, 3000)).toEqual([gaveUp]);
+    }, 30_000);
+
+    it('(d) a transient read error hands that one image back, without losing an attempt; the others go on', async () => {
+      const sent = await enqueue(stack, photos(5));
+      const flaky = Object.create(stack.resources.inputBucket) as ObjectStore;
+      let failed = false;
+      flaky.getBuffer = (key: string) => {
+        if (!failed && key === sent[2].inputKey) {
+          failed = true;
+          return Promise.reject(new RetryableError('s3.GetObject: SlowDown', 's3.GetObject'));
+        }
+        return stack.resources.inputBucket.getBuffer(key);
+      };
+      const { worker } = loop({ inputBucket: flaky }, { idleSeconds: 4 });
+      expect(await worker.run()).toBe('idle');
+      for (const m of sent) expect(await storedResult(stack, m.imageId)).toMatchObject({ status: 'ok', attempt: 1 });
+    }, 30_000);
+
+    it('(d) holds no more images than it can finish before their deadline', async () => {
+      await enqueue(stack, photos(12));
+      const slow = {
+        backend: classifier.backend,
+        model: classifier.model,
+        decode: classifier.decode.bind(classifier),
+        infer: async (d: Parameters<Classifier['infer']>[0]) => {
+          await new Promise((r) => setTimeout(r, 1000));
+          return classifier.infer(d);
+        },
+      };
+      let announced = 0;
+      let finished = 0;
+      let peak = 0;
+      const monitorQueue = Object.create(stack.resources.monitorQueue) as Queue;
+      monitorQueue.sendBatch = async (entries) => {
+        announced += entries.length;
+        peak = Math.max(peak, announced - finished);
+        return stack.resources.monitorQueue.sendBatch(entries);
+      };
+      const outputQueue = Object.create(stack.resources.outputQueue) as Queue;
+      outputQueue.sendBatch = async (entries) => {
+        finished += entries.length;
+        return stack.resources.outputQueue.sendBatch(entries);
+      };
+      const { worker } = loop({ classifier: slow, monitorQueue, outputQueue }, { imageDeadlineSeconds: 5, prefetch: 20 });
+      expect(await worker.run()).toBe('idle');
+      expect(worker.done).toBe(12);
+      // One image a second, five seconds of deadline: never 10 or 20 at once.
+      expect(peak).toBeLessThanOrEqual(5);
+    }, 60_000);
+
+    it('keeps a heartbeat in the output bucket while it holds images', async () => {
+      const sent = await enqueue(stack, photos(3));
+      const slow = {
+        backend: classifier.backend,
+        model: classifier.model,
+        decode: classifier.decode.bind(classifier),
+        infer: async (d: Parameters<Classifier['infer']>[0]) => {
+          await new Promise((r) => setTimeout(r, 4000));
+          return classifier.infer(d);
+        },
+      };
+      const { worker } = loop({ classifier: slow }, { heartbeatSeconds: 1 });
+      const running = worker.run();
+      await new Promise((r) => setTimeout(r, 2500));
+      const beat = JSON.parse((await stack.resources.outputBucket.getBuffer('heartbeats/local-7.json')).toString());
+      expect(beat.workerId).toBe('local-7');
+      expect(beat.held.map((h: { imageId: string }) => h.imageId)).toEqual(expect.arrayContaining([sent[2].imageId]));
+      await running;
+    }, 30_000);
+  });
 });

@@ -3,6 +3,7 @@ import { SQS_BATCH_LIMIT } from '@app/aws';
 
 interface Pending {
   body: string;
+  delaySeconds?: number;
   tries: number;
   resolve: () => void;
   reject: (err: Error) => void;
@@ -24,9 +25,10 @@ export class BatchSender {
     private readonly maxTries = 3,
   ) {}
 
-  send(body: string): Promise<void> {
+  /** Resolves once sent; rejects after the last refused try. */
+  send(body: string, delaySeconds?: number): Promise<void> {
     return new Promise((resolve, reject) => {
-      this.pending.push({ body, tries: 0, resolve, reject });
+      this.pending.push({ body, delaySeconds, tries: 0, resolve, reject });
       this.sending ??= this.loop().finally(() => (this.sending = undefined));
     });
   }
@@ -42,7 +44,7 @@ export class BatchSender {
       batch.forEach((p) => p.tries++);
       let failed: Map<string, string>;
       try {
-        const failures = await this.queue.sendBatch(batch.map((p, i) => ({ id: String(i), body: p.body })));
+        const failures = await this.queue.sendBatch(batch.map((p, i) => ({ id: String(i), body: p.body, delaySeconds: p.delaySeconds })));
         failed = new Map(failures.map((f) => [f.id, `${f.code}: ${f.message}`]));
       } catch (err) {
         failed = new Map(batch.map((_, i) => [String(i), (err as Error).message]));

@@ -1,0 +1,148 @@
+import type { LoggerService } from '@nestjs/common';
+import { QueueConsumer, SQS_BATCH_LIMIT, SQS_MAX_DELAY_SECONDS, type MessageContext, type Queue, type ReceivedMessage } from '@app/aws';
+import { MessageParseError, monitorMessage, parseLaunchMessage, serialize, type LaunchMessage } from '@app/contracts';
+import { BatchSender } from '@app/results';
+import type { Job } from './job';
+import type { WorkerLogger } from './logger';
+import type { PrefetchBudget } from './prefetch-budget';
+
+export interface ClaimSettings {
+  pollWaitSeconds: number;
+  /** No progress for this long: the monitor deems the worker hung. */
+  imageDeadlineSeconds: number;
+  /** Retried past this whatever the worker says. */
+  imageHardLimitSeconds: number;
+  /** The first check of an image comes due this long after it is claimed. */
+  livenessCheckSeconds: number;
+  /** Most images received at once (claimed or waiting for room). */
+  prefetch: number;
+}
+
+export interface ClaimDeps {
+  launchQueue: Queue;
+  monitorQueue: Queue;
+  workerId: string;
+  settings: ClaimSettings;
+  budget: PrefetchBudget;
+  log: WorkerLogger;
+  /** Takes a claimed image through the other stages; resolves when it is finished or handed on. */
+  work: (job: Job) => Promise<void>;
+  /** A message arrived (claimable or not): the worker is not idle. */
+  onReceived?: () => void;
+}
+
+export type ClaimOutcome = 'claimed' | 'malformed' | 'released';
+
+/**
+ * Takes images from the launch queue through the shared QueueConsumer. An
+ * image is claimed by sending its first monitor check (delayed by
+ * LIVENESS_CHECK_SECONDS) and only then deleting its launch message: a crash
+ * in between leaves both, a duplicate, never neither. A message waits unclaimed
+ * while the prefetch budget has no room; one still waiting when the worker
+ * stops is released at once for another worker.
+ */
+export class ClaimStage {
+  private readonly consumer: QueueConsumer<ClaimOutcome>;
+  private readonly checks: BatchSender;
+  private readonly stopping = new AbortController();
+
+  constructor(private readonly d: ClaimDeps) {
+    this.checks = new BatchSender(d.monitorQueue);
+    const batchSize = Math.min(SQS_BATCH_LIMIT, d.settings.prefetch);
+    this.consumer = new QueueConsumer<ClaimOutcome>({
+      queue: d.launchQueue,
+      name: 'launch queue',
+      batchSize,
+      maxInFlight: Math.max(batchSize, d.settings.prefetch),
+      waitSeconds: d.settings.pollWaitSeconds,
+      handleMessage: (m, ctx) => this.claim(m, ctx),
+      logger: consumerLogger(d.log),
+    });
+    this.consumer.on('backing_off', (err, retryInMs) =>
+      d.log.warn({ reason: err.message, retryInMs }, 'cannot receive from the launch queue'),
+    );
+  }
+
+  start(): void {
+    this.consumer.start();
+  }
+
+  /** Stops receiving; resolves once every claimed image is finished. */
+  async stop(): Promise<void> {
+    this.stopping.abort();
+    await this.consumer.stop();
+    await this.checks.idle();
+  }
+
+  private async claim(m: ReceivedMessage, ctx: MessageContext): Promise<ClaimOutcome> {
+    this.d.onReceived?.();
+    let msg: LaunchMessage;
+    try {
+      msg = parseLaunchMessage(m.body);
+    } catch (err) {
+      // Not ours to retry: it can never become valid. Logged, then deleted (by the consumer).
+      const problems = err instanceof MessageParseError ? err.problems : [(err as Error).message];
+      this.d.log.error({ messageId: m.messageId, problems, body: m.body.slice(0, 300) }, 'malformed launch message deleted');
+      return 'malformed';
+    }
+    const receivedAt = performance.now();
+    if (!(await this.d.budget.acquire(this.stopping.signal))) {
+      // Stopping before there was room: let another worker have it now rather than after its visibility timeout.
+      await this.d.launchQueue.changeVisibility(m.receiptHandle, 0).catch(() => undefined);
+      return 'released';
+    }
+    try {
+      const job: Job = { msg, receiveCount: m.receiveCount, receivedAt, t: {} };
+      const t = performance.now();
+      await this.announce(msg);
+      try {
+        await ctx.ack();
+      } catch (err) {
+        // The image is still done; the launch message comes back and is done again (harmless).
+        this.d.log.warn({ imageId: msg.imageId, reason: (err as Error).message }, 'cannot delete launch messages');
+      }
+      job.t.claim = performance.now() - t;
+      await this.d.work(job);
+      return 'claimed';
+    } finally {
+      this.d.budget.release();
+    }
+  }
+
+  /** The first check of this take; throws (leaving the launch message) when it cannot be sent. */
+  private async announce(msg: LaunchMessage): Promise<void> {
+    const { settings, workerId } = this.d;
+    const startedAt = Date.now();
+    const at = (seconds: number) => new Date(startedAt + seconds * 1000).toISOString();
+    const body = serialize(
+      monitorMessage({
+        batchId: msg.batchId,
+        imageId: msg.imageId,
+        fileName: msg.fileName,
+        attempt: msg.attempt,
+        inputKey: msg.inputKey,
+        instanceId: workerId,
+        startedAt: at(0),
+        deadline: at(settings.imageDeadlineSeconds),
+        hardDeadline: at(Math.max(settings.imageHardLimitSeconds, settings.imageDeadlineSeconds)),
+        handBacks: msg.handBacks,
+      }),
+    );
+    try {
+      await this.checks.send(body, Math.min(SQS_MAX_DELAY_SECONDS, settings.livenessCheckSeconds, settings.imageDeadlineSeconds));
+    } catch (err) {
+      this.d.log.warn({ imageId: msg.imageId, reason: (err as Error).message }, 'cannot send monitor messages: images left in the launch queue');
+      throw err;
+    }
+  }
+}
+
+/** The consumer's own log lines, in the worker's structured log. */
+function consumerLogger(log: WorkerLogger): LoggerService {
+  const text = (m: unknown) => (typeof m === 'string' ? m : JSON.stringify(m));
+  return {
+    log: (m: unknown) => log.info({ component: 'launch-consumer' }, text(m)),
+    warn: (m: unknown) => log.warn({ component: 'launch-consumer' }, text(m)),
+    error: (m: unknown) => log.error({ component: 'launch-consumer' }, text(m)),
+  };
+}

@@ -1,0 +1,58 @@
+import { randomUUID } from 'node:crypto';
+import { RetryableError, type ObjectStore } from '@app/aws';
+import { heartbeatKey, parseHeartbeat } from '@app/contracts';
+import { startTestStack, type TestStack } from '@tools/testing';
+import { recordingLogger } from '../testing/fixtures';
+import { HeartbeatKeeper } from './heartbeat-keeper';
+
+describe('HeartbeatKeeper against the embedded S3', () => {
+  let stack: TestStack;
+  beforeAll(async () => {
+    stack = await startTestStack({ queuePrefix: 'beat-' });
+  });
+  afterAll(() => stack.stop());
+  const read = async (id: string) => parseHeartbeat((await stack.resources.outputBucket.getBuffer(heartbeatKey(id))).toString());
+
+  it('writes what it holds at once, beats while it holds, and lists hand-backs and failures until they are old', async () => {
+    const id = `w-${randomUUID().slice(0, 8)}`;
+    const keeper = new HeartbeatKeeper(stack.resources.outputBucket, id, { intervalMs: 100, keepMs: 400 }, recordingLogger().log);
+    keeper.start();
+    const a = { imageId: randomUUID(), attempt: 1 };
+    const b = { imageId: randomUUID(), attempt: 2 };
+    const c = { imageId: randomUUID(), attempt: 1 };
+    keeper.hold(a);
+    keeper.hold(b);
+    keeper.hold(c);
+    await keeper.write();
+    const first = await read(id);
+    expect(first.held).toEqual([a, b, c]);
+    await new Promise((r) => setTimeout(r, 250));
+    expect(Date.parse((await read(id)).at)).toBeGreaterThan(Date.parse(first.at)); // beating
+    keeper.progress(true);
+    await keeper.handBack(b);
+    await keeper.fail(c);
+    expect(await read(id)).toMatchObject({ held: [a], handedBack: [b], failed: [c], imagesDone: 1 });
+    keeper.release(a);
+    await new Promise((r) => setTimeout(r, 600));
+    await keeper.stop();
+    expect(await read(id)).toMatchObject({ held: [], handedBack: [], failed: [] });
+  }, 30_000);
+
+  it('logs a failed write once and writes again when storage is back', async () => {
+    const { log, lines } = recordingLogger();
+    let down = true;
+    const flaky = Object.create(stack.resources.outputBucket) as ObjectStore;
+    flaky.put = (...args: Parameters<ObjectStore['put']>) =>
+      down ? Promise.reject(new RetryableError('s3.PutObject: SlowDown', 's3.PutObject')) : stack.resources.outputBucket.put(...args);
+    const keeper = new HeartbeatKeeper(flaky, 'w-flaky', { intervalMs: 50, keepMs: 1000 }, log);
+    keeper.start();
+    keeper.hold({ imageId: randomUUID(), attempt: 1 });
+    await new Promise((r) => setTimeout(r, 300));
+    down = false;
+    await new Promise((r) => setTimeout(r, 200));
+    await keeper.stop();
+    expect(lines.filter((l) => l.msg.startsWith('cannot write the heartbeat'))).toHaveLength(1);
+    expect(lines.some((l) => l.msg === 'heartbeat written again')).toBe(true);
+    expect((await read('w-flaky')).held).toHaveLength(1);
+  }, 30_000);
+});

@@ -1,0 +1,37 @@
+import type { LaunchMessage } from '@app/contracts';
+
+/** Where one image's time went, in milliseconds. */
+export interface StageTimings {
+  claim?: number;
+  download?: number;
+  decode?: number;
+  infer?: number;
+  batchSize?: number;
+  publish?: number;
+}
+
+/** One claimed image on its way through the stages. */
+export interface Job {
+  msg: LaunchMessage;
+  receiveCount: number;
+  /** performance.now() when it was received. */
+  receivedAt: number;
+  t: StageTimings;
+}
+
+/** The image itself is the problem (missing, not an image): answered at once with an error result. */
+export class PermanentImageError extends Error {
+  override readonly name = 'PermanentImageError';
+}
+
+/** Not the image's fault and may pass (storage unreachable, throttled): the image is handed back. */
+export class TransientImageError extends Error {
+  override readonly name = 'TransientImageError';
+}
+
+/** The model itself broke: this worker can classify nothing more. */
+export class ModelBrokenError extends Error {
+  override readonly name = 'ModelBrokenError';
+}
+
+export const ref = (job: Job) => ({ imageId: job.msg.imageId, attempt: job.msg.attempt });
