@@ -12,8 +12,9 @@ import { APPS, CONTROL_APPS, WORKER_APP, WORKSPACE_ROOT } from './lib/artifacts'
  *
  *   ICS_OUTPUTS_FILE   stack outputs from `nx deploy infra` (default dist/infra/outputs.json)
  *   ICS_STACK_NAME     which stack's outputs (default: the only one in the file)
- *   ICS_MODEL_SOURCE   the TF.js model folder to upload (default ../shared/models/mobilenet_v1_025_224);
- *                      `none` when the stack's ModelUrl parameter is used instead
+ *   ICS_MODEL_SOURCE   a TF.js model folder to upload to models/current/, which workers then run
+ *                      instead of the model their artifact ships (default `none`: the artifact's);
+ *                      leave it `none` when the stack has a ModelUrl
  */
 export const ARTIFACT_PREFIX = 'artifacts/';
 export const MODEL_PREFIX = 'models/current/';
@@ -79,7 +80,7 @@ async function main(): Promise<void> {
   const outputsFile = resolve(process.env['ICS_OUTPUTS_FILE'] ?? join(WORKSPACE_ROOT, 'dist/infra/outputs.json'));
   const outputs = JSON.parse(readFileSync(outputsFile, 'utf8')) as Record<string, Record<string, string>>;
   const bucket = artifactBucketFrom(outputs, process.env['ICS_STACK_NAME']);
-  const modelSource = process.env['ICS_MODEL_SOURCE'] ?? join(WORKSPACE_ROOT, '../shared/models/mobilenet_v1_025_224');
+  const modelSource = process.env['ICS_MODEL_SOURCE'] ?? 'none';
   const s3 = new S3Client({});
   try {
     const uploaded = await uploadArtifacts(new ObjectStore(s3, bucket), {
