@@ -1,73 +1,9 @@
 import seedrandom from 'seedrandom';
-import { LaunchPlanner, ScalingPolicy, type ScalingPolicyName, type WorkerInstance } from '@app/fleet';
+import { LaunchPlanner, ScalingPolicy, type WorkerInstance } from '@app/fleet';
 import { EventQueue } from './event-queue';
+import { percentile, type Sample, type SimulationConfig, type SimulationResult } from './model';
 
-/** A fleet configuration on AWS, and the load it gets. Times in seconds. */
-export interface SimulationConfig {
-  policy: ScalingPolicyName;
-  seed: string;
-  /** When each image is uploaded, seconds from the start. */
-  arrivals: number[];
-  maxWorkers: number;
-  /** Launch to the worker's first poll; each instance takes this x (1 ± up to bootJitter), uniformly. */
-  bootSeconds: number;
-  bootJitter: number;
-  /** One image on one worker slot. */
-  imageSeconds: number;
-  concurrency: number;
-  prefetch: number;
-  /** Chance that a worker dies while on an image (its instance is gone; the monitor re-queues what it held). */
-  failureRate: number;
-  idleSeconds: number;
-  pricePerHour: number;
-  tickSeconds: number;
-  /** New instances are missing from DescribeInstances this long (EC2's eventual consistency). */
-  describeLagSeconds: number;
-  /** From a worker's death to its images back in the launch queue (the monitor controller). */
-  requeueSeconds: number;
-  maxAttempts: number;
-  targetBacklogPerWorker: number;
-  pollWaitSeconds: number;
-  /** One SQS receive round trip. */
-  receiveSeconds: number;
-  /** What the policy is told, when it differs from the truth (a wrong IMAGE_SECONDS, say). */
-  assumed?: { bootSeconds?: number; imageSeconds?: number };
-  /** Stop simulating this long after the last arrival, done or not. */
-  horizonSeconds?: number;
-}
-
-export interface Figures {
-  images: number;
-  completedSeconds: number;
-  latency: { p50: number; p95: number; p99: number };
-  peakInstances: number;
-  instanceSeconds: number;
-  costUsd: number;
-  backToZeroSeconds: number;
-}
-
-export interface Sample {
-  t: number;
-  /** Instances alive: pending + running. */
-  instances: number;
-  running: number;
-  /** Images waiting in the launch queue. */
-  backlog: number;
-  done: number;
-}
-
-export interface SimulationResult {
-  policy: ScalingPolicyName;
-  figures: Figures;
-  /** One per scaling tick. */
-  samples: Sample[];
-  /** Most instances alive at any moment, checked at every launch. */
-  peakAlive: number;
-  /** Images answered with an error after maxAttempts. */
-  errors: number;
-  unfinished: number;
-  launches: { t: number; count: number; reason: string }[];
-}
+export * from './model';
 
 type Event =
   | { k: 'arrive'; image: number }
@@ -96,12 +32,6 @@ interface SimWorker {
 
 const SQS_BATCH_LIMIT = 10;
 const r2 = (n: number) => Math.round(n * 100) / 100;
-
-/** Nearest-rank percentile of sorted values. */
-export function percentile(sorted: number[], p: number): number {
-  if (sorted.length === 0) return 0;
-  return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1))];
-}
 
 /**
  * The launch controller's real decisions (ScalingPolicy and LaunchPlanner from
