@@ -18,7 +18,7 @@ function alive(pid: number | undefined): boolean {
   }
 }
 
-async function until(what: string, cond: () => boolean, timeoutMs = 8000): Promise<void> {
+async function until(what: string, cond: () => boolean, timeoutMs = 25_000): Promise<void> {
   const end = Date.now() + timeoutMs;
   while (!cond()) {
     if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
