@@ -1,4 +1,5 @@
 import seedrandom from 'seedrandom';
+import { SQS_BATCH_LIMIT } from '@app/aws';
 import { LaunchPlanner, ScalingPolicy, type WorkerInstance } from '@app/fleet';
 import { EventQueue } from './event-queue';
 import { percentile, type Sample, type SimulationConfig, type SimulationResult } from './model';
@@ -30,7 +31,6 @@ interface SimWorker {
   blocked: boolean;
 }
 
-const SQS_BATCH_LIMIT = 10;
 const r2 = (n: number) => Math.round(n * 100) / 100;
 
 /**
