@@ -54,7 +54,8 @@ user="$(sed -n 's/^User=//p' "$here/$app.service")"
 id "$user" >/dev/null 2>&1 || useradd --system --no-create-home --home-dir /nonexistent --shell /sbin/nologin "$user"
 mkdir -p /var/log/ics
 if command -v dnf >/dev/null 2>&1 && [ ! -x /opt/aws/amazon-cloudwatch-agent/bin/amazon-cloudwatch-agent-ctl ]; then
-  dnf install -y -q amazon-cloudwatch-agent
+  # Ships the logs; an install without it still runs (the logs stay on the host).
+  dnf install -y -q amazon-cloudwatch-agent || echo "install-app: amazon-cloudwatch-agent not installed; logs stay in /var/log/ics" >&2
 fi
 
 # Install next to the running copy, then swap, so a failed npm ci leaves it untouched.

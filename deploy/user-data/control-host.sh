@@ -86,6 +86,9 @@ After=network-online.target
 [Service]
 Type=oneshot
 ExecStart=/usr/local/bin/ics-credentials
+# STS not answering at boot: try again soon rather than at the next timer tick.
+Restart=on-failure
+RestartSec=30
 UNIT
 cat > /etc/systemd/system/ics-credentials.timer <<'UNIT'
 [Unit]
@@ -116,8 +119,10 @@ cat > /etc/logrotate.d/ics <<'ROTATE'
   copytruncate
 }
 ROTATE
-dnf install -y -q amazon-cloudwatch-agent
-/opt/aws/amazon-cloudwatch-agent/bin/amazon-cloudwatch-agent-ctl -a fetch-config -m ec2 -s -c file:/etc/ics/cloudwatch-agent.json
+# Log shipping must not keep the apps from starting: without the agent, the logs stay on the host.
+{ dnf install -y -q amazon-cloudwatch-agent \
+  && /opt/aws/amazon-cloudwatch-agent/bin/amazon-cloudwatch-agent-ctl -a fetch-config -m ec2 -s -c file:/etc/ics/cloudwatch-agent.json; } \
+  || echo "cloudwatch agent not started: logs stay in /var/log/ics (retry: the two commands above)"
 
 cat > /usr/local/bin/ics-install <<'SCRIPT'
 #!/bin/bash
@@ -149,7 +154,8 @@ done
 # The apps' users exist now: give each its credentials before it starts.
 systemctl daemon-reload
 systemctl enable --now ics-credentials.timer
-systemctl start ics-credentials.service
+# A failure here is retried by the service itself; the apps wait for their credentials (Restart=always).
+systemctl start ics-credentials.service || echo "ics-credentials: not all roles assumed yet; retrying every 30 s" >&2
 for app in "${apps[@]}"; do
   systemctl enable "$app.service"
   systemctl restart "$app.service"

@@ -72,7 +72,9 @@ cat > /etc/ics/cloudwatch-agent.json <<'JSON'
   {"file_path": "/var/log/ics/classifier-worker.log", "log_group_name": "@@LOG_GROUP@@", "log_stream_name": "{instance_id}"}
 ]}}}}
 JSON
-/opt/aws/amazon-cloudwatch-agent/bin/amazon-cloudwatch-agent-ctl -a fetch-config -m ec2 -s -c file:/etc/ics/cloudwatch-agent.json
+# Log shipping is not worth a worker: without the agent the log stays on the instance.
+/opt/aws/amazon-cloudwatch-agent/bin/amazon-cloudwatch-agent-ctl -a fetch-config -m ec2 -s -c file:/etc/ics/cloudwatch-agent.json \
+  || echo "cloudwatch agent not started: the worker's log stays in /var/log/ics"
 
 systemctl enable --now classifier-worker.service
 echo "classifier-worker started"

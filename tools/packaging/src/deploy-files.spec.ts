@@ -152,6 +152,19 @@ describe('user data and scripts', () => {
     expect(install).toContain('sha256sum -c -');
   });
 
+  it('ship logs when they can, but never let the log agent stop a boot or an install', () => {
+    for (const text of [workerScript, hostScript, install]) {
+      const lines = text.split('\n');
+      lines.forEach((line, i) => {
+        if (/amazon-cloudwatch-agent(-ctl)? |dnf install/.test(line) && !line.trimStart().startsWith('#')) {
+          // The command, or the block it is in, ends in an `||` fallback.
+          expect(lines.slice(i, i + 3).join('\n')).toMatch(/\|\| echo /);
+        }
+      });
+    }
+    expect(workerScript).toContain('"file_path": "/var/log/ics/classifier-worker.log"');
+  });
+
   it('power a worker off (and so terminate it) when its user data fails', () => {
     expect(workerScript).toMatch(/trap '.*shutdown -h \+1' ERR/);
   });
