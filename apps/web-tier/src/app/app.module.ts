@@ -24,6 +24,7 @@ import { InputCleanup } from './upload/input-cleanup';
 import { LaunchPublisher } from './upload/launch-publisher';
 import { UploadController } from './upload/upload.controller';
 import { UploadService } from './upload/upload.service';
+import { UploadMemory } from './upload/upload-memory';
 
 /** Where the build puts the page: `page/` next to main.js. */
 export function defaultPageDir(): string {
@@ -73,6 +74,7 @@ export class AppModule {
         LaunchPublisher,
         InputCleanup,
         UploadService,
+        UploadMemory,
         StatusService,
       ],
     };

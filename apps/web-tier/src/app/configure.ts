@@ -5,6 +5,7 @@ import helmet from 'helmet';
 import { API_KEY_HEADER } from './common/api-key.guard';
 import { ApiKeys } from './common/api-keys';
 import { PAGE_DIR } from './page/page.controller';
+import { UploadMemory } from './upload/upload-memory';
 
 /**
  * Everything set on the HTTP app before it listens: the API keys (read and
@@ -14,6 +15,7 @@ import { PAGE_DIR } from './page/page.controller';
  * main.ts (through the platform's bootstrap) and by in-process tests alike.
  */
 export async function configureWebApp(app: NestExpressApplication, config: AppConfig): Promise<void> {
+  UploadMemory.check(config);
   const keys = app.get(ApiKeys);
   await keys.load();
   // Exactly one proxy hop (the load balancer): req.ip, which the rate limit keys on, is the

@@ -1,5 +1,5 @@
 import { Injectable } from '@nestjs/common';
-import { collectDefaultMetrics, Counter, Histogram, Registry } from 'prom-client';
+import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
 
 export type UploadMode = 'api' | 'classic';
 
@@ -45,6 +45,36 @@ export class MetricsService {
     name: 'ics_web_classic_answers_total',
     help: 'Classic POST / requests answered, by outcome (label, error, timeout, gone)',
     labelNames: ['outcome'] as const,
+    registers: [this.registry],
+  });
+
+  readonly uploadBufferedBytes = new Gauge({
+    name: 'ics_web_upload_buffered_bytes',
+    help: 'Upload bytes held in memory now (each request holds at most one file\'s worth)',
+    registers: [this.registry],
+  });
+
+  readonly uploadBufferedPeakBytes = new Gauge({
+    name: 'ics_web_upload_buffered_peak_bytes',
+    help: 'Most upload bytes held in memory at once since start',
+    registers: [this.registry],
+  });
+
+  readonly uploadReservedBytes = new Gauge({
+    name: 'ics_web_upload_reserved_bytes',
+    help: 'Upload bytes reserved by requests in progress (at most UPLOAD_MAX_BYTES_IN_FLIGHT)',
+    registers: [this.registry],
+  });
+
+  readonly uploadsBusy = new Counter({
+    name: 'ics_web_uploads_busy_total',
+    help: 'Upload requests refused with 503 because UPLOAD_MAX_BYTES_IN_FLIGHT was reached',
+    registers: [this.registry],
+  });
+
+  readonly sseStreams = new Gauge({
+    name: 'ics_web_sse_streams',
+    help: 'Event streams open now',
     registers: [this.registry],
   });
 

@@ -7,18 +7,16 @@ import {
   ServiceUnavailableException,
   UnprocessableEntityException,
   BadGatewayException,
-  UploadedFiles,
-  UseInterceptors,
+  Req,
 } from '@nestjs/common';
 import { ApiBody, ApiConsumes, ApiOperation, ApiProduces, ApiResponse, ApiSecurity, ApiTags } from '@nestjs/swagger';
 import { AppConfig } from '@app/config';
-import type { Response } from 'express';
+import type { Request, Response } from 'express';
 import { MetricsService } from '../ops/metrics.service';
 import { ErrorDto } from '../results/dto';
 import { ResultsStore, ResultTimeoutError, ShuttingDownError } from '../results/results.store';
 import { baseName } from './file-name';
-import { MultipartInterceptor } from './multipart.interceptor';
-import { UploadService, type IncomingFile } from './upload.service';
+import { UploadService } from './upload.service';
 
 export const CLASSIC_FIELD = 'myfile';
 
@@ -38,7 +36,6 @@ export class ClassicController {
   ) {}
 
   @Post()
-  @UseInterceptors(MultipartInterceptor(CLASSIC_FIELD, true))
   @ApiOperation({
     summary: 'Classify one image and wait for the answer (classic mode)',
     description: `Holds the request until the result arrives (at most CLASSIC_TIMEOUT_SECONDS) and answers \`<file name without extension>:<label>\`.`,
@@ -55,10 +52,10 @@ export class ClassicController {
   @ApiResponse({ status: 503, type: ErrorDto, description: 'Storage or queue unavailable, or the web tier is stopping' })
   @ApiResponse({ status: 504, type: ErrorDto, description: 'No result within the timeout; the image id lets you ask later' })
   async classify(
-    @UploadedFiles() files: IncomingFile[] | undefined,
+    @Req() req: Request,
     @Res({ passthrough: true }) res: Response,
   ): Promise<string> {
-    const { images } = await this.uploads.accept(files, 'classic', CLASSIC_FIELD);
+    const { images } = await this.uploads.accept(req, res, 'classic', CLASSIC_FIELD);
     const { imageId, fileName } = images[0];
     // A client that gives up stops being waited for.
     const gone = new AbortController();

@@ -1,8 +1,8 @@
-import { Controller, HttpCode, HttpStatus, Post, UploadedFiles, UseInterceptors } from '@nestjs/common';
+import { Controller, HttpCode, HttpStatus, Post, Req, Res } from '@nestjs/common';
 import { ApiBody, ApiConsumes, ApiOperation, ApiResponse, ApiSecurity, ApiTags } from '@nestjs/swagger';
 import { ErrorDto, UploadResponseDto } from '../results/dto';
-import { MultipartInterceptor } from './multipart.interceptor';
-import { UploadService, type IncomingFile } from './upload.service';
+import type { Request, Response } from 'express';
+import { UploadService } from './upload.service';
 
 export const UPLOAD_FIELD = 'images';
 
@@ -14,7 +14,6 @@ export class UploadController {
 
   @Post()
   @HttpCode(HttpStatus.ACCEPTED)
-  @UseInterceptors(MultipartInterceptor(UPLOAD_FIELD, false))
   @ApiOperation({
     summary: 'Upload images to classify',
     description:
@@ -36,8 +35,8 @@ export class UploadController {
   @ApiResponse({ status: 413, type: ErrorDto, description: 'A file over the size limit, or too many files' })
   @ApiResponse({ status: 415, type: ErrorDto, description: 'A file that is not a JPEG, PNG, WebP or GIF image' })
   @ApiResponse({ status: 429, type: ErrorDto, description: 'Rate limit' })
-  @ApiResponse({ status: 503, type: ErrorDto, description: 'Storage or queue unavailable; `failed` lists the files' })
-  upload(@UploadedFiles() files: IncomingFile[] | undefined): Promise<UploadResponseDto> {
-    return this.uploads.accept(files, 'api', UPLOAD_FIELD);
+  @ApiResponse({ status: 503, type: ErrorDto, description: 'Storage or queue unavailable (`failed` lists the files), or uploads hold UPLOAD_MAX_BYTES_IN_FLIGHT (Retry-After)' })
+  upload(@Req() req: Request, @Res({ passthrough: true }) res: Response): Promise<UploadResponseDto> {
+    return this.uploads.accept(req, res, 'api', UPLOAD_FIELD);
   }
 }

@@ -1,39 +1,43 @@
 import { randomUUID } from 'node:crypto';
-import { BadRequestException, HttpException, HttpStatus, Injectable, Logger, UnsupportedMediaTypeException } from '@nestjs/common';
+import { BadRequestException, HttpException, HttpStatus, Injectable, Logger, PayloadTooLargeException } from '@nestjs/common';
 import { AwsAdapterError, AwsResources } from '@app/aws';
 import { AppConfig } from '@app/config';
-import { CONTENT_TYPES, inputKey, launchMessage, serialize, sniffImageType, type ImageExtension } from '@app/contracts';
+import { CONTENT_TYPES, inputKey, launchMessage, serialize } from '@app/contracts';
+import type { Request, Response } from 'express';
 import { errorBody } from '../common/http-error.filter';
 import { MetricsService, type UploadMode } from '../ops/metrics.service';
 import type { FailedFileDto, UploadResponseDto } from '../results/dto';
-import { mapLimit, META_FILE_NAME } from '../results/results.service';
+import { META_FILE_NAME } from '../results/results.service';
 import { ResultsStore } from '../results/results.store';
-import { encodeMetadataValue, sanitizeFileName } from './file-name';
+import { encodeMetadataValue } from './file-name';
 import { InputCleanup } from './input-cleanup';
 import { LaunchPublisher } from './launch-publisher';
+import { readMultipart, type ReceivedFile } from './multipart-stream';
+import { formatBytes } from './upload.errors';
+import { UploadMemory } from './upload-memory';
 
-/** The part of a multer file the service needs. */
-export interface IncomingFile {
-  originalname: string;
-  buffer: Buffer;
-  size: number;
-}
+/** Room for the multipart boundaries and part headers around each file. */
+const PART_OVERHEAD_BYTES = 1024;
 
 interface Planned {
+  index: number;
   imageId: string;
   fileName: string;
   key: string;
-  ext: ImageExtension;
-  bytes: Buffer;
+  size: number;
   body: string;
+  /** Why storing it failed, if it did. */
+  failed?: string;
 }
 
 /**
- * Accepts images: checks every file first (so that a bad one means nothing is
- * stored or sent), stores each under a key made from ids, then sends one
- * launch message per stored image. A file is accepted only when both its
- * object and its message exist; an image stored without its message is
- * removed again, and the caller is told which files failed.
+ * Accepts images: streams each file of the upload to the input bucket as it
+ * arrives (checked first: type by its bytes, size, count), then, once the
+ * whole upload was good, sends one launch message per stored image. A bad
+ * file anywhere refuses the upload: what was already stored is removed again
+ * and nothing is sent. A file is accepted only when both its object and its
+ * message exist; an image stored without its message is removed again, and
+ * the caller is told which files failed.
  */
 @Injectable()
 export class UploadService {
@@ -45,57 +49,100 @@ export class UploadService {
     private readonly store: ResultsStore,
     private readonly publisher: LaunchPublisher,
     private readonly cleanup: InputCleanup,
+    private readonly memory: UploadMemory,
     private readonly metrics: MetricsService,
   ) {}
 
-  async accept(files: IncomingFile[] | undefined, mode: UploadMode, field: string): Promise<UploadResponseDto> {
-    const plan = this.check(files ?? [], mode, field);
+  async accept(req: Request, res: Response, mode: UploadMode, field: string): Promise<UploadResponseDto> {
+    const single = mode === 'classic';
+    const maxFiles = single ? 1 : this.config.web.maxFiles;
+    const maxFileBytes = this.config.web.maxFileBytes;
+    if (!req.is('multipart/form-data')) {
+      this.metrics.uploads.inc({ mode, outcome: 'refused' });
+      throw new BadRequestException(`expected a multipart/form-data upload with the image${single ? '' : 's'} in the field "${field}"`);
+    }
+    // Refuse a body that cannot fit, or cannot be held now, before reading any of it.
+    const declared = Number(req.headers['content-length'] ?? NaN);
+    const most = maxFiles * (maxFileBytes + PART_OVERHEAD_BYTES) + 64 * 1024;
+    if (Number.isFinite(declared) && declared > most) {
+      res.setHeader('Connection', 'close');
+      this.metrics.uploads.inc({ mode, outcome: 'refused' });
+      throw new PayloadTooLargeException(`the upload takes ${formatBytes(declared)}, more than ${maxFiles} file(s) of at most ${formatBytes(maxFileBytes)} can`);
+    }
+    let reservation;
+    try {
+      reservation = this.memory.reserve(declared);
+    } catch (err) {
+      res.setHeader('Connection', 'close');
+      throw err;
+    }
+
     const batchId = randomUUID();
     const enqueuedAt = new Date().toISOString();
-    const planned: Planned[] = plan.map(({ file, ext, fileName }) => {
-      const imageId = randomUUID();
-      const key = inputKey(batchId, imageId, ext);
-      const body = serialize(launchMessage({ batchId, imageId, fileName, attempt: 1, inputKey: key, enqueuedAt }));
-      return { imageId, fileName, key, ext, bytes: file.buffer, body };
-    });
+    const planned: Planned[] = [];
+    const progress = { files: 0 };
+    try {
+      await readMultipart(
+        req,
+        { field, single, maxFiles, maxFileBytes, concurrency: this.config.web.uploadConcurrency, count: (d) => this.memory.count(d), progress },
+        (file) => this.storeOne(batchId, enqueuedAt, file, planned),
+      );
+    } catch (err) {
+      // Bad input: nothing of this upload may stay behind.
+      const stored = planned.filter((p) => !p.failed);
+      if (stored.length > 0) await this.cleanup.remove(stored.map((p) => p.key));
+      this.metrics.uploads.inc({ mode, outcome: 'refused' }, Math.max(1, progress.files));
+      throw err;
+    } finally {
+      reservation.release();
+    }
+    if (planned.length === 0) {
+      this.metrics.uploads.inc({ mode, outcome: 'refused' });
+      throw new BadRequestException(`no files: send ${single ? 'one image' : 'one or more images'} in the multipart field "${field}"`);
+    }
+    planned.sort((a, b) => a.index - b.index);
+    return this.enqueue(batchId, planned, mode);
+  }
 
-    // 1. Store every image.
-    const stored = await mapLimit(planned, this.config.web.uploadConcurrency, async (p) => {
-      try {
-        await this.aws.inputBucket.put(p.key, p.bytes, {
-          contentType: CONTENT_TYPES[p.ext],
-          metadata: { [META_FILE_NAME]: encodeMetadataValue(p.fileName), 'batch-id': batchId, 'image-id': p.imageId },
-        });
-        return undefined;
-      } catch (err) {
-        return reason(err);
-      }
-    });
-    const toSend = planned.filter((_, i) => stored[i] === undefined);
+  /** Stores one checked file under a key made of ids; a failure is recorded, not thrown (the others may still make it). */
+  private async storeOne(batchId: string, enqueuedAt: string, file: ReceivedFile, planned: Planned[]): Promise<void> {
+    const imageId = randomUUID();
+    const key = inputKey(batchId, imageId, file.ext);
+    const body = serialize(launchMessage({ batchId, imageId, fileName: file.fileName, attempt: 1, inputKey: key, enqueuedAt }));
+    const p: Planned = { index: file.index, imageId, fileName: file.fileName, key, size: file.bytes.length, body };
+    planned.push(p);
+    try {
+      await this.aws.inputBucket.put(key, file.bytes, {
+        contentType: CONTENT_TYPES[file.ext],
+        metadata: { [META_FILE_NAME]: encodeMetadataValue(file.fileName), 'batch-id': batchId, 'image-id': imageId },
+      });
+    } catch (err) {
+      p.failed = reason(err);
+    }
+  }
 
-    // 2. Known as queued before any message leaves, so that no result can arrive unannounced.
+  /** Sends one launch message per stored image; answers 202 for those sent, 503 when none was. */
+  private async enqueue(batchId: string, planned: Planned[], mode: UploadMode): Promise<UploadResponseDto> {
+    const toSend = planned.filter((p) => !p.failed);
+    // Known as queued before any message leaves, so that no result can arrive unannounced.
     const uploadedAt = Date.now();
     if (toSend.length > 0) this.store.addBatch(batchId, toSend.map((p) => ({ imageId: p.imageId, fileName: p.fileName, inputKey: p.key, uploadedAt })));
 
-    // 3. One launch message per stored image, batched with other requests' messages.
+    // Batched with other requests' messages.
     const sent = await Promise.allSettled(this.publisher.publish(toSend.map((p) => p.body)));
     const unsent = toSend.filter((_, i) => sent[i].status === 'rejected');
     const leftBehind = new Set(unsent.length > 0 ? await this.cleanup.remove(unsent.map((p) => p.key)) : []);
     if (unsent.length > 0) this.store.removeImages(batchId, unsent.map((p) => p.imageId));
 
-    const failed: FailedFileDto[] = [
-      ...planned.flatMap((p, i) => {
-        const why = stored[i];
-        return why !== undefined ? [{ fileName: p.fileName, reason: why, cleanedUp: true }] : [];
-      }),
-      ...unsent.map((p) => {
-        const r = sent[toSend.indexOf(p)] as PromiseRejectedResult;
-        return { fileName: p.fileName, reason: reason(r.reason), cleanedUp: !leftBehind.has(p.key) };
-      }),
-    ];
+    const failed: FailedFileDto[] = planned.flatMap((p) => {
+      if (p.failed) return [{ fileName: p.fileName, reason: p.failed, cleanedUp: true }];
+      const i = toSend.indexOf(p);
+      const r = sent[i];
+      return r.status === 'rejected' ? [{ fileName: p.fileName, reason: reason(r.reason), cleanedUp: !leftBehind.has(p.key) }] : [];
+    });
     const accepted = toSend.filter((p) => !unsent.includes(p));
     this.metrics.uploads.inc({ mode, outcome: 'accepted' }, accepted.length);
-    this.metrics.uploadBytes.inc({ mode }, accepted.reduce((n, p) => n + p.bytes.length, 0));
+    this.metrics.uploadBytes.inc({ mode }, accepted.reduce((n, p) => n + p.size, 0));
     if (failed.length > 0) {
       this.metrics.uploads.inc({ mode, outcome: 'failed' }, failed.length);
       this.logger.warn(`batch ${batchId}: ${failed.length} of ${planned.length} file(s) failed: ${failed[0].reason}`);
@@ -116,29 +163,6 @@ export class UploadService {
       })),
     );
     return failed.length > 0 ? { batchId, images, failed } : { batchId, images };
-  }
-
-  /** Every file must be a non-empty JPEG, PNG, WebP or GIF by its bytes; else nothing is accepted. */
-  private check(files: IncomingFile[], mode: UploadMode, field: string): { file: IncomingFile; ext: ImageExtension; fileName: string }[] {
-    if (files.length === 0) {
-      this.metrics.uploads.inc({ mode, outcome: 'refused' });
-      throw new BadRequestException(`no files: send ${mode === 'classic' ? 'one image' : 'one or more images'} in the multipart field "${field}"`);
-    }
-    const out: { file: IncomingFile; ext: ImageExtension; fileName: string }[] = [];
-    for (const [i, file] of files.entries()) {
-      const fileName = sanitizeFileName(file.originalname, `image-${i + 1}`);
-      if (file.size === 0 || file.buffer.length === 0) {
-        this.metrics.uploads.inc({ mode, outcome: 'refused' }, files.length);
-        throw new BadRequestException(`file "${fileName}" is empty (0 bytes); nothing was accepted`);
-      }
-      const ext = sniffImageType(file.buffer);
-      if (!ext) {
-        this.metrics.uploads.inc({ mode, outcome: 'refused' }, files.length);
-        throw new UnsupportedMediaTypeException(`file "${fileName}" is not a JPEG, PNG, WebP or GIF image (judged by its bytes); nothing was accepted`);
-      }
-      out.push({ file, ext, fileName });
-    }
-    return out;
   }
 }
 
