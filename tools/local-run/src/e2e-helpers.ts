@@ -6,7 +6,7 @@ import { loadConfig } from '@app/config';
 import { readWorkerRecords } from '@app/fleet';
 import { LOCAL_CREDENTIALS } from '@tools/local-aws';
 import { testChildEnv } from '@tools/testing';
-import type { LocalSystem } from './system';
+import { startLocalSystem, type LocalSystem, type LocalSystemOptions } from './system';
 
 /** Adapters on the running system's S3/SQS, for checking what landed where. */
 export function resourcesOf(system: LocalSystem): { resources: AwsResources; clients: AwsClients } {
@@ -114,4 +114,31 @@ function signalGroup(child: ChildProcess, signal: NodeJS.Signals): void {
   } catch {
     // the group is gone
   }
+}
+
+/** Systems this test file started or is starting (Jest gives each test file its own copy). */
+const systems = new Set<Promise<LocalSystem | undefined>>();
+
+/**
+ * startLocalSystem for tests: registered before it is ready, so that
+ * stopAllSystems() stops it even when the beforeAll that started it timed out
+ * half-way; its processes carry the test run's marker for the global
+ * teardown; its stop() may be called twice.
+ */
+export function startTestSystem(options: LocalSystemOptions): Promise<LocalSystem> {
+  const starting = startLocalSystem({ ...options, env: { ...testChildEnv(), ...options.env } }).then((system) => {
+    let stopped: Promise<void> | undefined;
+    const stop = system.stop;
+    system.stop = () => (stopped ??= stop());
+    return system;
+  });
+  systems.add(starting.catch(() => undefined)); // a failed start has stopped what it started
+  return starting;
+}
+
+/** For afterAll: waits for starts in flight, then stops every system this test file started. */
+export async function stopAllSystems(): Promise<void> {
+  const all = await Promise.all([...systems]);
+  systems.clear();
+  await Promise.all(all.map((s) => s?.stop()));
 }

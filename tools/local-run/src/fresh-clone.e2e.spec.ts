@@ -16,10 +16,10 @@ import { DATASET_DIR, WORKSPACE_ROOT } from '@tools/testing';
 import { killAllNpmStarts, spawnNpmStart, until } from './e2e-helpers';
 import { processesWithEnv } from './worker-census';
 
-// The photo the small test model calls "swimsuit": only the default model gets it right.
-const PHOTO = join(DATASET_DIR, 'imagenet-sample/images/n01494475_hammerhead.JPEG');
+// A photo the small test model calls "dowitcher": only the default model gets it right.
+const PHOTO = join(DATASET_DIR, 'imagenet-sample/images/n01530575_brambling.JPEG');
 const TRUE_LABEL = (JSON.parse(readFileSync(join(DATASET_DIR, 'imagenet-sample/expected-labels.json'), 'utf8')) as Record<string, { label: string }>)[
-  'n01494475_hammerhead'
+  'n01530575_brambling'
 ].label;
 
 describe('npm start on a fresh clone with nothing beside it', () => {
@@ -70,7 +70,7 @@ describe('npm start on a fresh clone with nothing beside it', () => {
       const upSeconds = (Date.now() - started) / 1000;
 
       const form = new FormData();
-      form.append('myfile', new Blob([readFileSync(PHOTO)]), 'hammerhead.jpg');
+      form.append('myfile', new Blob([readFileSync(PHOTO)]), 'bird.jpg');
       const res = await fetch(`${webUrl}/`, { method: 'POST', body: form });
       const answer = { status: res.status, body: await res.text() };
       console.log(`fresh clone: npm start up in ${upSeconds.toFixed(0)} s (build included), first result after ${((Date.now() - started) / 1000).toFixed(0)} s`);
@@ -84,7 +84,7 @@ describe('npm start on a fresh clone with nothing beside it', () => {
         .filter((f) => f.endsWith('.log'))
         .map((f) => readFileSync(join(fleetDir, f), 'utf8'));
       expect(workerLogs.some((log) => log.includes('"model":"efficientnet-b0"') && log.includes('"image classified"'))).toBe(true);
-      expect(answer).toEqual({ status: 200, body: `hammerhead:${TRUE_LABEL}` });
+      expect(answer).toEqual({ status: 200, body: `bird:${TRUE_LABEL}` });
     } catch (err) {
       throw new Error(`${(err as Error).message}\n--- npm start printed:\n${run.output().slice(-4000)}`);
     } finally {

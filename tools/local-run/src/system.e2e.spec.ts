@@ -3,9 +3,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { runLoad } from '@tools/loadgen';
 import { DATASET_DIR, MODEL_DIR } from '@tools/testing';
-import { startLocalSystem, type LocalSystem } from './system';
+import type { LocalSystem } from './system';
 import { liveWorkerPids, WorkerCensus } from './worker-census';
-import { until } from './e2e-helpers';
+import { startTestSystem, stopAllSystems, until } from './e2e-helpers';
 
 const MAX_WORKERS = 4;
 const IMAGENET_LABELS = new Set(JSON.parse(readFileSync(join(DATASET_DIR, 'imagenet-labels.json'), 'utf8')) as string[]);
@@ -16,7 +16,7 @@ describe('the whole system end to end, through the load generator', () => {
 
   beforeAll(async () => {
     runDir = mkdtempSync(join(tmpdir(), 'system-e2e-'));
-    system = await startLocalSystem({
+    system = await startTestSystem({
       webPort: 0,
       awsPort: 0,
       runDir,
@@ -26,10 +26,10 @@ describe('the whole system end to end, through the load generator', () => {
 
   afterAll(async () => {
     const runId = system?.runId;
-    await system?.stop();
+    await stopAllSystems(); // also a system whose start outlived beforeAll's timeout
     if (runId) expect(liveWorkerPids(runId)).toEqual([]);
     rmSync(runDir, { recursive: true, force: true });
-  }, 60_000);
+  }, 240_000); // a start still in flight (up to three 60 s ready waits), then the stop
 
   it('answers all 100 classic requests at concurrency 100 from zero workers, within MAX_WORKERS, and scales back to zero', async () => {
     await until(() => liveWorkerPids(system.runId).length === 0, 15_000, 'zero workers before the run');
