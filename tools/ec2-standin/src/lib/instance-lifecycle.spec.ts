@@ -3,6 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { EC2Client, RunInstancesCommand, TerminateInstancesCommand } from '@aws-sdk/client-ec2';
 import { startEc2StandIn, type Ec2StandIn } from './ec2-standin';
+import { instancePath } from './instance-process';
 import type { InstanceStateName } from './instances';
 
 const SERVICE = join(__dirname, '../testing/instance-service.js');
@@ -107,6 +108,10 @@ describe('EC2 stand-in instances: boot, worker process, shutdown', () => {
     expect(standIn.instance(id)?.stateReason).toBe('Client.InstanceInitiatedShutdown');
     // The instance's shutdown stopped its service with SIGTERM, as an OS shutdown does.
     expect(logOf(id)).toContain('SIGTERM: exiting');
+  });
+
+  it("an instance's PATH has the shutdown shim first and no sbin, so this machine's shutdown is never found", () => {
+    expect(instancePath('/tmp/shim', '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin/:/bin::')).toBe('/tmp/shim:/usr/local/bin:/usr/bin:/bin');
   });
 
   it('with shutdown behaviour stop, a powered-off instance is stopped, not terminated', async () => {

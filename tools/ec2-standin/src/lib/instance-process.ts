@@ -47,7 +47,7 @@ export class InstanceProcess {
     try {
       const child = spawn(process.execPath, [this.o.main], {
         cwd: this.o.cwd,
-        env: { ...this.o.env, PATH: `${this.o.binDir}:${this.o.env['PATH'] ?? process.env['PATH'] ?? ''}` },
+        env: { ...this.o.env, PATH: instancePath(this.o.binDir, this.o.env['PATH'] ?? process.env['PATH'] ?? '') },
         stdio: ['ignore', fd, fd],
       });
       this.child = child;
@@ -86,6 +86,14 @@ export class InstanceProcess {
     await this.exited;
     clearTimeout(timer);
   }
+}
+
+/**
+ * The shim first, and no sbin directory at all: even if the shim were gone, an
+ * instance's `shutdown` would find nothing rather than this machine's own.
+ */
+export function instancePath(binDir: string, path: string): string {
+  return [binDir, ...path.split(':').filter((d) => d !== '' && !/\/sbin\/?$/.test(d))].join(':');
 }
 
 /**
