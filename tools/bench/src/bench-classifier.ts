@@ -1,5 +1,5 @@
 /**
- * `npm run bench:classifier -- --images DIR [--json OUT] [--rounds 3] [--batch N[,N...]] [--no-build]`
+ * `npm run bench:classifier -- --images DIR [--json OUT] [--rounds 3] [--batch N[,N...]] [--no-build] [--raw-only]`
  *
  * Throughput of the classifier worker against the model alone, measured in one run:
  * - raw: the images decoded beforehand, their tensors straight through the model
@@ -44,7 +44,12 @@ interface ImageFile {
 }
 
 /** Decoded tensors straight through the model, in batches of `batch`: images per second. */
-async function rawRate(engine: LocalEngine, inputs: Float32Array[], batch: number): Promise<{ rate: number; msPerImage: number[] }> {
+/**
+ * Decoded tensors straight through the model, in batches of `batch`: images per second, and the
+ * CPU milliseconds per image this (single-threaded) loop used, which a busy machine distorts far
+ * less than wall time.
+ */
+async function rawRate(engine: LocalEngine, inputs: Float32Array[], batch: number): Promise<{ rate: number; cpuMsPerImage: number; msPerImage: number[] }> {
   const per = inputs[0].length;
   const batches: { data: Float32Array; n: number }[] = [];
   for (let i = 0; i < inputs.length; i += batch) {
@@ -54,13 +59,15 @@ async function rawRate(engine: LocalEngine, inputs: Float32Array[], batch: numbe
     batches.push({ data, n: group.length });
   }
   const msPerImage: number[] = [];
+  const cpu = process.cpuUsage();
   const started = performance.now();
   for (const b of batches) {
     const t = performance.now();
     await engine.run(b.data, b.n);
     msPerImage.push((performance.now() - t) / b.n);
   }
-  return { rate: inputs.length / ((performance.now() - started) / 1000), msPerImage };
+  const used = process.cpuUsage(cpu);
+  return { rate: inputs.length / ((performance.now() - started) / 1000), cpuMsPerImage: (used.user + used.system) / 1000 / inputs.length, msPerImage };
 }
 
 /** The model the worker will use: the same variables, the same resolution (MODEL_DIR, MODEL_URL, default). */
@@ -162,6 +169,8 @@ async function main(): Promise<void> {
       prefetch: { type: 'string', default: process.env['WORKER_PREFETCH'] ?? '20' },
       backend: { type: 'string', default: process.env['TF_BACKEND'] ?? 'auto' },
       'no-build': { type: 'boolean', default: false },
+      // Only the model alone at each --batch size (no worker, no emulator): a quick comparison.
+      'raw-only': { type: 'boolean', default: false },
     },
   });
   const rounds = Math.max(1, Number(values.rounds));
@@ -183,6 +192,23 @@ async function main(): Promise<void> {
     });
   }
 
+  if (values['raw-only']) {
+    const rows = [];
+    for (const batch of batches) {
+      const { backend, model, results } = await measureRaw(files, batch, values.backend, rounds);
+      rows.push({
+        backend,
+        model,
+        batchSize: batch,
+        rawImagesPerSecond: r1(median(results.map((x) => x.rate))),
+        rawCpuMsPerImage: r1(median(results.map((x) => x.cpuMsPerImage))),
+        rawRoundsImagesPerSecond: results.map((x) => r1(x.rate)),
+      });
+      console.log(JSON.stringify(rows.at(-1)));
+    }
+    if (values.json) writeFileSync(values.json, JSON.stringify({ images: files.length, rounds, batchSizes: rows }, null, 2) + '\n');
+    return;
+  }
   const reports = [];
   for (const batch of batches) reports.push(await measureBatch(files, batch, rounds, values));
   const report =
@@ -195,6 +221,7 @@ async function main(): Promise<void> {
             rawImagesPerSecond: r.rawImagesPerSecond,
             pipelineImagesPerSecond: r.pipelineImagesPerSecond,
             ratio: r.ratio,
+            rawCpuMsPerImage: r.rawCpuMsPerImage,
             p50Ms: r.p50Ms,
             p95Ms: r.p95Ms,
           })),
@@ -318,6 +345,8 @@ async function measureBatch(files: ImageFile[], batch: number, rounds: number, o
     p95Ms: r1(percentile(totals, 95)),
     breakdownMs: Object.fromEntries(BREAKDOWN.map((k) => [k, avg(k)])),
     rawMsPerImage: r2(1000 / raw),
+    // The model's own CPU per image (the raw loop is single-threaded): steadier than wall time on a busy machine.
+    rawCpuMsPerImage: r1(median([...before.results, ...after.results].map((x) => x.cpuMsPerImage))),
     // What bounds the pipeline: CPU per image of the worker's threads and of the emulator, on this many cores.
     cpuMsPerImage: { ...cpuMsPerImage, total: r2(cpuTotal) },
     cores,
