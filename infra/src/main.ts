@@ -5,7 +5,7 @@ import { IcsStack } from './lib/stack';
 /**
  * Synthesises the stack into dist/infra/cdk.out (or ICS_CDK_OUT) without the CDK
  * CLI and without AWS credentials: `npm run synth`. Deploy the result with
- * `npx nx deploy infra` (infra/src/deploy.ts runs `aws-cdk deploy --app <cdk.out>`).
+ * `npx nx deploy infra` (infra/src/deploy.ts runs the pinned `cdk deploy --app <cdk.out>`).
  *
  * Synth-time settings (environment): ICS_STACK_NAME (default `ics`, also STACK_NAME
  * and the ics:stack tag), ICS_INPUT_RETENTION_DAYS (7), ICS_OUTPUT_RETENTION_DAYS (30).
@@ -26,8 +26,9 @@ export function synth(outdir = process.env['ICS_CDK_OUT'] ?? DEFAULT_OUTDIR): st
   const stackName = process.env['ICS_STACK_NAME'] ?? 'ics';
   new IcsStack(app, 'Ics', {
     stackName,
-    description: 'Elastic image classification: S3, SQS, worker launch template, control host',
-    // Deploys with the caller's credentials: no bootstrap roles; no assets, so no asset bucket either.
+    description: 'Elastic image classification: S3, SQS, worker launch template, control host behind an HTTPS load balancer',
+    // Deploys with the caller's credentials (no bootstrap roles); the template itself, too big to
+    // pass inline, goes through the bootstrap bucket: `npx cdk bootstrap` once per account and region.
     synthesizer: new CliCredentialsStackSynthesizer(),
     inputRetentionDays: positiveInt('ICS_INPUT_RETENTION_DAYS', 7),
     outputRetentionDays: positiveInt('ICS_OUTPUT_RETENTION_DAYS', 30),
