@@ -1,3 +1,4 @@
+// eslint-disable-next-line @typescript-eslint/triple-slash-reference -- respawn ships no types, and projects that import this file must see ours
 /// <reference path="./types/respawn.d.ts" />
 import { closeSync, openSync, readFileSync } from 'node:fs';
 import respawn from 'respawn';
