@@ -1,5 +1,5 @@
 import { execFileSync, spawnSync } from 'node:child_process';
-import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { loadConfig } from '@app/config';
@@ -82,6 +82,20 @@ describe('systemd units', () => {
       // Only complaint allowed: node is not installed here.
       const lines = `${run.stdout}${run.stderr}`.split('\n').filter(Boolean);
       expect(lines.filter((l) => !l.includes('/usr/local/bin/node is not executable'))).toEqual([]);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  (analyze ? it : it.skip)('the control host\'s ics-credentials service and timer (written by its user data) pass systemd-analyze verify', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'units-'));
+    try {
+      const units = [...hostScript.matchAll(/cat > \/etc\/systemd\/system\/([\w.-]+) <<'UNIT'\n([\s\S]*?)\nUNIT\n/g)];
+      expect(units.map((m) => m[1])).toEqual(['ics-credentials.service', 'ics-credentials.timer']);
+      for (const [, name, text] of units) writeFileSync(join(dir, name), `${text}\n`);
+      const run = spawnSync('systemd-analyze', ['verify', join(dir, 'ics-credentials.service'), join(dir, 'ics-credentials.timer')], { encoding: 'utf8' });
+      const lines = `${run.stdout}${run.stderr}`.split('\n').filter(Boolean);
+      expect(lines.filter((l) => !l.includes('/usr/local/bin/ics-credentials is not executable'))).toEqual([]);
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
