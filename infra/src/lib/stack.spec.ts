@@ -230,6 +230,8 @@ describe('user data and configuration', () => {
     const web = loadConfig(appEnv('web-tier'));
     expect(web.web.production).toBe(true);
     expect(web.web.apiKeysSecretId).toBe('ics/api-keys');
+    // No image link outlives the role session credentials that sign it.
+    expect(web.web.imageUrlTtlSeconds).toBe(300);
     for (const app of ['launch-controller', 'monitor-controller']) {
       const config = loadConfig(appEnv(app));
       expect(config.scaling.ec2.launchTemplateId).toBe('lt-0123456789abcdef0');

@@ -79,6 +79,9 @@ export class ControlHost extends Construct {
         NODE_ENV: 'production',
         API_KEYS_SECRET_ID: `${name}/api-keys`,
         LAUNCH_CONTROLLER_URL: `http://127.0.0.1:${APP_PORTS['launch-controller']}`,
+        // A presigned URL dies with the credentials that signed it: the web tier's role
+        // session has at least 5 minutes left whenever the SDK uses it (it refreshes earlier).
+        IMAGE_URL_TTL_SECONDS: '300',
       },
       'launch-controller': { PORT: String(APP_PORTS['launch-controller']), EC2_LAUNCH_TEMPLATE_ID: worker.launchTemplate.ref },
       'monitor-controller': {
