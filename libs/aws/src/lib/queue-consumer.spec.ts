@@ -128,12 +128,15 @@ describe('QueueConsumer against the embedded SQS', () => {
       const handled: string[] = [];
       const backoffs: { error: Error; pause: number }[] = [];
       const recovered: number[] = [];
-      const c = consumer({ queue: viaProxy, backoff: { initialMs: 50, maxMs: 400 }, handleMessage: async (m) => void handled.push(m.body) });
+      const lines: string[] = [];
+      const record = (level: string) => (msg: unknown) => void lines.push(`${level} ${String(msg)}`);
+      const logger = { log: record('log'), warn: record('warn'), error: record('error'), debug: record('debug') };
+      const c = consumer({ queue: viaProxy, name: 'q-out', logger, backoff: { initialMs: 50, maxMs: 400 }, handleMessage: async (m) => void handled.push(m.body) });
       c.on('backing_off', (error, pause) => backoffs.push({ error, pause }));
       c.on('recovered', (_ms, failures) => recovered.push(failures));
       c.start();
       await queue.send('before');
-      await until('first handled', () => handled.length === 1);
+      await until('first handled and deleted', () => c.status.handled === 1);
 
       proxy.cut();
       await until('three failed receives', () => backoffs.length >= 3);
@@ -158,6 +161,12 @@ describe('QueueConsumer against the embedded SQS', () => {
       expect(c.health(10)).toMatchObject({ healthy: true });
       expect(c.status.failingSince).toBeUndefined();
       await c.stop();
+      // A log line per state change: started, each failed receive with its pause, recovered, stopping, stopped.
+      const kinds = lines.map((l) => l.replace(/^(\w+) q-out: (\w+).*$/, '$1 $2'));
+      expect(kinds[0]).toBe('log consuming');
+      expect(kinds.slice(1, 4)).toEqual(['warn receive', 'warn receive', 'warn receive']);
+      expect(lines[1]).toMatch(/^warn q-out: receive failed \(UnreachableError, failure 1\): .*; backing off \d+ ms$/);
+      expect(kinds.slice(-3)).toEqual(['log recovered', 'log stopping', 'log stopped']);
     } finally {
       sqs.destroy();
       await proxy.stop();

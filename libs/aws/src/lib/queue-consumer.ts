@@ -89,7 +89,7 @@ export class QueueConsumer<T = unknown> extends EventEmitter<ConsumerEvents<T>> 
     super();
     checkConsumerOptions(options);
     this.name = options.name ?? options.queue.url.split('/').pop() ?? options.queue.url;
-    this.logger = options.logger ?? new Logger(`QueueConsumer ${this.name}`);
+    this.logger = options.logger ?? new Logger(QueueConsumer.name);
     const batchSize = options.batchSize ?? SQS_BATCH_LIMIT;
     this.options = {
       queue: options.queue,
@@ -149,7 +149,7 @@ export class QueueConsumer<T = unknown> extends EventEmitter<ConsumerEvents<T>> 
     this.pauseAbort = new AbortController();
     this.state = 'running';
     this.lastProgressAt = new Date();
-    this.logger.log(`consuming ${this.queue.url} (batch ${this.options.batchSize}, in flight ≤ ${this.options.maxInFlight}, wait ${this.options.waitSeconds} s)`);
+    this.logger.log(`${this.name}: consuming ${this.queue.url} (batch ${this.options.batchSize}, in flight ≤ ${this.options.maxInFlight}, wait ${this.options.waitSeconds} s)`);
     this.queue.consumers.add(this);
     this.emit('started');
     this.running = this.run();
@@ -164,7 +164,7 @@ export class QueueConsumer<T = unknown> extends EventEmitter<ConsumerEvents<T>> 
     if (this.state === 'stopped') return;
     if (this.state !== 'stopping') {
       this.state = 'stopping';
-      this.logger.log(`stopping: waiting for ${this.inFlight.size} handler(s) in flight`);
+      this.logger.log(`${this.name}: stopping: waiting for ${this.inFlight.size} handler(s) in flight`);
       // A receive aborted here may have taken messages on the server: they come back after their visibility timeout.
       this.pollAbort.abort();
       this.pauseAbort.abort();
@@ -200,7 +200,7 @@ export class QueueConsumer<T = unknown> extends EventEmitter<ConsumerEvents<T>> 
     }
     await Promise.allSettled([...this.inFlight]);
     this.state = 'stopped';
-    this.logger.log(`stopped (${this.handled} handled, ${this.failed} failed)`);
+    this.logger.log(`${this.name}: stopped (${this.handled} handled, ${this.failed} failed)`);
     this.emit('stopped');
   }
 
@@ -220,7 +220,7 @@ export class QueueConsumer<T = unknown> extends EventEmitter<ConsumerEvents<T>> 
     const pause = Math.round(ceiling / 2 + (Math.random() * ceiling) / 2);
     this.state = 'backing-off';
     const kind = err instanceof AwsAdapterError ? err.name : 'Error';
-    this.logger.warn(`receive failed (${kind}, failure ${this.failures}): ${err.message}; backing off ${pause} ms`);
+    this.logger.warn(`${this.name}: receive failed (${kind}, failure ${this.failures}): ${err.message}; backing off ${pause} ms`);
     this.emit('backing_off', err, pause, this.failures);
     await sleep(pause, this.pauseAbort.signal);
     if (this.state === 'backing-off') this.state = 'running';
@@ -230,7 +230,7 @@ export class QueueConsumer<T = unknown> extends EventEmitter<ConsumerEvents<T>> 
     this.lastProgressAt = new Date();
     if (this.failingSince === undefined) return;
     const downMs = Date.now() - this.failingSince.getTime();
-    this.logger.log(`recovered: receiving again after ${this.failures} failed receive(s) over ${downMs} ms`);
+    this.logger.log(`${this.name}: recovered: receiving again after ${this.failures} failed receive(s) over ${downMs} ms`);
     this.emit('recovered', downMs, this.failures);
     this.failures = 0;
     this.failingSince = undefined;
@@ -266,7 +266,7 @@ export class QueueConsumer<T = unknown> extends EventEmitter<ConsumerEvents<T>> 
       clearInterval(heartbeat);
       this.failed++;
       const e = asError(err);
-      this.logger.error(`message ${m.messageId} (receive ${m.receiveCount}) failed, left for redelivery: ${e.message}`);
+      this.logger.error(`${this.name}: message ${m.messageId} (receive ${m.receiveCount}) failed, left for redelivery: ${e.message}`);
       this.emit('handler_failed', m, e);
       return;
     }
@@ -277,7 +277,7 @@ export class QueueConsumer<T = unknown> extends EventEmitter<ConsumerEvents<T>> 
         await this.queue.delete(m.receiptHandle);
       } catch (err) {
         const e = asError(err);
-        this.logger.warn(`message ${m.messageId} handled but not deleted (${e.message}): it will be delivered again`);
+        this.logger.warn(`${this.name}: message ${m.messageId} handled but not deleted (${e.message}): it will be delivered again`);
         this.emit('delete_failed', m, e);
       }
     }
@@ -293,7 +293,7 @@ export class QueueConsumer<T = unknown> extends EventEmitter<ConsumerEvents<T>> 
       if (settled()) return;
       this.queue.changeVisibility(m.receiptHandle, visibilityTimeoutSeconds).catch((err: unknown) => {
         const e = asError(err);
-        this.logger.warn(`could not extend the visibility of message ${m.messageId}: ${e.message}`);
+        this.logger.warn(`${this.name}: could not extend the visibility of message ${m.messageId}: ${e.message}`);
         this.emit('heartbeat_failed', m, e);
       });
     }, heartbeatSeconds * 1000);
