@@ -104,7 +104,7 @@ describe('network: nothing but the load balancer, on 443 and 80, is open to the 
 describe('worker role: its own instance only', () => {
   it('has exactly these statements, no wildcard action, no unbounded resource', () => {
     expect(Object.keys(s.worker).sort()).toEqual(
-      ['ListModel', 'ReadArtifactsAndModel', 'ReadInputImages', 'SendMonitorAndOutputMessages', 'ShipWorkerLogs', 'TagOwnWorkerState', 'TakeLaunchMessages', 'WriteResults'].sort(),
+      ['ListModel', 'ListResults', 'ReadArtifactsAndModel', 'ReadInputImages', 'Results', 'SendMonitorAndOutputMessages', 'ShipWorkerLogs', 'TagOwnWorkerState', 'TakeLaunchMessages'].sort(),
     );
     for (const st of all(s.worker)) {
       expect(st.Effect).toBe('Allow');
@@ -134,7 +134,11 @@ describe('worker role: its own instance only', () => {
 
   it('reads inputs, writes results, takes launch messages, sends monitor and output messages', () => {
     expect(s.worker['ReadInputImages']).toMatchObject({ Action: 's3:GetObject', Resource: objects(storage.inputBucket) });
-    expect(s.worker['WriteResults']).toMatchObject({ Action: 's3:PutObject', Resource: objects(storage.outputBucket) });
+    // Reads too: a refused conditional put reads the result that won.
+    expect(actionsOf(s.worker['Results'])).toEqual(['s3:GetObject', 's3:PutObject']);
+    expect(s.worker['Results'].Resource).toEqual(objects(storage.outputBucket));
+    expect(s.worker['ListResults']).toMatchObject({ Action: 's3:ListBucket', Resource: getAtt(storage.outputBucket) });
+    expect(all(s.worker).some((x) => actionsOf(x).includes('s3:DeleteObject'))).toBe(false);
     expect(actionsOf(s.worker['TakeLaunchMessages'])).toEqual(['sqs:ChangeMessageVisibility', 'sqs:DeleteMessage', 'sqs:ReceiveMessage']);
     expect(s.worker['TakeLaunchMessages'].Resource).toEqual(getAtt(queues.launchQueue));
     expect(s.worker['SendMonitorAndOutputMessages'].Resource).toEqual([getAtt(queues.monitorQueue), getAtt(queues.outputQueue)]);

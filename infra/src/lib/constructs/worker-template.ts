@@ -73,7 +73,11 @@ export class WorkerTemplate extends Construct {
     });
     const allow = (sid: string, s: Omit<iam.PolicyStatementProps, 'sid'>) => this.role.addToPolicy(new iam.PolicyStatement({ sid, ...s }));
     allow('ReadInputImages', { actions: ['s3:GetObject'], resources: [storage.inputBucket.arnForObjects('*')] });
-    allow('WriteResults', { actions: ['s3:PutObject'], resources: [storage.outputBucket.arnForObjects('*')] });
+    // Results (first writer wins: a refused conditional put reads the winner), announcement
+    // marks, attempt records and heartbeats (libs/results, heartbeat-keeper.ts).
+    allow('Results', { actions: ['s3:GetObject', 's3:PutObject'], resources: [storage.outputBucket.arnForObjects('*')] });
+    // Without ListBucket a missing object is 403 instead of 404, and "not there" is what the publisher asks.
+    allow('ListResults', { actions: ['s3:ListBucket'], resources: [storage.outputBucket.bucketArn] });
     // ChangeMessageVisibility: the claim stage keeps a held message invisible, and hands one back (0) on shutdown.
     allow('TakeLaunchMessages', {
       actions: ['sqs:ReceiveMessage', 'sqs:DeleteMessage', 'sqs:ChangeMessageVisibility'],
