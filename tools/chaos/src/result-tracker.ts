@@ -1,4 +1,4 @@
-import type { AwsResources } from '@app/aws';
+import type { AwsClients, AwsResources } from '@app/aws';
 import { heartbeatKey, parseHeartbeat } from '@app/contracts';
 import { resourcesOf, type LocalSystem } from '@tools/local-run';
 import type { Answer, AnswerLedger } from './ledger';
@@ -25,6 +25,7 @@ const answerOfStored = (r: StoredResult): Answer => ({ status: r.status, label: 
  */
 export class ResultTracker {
   private readonly resources: AwsResources;
+  private readonly clients: AwsClients;
 
   constructor(
     private readonly client: ServiceClient,
@@ -32,7 +33,12 @@ export class ResultTracker {
     system: LocalSystem,
   ) {
     // Straight to the embedded S3, not through the edge proxy a chaos run cuts.
-    this.resources = resourcesOf(system).resources;
+    ({ resources: this.resources, clients: this.clients } = resourcesOf(system));
+  }
+
+  /** Closes its S3 connections (kept alive, they would hold the process open). */
+  close(): void {
+    this.clients.destroy();
   }
 
   /** Follows one batch on its event stream and by polling its REST view, until `signal` aborts. */
