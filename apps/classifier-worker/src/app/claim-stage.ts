@@ -29,6 +29,12 @@ export interface ClaimDeps {
   work: (job: Job) => Promise<void>;
   /** A message arrived (claimable or not): the worker is not idle. */
   onReceived?: () => void;
+  /** The message is settled (claimed and finished, released, or dropped). */
+  onSettled?: () => void;
+  /** Milliseconds of idleness left before the worker ends itself (Infinity while it holds images). */
+  idleLeftMs?: () => number;
+  /** Called (once a receive would start past the idle time) instead of polling again. */
+  onIdle?: () => void;
 }
 
 export type ClaimOutcome = 'claimed' | 'malformed' | 'released';
@@ -50,7 +56,7 @@ export class ClaimStage {
     this.checks = new BatchSender(d.monitorQueue);
     const batchSize = Math.min(SQS_BATCH_LIMIT, d.settings.prefetch);
     this.consumer = new QueueConsumer<ClaimOutcome>({
-      queue: d.launchQueue,
+      queue: this.idleAware(d.launchQueue),
       name: 'launch queue',
       batchSize,
       maxInFlight: Math.max(batchSize, d.settings.prefetch),
@@ -74,8 +80,42 @@ export class ClaimStage {
     await this.checks.idle();
   }
 
+  /**
+   * The launch queue as the consumer sees it: a poll never outlasts the idle
+   * time left, and once that is spent no poll starts at all (it waits for
+   * stop()). Aborting a long poll instead would leave it pending on the
+   * emulator's side (and on SQS, maybe a message taken), which swallows the
+   * next message for a whole visibility timeout.
+   */
+  private idleAware(queue: Queue): Queue {
+    const { idleLeftMs, onIdle } = this.d;
+    if (!idleLeftMs || !onIdle) return queue;
+    const wrapped = Object.create(queue) as Queue;
+    wrapped.receive = (o = {}) => {
+      const left = idleLeftMs();
+      if (left <= 0) {
+        onIdle();
+        return new Promise((resolve) => {
+          if (o.abortSignal?.aborted) return resolve([]);
+          o.abortSignal?.addEventListener('abort', () => resolve([]), { once: true });
+        });
+      }
+      const wait = Number.isFinite(left) ? Math.min(o.waitSeconds ?? 0, Math.ceil(left / 1000)) : o.waitSeconds;
+      return queue.receive({ ...o, waitSeconds: wait });
+    };
+    return wrapped;
+  }
+
   private async claim(m: ReceivedMessage, ctx: MessageContext): Promise<ClaimOutcome> {
     this.d.onReceived?.();
+    try {
+      return await this.claimOne(m, ctx);
+    } finally {
+      this.d.onSettled?.();
+    }
+  }
+
+  private async claimOne(m: ReceivedMessage, ctx: MessageContext): Promise<ClaimOutcome> {
     let msg: LaunchMessage;
     try {
       msg = parseLaunchMessage(m.body);

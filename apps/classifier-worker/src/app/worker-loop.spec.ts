@@ -7,7 +7,7 @@ import { MODEL_DIR, startTestStack, type TestStack } from '@tools/testing';
 import { drain, enqueue, outputs, photos, recordingLogger, SAMPLE_IMAGES, storedResult } from '../testing/fixtures';
 import { WorkerLoop, type WorkerLoopDeps, type WorkerLoopSettings } from './worker-loop';
 
-const settings: WorkerLoopSettings = { pollWaitSeconds: 1, idleSeconds: 2, imageDeadlineSeconds: 300, prefetch: 20 };
+const settings: WorkerLoopSettings = { pollWaitSeconds: 1, idleSeconds: 2, imageDeadlineSeconds: 300, livenessCheckSeconds: 60, prefetch: 20 };
 
 describe('WorkerLoop against the embedded S3/SQS', () => {
   let classifier: Classifier;

@@ -62,6 +62,8 @@ const round = (ms: number | undefined) => (ms === undefined ? undefined : Math.r
 export class WorkerLoop {
   private imagesDone = 0;
   private held = 0;
+  /** Messages received and not yet settled (claimed, waiting for room, or being parsed). */
+  private receiving = 0;
   private state?: WorkerState;
   private failure?: Error;
   private reason?: StopReason;
@@ -94,7 +96,16 @@ export class WorkerLoop {
       budget: this.budget,
       log: d.log,
       work: (job) => this.process(job),
-      onReceived: () => (this.lastWork = performance.now()),
+      onReceived: () => {
+        this.lastWork = performance.now();
+        this.receiving++;
+      },
+      onSettled: () => {
+        this.receiving--;
+        this.lastWork = performance.now();
+      },
+      idleLeftMs: () => (this.receiving > 0 ? Infinity : s.idleSeconds * 1000 - (performance.now() - this.lastWork)),
+      onIdle: () => this.end('idle'),
     });
     this.fetch = new FetchStage(d.inputBucket, d.classifier, s.lookahead ?? 8);
     this.classify = new ClassifyStage(d.classifier, d.workerId, (ms) => this.budget.observe(ms));
@@ -129,19 +140,14 @@ export class WorkerLoop {
   }
 
   private async loop(): Promise<StopReason> {
-    const { log, classifier, workerId, settings } = this.d;
+    const { log, classifier, workerId } = this.d;
     this.setState('free');
     log.info({ workerId, backend: classifier.backend, model: classifier.model, coldStartMs: Math.round(performance.now()) }, 'polling the launch queue');
     const ended = new Promise<StopReason>((resolve) => (this.finish = resolve));
     if (this.reason) this.finish?.(this.reason);
     this.heartbeat.start();
     this.claim.start();
-    const idleMs = settings.idleSeconds * 1000;
-    const idleCheck = setInterval(() => {
-      if (this.held === 0 && performance.now() - this.lastWork >= idleMs) this.end('idle');
-    }, Math.min(250, idleMs));
     const reason = await ended;
-    clearInterval(idleCheck);
     this.setState('stopping');
     await this.claim.stop();
     await this.publish.idle();
