@@ -89,4 +89,48 @@ describe('conditional writes on the local S3 edge (raw HTTP)', () => {
     expect((await raw(aws, 'PUT', path, '2', { 'If-None-Match': '*' })).status).toBe(412);
     expect((await raw(aws, 'GET', path)).body).toBe('1');
   });
+
+  it('CompleteMultipartUpload with If-None-Match: * of an existing key is refused with 412, leaving the object as it was', async () => {
+    const path = key();
+    expect((await raw(aws, 'PUT', path, 'original')).status).toBe(200);
+    const upload = async () => {
+      const created = await raw(aws, 'POST', `${path}?uploads`);
+      const uploadId = /<UploadId>([^<]+)<\/UploadId>/.exec(created.body)?.[1] ?? '';
+      expect(uploadId).not.toBe('');
+      const part = await raw(aws, 'PUT', `${path}?partNumber=1&uploadId=${encodeURIComponent(uploadId)}`, 'multipart body', { 'If-None-Match': '*' });
+      expect(part.status).toBe(200); // a part is not the object: no precondition on it
+      const etag = String(part.headers['etag']);
+      const xml = `<CompleteMultipartUpload><Part><PartNumber>1</PartNumber><ETag>${etag}</ETag></Part></CompleteMultipartUpload>`;
+      return { uploadId, xml };
+    };
+    const { uploadId, xml } = await upload();
+    const refused = await raw(aws, 'POST', `${path}?uploadId=${encodeURIComponent(uploadId)}`, xml, { 'If-None-Match': '*' });
+    expect(refused.status).toBe(412);
+    expect(refused.body).toContain('<Code>PreconditionFailed</Code>');
+    expect((await raw(aws, 'GET', path)).body).toBe('original');
+
+    // The same completion to a free key succeeds.
+    const free = key();
+    const created = await raw(aws, 'POST', `${free}?uploads`);
+    const freeId = /<UploadId>([^<]+)<\/UploadId>/.exec(created.body)?.[1] ?? '';
+    const part = await raw(aws, 'PUT', `${free}?partNumber=1&uploadId=${encodeURIComponent(freeId)}`, 'multipart body');
+    const done = await raw(aws, 'POST', `${free}?uploadId=${encodeURIComponent(freeId)}`, `<CompleteMultipartUpload><Part><PartNumber>1</PartNumber><ETag>${String(part.headers['etag'])}</ETag></Part></CompleteMultipartUpload>`, { 'If-None-Match': '*' });
+    expect(done.status).toBe(200);
+    expect((await raw(aws, 'GET', free)).body).toBe('multipart body');
+  });
+
+  // s3rver alone stores the 10 bytes that arrived (a truncated result that would win for ever).
+  it('a conditional write whose client dies mid-body creates nothing and does not block the key', async () => {
+    const path = key();
+    await new Promise<void>((resolve) => {
+      const req = request(`${aws.endpoint}${path}`, { method: 'PUT', headers: { 'If-None-Match': '*', 'Content-Length': '100000' } });
+      req.on('error', () => resolve());
+      req.write('x'.repeat(10), () => setTimeout(() => req.destroy(), 100));
+      req.on('close', () => resolve());
+    });
+    expect((await raw(aws, 'GET', path)).status).toBe(404);
+    const next = await raw(aws, 'PUT', path, 'complete', { 'If-None-Match': '*' });
+    expect(next.status).toBe(200);
+    expect((await raw(aws, 'GET', path)).body).toBe('complete');
+  });
 });

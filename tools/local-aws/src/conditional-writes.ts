@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto';
-import type { IncomingMessage, ServerResponse } from 'node:http';
+import { IncomingMessage, type ServerResponse } from 'node:http';
+import { Socket } from 'node:net';
 
 type Handler = (req: IncomingMessage, res: ServerResponse) => void;
 
@@ -12,6 +13,11 @@ type Handler = (req: IncomingMessage, res: ServerResponse) => void;
  * Other If-None-Match values are refused with 501 NotImplemented, as S3 does.
  * Path-style requests only (the local stack sets S3_FORCE_PATH_STYLE). Unlike
  * S3, the precondition is checked before s3rver checks the signature.
+ *
+ * s3rver also stores whatever part of a body arrived when the client dies
+ * mid-upload; S3 stores nothing. A conditional write is therefore read whole
+ * here first and handed to s3rver only when complete, so a writer killed
+ * mid-PUT cannot leave a truncated object that would win for ever.
  */
 export class ConditionalWrites {
   /** The tail of each key's queue of conditional writes. */
@@ -54,10 +60,12 @@ export class ConditionalWrites {
     }
     if (exists) {
       answerError(req, res, 412, 'PreconditionFailed', 'At least one of the pre-conditions you specified did not hold', { Condition: 'If-None-Match' });
-    } else {
-      // The next write of this key waits until this one's response is complete (the object stored, or refused).
-      this.s3(req, res);
+      return done;
     }
+    const body = await readWhole(req);
+    if (!body) return; // the client went away mid-body: nothing is stored, as on S3
+    // The next write of this key waits until this one's response is complete (the object stored, or refused).
+    this.s3(replay(req, body), res);
     return done;
   }
 }
@@ -82,6 +90,35 @@ function conditionalWrite(req: IncomingMessage): ConditionalTarget | undefined {
   } catch {
     return undefined; // a malformed escape: s3rver answers it
   }
+}
+
+/** The request body, or undefined when the client aborted before sending all of it. */
+function readWhole(req: IncomingMessage): Promise<Buffer | undefined> {
+  return new Promise((resolve) => {
+    const chunks: Buffer[] = [];
+    req.on('data', (c: Buffer) => chunks.push(c));
+    req.once('end', () => resolve(req.complete ? Buffer.concat(chunks) : undefined));
+    req.once('close', () => resolve(req.complete ? Buffer.concat(chunks) : undefined));
+    req.once('error', () => resolve(undefined));
+  });
+}
+
+/** A request with the same head as `req` whose body is `body`, for s3rver to read. */
+function replay(req: IncomingMessage, body: Buffer): IncomingMessage {
+  const copy = new IncomingMessage(req.socket ?? new Socket());
+  Object.assign(copy, {
+    method: req.method,
+    url: req.url,
+    headers: req.headers,
+    rawHeaders: req.rawHeaders,
+    httpVersion: req.httpVersion,
+    httpVersionMajor: req.httpVersionMajor,
+    httpVersionMinor: req.httpVersionMinor,
+  });
+  copy.push(body);
+  copy.push(null);
+  copy.complete = true;
+  return copy;
 }
 
 function finished(res: ServerResponse): Promise<void> {
