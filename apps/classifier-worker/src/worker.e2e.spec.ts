@@ -86,7 +86,7 @@ describe('classifier-worker process', () => {
     expect(statuses.at(-1)?.imagesDone).toBe(3);
   }, 90_000);
 
-  it('on EC2: takes its id from IMDSv2, tags its state, and terminates its own instance when idle', async () => {
+  it('on EC2: takes its id from IMDSv2, tags its state, and exits 0 when idle without calling TerminateInstances', async () => {
     const instanceId = 'i-0abc1234def567890';
     const calls: Record<string, string>[] = [];
     // One fake endpoint for both the instance metadata service and the EC2 API.
@@ -120,8 +120,10 @@ describe('classifier-worker process', () => {
       const tags = calls.filter((c) => c['Action'] === 'CreateTags');
       expect(tags[0]).toMatchObject({ 'ResourceId.1': instanceId, 'Tag.1.Key': WORKER_STATE_TAG, 'Tag.1.Value': 'starting' });
       expect(tags.map((t) => t['Tag.1.Value'])).toContain('busy');
-      expect(calls.at(-1)).toMatchObject({ Action: 'TerminateInstances', 'InstanceId.1': instanceId });
-      expect(run.lines.some((l) => l.includes('"idle: terminating this instance"'))).toBe(true);
+      // Its unit powers the instance off when it exits 0; the worker role has no TerminateInstances.
+      expect(calls.filter((c) => c['Action'] === 'TerminateInstances')).toHaveLength(0);
+      expect(calls.at(-1)).toMatchObject({ Action: 'CreateTags' });
+      expect(run.lines.some((l) => l.includes('"idle: ending this instance"'))).toBe(true);
     } finally {
       await new Promise<void>((r) => server.close(() => r()));
     }

@@ -106,14 +106,14 @@ describe('LOCAL_FLEET=ec2 npm start: the whole system on the EC2 provider agains
       for (const i of instances) {
         const tags = Object.fromEntries((i.Tags ?? []).map((t) => [t.Key, t.Value]));
         // Launched by Ec2Fleet from the launch template, tagged by its worker (CreateTags), and ended
-        // by the worker itself through TerminateInstances (a user-initiated shutdown, to EC2).
+        // by the worker itself: it exits 0 and the instance powers off (an instance-initiated shutdown).
         expect(tags).toMatchObject({ 'ics:stack': 'ics', 'ics:role': 'classifier-worker', 'aws:ec2launchtemplate:id': expect.stringMatching(/^lt-/) });
         expect(tags['ics:worker-state']).not.toBe('starting');
-        expect(i.StateReason?.Code).toBe('Client.UserInitiatedShutdown');
-        // The worker found this instance id through IMDSv2, and terminated that instance.
+        expect(i.StateReason?.Code).toBe('Client.InstanceInitiatedShutdown');
+        // The worker found this instance id through IMDSv2, and ended that instance.
         const log = readFileSync(join(runDir, 'fleet', `${i.InstanceId}.log`), 'utf8');
         expect(log).toContain(`"instanceId":"${i.InstanceId}"`);
-        expect(log).toContain('terminating own instance');
+        expect(log).toContain('exiting: the instance powers off, which terminates it');
       }
       expect(readdirSync(join(runDir, 'fleet')).filter((f) => /^i-.*\.log$/.test(f))).toHaveLength(instances.length);
       passed = true;
@@ -160,14 +160,12 @@ describe('LOCAL_FLEET=ec2 npm start: the whole system on the EC2 provider agains
 });
 
 describe('a real classifier-worker on a stand-in instance', () => {
-  it('when TerminateInstances on itself is refused, it shuts the instance down instead, which terminates it', async () => {
+  it('an idle worker exits 0 and its instance powers off, which terminates it: it never calls TerminateInstances, which its role lacks', async () => {
     const logDir = mkdtempSync(join(tmpdir(), 'ec2-worker-e2e-'));
     const aws = await startLocalAws({ port: 0 });
     const lines: string[] = [];
     const standIn = await startEc2StandIn({
       bootSeconds: 0,
-      // The worker's own TerminateInstances is always throttled (it retries, then gives up).
-      faults: { throttleBucket: { size: 0, refillPerSecond: 0 }, throttleActions: ['TerminateInstances'] },
       worker: { main: join(WORKSPACE_ROOT, 'dist/apps/classifier-worker/main.js'), cwd: WORKSPACE_ROOT, logDir },
       log: (line) => lines.push(line),
     });
@@ -194,10 +192,10 @@ describe('a real classifier-worker on a stand-in instance', () => {
       await until(() => standIn.instance(worker.id)?.state === 'terminated', 90_000, `instance terminated:\n${lines.join('\n')}`, 200);
 
       expect(standIn.instance(worker.id)?.stateReason).toBe('Client.InstanceInitiatedShutdown');
-      expect(lines).toContain(`${worker.id}: instance-initiated shutdown (the instance ran shutdown)`);
-      expect(standIn.calls.filter((c) => c.action === 'TerminateInstances').every((c) => c.error === 'RequestLimitExceeded')).toBe(true);
+      expect(lines).toContain(`${worker.id}: instance-initiated shutdown (the worker service exited 0 (SuccessAction=poweroff))`);
+      expect(standIn.calls.filter((c) => c.action === 'TerminateInstances')).toHaveLength(0);
       const log = readFileSync(join(logDir, `${worker.id}.log`), 'utf8');
-      expect(log).toContain('TerminateInstances on self failed: shutting the instance down instead');
+      expect(log).toContain('exiting: the instance powers off, which terminates it');
       // Gone from the fleet, as the controllers see it.
       expect((await fleet.list()).find((w) => w.id === worker.id)).toBeUndefined();
     } finally {

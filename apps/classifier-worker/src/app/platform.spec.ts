@@ -103,21 +103,13 @@ describe('Ec2Platform', () => {
     expect(calls.map((c) => c.Tags?.[0].Value)).toEqual(['starting', 'busy']);
   });
 
-  it('terminates its own instance when idle', async () => {
-    ec2.on(TerminateInstancesCommand).resolves({});
-    const shutdown = jest.fn(async () => undefined);
-    const p = new Ec2Platform(id, new EC2Client({ region: 'us-east-1' }), recordingLogger().log, shutdown);
-    await p.terminateSelf();
-    expect(ec2.commandCalls(TerminateInstancesCommand)[0].args[0].input).toEqual({ InstanceIds: [id] });
-    expect(shutdown).not.toHaveBeenCalled();
-  });
-
-  it('shuts the OS down (terminate-on-shutdown) when TerminateInstances is refused', async () => {
-    ec2.on(TerminateInstancesCommand).rejects(Object.assign(new Error('not allowed'), { name: 'UnauthorizedOperation' }));
-    const shutdown = jest.fn(async () => undefined);
+  it('when idle, sends its last state tag and leaves the instance to power off: it never calls TerminateInstances', async () => {
     const { log, lines } = recordingLogger();
-    await new Ec2Platform(id, new EC2Client({ region: 'us-east-1' }), log, shutdown).terminateSelf();
-    expect(shutdown).toHaveBeenCalledTimes(1);
-    expect(lines.find((l) => l.level === 'warn')?.msg).toMatch(/shutting the instance down instead/);
+    const p = new Ec2Platform(id, new EC2Client({ region: 'us-east-1' }), log);
+    p.reportState('stopping');
+    await p.terminateSelf();
+    expect(ec2.commandCalls(CreateTagsCommand).at(-1)?.args[0].input).toEqual({ Resources: [id], Tags: [{ Key: WORKER_STATE_TAG, Value: 'stopping' }] });
+    expect(ec2.commandCalls(TerminateInstancesCommand)).toHaveLength(0);
+    expect(lines.at(-1)?.msg).toMatch(/instance powers off/);
   });
 });

@@ -1,5 +1,4 @@
-import { execFile } from 'node:child_process';
-import { CreateTagsCommand, TerminateInstancesCommand, type EC2Client } from '@aws-sdk/client-ec2';
+import { CreateTagsCommand, type EC2Client } from '@aws-sdk/client-ec2';
 import { WORKER_STATE_TAG, type WorkerState, type WorkerStatusMessage } from '@app/contracts';
 import type { WorkerLogger } from './logger';
 
@@ -76,10 +75,11 @@ export async function fetchInstanceId(endpoint: string, attempts = 3, timeoutMs 
 
 /**
  * A worker on its own EC2 instance. Its state is the WORKER_STATE_TAG on the
- * instance (one CreateTags in flight at a time; the latest state wins), and
- * idling ends the instance: TerminateInstances on itself, or, when that is not
- * allowed, an OS shutdown (the fleet launches workers with
- * InstanceInitiatedShutdownBehavior=terminate).
+ * instance (one CreateTags in flight at a time; the latest state wins). An idle
+ * worker ends its instance by exiting 0: its systemd unit's SuccessAction
+ * powers the instance off, and the fleet launches workers with
+ * InstanceInitiatedShutdownBehavior=terminate. So the worker role needs no
+ * TerminateInstances, and a worker can end no instance but its own.
  */
 export class Ec2Platform implements WorkerPlatform {
   readonly kind = 'ec2';
@@ -91,7 +91,6 @@ export class Ec2Platform implements WorkerPlatform {
     readonly workerId: string,
     private readonly ec2: EC2Client,
     private readonly log: WorkerLogger,
-    private readonly shutdown: () => Promise<void> = osShutdown,
   ) {}
 
   reportState(state: WorkerState): void {
@@ -120,20 +119,8 @@ export class Ec2Platform implements WorkerPlatform {
   }
 
   async terminateSelf(): Promise<void> {
+    // The last state tag goes out first: the launch controller counts this instance by it until it is gone.
     await this.flush();
-    try {
-      await this.ec2.send(new TerminateInstancesCommand({ InstanceIds: [this.workerId] }));
-      this.log.info({ instanceId: this.workerId }, 'terminating own instance');
-    } catch (err) {
-      this.log.warn(
-        { instanceId: this.workerId, reason: (err as Error).message },
-        'TerminateInstances on self failed: shutting the instance down instead',
-      );
-      await this.shutdown();
-    }
+    this.log.info({ instanceId: this.workerId }, 'exiting: the instance powers off, which terminates it');
   }
-}
-
-function osShutdown(): Promise<void> {
-  return new Promise((resolve) => execFile('shutdown', ['-h', 'now'], () => resolve()));
 }

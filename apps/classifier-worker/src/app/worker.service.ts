@@ -86,7 +86,7 @@ export class WorkerService implements OnModuleInit, OnApplicationBootstrap, Befo
     if (reason !== 'idle') return;
     this.log.info(
       { imagesDone, idleSeconds: this.config.fleet.idleSeconds, platform: this.platform.kind },
-      this.platform.kind === 'ec2' ? 'idle: terminating this instance' : 'idle: exiting',
+      this.platform.kind === 'ec2' ? 'idle: ending this instance' : 'idle: exiting',
     );
     await this.platform.terminateSelf();
     // Leave through the same path as SIGTERM: app.close(), then exit 0.
