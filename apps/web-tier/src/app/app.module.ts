@@ -13,7 +13,9 @@ import { HealthService } from './ops/health.service';
 import { MetricsController } from './ops/metrics.controller';
 import { MetricsService } from './ops/metrics.service';
 import { PAGE_DIR, PageController } from './page/page.controller';
+import { BatchEvents } from './results/batch-events';
 import { OutputConsumer } from './results/output-consumer';
+import { ResultRecheck } from './results/result-recheck';
 import { ResultsController } from './results/results.controller';
 import { ResultsService } from './results/results.service';
 import { ResultsStore } from './results/results.store';
@@ -71,6 +73,8 @@ export class AppModule {
         ResultsStore,
         ResultsService,
         OutputConsumer,
+        ResultRecheck,
+        BatchEvents,
         LaunchPublisher,
         InputCleanup,
         UploadService,

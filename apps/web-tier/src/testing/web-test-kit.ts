@@ -246,3 +246,103 @@ export async function faultyS3(
     close: () => new Promise<void>((r) => server.close(() => r())),
   };
 }
+
+/** Takes n launch messages off the queue (the test playing the worker). */
+export async function takeLaunches(aws: AwsResources, n: number, timeoutMs = 10_000): Promise<LaunchMessage[]> {
+  const taken: LaunchMessage[] = [];
+  await eventually(async () => {
+    const got = await aws.launchQueue.receive({ maxMessages: 10, waitSeconds: 0 });
+    if (got.length > 0) await aws.launchQueue.deleteBatch(got.map((m) => m.receiptHandle));
+    taken.push(...got.map((m) => parseLaunchMessage(m.body)));
+    return taken.length >= n;
+  }, timeoutMs);
+  return taken;
+}
+
+/** A worker's success result for a launch message, with the label given. */
+export function resultFor(launch: LaunchMessage, label: string, attempt = launch.attempt) {
+  return outputSuccess({
+    batchId: launch.batchId,
+    imageId: launch.imageId,
+    fileName: launch.fileName,
+    attempt,
+    producedBy: `test-worker-${attempt}`,
+    completedAt: new Date().toISOString(),
+    label,
+    confidence: 0.5,
+    top5: [{ label, classIndex: 1, confidence: 0.5 }],
+    timings: { totalMs: 1 },
+  });
+}
+
+/** Writes a result where a worker writes it: the output bucket and/or the output queue. */
+export async function publishResult(aws: AwsResources, result: ReturnType<typeof resultFor>, to: { bucket?: boolean; queue?: boolean } = { bucket: true, queue: true }): Promise<void> {
+  if (to.bucket) await aws.outputBucket.put(resultKey(result.imageId), serialize(result), { contentType: 'application/json' });
+  if (to.queue) await aws.outputQueue.send(serialize(result));
+}
+
+export interface SseEventSeen {
+  event: string;
+  id?: string;
+  data: unknown;
+}
+
+/**
+ * Opens a batch's event stream and collects its events (and the raw text,
+ * comments included) until it ends or `until` says stop; abort() drops it.
+ */
+export function openEvents(url: string, headers: Record<string, string> = {}, until: (e: SseEventSeen) => boolean = (e) => e.event === 'done') {
+  const abort = new AbortController();
+  const events: SseEventSeen[] = [];
+  let raw = '';
+  const finished = (async () => {
+    const res = await fetch(url, { headers, signal: abort.signal });
+    if (!res.ok || !res.body) throw new Error(`events: HTTP ${res.status}: ${await res.text()}`);
+    const reader = res.body.getReader();
+    const decoder = new TextDecoder();
+    let buffer = '';
+    try {
+      for (;;) {
+        const { value, done } = await reader.read();
+        if (done) break;
+        const text = decoder.decode(value, { stream: true });
+        raw += text;
+        buffer += text;
+        let end: number;
+        let stop = false;
+        while (!stop && (end = buffer.indexOf('\n\n')) >= 0) {
+          const block = buffer.slice(0, end);
+          buffer = buffer.slice(end + 2);
+          const seen: SseEventSeen = { event: 'message', data: undefined };
+          const data: string[] = [];
+          for (const line of block.split('\n')) {
+            if (line.startsWith(':')) continue;
+            const colon = line.indexOf(':');
+            const [field, value] = colon < 0 ? [line, ''] : [line.slice(0, colon), line.slice(colon + 1).replace(/^ /, '')];
+            if (field === 'event') seen.event = value;
+            else if (field === 'id') seen.id = value;
+            else if (field === 'data') data.push(value);
+          }
+          if (data.length === 0) continue;
+          seen.data = JSON.parse(data.join('\n'));
+          events.push(seen);
+          stop = until(seen);
+        }
+        if (stop) break;
+      }
+    } catch (err) {
+      if (!abort.signal.aborted) throw err;
+    } finally {
+      abort.abort();
+    }
+    return events;
+  })();
+  return {
+    events,
+    get raw() {
+      return raw;
+    },
+    finished,
+    abort: () => abort.abort(),
+  };
+}

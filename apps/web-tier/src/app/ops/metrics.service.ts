@@ -28,7 +28,7 @@ export class MetricsService {
 
   readonly results = new Counter({
     name: 'ics_web_results_total',
-    help: 'Results taken from the output queue, by status (ok, error, duplicate, invalid)',
+    help: 'Results taken from the output queue, by status (ok, error, duplicate, invalid), and results found only in the output bucket (from_bucket)',
     labelNames: ['status'] as const,
     registers: [this.registry],
   });

@@ -104,7 +104,7 @@ export class ResultsService {
   }
 
   /** The result JSON a worker wrote to the output bucket, if any. */
-  private async readStoredResult(imageId: string): Promise<OutputMessage | undefined> {
+  async readStoredResult(imageId: string): Promise<OutputMessage | undefined> {
     let body: Buffer;
     try {
       body = await this.aws.outputBucket.getBuffer(resultKey(imageId));

@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import { Injectable } from '@nestjs/common';
 import { AppConfig } from '@app/config';
@@ -15,6 +16,8 @@ export interface ImageRecord {
   /** When this process accepted the upload (ms since epoch). */
   uploadedAt?: number;
   result?: OutputMessage;
+  /** When the output bucket was last asked for its result (ms since epoch). */
+  checkedAt?: number;
 }
 
 interface BatchRecord {
@@ -24,7 +27,30 @@ interface BatchRecord {
   pending: number;
   /** False when rebuilt from storage after a restart and some image ids may be missing. */
   complete: boolean;
+  /**
+   * Image ids in the order their results became known here: an event stream's
+   * position is an index into it (SSE ids `<logId>.<n>`), so a reconnecting
+   * client is sent exactly what it missed. Only ever appended to.
+   */
+  log: string[];
+  /** Names this log; a different one (another process, or the batch forgotten and rebuilt) means replay all. */
+  logId: string;
 }
+
+/** A batch's result log, as event streams read it (the array grows as results arrive). */
+export interface BatchLog {
+  logId: string;
+  imageIds: readonly string[];
+}
+
+const newBatch = (batchId: string, complete: boolean): BatchRecord => ({
+  batchId,
+  imageIds: [],
+  pending: 0,
+  complete,
+  log: [],
+  logId: randomBytes(6).toString('base64url'),
+});
 
 export class ShuttingDownError extends Error {
   override readonly name = 'ShuttingDownError';
@@ -58,7 +84,7 @@ export class ResultsStore {
 
   /** Records a new batch of queued images (before their launch messages are sent). */
   addBatch(batchId: string, records: Omit<ImageRecord, 'status' | 'batchId'>[]): void {
-    const batch: BatchRecord = { batchId, imageIds: [], pending: 0, complete: true };
+    const batch = newBatch(batchId, true);
     this.batches.set(batchId, batch);
     for (const r of records) {
       this.images.set(r.imageId, { ...r, batchId, status: 'queued' });
@@ -89,15 +115,27 @@ export class ResultsStore {
    */
   hydrateBatch(batchId: string, records: ImageRecord[]): void {
     const existing = this.batches.get(batchId);
-    const batch: BatchRecord = existing ?? { batchId, imageIds: [], pending: 0, complete: true };
+    const batch = existing ?? newBatch(batchId, true);
+    // Rebuilt from the full listing of the batch's stored images.
+    batch.complete = true;
+    const newlyResolved: ImageRecord[] = [];
     for (const r of records) {
       if (!batch.imageIds.includes(r.imageId)) batch.imageIds.push(r.imageId);
       const known = this.images.get(r.imageId);
-      if (!known || (known.status === 'queued' && r.status !== 'queued')) this.images.set(r.imageId, { ...known, ...r });
+      // The first result known wins; storage only fills in what memory lacks.
+      const resolves = known?.status === 'queued' && r.status !== 'queued';
+      if (!known || resolves) this.images.set(r.imageId, { ...known, ...r });
+      if (this.images.get(r.imageId)?.status !== 'queued' && !batch.log.includes(r.imageId)) batch.log.push(r.imageId);
+      if (resolves) newlyResolved.push(this.images.get(r.imageId) as ImageRecord);
     }
     batch.pending = batch.imageIds.filter((id) => this.images.get(id)?.status === 'queued').length;
     this.batches.set(batchId, batch);
     this.evict();
+    // Waiting requests and streams learn of results found in storage too.
+    for (const r of newlyResolved) {
+      this.events.emit(`image:${r.imageId}`, r);
+      this.events.emit(`batch:${batchId}`, r);
+    }
   }
 
   image(imageId: string): ImageRecord | undefined {
@@ -132,15 +170,39 @@ export class ResultsStore {
       // A result of an upload this process did not take (another instance, or
       // before a restart): remember what we learn, but the batch's list of
       // images may be incomplete.
-      batch = { batchId: record.batchId, imageIds: [], pending: 0, complete: false };
+      batch = newBatch(record.batchId, false);
       this.batches.set(record.batchId, batch);
     }
     if (!batch.imageIds.includes(record.imageId)) batch.imageIds.push(record.imageId);
     else if (known) batch.pending--;
+    batch.log.push(record.imageId);
     this.evict();
     this.events.emit(`image:${record.imageId}`, record);
     this.events.emit(`batch:${record.batchId}`, record);
     return { record, duplicate: false };
+  }
+
+  /** The batch's result log, or undefined when the batch is not in memory. */
+  batchLog(batchId: string): BatchLog | undefined {
+    const b = this.batches.get(batchId);
+    return b ? { logId: b.logId, imageIds: b.log } : undefined;
+  }
+
+  /**
+   * Up to `max` images still queued that were uploaded (or last checked)
+   * before `olderThan`, oldest check first, marked as checked now: for the
+   * look-up of results written but never announced.
+   */
+  takeStaleQueued(olderThan: number, max: number): ImageRecord[] {
+    const stale: ImageRecord[] = [];
+    for (const r of this.images.values()) {
+      if (r.status === 'queued' && (r.checkedAt ?? r.uploadedAt ?? 0) < olderThan) stale.push(r);
+    }
+    stale.sort((a, b) => (a.checkedAt ?? a.uploadedAt ?? 0) - (b.checkedAt ?? b.uploadedAt ?? 0));
+    const now = Date.now();
+    const picked = stale.slice(0, max);
+    for (const r of picked) r.checkedAt = now;
+    return picked;
   }
 
   isBatchComplete(batchId: string): boolean {

@@ -1,0 +1,82 @@
+import { startTestStack, type TestStack } from '@tools/testing';
+import { datasetImage, eventually, form, openEvents, publishResult, resultFor, startWebApp, takeLaunches, type WebApp } from '../../testing/web-test-kit';
+
+jest.setTimeout(60_000);
+
+interface Upload {
+  batchId: string;
+  images: { imageId: string }[];
+}
+
+describe('server-sent events: heartbeats, a maximum lifetime, and Last-Event-ID replay', () => {
+  let stack: TestStack;
+  let web: WebApp | undefined;
+
+  beforeAll(async () => {
+    stack = await startTestStack();
+  });
+  afterEach(async () => {
+    await web?.close();
+    web = undefined;
+  });
+  afterAll(() => stack?.stop());
+
+  async function upload(n: number): Promise<Upload> {
+    const res = await fetch(`${web!.url}/api/images`, { method: 'POST', body: form('images', Array.from({ length: n }, (_, i) => datasetImage(20 + i))) });
+    expect(res.status).toBe(202);
+    return (await res.json()) as Upload;
+  }
+
+  it('an idle stream gets comment lines every SSE_HEARTBEAT_SECONDS and ends after SSE_MAX_LIFETIME_SECONDS (no done)', async () => {
+    web = await startWebApp(stack, { SSE_HEARTBEAT_SECONDS: '1', SSE_MAX_LIFETIME_SECONDS: '3' });
+    const batch = await upload(1);
+    await takeLaunches(stack.resources, 1);
+    const started = Date.now();
+    const stream = openEvents(`${web.url}/api/batches/${batch.batchId}/events`, {}, () => false);
+    const events = await stream.finished;
+    const lasted = Date.now() - started;
+    expect(events).toEqual([]);
+    expect(stream.raw.match(/^: keep-alive$/gm)?.length ?? 0).toBeGreaterThanOrEqual(2);
+    expect(stream.raw).toContain('retry: 1000');
+    expect(lasted).toBeGreaterThanOrEqual(2_500);
+    expect(lasted).toBeLessThan(10_000);
+    const metrics = await (await fetch(`${web.url}/metrics`)).text();
+    expect(metrics).toMatch(/^ics_web_sse_streams 0$/m);
+  });
+
+  it('a client that reconnects with Last-Event-ID gets exactly what it missed; an unknown id gets everything', async () => {
+    web = await startWebApp(stack);
+    const batch = await upload(3);
+    const launches = await takeLaunches(stack.resources, 3);
+    const byId = new Map(launches.map((l) => [l.imageId, l]));
+    const [first, second, third] = batch.images.map((i) => byId.get(i.imageId)!);
+    const url = `${web.url}/api/batches/${batch.batchId}/events`;
+
+    const before = openEvents(url, {}, (e) => e.event === 'result');
+    await publishResult(stack.resources, resultFor(first, 'label one'));
+    const [seen] = await before.finished;
+    expect(seen).toMatchObject({ event: 'result', id: expect.stringMatching(/^[\w-]+\.1$/), data: { imageId: first.imageId, label: 'label one' } });
+
+    // Disconnected while two more results arrive.
+    await publishResult(stack.resources, resultFor(second, 'label two'));
+    await publishResult(stack.resources, resultFor(third, 'label three'));
+    await eventually(async () => ((await (await fetch(`${web!.url}/api/batches/${batch.batchId}`)).json()) as { finished: boolean }).finished);
+
+    const resumed = await openEvents(url, { 'last-event-id': seen.id! }).finished;
+    // The two missed ones, in the order they arrived (SQS does not keep the order they were sent in), then done.
+    expect(resumed.map((e) => e.event)).toEqual(['result', 'result', 'done']);
+    expect(resumed.slice(0, 2).map((e) => (e.data as { imageId: string }).imageId).sort()).toEqual([second.imageId, third.imageId].sort());
+    expect(resumed.map((e) => e.id)).toEqual([seen.id!.replace(/1$/, '2'), seen.id!.replace(/1$/, '3'), undefined]);
+    expect(resumed[2].data).toEqual({ batchId: batch.batchId, total: 3, done: 3, failed: 0 });
+
+    const everything = await openEvents(url, { 'last-event-id': 'someone-else.2' }).finished;
+    expect(everything.map((e) => (e.data as { label?: string }).label).slice(0, 3).sort()).toEqual(['label one', 'label three', 'label two']);
+    expect(everything.map((e) => e.event)).toEqual(['result', 'result', 'result', 'done']);
+
+    // A restarted tier has another log: the same id replays everything, from the buckets.
+    await web.close();
+    web = await startWebApp(stack);
+    const afterRestart = await openEvents(`${web.url}/api/batches/${batch.batchId}/events`, { 'last-event-id': seen.id! }).finished;
+    expect(afterRestart.map((e) => (e.data as { label?: string }).label).sort()).toEqual(['label one', 'label three', 'label two', undefined].sort());
+  });
+});
