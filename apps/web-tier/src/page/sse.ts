@@ -34,3 +34,47 @@ export async function* parseSse(body: ReadableStream<Uint8Array>): AsyncGenerato
     }
   }
 }
+
+/**
+ * Follows an event stream until its `done` event, across reconnects: the
+ * server ends a stream after its maximum lifetime (or a proxy drops it), and
+ * each reconnect sends `Last-Event-ID`, so the server sends only what was
+ * missed. Gives up after `maxFailures` failed connections in a row.
+ */
+export async function* followSse(
+  url: string,
+  headers: Record<string, string> = {},
+  options: { retryMs?: number; maxFailures?: number } = {},
+): AsyncGenerator<SseEvent> {
+  const retryMs = options.retryMs ?? 1000;
+  const maxFailures = options.maxFailures ?? 5;
+  let lastId: string | undefined;
+  let failures = 0;
+  for (;;) {
+    let res: Response | undefined;
+    try {
+      res = await fetch(url, { headers: lastId ? { ...headers, 'Last-Event-ID': lastId } : headers });
+    } catch (err) {
+      if (++failures >= maxFailures) throw err;
+    }
+    if (res) {
+      // A client error (bad id, wrong key) will not get better by retrying.
+      if (res.status >= 400 && res.status < 500) throw new Error(`events: HTTP ${res.status}`);
+      if (res.ok && res.body) {
+        failures = 0;
+        try {
+          for await (const ev of parseSse(res.body)) {
+            if (ev.id) lastId = ev.id;
+            yield ev;
+            if (ev.event === 'done') return;
+          }
+        } catch {
+          // The connection dropped mid-stream: reconnect below.
+        }
+      } else if (++failures >= maxFailures) {
+        throw new Error(`events: HTTP ${res.status}`);
+      }
+    }
+    await new Promise((r) => setTimeout(r, retryMs));
+  }
+}

@@ -44,6 +44,25 @@ describe('server-sent events: heartbeats, a maximum lifetime, and Last-Event-ID 
     expect(metrics).toMatch(/^ics_web_sse_streams 0$/m);
   });
 
+  it("the page's followSse reconnects after each stream's lifetime and ends up with every result once", async () => {
+    web = await startWebApp(stack, { SSE_MAX_LIFETIME_SECONDS: '1' });
+    const batch = await upload(3);
+    const launches = await takeLaunches(stack.resources, 3);
+    const { followSse } = await import('../../page/sse');
+    const seen: { event: string; data: { imageId?: string; label?: string } }[] = [];
+    const following = (async () => {
+      for await (const ev of followSse(`${web!.url}/api/batches/${batch.batchId}/events`, {}, { retryMs: 100 })) seen.push({ event: ev.event, data: JSON.parse(ev.data) });
+    })();
+    // One result per stream lifetime: each reconnect must pick up where the last one stopped.
+    for (const [i, launch] of launches.entries()) {
+      await publishResult(stack.resources, resultFor(launch, `label ${i}`));
+      await new Promise((r) => setTimeout(r, 1_200));
+    }
+    await following;
+    expect(seen.map((e) => e.event)).toEqual(['result', 'result', 'result', 'done']);
+    expect(seen.slice(0, 3).map((e) => e.data.label).sort()).toEqual(['label 0', 'label 1', 'label 2']);
+  });
+
   it('a client that reconnects with Last-Event-ID gets exactly what it missed; an unknown id gets everything', async () => {
     web = await startWebApp(stack);
     const batch = await upload(3);
