@@ -295,6 +295,31 @@ describe('QueueConsumer against the embedded SQS', () => {
     expect(depthWhileWorking).toEqual({ visible: 0, inFlight: 0, delayed: 0 });
   });
 
+  it('lets a handler release a message it will not handle: visible again at once, and not deleted', async () => {
+    const queue = await freshQueue({ VisibilityTimeout: '30' });
+    await queue.send('not now');
+    const outcomes: string[] = [];
+    const c = consumer({
+      queue,
+      handleMessage: async (m, ctx) => {
+        if (outcomes.length === 0) {
+          await ctx.release();
+          return 'released';
+        }
+        return `handled ${m.body}`;
+      },
+    });
+    c.on('message_handled', (_m, o) => outcomes.push(o));
+    const started = Date.now();
+    c.start();
+    await until('handled after the release', () => outcomes.length === 2);
+    // Back at once, not after the 30 s visibility timeout.
+    expect(Date.now() - started).toBeLessThan(5000);
+    expect(outcomes).toEqual(['released', 'handled not now']);
+    await c.stop();
+    expect(await queue.depth()).toEqual({ visible: 0, inFlight: 0, delayed: 0 });
+  });
+
   it('with deleteAfterHandling false and no ack, the message stays for redelivery', async () => {
     const queue = await freshQueue({ VisibilityTimeout: '30' });
     await queue.send('kept');

@@ -11,6 +11,12 @@ export type ConsumerState = 'created' | 'running' | 'backing-off' | 'stopping' |
 export interface MessageContext {
   /** Deletes the message now; the consumer then neither extends its visibility nor deletes it again. */
   ack(): Promise<void>;
+  /**
+   * Gives the message back without handling it: visible again after `visibilitySeconds`
+   * (default 0: at once, for another consumer); the consumer then does not delete it.
+   * Note: local-aws-sqs counts this as a receive toward the dead-letter maxReceiveCount.
+   */
+  release(visibilitySeconds?: number): Promise<void>;
 }
 
 export type MessageHandler<T> = (message: ReceivedMessage, context: MessageContext) => Promise<T>;
@@ -257,6 +263,12 @@ export class QueueConsumer<T = unknown> extends EventEmitter<ConsumerEvents<T>> 
         settled = true;
         clearInterval(heartbeat);
         await this.queue.delete(m.receiptHandle);
+      },
+      release: async (visibilitySeconds = 0) => {
+        if (settled) return;
+        settled = true;
+        clearInterval(heartbeat);
+        await this.queue.changeVisibility(m.receiptHandle, visibilitySeconds);
       },
     };
     let outcome: T;
