@@ -161,6 +161,38 @@ describe('the upload page in headless Chromium, with the real worker', () => {
   });
 });
 
+describe('the page across the server\'s event-stream lifetime', () => {
+  afterAll(async () => {
+    await closeAllBrowsers();
+    await stopAllApps();
+  });
+
+  it('keeps following a batch whose results come after its stream ended, and shows each result once', async () => {
+    const stack = await startTestStack();
+    try {
+      // Streams end after 1 s; no worker yet, so the results come several streams later.
+      const [web, browser] = await Promise.all([startBuiltWebTier(stack, { SSE_MAX_LIFETIME_SECONDS: '1' }), launchChromium()]);
+      const page = await browser.newPage();
+      const streams: string[] = [];
+      page.on('request', (r) => r.url().includes('/events') && streams.push(r.headers()['last-event-id'] ?? ''));
+      await page.goto(web.url);
+      await page.setInputFiles('#files', [0, 1, 2].map((i) => join(IMAGES_DIR, `test_${i}.JPEG`)));
+      await page.waitForFunction(() => document.querySelectorAll('.card[data-status="queued"]').length === 3);
+      await new Promise((r) => setTimeout(r, 2500));
+      expect(streams.length).toBeGreaterThanOrEqual(2);
+      await startRealWorker(stack, 'late-1');
+      await page.waitForFunction(() => document.querySelectorAll('.card[data-status="done"]').length === 3, undefined, { timeout: 90_000 });
+      expect(await page.textContent('#summary')).toBe('3 labelled, 0 failed, 0 waiting, of 3');
+      await page.waitForFunction(() => document.querySelector('#message')?.textContent === 'All 3 images have a result.');
+      for (const label of await page.$$eval('.card .label', (els) => els.map((e) => e.textContent))) expect(IMAGENET_LABELS).toContain(label);
+    } finally {
+      await closeAllBrowsers();
+      await stopAllApps();
+      await stack.stop();
+    }
+  });
+});
+
 describe('the built web tier on SIGTERM', () => {
   it('releases a held classic request (503) and an open event stream, and exits 0', async () => {
     const stack = await startTestStack();

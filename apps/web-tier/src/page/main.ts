@@ -3,7 +3,7 @@
  * the results fill in live (server-sent events read through fetch, so that an
  * API key can travel in a header). Plain DOM, bundled by esbuild at build time.
  */
-import { parseSse } from './sse';
+import { followSse } from './sse';
 import type { ImageResult, Status, UploadAnswer } from './types';
 
 /** Files per upload request: the server's MAX_FILES, which it writes into the page. */
@@ -136,10 +136,9 @@ function upload(batch: Card[]): Promise<{ status: number; body: unknown }> {
   });
 }
 
+/** The batch's results as they come, across the server's stream lifetime (reconnects resume after the last event seen). */
 async function follow(batchId: string): Promise<void> {
-  const res = await fetch(`/api/batches/${batchId}/events`, { headers: headers() });
-  if (!res.ok || !res.body) throw new Error(`events: HTTP ${res.status}`);
-  for await (const ev of parseSse(res.body)) {
+  for await (const ev of followSse(`/api/batches/${batchId}/events`, headers())) {
     if (ev.event === 'result') {
       const r = JSON.parse(ev.data) as ImageResult;
       const card = cards.get(r.imageId);
