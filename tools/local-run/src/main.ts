@@ -11,7 +11,7 @@ import { isPortFree } from './ports';
 import { startLocalSystem, WORKSPACE_ROOT, type LocalSystem } from './system';
 
 /** Set by the local system itself; a value in the caller's environment must not override them. */
-const OWN = /^(AWS_|S3_|SQS_|INPUT_BUCKET|OUTPUT_BUCKET|LAUNCH_QUEUE_URL|MONITOR_QUEUE_URL|OUTPUT_QUEUE_URL|LAUNCH_DEAD_LETTER_QUEUE_URL|FLEET_|WORKER_MAIN|PORT$|HOST$|LOCAL_RUN_DIR$|LOCAL_RUN_SKIP_BUILD$|LOCAL_AWS_PORT$)/;
+const OWN = /^(AWS_|S3_|SQS_|INPUT_BUCKET|OUTPUT_BUCKET|LAUNCH_QUEUE_URL|MONITOR_QUEUE_URL|OUTPUT_QUEUE_URL|LAUNCH_DEAD_LETTER_QUEUE_URL|MONITOR_DEAD_LETTER_QUEUE_URL|FLEET_|WORKER_MAIN|PORT$|HOST$|LOCAL_RUN_DIR$|LOCAL_RUN_SKIP_BUILD$|LOCAL_AWS_PORT$)/;
 
 function fail(message: string): never {
   console.error(`\nnpm start: ${message}`);
