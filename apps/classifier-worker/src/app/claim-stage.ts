@@ -51,12 +51,14 @@ export class ClaimStage {
   private readonly consumer: QueueConsumer<ClaimOutcome>;
   private readonly checks: BatchSender;
   private readonly stopping = new AbortController();
+  /** Messages received and not settled yet. */
+  private received = 0;
 
   constructor(private readonly d: ClaimDeps) {
     this.checks = new BatchSender(d.monitorQueue);
     const batchSize = Math.min(SQS_BATCH_LIMIT, d.settings.prefetch);
     this.consumer = new QueueConsumer<ClaimOutcome>({
-      queue: this.idleAware(d.launchQueue),
+      queue: this.paced(d.launchQueue),
       name: 'launch queue',
       batchSize,
       maxInFlight: Math.max(batchSize, d.settings.prefetch),
@@ -81,37 +83,58 @@ export class ClaimStage {
   }
 
   /**
-   * The launch queue as the consumer sees it: a poll never outlasts the idle
+   * The launch queue as the consumer sees it. A receive asks for no more than
+   * the prefetch budget has room for (so a worker never receives what it cannot
+   * finish before the deadline, and a dead worker strands no unclaimed
+   * messages), and waits while there is none. A poll never outlasts the idle
    * time left, and once that is spent no poll starts at all (it waits for
-   * stop()). Aborting a long poll instead would leave it pending on the
-   * emulator's side (and on SQS, maybe a message taken), which swallows the
+   * stop()): aborting a long poll instead would leave it pending on the
+   * emulator's side (on SQS, maybe with a message taken), which swallows the
    * next message for a whole visibility timeout.
    */
-  private idleAware(queue: Queue): Queue {
-    const { idleLeftMs, onIdle } = this.d;
-    if (!idleLeftMs || !onIdle) return queue;
+  private paced(queue: Queue): Queue {
     const wrapped = Object.create(queue) as Queue;
-    wrapped.receive = (o = {}) => {
-      const left = idleLeftMs();
+    wrapped.receive = async (o = {}) => {
+      while (this.d.budget.limit - this.received <= 0) {
+        if (!(await this.roomOrAbort(o.abortSignal))) return [];
+      }
+      const left = this.d.idleLeftMs?.() ?? Infinity;
       if (left <= 0) {
-        onIdle();
-        return new Promise((resolve) => {
-          if (o.abortSignal?.aborted) return resolve([]);
-          o.abortSignal?.addEventListener('abort', () => resolve([]), { once: true });
-        });
+        this.d.onIdle?.();
+        await this.roomOrAbort(o.abortSignal, true);
+        return [];
       }
       const wait = Number.isFinite(left) ? Math.min(o.waitSeconds ?? 0, Math.ceil(left / 1000)) : o.waitSeconds;
-      return queue.receive({ ...o, waitSeconds: wait });
+      const room = this.d.budget.limit - this.received;
+      return queue.receive({ ...o, maxMessages: Math.min(o.maxMessages ?? 1, room), waitSeconds: wait });
     };
     return wrapped;
   }
 
+  /** Resolves true when the budget may have room, false when `abort` fires (or only on abort, with `untilAbort`). */
+  private roomOrAbort(abort: AbortSignal | undefined, untilAbort = false): Promise<boolean> {
+    return new Promise((resolve) => {
+      if (abort?.aborted) return resolve(false);
+      const done = (ok: boolean) => {
+        unsubscribe();
+        abort?.removeEventListener('abort', onAbort);
+        resolve(ok);
+      };
+      const onAbort = () => done(false);
+      const unsubscribe = untilAbort ? () => undefined : this.d.budget.onChange(() => done(true));
+      abort?.addEventListener('abort', onAbort, { once: true });
+    });
+  }
+
   private async claim(m: ReceivedMessage, ctx: MessageContext): Promise<ClaimOutcome> {
+    this.received++;
     this.d.onReceived?.();
     try {
       return await this.claimOne(m, ctx);
     } finally {
+      this.received--;
       this.d.onSettled?.();
+      this.d.budget.changed(); // a receive waiting for room may go now
     }
   }
 

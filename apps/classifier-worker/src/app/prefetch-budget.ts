@@ -10,6 +10,7 @@ export class PrefetchBudget {
   private costMs?: number;
   private inUse = 0;
   private readonly waiters: (() => void)[] = [];
+  private readonly listeners = new Set<() => void>();
 
   constructor(
     private readonly max: number,
@@ -34,6 +35,12 @@ export class PrefetchBudget {
   observe(ms: number): void {
     this.costMs = this.costMs === undefined ? ms : 0.7 * this.costMs + 0.3 * ms;
     this.wake();
+  }
+
+  /** Calls `fn` whenever the limit may have changed or an image finished; returns the unsubscribe. */
+  onChange(fn: () => void): () => void {
+    this.listeners.add(fn);
+    return () => this.listeners.delete(fn);
   }
 
   /** Resolves once there is room for one more image, or with false when `abort` fires first. */
@@ -64,7 +71,13 @@ export class PrefetchBudget {
     this.wake();
   }
 
+  /** Something outside changed what fits (a message settled): tell those waiting. */
+  changed(): void {
+    this.wake();
+  }
+
   private wake(): void {
     while (this.waiters.length > 0 && this.inUse < this.limit) this.waiters.shift()?.();
+    for (const fn of this.listeners) fn();
   }
 }
