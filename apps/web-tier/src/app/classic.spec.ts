@@ -19,17 +19,15 @@ const classic = (web: WebApp, i: number, signal?: AbortSignal) =>
   fetch(`${web.url}/`, { method: 'POST', body: form('myfile', [datasetImage(i)]), signal });
 
 describe('classic one-file mode: POST / holds the request until the result', () => {
+  // One stack per describe: a stopped worker's last long poll can still take a message at the
+  // emulator (local-aws-sqs hands messages to abandoned polls), which would hide it from the next worker.
   let stack: TestStack;
   let web: WebApp;
-
-  beforeAll(async () => {
-    stack = await startTestStack();
-  });
-  afterAll(() => stack?.stop());
 
   describe('with the real classifier-worker', () => {
     let worker: RunningApp;
     beforeAll(async () => {
+      stack = await startTestStack();
       web = await startWebApp(stack);
       worker = await startRealWorker(stack, 'test-1');
     });
@@ -37,6 +35,7 @@ describe('classic one-file mode: POST / holds the request until the result', () 
       // The worker even when its start failed before startRealWorker handed it back.
       const stopped = await stopAllApps();
       await web?.close();
+      await stack?.stop();
       for (const s of stopped) expect(s).toEqual({ app: 'classifier-worker', code: 0 });
     });
 
@@ -57,9 +56,13 @@ describe('classic one-file mode: POST / holds the request until the result', () 
   describe('with a stand-in worker', () => {
     let fake: FakeWorker;
     beforeAll(async () => {
+      stack = await startTestStack();
       web = await startWebApp(stack, { CLASSIC_TIMEOUT_SECONDS: '2' });
     });
-    afterAll(() => web?.close());
+    afterAll(async () => {
+      await web?.close();
+      await stack?.stop();
+    });
     afterEach(() => fake?.stop());
 
     it('relays the label of the stored bytes, with the name taken from the uploaded file', async () => {
