@@ -17,6 +17,10 @@ interface ImageAnswer {
 describe('one answer per image, the same in classic, SSE, REST and after a restart', () => {
   let stack: TestStack;
   let web: WebApp | undefined;
+  const tier = (): WebApp => {
+    if (!web) throw new Error('the web tier is not running');
+    return web;
+  };
 
   beforeAll(async () => {
     stack = await startTestStack();
@@ -27,7 +31,7 @@ describe('one answer per image, the same in classic, SSE, REST and after a resta
   });
   afterAll(() => stack?.stop());
 
-  const image = async (imageId: string) => (await (await fetch(`${web!.url}/api/images/${imageId}`)).json()) as ImageAnswer;
+  const image = async (imageId: string) => (await (await fetch(`${tier().url}/api/images/${imageId}`)).json()) as ImageAnswer;
 
   it('two different results for one image: every channel shows the first, before and after a restart', async () => {
     web = await startWebApp(stack);
@@ -39,7 +43,7 @@ describe('one answer per image, the same in classic, SSE, REST and after a resta
     // second, different one is announced too (a late worker, or a re-announcement gone wrong).
     await publishResult(stack.resources, resultFor(launch, 'first answer', 1));
     await publishResult(stack.resources, resultFor(launch, 'second answer', 2), { queue: true });
-    await eventually(async () => /ics_web_results_total\{status="duplicate"\} 1\b/.test(await (await fetch(`${web!.url}/metrics`)).text()));
+    await eventually(async () => /ics_web_results_total\{status="duplicate"\} 1\b/.test(await (await fetch(`${tier().url}/metrics`)).text()));
 
     const answer = await classic;
     expect({ status: answer.status, body: await answer.text() }).toEqual({ status: 200, body: 'test_30:first answer' });
@@ -84,7 +88,7 @@ describe('one answer per image, the same in classic, SSE, REST and after a resta
 
     // The monitor announcing it late is a harmless duplicate.
     await publishResult(stack.resources, resultFor(launch, 'unannounced answer'), { queue: true });
-    await eventually(async () => /ics_web_results_total\{status="duplicate"\} 1\b/.test(await (await fetch(`${web!.url}/metrics`)).text()));
+    await eventually(async () => /ics_web_results_total\{status="duplicate"\} 1\b/.test(await (await fetch(`${tier().url}/metrics`)).text()));
     expect(await image(launch.imageId)).toMatchObject({ label: 'unannounced answer' });
   });
 });

@@ -11,6 +11,10 @@ interface Upload {
 describe('server-sent events: heartbeats, a maximum lifetime, and Last-Event-ID replay', () => {
   let stack: TestStack;
   let web: WebApp | undefined;
+  const tier = (): WebApp => {
+    if (!web) throw new Error('the web tier is not running');
+    return web;
+  };
 
   beforeAll(async () => {
     stack = await startTestStack();
@@ -22,7 +26,7 @@ describe('server-sent events: heartbeats, a maximum lifetime, and Last-Event-ID 
   afterAll(() => stack?.stop());
 
   async function upload(n: number): Promise<Upload> {
-    const res = await fetch(`${web!.url}/api/images`, { method: 'POST', body: form('images', Array.from({ length: n }, (_, i) => datasetImage(20 + i))) });
+    const res = await fetch(`${tier().url}/api/images`, { method: 'POST', body: form('images', Array.from({ length: n }, (_, i) => datasetImage(20 + i))) });
     expect(res.status).toBe(202);
     return (await res.json()) as Upload;
   }
@@ -51,7 +55,7 @@ describe('server-sent events: heartbeats, a maximum lifetime, and Last-Event-ID 
     const { followSse } = await import('../../page/sse');
     const seen: { event: string; data: { imageId?: string; label?: string } }[] = [];
     const following = (async () => {
-      for await (const ev of followSse(`${web!.url}/api/batches/${batch.batchId}/events`, {}, { retryMs: 100 })) seen.push({ event: ev.event, data: JSON.parse(ev.data) });
+      for await (const ev of followSse(`${tier().url}/api/batches/${batch.batchId}/events`, {}, { retryMs: 100 })) seen.push({ event: ev.event, data: JSON.parse(ev.data) });
     })();
     // One result per stream lifetime: each reconnect must pick up where the last one stopped.
     for (const [i, launch] of launches.entries()) {
@@ -68,7 +72,7 @@ describe('server-sent events: heartbeats, a maximum lifetime, and Last-Event-ID 
     const batch = await upload(3);
     const launches = await takeLaunches(stack.resources, 3);
     const byId = new Map(launches.map((l) => [l.imageId, l]));
-    const [first, second, third] = batch.images.map((i) => byId.get(i.imageId)!);
+    const [first, second, third] = batch.images.map((i) => { const l = byId.get(i.imageId); if (!l) throw new Error(`no launch message for ${i.imageId}`); return l; });
     const url = `${web.url}/api/batches/${batch.batchId}/events`;
 
     const before = openEvents(url, {}, (e) => e.event === 'result');
@@ -79,13 +83,13 @@ describe('server-sent events: heartbeats, a maximum lifetime, and Last-Event-ID 
     // Disconnected while two more results arrive.
     await publishResult(stack.resources, resultFor(second, 'label two'));
     await publishResult(stack.resources, resultFor(third, 'label three'));
-    await eventually(async () => ((await (await fetch(`${web!.url}/api/batches/${batch.batchId}`)).json()) as { finished: boolean }).finished);
+    await eventually(async () => ((await (await fetch(`${tier().url}/api/batches/${batch.batchId}`)).json()) as { finished: boolean }).finished);
 
-    const resumed = await openEvents(url, { 'last-event-id': seen.id! }).finished;
+    const resumed = await openEvents(url, { 'last-event-id': String(seen.id) }).finished;
     // The two missed ones, in the order they arrived (SQS does not keep the order they were sent in), then done.
     expect(resumed.map((e) => e.event)).toEqual(['result', 'result', 'done']);
     expect(resumed.slice(0, 2).map((e) => (e.data as { imageId: string }).imageId).sort()).toEqual([second.imageId, third.imageId].sort());
-    expect(resumed.map((e) => e.id)).toEqual([seen.id!.replace(/1$/, '2'), seen.id!.replace(/1$/, '3'), undefined]);
+    expect(resumed.map((e) => e.id)).toEqual([String(seen.id).replace(/1$/, '2'), String(seen.id).replace(/1$/, '3'), undefined]);
     expect(resumed[2].data).toEqual({ batchId: batch.batchId, total: 3, done: 3, failed: 0 });
 
     const everything = await openEvents(url, { 'last-event-id': 'someone-else.2' }).finished;
@@ -95,7 +99,7 @@ describe('server-sent events: heartbeats, a maximum lifetime, and Last-Event-ID 
     // A restarted tier has another log: the same id replays everything, from the buckets.
     await web.close();
     web = await startWebApp(stack);
-    const afterRestart = await openEvents(`${web.url}/api/batches/${batch.batchId}/events`, { 'last-event-id': seen.id! }).finished;
+    const afterRestart = await openEvents(`${web.url}/api/batches/${batch.batchId}/events`, { 'last-event-id': String(seen.id) }).finished;
     expect(afterRestart.map((e) => (e.data as { label?: string }).label).sort()).toEqual(['label one', 'label three', 'label two', undefined].sort());
   });
 });

@@ -81,6 +81,10 @@ function deferred(): { promise: Promise<void>; resolve: () => void } {
 describe('uploads stream to S3 with bounded memory', () => {
   let stack: TestStack;
   let web: WebApp | undefined;
+  const tier = (): WebApp => {
+    if (!web) throw new Error('the web tier is not running');
+    return web;
+  };
 
   beforeAll(async () => {
     stack = await startTestStack();
@@ -141,9 +145,9 @@ describe('uploads stream to S3 with bounded memory', () => {
     const gates = [deferred(), deferred()];
     const open = gates.map((g) => {
       const { stream } = streamingBody([{ name: 'a.jpg', size: 1000 }, { name: 'b.jpg', size: 1000 }], (i) => (i === 1 ? g.promise : Promise.resolve()));
-      return post(web!.url, stream);
+      return post(tier().url, stream);
     });
-    await eventually(async () => (await metric(web!, 'ics_web_upload_reserved_bytes')) === 2 * MiB);
+    await eventually(async () => (await metric(tier(), 'ics_web_upload_reserved_bytes')) === 2 * MiB);
 
     const refused = await post(web.url, streamingBody([{ name: 'c.jpg', size: 1000 }]).stream);
     expect(refused.status).toBe(503);
@@ -179,7 +183,7 @@ describe('uploads stream to S3 with bounded memory', () => {
     client.destroy();
     await eventually(async () => (await stack.resources.inputBucket.list()).length === 0);
     expect(await counts(stack.resources)).toEqual({ objects: 0, messages: 0 });
-    await eventually(async () => (await metric(web!, 'ics_web_upload_reserved_bytes')) === 0);
+    await eventually(async () => (await metric(tier(), 'ics_web_upload_reserved_bytes')) === 0);
     expect(await metric(web, 'ics_web_upload_buffered_bytes')).toBe(0);
   });
 
