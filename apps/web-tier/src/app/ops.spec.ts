@@ -1,5 +1,6 @@
 import { createServer, type Server } from 'node:http';
 import { startTestStack, type TestStack } from '@tools/testing';
+import { OutputConsumer } from './results/output-consumer';
 import { datasetImage, eventually, form, startFakeWorker, startWebApp, type WebApp } from '../testing/web-test-kit';
 
 jest.setTimeout(60_000);
@@ -19,6 +20,9 @@ describe('operations: health, metrics, API keys, rate limit, headers, CORS, Swag
   // Every app consumes the one output queue: only this test's apps may run.
   afterEach(async () => {
     for (const a of apps.splice(0)) await a.close();
+    // A closed tier's last output poll may still be open at the emulator (it is aborted, not
+    // waited out) and would take the next test's first result for its visibility timeout.
+    await new Promise((r) => setTimeout(r, 1_500));
   });
   afterAll(() => stack?.stop());
 
@@ -26,7 +30,16 @@ describe('operations: health, metrics, API keys, rate limit, headers, CORS, Swag
     const web = await start();
     const res = await fetch(`${web.url}/health`);
     expect(res.status).toBe(200);
-    expect(await res.json()).toEqual({ status: 'ok', checks: { s3: 'up', sqs: 'up' }, checkedAt: expect.stringMatching(/^\d{4}-/) });
+    expect(await res.json()).toEqual({ status: 'ok', checks: { s3: 'up', sqs: 'up', results: 'up' }, checkedAt: expect.stringMatching(/^\d{4}-/) });
+  });
+
+  it('/health is 503 when the output queue consumer is not running, whatever S3 and SQS say', async () => {
+    const web = await start();
+    expect((await fetch(`${web.url}/health`)).status).toBe(200);
+    await web.app.get(OutputConsumer).consumer.stop();
+    const res = await fetch(`${web.url}/health`);
+    expect(res.status).toBe(503);
+    expect(await res.json()).toMatchObject({ status: 'error', checks: { s3: 'up', sqs: 'up', results: 'down' } });
   });
 
   it('/metrics counts uploads, bytes, results and their end-to-end latency', async () => {

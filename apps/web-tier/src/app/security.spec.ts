@@ -117,7 +117,7 @@ describe('production: mandatory API keys, guarded metrics, no Swagger, throttled
       const answers = await Promise.all(Array.from({ length: 20 }, () => fetch(`${web.url}/health`).then(async (r) => ({ status: r.status, text: await r.text() }))));
       for (const a of answers) {
         expect(a.status).toBe(503);
-        expect(JSON.parse(a.text)).toEqual({ status: 'error', checks: { s3: 'down', sqs: 'up' }, checkedAt: expect.any(String) });
+        expect(JSON.parse(a.text)).toEqual({ status: 'error', checks: { s3: 'down', sqs: 'up', results: 'up' }, checkedAt: expect.any(String) });
         expect(a.text).not.toMatch(/arn:|AccessDenied|not authorized/);
       }
       // Twenty hits, one check: one listing of each bucket.

@@ -1,15 +1,19 @@
 import { Injectable, Logger } from '@nestjs/common';
 import { AwsResources } from '@app/aws';
 import { AppConfig } from '@app/config';
+import { OutputConsumer } from '../results/output-consumer';
 
 const PROBE_TIMEOUT_MS = 3_000;
+/** The output queue's consumer is unhealthy when its receives fail, or it makes no progress, for this long. */
+const CONSUMER_UNHEALTHY_AFTER_MS = 60_000;
 
 export type ProbeState = 'up' | 'down';
 
 /** What /health says: generic on purpose (no ARNs, no SDK error text: the endpoint is public). */
 export interface HealthSnapshot {
   status: 'ok' | 'error';
-  checks: { s3: ProbeState; sqs: ProbeState };
+  /** results: this tier's consumer of the output queue (in-process, checked on every hit). */
+  checks: { s3: ProbeState; sqs: ProbeState; results: ProbeState };
   checkedAt: string;
 }
 
@@ -29,15 +33,25 @@ export class HealthService {
 
   constructor(
     private readonly aws: AwsResources,
+    private readonly output: OutputConsumer,
     config: AppConfig,
   ) {
     this.maxAgeMs = config.web.healthCacheSeconds * 1000;
   }
 
   async current(): Promise<HealthSnapshot> {
-    if (!this.last) return this.refresh();
-    if (Date.now() - this.last.at >= this.maxAgeMs) void this.refresh();
-    return this.last.snapshot;
+    let aws: HealthSnapshot;
+    if (!this.last) {
+      aws = await this.refresh();
+    } else {
+      if (Date.now() - this.last.at >= this.maxAgeMs) void this.refresh();
+      aws = this.last.snapshot;
+    }
+    // A tier whose output consumer is stuck answers nobody, however well S3 and SQS do.
+    const consumer = this.output.consumer.health(CONSUMER_UNHEALTHY_AFTER_MS);
+    if (!consumer.healthy) this.logger.warn(`health: ${consumer.reason}`);
+    const results: ProbeState = consumer.healthy ? 'up' : 'down';
+    return { ...aws, status: aws.status === 'ok' && results === 'up' ? 'ok' : 'error', checks: { ...aws.checks, results } };
   }
 
   private refresh(): Promise<HealthSnapshot> {
@@ -51,7 +65,7 @@ export class HealthService {
       this.probe('s3', () => Promise.all([this.aws.inputBucket.list('health-probe/'), this.aws.outputBucket.list('health-probe/')])),
       this.probe('sqs', () => Promise.all([this.aws.launchQueue.depth(), this.aws.outputQueue.depth()])),
     ]);
-    const snapshot: HealthSnapshot = { status: s3 === 'up' && sqs === 'up' ? 'ok' : 'error', checks: { s3, sqs }, checkedAt: new Date().toISOString() };
+    const snapshot: HealthSnapshot = { status: s3 === 'up' && sqs === 'up' ? 'ok' : 'error', checks: { s3, sqs, results: 'up' }, checkedAt: new Date().toISOString() };
     if (this.last?.snapshot.status !== snapshot.status) this.logger.log(`health is now ${snapshot.status} (s3 ${s3}, sqs ${sqs})`);
     this.last = { at: Date.now(), snapshot };
     return snapshot;
