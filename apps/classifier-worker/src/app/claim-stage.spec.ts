@@ -100,4 +100,19 @@ describe('ClaimStage against the embedded SQS', () => {
     expect(idle).toBe(1);
     await s.stop();
   }, 30_000);
+  it('a message still waiting for room when the worker stops is given back at once, not deleted', async () => {
+    const [sent] = await enqueue(stack, photos(1));
+    const budget = new PrefetchBudget(1, 10_000, 1);
+    // The one slot is taken (as by a claim racing this receive): the message must wait.
+    expect(await budget.acquire()).toBe(true);
+    const received: string[] = [];
+    const { s, claimed } = stage(budget, { onReceived: () => received.push('x') });
+    s.start();
+    await until(() => received.length === 1);
+    await s.stop();
+    expect(claimed).toEqual([]);
+    expect(await stack.resources.launchQueue.depth()).toMatchObject({ visible: 1, inFlight: 0 });
+    const [back] = await stack.resources.launchQueue.receive({ maxMessages: 1 });
+    expect(JSON.parse(back.body)).toMatchObject({ imageId: sent.imageId });
+  }, 30_000);
 });

@@ -150,8 +150,9 @@ export class ClaimStage {
     }
     const receivedAt = performance.now();
     if (!(await this.d.budget.acquire(this.stopping.signal))) {
-      // Stopping before there was room: let another worker have it now rather than after its visibility timeout.
-      await this.d.launchQueue.changeVisibility(m.receiptHandle, 0).catch(() => undefined);
+      // Stopping before there was room: let another worker have it now rather than after its
+      // visibility timeout. Released through the consumer, so that it does not delete it.
+      await ctx.release(0).catch(() => undefined); // not released: back after its visibility timeout
       return 'released';
     }
     try {
