@@ -4,7 +4,7 @@ import { MetricsService } from '../ops/metrics.service';
 import { mapLimit, ResultsService } from './results.service';
 import { ResultsStore } from './results.store';
 
-/** Images looked up per round, and at once: a bounded load on S3 whatever the backlog. */
+/** Images looked up per round (one round per period), and at once: a bounded load on S3 whatever the backlog. */
 const PER_ROUND = 100;
 const CONCURRENCY = 8;
 
@@ -40,7 +40,7 @@ export class ResultRecheck implements OnApplicationBootstrap, OnApplicationShutd
         () => undefined,
         () => undefined,
       ).finally(() => (this.round = undefined));
-    }, Math.min(this.periodMs, 5_000));
+    }, this.periodMs);
     this.timer.unref();
   }
 
