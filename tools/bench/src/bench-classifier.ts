@@ -27,7 +27,8 @@ import { inputKey, launchMessage, parseOutputMessage, serialize, type ImageExten
 import { DATASET_DIR, WORKSPACE_ROOT, spawnApp, startTestStack, type TestStack } from '@tools/testing';
 
 const EXT: Record<string, ImageExtension> = { '.jpg': 'jpg', '.jpeg': 'jpg', '.png': 'png', '.webp': 'webp', '.gif': 'gif' };
-const BREAKDOWN = ['receive', 'monitor', 'delete', 'download', 'decode', 'infer', 'upload', 'output'] as const;
+// The worker's stages, as its "image classified" log line times them.
+const BREAKDOWN = ['claim', 'download', 'decode', 'infer', 'publish'] as const;
 
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 const percentile = (xs: number[], p: number) => {
