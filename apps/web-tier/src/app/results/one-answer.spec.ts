@@ -57,7 +57,11 @@ describe('one answer per image, the same in classic, SSE, REST and after a resta
     await web.close();
     web = await startWebApp(stack);
     expect(await image(launch.imageId)).toMatchObject({ status: 'done', label: 'first answer' });
+    // A late, different announcement reaches the restarted tier, which has forgotten the image:
+    // heard only on the queue, it must not become the answer over the bucket's.
     await publishResult(stack.resources, resultFor(launch, 'third answer', 3), { queue: true });
+    await eventually(async () => /ics_web_results_total\{status="ok"\} 1\b/.test(await (await fetch(`${tier().url}/metrics`)).text()));
+    expect(await image(launch.imageId)).toMatchObject({ status: 'done', label: 'first answer' });
     const replay = await openEvents(`${web.url}/api/batches/${launch.batchId}/events`).finished;
     expect(replay.map((e) => (e.data as ImageAnswer).label)).toEqual(['first answer', undefined]);
     await eventually(async () => {

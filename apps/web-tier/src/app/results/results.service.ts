@@ -24,7 +24,8 @@ export class ResultsService {
   ) {}
 
   async image(imageId: string): Promise<ImageResultDto> {
-    const known = this.store.image(imageId);
+    let known = this.store.image(imageId);
+    if (known?.unconfirmed) known = this.store.confirm(imageId, await this.readStoredResult(imageId));
     if (known) return this.toDto(known);
     const stored = await this.readStoredResult(imageId);
     if (!stored) throw new NotFoundException(`no image ${imageId} (unknown, or its result is not ready and this web tier did not take its upload)`);
@@ -67,7 +68,7 @@ export class ResultsService {
     const records = await mapLimit(refs, 16, async ({ key, ref }) => {
       const imageId = ref.imageId;
       const known = this.store.image(imageId);
-      if (known && known.status !== 'queued') return { ...known, inputKey: key };
+      if (known && known.status !== 'queued' && !known.unconfirmed) return { ...known, inputKey: key };
       const stored = await this.readStoredResult(imageId);
       if (stored) {
         return { imageId, batchId, fileName: stored.fileName, inputKey: key, status: stored.status === 'ok' ? 'done' : 'error', result: stored } as ImageRecord;

@@ -45,6 +45,21 @@ describe('ResultsStore', () => {
     expect(s.isBatchComplete(b)).toBe(false);
   });
 
+  it('holds a result heard only on the queue for an unknown image as unconfirmed, and lets the bucket settle it', () => {
+    const s = store();
+    const [b, i] = [randomUUID(), randomUUID()];
+    expect(s.applyResult(ok(b, i, 'late duplicate')).record.unconfirmed).toBe(true);
+    const settled = s.confirm(i, ok(b, i, 'first written'));
+    expect(settled).toMatchObject({ status: 'done', result: { label: 'first written' } });
+    expect(settled?.unconfirmed).toBeUndefined();
+    // Settled once: a second confirmation changes nothing.
+    expect(s.confirm(i, ok(b, i, 'other'))?.result).toMatchObject({ label: 'first written' });
+    // A known (uploaded here) image's first result is confirmed from the start.
+    const j = randomUUID();
+    s.addBatch(b, [{ imageId: j, fileName: 'cat.jpg', uploadedAt: 1 }]);
+    expect(s.applyResult(ok(b, j)).record.unconfirmed).toBeUndefined();
+  });
+
   it('forgets the oldest finished batches first when over its limit', () => {
     const s = store(100);
     const batches = Array.from({ length: 3 }, () => ({ b: randomUUID(), ids: Array.from({ length: 50 }, () => randomUUID()) }));

@@ -18,6 +18,13 @@ export interface ImageRecord {
   result?: OutputMessage;
   /** When the output bucket was last asked for its result (ms since epoch). */
   checkedAt?: number;
+  /**
+   * True for a result heard on the queue for an image this process did not
+   * know (uploaded by another process, before a restart, or forgotten): the
+   * output bucket has the word on such an image, so reads confirm it there
+   * first (a late duplicate must not become the answer of a restarted tier).
+   */
+  unconfirmed?: boolean;
 }
 
 interface BatchRecord {
@@ -123,8 +130,9 @@ export class ResultsStore {
       if (!batch.imageIds.includes(r.imageId)) batch.imageIds.push(r.imageId);
       const known = this.images.get(r.imageId);
       // The first result known wins; storage only fills in what memory lacks.
-      const resolves = known?.status === 'queued' && r.status !== 'queued';
-      if (!known || resolves) this.images.set(r.imageId, { ...known, ...r });
+      // A result only heard on the queue gives way to the bucket's (the first one written).
+      const resolves = (known?.status === 'queued' && r.status !== 'queued') || (known?.unconfirmed === true && r.result !== undefined);
+      if (!known || resolves) this.images.set(r.imageId, { ...known, ...r, unconfirmed: undefined });
       if (this.images.get(r.imageId)?.status !== 'queued' && !batch.log.includes(r.imageId)) batch.log.push(r.imageId);
       if (resolves) newlyResolved.push(this.images.get(r.imageId) as ImageRecord);
     }
@@ -163,6 +171,7 @@ export class ResultsStore {
       uploadedAt: known?.uploadedAt,
       status: msg.status === 'ok' ? 'done' : 'error',
       result: msg,
+      unconfirmed: known ? undefined : true,
     };
     this.images.set(record.imageId, record);
     let batch = this.batches.get(record.batchId);
@@ -180,6 +189,20 @@ export class ResultsStore {
     this.events.emit(`image:${record.imageId}`, record);
     this.events.emit(`batch:${record.batchId}`, record);
     return { record, duplicate: false };
+  }
+
+  /**
+   * Settles an unconfirmed result with what the output bucket holds: the
+   * bucket's result replaces it when they differ. Returns the record.
+   */
+  confirm(imageId: string, stored: OutputMessage | undefined): ImageRecord | undefined {
+    const r = this.images.get(imageId);
+    if (!r?.unconfirmed) return r;
+    const confirmed: ImageRecord = stored
+      ? { ...r, result: stored, status: stored.status === 'ok' ? 'done' : 'error', unconfirmed: undefined }
+      : { ...r, unconfirmed: undefined };
+    this.images.set(imageId, confirmed);
+    return confirmed;
   }
 
   /** The batch's result log, or undefined when the batch is not in memory. */
