@@ -9,7 +9,7 @@ export interface HeartbeatSettings {
   keepMs: number;
 }
 
-const key = (r: HeldImage) => `${r.imageId}#${r.attempt}`;
+const key = (r: HeldImage) => `${r.imageId}#${r.attempt}#${r.handBacks ?? 0}`;
 
 /**
  * The worker's heartbeat (`heartbeats/<workerId>.json`): what it holds, when

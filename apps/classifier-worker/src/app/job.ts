@@ -34,4 +34,5 @@ export class ModelBrokenError extends Error {
   override readonly name = 'ModelBrokenError';
 }
 
-export const ref = (job: Job) => ({ imageId: job.msg.imageId, attempt: job.msg.attempt });
+/** This take of the image, as the heartbeat lists it. */
+export const ref = (job: Job) => ({ imageId: job.msg.imageId, attempt: job.msg.attempt, handBacks: job.msg.handBacks ?? 0 });

@@ -230,8 +230,9 @@ describe('WorkerLoop against the embedded S3/SQS', () => {
     expect(lines.find((l) => l.msg === 'image failed; the monitor controller will retry it')?.fields['reason']).toBe('s3.PutObject: SlowDown');
     expect(await drain(stack.resources.outputQueue, 1, 500)).toEqual([]);
     const beat = parseHeartbeat((await stack.resources.outputBucket.getBuffer(heartbeatKey('local-7'))).toString());
-    expect(beat.failed).toEqual([{ imageId: sent.imageId, attempt: 1 }]);
-    expect(beat.handedBack).toEqual([{ imageId: sent.imageId, attempt: 1 }]);
+    // The take handed back (handBacks 0), then the new take (handBacks 1) given up.
+    expect(beat.handedBack).toEqual([{ imageId: sent.imageId, attempt: 1, handBacks: 0 }]);
+    expect(beat.failed).toEqual([{ imageId: sent.imageId, attempt: 1, handBacks: 1 }]);
   }, 30_000);
 
   it('writes no result when the image cannot be read for a passing reason: handed back, then left to the monitor', async () => {
@@ -247,7 +248,7 @@ describe('WorkerLoop against the embedded S3/SQS', () => {
     expect(await storedResult(stack, sent.imageId)).toBeUndefined();
     expect(await stack.resources.launchQueue.depth()).toMatchObject({ visible: 0, inFlight: 0 });
     const beat = parseHeartbeat((await stack.resources.outputBucket.getBuffer(heartbeatKey('local-7'))).toString());
-    expect(beat.failed).toEqual([{ imageId: sent.imageId, attempt: 1 }]);
+    expect(beat.failed).toEqual([{ imageId: sent.imageId, attempt: 1, handBacks: 0 }]);
   }, 30_000);
 
   it('stops with "failed" when the classifier itself breaks, taking no more work', async () => {

@@ -275,5 +275,14 @@ describe('DeadlineMonitor', () => {
       expect(process.kill(pid, 0)).toBe(true);
       expect((await stack.resources.monitorQueue.depth()).delayed).toBe(delayed); // no further checks
     });
+      it('a worker that claims again an image it handed back is watched on that new take', async () => {
+      const [worker] = await fleet.launch(1);
+      const future = new Date(Date.now() + 60_000).toISOString();
+      const first = message(1, { instanceId: worker.id, deadline: future });
+      const again = monitorMessage({ ...first, handBacks: 1 });
+      await beat(worker.id, { held: [{ imageId: first.imageId, attempt: 1, handBacks: 1 }], handedBack: [{ imageId: first.imageId, attempt: 1, handBacks: 0 }] });
+      expect(await monitor.handle(serialize(first))).toBe('handed-back');
+      expect(await monitor.handle(serialize(again))).toBe('watching');
+    });
   });
 });

@@ -29,8 +29,9 @@ interface RetryCause {
   terminate: boolean;
 }
 
+/** The heartbeat lists this very take (image, attempt and hand-back count). */
 const listed = (list: Heartbeat['held'] | undefined, msg: MonitorMessage) =>
-  list?.some((h) => h.imageId === msg.imageId && h.attempt === msg.attempt) ?? false;
+  list?.some((h) => h.imageId === msg.imageId && h.attempt === msg.attempt && (h.handBacks ?? 0) === (msg.handBacks ?? 0)) ?? false;
 
 /**
  * Checks each image in progress every LIVENESS_CHECK_SECONDS (the worker sends

@@ -115,7 +115,7 @@ export class MonitorMessage extends ImageRef {
   handBacks?: number;
 }
 
-/** One image attempt a worker holds, handed back or failed. */
+/** One take of an image a worker holds, handed back or failed. */
 export class HeldImage {
   @IsUUID('4')
   imageId!: string;
@@ -124,6 +124,16 @@ export class HeldImage {
   @Min(1)
   @Max(100)
   attempt!: number;
+
+  /**
+   * The take's hand-back count (its launch message's): a worker may claim again an image it
+   * handed back, and that new take must not be mistaken for the one handed back.
+   */
+  @IsOptional()
+  @IsInt()
+  @Min(0)
+  @Max(100)
+  handBacks?: number;
 }
 
 /**
