@@ -2,6 +2,7 @@ import sharp from 'sharp';
 import { parseLaunchMessage, outputSuccess, serialize, type LaunchMessage } from '@app/contracts';
 import { startTestStack, type TestStack } from '@tools/testing';
 import {
+  closeTier,
   counts,
   datasetImage,
   eventually,
@@ -193,7 +194,7 @@ describe('web tier API (embedded S3/SQS, results from a stand-in worker)', () =>
       }
       const pending = await upload([{ name: 'Schrödinger 🐈.jpg', bytes: datasetImage(9).bytes }]);
 
-      await web.close();
+      await closeTier(web);
       web = await startWebApp(stack);
 
       const batch = (await (await fetch(`${web.url}/api/batches/${done.batchId}`)).json()) as { images: { fileName: string; label: string; url: string }[] };

@@ -47,6 +47,17 @@ export async function startWebApp(stack: TestStack, env: Record<string, string> 
   return { app, config, url, close: () => app.close() };
 }
 
+/**
+ * Closes a web tier and waits out its last output poll: the shared consumer
+ * aborts that poll, and the emulator (like SQS) may still hand it a message,
+ * which then stays hidden for its visibility timeout from the next tier.
+ */
+export async function closeTier(web: WebApp | undefined, pollSeconds = 1): Promise<void> {
+  if (!web) return;
+  await web.close();
+  await new Promise((r) => setTimeout(r, pollSeconds * 1000 + 500));
+}
+
 /** Objects in the input bucket, and launch messages waiting or in flight. */
 export async function counts(aws: AwsResources): Promise<{ objects: number; messages: number }> {
   const [objects, depth] = await Promise.all([aws.inputBucket.list(), aws.launchQueue.depth()]);

@@ -1,5 +1,5 @@
 import { startTestStack, type TestStack } from '@tools/testing';
-import { datasetImage, eventually, form, openEvents, publishResult, resultFor, startWebApp, takeLaunches, type WebApp } from '../../testing/web-test-kit';
+import { closeTier, datasetImage, eventually, form, openEvents, publishResult, resultFor, startWebApp, takeLaunches, type WebApp } from '../../testing/web-test-kit';
 
 jest.setTimeout(60_000);
 
@@ -26,7 +26,7 @@ describe('one answer per image, the same in classic, SSE, REST and after a resta
     stack = await startTestStack();
   });
   afterEach(async () => {
-    await web?.close();
+    await closeTier(web);
     web = undefined;
   });
   afterAll(() => stack?.stop());
@@ -54,7 +54,7 @@ describe('one answer per image, the same in classic, SSE, REST and after a resta
     expect(batch.images.map((i) => i.label)).toEqual(['first answer']);
 
     // A restarted tier reads the same answer back from the bucket, and a late duplicate changes nothing.
-    await web.close();
+    await closeTier(web);
     web = await startWebApp(stack);
     expect(await image(launch.imageId)).toMatchObject({ status: 'done', label: 'first answer' });
     // A late, different announcement reaches the restarted tier, which has forgotten the image:

@@ -1,5 +1,5 @@
 import { startTestStack, type TestStack } from '@tools/testing';
-import { datasetImage, eventually, form, openEvents, publishResult, resultFor, startWebApp, takeLaunches, type WebApp } from '../../testing/web-test-kit';
+import { closeTier, datasetImage, eventually, form, openEvents, publishResult, resultFor, startWebApp, takeLaunches, type WebApp } from '../../testing/web-test-kit';
 
 jest.setTimeout(60_000);
 
@@ -20,7 +20,7 @@ describe('server-sent events: heartbeats, a maximum lifetime, and Last-Event-ID 
     stack = await startTestStack();
   });
   afterEach(async () => {
-    await web?.close();
+    await closeTier(web);
     web = undefined;
   });
   afterAll(() => stack?.stop());
@@ -97,7 +97,7 @@ describe('server-sent events: heartbeats, a maximum lifetime, and Last-Event-ID 
     expect(everything.map((e) => e.event)).toEqual(['result', 'result', 'result', 'done']);
 
     // A restarted tier has another log: the same id replays everything, from the buckets.
-    await web.close();
+    await closeTier(web);
     web = await startWebApp(stack);
     const afterRestart = await openEvents(`${web.url}/api/batches/${batch.batchId}/events`, { 'last-event-id': String(seen.id) }).finished;
     expect(afterRestart.map((e) => (e.data as { label?: string }).label).sort()).toEqual(['label one', 'label three', 'label two', undefined].sort());
