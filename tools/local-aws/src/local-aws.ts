@@ -4,6 +4,7 @@ import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createRequestHandler } from 'local-aws-sqs';
+import { releaseAbandonedReceives } from './abandoned-receives';
 import { ConditionalWrites } from './conditional-writes';
 // s3rver ships no types; its default export is a Koa app whose callback() serves S3.
 const S3rver = require('s3rver') as new (options: Record<string, unknown>) => {
@@ -107,7 +108,8 @@ export async function startLocalAws(options: LocalAwsOptions = {}): Promise<Loca
   const arn = (name: string) => `arn:aws:sqs:${region}:${ACCOUNT_ID}:${name}`;
   // The queue URLs the emulator hands out name this edge port, so the SDK's
   // QueueUrl-as-endpoint logic lands here too.
-  sqs.handler = createRequestHandler({
+  // Wrapped: a long poll whose client died gives its messages back at once (see abandoned-receives.ts).
+  sqs.handler = releaseAbandonedReceives(createRequestHandler({
     port,
     hostname: host,
     region,
@@ -139,7 +141,7 @@ export async function startLocalAws(options: LocalAwsOptions = {}): Promise<Loca
       },
       { QueueName: names.output },
     ],
-  }).requestHandler;
+  }).requestHandler, () => endpoint, ACCOUNT_ID);
 
   const url = (name: string) => `${endpoint}/${ACCOUNT_ID}/${name}`;
   const queues = {
