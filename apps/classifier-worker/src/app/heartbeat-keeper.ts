@@ -39,6 +39,9 @@ export class HeartbeatKeeper {
 
   start(): void {
     this.timer ??= setInterval(() => {
+      // A write in flight is this beat already: asking for another would keep its callers
+      // waiting for as long as storage is slower than the beat.
+      if (this.writing) return;
       if (this.held.size > 0 || this.handedBack.size > 0 || this.failed.size > 0) void this.write();
     }, this.settings.intervalMs);
     this.timer.unref();
