@@ -30,7 +30,11 @@ export interface LocalAwsOptions {
   queuePrefix?: string;
   /** Receives of one launch message before it is dead-lettered. */
   maxReceiveCount?: number;
-  /** Visibility timeout of the launch queue, seconds. */
+  /**
+   * Visibility timeout of the launch queue, seconds (default 15). A worker claims what it
+   * receives at once, so this is only how long an image received by a worker that died
+   * before claiming it waits: locally, where workers are killed on purpose, short.
+   */
   launchVisibilitySeconds?: number;
   /** Receives of one monitor message before it is dead-lettered (default 5). */
   monitorMaxReceiveCount?: number;
@@ -120,7 +124,7 @@ export async function startLocalAws(options: LocalAwsOptions = {}): Promise<Loca
       {
         QueueName: names.launch,
         Attributes: {
-          VisibilityTimeout: options.launchVisibilitySeconds ?? 30,
+          VisibilityTimeout: options.launchVisibilitySeconds ?? 15,
           RedrivePolicy: JSON.stringify({
             deadLetterTargetArn: arn(names.launchDeadLetter),
             maxReceiveCount: options.maxReceiveCount ?? 5,
