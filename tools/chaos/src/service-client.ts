@@ -75,19 +75,19 @@ export class ServiceClient {
     }
   }
 
-  async batch(batchId: string): Promise<BatchView | undefined> {
-    try {
-      const res = await fetch(`${this.url}/api/batches/${batchId}`, { signal: AbortSignal.timeout(10_000) });
-      return res.ok ? ((await res.json()) as BatchView) : undefined;
-    } catch {
-      return undefined;
-    }
+  batch(batchId: string): Promise<BatchView | undefined> {
+    return this.getJson<BatchView>(`/api/batches/${batchId}`);
   }
 
-  async image(imageId: string): Promise<ImageView | undefined> {
+  image(imageId: string): Promise<ImageView | undefined> {
+    return this.getJson<ImageView>(`/api/images/${imageId}`);
+  }
+
+  /** A JSON answer, or undefined when the web tier is down or says no (a restarting tier is expected). */
+  private async getJson<T>(path: string): Promise<T | undefined> {
     try {
-      const res = await fetch(`${this.url}/api/images/${imageId}`, { signal: AbortSignal.timeout(10_000) });
-      return res.ok ? ((await res.json()) as ImageView) : undefined;
+      const res = await fetch(`${this.url}${path}`, { signal: AbortSignal.timeout(10_000) });
+      return res.ok ? ((await res.json()) as T) : undefined;
     } catch {
       return undefined;
     }
