@@ -78,6 +78,21 @@ describe('SupervisedApp', () => {
     expect(events).toEqual([]);
   });
 
+  it('once the system is stopping, an app that exits by itself (Ctrl-C reaches every process) is neither restarted nor reported', async () => {
+    const { app, events } = supervise();
+    app.start();
+    await app.waitForReady(10_000);
+    const pid = app.pid;
+    app.prepareStop();
+    process.kill(pid, 'SIGTERM');
+    await waitFor(() => app.pid === 0, 5_000);
+    await new Promise((r) => setTimeout(r, 1000)); // longer than the first restart delay
+    expect(app.pid).toBe(0);
+    expect(app.restarts).toBe(0);
+    expect(events).toEqual([]);
+    await app.stop();
+  });
+
   it('an app that exits at every start fails waitForReady with its log, instead of restarting for ever unseen', async () => {
     const { app } = supervise({ FAIL_AT_START: '1' });
     app.start();

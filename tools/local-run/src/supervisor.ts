@@ -5,6 +5,8 @@ import respawn from 'respawn';
 
 /** Restart delays after a crash: quick at first, then no faster than every 5 s (systemd's RestartSec). */
 export const RESTART_DELAYS_MS = [250, 500, 1000, 2000, 5000];
+/** The longest timer Node keeps: a restart that never comes (stop() clears it). */
+const NEVER_MS = 2 ** 31 - 1;
 
 export interface SupervisedAppOptions {
   name: string;
@@ -45,7 +47,8 @@ export class SupervisedApp {
       cwd: o.cwd,
       env: { ...o.env, APP_NAME: o.name },
       maxRestarts: -1,
-      sleep: (n) => RESTART_DELAYS_MS[Math.min(n, RESTART_DELAYS_MS.length) - 1],
+      // Once stopping, an app that exits (Ctrl-C reaches the whole process group) is not started again.
+      sleep: (n) => (this.stopping ? NEVER_MS : RESTART_DELAYS_MS[Math.min(n, RESTART_DELAYS_MS.length) - 1]),
       kill: o.stopGraceMs,
       stdio: ['ignore', this.logFd, this.logFd],
     });
@@ -92,6 +95,15 @@ export class SupervisedApp {
       await new Promise((r) => setTimeout(r, 100));
     }
     throw new Error(`${this.o.name} was not ready within ${timeoutMs} ms (see ${this.o.logFile})`);
+  }
+
+  /**
+   * No more restarts from now on, and exits are no longer reported as crashes:
+   * the whole system is stopping (its apps are then stopped one by one, and may
+   * already be exiting on a Ctrl-C of their own).
+   */
+  prepareStop(): void {
+    this.stopping = true;
   }
 
   /** SIGTERM (then SIGKILL after the grace period) and no more restarts. */

@@ -75,6 +75,7 @@ export async function startLocalSystem(o: LocalSystemOptions): Promise<LocalSyst
   const stop = async () => {
     // Web tier first (no new uploads), then the monitor, then the launch
     // controller, which stops its workers before it exits.
+    for (const app of running) app.prepareStop();
     for (const name of ['web-tier', 'monitor-controller', 'launch-controller']) {
       await running.find((r) => r.name === name)?.stop();
     }

@@ -87,7 +87,8 @@ export async function unpackNpmChromium(packageDir: string, cacheDir: string): P
   const layout = (d: string): UnpackedChromium => ({ dir: d, executablePath: join(d, 'chromium'), libDir: join(d, 'lib'), fontConfig: join(d, 'fonts.conf') });
   if (existsSync(join(dir, 'complete'))) return layout(dir);
 
-  const work = `${dir}.${process.pid}.${Date.now()}`;
+  // Unique per call: two unpacks in one process in the same millisecond must not share a folder.
+  const work = `${dir}.${process.pid}.${randomUUID()}`;
   mkdirSync(work, { recursive: true });
   try {
     const bin = join(packageDir, 'bin');
