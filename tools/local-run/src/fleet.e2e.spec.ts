@@ -150,7 +150,7 @@ describe('elastic fleet end to end: launch controller, local workers, monitor co
     expect(monitorLog.filter((m) => /^gave up/.test(m))).toEqual(['gave up after 3 attempts: error result sent']);
   }, 150_000);
   it('SIGKILL of a worker holding several images: each is answered within ~10 s of its death, once', async () => {
-    const files = await Promise.all([1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12].map((i) => slowImage(join(runDir, `held-${i}.png`))));
+    const files = await Promise.all(Array.from({ length: 24 }, (_, i) => slowImage(join(runDir, `held-${i + 1}.png`))));
     const answer = await upload(system.webUrl, files);
     const ids = new Set(answer.images.map((i) => i.imageId));
     // A worker whose heartbeat says it holds at least two of them, unfinished (one will do after 20 s:
@@ -160,7 +160,8 @@ describe('elastic fleet end to end: launch controller, local workers, monitor co
     let held: string[] = [];
     await until(
       async () => {
-        for (const w of workerRecords(system.fleetDir).filter((r) => r.workerState === 'busy')) {
+        // Any live worker: what it holds is what its heartbeat says (its busy/free state may lag).
+        for (const w of workerRecords(system.fleetDir)) {
           let beat;
           try {
             beat = parseHeartbeat((await resources.outputBucket.getBuffer(heartbeatKey(w.id))).toString());
@@ -201,7 +202,7 @@ describe('elastic fleet end to end: launch controller, local workers, monitor co
     expect(requeuedAt.length).toBeGreaterThanOrEqual(1);
     expect(requeueSeconds).toBeLessThanOrEqual(10);
     expect(seconds).toBeLessThanOrEqual(30);
-    expect(batch.done).toBe(12);
+    expect(batch.done).toBe(24);
     for (const img of batch.images) {
       // One answer everywhere: what the web tier shows is what the bucket holds.
       const stored = parseOutputMessage((await resources.outputBucket.getBuffer(resultKey(img.imageId))).toString());
