@@ -104,7 +104,7 @@ describe('network: nothing but the load balancer, on 443 and 80, is open to the 
 describe('worker role: its own instance only', () => {
   it('has exactly these statements, no wildcard action, no unbounded resource', () => {
     expect(Object.keys(s.worker).sort()).toEqual(
-      ['ListModel', 'ListResults', 'ReadArtifactsAndModel', 'ReadInputImages', 'Results', 'SendMonitorAndOutputMessages', 'ShipWorkerLogs', 'TagOwnWorkerState', 'TakeLaunchMessages'].sort(),
+      ['HandBackLaunchMessages', 'ListModel', 'ListResults', 'ReadArtifactsAndModel', 'ReadInputImages', 'Results', 'SendMonitorAndOutputMessages', 'ShipWorkerLogs', 'TagOwnWorkerState', 'TakeLaunchMessages'].sort(),
     );
     for (const st of all(s.worker)) {
       expect(st.Effect).toBe('Allow');
@@ -142,6 +142,7 @@ describe('worker role: its own instance only', () => {
     expect(actionsOf(s.worker['TakeLaunchMessages'])).toEqual(['sqs:ChangeMessageVisibility', 'sqs:DeleteMessage', 'sqs:ReceiveMessage']);
     expect(s.worker['TakeLaunchMessages'].Resource).toEqual(getAtt(queues.launchQueue));
     expect(s.worker['SendMonitorAndOutputMessages'].Resource).toEqual([getAtt(queues.monitorQueue), getAtt(queues.outputQueue)]);
+    expect(s.worker['HandBackLaunchMessages']).toMatchObject({ Action: 'sqs:SendMessage', Resource: getAtt(queues.launchQueue) });
     expect(s.worker['ReadArtifactsAndModel'].Resource).toEqual([objects(storage.artifactBucket, 'artifacts/'), objects(storage.artifactBucket, 'models/current/')]);
   });
 });

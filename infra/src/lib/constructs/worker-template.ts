@@ -83,6 +83,8 @@ export class WorkerTemplate extends Construct {
       actions: ['sqs:ReceiveMessage', 'sqs:DeleteMessage', 'sqs:ChangeMessageVisibility'],
       resources: [queues.launchQueue.queueArn],
     });
+    // A passing S3/SQS failure hands the image back: the same attempt sent again to the launch queue.
+    allow('HandBackLaunchMessages', { actions: ['sqs:SendMessage'], resources: [queues.launchQueue.queueArn] });
     allow('SendMonitorAndOutputMessages', {
       actions: ['sqs:SendMessage'],
       resources: [queues.monitorQueue.queueArn, queues.outputQueue.queueArn],
