@@ -40,16 +40,12 @@ export class ObjectStore {
 
   async put(key: string, body: Buffer | Uint8Array | string, options: PutOptions = {}): Promise<void> {
     await call('s3.PutObject', () =>
-      this.s3.send(
-        new PutObjectCommand({
-          Bucket: this.bucket,
-          Key: key,
-          Body: body,
-          ContentType: options.contentType,
-          Metadata: options.metadata,
-        }),
-      ),
+      this.s3.send(this.putCommand(key, body, options)),
     );
+  }
+
+  private putCommand(key: string, body: Buffer | Uint8Array | string, options: PutOptions, extra: { IfNoneMatch?: string } = {}): PutObjectCommand {
+    return new PutObjectCommand({ Bucket: this.bucket, Key: key, Body: body, ContentType: options.contentType, Metadata: options.metadata, ...extra });
   }
 
   /**
@@ -63,14 +59,7 @@ export class ObjectStore {
       try {
         await call('s3.PutObject(If-None-Match)', () =>
           this.s3.send(
-            new PutObjectCommand({
-              Bucket: this.bucket,
-              Key: key,
-              Body: body,
-              ContentType: options.contentType,
-              Metadata: options.metadata,
-              IfNoneMatch: '*',
-            }),
+            this.putCommand(key, body, options, { IfNoneMatch: '*' }),
           ),
         );
         return 'created';
