@@ -265,8 +265,8 @@ describe('WorkerLoop against the embedded S3/SQS', () => {
     // Only what fitted its prefetch (at most 10) was taken; the rest wait for a healthy worker.
     expect((await stack.resources.launchQueue.depth()).visible).toBeGreaterThanOrEqual(20);
   }, 30_000);
-  describe('issue 12 paths', () => {
-    it('(c) discards the late work of a superseded attempt instead of writing it', async () => {
+  describe('superseded attempts, passing failures and deadlines', () => {
+    it('discards the late work of a superseded attempt instead of writing it', async () => {
       const [sent] = await enqueue(stack, photos(1));
       // The monitor re-queued the image as attempt 2 while this worker still had attempt 1.
       await stack.resources.outputBucket.put(`attempts/${sent.imageId}.json`, JSON.stringify({ attempt: 2, at: new Date().toISOString() }));
@@ -276,7 +276,7 @@ describe('WorkerLoop against the embedded S3/SQS', () => {
       expect(await drain(stack.resources.outputQueue, 1, 500)).toEqual([]);
     }, 30_000);
 
-    it('(c) the first result written wins: a worker never overwrites an answer, and announces the one there', async () => {
+    it('the first result written wins: a worker never overwrites an answer, and announces the one there', async () => {
       const [sent] = await enqueue(stack, photos(1), 3);
       const gaveUp = outputError({ batchId: sent.batchId, imageId: sent.imageId, fileName: sent.fileName, attempt: 3, producedBy: 'monitor-controller', completedAt: new Date().toISOString(), reason: 'no result after 3 attempts', permanent: false });
       await stack.resources.outputBucket.put(`${sent.imageId}.json`, serialize(gaveUp));
@@ -286,7 +286,7 @@ describe('WorkerLoop against the embedded S3/SQS', () => {
       expect(await outputs(stack, 1, 3000)).toEqual([gaveUp]);
     }, 30_000);
 
-    it('(d) a transient read error hands that one image back, without losing an attempt; the others go on', async () => {
+    it('a transient read error hands that one image back, without losing an attempt; the others go on', async () => {
       const sent = await enqueue(stack, photos(5));
       const flaky = Object.create(stack.resources.inputBucket) as ObjectStore;
       let failed = false;
@@ -302,7 +302,7 @@ describe('WorkerLoop against the embedded S3/SQS', () => {
       for (const m of sent) expect(await storedResult(stack, m.imageId)).toMatchObject({ status: 'ok', attempt: 1 });
     }, 30_000);
 
-    it('(d) holds no more images than it can finish before their deadline', async () => {
+    it('holds no more images than it can finish before their deadline', async () => {
       await enqueue(stack, photos(12));
       const slow = {
         backend: classifier.backend,

@@ -170,7 +170,7 @@ describe('DeadlineMonitor', () => {
     await stack.resources.outputBucket.put(heartbeatKey(workerId), serialize(heartbeat(fields)));
   }
 
-  describe('issue 12 paths', () => {
+  describe('dead, hung and slow workers, and crashes between two writes', () => {
     const success = (msg: ReturnType<typeof message>, producedBy = 'local-1') =>
       outputSuccess({
         batchId: msg.batchId,
@@ -185,7 +185,7 @@ describe('DeadlineMonitor', () => {
         timings: {},
       });
 
-    it('(a) a failed re-queue send is made good by the redelivered monitor message (re-queue before recording)', async () => {
+    it('a failed re-queue send is made good by the redelivered monitor message (re-queue before recording)', async () => {
       const msg = message(1);
       const down = Object.create(stack.resources.launchQueue) as Queue;
       down.send = () => Promise.reject(new UnreachableError('sqs.SendMessage: ECONNREFUSED', 'sqs.SendMessage'));
@@ -197,7 +197,7 @@ describe('DeadlineMonitor', () => {
       expect(bodies.map((b) => parseLaunchMessage(b))).toEqual([expect.objectContaining({ imageId: msg.imageId, attempt: 2 })]);
     });
 
-    it('(b) announces a result it finds that was never announced, once', async () => {
+    it('announces a result it finds that was never announced, once', async () => {
       const msg = message(1);
       const result = success(msg);
       // A worker wrote the result and died before sending the output message.
@@ -209,7 +209,7 @@ describe('DeadlineMonitor', () => {
       expect(await drain(stack.resources.outputQueue)).toEqual([]);
     });
 
-    it('(c) a give-up never overwrites a result written meanwhile: the first result wins and is the one announced', async () => {
+    it('a give-up never overwrites a result written meanwhile: the first result wins and is the one announced', async () => {
       const msg = message(3);
       const late = success(msg, 'local-5');
       await stack.resources.outputBucket.put(resultKey(msg.imageId), serialize(late));

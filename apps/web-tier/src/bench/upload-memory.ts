@@ -1,5 +1,5 @@
 /**
- * Memory of the built web tier under large uploads (issue 12, item 5):
+ * Memory of the built web tier under large uploads (does it stay bounded?):
  *
  *   npx tsx --tsconfig tsconfig.base.json apps/web-tier/src/bench/upload-memory.ts \
  *     [--files 100] [--mib 10] [--requests 4]

@@ -6,7 +6,7 @@ const queues = {
   OUTPUT_QUEUE_URL: 'http://127.0.0.1:4566/000000000000/output',
 };
 
-describe('liveness and hand-back variables (issue 12)', () => {
+describe('liveness and hand-back variables', () => {
   it('has the documented defaults', () => {
     expect(loadConfig(queues).worker).toMatchObject({
       imageDeadlineSeconds: 120,

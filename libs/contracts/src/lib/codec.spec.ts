@@ -138,7 +138,7 @@ describe('MonitorMessage', () => {
   });
 });
 
-describe('MonitorMessage for issue 12', () => {
+describe('MonitorMessage carries the hard deadline and hand-back count', () => {
   it('carries the hard deadline and the hand-back count, both optional', () => {
     const { batchId: b, imageId: i, fileName, attempt, inputKey: key } = launchFields();
     const fields = { batchId: b, imageId: i, fileName, attempt, inputKey: key, instanceId: 'local-3', startedAt: now, deadline: now };

@@ -3,7 +3,7 @@ import { GetParameterCommand, SSMClient } from '@aws-sdk/client-ssm';
 import { NodeHttpHandler } from '@smithy/node-http-handler';
 import { AppConfig, ConfigError } from '@app/config';
 
-/** Shorter keys can be guessed or brute-forced; the floor. */
+/** Shorter keys can be guessed or brute-forced: 32 bytes (256 bits) at least. */
 export const MIN_API_KEY_BYTES = 32;
 
 /** Secrets Manager secrets are readable through SSM Parameter Store under this prefix. */
