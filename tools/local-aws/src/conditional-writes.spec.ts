@@ -133,4 +133,20 @@ describe('conditional writes on the local S3 edge (raw HTTP)', () => {
     expect(next.status).toBe(200);
     expect((await raw(aws, 'GET', path)).body).toBe('complete');
   });
+
+  it("If-Match: <etag> replaces only the object with that ETag (412 otherwise) and answers 404 NoSuchKey for a missing key", async () => {
+    const path = key();
+    expect((await raw(aws, 'PUT', path, 'one')).status).toBe(200);
+    const etag = (await raw(aws, 'HEAD', path)).headers['etag'] as string;
+    expect(etag).toMatch(/^"[0-9a-f]{32}"$/);
+    const swapped = await raw(aws, 'PUT', path, 'two', { 'If-Match': etag });
+    expect(swapped.status).toBe(200);
+    const stale = await raw(aws, 'PUT', path, 'three', { 'If-Match': etag });
+    expect(stale.status).toBe(412);
+    expect(stale.body).toContain('<Condition>If-Match</Condition>');
+    expect((await raw(aws, 'GET', path)).body).toBe('two');
+    const missing = await raw(aws, 'PUT', key(), 'x', { 'If-Match': etag });
+    expect(missing.status).toBe(404);
+    expect(missing.body).toContain('<Code>NoSuchKey</Code>');
+  });
 });

@@ -5,12 +5,15 @@ import { Socket } from 'node:net';
 type Handler = (req: IncomingMessage, res: ServerResponse) => void;
 
 /**
- * S3's conditional create (`If-None-Match: *` on PutObject and
- * CompleteMultipartUpload) in front of s3rver, which accepts the header on PUT
- * and overwrites. As on S3: an existing key answers 412 PreconditionFailed with
- * S3's XML error, nothing is written, and of concurrent conditional writes of
- * one key exactly one succeeds (they are run one at a time per key here).
- * Other If-None-Match values are refused with 501 NotImplemented, as S3 does.
+ * S3's conditional writes on PutObject and CompleteMultipartUpload in front of
+ * s3rver, which accepts the headers on PUT and overwrites:
+ * - `If-None-Match: *` (create): an existing key answers 412 PreconditionFailed;
+ * - `If-Match: <etag>` (compare-and-swap): another ETag answers 412, a missing
+ *   key 404 NoSuchKey.
+ * As on S3: the error is S3's XML, nothing is written, and of concurrent
+ * conditional writes of one key exactly one succeeds (they are run one at a
+ * time per key here). Other If-None-Match values are refused with 501
+ * NotImplemented, as S3 does.
  * Path-style requests only (the local stack sets S3_FORCE_PATH_STYLE). Unlike
  * S3, the precondition is checked before s3rver checks the signature.
  *
@@ -24,7 +27,8 @@ export class ConditionalWrites {
   private readonly tails = new Map<string, Promise<void>>();
 
   constructor(
-    private readonly objectExists: (bucket: string, key: string) => Promise<boolean>,
+    /** The stored object's ETag (quoted, as S3 sends it), or undefined when there is none. */
+    private readonly objectEtag: (bucket: string, key: string) => Promise<string | undefined>,
     private readonly s3: Handler,
   ) {}
 
@@ -35,13 +39,13 @@ export class ConditionalWrites {
       this.s3(req, res);
       return;
     }
-    if (target.condition !== '*') {
+    if (target.header === 'If-None-Match' && target.condition !== '*') {
       answerError(req, res, 501, 'NotImplemented', 'A header you provided implies functionality that is not implemented', { Header: 'If-None-Match' });
       return;
     }
     const id = `${target.bucket}/${target.key}`;
     const previous = this.tails.get(id) ?? Promise.resolve();
-    const mine = previous.then(() => this.writeIfAbsent(target.bucket, target.key, req, res));
+    const mine = previous.then(() => this.writeIf(target, req, res));
     const tail = mine.catch(() => undefined);
     this.tails.set(id, tail);
     void tail.then(() => {
@@ -49,17 +53,22 @@ export class ConditionalWrites {
     });
   }
 
-  private async writeIfAbsent(bucket: string, key: string, req: IncomingMessage, res: ServerResponse): Promise<void> {
+  private async writeIf(target: ConditionalTarget, req: IncomingMessage, res: ServerResponse): Promise<void> {
     const done = finished(res);
-    let exists: boolean;
+    let etag: string | undefined;
     try {
-      exists = await this.objectExists(bucket, key);
+      etag = await this.objectEtag(target.bucket, target.key);
     } catch (err) {
       answerError(req, res, 500, 'InternalError', `We encountered an internal error. Please try again. (${(err as Error).message})`);
       return done;
     }
-    if (exists) {
-      answerError(req, res, 412, 'PreconditionFailed', 'At least one of the pre-conditions you specified did not hold', { Condition: 'If-None-Match' });
+    if (target.header === 'If-Match' && etag === undefined) {
+      answerError(req, res, 404, 'NoSuchKey', 'The specified key does not exist.', { Key: target.key });
+      return done;
+    }
+    const holds = target.header === 'If-None-Match' ? etag === undefined : sameEtag(etag, target.condition);
+    if (!holds) {
+      answerError(req, res, 412, 'PreconditionFailed', 'At least one of the pre-conditions you specified did not hold', { Condition: target.header });
       return done;
     }
     const body = await readWhole(req);
@@ -73,20 +82,30 @@ export class ConditionalWrites {
 interface ConditionalTarget {
   bucket: string;
   key: string;
+  header: 'If-None-Match' | 'If-Match';
   condition: string;
 }
 
+/** ETags compare without their quotes (clients send either form). */
+function sameEtag(stored: string | undefined, wanted: string): boolean {
+  const bare = (s: string) => s.trim().replace(/^W\//, '').replace(/^"|"$/g, '');
+  return stored !== undefined && (wanted.trim() === '*' || bare(stored) === bare(wanted));
+}
+
 function conditionalWrite(req: IncomingMessage): ConditionalTarget | undefined {
-  const condition = req.headers['if-none-match'];
-  if (typeof condition !== 'string') return undefined;
+  const noneMatch = req.headers['if-none-match'];
+  const match = req.headers['if-match'];
+  const header = typeof noneMatch === 'string' ? 'If-None-Match' : typeof match === 'string' ? 'If-Match' : undefined;
+  const condition = typeof noneMatch === 'string' ? noneMatch : match;
+  if (!header || typeof condition !== 'string') return undefined;
   const url = new URL(req.url ?? '/', 'http://edge');
   const isPut = req.method === 'PUT' && !url.searchParams.has('partNumber') && !req.headers['x-amz-copy-source'];
   const isComplete = req.method === 'POST' && url.searchParams.has('uploadId');
   if (!isPut && !isComplete) return undefined;
-  const match = /^\/([^/]+)\/(.+)$/.exec(url.pathname);
-  if (!match) return undefined;
+  const path = /^\/([^/]+)\/(.+)$/.exec(url.pathname);
+  if (!path) return undefined;
   try {
-    return { bucket: decodeURIComponent(match[1]), key: decodeURIComponent(match[2]), condition: condition.trim() };
+    return { bucket: decodeURIComponent(path[1]), key: decodeURIComponent(path[2]), header, condition: condition.trim() };
   } catch {
     return undefined; // a malformed escape: s3rver answers it
   }

@@ -10,7 +10,10 @@ import { ConditionalWrites } from './conditional-writes';
 const S3rver = require('s3rver') as new (options: Record<string, unknown>) => {
   configureBuckets(): Promise<void>;
   callback(): (req: IncomingMessage, res: ServerResponse) => void;
-  store: { existsObject(bucket: string, key: string): Promise<boolean> };
+  store: {
+    existsObject(bucket: string, key: string): Promise<boolean>;
+    getMetadata(bucket: string, key: string): Promise<Record<string, unknown>>;
+  };
 };
 
 /** s3rver accepts only its own fixed key pair. */
@@ -79,8 +82,12 @@ export async function startLocalAws(options: LocalAwsOptions = {}): Promise<Loca
     configureBuckets: [{ name: inputBucket }, { name: outputBucket }],
   });
   await s3.configureBuckets();
-  // s3rver ignores If-None-Match on PUT: the edge gives S3's conditional-create semantics.
-  const s3Writes = new ConditionalWrites((bucket, key) => s3.store.existsObject(bucket, key), s3.callback());
+  // s3rver ignores If-None-Match and If-Match on PUT: the edge gives S3's conditional-write semantics.
+  const s3Writes = new ConditionalWrites(async (bucket, key) => {
+    if (!(await s3.store.existsObject(bucket, key))) return undefined;
+    const metadata = (await s3.store.getMetadata(bucket, key)) as { etag?: string };
+    return metadata.etag;
+  }, s3.callback());
 
   // Set once the port is known: the emulator puts it into every queue URL.
   const sqs: { handler?: (req: IncomingMessage, res: ServerResponse) => Promise<void> } = {};

@@ -159,6 +159,31 @@ describe('ObjectStore against the embedded S3', () => {
       expect(await store.putIfAbsent(key, 'three')).toBe('exists');
     });
 
+    it('putIfMatch swaps only while the ETag is the one read: a stale ETag and a missing key write nothing', async () => {
+      const key = `cond/swap-${Date.now()}.json`;
+      const created = await store.createIfAbsent(key, 'v1');
+      if (created.outcome !== 'created') throw new Error('expected created');
+      const swapped = await store.putIfMatch(key, 'v2', created.etag);
+      expect(swapped.outcome).toBe('replaced');
+      // The first ETag is stale now: a second writer holding it loses and changes nothing.
+      expect(await store.putIfMatch(key, 'v2-by-the-loser', created.etag)).toEqual({ outcome: 'changed' });
+      expect((await store.getBuffer(key)).toString()).toBe('v2');
+      if (swapped.outcome !== 'replaced') throw new Error('expected replaced');
+      expect((await store.putIfMatch(key, 'v3', swapped.etag)).outcome).toBe('replaced');
+      expect(await store.putIfMatch(`cond/never-${Date.now()}`, 'x', created.etag)).toEqual({ outcome: 'absent' });
+      expect(await store.createIfAbsent(key, 'again')).toEqual({ outcome: 'exists' });
+    });
+
+    it('of 10 concurrent swaps from one ETag exactly one wins', async () => {
+      const key = `cond/swap-race-${Date.now()}.json`;
+      const created = await store.createIfAbsent(key, 'start');
+      if (created.outcome !== 'created') throw new Error('expected created');
+      const outcomes = await Promise.all(Array.from({ length: 10 }, (_, i) => store.putIfMatch(key, `writer-${i}`, created.etag)));
+      const winners = outcomes.flatMap((o, i) => (o.outcome === 'replaced' ? [i] : []));
+      expect(winners).toHaveLength(1);
+      expect((await store.getBuffer(key)).toString()).toBe(`writer-${winners[0]}`);
+    });
+
     /**
      * A test double for S3's 409 ConditionalRequestConflict (the edge never
      * gives one): answers the first `conflicts` conditional PUTs with S3's 409

@@ -44,7 +44,7 @@ export class ObjectStore {
     );
   }
 
-  private putCommand(key: string, body: Buffer | Uint8Array | string, options: PutOptions, extra: { IfNoneMatch?: string } = {}): PutObjectCommand {
+  private putCommand(key: string, body: Buffer | Uint8Array | string, options: PutOptions, extra: { IfNoneMatch?: string; IfMatch?: string } = {}): PutObjectCommand {
     return new PutObjectCommand({ Bucket: this.bucket, Key: key, Body: body, ContentType: options.contentType, Metadata: options.metadata, ...extra });
   }
 
@@ -55,16 +55,48 @@ export class ObjectStore {
    * after which S3 answers created or 412; still conflicting: ConflictError.
    */
   async putIfAbsent(key: string, body: Buffer | Uint8Array | string, options: PutOptions = {}): Promise<PutIfAbsentOutcome> {
+    return (await this.createIfAbsent(key, body, options)).outcome;
+  }
+
+  /** As putIfAbsent, with the created object's ETag (for a later putIfMatch). */
+  async createIfAbsent(
+    key: string,
+    body: Buffer | Uint8Array | string,
+    options: PutOptions = {},
+  ): Promise<{ outcome: 'created'; etag: string } | { outcome: 'exists' }> {
+    const written = await this.conditionalPut('s3.PutObject(If-None-Match)', this.putCommand(key, body, options, { IfNoneMatch: '*' }));
+    return written === 'precondition-failed' ? { outcome: 'exists' } : { outcome: 'created', etag: written.etag };
+  }
+
+  /**
+   * Replaces the object only while its ETag is still `etag` (S3's `If-Match`,
+   * a compare-and-swap): 'replaced' with the new ETag, 'changed' when another
+   * writer got there first, 'absent' when the object is gone. Nothing is
+   * written unless 'replaced'.
+   */
+  async putIfMatch(
+    key: string,
+    body: Buffer | Uint8Array | string,
+    etag: string,
+    options: PutOptions = {},
+  ): Promise<{ outcome: 'replaced'; etag: string } | { outcome: 'changed' | 'absent' }> {
+    try {
+      const written = await this.conditionalPut('s3.PutObject(If-Match)', this.putCommand(key, body, options, { IfMatch: etag }));
+      return written === 'precondition-failed' ? { outcome: 'changed' } : { outcome: 'replaced', etag: written.etag };
+    } catch (err) {
+      if (err instanceof NotFoundError) return { outcome: 'absent' };
+      throw err;
+    }
+  }
+
+  /** One conditional PutObject: its new ETag, or 'precondition-failed' (412); 409 conflicts are retried. */
+  private async conditionalPut(operation: string, command: PutObjectCommand): Promise<{ etag: string } | 'precondition-failed'> {
     for (let attempt = 1; ; attempt++) {
       try {
-        await call('s3.PutObject(If-None-Match)', () =>
-          this.s3.send(
-            this.putCommand(key, body, options, { IfNoneMatch: '*' }),
-          ),
-        );
-        return 'created';
+        const out = await call(operation, () => this.s3.send(command));
+        return { etag: out.ETag ?? '' };
       } catch (err) {
-        if (err instanceof PreconditionFailedError) return 'exists';
+        if (err instanceof PreconditionFailedError) return 'precondition-failed';
         if (!(err instanceof ConflictError) || attempt >= CONFLICT_TRIES) throw err;
         await new Promise((r) => setTimeout(r, 50 * 2 ** attempt * (0.5 + Math.random() / 2)));
       }
