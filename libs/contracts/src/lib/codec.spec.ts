@@ -12,7 +12,7 @@ import {
   serialize,
 } from './codec';
 import { MessageParseError } from './errors';
-import { announcedKey, heartbeatKey, inputKey, parseInputKey, resultKey } from './keys';
+import { announcedKey, batchIndexKey, batchListKey, batchListPrefix, batchPartKey, heartbeatKey, inputKey, isTenant, parseBatchListKey, parseInputKey, resultKey } from './keys';
 import { MAX_FILE_NAME_BYTES, MAX_LAUNCH_MESSAGE_BYTES, SCHEMA_VERSION } from './messages';
 import { jsonBytes } from './validation';
 
@@ -63,6 +63,7 @@ describe('LaunchMessage', () => {
             fileName,
             attempt: 100,
             handBacks: 100,
+            tenant: 't'.repeat(64),
             inputKey: inputKey(batchId, imageId, 'webp'),
             enqueuedAt: '2026-11-25T13:53:20.635Z',
           }),
@@ -220,5 +221,17 @@ describe('key layout', () => {
     expect(parseInputKey(key)).toEqual({ batchId, imageId, ext: 'png' });
     expect(parseInputKey(`${batchId}/../${imageId}.png`)).toBeUndefined();
     expect(resultKey(imageId)).toBe(`${imageId}.json`);
+  });
+
+  it("keeps a tenant's batch index under the tenant, and lists batches newest first", () => {
+    expect(batchIndexKey('acme', batchId)).toBe(`batches/acme/${batchId}/batch.json`);
+    expect(batchPartKey('acme', batchId, 5, 'x') < batchPartKey('acme', batchId, 40, 'a')).toBe(true);
+    const older = batchListKey('acme', batchId, Date.parse('2026-01-01T00:00:00Z'));
+    const newer = batchListKey('acme', imageId, Date.parse('2026-06-01T00:00:00Z'));
+    expect(older.startsWith(batchListPrefix('acme'))).toBe(true);
+    expect([older, newer].sort()).toEqual([newer, older]);
+    expect(parseBatchListKey(older)).toEqual({ tenant: 'acme', batchId, createdAtMs: Date.parse('2026-01-01T00:00:00Z') });
+    expect(parseBatchListKey(`batch-list/acme/../${batchId}`)).toBeUndefined();
+    expect([isTenant('k-0123456789'), isTenant('a/b'), isTenant(''), isTenant('x'.repeat(65))]).toEqual([true, false, false, false]);
   });
 });

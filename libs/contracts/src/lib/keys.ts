@@ -51,6 +51,71 @@ export function heartbeatKey(workerId: string): string {
   return `heartbeats/${workerId}.json`;
 }
 
+/**
+ * A tenant's name: what `API_KEYS` entries `tenant=key` name, or `k-` + a
+ * short hash of a bare key, or `default` when no keys are configured. It is
+ * part of S3 keys, so only these characters.
+ */
+export const TENANT_PATTERN = /^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$/;
+export const DEFAULT_TENANT = 'default';
+
+export function isTenant(value: string): boolean {
+  return TENANT_PATTERN.test(value);
+}
+
+/**
+ * Output bucket: the batch index, the source of truth for which images a
+ * batch has (the input bucket's lifecycle empties it; the index stays as long
+ * as the results). Under the tenant, so another tenant's lookup finds nothing.
+ * - `batches/<tenant>/<batchId>/batch.json`: the batch itself (label,
+ *   callbackUrl, createdAt, closed, and the images of an upload that created
+ *   it closed);
+ * - `batches/<tenant>/<batchId>/images/<part>.json`: the images one request
+ *   added (append-only: concurrent adds from any tier never overwrite each other).
+ */
+export function batchIndexPrefix(tenant: string, batchId: string): string {
+  return `batches/${tenant}/${batchId}/`;
+}
+
+export function batchIndexKey(tenant: string, batchId: string): string {
+  return `${batchIndexPrefix(tenant, batchId)}batch.json`;
+}
+
+export function batchPartPrefix(tenant: string, batchId: string): string {
+  return `${batchIndexPrefix(tenant, batchId)}images/`;
+}
+
+/** Parts sort by when they were written: a zero-padded millisecond time, then a unique suffix. */
+export function batchPartKey(tenant: string, batchId: string, writtenAtMs: number, unique: string): string {
+  return `${batchPartPrefix(tenant, batchId)}${String(writtenAtMs).padStart(15, '0')}-${unique}.json`;
+}
+
+/** Largest time a listing key can invert (year 2286): newest-first order is ascending key order. */
+const LIST_TIME_CEILING = 9_999_999_999_999;
+
+/**
+ * Output bucket: an empty marker per batch, `batch-list/<tenant>/<inverted
+ * creation time>_<batchId>`, so that one ListObjects page gives a tenant's
+ * batches newest first.
+ */
+export function batchListPrefix(tenant: string): string {
+  return `batch-list/${tenant}/`;
+}
+
+export function batchListKey(tenant: string, batchId: string, createdAtMs: number): string {
+  return `${batchListPrefix(tenant)}${String(LIST_TIME_CEILING - createdAtMs).padStart(13, '0')}_${batchId}`;
+}
+
+export function parseBatchListKey(key: string): { tenant: string; batchId: string; createdAtMs: number } | undefined {
+  const m = new RegExp(`^batch-list/([A-Za-z0-9][A-Za-z0-9_-]{0,63})/(\\d{13})_(${UUID})$`).exec(key);
+  return m ? { tenant: m[1], batchId: m[3], createdAtMs: LIST_TIME_CEILING - Number(m[2]) } : undefined;
+}
+
+/** Output bucket: an `Idempotency-Key` record, under the tenant and a hash of the key (any bytes a client sends stay out of the key). */
+export function idempotencyKey(tenant: string, keyHash: string): string {
+  return `idempotency/${tenant}/${keyHash}.json`;
+}
+
 export function parseInputKey(
   key: string,
 ): { batchId: string; imageId: string; ext: ImageExtension } | undefined {

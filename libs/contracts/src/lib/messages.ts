@@ -17,7 +17,7 @@ import {
   ValidateNested,
   IsUUID,
 } from 'class-validator';
-import { INPUT_KEY_PATTERN } from './keys';
+import { INPUT_KEY_PATTERN, TENANT_PATTERN } from './keys';
 import { MaxJsonBytes } from './validation';
 
 /** Bumped when a message's shape changes incompatibly; consumers reject other versions. */
@@ -76,6 +76,11 @@ export class LaunchMessage extends ImageRef {
   @Min(0)
   @Max(100)
   handBacks?: number;
+
+  /** Whose image this is (see TENANT_PATTERN); absent in messages from before tenants existed. */
+  @IsOptional()
+  @Matches(TENANT_PATTERN, { message: 'tenant must be 1-64 letters, digits, "_" or "-"' })
+  tenant?: string;
 }
 
 /** classifier-worker → monitor queue (delayed to the deadline) → monitor-controller. */
