@@ -4,9 +4,6 @@ import { join, resolve } from 'node:path';
 import { testChildEnv } from './processes';
 
 export const WORKSPACE_ROOT = resolve(__dirname, '../../..');
-export const SHARED_DIR = resolve(process.env['SHARED_DIR'] ?? join(WORKSPACE_ROOT, '../shared'));
-export const DATASET_DIR = resolve(process.env['DATASET_DIR'] ?? join(SHARED_DIR, 'datasets'));
-export const MODEL_DIR = resolve(process.env['TEST_MODEL_DIR'] ?? join(SHARED_DIR, 'models/mobilenet_v1_025_224'));
 
 /** The built artifact of an app (`nx build <app>` puts it there). */
 export function appMain(app: string): string {

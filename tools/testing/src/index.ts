@@ -3,3 +3,7 @@ export * from './stack';
 export * from './env-files';
 export * from './browser';
 export * from './processes';
+export * from './fixtures';
+export * from './fixture-images';
+export * from './eventually';
+export * from './shared-data';
