@@ -9,6 +9,7 @@ const FILTERS: Record<string, Matcher> = {
   'instance-state-name': (i) => [i.state],
   'instance-state-code': (i) => [String(INSTANCE_STATE_CODES[i.state])],
   'instance-type': (i) => [i.instanceType],
+  'instance-lifecycle': (i) => (i.market === 'spot' ? ['spot'] : []),
   'image-id': (i) => [i.imageId],
   'reservation-id': (i) => [i.reservationId],
   'client-token': (i) => (i.clientToken ? [i.clientToken] : []),

@@ -77,8 +77,11 @@ export class Ec2Api {
       }
     }
     const spec = this.launchSpec(p, token);
-    const room = this.faults().capacity === undefined ? max : Math.max(0, (this.faults().capacity as number) - this.instances.alive().length);
-    const count = Math.min(max, room);
+    const f = this.faults();
+    const room = f.capacity === undefined ? max : Math.max(0, f.capacity - this.instances.alive().length);
+    const spotRoom =
+      spec.market !== 'spot' || f.spotCapacity === undefined ? max : Math.max(0, f.spotCapacity - this.instances.alive().filter((i) => i.market === 'spot').length);
+    const count = Math.min(max, room, spotRoom);
     if (count < min) {
       throw new Ec2Error(
         'InsufficientInstanceCapacity',
@@ -88,9 +91,9 @@ export class Ec2Api {
         500,
       );
     }
-    const launched = this.instances.launch(spec, count, this.faults().describeLagSeconds * 1000);
+    const launched = this.instances.launch(spec, count, f.describeLagSeconds * 1000);
     if (token) this.clientTokens.set(token, { fingerprint, reservationId: spec.reservationId });
-    this.log(`RunInstances: ${launched.map((i) => i.id).join(', ')} (MinCount ${min}, MaxCount ${max}) in ${spec.reservationId}`);
+    this.log(`RunInstances: ${launched.map((i) => i.id).join(', ')} (${spec.market}, MinCount ${min}, MaxCount ${max}) in ${spec.reservationId}`);
     return reservationXml(launched, this.zone);
   }
 
@@ -128,7 +131,9 @@ export class Ec2Api {
     if (behaviour !== 'stop' && behaviour !== 'terminate') {
       throw new Ec2Error('InvalidParameterValue', `Value (${behaviour}) for parameter InstanceInitiatedShutdownBehavior is invalid.`);
     }
+    const market = this.market(p);
     return {
+      market,
       reservationId: newId('r'),
       imageId,
       instanceType: stringAt(p, 'InstanceType') ?? lt?.data.instanceType ?? DEFAULT_INSTANCE_TYPE,
@@ -138,6 +143,34 @@ export class Ec2Api {
       tags,
       workerEnv: lt?.data.workerEnv,
     };
+  }
+
+  /**
+   * InstanceMarketOptions: on-demand without it; `spot` for a one-time Spot
+   * instance that terminates on interruption (what the fleet asks for). A
+   * MaxPrice below the current Spot price is refused as EC2 refuses it.
+   */
+  private market(p: QueryTree): 'on-demand' | 'spot' {
+    const node = p['InstanceMarketOptions'];
+    if (node === undefined || typeof node === 'string') return 'on-demand';
+    const type = stringAt(node, 'MarketType');
+    if (type !== 'spot') throw new Ec2Error('InvalidParameterValue', `Value (${type ?? ''}) for parameter InstanceMarketOptions.MarketType is invalid. The stand-in knows spot.`);
+    const options = node['SpotOptions'];
+    const requestType = stringAt(options, 'SpotInstanceType') ?? 'one-time';
+    const behaviour = stringAt(options, 'InstanceInterruptionBehavior') ?? 'terminate';
+    if (requestType !== 'one-time' || behaviour !== 'terminate') {
+      throw new Ec2Error('InvalidParameterCombination', `The EC2 stand-in launches one-time Spot instances that terminate on interruption (got ${requestType}, ${behaviour}).`);
+    }
+    const maxPrice = stringAt(options, 'MaxPrice');
+    const price = this.faults().spotPrice;
+    if (maxPrice !== undefined) {
+      const max = Number(maxPrice);
+      if (!(max > 0)) throw new Ec2Error('InvalidParameterValue', `Value (${maxPrice}) for parameter MaxPrice is invalid.`);
+      if (price !== undefined && max < price) {
+        throw new Ec2Error('SpotMaxPriceTooLow', `Your Spot request price of ${maxPrice} is lower than the minimum required Spot request fulfillment price of ${price}.`);
+      }
+    }
+    return 'spot';
   }
 
   private tag(t: QueryTree): Record<string, string> {

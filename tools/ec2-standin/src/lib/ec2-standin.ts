@@ -8,8 +8,9 @@
  * unchanged (AWS_ENDPOINT_URL_EC2). Each instance boots (pending → running
  * after `bootSeconds`) and then runs a real classifier-worker process with
  * WORKER_PLATFORM=ec2, which finds its instance id through an IMDSv2 stand-in
- * served on the same port. Faults (describe lag, partial capacity, throttling)
- * can be injected. It checks no signatures and keeps everything in memory.
+ * served on the same port. Faults (describe lag, partial capacity, throttling,
+ * Spot capacity and price) can be injected, and Spot instances interrupted.
+ * It checks no signatures and keeps everything in memory.
  */
 import { mkdtempSync, rmSync } from 'node:fs';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
@@ -22,6 +23,7 @@ import { IMDS_PREFIX, MetadataService } from './imds';
 import { writeShutdownShim } from './instance-process';
 import { InstanceTable, type InstanceView } from './instances';
 import { LaunchTemplates, type LaunchTemplate, type LaunchTemplateConfig } from './launch-templates';
+import { SpotInterruptions } from './spot';
 import { Ec2Error, errorXml, newRequestId, parseQuery, responseXml } from './wire';
 
 export interface Ec2StandInOptions {
@@ -31,6 +33,8 @@ export interface Ec2StandInOptions {
   region?: string;
   /** Seconds an instance stays pending before it runs (EC2_BOOT_SECONDS). Default 3. */
   bootSeconds?: number;
+  /** EC2's own waits (the two-minute Spot notice) run this many times faster (EC2_TIME_SCALE). Default 1. */
+  timeScale?: number;
   launchTemplates?: LaunchTemplateConfig[];
   /** How instances run their worker; without it instances boot but run no process. */
   worker?: {
@@ -67,6 +71,11 @@ export interface Ec2StandIn {
   throttleNext(count: number): void;
   /** API calls so far (the last 5 000 or more), with the error code each one got. */
   readonly calls: readonly ApiCall[];
+  /**
+   * EC2 interrupts this Spot instance now: its metadata serves the notice and
+   * it is terminated two minutes (scaled) later. False when it is not a live Spot instance.
+   */
+  interruptSpot(instanceId: string): boolean;
   /** The instance's OS powers off (as `shutdown -h` would): terminated or stopped by its shutdown behaviour. */
   powerOff(instanceId: string): boolean;
   /** Stops the server and every instance's worker (SIGTERM, then SIGKILL). */
@@ -80,6 +89,8 @@ export async function startEc2StandIn(options: Ec2StandInOptions = {}): Promise<
   const log = options.log ?? (() => undefined);
   let faults: Ec2Faults = { ...NO_FAULTS, ...options.faults };
   let bootSeconds = options.bootSeconds ?? 3;
+  const timeScale = options.timeScale ?? 1;
+  if (!(timeScale > 0)) throw new RangeError(`timeScale must be > 0 (got ${timeScale})`);
   const binDir = mkdtempSync(join(tmpdir(), 'ec2-standin-bin-'));
   const address = { endpoint: '' };
   const metadataEndpoint = (id: string) => `${address.endpoint}${IMDS_PREFIX}${id}`;
@@ -96,7 +107,9 @@ export async function startEc2StandIn(options: Ec2StandInOptions = {}): Promise<
     metadataEndpoint,
     binDir,
     log,
+    onRunning: (i) => spot.running(i),
   });
+  const spot = new SpotInterruptions(table, () => faults, () => timeScale, log);
   const templates = new LaunchTemplates();
   for (const t of options.launchTemplates ?? []) templates.add(t);
   const api = new Ec2Api(table, templates, () => faults, zone, log);
@@ -142,11 +155,13 @@ export async function startEc2StandIn(options: Ec2StandInOptions = {}): Promise<
     },
     throttleNext: (count) => api.throttle.throttleNext(count),
     calls: api.calls,
+    interruptSpot: (id) => spot.interrupt(id),
     powerOff: (id) => table.powerOff(id, 'powered off from outside'),
     async stop() {
       if (stopped) return;
       stopped = true;
       bootSeconds = Infinity;
+      spot.close();
       await table.close();
       server.closeAllConnections();
       await new Promise<void>((resolve) => server.close(() => resolve()));

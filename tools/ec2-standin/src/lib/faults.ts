@@ -24,6 +24,26 @@ export interface Ec2Faults {
   throttleBucket?: { size: number; refillPerSecond: number };
   /** Only these actions are throttled (default: all). */
   throttleActions?: string[];
+  /**
+   * Spot instances the Availability Zone can hold at once; undefined = as many
+   * as `capacity` allows. A Spot RunInstances beyond it launches what fits when
+   * that is at least MinCount, else fails with InsufficientInstanceCapacity
+   * (on-demand launches are not affected).
+   */
+  spotCapacity?: number;
+  /**
+   * The current Spot price, USD per hour; undefined = no price check. A Spot
+   * RunInstances whose SpotOptions.MaxPrice is below it fails with
+   * SpotMaxPriceTooLow, as EC2 does.
+   */
+  spotPrice?: number;
+  /**
+   * Seconds a Spot instance runs before EC2 interrupts it
+   * (EC2_SPOT_INTERRUPT_SECONDS); undefined = never. The notice appears in the
+   * instance's metadata (`spot/instance-action`), and the instance is
+   * terminated two minutes later (divided by the stand-in's time scale).
+   */
+  spotInterruptSeconds?: number;
 }
 
 export const NO_FAULTS: Ec2Faults = { describeLagSeconds: 0, throttleEveryNth: 0 };

@@ -70,14 +70,24 @@ export class MetadataService {
       }),
     };
     if (path === '/latest/meta-data/' || path === '/latest/meta-data') {
-      return ['ami-id', 'instance-id', 'instance-type', 'local-ipv4', 'placement/', 'reservation-id'].join('\n');
+      return ['ami-id', 'instance-id', 'instance-life-cycle', 'instance-type', 'local-ipv4', 'placement/', 'reservation-id', ...(i.interruption ? ['spot/'] : [])].join('\n');
     }
+    if (path === '/latest/meta-data/instance-life-cycle') return i.market;
+    // Absent (404) until EC2 decides to interrupt, as on AWS; then the action and its time, to the second.
+    if (path === '/latest/meta-data/spot/instance-action') {
+      return i.interruption && JSON.stringify({ action: i.interruption.action, time: isoSeconds(i.interruption.at) });
+    }
+    if (path === '/latest/meta-data/spot/termination-time') return i.interruption && isoSeconds(i.interruption.at);
     if (path === '/latest/user-data') {
       // What the template's user data wrote into the worker's env files.
       return i.workerEnv ? Object.entries(i.workerEnv).map(([k, v]) => `${k}=${v}`).join('\n') : undefined;
     }
     return values[path];
   }
+}
+
+function isoSeconds(ms: number): string {
+  return new Date(ms).toISOString().replace(/\.\d{3}Z$/, 'Z');
 }
 
 function send(res: ServerResponse, status: number, body: string): void {

@@ -32,7 +32,7 @@ export function instanceXml(i: StandInInstance, zone: string): string {
     running ? el('privateIpAddress', i.privateIp) : '',
     set('groupSet', []),
     i.stateReason ? `<stateReason>${el('code', i.stateReason.code)}${el('message', i.stateReason.message)}</stateReason>` : '',
-    el('architecture', 'x86_64'),
+    el('architecture', architectureOf(i.instanceType)),
     el('rootDeviceType', 'ebs'),
     el('rootDeviceName', '/dev/xvda'),
     set('blockDeviceMapping', []),
@@ -42,12 +42,19 @@ export function instanceXml(i: StandInInstance, zone: string): string {
       'tagSet',
       Object.entries(i.tags).map(([k, v]) => `${el('key', k)}${el('value', v)}`),
     ),
+    el('instanceLifecycle', i.market === 'spot' ? 'spot' : undefined),
+    el('spotInstanceRequestId', i.spotInstanceRequestId),
     el('hypervisor', 'xen'),
     set('networkInterfaceSet', []),
     el('ebsOptimized', false),
     el('enaSupport', true),
     `<metadataOptions>${el('state', 'applied')}${el('httpTokens', 'required')}${el('httpPutResponseHopLimit', 2)}${el('httpEndpoint', 'enabled')}</metadataOptions>`,
   ].join('');
+}
+
+/** Graviton types carry a `g` after the generation (c7g, m7gd, t4g, c6gn): arm64; everything else here is x86_64. */
+export function architectureOf(instanceType: string): 'arm64' | 'x86_64' {
+  return /^[a-z]+\d+g[a-z]*\./.test(instanceType) ? 'arm64' : 'x86_64';
 }
 
 /** A `<reservationId>…<instancesSet>` body for one reservation's instances. */

@@ -21,6 +21,10 @@ export interface LaunchSpec {
   launchTemplate?: { id: string; name: string; version: string };
   clientToken?: string;
   shutdownBehavior: 'terminate' | 'stop';
+  /** InstanceMarketOptions.MarketType: a Spot instance can be interrupted by EC2. */
+  market: 'on-demand' | 'spot';
+  /** The one-time Spot request EC2 makes for a Spot RunInstances (`sir-…`). */
+  spotInstanceRequestId?: string;
   tags: Record<string, string>;
   /** The worker's environment (what the launch template's user data writes); undefined: no worker. */
   workerEnv?: Record<string, string>;
@@ -42,6 +46,15 @@ export interface StandInInstance extends LaunchSpec {
   endedAt?: number;
   privateIp: string;
   process?: InstanceProcess;
+  /** A Spot interruption under way: what the instance's `spot/instance-action` serves. */
+  interruption?: SpotInterruption;
+}
+
+/** EC2's interruption notice: the action it will take, and when (ms since the epoch). */
+export interface SpotInterruption {
+  action: 'terminate';
+  noticeAt: number;
+  at: number;
 }
 
 /** A read-only picture of one instance, for tests and tools. */
@@ -55,6 +68,10 @@ export interface InstanceView {
   endedAt?: Date;
   tags: Record<string, string>;
   launchTemplateId?: string;
+  /** DescribeInstances' InstanceLifecycle: `spot`, or undefined for on-demand. */
+  lifecycle?: 'spot';
+  /** When its interruption notice appeared and when it is (or was) terminated for it. */
+  interruption?: { noticeAt: Date; at: Date };
   pid?: number;
   /** Metadata endpoint the instance's worker reads its identity from. */
   metadataEndpoint: string;
@@ -91,6 +108,8 @@ export class InstanceTable {
       metadataEndpoint: (id: string) => string;
       binDir: string;
       log: (msg: string) => void;
+      /** Told each time an instance reaches `running` (Spot interruptions are timed from then). */
+      onRunning?: (i: StandInInstance) => void;
     },
   ) {}
 
@@ -115,6 +134,7 @@ export class InstanceTable {
         ...spec,
         tags: { ...spec.tags },
         id: newId('i'),
+        spotInstanceRequestId: spec.market === 'spot' ? newId('sir') : undefined,
         seq: this.seq++,
         amiLaunchIndex: n,
         state: 'pending',
@@ -143,6 +163,7 @@ export class InstanceTable {
     i.state = 'running';
     i.runningAt = Date.now();
     this.o.log(`${i.id}: running`);
+    this.o.onRunning?.(i);
     const w = this.o.worker;
     if (!w || !i.workerEnv) return;
     mkdirSync(w.logDir, { recursive: true });
@@ -172,6 +193,15 @@ export class InstanceTable {
     if (previous === 'terminated' || previous === 'shutting-down') return previous;
     this.shutDown(i, 'shutting-down', { code: 'Client.UserInitiatedShutdown', message: 'Client.UserInitiatedShutdown: User initiated shutdown' });
     return previous;
+  }
+
+  /** EC2 takes the instance back (a Spot interruption): terminated whatever its shutdown behaviour. */
+  reclaim(id: string, reason: { code: string; message: string }): boolean {
+    const i = this.byId.get(id);
+    if (!i || (i.state !== 'running' && i.state !== 'pending')) return false;
+    this.o.log(`${i.id}: terminated by EC2 (${reason.code})`);
+    this.shutDown(i, 'shutting-down', reason);
+    return true;
   }
 
   /** The instance's OS powered off: its shutdown behaviour decides whether it terminates or stops. */
@@ -217,6 +247,8 @@ export class InstanceTable {
       endedAt: i.endedAt === undefined ? undefined : new Date(i.endedAt),
       tags: { ...i.tags },
       launchTemplateId: i.launchTemplate?.id,
+      lifecycle: i.market === 'spot' ? 'spot' : undefined,
+      interruption: i.interruption && { noticeAt: new Date(i.interruption.noticeAt), at: new Date(i.interruption.at) },
       pid: i.process?.pid,
       metadataEndpoint: this.o.metadataEndpoint(i.id),
     };
