@@ -1,0 +1,5 @@
+export * from './lib/types';
+export * from './lib/errors';
+export * from './lib/sse';
+export * from './lib/follow';
+export * from './lib/client';
