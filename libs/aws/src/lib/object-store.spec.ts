@@ -71,6 +71,15 @@ describe('ObjectStore against the embedded S3', () => {
     expect(keys).toEqual(['list-a/1.json', 'list-a/2.json']);
   });
 
+  it('lists one page at a time, in key order, from after a key', async () => {
+    await Promise.all(['c', 'a', 'e', 'b', 'd'].map((k) => store.put(`paged/${k}`, 'x')));
+    const first = await store.listPage('paged/', { maxKeys: 2 });
+    expect(first).toEqual({ keys: ['paged/a', 'paged/b'], next: 'paged/b' });
+    const second = await store.listPage('paged/', { maxKeys: 2, after: first.next });
+    expect(second).toEqual({ keys: ['paged/c', 'paged/d'], next: 'paged/d' });
+    expect(await store.listPage('paged/', { maxKeys: 2, after: second.next })).toEqual({ keys: ['paged/e'] });
+  });
+
   it('lists past one page of results', async () => {
     const many = Array.from({ length: 1005 }, (_, i) => `page/${String(i).padStart(4, '0')}`);
     for (let i = 0; i < many.length; i += 50) {

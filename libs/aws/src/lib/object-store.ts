@@ -112,6 +112,19 @@ export class ObjectStore {
     });
   }
 
+  /** The object's bytes and ETag, or undefined when it does not exist (for a later putIfMatch). */
+  async getIfExists(key: string): Promise<{ body: Buffer; etag: string } | undefined> {
+    try {
+      const { stream, info } = await this.getStream(key);
+      const chunks: Buffer[] = [];
+      for await (const chunk of stream) chunks.push(chunk as Buffer);
+      return { body: Buffer.concat(chunks), etag: info.etag ?? '' };
+    } catch (err) {
+      if (err instanceof NotFoundError) return undefined;
+      throw err;
+    }
+  }
+
   /** The object as a stream, for large objects and for proxying. */
   async getStream(key: string): Promise<{ stream: Readable; info: ObjectInfo }> {
     return call('s3.GetObject', async () => {
@@ -176,6 +189,19 @@ export class ObjectStore {
       if (!out.IsTruncated || last === undefined || last === startAfter) return keys;
       startAfter = last;
     }
+  }
+
+  /**
+   * One page of keys under the prefix, in key order, starting after `after`
+   * (exclusive): `next` is the key to pass as `after` for the next page, absent
+   * on the last one.
+   */
+  async listPage(prefix: string, options: { after?: string; maxKeys: number }): Promise<{ keys: string[]; next?: string }> {
+    const out = await call('s3.ListObjects', () =>
+      this.s3.send(new ListObjectsCommand({ Bucket: this.bucket, Prefix: prefix, Marker: options.after, MaxKeys: options.maxKeys })),
+    );
+    const keys = (out.Contents ?? []).flatMap((o) => (o.Key ? [o.Key] : []));
+    return out.IsTruncated && keys.length > 0 ? { keys, next: keys.at(-1) } : { keys };
   }
 
   /** A URL anyone can GET the object from until it expires (signing is local: no request made). */
