@@ -1,0 +1,3 @@
+export * from './lib/convert';
+export * from './lib/tf-graph';
+export * from './lib/convert-folder';
