@@ -24,6 +24,11 @@ export interface LocalAwsOptions {
   /** Edge port for both services; 0 picks a free one. Default 4566, as LocalStack. */
   port?: number;
   host?: string;
+  /**
+   * The host name clients use for this edge, put into its queue URLs and `env` (default `host`):
+   * in a container listening on 0.0.0.0, the name other containers reach it by.
+   */
+  publicHost?: string;
   /** Where S3 objects are kept. Default: a fresh temporary folder, removed on stop. */
   dataDir?: string;
   region?: string;
@@ -107,7 +112,8 @@ export async function startLocalAws(options: LocalAwsOptions = {}): Promise<Loca
     server.listen(options.port ?? 4566, host, () => resolve());
   });
   const port = (server.address() as AddressInfo).port;
-  const endpoint = `http://${host}:${port}`;
+  const publicHost = options.publicHost ?? host;
+  const endpoint = `http://${publicHost}:${port}`;
 
   const names = {
     launch: `${prefix}launch`,
@@ -122,7 +128,7 @@ export async function startLocalAws(options: LocalAwsOptions = {}): Promise<Loca
   // Wrapped: a long poll whose client died gives its messages back at once (see abandoned-receives.ts).
   sqs.handler = releaseAbandonedReceives(createRequestHandler({
     port,
-    hostname: host,
+    hostname: publicHost,
     region,
     accountId: ACCOUNT_ID,
     emulateQueueCreationLifecycle: false,

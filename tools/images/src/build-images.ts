@@ -1,0 +1,106 @@
+import { spawnSync } from 'node:child_process';
+import { mkdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { defaultNodeImage, formatBytes, imageSpec, WORK_DIR, WORKSPACE_ROOT, type ImageName } from './catalogue';
+import type { Engine } from './engine';
+import { ensureOfflineBase } from './offline-base';
+import { onPath } from './run';
+
+export interface BaseChoice {
+  /** What the Dockerfiles build FROM (NODE_IMAGE). */
+  image: string;
+  offline: boolean;
+  cached?: boolean;
+  seconds?: number;
+}
+
+export interface BuiltImage {
+  name: ImageName;
+  tag: string;
+  ok: boolean;
+  seconds: number;
+  sizeBytes?: number;
+  log: string;
+  error?: string;
+}
+
+/** The worker image against its budget: 1.5 × (its artifact with node_modules + the Node binary). */
+export interface WorkerBudget {
+  imageBytes: number;
+  artifactBytes: number;
+  nodeBytes: number;
+  limitBytes: number;
+  within: boolean;
+}
+
+export const WORKER_BUDGET_FACTOR = 1.5;
+
+export function workerBudget(imageBytes: number, artifactBytes: number, nodeBytes: number): WorkerBudget {
+  const limitBytes = Math.round(WORKER_BUDGET_FACTOR * (artifactBytes + nodeBytes));
+  return { imageBytes, artifactBytes, nodeBytes, limitBytes, within: imageBytes <= limitBytes };
+}
+
+/**
+ * The pinned base when it can be pulled, else the offline base (assembled once per set of
+ * inputs). Throws with what is missing when neither is possible.
+ */
+export async function chooseBase(engine: Engine, o: { nodeImage?: string; offlineBase: boolean }, log: (line: string) => void): Promise<BaseChoice> {
+  if (o.nodeImage) return { image: o.nodeImage, offline: false };
+  const pinned = defaultNodeImage(readFileSync(imageSpec('web-tier').dockerfile, 'utf8'));
+  if (!o.offlineBase) {
+    log(`base: trying to pull ${pinned}`);
+    if (await engine.canPull(pinned)) return { image: pinned, offline: false };
+    log('base: the pinned base cannot be pulled (no registry reachable): assembling it offline');
+  }
+  const missing = ['debootstrap', 'npm', 'tar'].filter((p) => !onPath(p));
+  if (missing.length) {
+    throw new Error(
+      `cannot assemble the offline base: ${missing.join(', ')} not installed` +
+        (missing.includes('debootstrap') ? ' (Debian/Ubuntu: `sudo apt-get install -y debootstrap`)' : ''),
+    );
+  }
+  if (process.getuid?.() !== 0) throw new Error('cannot assemble the offline base: debootstrap needs root (run as root, or pass --node-image)');
+  const base = await ensureOfflineBase(engine, WORK_DIR, log);
+  log(base.cached ? `base: ${base.tag} (cached)` : `base: ${base.tag} assembled in ${base.seconds.toFixed(0)} s`);
+  return { image: base.tag, offline: true, cached: base.cached, seconds: base.seconds };
+}
+
+function revision(): string {
+  const r = spawnSync('git', ['rev-parse', 'HEAD'], { cwd: WORKSPACE_ROOT, encoding: 'utf8' });
+  return r.status === 0 ? r.stdout.trim() : 'unknown';
+}
+
+export async function buildImages(engine: Engine, names: ImageName[], base: BaseChoice, log: (line: string) => void): Promise<BuiltImage[]> {
+  const logDir = join(WORK_DIR, 'logs');
+  mkdirSync(logDir, { recursive: true });
+  const buildArgs: Record<string, string> = { REVISION: revision() };
+  if (base.offline || base.image !== defaultNodeImage(readFileSync(imageSpec('web-tier').dockerfile, 'utf8'))) buildArgs['NODE_IMAGE'] = base.image;
+  // The offline base stands in for a machine without a route to tfjs-node's download host.
+  if (base.offline) buildArgs['TFJS_NODE'] = 'skip';
+  const built: BuiltImage[] = [];
+  for (const name of names) {
+    const spec = imageSpec(name);
+    const logFile = join(logDir, `${name}.log`);
+    log(`${name}: building ${spec.tag} with ${engine.name} (log: ${logFile})`);
+    const started = Date.now();
+    try {
+      await engine.build({ dockerfile: spec.dockerfile, ignoreFile: spec.ignoreFile, context: WORKSPACE_ROOT, tag: spec.tag, buildArgs, logFile });
+      const seconds = (Date.now() - started) / 1000;
+      const sizeBytes = await engine.imageSize(spec.tag);
+      built.push({ name, tag: spec.tag, ok: true, seconds, sizeBytes, log: logFile });
+      log(`${name}: ${spec.tag} ${formatBytes(sizeBytes)}, built in ${seconds.toFixed(0)} s`);
+    } catch (err) {
+      const seconds = (Date.now() - started) / 1000;
+      const error = (err as Error).message;
+      built.push({ name, tag: spec.tag, ok: false, seconds, log: logFile, error });
+      log(`${name}: FAILED after ${seconds.toFixed(0)} s: ${error}`);
+    }
+  }
+  return built;
+}
+
+/** Measures the built worker image against its budget. */
+export async function checkWorkerBudget(engine: Engine, worker: BuiltImage): Promise<WorkerBudget> {
+  const [artifactBytes, nodeBytes] = await engine.diskUsage(worker.tag, ['/app', '/usr/local/bin/node']);
+  return workerBudget(worker.sizeBytes ?? 0, artifactBytes, nodeBytes);
+}

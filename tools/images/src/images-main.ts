@@ -1,0 +1,73 @@
+/**
+ * `npm run images`: builds every app image and the local edge image (see --help).
+ * Exit 0 all built (and the worker within its size budget), 1 not, 2 usage error or crash.
+ */
+import { writeFileSync } from 'node:fs';
+import { resolve } from 'node:path';
+import { buildImages, checkWorkerBudget, chooseBase, WORKER_BUDGET_FACTOR, type WorkerBudget } from './build-images';
+import { formatBytes } from './catalogue';
+import { EXIT, parseBuildArgs } from './cli';
+import { chooseEngine, probeEngines } from './engine';
+
+async function main(): Promise<number> {
+  const parsed = parseBuildArgs(process.argv.slice(2));
+  if (parsed.kind === 'exit') {
+    (parsed.code === 0 ? process.stdout : process.stderr).write(parsed.output);
+    return parsed.code;
+  }
+  const o = parsed.options;
+  const log = (line: string) => console.log(line);
+  const engine = chooseEngine(o.engine, probeEngines());
+  if ('missing' in engine) {
+    console.error(`images: ${engine.missing}`);
+    return EXIT.goalFailed;
+  }
+  log(`engine: ${engine.name}${engine.name === 'buildah' ? ' (vfs storage, chroot isolation, host network)' : ''}`);
+  const started = Date.now();
+  let base;
+  try {
+    base = await chooseBase(engine, o, log);
+  } catch (err) {
+    console.error(`images: ${(err as Error).message}`);
+    return EXIT.goalFailed;
+  }
+  const images = await buildImages(engine, o.only, base, log);
+  let worker: WorkerBudget | undefined;
+  const builtWorker = images.find((i) => i.name === 'classifier-worker' && i.ok);
+  if (builtWorker) {
+    worker = await checkWorkerBudget(engine, builtWorker);
+    log(
+      `classifier-worker: image ${formatBytes(worker.imageBytes)}; artifact ${formatBytes(worker.artifactBytes)} + node ${formatBytes(worker.nodeBytes)}, ` +
+        `budget ${WORKER_BUDGET_FACTOR}× = ${formatBytes(worker.limitBytes)}: ${worker.within ? 'within' : 'OVER BUDGET'}`,
+    );
+  }
+  const seconds = (Date.now() - started) / 1000;
+  log('');
+  for (const i of images) {
+    log(`  ${i.tag.padEnd(30)} ${i.ok ? formatBytes(i.sizeBytes ?? 0).padStart(8) : '  FAILED'}  ${i.seconds.toFixed(0).padStart(4)} s`);
+  }
+  log(`  total ${seconds.toFixed(0)} s, base ${base.image}${base.offline ? ' (assembled offline)' : ''}`);
+  if (o.json) {
+    const report = { engine: engine.name, base, seconds, images, worker };
+    writeFileSync(resolve(o.json), `${JSON.stringify(report, null, 2)}\n`);
+    log(`figures written to ${resolve(o.json)}`);
+  }
+  const failed = images.filter((i) => !i.ok);
+  if (failed.length) {
+    console.error(`images: ${failed.map((i) => i.name).join(', ')} failed to build (see each log)`);
+    return EXIT.goalFailed;
+  }
+  if (worker && !worker.within) {
+    console.error(`images: the classifier-worker image is over its budget (${formatBytes(worker.imageBytes)} > ${formatBytes(worker.limitBytes)})`);
+    return EXIT.goalFailed;
+  }
+  return EXIT.done;
+}
+
+main().then(
+  (code) => process.exit(code),
+  (err: unknown) => {
+    console.error(`images: ${(err as Error).stack ?? String(err)}`);
+    process.exit(EXIT.usage);
+  },
+);
