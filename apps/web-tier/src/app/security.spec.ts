@@ -32,12 +32,12 @@ describe('production: mandatory API keys, guarded metrics, no Swagger, throttled
     await stack?.stop();
   });
 
-  it('refuses to start without keys (the built process exits 1 and says why)', async () => {
+  it('refuses to start without keys (the built process exits 2, a usage error, and says why)', async () => {
     await expect(start({})).rejects.toThrow(ConfigError);
     await expect(start({})).rejects.toThrow(/API keys are mandatory when NODE_ENV=production/);
     const proc = spawnApp('web-tier', { ...stack.env, NODE_ENV: 'production', PORT: '0' });
     try {
-      expect(await proc.exited).toBe(1);
+      expect(await proc.exited).toBe(2);
       expect(proc.lines.join('\n')).toMatch(/web-tier: invalid configuration:\s+- API_KEYS: API keys are mandatory when NODE_ENV=production/);
     } finally {
       await proc.stop();

@@ -2,6 +2,8 @@ import type { DynamicModule, INestApplication, INestApplicationContext, Type } f
 import { NestFactory } from '@nestjs/core';
 import { Logger } from 'nestjs-pino';
 import { AppConfig, ConfigError, loadConfig } from '@app/config';
+import { EXIT, parseCommandLine } from './cli';
+import { appCommandLine } from './environment-help';
 import { loadSsmConfig } from './ssm-config';
 
 export interface AppDefinition<A extends INestApplicationContext> {
@@ -65,14 +67,19 @@ export async function startApp<A extends INestApplicationContext = INestApplicat
   return app;
 }
 
-/** For main.ts: start, and on a configuration error print it plainly and exit 1. */
+/**
+ * For main.ts: `--help` lists the environment variables the app reads and exits 0; any
+ * argument is refused (exit 2: apps take their configuration from the environment only).
+ * Then start; a configuration error is printed plainly and, like a crash at start, exits 2.
+ */
 export function runApp<A extends INestApplicationContext = INestApplication>(def: AppDefinition<A>): void {
+  parseCommandLine(appCommandLine(def.name));
   startApp(def).catch((err: unknown) => {
     if (err instanceof ConfigError) {
       console.error(`${def.name}: ${err.message}`);
     } else {
       console.error(`${def.name}: failed to start:`, err);
     }
-    process.exit(1);
+    process.exit(EXIT.usage);
   });
 }
