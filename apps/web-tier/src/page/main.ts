@@ -3,8 +3,7 @@
  * the results fill in live (server-sent events read through fetch, so that an
  * API key can travel in a header). Plain DOM, bundled by esbuild at build time.
  */
-import { followSse } from './sse';
-import type { ImageResult, Status, UploadAnswer } from './types';
+import { IcsClient, type ImageResult, type UploadAnswer } from '@app/api-client';
 
 /** Files per upload request: the server's MAX_FILES, which it writes into the page. */
 const FILES_PER_REQUEST = Math.max(1, Number(document.querySelector<HTMLMetaElement>('meta[name="ics-max-files"]')?.content) || 100);
@@ -25,9 +24,9 @@ function apiKey(): string {
   return localStorage.getItem('ics-api-key') ?? '';
 }
 
-function headers(): Record<string, string> {
-  const key = apiKey();
-  return key ? { 'x-api-key': key } : {};
+/** The API on this page's own origin, with the key the user gave. */
+function client(): IcsClient {
+  return new IcsClient({ url: '', apiKey: apiKey() });
 }
 
 function say(text: string, bad = false): void {
@@ -110,7 +109,7 @@ function upload(batch: Card[]): Promise<{ status: number; body: unknown }> {
   return new Promise((resolve, reject) => {
     const xhr = new XMLHttpRequest();
     xhr.open('POST', '/api/images');
-    for (const [k, v] of Object.entries(headers())) xhr.setRequestHeader(k, v);
+    for (const [k, v] of Object.entries(client().headers())) xhr.setRequestHeader(k, v);
     xhr.upload.onprogress = (e) => {
       if (!e.lengthComputable) return;
       // Bytes sent, scaled from the whole body (with its part headers) to the files alone.
@@ -138,16 +137,16 @@ function upload(batch: Card[]): Promise<{ status: number; body: unknown }> {
 
 /** The batch's results as they come, across the server's stream lifetime (reconnects resume after the last event seen). */
 async function follow(batchId: string): Promise<void> {
-  for await (const ev of followSse(`/api/batches/${batchId}/events`, headers())) {
-    if (ev.event === 'result') {
-      const r = JSON.parse(ev.data) as ImageResult;
+  for await (const ev of client().followBatch(batchId)) {
+    if (ev.type === 'result') {
+      const r: ImageResult = ev.result;
       const card = cards.get(r.imageId);
       if (!card || card.el.dataset['status'] === 'done' || card.el.dataset['status'] === 'error') continue;
       showResult(card, r);
       if (r.status === 'done') totals.done++;
       else totals.failed++;
       summary();
-    } else if (ev.event === 'done') {
+    } else {
       return;
     }
   }
@@ -209,9 +208,7 @@ function cell(v: number | undefined | null): string {
 
 async function refreshStatus(): Promise<void> {
   try {
-    const res = await fetch('/api/status', { headers: headers() });
-    if (!res.ok) throw new Error(`HTTP ${res.status}`);
-    const s = (await res.json()) as Status;
+    const s = await client().status();
     for (const key of ['running', 'free', 'pending'] as const) {
       const dd = $(`#workers-${key}`);
       dd.textContent = s.workers ? String(s.workers[key]) : 'unknown';
