@@ -127,7 +127,9 @@ function reportError(err: unknown, io: CliIo): number {
   const say = (line: string) => io.stderr.write(`ics: ${line}\n`);
   if (err instanceof CommanderError) {
     if (err.exitCode === 0) return EXIT.done; // --help
-    say(`${err.message.replace(/^error: /, '').replace(/\s*\n\s*/g, ' ')} (see --help)`);
+    // One line; for a bad value, just the rule it broke.
+    const message = err.message.replace(/^error: /, '').replace(/^option '[^']*' argument '[^']*' is invalid\. /, '').replace(/\s*\n\s*/g, ' ');
+    say(`${message} (see --help)`);
     return EXIT.usage;
   }
   if (err instanceof UsageError || err instanceof InvalidArgumentError) {
