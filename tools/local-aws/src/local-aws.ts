@@ -61,6 +61,44 @@ export interface LocalAws {
   stop(): Promise<void>;
 }
 
+/**
+ * The queue URLs and the environment of a client of an edge at `endpoint` (what `LocalAws.env`
+ * holds): for a client of an edge started elsewhere, e.g. in a container.
+ */
+export function localAwsEnv(
+  endpoint: string,
+  o: Pick<LocalAwsOptions, 'region' | 'inputBucket' | 'outputBucket' | 'queuePrefix'> = {},
+): { queues: LocalAws['queues']; env: Record<string, string> } {
+  const prefix = o.queuePrefix ?? 'ics-';
+  const url = (name: string) => `${endpoint}/${ACCOUNT_ID}/${prefix}${name}`;
+  const queues = {
+    launch: url('launch'),
+    launchDeadLetter: url('launch-dlq'),
+    monitor: url('monitor'),
+    monitorDeadLetter: url('monitor-dlq'),
+    output: url('output'),
+  };
+  const env: Record<string, string> = {
+    AWS_ENDPOINT_URL: endpoint,
+    AWS_REGION: o.region ?? 'us-east-1',
+    AWS_ACCESS_KEY_ID: LOCAL_CREDENTIALS.accessKeyId,
+    AWS_SECRET_ACCESS_KEY: LOCAL_CREDENTIALS.secretAccessKey,
+    // s3rver stores streamed uploads corrupted when the SDK adds its default checksums.
+    AWS_REQUEST_CHECKSUM_CALCULATION: 'WHEN_REQUIRED',
+    AWS_RESPONSE_CHECKSUM_VALIDATION: 'WHEN_REQUIRED',
+    S3_FORCE_PATH_STYLE: 'true',
+    SQS_VISIBLE_COUNT_INCLUDES_IN_FLIGHT: 'true',
+    INPUT_BUCKET: o.inputBucket ?? 'ics-input',
+    OUTPUT_BUCKET: o.outputBucket ?? 'ics-output',
+    LAUNCH_QUEUE_URL: queues.launch,
+    MONITOR_QUEUE_URL: queues.monitor,
+    OUTPUT_QUEUE_URL: queues.output,
+    LAUNCH_DEAD_LETTER_QUEUE_URL: queues.launchDeadLetter,
+    MONITOR_DEAD_LETTER_QUEUE_URL: queues.monitorDeadLetter,
+  };
+  return { queues, env };
+}
+
 function isSqsRequest(req: IncomingMessage): boolean {
   // SQS's JSON protocol names its operation in this header; everything else is S3.
   const target = req.headers['x-amz-target'];
@@ -160,32 +198,7 @@ export async function startLocalAws(options: LocalAwsOptions = {}): Promise<Loca
     ],
   }).requestHandler, () => endpoint, ACCOUNT_ID);
 
-  const url = (name: string) => `${endpoint}/${ACCOUNT_ID}/${name}`;
-  const queues = {
-    launch: url(names.launch),
-    launchDeadLetter: url(names.launchDeadLetter),
-    monitor: url(names.monitor),
-    monitorDeadLetter: url(names.monitorDeadLetter),
-    output: url(names.output),
-  };
-  const env: Record<string, string> = {
-    AWS_ENDPOINT_URL: endpoint,
-    AWS_REGION: region,
-    AWS_ACCESS_KEY_ID: LOCAL_CREDENTIALS.accessKeyId,
-    AWS_SECRET_ACCESS_KEY: LOCAL_CREDENTIALS.secretAccessKey,
-    // s3rver stores streamed uploads corrupted when the SDK adds its default checksums.
-    AWS_REQUEST_CHECKSUM_CALCULATION: 'WHEN_REQUIRED',
-    AWS_RESPONSE_CHECKSUM_VALIDATION: 'WHEN_REQUIRED',
-    S3_FORCE_PATH_STYLE: 'true',
-    SQS_VISIBLE_COUNT_INCLUDES_IN_FLIGHT: 'true',
-    INPUT_BUCKET: inputBucket,
-    OUTPUT_BUCKET: outputBucket,
-    LAUNCH_QUEUE_URL: queues.launch,
-    MONITOR_QUEUE_URL: queues.monitor,
-    OUTPUT_QUEUE_URL: queues.output,
-    LAUNCH_DEAD_LETTER_QUEUE_URL: queues.launchDeadLetter,
-    MONITOR_DEAD_LETTER_QUEUE_URL: queues.monitorDeadLetter,
-  };
+  const { queues, env } = localAwsEnv(endpoint, { region, inputBucket, outputBucket, queuePrefix: prefix });
 
   let stopped = false;
   return {
