@@ -172,6 +172,13 @@ describe('Heartbeat', () => {
     const bad = JSON.stringify({ ...JSON.parse(serialize(heartbeat(fields))), held: [{ imageId: 'x', attempt: 0 }] });
     expect(problemsOf(() => parseHeartbeat(bad))).toEqual(['held.0.imageId must be a UUID', 'held.0.attempt must not be less than 1']);
   });
+
+  it('names the worker session, and whether it is the session\'s last beat', () => {
+    const beat = heartbeat({ ...fields, session: 'b3c1-x_9', final: true });
+    expect(parseHeartbeat(serialize(beat))).toMatchObject({ session: 'b3c1-x_9', final: true });
+    const bad = JSON.stringify({ ...JSON.parse(serialize(beat)), session: 'a b' });
+    expect(problemsOf(() => parseHeartbeat(bad))).toEqual(['session must be 1-64 of [A-Za-z0-9_-]']);
+  });
 });
 
 describe('OutputMessage', () => {

@@ -20,6 +20,9 @@ import {
 import { INPUT_KEY_PATTERN, TENANT_PATTERN } from './keys';
 import { MaxJsonBytes } from './validation';
 
+/** A worker process's session id (see Heartbeat.session). */
+export const SESSION_PATTERN = /^[A-Za-z0-9_-]{1,64}$/;
+
 /** Bumped when a message's shape changes incompatibly; consumers reject other versions. */
 export const SCHEMA_VERSION = 1 as const;
 
@@ -118,6 +121,14 @@ export class MonitorMessage extends ImageRef {
   @Min(0)
   @Max(100)
   handBacks?: number;
+
+  /**
+   * The worker process that took the image (its heartbeat's `session`): a heartbeat
+   * of another session on the same instance means the process that held it is gone.
+   */
+  @IsOptional()
+  @Matches(SESSION_PATTERN, { message: 'session must be 1-64 of [A-Za-z0-9_-]' })
+  session?: string;
 }
 
 /** One take of an image a worker holds, handed back or failed. */
@@ -182,12 +193,28 @@ export class Heartbeat {
   @Type(() => HeldImage)
   handedBack!: HeldImage[];
 
-  /** Recently dropped after a failure that is not the image's fault: the monitor retries them now. */
+  /**
+   * Dropped after a failure that is not the image's fault: the monitor retries them now.
+   * Listed until the monitor has acted (a later attempt queued, or an answer written).
+   */
   @IsArray()
   @ArrayMaxSize(1000)
   @ValidateNested({ each: true })
   @Type(() => HeldImage)
   failed!: HeldImage[];
+
+  /**
+   * A random id per worker process start. A process restarted on the same instance
+   * writes a new one: what an older session held and this one does not is lost.
+   */
+  @IsOptional()
+  @Matches(SESSION_PATTERN, { message: 'session must be 1-64 of [A-Za-z0-9_-]' })
+  session?: string;
+
+  /** The session's last heartbeat, written as it stopped: every take not listed here was finished. */
+  @IsOptional()
+  @IsBoolean()
+  final?: boolean;
 }
 
 export class Prediction {
