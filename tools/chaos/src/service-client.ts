@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { basename } from 'node:path';
-import { readEvents } from '@tools/loadgen';
+import { ApiError, IcsClient, isConnectionError } from '@app/api-client';
 import type { Answer } from './ledger';
 
 /** An image's result as the REST API and the event stream show it. */
@@ -38,20 +38,20 @@ export function answerOfView(v: ImageView): Answer | undefined {
  * (a user retries an upload that was refused or never reached it).
  */
 export class ServiceClient {
-  constructor(readonly url: string) {}
+  private readonly api: IcsClient;
 
-  /** POST /api/images; retried while the web tier is unreachable or answers 503. */
+  constructor(readonly url: string) {
+    this.api = new IcsClient({ url });
+  }
+
+  /** POST /api/images; retried while the web tier is unreachable or answers 502/503. */
   async upload(files: string[], deadline: number): Promise<Accepted> {
     for (;;) {
       try {
-        const form = new FormData();
-        for (const f of files) form.append('images', new Blob([readFileSync(f)]), basename(f));
-        const res = await fetch(`${this.url}/api/images`, { method: 'POST', body: form });
-        if (res.status === 202) return (await res.json()) as Accepted;
-        const body = await res.text();
-        if (res.status !== 503 && res.status !== 502) throw new Error(`upload refused: HTTP ${res.status} ${body}`);
+        return await this.api.uploadImages(files.map((f) => ({ name: basename(f), data: new Blob([readFileSync(f)]) })));
       } catch (err) {
-        if ((err as Error).message.startsWith('upload refused')) throw err;
+        const down = isConnectionError(err) || (err instanceof ApiError && (err.status === 502 || err.status === 503));
+        if (!down) throw new Error(`upload refused: ${(err as Error).message}`);
       }
       if (Date.now() > deadline) throw new Error('upload: the web tier did not accept it before the deadline');
       await sleep(500);
@@ -76,18 +76,17 @@ export class ServiceClient {
   }
 
   batch(batchId: string): Promise<BatchView | undefined> {
-    return this.getJson<BatchView>(`/api/batches/${batchId}`);
+    return this.orUndefined(() => this.api.getBatch(batchId, { signal: AbortSignal.timeout(10_000) }));
   }
 
   image(imageId: string): Promise<ImageView | undefined> {
-    return this.getJson<ImageView>(`/api/images/${imageId}`);
+    return this.orUndefined(() => this.api.getImage(imageId, { signal: AbortSignal.timeout(10_000) }));
   }
 
-  /** A JSON answer, or undefined when the web tier is down or says no (a restarting tier is expected). */
-  private async getJson<T>(path: string): Promise<T | undefined> {
+  /** The answer, or undefined when the web tier is down or says no (a restarting tier is expected). */
+  private async orUndefined<T>(read: () => Promise<T>): Promise<T | undefined> {
     try {
-      const res = await fetch(`${this.url}${path}`, { signal: AbortSignal.timeout(10_000) });
-      return res.ok ? ((await res.json()) as T) : undefined;
+      return await read();
     } catch {
       return undefined;
     }
@@ -95,20 +94,18 @@ export class ServiceClient {
 
   /**
    * Follows a batch's event stream until its `done` event, opening it again
-   * whenever the connection drops (results already known are sent first).
+   * whenever the connection drops or the tier is away (with Last-Event-ID
+   * while the same stream log lasts; results already known come first).
    */
   async followEvents(batchId: string, onResult: (v: ImageView) => void, signal: AbortSignal): Promise<void> {
     while (!signal.aborted) {
       try {
-        const res = await fetch(`${this.url}/api/batches/${batchId}/events`, { headers: { accept: 'text/event-stream' }, signal });
-        if (res.ok && res.body) {
-          for await (const ev of readEvents(res.body)) {
-            if (ev.event === 'done') return;
-            if (ev.event === 'result') onResult(JSON.parse(ev.data) as ImageView);
-          }
+        for await (const ev of this.api.followBatch(batchId, { signal, retryMs: 500, maxFailures: Infinity })) {
+          if (ev.type === 'done') return;
+          onResult(ev.result);
         }
       } catch {
-        // the web tier went away: open the stream again when it is back
+        // the tier was away or answered an error while restarting: open the stream again
       }
       await sleep(500);
     }

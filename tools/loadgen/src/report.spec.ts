@@ -1,6 +1,5 @@
 import { parseExpected, percentile, summarise, type RequestResult, type StatusSample } from './report';
 import { renderChart } from './chart';
-import { readEvents } from './run';
 
 const r = (name: string, label: string, latencyMs: number, doneAtMs: number, ok = true): RequestResult => ({ name, ok, label, latencyMs, doneAtMs });
 
@@ -49,23 +48,5 @@ describe('load report', () => {
     expect(report.peakWorkers).toBeNull();
     expect(report.scaleInSeconds).toBeNull();
     expect(report.agreement).toBeNull();
-  });
-});
-
-describe('readEvents', () => {
-  it('parses server-sent events split across chunks', async () => {
-    const chunks = ['event: result\nid: 1\ndata: {"a":', '1}\n\n: keep-alive\n\nevent: done\ndata: {}\n\n'];
-    const body = new ReadableStream<Uint8Array>({
-      start(c) {
-        for (const ch of chunks) c.enqueue(new TextEncoder().encode(ch));
-        c.close();
-      },
-    });
-    const got = [];
-    for await (const e of readEvents(body)) got.push(e);
-    expect(got).toEqual([
-      { event: 'result', data: '{"a":1}' },
-      { event: 'done', data: '{}' },
-    ]);
   });
 });

@@ -1,6 +1,7 @@
 import { readdirSync, readFileSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import { SingleBar, Presets } from 'cli-progress';
+import { IcsClient, type UploadAnswer } from '@app/api-client';
 import { parseExpected, summarise, type LoadReport, type RequestResult, type StatusSample } from './report';
 
 export interface LoadOptions {
@@ -98,11 +99,6 @@ async function classic(o: LoadOptions, files: string[], started: number, record:
   await Promise.all(Array.from({ length: Math.min(o.concurrency, files.length) }, worker));
 }
 
-interface UploadAnswer {
-  batchId: string;
-  images: { imageId: string; fileName: string }[];
-}
-
 /**
  * Uploads in batches of at most `batchSize` files (the web tier's MAX_FILES),
  * `concurrency` batches at a time, and follows each batch's event stream.
@@ -119,26 +115,23 @@ async function batch(o: LoadOptions, files: string[], started: number, record: (
 }
 
 async function oneBatch(o: LoadOptions, files: string[], started: number, record: (r: RequestResult) => void): Promise<void> {
-  const form = new FormData();
-  for (const path of files) form.append('images', blobOf(path), basename(path));
   const t0 = performance.now();
   const failAll = (error: string) => {
     const now = performance.now();
     for (const path of files) record({ name: basename(path), ok: false, error, latencyMs: now - t0, doneAtMs: now - started });
   };
-  const res = await fetch(`${o.url}/api/images`, { method: 'POST', body: form });
-  if (res.status !== 202) return failAll(`upload refused: HTTP ${res.status}: ${(await res.text()).slice(0, 300)}`);
-  const answer = (await res.json()) as UploadAnswer;
+  const client = new IcsClient({ url: o.url });
+  let answer: UploadAnswer;
+  try {
+    answer = await client.uploadImages(files.map((path) => ({ name: basename(path), data: blobOf(path) })));
+  } catch (err) {
+    return failAll(`upload refused: ${(err as Error).message}`);
+  }
   const pending = new Map(answer.images.map((i) => [i.imageId, i.fileName]));
-  const events = await fetch(`${o.url}/api/batches/${answer.batchId}/events`, {
-    headers: { accept: 'text/event-stream' },
-    signal: AbortSignal.timeout(o.requestTimeoutMs ?? 600_000),
-  });
-  if (!events.ok || !events.body) throw new Error(`event stream refused: HTTP ${events.status}`);
-  for await (const ev of readEvents(events.body)) {
-    if (ev.event === 'done') break;
-    if (ev.event !== 'result') continue;
-    const r = JSON.parse(ev.data) as { imageId: string; fileName: string; status: string; label?: string; error?: { reason: string } };
+  // Reconnects (with Last-Event-ID) when a stream ends before its `done`.
+  for await (const ev of client.followBatch(answer.batchId, { signal: AbortSignal.timeout(o.requestTimeoutMs ?? 600_000) })) {
+    if (ev.type === 'done') break;
+    const r = ev.result;
     if (!pending.delete(r.imageId)) continue;
     const now = performance.now();
     record({
@@ -153,27 +146,6 @@ async function oneBatch(o: LoadOptions, files: string[], started: number, record
   for (const [, name] of pending) {
     const now = performance.now();
     record({ name, ok: false, error: 'no result before the event stream ended', latencyMs: now - t0, doneAtMs: now - started });
-  }
-}
-
-/** Parses a text/event-stream body into events. */
-export async function* readEvents(body: ReadableStream<Uint8Array>): AsyncGenerator<{ event: string; data: string }> {
-  const decoder = new TextDecoder();
-  let buffer = '';
-  for await (const chunk of body as unknown as AsyncIterable<Uint8Array>) {
-    buffer += decoder.decode(chunk, { stream: true });
-    let end: number;
-    while ((end = buffer.indexOf('\n\n')) >= 0) {
-      const block = buffer.slice(0, end);
-      buffer = buffer.slice(end + 2);
-      let event = 'message';
-      const data: string[] = [];
-      for (const line of block.split('\n')) {
-        if (line.startsWith('event:')) event = line.slice(6).trim();
-        else if (line.startsWith('data:')) data.push(line.slice(5).trimStart());
-      }
-      if (data.length) yield { event, data: data.join('\n') };
-    }
   }
 }
 
