@@ -11,3 +11,4 @@ export * from './lib/backend-types';
 export * from './lib/default-model';
 export * from './lib/checksums';
 export * from './lib/model-integrity';
+export * from './lib/engine-choice';

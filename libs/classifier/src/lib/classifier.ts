@@ -1,7 +1,8 @@
-import { cpus } from 'node:os';
+import { availableParallelism, cpus } from 'node:os';
 import type { WorkerSettings } from '@app/config';
 import type { BackendPreference } from './backend-types';
 import { LocalEngine, ThreadEngine, type EngineInfo, type InferenceEngine } from './engine';
+import { enginePreferenceFromEnv, intraOpThreads, type EnginePreference } from './engine-choice';
 import type { RunnerOptions } from './model-runner';
 import { ModelLoadError } from './errors';
 import { IMAGENET_LABELS, readLabelsFile, topPredictions, type LabelMapping, type Prediction } from './labels';
@@ -17,7 +18,14 @@ export interface ClassifierOptions {
   /** MODEL_SHA256: the SHA-256 of the model.json that may be loaded. */
   modelSha256?: string;
   modelCacheDir?: string;
+  /** INFERENCE_ENGINE; default: the INFERENCE_ENGINE variable, else auto (ONNX when the model has a model.onnx). */
+  engine?: EnginePreference;
+  /** TF.js backend (the tfjs engine). */
   backend?: BackendPreference;
+  /** ONNX Runtime threads per model run; default: the host's cores shared out among `modelRunsPerHost`. */
+  inferenceThreads?: number;
+  /** Model runs that go on at once on this host (e.g. worker processes sharing its cores); default 1. */
+  modelRunsPerHost?: number;
   /** Override the model's metadata (and the defaults, which fit mobilenet_v1_025_224). */
   inputSize?: number;
   inputRange?: [number, number];
@@ -40,6 +48,8 @@ export function classifierOptions(w: WorkerSettings): ClassifierOptions {
     modelUrl: w.modelUrl,
     modelSha256: w.modelSha256,
     modelCacheDir: w.modelCacheDir,
+    engine: w.inferenceEngine,
+    inferenceThreads: w.inferenceThreads,
     backend: w.tfBackend,
     inputSize: w.modelInputSize,
     inputRange: w.modelInputRange,
@@ -130,14 +140,23 @@ export class Classifier {
 
   static async create(options: ClassifierOptions, log: ClassifierLogger = silentLogger): Promise<Classifier> {
     const source = await resolveModelSource(
-      { modelDir: options.modelDir, modelUrl: options.modelUrl, modelSha256: options.modelSha256, cacheDir: options.modelCacheDir },
+      {
+        modelDir: options.modelDir,
+        modelUrl: options.modelUrl,
+        modelSha256: options.modelSha256,
+        engine: options.engine ?? enginePreferenceFromEnv(),
+        cacheDir: options.modelCacheDir,
+      },
       log,
     );
-    const meta = readModelMetadata(source.modelJsonPath, readModelJson(source.modelJsonPath), source.metadataPath);
+    const json = source.engine === 'tfjs' ? readModelJson(source.modelPath) : undefined;
+    const meta = readModelMetadata(source.modelPath, json, source.metadataPath);
     const labels = options.labelsFile ? readLabelsFile(options.labelsFile) : (meta.labels ?? IMAGENET_LABELS);
     const runnerOptions: RunnerOptions = {
-      modelJsonPath: source.modelJsonPath,
+      engine: source.engine,
+      modelPath: source.modelPath,
       backend: options.backend ?? 'auto',
+      threads: source.engine === 'onnx' ? (options.inferenceThreads ?? intraOpThreads(availableParallelism(), options.modelRunsPerHost ?? 1)) : undefined,
       inputSize: options.inputSize ?? meta.inputSize,
       inputName: meta.inputName,
       outputName: meta.outputName,
@@ -164,7 +183,9 @@ export class Classifier {
     );
     log.info(
       {
+        engine: info.engine,
         backend: info.backend,
+        ...(info.threads !== undefined && { threads: info.threads }),
         model: classifier.model,
         format: info.format,
         inputSize: info.inputSize,

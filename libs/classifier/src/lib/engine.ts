@@ -3,7 +3,8 @@ import { join } from 'node:path';
 import { Worker } from 'node:worker_threads';
 import { InferenceError, ModelLoadError } from './errors';
 import type { ClassifierLogger } from './logger';
-import type { RunnerInfo, RunnerOptions } from './model-runner';
+import type { ModelRunnerLike, RunnerInfo, RunnerOptions } from './model-runner';
+import { loadRunner } from './runner';
 
 export interface EngineInfo extends RunnerInfo {
   /** True when the model runs in a worker thread. */
@@ -37,17 +38,15 @@ export type FromThread =
   | { type: 'memory'; id: number; numTensors: number }
   | { type: 'error'; id: number; message: string };
 
-/** The model in the calling thread: used by benchmarks, tests, and INFERENCE_THREAD=false. */
+/** The model in the calling thread (either engine): used by benchmarks, tests, and INFERENCE_THREAD=false. */
 export class LocalEngine implements InferenceEngine {
   private constructor(
-    private readonly runner: import('./model-runner').ModelRunner,
+    private readonly runner: ModelRunnerLike,
     readonly info: EngineInfo,
   ) {}
 
   static async start(options: RunnerOptions, log: ClassifierLogger): Promise<LocalEngine> {
-    // Loaded on demand, so that a process using the thread engine never loads TensorFlow.js itself.
-    const { ModelRunner } = require('./model-runner') as typeof import('./model-runner');
-    const runner = await ModelRunner.load(options, log);
+    const runner = await loadRunner(options, log);
     return new LocalEngine(runner, { ...runner.info, thread: false });
   }
 

@@ -1,11 +1,12 @@
 /**
  * The inference thread's entry point (see ThreadEngine): loads the backend and
- * the model, then answers run and memory requests one at a time.
+ * the model (either engine), then answers run and memory requests in order.
  */
 import { parentPort, workerData } from 'node:worker_threads';
 import type { FromThread, ToThread } from './engine';
 import type { ClassifierLogger } from './logger';
-import { ModelRunner, type RunnerOptions } from './model-runner';
+import type { RunnerOptions } from './model-runner';
+import { loadRunner } from './runner';
 
 const port = parentPort;
 if (!port) throw new Error('inference-thread must run in a worker thread');
@@ -15,7 +16,7 @@ const log: ClassifierLogger = {
   warn: (fields, msg) => send({ type: 'log', level: 'warn', fields, msg }),
 };
 
-ModelRunner.load(workerData as RunnerOptions, log).then(
+loadRunner(workerData as RunnerOptions, log).then(
   (runner) => {
     // Requests are handled in order; a run is synchronous WebAssembly, so the
     // next request waits in the port's queue until this one is answered.

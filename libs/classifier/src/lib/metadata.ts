@@ -91,12 +91,12 @@ function pick(raw: Raw, where: string): ModelMetadata {
 }
 
 /**
- * The model's metadata: model.json's userDefinedMetadata, overridden by
- * `metadataPath` (default: metadata.json beside model.json) when it exists.
+ * The model's metadata: model.json's userDefinedMetadata (TF.js models), overridden by
+ * `metadataPath` (default: metadata.json beside the model file) when it exists.
  */
-export function readModelMetadata(modelJsonPath: string, json: ModelJsonFile, metadataPath?: string): ModelMetadata {
-  const fromModel = json.userDefinedMetadata ? pick(json.userDefinedMetadata, `${modelJsonPath} userDefinedMetadata`) : {};
-  const file = metadataPath ?? join(dirname(modelJsonPath), METADATA_FILE);
+export function readModelMetadata(modelPath: string, json: ModelJsonFile | undefined, metadataPath?: string): ModelMetadata {
+  const fromModel = json?.userDefinedMetadata ? pick(json.userDefinedMetadata, `${modelPath} userDefinedMetadata`) : {};
+  const file = metadataPath ?? join(dirname(modelPath), METADATA_FILE);
   if (!existsSync(file)) {
     if (metadataPath) throw new ModelLoadError(`the model's metadata ${file} does not exist`);
     return fromModel;

@@ -8,7 +8,8 @@ import { ModelDownloadError, ModelIntegrityError } from './errors';
 import type { ClassifierLogger } from './logger';
 import { METADATA_FILE } from './metadata';
 import { readModelJson, safeRelativePath } from './model-files';
-import { checkModelSha256, verifyModel } from './model-integrity';
+import { ONNX_MODEL_FILE } from './engine-choice';
+import { checkModelSha256, verifyModel, verifyOnnxModel } from './model-integrity';
 import type { ModelSource } from './model-source';
 
 const MAX_REDIRECTS = 5;
@@ -91,7 +92,22 @@ async function fetchToFile(url: URL, file: string, modelUrl: URL, timeoutMs: num
 function nameFromUrl(url: URL): string {
   const parts = url.pathname.split('/').filter(Boolean);
   const last = parts.at(-1) ?? 'model';
-  return (last.endsWith('.json') ? (parts.at(-2) ?? last.replace(/\.json$/, '')) : last).slice(0, 100);
+  return (/\.(json|onnx)$/.test(last) ? (parts.at(-2) ?? last.replace(/\.(json|onnx)$/, '')) : last).slice(0, 100);
+}
+
+/** One cache folder per URL and pin. */
+function cacheFolder(cacheDir: string, url: URL, pin: string | undefined): string {
+  const key = createHash('sha256').update(`${url.href}\n${pin ?? ''}`).digest('hex').slice(0, 16);
+  return resolve(cacheDir, key);
+}
+
+/** MODEL_URL names an ONNX model (a .onnx file) rather than a TF.js model.json. */
+export function isOnnxUrl(url: string): boolean {
+  try {
+    return new URL(url).pathname.toLowerCase().endsWith('.onnx');
+  } catch {
+    return false;
+  }
 }
 
 export interface DownloadOptions {
@@ -113,8 +129,7 @@ export async function downloadModel(url: string, log: ClassifierLogger, options:
   const modelUrl = checkModelUrl(url);
   const pin = options.modelSha256?.toLowerCase();
   const timeoutMs = options.timeoutMs ?? 60_000;
-  const key = createHash('sha256').update(`${modelUrl.href}\n${pin ?? ''}`).digest('hex').slice(0, 16);
-  const dir = resolve(options.cacheDir, key);
+  const dir = cacheFolder(options.cacheDir, modelUrl, pin);
   const modelJsonPath = join(dir, 'model.json');
   const name = nameFromUrl(modelUrl);
   const what = `MODEL_URL ${url}`;
@@ -122,7 +137,7 @@ export async function downloadModel(url: string, log: ClassifierLogger, options:
     try {
       const verified = verifyModel(modelJsonPath, { modelSha256: pin, what });
       log.info({ url, dir, hashedFiles: verified.hashedFiles }, 'model found in the cache');
-      return { modelJsonPath, name, weightBytes: verified.weightBytes, modelSha256: verified.modelSha256, url, cached: true };
+      return { engine: 'tfjs', modelPath: modelJsonPath, name, weightBytes: verified.weightBytes, modelSha256: verified.modelSha256, url, cached: true };
     } catch (err) {
       log.warn({ url, dir, reason: (err as Error).message }, 'cached model does not verify: downloading it again');
       rmSync(dir, { recursive: true, force: true });
@@ -162,7 +177,7 @@ export async function downloadModel(url: string, log: ClassifierLogger, options:
       { url, dir, weightBytes: verified.weightBytes, hashedFiles: verified.hashedFiles, pinned: pin !== undefined, ms: Math.round(performance.now() - started) },
       'model downloaded',
     );
-    return { modelJsonPath, name, weightBytes: verified.weightBytes, modelSha256: verified.modelSha256, url, cached: false };
+    return { engine: 'tfjs', modelPath: modelJsonPath, name, weightBytes: verified.weightBytes, modelSha256: verified.modelSha256, url, cached: false };
   } catch (err) {
     rmSync(tmp, { recursive: true, force: true });
     throw err;
@@ -174,5 +189,58 @@ function readModelJsonOrFail(path: string, url: string) {
     return readModelJson(path);
   } catch (err) {
     throw new ModelDownloadError(url, (err as Error).message, { cause: err });
+  }
+}
+
+/**
+ * MODEL_URL of an ONNX model: the .onnx file (https only, redirects within its
+ * origin), then metadata.json and SHA256SUMS beside it if served, into
+ * `<cacheDir>/<hash of URL and pin>/model.onnx`. The file is one piece, so the
+ * pin is checked once it is complete, before the folder appears; a later start
+ * re-verifies the cached copy and re-uses it without a request.
+ */
+export async function downloadOnnxModel(url: string, log: ClassifierLogger, options: DownloadOptions): Promise<ModelSource> {
+  const modelUrl = checkModelUrl(url);
+  const pin = options.modelSha256?.toLowerCase();
+  const timeoutMs = options.timeoutMs ?? 60_000;
+  const dir = cacheFolder(options.cacheDir, modelUrl, pin);
+  // Kept under its own name, so that a SHA256SUMS served beside it names it as it is.
+  const last = modelUrl.pathname.split('/').at(-1) ?? '';
+  const fileName = /^[A-Za-z0-9._-]+\.onnx$/i.test(last) ? last : ONNX_MODEL_FILE;
+  const modelPath = join(dir, fileName);
+  const name = nameFromUrl(modelUrl);
+  const what = `MODEL_URL ${url}`;
+  if (existsSync(modelPath)) {
+    try {
+      const verified = verifyOnnxModel(modelPath, { modelSha256: pin, what });
+      log.info({ url, dir, hashedFiles: verified.hashedFiles }, 'model found in the cache');
+      return { engine: 'onnx', modelPath, name, weightBytes: verified.weightBytes, modelSha256: verified.modelSha256, url, cached: true };
+    } catch (err) {
+      log.warn({ url, dir, reason: (err as Error).message }, 'cached model does not verify: downloading it again');
+      rmSync(dir, { recursive: true, force: true });
+    }
+  }
+  const started = performance.now();
+  const tmp = `${dir}.part-${process.pid}-${Date.now()}`;
+  rmSync(tmp, { recursive: true, force: true });
+  try {
+    await fetchToFile(modelUrl, join(tmp, fileName), modelUrl, timeoutMs);
+    for (const extra of [METADATA_FILE, CHECKSUMS_FILE]) {
+      await fetchToFile(new URL(extra, modelUrl), join(tmp, extra), modelUrl, timeoutMs, true).catch((err: unknown) =>
+        log.warn({ url, reason: (err as Error).message }, `${extra} could not be downloaded`),
+      );
+    }
+    const verified = verifyOnnxModel(join(tmp, fileName), { modelSha256: pin, what: url });
+    try {
+      renameSync(tmp, dir);
+    } catch (err) {
+      if (!existsSync(modelPath)) throw err;
+      rmSync(tmp, { recursive: true, force: true });
+    }
+    log.info({ url, dir, bytes: verified.weightBytes, pinned: pin !== undefined, ms: Math.round(performance.now() - started) }, 'model downloaded');
+    return { engine: 'onnx', modelPath, name, weightBytes: verified.weightBytes, modelSha256: verified.modelSha256, url, cached: false };
+  } catch (err) {
+    rmSync(tmp, { recursive: true, force: true });
+    throw err;
   }
 }

@@ -1,4 +1,4 @@
-import { readFileSync } from 'node:fs';
+import { readFileSync, statSync } from 'node:fs';
 import { basename, dirname } from 'node:path';
 import { checksumsBeside, isSha256, readChecksums, sha256Hex, verifyChecksums } from './checksums';
 import { ModelIntegrityError, ModelLoadError } from './errors';
@@ -36,21 +36,35 @@ function weightHashesInModel(json: ModelJsonFile, where: string): [string, strin
   });
 }
 
-/** model.json's SHA-256, checked against MODEL_SHA256 when one is given. */
-export function checkModelSha256(modelJsonPath: string, pin: string | undefined, what: string): string {
+/** The model file's SHA-256 (model.json, or model.onnx), checked against MODEL_SHA256 when one is given. */
+export function checkModelSha256(modelPath: string, pin: string | undefined, what: string): string {
   let bytes: Buffer;
   try {
-    bytes = readFileSync(modelJsonPath);
+    bytes = readFileSync(modelPath);
   } catch (err) {
-    throw new ModelLoadError(`${what}: cannot read ${modelJsonPath}: ${(err as Error).message}`, { cause: err });
+    throw new ModelLoadError(`${what}: cannot read ${modelPath}: ${(err as Error).message}`, { cause: err });
   }
   const actual = sha256Hex(bytes);
   if (pin !== undefined && pin.toLowerCase() !== actual) {
     throw new ModelIntegrityError(
-      `MODEL_SHA256 does not match: ${what}: model.json has SHA-256 ${actual}, MODEL_SHA256 is ${pin.toLowerCase()}; refusing to load it`,
+      `MODEL_SHA256 does not match: ${what}: ${basename(modelPath)} has SHA-256 ${actual}, MODEL_SHA256 is ${pin.toLowerCase()}; refusing to load it`,
     );
   }
   return actual;
+}
+
+/**
+ * An ONNX model is one file: checked against MODEL_SHA256 and against its
+ * checksums file (`checksumsPath`, else SHA256SUMS beside it, if any), which
+ * must list it when `requireChecksums` is set.
+ */
+export function verifyOnnxModel(onnxPath: string, options: IntegrityOptions = {}): { weightBytes: number; modelSha256: string; hashedFiles: number } {
+  const what = options.what ?? onnxPath;
+  const modelSha256 = checkModelSha256(onnxPath, options.modelSha256, what);
+  const dir = dirname(onnxPath);
+  const sums = options.checksumsPath ? readChecksums(options.checksumsPath) : (checksumsBeside(dir) ?? new Map<string, string>());
+  verifyChecksums(dir, sums, options.requireChecksums ? [basename(onnxPath)] : [], what);
+  return { weightBytes: statSync(onnxPath).size, modelSha256, hashedFiles: sums.size };
 }
 
 /**

@@ -3,6 +3,7 @@ import { dirname, join } from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import { selectBackend } from './backend';
 import type { BackendPreference } from './backend-types';
+import type { ModelEngine } from './engine-choice';
 import { ModelLoadError } from './errors';
 import type { ClassifierLogger } from './logger';
 import { modelFormat, readModelJson, safeRelativePath, type ModelFormat } from './model-files';
@@ -30,8 +31,14 @@ export function fileSystemIOHandler(modelJsonPath: string): tf.io.IOHandler {
 }
 
 export interface RunnerOptions {
-  modelJsonPath: string;
+  /** `tfjs` (default): TensorFlow.js on `backend`; `onnx`: ONNX Runtime. */
+  engine?: ModelEngine;
+  /** The file the engine loads: model.json (tfjs) or model.onnx (onnx). */
+  modelPath: string;
+  /** TensorFlow.js backend (the tfjs engine only). */
   backend: BackendPreference;
+  /** ONNX Runtime threads for one run (the onnx engine only); default 1. */
+  threads?: number;
   /** From configuration or metadata; else the model's own input shape; else 224. */
   inputSize?: number;
   /** Graph models (from metadata): the input tensor to feed and the output tensor to read; default: the model's first. */
@@ -40,8 +47,12 @@ export interface RunnerOptions {
 }
 
 export interface RunnerInfo {
+  /** The TF.js backend, or `onnxruntime-cpu`. */
   backend: string;
-  format: ModelFormat;
+  engine: ModelEngine;
+  format: ModelFormat | 'onnx';
+  /** ONNX Runtime's intra-op threads (onnx engine). */
+  threads?: number;
   inputSize: number;
   /** Values per image the model outputs (e.g. 1001). */
   outputSize: number;
@@ -51,11 +62,19 @@ export interface RunnerInfo {
 
 type Model = tf.GraphModel | tf.LayersModel;
 
+/** What both engines' runners do (this class for TF.js, OnnxRunner for ONNX Runtime). */
+export interface ModelRunnerLike {
+  readonly info: RunnerInfo;
+  run(batch: Float32Array, n: number): Promise<Float32Array>;
+  numTensors(): number;
+  dispose(): void;
+}
+
 /**
  * One loaded model on one backend: float32 batches of size x size x 3 in,
  * one output vector per image out. Owns every tensor it makes.
  */
-export class ModelRunner {
+export class ModelRunner implements ModelRunnerLike {
   private constructor(
     private readonly model: Model,
     readonly info: RunnerInfo,
@@ -65,36 +84,36 @@ export class ModelRunner {
   static async load(options: RunnerOptions, log: ClassifierLogger): Promise<ModelRunner> {
     const backend = await selectBackend(options.backend, log);
     const started = performance.now();
-    const json = readModelJson(options.modelJsonPath);
+    const json = readModelJson(options.modelPath);
     const format = modelFormat(json);
-    const handler = fileSystemIOHandler(options.modelJsonPath);
+    const handler = fileSystemIOHandler(options.modelPath);
     let model: Model;
     try {
       model = format === 'graph' ? await tf.loadGraphModel(handler) : await tf.loadLayersModel(handler);
     } catch (err) {
-      throw new ModelLoadError(`cannot load ${format} model ${options.modelJsonPath}: ${(err as Error).message}`, {
+      throw new ModelLoadError(`cannot load ${format} model ${options.modelPath}: ${(err as Error).message}`, {
         cause: err,
       });
     }
     const loadMs = performance.now() - started;
     const names = { input: options.inputName, output: options.outputName };
-    if (model instanceof tf.GraphModel) checkTensorNames(model, names, options.modelJsonPath);
+    if (model instanceof tf.GraphModel) checkTensorNames(model, names, options.modelPath);
     const shape = model.inputs[0]?.shape ?? [];
     const modelSize = shape.length === 4 && (shape[1] ?? -1) > 0 ? Number(shape[1]) : undefined;
     if (shape.length === 4 && shape[3] !== 3 && (shape[3] ?? -1) > 0) {
-      throw new ModelLoadError(`${options.modelJsonPath}: the model takes ${shape[3]} channels; only RGB (3) is supported`);
+      throw new ModelLoadError(`${options.modelPath}: the model takes ${shape[3]} channels; only RGB (3) is supported`);
     }
     const inputSize = options.inputSize ?? modelSize ?? 224;
     // Warm-up: the first call compiles kernels and allocates; it also tells the output size
     // and fails now, not at the first image, when the input size is wrong.
     const warmStarted = performance.now();
     let output: Float32Array;
-    const runner = new ModelRunner(model, { backend, format, inputSize, outputSize: 0, loadMs, warmupMs: 0 }, names);
+    const runner = new ModelRunner(model, { backend, engine: 'tfjs', format, inputSize, outputSize: 0, loadMs, warmupMs: 0 }, names);
     try {
       output = await runner.run(new Float32Array(inputSize * inputSize * 3), 1);
     } catch (err) {
       throw new ModelLoadError(
-        `${options.modelJsonPath}: a ${inputSize}x${inputSize}x3 input fails (${(err as Error).message}); set MODEL_INPUT_SIZE to the model's input size`,
+        `${options.modelPath}: a ${inputSize}x${inputSize}x3 input fails (${(err as Error).message}); set MODEL_INPUT_SIZE to the model's input size`,
         { cause: err },
       );
     }

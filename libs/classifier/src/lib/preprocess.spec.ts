@@ -1,8 +1,6 @@
-import { readdirSync, readFileSync } from 'node:fs';
-import { join } from 'node:path';
 import { deflateSync } from 'node:zlib';
 import sharp, { type Color, type Sharp } from 'sharp';
-import { DATASET_DIR } from '@tools/testing';
+import { formatSample, scene } from '@tools/testing';
 import { ImageDecodeError } from './errors';
 import { decodeImage, sniffImageFormat, type PreprocessOptions } from './preprocess';
 
@@ -172,18 +170,40 @@ describe('decodeImage', () => {
     expect(b).toBeLessThan(0.1);
   });
 
-  it('decodes a real photo', async () => {
-    const dir = join(DATASET_DIR, 'imagenet-sample/images');
-    const out = await decodeImage(readFileSync(join(dir, readdirSync(dir)[0])), { ...opts, size: 224 });
+  it('decodes a photo-sized JPEG', async () => {
+    const out = await decodeImage(scene(0).bytes, { ...opts, size: 224 });
     expect(out.data).toHaveLength(224 * 224 * 3);
+  });
+
+  it('decodes the same scene from JPEG, WebP, GIF and PNG alike, flattening alpha onto white', async () => {
+    const decoded = async (ext: 'jpg' | 'png' | 'webp' | 'gif') => (await decodeImage(formatSample(ext).bytes, opts)).data;
+    const jpeg = await decoded('jpg');
+    const meanDiff = (a: Float32Array, b: Float32Array, from = 0, to = SIZE) => {
+      let sum = 0;
+      let n = 0;
+      for (let y = 0; y < SIZE; y++) {
+        for (let x = from; x < to; x++) {
+          for (let c = 0; c < 3; c++) sum += a[(y * SIZE + x) * 3 + c] - b[(y * SIZE + x) * 3 + c];
+          n += 3;
+        }
+      }
+      return sum / n;
+    };
+    for (const ext of ['webp', 'gif'] as const) {
+      const other = await decoded(ext);
+      let abs = 0;
+      for (let i = 0; i < jpeg.length; i++) abs += Math.abs(other[i] - jpeg[i]);
+      expect({ ext, close: abs / jpeg.length < 0.05 }).toEqual({ ext, close: true });
+    }
+    // The PNG's left half is half transparent: on white it is lighter than the opaque JPEG; its right half is the same.
+    const png = await decoded('png');
+    expect(meanDiff(png, jpeg, 0, SIZE / 2 - 1)).toBeGreaterThan(0.1);
+    expect(Math.abs(meanDiff(png, jpeg, SIZE / 2 + 1, SIZE))).toBeLessThan(0.03);
   });
 });
 
 describe('hostile images: a permanent ImageDecodeError, quickly, with bounded memory', () => {
-  const photo = () => {
-    const dir = join(DATASET_DIR, 'imagenet-sample/images');
-    return readFileSync(join(dir, readdirSync(dir)[0]));
-  };
+  const photo = () => scene(0).bytes;
 
   it('zero bytes', async () => {
     await expectDecodeError(new Uint8Array(0), 'empty');

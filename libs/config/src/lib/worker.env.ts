@@ -3,6 +3,7 @@ import { IsBoolean, IsIn, IsInt, IsOptional, IsString, IsUrl, Matches, Max, Min,
 import { toBool, toInt, URL_OPTIONS } from './env-helpers';
 
 export const TF_BACKENDS = ['auto', 'tensorflow', 'wasm', 'cpu'] as const;
+export const INFERENCE_ENGINES = ['auto', 'onnx', 'tfjs'] as const;
 export const WORKER_PLATFORMS = ['local', 'ec2'] as const;
 
 /** `min,max` with min < max, e.g. `0,1`, `-1,1`, `0,255`. */
@@ -28,18 +29,21 @@ export class WorkerEnvironment {
   MODEL_URL?: string;
   /** SHA-256 (hex) of the model.json the worker may load; any other is refused. */
   @IsOptional() @Matches(/^[0-9a-fA-F]{64}$/, { message: 'MODEL_SHA256 must be the 64 hex digits of a SHA-256' }) MODEL_SHA256?: string;
+  /** Download cache of MODEL_URL. */
   @IsString() MODEL_CACHE_DIR = '.model-cache';
-  /**
-   * The model's facts, when neither its metadata.json nor the model itself tells them:
-   * square input side in pixels, input value range, and the index of the first real class
-   * among the outputs (1 when output 0 is "background", as in 1001-output models).
-   */
+  /** Square input side in pixels, when neither the model's metadata.json nor the model itself tells it. */
   @IsOptional() @Transform(toInt) @Max(4096) @Min(8) @IsInt() MODEL_INPUT_SIZE?: number;
+  /** Input value range `min,max` the model expects (e.g. `0,1`, `-1,1`), when its metadata.json does not say; default `0,1`. */
   @IsOptional() @IsRange() MODEL_INPUT_RANGE?: string;
+  /** Index of the first real class among the outputs (1 when output 0 is "background"), when metadata.json does not say; default outputs minus labels. */
   @IsOptional() @Transform(toInt) @Max(100) @Min(0) @IsInt() MODEL_LABEL_OFFSET?: number;
   /** Class names: a JSON array of strings or one name per line. Default: metadata.json's labels, else ImageNet-1k. */
   @IsOptional() @IsString() MODEL_LABELS_FILE?: string;
 
+  /** `auto`: ONNX Runtime when the model has a model.onnx (the default model does), else TensorFlow.js. */
+  @IsIn(INFERENCE_ENGINES) INFERENCE_ENGINE: (typeof INFERENCE_ENGINES)[number] = 'auto';
+  /** ONNX Runtime threads per model run; default: the machine's cores (one worker per instance). */
+  @IsOptional() @Transform(toInt) @Max(256) @Min(1) @IsInt() INFERENCE_THREADS?: number;
   /** `auto`: tfjs-node when it loads, else wasm. `cpu` only when asked for (about 25x slower). */
   @IsIn(TF_BACKENDS) TF_BACKEND: (typeof TF_BACKENDS)[number] = 'auto';
   /** Run the model in a worker thread, so that queue and storage I/O never waits for inference. */
@@ -49,10 +53,12 @@ export class WorkerEnvironment {
 
   /** Largest image the worker decodes: bytes, and pixels by its header (decompression bombs). */
   @Transform(toInt) @Max(1024 * 1024 * 1024) @Min(1) @IsInt() MAX_IMAGE_BYTES = 32 * 1024 * 1024;
+  /** Largest image the worker decodes, in pixels by its header (decompression bombs). */
   @Transform(toInt) @Max(1_000_000_000) @Min(1) @IsInt() MAX_IMAGE_PIXELS = 50_000_000;
 
   /** Where the worker runs: `local` (a process; id from WORKER_ID) or `ec2` (id from IMDSv2). */
   @IsIn(WORKER_PLATFORMS) WORKER_PLATFORM: (typeof WORKER_PLATFORMS)[number] = 'local';
+  /** The worker id on the `local` platform (the local fleet sets it). */
   @IsOptional() @Matches(/^[A-Za-z0-9._:-]{1,64}$/, { message: 'WORKER_ID must be 1-64 of [A-Za-z0-9._:-]' })
   WORKER_ID?: string;
   /** The EC2 instance metadata service (the AWS SDK's own variable name). */
@@ -90,6 +96,8 @@ export interface WorkerSettings {
   modelLabelOffset?: number;
   modelLabelsFile?: string;
   tfBackend: (typeof TF_BACKENDS)[number];
+  inferenceEngine: (typeof INFERENCE_ENGINES)[number];
+  inferenceThreads?: number;
   inferenceThread: boolean;
   inferenceBatchSize: number;
   maxImageBytes: number;
@@ -123,6 +131,8 @@ export function workerSettings(e: WorkerEnvironment): WorkerSettings {
     modelLabelOffset: e.MODEL_LABEL_OFFSET,
     modelLabelsFile: e.MODEL_LABELS_FILE,
     tfBackend: e.TF_BACKEND,
+    inferenceEngine: e.INFERENCE_ENGINE,
+    inferenceThreads: e.INFERENCE_THREADS,
     inferenceThread: e.INFERENCE_THREAD,
     inferenceBatchSize: e.INFERENCE_BATCH_SIZE,
     maxImageBytes: e.MAX_IMAGE_BYTES,
