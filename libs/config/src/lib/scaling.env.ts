@@ -5,6 +5,9 @@ import { toInt, toList, toNumber } from './env-helpers';
 export const FLEET_PROVIDERS = ['local', 'ec2'] as const;
 /** `work-per-worker`: size the fleet by what each worker can take and finish; `one-per-message`: the old rule. */
 export const SCALING_POLICIES = ['work-per-worker', 'one-per-message'] as const;
+/** `spot-first`: Spot, and on-demand when EC2 has no Spot capacity or the Spot price is above the maximum. */
+export const WORKER_CAPACITIES = ['on-demand', 'spot', 'spot-first'] as const;
+export type WorkerCapacityKind = (typeof WORKER_CAPACITIES)[number];
 
 /** launch-controller, monitor-controller and libs/fleet variables. */
 export class ScalingEnvironment {
@@ -47,6 +50,8 @@ export class ScalingEnvironment {
   @Transform(toList) @IsArray() @IsString({ each: true }) EC2_SECURITY_GROUP_IDS: string[] = [];
   @IsOptional() @IsString() EC2_SUBNET_ID?: string;
   @IsOptional() @IsString() EC2_KEY_NAME?: string;
+  /** EC2 provider: what kind of instances workers run on (Spot workers hand their images back on an interruption notice). */
+  @IsIn(WORKER_CAPACITIES) WORKER_CAPACITY: WorkerCapacityKind = 'on-demand';
 }
 
 export interface ScalingSettings {
@@ -73,6 +78,8 @@ export interface ScalingSettings {
     securityGroupIds: string[];
     subnetId?: string;
     keyName?: string;
+    /** Default on-demand. */
+    capacity?: WorkerCapacityKind;
   };
 }
 
@@ -101,6 +108,7 @@ export function scalingSettings(e: ScalingEnvironment): ScalingSettings {
       securityGroupIds: e.EC2_SECURITY_GROUP_IDS,
       subnetId: e.EC2_SUBNET_ID,
       keyName: e.EC2_KEY_NAME,
+      capacity: e.WORKER_CAPACITY,
     },
   };
 }

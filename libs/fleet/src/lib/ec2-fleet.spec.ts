@@ -204,6 +204,33 @@ describe('Ec2Fleet', () => {
     expect(inputs[1].ClientToken).not.toBe(inputs[0].ClientToken);
   });
 
+  it('spot-first asks for one-time Spot, falls back to on-demand on SpotMaxPriceTooLow with a new token, and logs why', async () => {
+    ec2Mock
+      .on(RunInstancesCommand)
+      .rejectsOnce(
+        Object.assign(new Error('Your Spot request price of 0.02 is lower than the minimum required Spot request fulfillment price of 0.03.'), {
+          name: 'SpotMaxPriceTooLow',
+          $metadata: { httpStatusCode: 400 },
+        }),
+      )
+      .resolves({ Instances: [{ InstanceId: 'i-1', State: { Name: 'pending' } }] });
+    const warn = jest.fn();
+    const fleet = new Ec2Fleet(ec2, { stackName: 'ics', ec2: { ...ec2Settings, launchTemplateId: 'lt-1', capacity: 'spot-first' } }, { warn });
+    expect((await fleet.launch(1)).map((w) => [w.id, w.capacity])).toEqual([['i-1', 'on-demand']]);
+    const [spot, onDemand] = ec2Mock.commandCalls(RunInstancesCommand).map((c) => c.args[0].input);
+    expect(spot.InstanceMarketOptions).toEqual({ MarketType: 'spot', SpotOptions: { SpotInstanceType: 'one-time', InstanceInterruptionBehavior: 'terminate' } });
+    expect(onDemand.InstanceMarketOptions).toBeUndefined();
+    expect(onDemand.ClientToken).not.toBe(spot.ClientToken);
+    expect(warn).toHaveBeenCalledWith(expect.stringMatching(/^WORKER_CAPACITY=spot-first: launching 1 on-demand instead of Spot \(SpotMaxPriceTooLow: /));
+  });
+
+  it('spot-first does not fall back on errors on-demand would meet too (throttling)', async () => {
+    ec2Mock.on(RunInstancesCommand).rejects(Object.assign(new Error('Request limit exceeded.'), { name: 'RequestLimitExceeded', $metadata: { httpStatusCode: 503 } }));
+    const fleet = new Ec2Fleet(ec2, { stackName: 'ics', ec2: { ...ec2Settings, launchTemplateId: 'lt-1', capacity: 'spot-first' } }, { warn: jest.fn() });
+    await expect(fleet.launch(1)).rejects.toBeInstanceOf(RetryableError);
+    expect(ec2Mock.commandCalls(RunInstancesCommand)).toHaveLength(1);
+  });
+
   it('maps throttling to a RetryableError the scaling loop can wait out', async () => {
     ec2Mock
       .on(RunInstancesCommand)

@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto';
+import { Logger } from '@nestjs/common';
 import {
   DescribeInstancesCommand,
   RunInstancesCommand,
@@ -7,7 +8,7 @@ import {
   type Instance,
   type RunInstancesCommandInput,
 } from '@aws-sdk/client-ec2';
-import { call, NotFoundError, RetryableError, UnreachableError } from '@app/aws';
+import { AwsAdapterError, call, NotFoundError, RetryableError, UnreachableError } from '@app/aws';
 import type { ScalingSettings } from '@app/config';
 import { ROLE_TAG, STACK_TAG, WORKER_ROLE, WORKER_STATE_TAG, WORKER_STATES, type WorkerState } from '@app/contracts';
 import { Fleet, type InstanceState, type WorkerInstance, type WorkerLiveness } from './fleet';
@@ -25,6 +26,17 @@ const ALIVE_STATES: Record<string, InstanceState> = {
 /** EC2 codes for "not enough of this instance type here right now": worth another try later. */
 const CAPACITY_CODES = new Set(['InsufficientInstanceCapacity', 'InsufficientCapacity', 'InsufficientHostCapacity']);
 
+/** A Spot launch that on-demand can still serve: no Spot capacity now, or the Spot price above the maximum. */
+const SPOT_FALLBACK_CODES = new Set([...CAPACITY_CODES, 'SpotMaxPriceTooLow', 'MaxSpotInstanceCountExceeded']);
+
+/** A one-time Spot instance that terminates on interruption (the worker hands its images back on the notice). */
+export const SPOT_MARKET_OPTIONS = {
+  MarketType: 'spot',
+  SpotOptions: { SpotInstanceType: 'one-time', InstanceInterruptionBehavior: 'terminate' },
+} as const satisfies RunInstancesCommandInput['InstanceMarketOptions'];
+
+type Market = 'spot' | 'on-demand';
+
 /** EC2 had no capacity for even one worker; the launch can be tried again later. */
 export class InsufficientCapacityError extends RetryableError {}
 
@@ -33,12 +45,13 @@ const OUTCOME_UNKNOWN = new Set(['InternalError', 'InternalFailure', 'ServiceUna
 
 /** Workers as EC2 instances, found by this stack's tags. */
 export class Ec2Fleet extends Fleet {
-  /** A RunInstances whose outcome is unknown: the next launch repeats it (same token), so EC2 launches it at most once. */
-  private unsettled?: { token: string; count: number };
+  /** A RunInstances whose outcome is unknown: the next launch repeats it (same token and market), so EC2 launches it at most once. */
+  private unsettled?: { token: string; count: number; market: Market };
 
   constructor(
     private readonly ec2: EC2Client,
     private readonly settings: Pick<ScalingSettings, 'stackName' | 'ec2'>,
+    private readonly logger: Pick<Logger, 'warn'> = new Logger('Ec2Fleet'),
   ) {
     super();
   }
@@ -61,8 +74,30 @@ export class Ec2Fleet extends Fleet {
   async launch(count: number): Promise<WorkerInstance[]> {
     if (!Number.isInteger(count) || count < 1) throw new RangeError(`launch count must be a positive integer (got ${count})`);
     Ec2Fleet.assertCanLaunch(this.settings);
-    // Repeat an unsettled request only when it asks for no more than now wanted.
-    const repeat = this.unsettled && this.unsettled.count <= count ? this.unsettled : undefined;
+    const capacity = this.settings.ec2.capacity ?? 'on-demand';
+    if (capacity !== 'spot-first') return this.run(count, capacity);
+    // WORKER_CAPACITY=spot-first: Spot where EC2 has it, on-demand for the rest (the images must not wait for Spot).
+    let spot: WorkerInstance[] = [];
+    let why: string;
+    try {
+      spot = await this.run(count, 'spot');
+      if (spot.length >= count) return spot;
+      why = `Spot capacity for ${spot.length} of ${count}`;
+    } catch (err) {
+      const code = codeOf(err);
+      if (!SPOT_FALLBACK_CODES.has(code)) throw err;
+      why = `${code}: ${(err as Error).message}`;
+    }
+    const rest = count - spot.length;
+    this.logger.warn(`WORKER_CAPACITY=spot-first: launching ${rest} on-demand instead of Spot (${why})`);
+    if (spot.length === 0) return this.run(rest, 'on-demand');
+    // Some Spot workers did start: an on-demand failure now must not hide them from the caller.
+    return [...spot, ...(await this.run(rest, 'on-demand').catch(() => []))];
+  }
+
+  private async run(count: number, market: Market): Promise<WorkerInstance[]> {
+    // Repeat an unsettled request only when it asks for no more than now wanted, in the same market.
+    const repeat = this.unsettled && this.unsettled.count <= count && this.unsettled.market === market ? this.unsettled : undefined;
     this.unsettled = undefined;
     const token = repeat?.token ?? randomUUID();
     const maxCount = repeat?.count ?? count;
@@ -80,6 +115,7 @@ export class Ec2Fleet extends Fleet {
       ClientToken: token,
       TagSpecifications: [{ ResourceType: 'instance', Tags: tags }],
     };
+    if (market === 'spot') input.InstanceMarketOptions = SPOT_MARKET_OPTIONS;
     if (e.launchTemplateId) {
       input.LaunchTemplate = { LaunchTemplateId: e.launchTemplateId, Version: e.launchTemplateVersion ?? '$Latest' };
     } else {
@@ -96,10 +132,9 @@ export class Ec2Fleet extends Fleet {
       });
     }
     const out = await call('ec2.RunInstances', () => this.ec2.send(new RunInstancesCommand(input))).catch((err: unknown) => {
-      const cause = (err as { cause?: { Code?: string; name?: string } }).cause;
-      const code = cause?.Code ?? cause?.name ?? '';
+      const code = codeOf(err);
       if (CAPACITY_CODES.has(code)) throw new InsufficientCapacityError((err as Error).message, 'ec2.RunInstances', { cause: err });
-      if (err instanceof UnreachableError || OUTCOME_UNKNOWN.has(code)) this.unsettled = { token, count: maxCount };
+      if (err instanceof UnreachableError || OUTCOME_UNKNOWN.has(code)) this.unsettled = { token, count: maxCount, market };
       throw err;
     });
     return (out.Instances ?? []).map(toWorker).filter((w): w is WorkerInstance => w !== undefined);
@@ -158,6 +193,15 @@ export class Ec2Fleet extends Fleet {
   }
 }
 
+/** The EC2 error code behind an adapter error, however deeply wrapped: the first SDK error in the cause chain. */
+function codeOf(err: unknown): string {
+  let e = err;
+  // Our own wrappers (the adapter's typed errors, InsufficientCapacityError) each keep the error below as `cause`.
+  for (let depth = 0; e instanceof AwsAdapterError && depth < 5; depth++) e = e.cause;
+  const sdk = e as { Code?: string; name?: string } | undefined;
+  return sdk?.Code ?? sdk?.name ?? '';
+}
+
 function toWorker(i: Instance): WorkerInstance | undefined {
   const state = ALIVE_STATES[i.State?.Name ?? ''];
   if (!i.InstanceId || !state) return undefined;
@@ -169,5 +213,6 @@ function toWorker(i: Instance): WorkerInstance | undefined {
     launchedAt: i.LaunchTime ?? new Date(),
     workerState,
     busy: workerState === 'busy',
+    capacity: i.InstanceLifecycle === 'spot' ? 'spot' : 'on-demand',
   };
 }

@@ -11,6 +11,8 @@ export interface WorkerInstance {
   workerState?: WorkerState;
   /** True while it is classifying an image. */
   busy: boolean;
+  /** EC2 workers: a Spot instance (EC2 may interrupt it) or an on-demand one. */
+  capacity?: 'spot' | 'on-demand';
 }
 
 /** A worker's liveness in the fleet's own view: its process or instance exists, or not. */
