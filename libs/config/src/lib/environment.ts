@@ -24,12 +24,17 @@ export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', '
  * AWS_* names follow the AWS SDK's own conventions.
  */
 export class Environment {
+  /** AWS region of every client. */
   @IsString() @Matches(/^[a-z]{2}(-[a-z]+)+-\d$/, { message: 'AWS_REGION must look like us-east-1' })
   AWS_REGION = 'us-east-1';
 
+  /** One endpoint for every AWS service (the local edge, LocalStack, moto); unset: AWS itself. */
   @IsOptional() @IsUrl(URL_OPTIONS) AWS_ENDPOINT_URL?: string;
+  /** S3 endpoint; default AWS_ENDPOINT_URL. */
   @IsOptional() @IsUrl(URL_OPTIONS) AWS_ENDPOINT_URL_S3?: string;
+  /** SQS endpoint; default AWS_ENDPOINT_URL. */
   @IsOptional() @IsUrl(URL_OPTIONS) AWS_ENDPOINT_URL_SQS?: string;
+  /** EC2 endpoint; default AWS_ENDPOINT_URL. */
   @IsOptional() @IsUrl(URL_OPTIONS) AWS_ENDPOINT_URL_EC2?: string;
 
   /** Path-style S3 URLs; emulators need them. Defaults to on when an S3 endpoint is set. */
@@ -38,14 +43,21 @@ export class Environment {
   /** Set for local-aws-sqs, whose visible count includes in-flight messages (real SQS: false). */
   @Transform(toBool) @IsBoolean() SQS_VISIBLE_COUNT_INCLUDES_IN_FLIGHT = false;
 
+  /** SDK request checksums; `WHEN_REQUIRED` for s3rver, which stores streamed uploads corrupted otherwise. */
   @IsIn(CHECKSUM_MODES) AWS_REQUEST_CHECKSUM_CALCULATION: (typeof CHECKSUM_MODES)[number] = 'WHEN_SUPPORTED';
+  /** SDK response checksum validation; `WHEN_REQUIRED` for s3rver. */
   @IsIn(CHECKSUM_MODES) AWS_RESPONSE_CHECKSUM_VALIDATION: (typeof CHECKSUM_MODES)[number] = 'WHEN_SUPPORTED';
 
+  /** Bucket of the uploaded images, keyed `<batchId>/<imageId>.<ext>`. */
   @Matches(BUCKET, { message: 'INPUT_BUCKET must be a valid S3 bucket name' }) INPUT_BUCKET = 'ics-input';
+  /** Bucket of the results (`<imageId>.json`, the first written wins), heartbeats and leases. */
   @Matches(BUCKET, { message: 'OUTPUT_BUCKET must be a valid S3 bucket name' }) OUTPUT_BUCKET = 'ics-output';
 
+  /** Queue of one launch message per image to classify. */
   @IsUrl(URL_OPTIONS) LAUNCH_QUEUE_URL!: string;
+  /** Queue of the delayed monitor messages: "worker X started image Y". */
   @IsUrl(URL_OPTIONS) MONITOR_QUEUE_URL!: string;
+  /** Queue of one output message per finished image, read by the web tier. */
   @IsUrl(URL_OPTIONS) OUTPUT_QUEUE_URL!: string;
   /** The launch queue's dead-letter queue: the monitor controller turns what lands there into error results. */
   @IsOptional() @IsUrl(URL_OPTIONS) LAUNCH_DEAD_LETTER_QUEUE_URL?: string;
@@ -54,10 +66,15 @@ export class Environment {
   /** A queue consumer whose receives have failed (or that made no progress) for this long reports unhealthy. */
   @Transform(toInt) @Max(86400) @Min(1) @IsInt() CONSUMER_UNHEALTHY_SECONDS = 60;
 
+  /** Most workers alive at once (locally `npm start` makes it the number of cores). */
   @Transform(toInt) @Max(1000) @Min(1) @IsInt() MAX_WORKERS = 20;
+  /** A worker with no work for this long terminates itself, seconds. */
   @Transform(toInt) @Max(86400) @Min(1) @IsInt() IDLE_SECONDS = 60;
+  /** Tries per image before an error result. */
   @Transform(toInt) @Max(100) @Min(1) @IsInt() MAX_ATTEMPTS = 3;
 
+  /** HTTP port of an app that serves HTTP (0: any free port). */
   @Transform(toInt) @Max(65535) @Min(0) @IsInt() PORT = 3000;
+  /** Least severe log level written. */
   @IsIn(LOG_LEVELS) LOG_LEVEL: (typeof LOG_LEVELS)[number] = 'info';
 }

@@ -13,6 +13,7 @@ export type WorkerCapacityKind = (typeof WORKER_CAPACITIES)[number];
 export class ScalingEnvironment {
   /** `local`: worker processes on this machine; `ec2`: instances. */
   @IsIn(FLEET_PROVIDERS) FLEET_PROVIDER: (typeof FLEET_PROVIDERS)[number] = 'local';
+  /** `work-per-worker`: launch only for work the fleet there will not finish before a new worker boots; `one-per-message`: one worker per TARGET_BACKLOG_PER_WORKER messages. */
   @IsIn(SCALING_POLICIES) SCALING_POLICY: (typeof SCALING_POLICIES)[number] = 'work-per-worker';
   /** one-per-message policy only: one worker per this many messages. */
   @Transform(toInt) @Max(1000) @Min(1) @IsInt() TARGET_BACKLOG_PER_WORKER = 1;
@@ -29,6 +30,7 @@ export class ScalingEnvironment {
   @Transform(toInt) @Max(3600) @Min(1) @IsInt() LAUNCH_IN_FLIGHT_SECONDS = 120;
   /** After a failed or short launch, wait this long (ms) before launching again, doubling up to the maximum. */
   @Transform(toInt) @Max(600_000) @Min(10) @IsInt() LAUNCH_BACKOFF_MS = 2000;
+  /** The longest launch back-off, milliseconds. */
   @Transform(toInt) @Max(3_600_000) @Min(10) @IsInt() LAUNCH_BACKOFF_MAX_MS = 60_000;
   /** Scaling loop period, milliseconds. */
   @Transform(toInt) @Max(600_000) @Min(50) @IsInt() SCALE_TICK_MS = 1000;
@@ -37,18 +39,26 @@ export class ScalingEnvironment {
 
   /** Local provider: the worker's built entry point, and a SIGKILL grace after SIGTERM (ms). */
   @IsString() WORKER_MAIN = 'dist/apps/classifier-worker/main.js';
+  /** Local provider: SIGKILL a worker this long after SIGTERM, milliseconds. */
   @Transform(toInt) @Max(600_000) @Min(0) @IsInt() WORKER_KILL_GRACE_MS = 10_000;
   /** Local provider: one record (and log) per worker process, shared by the controllers. */
   @IsString() FLEET_STATE_DIR = '.local-run/fleet';
 
   /** EC2 provider: a launch template, or the parts of one. */
   @IsOptional() @IsString() EC2_LAUNCH_TEMPLATE_ID?: string;
+  /** EC2 provider: version of the launch template; default `$Latest`. */
   @IsOptional() @IsString() EC2_LAUNCH_TEMPLATE_VERSION?: string;
+  /** EC2 provider without a launch template: the worker AMI. */
   @IsOptional() @Matches(/^ami-[0-9a-f]{8,17}$/, { message: 'EC2_AMI_ID must look like ami-0123456789abcdef0' }) EC2_AMI_ID?: string;
+  /** EC2 provider without a launch template: instance type. */
   @IsString() EC2_INSTANCE_TYPE = 't3.medium';
+  /** EC2 provider without a launch template: instance profile (the worker role). */
   @IsOptional() @IsString() EC2_INSTANCE_PROFILE?: string;
+  /** EC2 provider without a launch template: security groups, comma-separated. */
   @Transform(toList) @IsArray() @IsString({ each: true }) EC2_SECURITY_GROUP_IDS: string[] = [];
+  /** EC2 provider without a launch template: subnet. */
   @IsOptional() @IsString() EC2_SUBNET_ID?: string;
+  /** EC2 provider without a launch template: SSH key pair name. */
   @IsOptional() @IsString() EC2_KEY_NAME?: string;
   /** EC2 provider: what kind of instances workers run on (Spot workers hand their images back on an interruption notice). */
   @IsIn(WORKER_CAPACITIES) WORKER_CAPACITY: WorkerCapacityKind = 'on-demand';

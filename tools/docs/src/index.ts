@@ -1,0 +1,2 @@
+export * from './config-page';
+export * from './jsdoc';
