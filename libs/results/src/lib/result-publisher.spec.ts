@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { RetryableError, type ObjectStore, type Queue } from '@app/aws';
-import { announcedKey, outputError, outputSuccess, parseOutputMessage, resultKey, serialize, type OutputMessage } from '@app/contracts';
+import { outputError, outputSuccess, parseOutputMessage, resultKey, serialize, type OutputMessage } from '@app/contracts';
 import { startTestStack, type TestStack } from '@tools/testing';
 import { AttemptLedger } from './attempt-ledger';
 import { ResultPublisher, StoredResultInvalidError } from './result-publisher';
@@ -31,13 +31,18 @@ describe('ResultPublisher against the embedded S3/SQS', () => {
   }
   const stored = async (imageId: string) => parseOutputMessage((await stack.resources.outputBucket.getBuffer(resultKey(imageId))).toString());
 
-  it('writes the result, announces it, and marks it announced', async () => {
-    const publisher = new ResultPublisher(stack.resources.outputBucket, stack.resources.outputQueue);
+  it('writes the result and announces it, with one S3 request', async () => {
+    const writes: string[] = [];
+    const bucket = Object.create(stack.resources.outputBucket) as ObjectStore;
+    bucket.put = (key, ...rest) => (writes.push(key), stack.resources.outputBucket.put(key, ...rest));
+    bucket.putIfAbsent = (key, ...rest) => (writes.push(key), stack.resources.outputBucket.putIfAbsent(key, ...rest));
+    bucket.exists = (key) => (writes.push(`exists ${key}`), stack.resources.outputBucket.exists(key));
+    const publisher = new ResultPublisher(bucket, stack.resources.outputQueue);
     const result = ok();
     expect(await publisher.publish(result)).toEqual({ result, won: true });
     expect(await stored(result.imageId)).toEqual(result);
     expect(await announcements()).toEqual([result]);
-    expect(await stack.resources.outputBucket.exists(announcedKey(result.imageId))).toBe(true);
+    expect(writes).toEqual([resultKey(result.imageId)]);
   });
 
   it('the first result written wins: a second one is not written, and the first is announced again instead', async () => {
@@ -63,12 +68,14 @@ describe('ResultPublisher against the embedded S3/SQS', () => {
     expect(await announcements()).toEqual([winner, winner]);
   });
 
-  it('announceFound: announces a result that was written but never announced, once', async () => {
+  it('announceFound: announces a stored result unless the caller knows its writer did', async () => {
     const publisher = new ResultPublisher(stack.resources.outputBucket, stack.resources.outputQueue);
     const result = ok();
     await stack.resources.outputBucket.put(resultKey(result.imageId), serialize(result)); // its writer died here
-    expect(await publisher.announceFound(result.imageId)).toBe('announced-now');
-    expect(await publisher.announceFound(result.imageId)).toBe('announced-before');
+    const asked: OutputMessage[] = [];
+    expect(await publisher.announceFound(result.imageId, (r) => (asked.push(r), false))).toBe('announced-now');
+    expect(await publisher.announceFound(result.imageId, async () => true)).toBe('announced-before');
+    expect(asked).toEqual([result]);
     expect(await announcements()).toEqual([result]);
     expect(await publisher.announceFound(randomUUID())).toBe('missing');
     await stack.resources.outputBucket.put(resultKey(r0), '{}');
@@ -77,26 +84,15 @@ describe('ResultPublisher against the embedded S3/SQS', () => {
   });
   const r0 = randomUUID();
 
-  it('an announcement that cannot be sent fails the publish (the result stays, unmarked, for the monitor to announce)', async () => {
+  it('an announcement that cannot be sent fails the publish (the result stays, for whoever finds it to announce)', async () => {
     const down = Object.create(stack.resources.outputQueue) as Queue;
     down.send = () => Promise.reject(new RetryableError('sqs.SendMessage: InternalError', 'sqs.SendMessage'));
     const result = ok();
     await expect(new ResultPublisher(stack.resources.outputBucket, down).publish(result)).rejects.toThrow(/InternalError/);
     expect(await stored(result.imageId)).toEqual(result);
-    expect(await stack.resources.outputBucket.exists(announcedKey(result.imageId))).toBe(false);
     const publisher = new ResultPublisher(stack.resources.outputBucket, stack.resources.outputQueue);
     expect(await publisher.announceFound(result.imageId)).toBe('announced-now');
     expect(await announcements()).toEqual([result]);
-  });
-
-  it('a failed mark costs only a second announcement of the same answer', async () => {
-    const noMark = Object.create(stack.resources.outputBucket) as ObjectStore;
-    noMark.put = () => Promise.reject(new RetryableError('s3.PutObject: SlowDown', 's3.PutObject'));
-    const result = ok();
-    const publisher = new ResultPublisher(noMark, stack.resources.outputQueue);
-    expect(await publisher.publish(result)).toEqual({ result, won: true });
-    expect(await publisher.announceFound(result.imageId)).toBe('announced-now');
-    expect(await announcements()).toEqual([result, result]);
   });
 });
 

@@ -1,5 +1,5 @@
 import { NotFoundError, type ObjectStore, type Queue } from '@app/aws';
-import { announcedKey, parseOutputMessage, resultKey, serialize, type OutputMessage } from '@app/contracts';
+import { parseOutputMessage, resultKey, serialize, type OutputMessage } from '@app/contracts';
 import { BatchSender } from './batch-sender';
 
 export interface PublishOutcome {
@@ -30,6 +30,8 @@ export class StoredResultInvalidError extends Error {
 export interface ResultPublisherOptions {
   /** Send output messages in batches (the worker: many results at once); default: one call each. */
   batch?: boolean;
+  /** With `batch`: how long an output message waits for others to share its call, ms (default 0). */
+  lingerMs?: number;
 }
 
 /**
@@ -39,12 +41,14 @@ export interface ResultPublisherOptions {
  *   1. write the result under the image id, only if none is there (S3
  *      conditional put, If-None-Match: *): the first result written wins;
  *   2. announce the winner on the output queue (ours, or the one already
- *      there: a late loser repeats the winner, it never contradicts it);
- *   3. mark it announced (`announced/<imageId>`).
+ *      there: a late loser repeats the winner, it never contradicts it).
  *
- * A crash between 1 and 2 leaves a result without a mark; whoever finds such a
- * result announces it (`announceFound`). A crash between 2 and 3 makes that a
- * second announcement of the same answer, which consumers drop by image id.
+ * A crash between 1 and 2 leaves a result nobody announced; whoever finds a
+ * result it cannot tell was announced announces it (`announceFound`), at worst
+ * a second announcement of the same answer, which consumers drop by image id.
+ * No per-image record says "announced": the monitor tells from the worker's
+ * heartbeat whether the worker that held the image finished it (see
+ * DeadlineMonitor), and web tiers look up results they waited long for.
  */
 export class ResultPublisher {
   private readonly sender?: BatchSender;
@@ -54,7 +58,7 @@ export class ResultPublisher {
     private readonly outputQueue: Queue,
     options: ResultPublisherOptions = {},
   ) {
-    if (options.batch) this.sender = new BatchSender(outputQueue);
+    if (options.batch) this.sender = new BatchSender(outputQueue, { lingerMs: options.lingerMs });
   }
 
   async publish(result: OutputMessage): Promise<PublishOutcome> {
@@ -71,9 +75,11 @@ export class ResultPublisher {
     }
   }
 
-  /** Announces the stored result of an image unless that was done before; says which. */
-  async announceFound(imageId: string): Promise<FoundOutcome> {
-    if (await this.bucket.exists(announcedKey(imageId))) return 'announced-before';
+  /**
+   * Announces the stored result of an image, unless `announcedBefore` (asked only
+   * when there is one) says its writer surely did; says which.
+   */
+  async announceFound(imageId: string, announcedBefore?: (result: OutputMessage) => boolean | Promise<boolean>): Promise<FoundOutcome> {
     let stored: OutputMessage | undefined;
     try {
       stored = await this.stored(imageId);
@@ -82,6 +88,7 @@ export class ResultPublisher {
       throw err;
     }
     if (!stored) return 'missing';
+    if (announcedBefore && (await announcedBefore(stored))) return 'announced-before';
     await this.announce(stored);
     return 'announced-now';
   }
@@ -95,8 +102,6 @@ export class ResultPublisher {
     const json = serialize(result);
     if (this.sender) await this.sender.send(json);
     else await this.outputQueue.send(json);
-    // The mark only spares a second announcement; its loss costs a duplicate, never an answer.
-    await this.bucket.put(announcedKey(result.imageId), JSON.stringify({ at: new Date().toISOString() }), { contentType: 'application/json' }).catch(() => undefined);
   }
 
   private async stored(imageId: string): Promise<OutputMessage | undefined> {
