@@ -8,7 +8,7 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { WORKER_STATE_TAG, isWorkerStatusMessage, type WorkerStatusMessage } from '@app/contracts';
 import { appMain, MODEL_DIR, spawnApp, startTestStack, stopAllApps, WORKSPACE_ROOT, type TestStack } from '@tools/testing';
-import { enqueue, outputs, photos, storedResult } from './testing/fixtures';
+import { enqueue, outputs, photos, storedResult } from '../test/worker-test-kit';
 
 const json = (line: string) => JSON.parse(line) as Record<string, unknown>;
 

@@ -11,10 +11,11 @@ import {
   type LaunchMessage,
   type OutputMessage,
 } from '@app/contracts';
-import { DATASET_DIR, type TestStack } from '@tools/testing';
+import { SCENES_DIR, SMALL_IMAGES_DIR, type TestStack } from '@tools/testing';
 
-export const SMALL_IMAGES = join(DATASET_DIR, 'imagenet-100/images');
-export const SAMPLE_IMAGES = join(DATASET_DIR, 'imagenet-sample/images');
+/** The repository's rendered test images: 100 small JPEGs, and a few photo-sized ones. */
+export const SMALL_IMAGES = SMALL_IMAGES_DIR;
+export const SAMPLE_IMAGES = SCENES_DIR;
 
 export interface TestImage {
   bytes: Buffer;
@@ -25,8 +26,10 @@ export interface TestImage {
 }
 
 export function photos(n: number, dir = SMALL_IMAGES): TestImage[] {
+  const order = (f: string) => Number(/\d+/.exec(f)?.[0] ?? 0);
   return readdirSync(dir)
-    .sort()
+    .filter((f) => /\.jpe?g$/i.test(f))
+    .sort((a, b) => order(a) - order(b) || a.localeCompare(b))
     .slice(0, n)
     .map((name) => ({ bytes: readFileSync(join(dir, name)), ext: 'jpg', name }));
 }

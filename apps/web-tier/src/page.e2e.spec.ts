@@ -6,7 +6,7 @@ import { mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Browser } from 'playwright-core';
 import { closeAllBrowsers, launchChromium, spawnApp, startTestStack, stopAllApps, WORKSPACE_ROOT, type RunningApp, type TestStack } from '@tools/testing';
-import { counts, datasetImage, form, IMAGENET_LABELS, IMAGES_DIR, readEvents, startRealWorker } from './testing/web-test-kit';
+import { counts, datasetImage, form, IMAGENET_LABELS, IMAGES_DIR, readEvents, startRealWorker } from '../test/web-test-kit';
 
 jest.setTimeout(180_000);
 

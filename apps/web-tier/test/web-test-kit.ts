@@ -3,27 +3,29 @@
  * stand-in worker, and counters of what reached the buckets and queues.
  */
 import { createHash } from 'node:crypto';
-import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { createServer as createHttpServer, request, type IncomingMessage } from 'node:http';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { NestFactory } from '@nestjs/core';
+import { parseSse, SseParser } from '@app/api-client';
 import type { NestExpressApplication } from '@nestjs/platform-express';
 import type { AwsResources } from '@app/aws';
 import { loadConfig, type AppConfig } from '@app/config';
 import { outputError, outputSuccess, parseLaunchMessage, resultKey, serialize, type LaunchMessage } from '@app/contracts';
-import { DATASET_DIR, MODEL_DIR, spawnApp, WORKSPACE_ROOT, type RunningApp, type TestStack } from '@tools/testing';
-import { AppModule } from '../app/app.module';
-import { configureWebApp } from '../app/configure';
+import { IMAGENET_LABELS as LABELS } from '@app/classifier';
+import { eventually, MODEL_DIR, SMALL_IMAGES_DIR, smallImage, smallImageNames, spawnApp, WORKSPACE_ROOT, type RunningApp, type TestStack } from '@tools/testing';
+import { AppModule } from '../src/app/app.module';
+import { configureWebApp } from '../src/app/configure';
 
-export const IMAGES_DIR = join(DATASET_DIR, 'imagenet-100/images');
+export { eventually };
+
+/** The repository's rendered 64x64 JPEGs, named like the classic workload's: `test_<i>.JPEG`. */
+export const IMAGES_DIR = SMALL_IMAGES_DIR;
 export const BUILT_PAGE_DIR = join(WORKSPACE_ROOT, 'dist/apps/web-tier/page');
 
-/** The classic workload's 64×64 JPEGs: `test_<i>.JPEG`. */
-export function datasetImage(i: number): { name: string; bytes: Buffer } {
-  const name = `test_${i}.JPEG`;
-  return { name, bytes: readFileSync(join(IMAGES_DIR, name)) };
-}
+/** The i-th small test JPEG, `test_<i>.JPEG`. */
+export const datasetImage = smallImage;
 
 export interface WebApp {
   app: NestExpressApplication;
@@ -170,34 +172,13 @@ export async function startRealWorker(stack: TestStack, id = 'test-1'): Promise<
   return worker;
 }
 
-export const IMAGENET_LABELS: string[] = (() => {
-  const path = join(DATASET_DIR, 'imagenet-labels.json');
-  return existsSync(path) ? (JSON.parse(readFileSync(path, 'utf8')) as string[]) : [];
-})();
+/** The 1000 ImageNet class names the classifier answers with. */
+export const IMAGENET_LABELS: readonly string[] = LABELS;
 
-export function listDatasetImages(): string[] {
-  return readdirSync(IMAGES_DIR).filter((f) => f.endsWith('.JPEG'));
-}
-
-/** Polls until check() returns a value other than undefined/false, or throws after timeoutMs. */
-export async function eventually<T>(check: () => Promise<T | undefined | false>, timeoutMs = 10_000, everyMs = 50): Promise<T> {
-  const until = Date.now() + timeoutMs;
-  let last: unknown;
-  for (;;) {
-    try {
-      const v = await check();
-      if (v !== undefined && v !== false) return v;
-    } catch (err) {
-      last = err;
-    }
-    if (Date.now() > until) throw new Error(`condition not met within ${timeoutMs} ms${last ? `: ${String(last)}` : ''}`);
-    await new Promise((r) => setTimeout(r, everyMs));
-  }
-}
+export const listDatasetImages = smallImageNames;
 
 /** Reads a batch's server-sent events until `done` (or the stream ends). */
 export async function readEvents(url: string, headers: Record<string, string> = {}): Promise<{ event: string; data: unknown }[]> {
-  const { parseSse } = await import('../page/sse');
   const res = await fetch(url, { headers });
   if (!res.ok || !res.body) throw new Error(`events: HTTP ${res.status}: ${await res.text()}`);
   const out: { event: string; data: unknown }[] = [];
@@ -311,33 +292,19 @@ export function openEvents(url: string, headers: Record<string, string> = {}, un
     if (!res.ok || !res.body) throw new Error(`events: HTTP ${res.status}: ${await res.text()}`);
     const reader = res.body.getReader();
     const decoder = new TextDecoder();
-    let buffer = '';
+    const parser = new SseParser();
     try {
       for (;;) {
         const { value, done } = await reader.read();
         if (done) break;
         const text = decoder.decode(value, { stream: true });
         raw += text;
-        buffer += text;
-        let end: number;
         let stop = false;
-        while (!stop && (end = buffer.indexOf('\n\n')) >= 0) {
-          const block = buffer.slice(0, end);
-          buffer = buffer.slice(end + 2);
-          const seen: SseEventSeen = { event: 'message', data: undefined };
-          const data: string[] = [];
-          for (const line of block.split('\n')) {
-            if (line.startsWith(':')) continue;
-            const colon = line.indexOf(':');
-            const [field, value] = colon < 0 ? [line, ''] : [line.slice(0, colon), line.slice(colon + 1).replace(/^ /, '')];
-            if (field === 'event') seen.event = value;
-            else if (field === 'id') seen.id = value;
-            else if (field === 'data') data.push(value);
-          }
-          if (data.length === 0) continue;
-          seen.data = JSON.parse(data.join('\n'));
+        for (const ev of parser.push(text)) {
+          const seen: SseEventSeen = { event: ev.event, data: JSON.parse(ev.data) };
+          if (ev.id !== undefined) seen.id = ev.id;
           events.push(seen);
-          stop = until(seen);
+          if ((stop = until(seen))) break;
         }
         if (stop) break;
       }

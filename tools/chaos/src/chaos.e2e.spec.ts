@@ -1,7 +1,7 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { WORKSPACE_ROOT } from '@tools/local-run';
-import { DATASET_DIR, MODEL_DIR } from '@tools/testing';
+import { MODEL_DIR, SCENES_DIR, SMALL_IMAGES_DIR } from '@tools/testing';
 import { runChaos, type ChaosReport } from './chaos';
 import { imagesIn } from './cli';
 
@@ -17,8 +17,9 @@ describe('chaos: exactly one answer per image while everything fails', () => {
 
   beforeAll(async () => {
     report = await runChaos({
-      batchImages: imagesIn(join(DATASET_DIR, 'imagenet-sample/images'), 30),
-      classicImages: imagesIn(join(DATASET_DIR, 'imagenet-100/images'), 10),
+      // Photo-sized and small images in the batch; the classic requests take ten others.
+      batchImages: [...imagesIn(SCENES_DIR), ...imagesIn(SMALL_IMAGES_DIR).slice(10, 36)],
+      classicImages: imagesIn(SMALL_IMAGES_DIR, 10),
       batchSize: 100,
       maxWorkers: 2,
       env: { MODEL_DIR, IDLE_SECONDS: '10', SCALE_TICK_MS: '250', WORKER_KILL_GRACE_MS: '2000' },

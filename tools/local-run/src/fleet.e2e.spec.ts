@@ -2,7 +2,7 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { heartbeatKey, parseHeartbeat, resultKey, parseOutputMessage } from '@app/contracts';
-import { DATASET_DIR, MODEL_DIR } from '@tools/testing';
+import { MODEL_DIR, SMALL_IMAGES_DIR } from '@tools/testing';
 import type { AwsClients, AwsResources } from '@app/aws';
 import { resourcesOf, startTestSystem, stopAllSystems, until, upload, waitForBatch, workerRecords } from './e2e-helpers';
 import type { LocalSystem } from './system';
@@ -11,7 +11,7 @@ import { liveWorkerPids, WorkerCensus } from './worker-census';
 const MAX_WORKERS = 3;
 const IDLE_SECONDS = 3;
 const DEADLINE_SECONDS = 6;
-const small = (n: number) => Array.from({ length: n }, (_, i) => join(DATASET_DIR, 'imagenet-100/images', `test_${i}.JPEG`));
+const small = (n: number) => Array.from({ length: n }, (_, i) => join(SMALL_IMAGES_DIR, `test_${i}.JPEG`));
 
 describe('elastic fleet end to end: launch controller, local workers, monitor controller', () => {
   let runDir: string;

@@ -1,7 +1,7 @@
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
-import { DATASET_DIR, MODEL_DIR, WORKSPACE_ROOT } from '@tools/testing';
+import { MODEL_DIR, SMALL_IMAGES_DIR, WORKSPACE_ROOT } from '@tools/testing';
 import { killAllNpmStarts, spawnNpmStart, until } from './e2e-helpers';
 import { processesWithEnv } from './worker-census';
 
@@ -35,7 +35,7 @@ describe('npm start', () => {
       expect(webUrl).toBeDefined();
       expect(run.output()).toMatch(/Swagger UI\s+http:\/\/\S+\/docs/);
 
-      const file = join(DATASET_DIR, 'imagenet-100/images/test_3.JPEG');
+      const file = join(SMALL_IMAGES_DIR, 'test_3.JPEG');
       const form = new FormData();
       form.append('myfile', new Blob([readFileSync(file)]), basename(file));
       const res = await fetch(`${webUrl}/`, { method: 'POST', body: form });

@@ -3,8 +3,7 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { startSsmDouble, type SsmDouble } from '@app/platform';
-import { envFilesOf, fillPlaceholders, MODEL_DIR, spawnApp, startTestStack, stopAllApps, type TestStack } from '@tools/testing';
+import { envFilesOf, fillPlaceholders, MODEL_DIR, spawnApp, startSsmDouble, startTestStack, stopAllApps, type SsmDouble, type TestStack } from '@tools/testing';
 import { CONTROL_APPS, WORKER_APP, WORKSPACE_ROOT } from './lib/artifacts';
 
 /**

@@ -1,7 +1,7 @@
 import { mkdtempSync, readFileSync, readlinkSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
-import { DATASET_DIR, MODEL_DIR, processesWithEnv, startTestStack, type TestStack } from '@tools/testing';
+import { MODEL_DIR, SMALL_IMAGES_DIR, processesWithEnv, startTestStack, type TestStack } from '@tools/testing';
 import { CONTROL_APPS, WORKER_APP } from './lib/artifacts';
 import { ensureNode, PRODUCTION_NODE, startWithNode, type NodeApp } from './lib/node-runtime';
 
@@ -12,7 +12,7 @@ import { ensureNode, PRODUCTION_NODE, startWithNode, type NodeApp } from './lib/
  * the launch controller starts a worker process -> the worker classifies it -> the web tier
  * answers), against the embedded S3 and SQS, with the small test model.
  */
-const IMAGE = join(DATASET_DIR, 'imagenet-100/images/test_0.JPEG');
+const IMAGE = join(SMALL_IMAGES_DIR, 'test_0.JPEG');
 const runtimes: [string, () => string][] = [
   [`Node ${process.versions.node} (development)`, () => process.execPath],
   [`Node ${PRODUCTION_NODE} (production)`, () => ensureNode(PRODUCTION_NODE)],

@@ -1,4 +1,5 @@
-import { MODEL_DIR, spawnApp, stopAllApps } from './apps';
+import { spawnApp, stopAllApps } from './apps';
+import { MODEL_DIR } from './fixtures';
 import { startTestStack, type TestStack } from './stack';
 
 const APPS = ['web-tier', 'launch-controller', 'monitor-controller', 'classifier-worker'];

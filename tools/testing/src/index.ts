@@ -7,3 +7,5 @@ export * from './fixtures';
 export * from './fixture-images';
 export * from './eventually';
 export * from './shared-data';
+export * from './doubles/ssm-double';
+export * from './expected-labels';

@@ -1,7 +1,7 @@
 import type { Queue } from '@app/aws';
 import { parseMonitorMessage } from '@app/contracts';
 import { startTestStack, type TestStack } from '@tools/testing';
-import { drain, enqueue, photos, recordingLogger } from '../testing/fixtures';
+import { drain, enqueue, photos, recordingLogger } from '../../test/worker-test-kit';
 import { ClaimStage, type ClaimDeps } from './claim-stage';
 import type { Job } from './job';
 import { PrefetchBudget } from './prefetch-budget';

@@ -1,7 +1,7 @@
 import { UnreachableError, type ObjectStore } from '@app/aws';
 import { Classifier } from '@app/classifier';
 import { MODEL_DIR, startTestStack, type TestStack } from '@tools/testing';
-import { enqueue, photos } from '../testing/fixtures';
+import { enqueue, photos } from '../../test/worker-test-kit';
 import { FetchStage } from './fetch-stage';
 import { TransientImageError, type Job } from './job';
 

@@ -3,7 +3,7 @@ import type { AddressInfo } from 'node:net';
 import { CreateTagsCommand, EC2Client, TerminateInstancesCommand } from '@aws-sdk/client-ec2';
 import { mockClient } from 'aws-sdk-client-mock';
 import { WORKER_STATE_TAG, isWorkerStatusMessage } from '@app/contracts';
-import { recordingLogger } from '../testing/fixtures';
+import { recordingLogger } from '../../test/worker-test-kit';
 import { Ec2Platform, fetchInstanceId, LocalPlatform } from './platform';
 
 describe('LocalPlatform', () => {

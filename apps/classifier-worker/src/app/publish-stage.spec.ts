@@ -1,7 +1,7 @@
 import { outputSuccess, parseOutputMessage, resultKey } from '@app/contracts';
 import { AttemptLedger, ResultPublisher } from '@app/results';
 import { startTestStack, type TestStack } from '@tools/testing';
-import { enqueue, outputs, photos } from '../testing/fixtures';
+import { enqueue, outputs, photos } from '../../test/worker-test-kit';
 import type { Job } from './job';
 import { PublishStage } from './publish-stage';
 

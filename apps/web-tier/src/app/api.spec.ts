@@ -13,7 +13,7 @@ import {
   startWebApp,
   type FakeWorker,
   type WebApp,
-} from '../testing/web-test-kit';
+} from '../../test/web-test-kit';
 
 jest.setTimeout(60_000);
 

@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import sharp from 'sharp';
 import { startTestStack, type TestStack } from '@tools/testing';
-import { counts, datasetImage, form, startWebApp, type WebApp } from '../testing/web-test-kit';
+import { counts, datasetImage, form, startWebApp, type WebApp } from '../../test/web-test-kit';
 
 jest.setTimeout(60_000);
 

@@ -11,7 +11,7 @@ import {
   startWebApp,
   type FakeWorker,
   type WebApp,
-} from '../testing/web-test-kit';
+} from '../../test/web-test-kit';
 
 jest.setTimeout(120_000);
 

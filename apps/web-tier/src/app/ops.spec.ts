@@ -1,7 +1,7 @@
 import { createServer, type Server } from 'node:http';
 import { startTestStack, type TestStack } from '@tools/testing';
 import { OutputConsumer } from './results/output-consumer';
-import { datasetImage, eventually, form, startFakeWorker, startWebApp, type WebApp } from '../testing/web-test-kit';
+import { datasetImage, eventually, form, startFakeWorker, startWebApp, type WebApp } from '../../test/web-test-kit';
 
 jest.setTimeout(60_000);
 

@@ -1,5 +1,5 @@
 import { startTestStack, type TestStack } from '@tools/testing';
-import { counts, datasetImage, deadEndpoint, faultyS3, form, startWebApp, type WebApp } from '../testing/web-test-kit';
+import { counts, datasetImage, deadEndpoint, faultyS3, form, startWebApp, type WebApp } from '../../test/web-test-kit';
 
 jest.setTimeout(60_000);
 

@@ -1,8 +1,7 @@
 import { randomUUID } from 'node:crypto';
-import { spawnApp, startTestStack, type TestStack } from '@tools/testing';
+import { spawnApp, startSsmDouble, startTestStack, type SsmDouble, type TestStack } from '@tools/testing';
 import { ConfigError } from '@app/config';
-import { faultyS3, startWebApp, type WebApp } from '../testing/web-test-kit';
-import { startSsmSecretsDouble, type SsmSecretsDouble } from '../testing/ssm-secrets-double';
+import { faultyS3, startWebApp, type WebApp } from '../../test/web-test-kit';
 
 jest.setTimeout(60_000);
 
@@ -12,7 +11,7 @@ const ARN = 'arn:aws:iam::123456789012:role/ics-control-host';
 
 describe('production: mandatory API keys, guarded metrics, no Swagger, throttled key floods, generic cached health', () => {
   let stack: TestStack;
-  let ssm: SsmSecretsDouble;
+  let ssm: SsmDouble;
   const apps: WebApp[] = [];
   const start = async (env: Record<string, string>) => {
     const web = await startWebApp(stack, { NODE_ENV: 'production', ...env });
@@ -22,7 +21,7 @@ describe('production: mandatory API keys, guarded metrics, no Swagger, throttled
 
   beforeAll(async () => {
     stack = await startTestStack();
-    ssm = await startSsmSecretsDouble({ 'ics/prod/api-keys': `${KEY}, ${OTHER_KEY}`, 'ics/json-keys': JSON.stringify([OTHER_KEY]), 'ics/short': 'abc' });
+    ssm = await startSsmDouble({}, 10, { 'ics/prod/api-keys': `${KEY}, ${OTHER_KEY}`, 'ics/json-keys': JSON.stringify([OTHER_KEY]), 'ics/short': 'abc' });
   });
   afterEach(async () => {
     for (const a of apps.splice(0)) await a.close();
@@ -55,7 +54,7 @@ describe('production: mandatory API keys, guarded metrics, no Swagger, throttled
 
   it('reads the keys from Secrets Manager through SSM at start (comma-separated or a JSON array)', async () => {
     const web = await start({ API_KEYS_SECRET_ID: 'ics/prod/api-keys', AWS_ENDPOINT_URL_SSM: ssm.endpoint });
-    expect(ssm.requests.at(-1)).toEqual({
+    expect(ssm.requests.at(-1)).toMatchObject({
       target: 'AmazonSSM.GetParameter',
       body: { Name: '/aws/reference/secretsmanager/ics/prod/api-keys', WithDecryption: true },
     });

@@ -1,18 +1,15 @@
-import { readFileSync } from 'node:fs';
 import { createServer, request, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { join, resolve } from 'node:path';
 import { Readable } from 'node:stream';
 import { PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import { loadConfig } from '@app/config';
 import { startLocalAws, LOCAL_CREDENTIALS, type LocalAws } from '@tools/local-aws';
+import { grainyJpeg, scene, smallImage } from '@tools/testing';
 import { AwsClients } from './clients';
 import { AwsResources } from './aws-resources';
 import { AccessDeniedError, ConflictError, NotFoundError, UnreachableError } from './errors';
 import { ObjectStore } from './object-store';
 
-const DATASETS = resolve(process.env['DATASET_DIR'] ?? join(__dirname, '../../../../../shared/datasets'));
-const photo = (name: string) => readFileSync(join(DATASETS, name));
 
 describe('ObjectStore against the embedded S3', () => {
   let aws: LocalAws;
@@ -31,13 +28,10 @@ describe('ObjectStore against the embedded S3', () => {
   });
 
   it('stores real JPEGs byte for byte, with content type and metadata', async () => {
-    const files = [
-      'imagenet-sample/images/n03843555_oil_filter.JPEG', // the largest sample, 724 KB
-      'imagenet-sample/images/n01440764_tench.JPEG',
-      'imagenet-100/images/test_0.JPEG',
-    ];
-    for (const [i, file] of files.entries()) {
-      const bytes = photo(file);
+    const large = await grainyJpeg('object-store', 700, 500); // as large as the biggest ImageNet sample photos (700 KB and more)
+    expect(large.length).toBeGreaterThan(500_000);
+    const files = [large, scene(0).bytes, smallImage(0).bytes];
+    for (const [i, bytes] of files.entries()) {
       const key = `round-trip/${i}.jpg`;
       await store.put(key, bytes, { contentType: 'image/jpeg', metadata: { 'file-name': `f${i}.jpg` } });
       expect((await store.getBuffer(key)).equals(bytes)).toBe(true);
@@ -90,7 +84,7 @@ describe('ObjectStore against the embedded S3', () => {
   }, 60_000);
 
   it('gives a presigned URL that plain fetch() can download', async () => {
-    const bytes = photo('imagenet-100/images/test_1.JPEG');
+    const bytes = smallImage(1).bytes;
     await store.put('presigned/test_1.jpg', bytes, { contentType: 'image/jpeg' });
     const url = await store.presignGet('presigned/test_1.jpg', 60);
     expect(url).toContain('X-Amz-Signature=');
@@ -123,7 +117,7 @@ describe('ObjectStore against the embedded S3', () => {
   // corrupted (the aws-chunked framing ends up in the object). The local stack
   // sets WHEN_REQUIRED; this shows why.
   it('quirk: a streamed upload is stored intact only with WHEN_REQUIRED checksums', async () => {
-    const bytes = photo('imagenet-100/images/test_2.JPEG');
+    const bytes = smallImage(2).bytes;
     const upload = async (mode: 'WHEN_SUPPORTED' | 'WHEN_REQUIRED', key: string) => {
       const s3 = new S3Client({
         region: 'us-east-1',

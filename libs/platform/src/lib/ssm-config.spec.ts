@@ -5,7 +5,7 @@ import { AppConfig, AppConfigModule, ConfigError } from '@app/config';
 import { startApp } from './bootstrap';
 import { LoggingModule } from './logging.module';
 import { loadSsmConfig, ssmPathsOf } from './ssm-config';
-import { startSsmDouble, type SsmDouble } from './testing/ssm-double';
+import { startSsmDouble, type SsmDouble } from '@tools/testing';
 
 const client = (endpoint: string) =>
   new SSMClient({ region: 'eu-west-1', endpoint, credentials: { accessKeyId: 'AKIDTEST', secretAccessKey: 'secret' }, maxAttempts: 1 });

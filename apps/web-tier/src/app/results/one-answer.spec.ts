@@ -1,5 +1,5 @@
 import { startTestStack, type TestStack } from '@tools/testing';
-import { closeTier, datasetImage, eventually, form, openEvents, publishResult, resultFor, startWebApp, takeLaunches, type WebApp } from '../../testing/web-test-kit';
+import { closeTier, datasetImage, eventually, form, openEvents, publishResult, resultFor, startWebApp, takeLaunches, type WebApp } from '../../../test/web-test-kit';
 
 jest.setTimeout(60_000);
 

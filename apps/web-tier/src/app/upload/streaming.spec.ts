@@ -2,7 +2,7 @@ import { request } from 'node:http';
 import { createHash } from 'node:crypto';
 import { ConfigError } from '@app/config';
 import { startTestStack, type TestStack } from '@tools/testing';
-import { counts, eventually, form, startWebApp, type WebApp } from '../../testing/web-test-kit';
+import { counts, eventually, form, startWebApp, type WebApp } from '../../../test/web-test-kit';
 
 jest.setTimeout(120_000);
 

@@ -1,0 +1,73 @@
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import * as tf from '@tensorflow/tfjs';
+import sharp from 'sharp';
+
+interface ModelJson {
+  modelTopology: object;
+  format?: string;
+  weightsManifest: { paths: string[]; weights: tf.io.WeightsManifestEntry[] }[];
+}
+
+export interface ReferenceOptions {
+  inputSize: number;
+  /** Side of the centred square taken before resizing, as a fraction of the shorter edge. */
+  cropFraction: number;
+  kernel: 'lanczos3' | 'cubic';
+  /** Output index of ImageNet class 0. */
+  labelOffset: number;
+  /** True when the model outputs logits (softmax applied here); false when it outputs probabilities. */
+  applySoftmax: boolean;
+  outputName?: string;
+}
+
+/**
+ * A graph model's top-1 for an image, computed without the Classifier: the
+ * graph loaded from memory in this thread, pixels cropped and resized by sharp
+ * alone and scaled to [0, 1]. Tests hold the Classifier's answer against it, so
+ * they prove preprocessing, label offset and softmax on any image; how often the
+ * model is right about real photos is the evaluation's business (npm run eval:classifier).
+ */
+export class ReferenceModel {
+  private constructor(
+    private readonly model: tf.GraphModel,
+    private readonly options: ReferenceOptions,
+  ) {}
+
+  static async load(modelDir: string, options: ReferenceOptions): Promise<ReferenceModel> {
+    const json = JSON.parse(readFileSync(join(modelDir, 'model.json'), 'utf8')) as ModelJson;
+    const weights = Buffer.concat(json.weightsManifest.flatMap((g) => g.paths.map((p) => readFileSync(join(modelDir, p)))));
+    const model = await tf.loadGraphModel(
+      tf.io.fromMemory({
+        modelTopology: json.modelTopology,
+        format: json.format,
+        weightSpecs: json.weightsManifest.flatMap((g) => g.weights),
+        weightData: weights.buffer.slice(weights.byteOffset, weights.byteOffset + weights.length) as ArrayBuffer,
+      }),
+    );
+    return new ReferenceModel(model, options);
+  }
+
+  /** The top-1 class (ImageNet index, offset removed) and its probability. */
+  async top1(bytes: Buffer, labels: readonly string[]): Promise<{ label: string; classIndex: number; confidence: number }> {
+    const { inputSize: size, cropFraction, kernel, labelOffset, applySoftmax, outputName } = this.options;
+    const image = sharp(bytes);
+    if (cropFraction < 1) {
+      const { width = 0, height = 0 } = await sharp(bytes).metadata();
+      const side = Math.max(1, Math.round(cropFraction * Math.min(width, height)));
+      image.extract({ left: Math.floor((width - side) / 2), top: Math.floor((height - side) / 2), width: side, height: side });
+    }
+    const pixels = await image.resize(size, size, { fit: 'cover', kernel }).removeAlpha().raw().toBuffer();
+    const input = tf.tensor4d(Float32Array.from(pixels, (v) => v / 255), [1, size, size, 3]);
+    const output = (outputName ? await this.model.executeAsync(input, outputName) : this.model.predict(input)) as tf.Tensor;
+    const probsTensor = applySoftmax ? tf.softmax(output) : output;
+    const probs = Array.from(await probsTensor.data());
+    tf.dispose([input, output, probsTensor]);
+    const best = probs.indexOf(Math.max(...probs));
+    return { label: labels[best - labelOffset], classIndex: best - labelOffset, confidence: probs[best] };
+  }
+
+  dispose(): void {
+    this.model.dispose();
+  }
+}
