@@ -9,6 +9,7 @@ import { PinoLogger } from 'nestjs-pino';
 import { AwsClients, AwsResources } from '@app/aws';
 import { Classifier, classifierOptions } from '@app/classifier';
 import { AppConfig } from '@app/config';
+import { InterruptionWatch, type InterruptionNotice } from './interruption-watch';
 import { Ec2Platform, fetchInstanceId, LocalPlatform, type WorkerPlatform } from './platform';
 import { WorkerLoop, type StopReason } from './worker-loop';
 
@@ -23,6 +24,7 @@ export class WorkerService implements OnModuleInit, OnApplicationBootstrap, Befo
   private platform!: WorkerPlatform;
   private classifier?: Classifier;
   private loop?: WorkerLoop;
+  private interruptions?: InterruptionWatch;
 
   constructor(
     private readonly config: AppConfig,
@@ -74,6 +76,16 @@ export class WorkerService implements OnModuleInit, OnApplicationBootstrap, Befo
         process.exit(1);
       },
     );
+    if (this.platform.kind === 'ec2') {
+      this.interruptions = new InterruptionWatch({ endpoint: this.config.worker.metadataEndpoint, log: this.log, onNotice: (n) => this.interrupted(n) });
+      void this.interruptions.start();
+    }
+  }
+
+  /** EC2 takes this Spot instance back in two minutes: stop claiming, give up what is held, and leave through SIGTERM. */
+  private interrupted(notice: InterruptionNotice): void {
+    this.log.warn({ action: notice.action, time: notice.time, imagesDone: this.loop?.done ?? 0 }, 'Spot interruption: stopping');
+    process.kill(process.pid, 'SIGTERM');
   }
 
   private async stopped(reason: StopReason): Promise<void> {
@@ -94,6 +106,7 @@ export class WorkerService implements OnModuleInit, OnApplicationBootstrap, Befo
   }
 
   async beforeApplicationShutdown(): Promise<void> {
+    this.interruptions?.stop();
     await this.loop?.stop();
   }
 
