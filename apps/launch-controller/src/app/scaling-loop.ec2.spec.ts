@@ -64,7 +64,7 @@ describe('ScalingLoop on EC2 (stand-in): describe lag, partial capacity, throttl
     loop = new ScalingLoop(config, stack.resources, new Ec2Fleet(client, config.scaling), new MetricsRegistry());
     peak = 0;
     sampler = setInterval(() => (peak = Math.max(peak, alive())), 25);
-    loop.onApplicationBootstrap();
+    await loop.onApplicationBootstrap();
     return { config, loop };
   }
 

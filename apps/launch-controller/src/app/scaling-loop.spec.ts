@@ -11,6 +11,9 @@ import { AppModule } from './app.module';
 import { HealthController } from './health.controller';
 import { ScalingLoop } from './scaling-loop';
 
+// Each test makes a few S3/SQS round trips on loopback; the bound is for a loaded machine, not the expected time.
+jest.setTimeout(30_000);
+
 // A process that speaks the worker status protocol: the loop's subject here is
 // launching and counting; the real worker is exercised in the fleet e2e test.
 const STATUS_PROCESS = join(WORKSPACE_ROOT, 'libs/fleet/src/testing/status-reporting-process.js');
@@ -36,6 +39,7 @@ describe('ScalingLoop', () => {
   it('scales from zero to the backlog, bounded by MAX_WORKERS, and holds there', async () => {
     const config = loadConfig({ ...stack.env, MAX_WORKERS: '3', WORKER_PREFETCH: '2' });
     const loop = new ScalingLoop(config, stack.resources, fleet, new MetricsRegistry());
+    await loop.lease.refresh();
     await stack.resources.launchQueue.sendBatch(Array.from({ length: 10 }, (_, i) => ({ id: `m${i}`, body: `{"n":${i}}` })));
 
     // Two images per worker: 10 call for 5, capped at 3.
@@ -58,16 +62,42 @@ describe('ScalingLoop', () => {
       await stack.resources.launchQueue.deleteBatch(ms.map((m) => m.receiptHandle));
     }
     expect(await loop.tick()).toMatchObject({ action: 'hold', reason: 'no backlog', backlog: 0 });
+    await loop.lease.release();
+  });
+
+  it('launches only while it holds the launch lease: a standby plans nothing and stays healthy', async () => {
+    const config = loadConfig({ ...stack.env, MAX_WORKERS: '3' });
+    const holder = new ScalingLoop(config, stack.resources, fleet, new MetricsRegistry());
+    const standby = new ScalingLoop(config, stack.resources, fleet, new MetricsRegistry());
+    expect((await holder.lease.refresh()).state).toBe('holder');
+    expect((await standby.lease.refresh()).state).toBe('standby');
+    await stack.resources.launchQueue.send('{"n":1}');
+    expect(await standby.tick()).toBeUndefined();
+    expect(standby.status).toMatchObject({ lease: 'standby', lastTickOk: true });
+    expect(await fleet.list()).toEqual([]);
+    expect(await holder.tick()).toMatchObject({ action: 'launch', count: 1 });
+    expect(await fleet.list()).toHaveLength(1);
+    // The holder shuts down cleanly: the standby takes over at its next refresh, not a lease later.
+    await holder.lease.release();
+    expect((await standby.lease.refresh()).state).toBe('holder');
+    await standby.lease.release();
+    for (;;) {
+      const ms = await stack.resources.launchQueue.receive({ maxMessages: 10 });
+      if (!ms.length) break;
+      await stack.resources.launchQueue.deleteBatch(ms.map((m) => m.receiptHandle));
+    }
   });
 
   it('survives a failing tick and records the error', async () => {
     const broken = loadConfig({ ...stack.env, AWS_ENDPOINT_URL_SQS: 'http://127.0.0.1:1' });
     const clients = new AwsClients(broken);
     const loop = new ScalingLoop(broken, new AwsResources(broken, clients), fleet, new MetricsRegistry());
+    await loop.lease.refresh(); // S3 still answers: the lease is held, SQS is what fails
     expect(await loop.tick()).toBeUndefined();
     expect(loop.status.lastError?.message).toMatch(/ECONNREFUSED/);
     expect(loop.status.lastTickOk).toBe(false);
     expect(await fleet.list()).toEqual([]);
+    await loop.lease.release();
     clients.destroy();
   });
 

@@ -14,6 +14,8 @@ import {
   type WorkerInstance,
 } from '@app/fleet';
 import { MetricsRegistry } from '@app/platform';
+import { hostname } from 'node:os';
+import { LaunchLease, type LeaseState } from './launch-lease';
 import { ScalingMetrics } from './scaling-metrics';
 
 export interface FleetStatus {
@@ -26,6 +28,8 @@ export interface FleetStatus {
   /** Set while launches wait after a short or failed one. */
   launchBackoff?: { reason: string; failures: number };
   lastError?: { at: string; message: string };
+  /** `holder`: this controller launches; `standby`: another one does, and this one takes over if it stops renewing. */
+  lease: LeaseState;
   /** Did the last tick read the queue and the fleet and act on them? */
   lastTickOk?: boolean;
   maxWorkers: number;
@@ -50,6 +54,9 @@ export class ScalingLoop implements OnApplicationBootstrap, OnApplicationShutdow
   private readonly planner: LaunchPlanner;
   private readonly tickBackoff: Backoff;
   private readonly metrics: ScalingMetrics;
+  private leaseTimer?: NodeJS.Timeout;
+  private leaseCheck?: Promise<unknown>;
+  readonly lease: LaunchLease;
   readonly status: FleetStatus;
 
   constructor(
@@ -81,11 +88,13 @@ export class ScalingLoop implements OnApplicationBootstrap, OnApplicationShutdow
       launchQueue: { visible: 0, inFlight: 0, delayed: 0 },
       policy: s.policy,
       maxWorkers: config.fleet.maxWorkers,
+      lease: 'standby',
     };
     this.metrics = new ScalingMetrics(registry);
+    this.lease = new LaunchLease({ holder: `${hostname()}:${process.pid}`, leaseMs: s.leaseSeconds * 1000, store: aws.outputBucket });
   }
 
-  onApplicationBootstrap(): void {
+  async onApplicationBootstrap(): Promise<void> {
     const s = this.config.scaling;
     this.logger.log(
       `scaling every ${s.tickMs} ms with the ${s.policy} policy: MAX_WORKERS=${this.config.fleet.maxWorkers}, ` +
@@ -93,15 +102,36 @@ export class ScalingLoop implements OnApplicationBootstrap, OnApplicationShutdow
           ? `TARGET_BACKLOG_PER_WORKER=${s.targetBacklogPerWorker}, `
           : `WORKER_PREFETCH=${this.config.worker.prefetch}, WORKER_CONCURRENCY=${s.workerConcurrency}, ` +
             `IMAGE_SECONDS=${s.imageSeconds}, WORKER_BOOT_SECONDS=${s.workerBootSeconds}, `) +
-        `provider=${s.provider}`,
+        `provider=${s.provider}, LEASE_SECONDS=${s.leaseSeconds}`,
     );
+    // The first tick knows whether this controller launches.
+    await this.refreshLease();
     this.schedule(0);
   }
 
   async onApplicationShutdown(): Promise<void> {
     this.stopped = true;
     clearTimeout(this.timer);
-    await this.current;
+    clearTimeout(this.leaseTimer);
+    await Promise.all([this.current, this.leaseCheck]);
+    // A standby may take over at once rather than after the lease runs out.
+    await this.lease.release();
+  }
+
+  /** Renews or takes the lease on its own timer, so a slow tick (a long launch) cannot let it lapse. */
+  private refreshLease(): Promise<unknown> {
+    if (this.stopped) return Promise.resolve();
+    this.leaseCheck = this.lease
+      .refresh()
+      .then(({ state, changed, reason }) => {
+        this.status.lease = state;
+        if (changed) this.logger.log({ msg: `lease: now ${state} (${reason})`, lease: state });
+        else if (reason.startsWith('lease check failed')) this.logger.warn(reason);
+      })
+      .finally(() => {
+        if (!this.stopped) this.leaseTimer = setTimeout(() => void this.refreshLease(), this.lease.refreshEveryMs);
+      });
+    return this.leaseCheck;
   }
 
   private schedule(delayMs: number): void {
@@ -116,6 +146,12 @@ export class ScalingLoop implements OnApplicationBootstrap, OnApplicationShutdow
 
   /** One scaling decision. Never throws: a failed tick is logged and the next one tries again. */
   async tick(): Promise<ScalingDecision | undefined> {
+    this.status.lease = this.lease.state;
+    if (this.status.lease === 'standby') {
+      // Another controller launches; its fleet is not ours to plan. A standby that can renew nothing is still healthy.
+      Object.assign(this.status, { lastTickOk: true, updatedAt: new Date().toISOString() });
+      return undefined;
+    }
     try {
       const [depth, listed] = await Promise.all([this.aws.launchQueue.depth(), this.fleet.list()]);
       const plan = this.planner.plan(Date.now(), depth, listed);
@@ -127,7 +163,8 @@ export class ScalingLoop implements OnApplicationBootstrap, OnApplicationShutdow
       Object.assign(this.status, { workers, instances: plan.instances, launchQueue: depth, lastDecision: { ...decision, at } });
       this.metrics.observe(decision, workers, this.planner.unlisted.length);
       this.log(decision, workers);
-      if (decision.action === 'launch' && !this.stopped) await this.launch(decision.count, plan.instances);
+      // Checked again right before launching: the lease may have lapsed while the queue and the fleet were read.
+      if (decision.action === 'launch' && !this.stopped && this.lease.isHeld()) await this.launch(decision.count, plan.instances);
       this.status.launchBackoff = this.planner.backingOff;
       this.status.lastTickOk = true;
       this.status.updatedAt = new Date().toISOString();

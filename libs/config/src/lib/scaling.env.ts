@@ -32,6 +32,11 @@ export class ScalingEnvironment {
   @Transform(toInt) @Max(600_000) @Min(10) @IsInt() LAUNCH_BACKOFF_MS = 2000;
   /** The longest launch back-off, milliseconds. */
   @Transform(toInt) @Max(3_600_000) @Min(10) @IsInt() LAUNCH_BACKOFF_MAX_MS = 60_000;
+  /**
+   * Launch controllers take turns: one holds a lease (an object in the output bucket, renewed with conditional
+   * writes) and launches; a standby takes over at most this long after the holder's last renewal, seconds.
+   */
+  @Transform(toInt) @Max(300) @Min(3) @IsInt() LEASE_SECONDS = 10;
   /** Scaling loop period, milliseconds. */
   @Transform(toInt) @Max(600_000) @Min(50) @IsInt() SCALE_TICK_MS = 1000;
   /** Tags and names of this stack's resources. */
@@ -75,6 +80,7 @@ export interface ScalingSettings {
   launchBackoffMs: number;
   launchBackoffMaxMs: number;
   tickMs: number;
+  leaseSeconds: number;
   stackName: string;
   workerMain: string;
   workerKillGraceMs: number;
@@ -105,6 +111,7 @@ export function scalingSettings(e: ScalingEnvironment): ScalingSettings {
     launchBackoffMs: e.LAUNCH_BACKOFF_MS,
     launchBackoffMaxMs: e.LAUNCH_BACKOFF_MAX_MS,
     tickMs: e.SCALE_TICK_MS,
+    leaseSeconds: e.LEASE_SECONDS,
     stackName: e.STACK_NAME,
     workerMain: e.WORKER_MAIN,
     workerKillGraceMs: e.WORKER_KILL_GRACE_MS,
