@@ -1,7 +1,8 @@
 module.exports = {
   displayName: 'onnx-convert',
   preset: '../../jest.preset.js',
-  testEnvironment: 'node',
+  // ONNX Runtime runs in the test process: see the environment's comment.
+  testEnvironment: '<rootDir>/../../libs/classifier/test/onnx-jest-environment.cjs',
   transform: {
     '^.+\\.[tj]s$': ['ts-jest', { tsconfig: '<rootDir>/tsconfig.spec.json' }],
   },
