@@ -5,20 +5,45 @@
  */
 import { cpus } from 'node:os';
 import { join } from 'node:path';
+import { EXIT, parseCommandLine } from '@app/platform/cli';
 import { buildApps } from './build';
+import { ignoredMessage, refusalMessage, SET_BY_NPM_START, sortCallerEnvironment } from './caller-env';
 import { resolveModel } from './model';
 import { isPortFree } from './ports';
 import { startLocalSystem, WORKSPACE_ROOT, type LocalSystem } from './system';
 
-/** Set by the local system itself; a value in the caller's environment must not override them. */
-const OWN = /^(AWS_|S3_|SQS_|INPUT_BUCKET|OUTPUT_BUCKET|LAUNCH_QUEUE_URL|MONITOR_QUEUE_URL|OUTPUT_QUEUE_URL|LAUNCH_DEAD_LETTER_QUEUE_URL|MONITOR_DEAD_LETTER_QUEUE_URL|FLEET_|WORKER_MAIN|PORT$|HOST$|LOCAL_RUN_DIR$|LOCAL_RUN_SKIP_BUILD$|LOCAL_AWS_PORT$)/;
+parseCommandLine({
+  name: 'npm start --',
+  summary: 'Builds the apps and runs the whole system on this machine until Ctrl-C: embedded S3/SQS, launch controller with local workers, monitor controller, web tier.',
+  flags: {},
+  epilog: `It takes no arguments; it reads these variables:
+  PORT                  web port (default 3000; 0: any free port)
+  LOCAL_AWS_PORT        port of the embedded S3/SQS (default 4566 when free; 0: any free port)
+  LOCAL_RUN_DIR         logs, worker records and S3 data (default .local-run)
+  LOCAL_FLEET           local (worker processes) or ec2 (the EC2 provider against the EC2 stand-in)
+  EC2_BOOT_SECONDS      with LOCAL_FLEET=ec2: seconds an instance stays pending (default 3)
+  LOCAL_RUN_SKIP_BUILD  true: use the apps already built in dist/
+Any other app variable (MAX_WORKERS, IDLE_SECONDS, MODEL_DIR, LOG_LEVEL, ...: docs/configuration.md)
+is passed to every app. It sets these itself and refuses a value for them:
+  ${SET_BY_NPM_START.filter((n) => !/^AWS_(ACCESS_KEY_ID|SECRET_ACCESS_KEY|REGION)$/.test(n)).join(', ')}
+and ignores (with a warning) AWS credentials, region and profile from the shell.`,
+});
 
 function fail(message: string): never {
   console.error(`\nnpm start: ${message}`);
-  process.exit(1);
+  process.exit(EXIT.usage);
 }
 
 async function main(): Promise<void> {
+  const caller = sortCallerEnvironment(process.env);
+  const refused = refusalMessage(caller);
+  if (refused) {
+    console.error(`npm start: ${refused}`);
+    process.exit(EXIT.usage);
+  }
+  const ignored = ignoredMessage(caller);
+  if (ignored) console.warn(`npm start: ${ignored}`);
+
   const port = Number(process.env['PORT'] ?? 3000);
   if (!Number.isInteger(port) || port < 0 || port > 65535) fail(`PORT must be a port number (got ${process.env['PORT']})`);
 
@@ -36,9 +61,6 @@ async function main(): Promise<void> {
   const model = await resolveModel(process.env).catch((err: Error) => fail(err.message));
   console.log(`Model: ${model.description}`);
 
-  const passThrough = Object.fromEntries(
-    Object.entries(process.env).filter((e): e is [string, string] => e[1] !== undefined && !OWN.test(e[0]) && !e[0].startsWith('npm_')),
-  );
   const runDir = process.env['LOCAL_RUN_DIR'] ?? join(WORKSPACE_ROOT, '.local-run');
   // 4566 as LocalStack, when free; LOCAL_AWS_PORT=0 for any free port (a system that must share nothing with another on this machine).
   const awsPortSetting = process.env['LOCAL_AWS_PORT'];
@@ -68,7 +90,7 @@ async function main(): Promise<void> {
         // Locally the machine bounds the fleet: one worker per core unless told otherwise.
         MAX_WORKERS: String(cpus().length),
         IDLE_SECONDS: '30',
-        ...passThrough,
+        ...caller.passThrough,
         ...model.env,
       },
     });
@@ -84,6 +106,8 @@ The image classification service is running.
   Fleet status    ${system.launchControllerUrl}/api/fleet
   Local S3/SQS    ${system.aws.endpoint}${system.ec2 ? `\n  EC2 stand-in    ${system.ec2.endpoint}` : ''}
   Logs            ${system.logDir}/<app>.log, workers in ${system.fleetDir}/${system.ec2 ? 'i-<id>' : 'local-N'}.log
+
+Set by npm start for every app: ${SET_BY_NPM_START.join(', ')}.
 
 The web tier and both controllers are restarted if they crash.
 Press Ctrl-C to stop everything (workers included).`);

@@ -31,6 +31,6 @@ export async function resolveModel(
   const source = await resolveModelSource({ modelSha256: env['MODEL_SHA256'], defaultModelCodeDir: dirname(workerMain) }, silentLogger);
   return {
     env: {},
-    description: `the default model, EfficientNet-B0 (${DEFAULT_MODEL_PACKAGE}), checksums verified: ${dirname(source.modelJsonPath)}`,
+    description: `the default model, EfficientNet-B0 (${DEFAULT_MODEL_PACKAGE}), checksums verified: ${dirname(source.modelPath)}`,
   };
 }

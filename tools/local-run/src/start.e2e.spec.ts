@@ -20,7 +20,7 @@ describe('npm start', () => {
   it('with a MODEL_DIR that holds no model it stops at once with one message saying what is wrong', async () => {
     const runDir = mkdtempSync(join(tmpdir(), 'start-'));
     const run = npmStart({ MODEL_DIR: runDir, LOCAL_RUN_DIR: runDir });
-    expect(await run.exited).toBe(1);
+    expect(await run.exited).toBe(2);
     expect(run.output()).toContain(`npm start: MODEL_DIR=${runDir}: there is no model.json in ${runDir}`);
     rmSync(runDir, { recursive: true, force: true });
   }, 120_000);
