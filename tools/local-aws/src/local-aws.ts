@@ -5,7 +5,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createRequestHandler } from 'local-aws-sqs';
 import { releaseAbandonedReceives } from './abandoned-receives';
+import { SQSClient } from '@aws-sdk/client-sqs';
 import { ConditionalWrites } from './conditional-writes';
+import { LocalSns } from './sns';
 // s3rver ships no types; its default export is a Koa app whose callback() serves S3.
 const S3rver = require('s3rver') as new (options: Record<string, unknown>) => {
   configureBuckets(): Promise<void>;
@@ -134,8 +136,16 @@ export async function startLocalAws(options: LocalAwsOptions = {}): Promise<Loca
 
   // Set once the port is known: the emulator puts it into every queue URL.
   const sqs: { handler?: (req: IncomingMessage, res: ServerResponse) => Promise<void> } = {};
+  // SNS (a test double, see sns.ts) delivers through this edge's own SQS API; set once the port is known.
+  let sns: LocalSns | undefined;
+  let snsDelivery: SQSClient | undefined;
   const server: Server = createServer((req, res) => {
-    if (isSqsRequest(req) && sqs.handler) {
+    if (sns && LocalSns.isSnsRequest(req)) {
+      sns.handle(req, res).catch((err: unknown) => {
+        res.statusCode = 500;
+        res.end(String(err));
+      });
+    } else if (isSqsRequest(req) && sqs.handler) {
       sqs.handler(req, res).catch((err: unknown) => {
         res.statusCode = 500;
         res.end(String(err));
@@ -200,6 +210,9 @@ export async function startLocalAws(options: LocalAwsOptions = {}): Promise<Loca
 
   const { queues, env } = localAwsEnv(endpoint, { region, inputBucket, outputBucket, queuePrefix: prefix });
 
+  snsDelivery = new SQSClient({ region, endpoint: `http://${host}:${port}`, credentials: LOCAL_CREDENTIALS, maxAttempts: 3 });
+  sns = new LocalSns({ region, accountId: ACCOUNT_ID, sqs: snsDelivery });
+
   let stopped = false;
   return {
     endpoint,
@@ -211,6 +224,7 @@ export async function startLocalAws(options: LocalAwsOptions = {}): Promise<Loca
     async stop() {
       if (stopped) return;
       stopped = true;
+      snsDelivery?.destroy();
       server.closeAllConnections();
       await new Promise<void>((resolve) => server.close(() => resolve()));
       if (ownsDataDir) rmSync(dataDir, { recursive: true, force: true });
