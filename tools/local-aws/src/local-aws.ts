@@ -137,11 +137,10 @@ export async function startLocalAws(options: LocalAwsOptions = {}): Promise<Loca
   // Set once the port is known: the emulator puts it into every queue URL.
   const sqs: { handler?: (req: IncomingMessage, res: ServerResponse) => Promise<void> } = {};
   // SNS (a test double, see sns.ts) delivers through this edge's own SQS API; set once the port is known.
-  let sns: LocalSns | undefined;
-  let snsDelivery: SQSClient | undefined;
+  const sns: { edge?: LocalSns; delivery?: SQSClient } = {};
   const server: Server = createServer((req, res) => {
-    if (sns && LocalSns.isSnsRequest(req)) {
-      sns.handle(req, res).catch((err: unknown) => {
+    if (sns.edge && LocalSns.isSnsRequest(req)) {
+      sns.edge.handle(req, res).catch((err: unknown) => {
         res.statusCode = 500;
         res.end(String(err));
       });
@@ -210,8 +209,8 @@ export async function startLocalAws(options: LocalAwsOptions = {}): Promise<Loca
 
   const { queues, env } = localAwsEnv(endpoint, { region, inputBucket, outputBucket, queuePrefix: prefix });
 
-  snsDelivery = new SQSClient({ region, endpoint: `http://${host}:${port}`, credentials: LOCAL_CREDENTIALS, maxAttempts: 3 });
-  sns = new LocalSns({ region, accountId: ACCOUNT_ID, sqs: snsDelivery });
+  sns.delivery = new SQSClient({ region, endpoint: `http://${host}:${port}`, credentials: LOCAL_CREDENTIALS, maxAttempts: 3 });
+  sns.edge = new LocalSns({ region, accountId: ACCOUNT_ID, sqs: sns.delivery });
 
   let stopped = false;
   return {
@@ -224,7 +223,7 @@ export async function startLocalAws(options: LocalAwsOptions = {}): Promise<Loca
     async stop() {
       if (stopped) return;
       stopped = true;
-      snsDelivery?.destroy();
+      sns.delivery?.destroy();
       server.closeAllConnections();
       await new Promise<void>((resolve) => server.close(() => resolve()));
       if (ownsDataDir) rmSync(dataDir, { recursive: true, force: true });
