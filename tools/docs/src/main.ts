@@ -4,7 +4,7 @@
  */
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { relative } from 'node:path';
-import { EXIT, parseCommandLine, runMain } from '@app/platform/cli';
+import { EXIT, parseCommandLine, runMain } from '@app/command-line';
 import { CONFIGURATION_PAGE, renderConfigurationPage } from './config-page';
 
 const values = parseCommandLine({

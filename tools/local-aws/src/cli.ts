@@ -3,21 +3,20 @@
  * Options: --port N (default 4566; 0 = any free port), --data DIR (default .local-aws).
  */
 import { resolve } from 'node:path';
-import { parseArgs } from 'node:util';
+import { parseCommandLine, runMain } from '@app/command-line';
 import { startLocalAws } from './local-aws';
 
-async function main(): Promise<void> {
-  const { values } = parseArgs({
-    options: {
-      port: { type: 'string', default: process.env['LOCAL_AWS_PORT'] ?? '4566' },
-      data: { type: 'string', default: '.local-aws' },
-    },
-  });
-  const port = Number(values.port);
-  if (!Number.isInteger(port) || port < 0 || port > 65535) {
-    throw new Error(`--port must be a port number from 0 to 65535 (got ${values.port})`);
-  }
-  const aws = await startLocalAws({ port, dataDir: resolve(values.data) });
+const values = parseCommandLine({
+  name: 'npm run local-aws --',
+  summary: 'Serves the embedded S3 and SQS on one port (SQS told apart by its X-Amz-Target header) until Ctrl-C, and prints the environment to use them.',
+  flags: {
+    port: { type: 'string', description: 'port (0: any free port)', default: process.env['LOCAL_AWS_PORT'] ?? '4566', number: { integer: true, min: 0, max: 65535 } },
+    data: { type: 'string', value: 'DIR', description: 'folder where S3 objects are kept', default: '.local-aws' },
+  },
+});
+
+runMain('local-aws', async () => {
+  const aws = await startLocalAws({ port: Number(values.port), dataDir: resolve(values.data) });
   console.log(`local AWS (S3 + SQS) listening on ${aws.endpoint}; S3 data in ${aws.dataDir}`);
   console.log('Use it from any AWS SDK or CLI with:\n');
   for (const [k, v] of Object.entries(aws.env)) console.log(`export ${k}=${v}`);
@@ -26,9 +25,4 @@ async function main(): Promise<void> {
   };
   process.once('SIGINT', stop);
   process.once('SIGTERM', stop);
-}
-
-main().catch((err: unknown) => {
-  console.error(`local-aws: ${(err as Error).message}`);
-  process.exit(1);
 });

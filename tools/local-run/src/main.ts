@@ -5,7 +5,7 @@
  */
 import { cpus } from 'node:os';
 import { join } from 'node:path';
-import { EXIT, parseCommandLine } from '@app/platform/cli';
+import { EXIT, parseCommandLine } from '@app/command-line';
 import { buildApps } from './build';
 import { ignoredMessage, refusalMessage, SET_BY_NPM_START, sortCallerEnvironment } from './caller-env';
 import { resolveModel } from './model';

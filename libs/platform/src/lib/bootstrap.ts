@@ -2,7 +2,7 @@ import type { DynamicModule, INestApplication, INestApplicationContext, Type } f
 import { NestFactory } from '@nestjs/core';
 import { Logger } from 'nestjs-pino';
 import { AppConfig, ConfigError, loadConfig } from '@app/config';
-import { EXIT, parseCommandLine } from './cli';
+import { EXIT, parseCommandLine } from '@app/command-line';
 import { appCommandLine } from './environment-help';
 import { loadSsmConfig } from './ssm-config';
 

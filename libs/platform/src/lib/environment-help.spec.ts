@@ -1,4 +1,4 @@
-import { tryParseCommandLine } from './cli';
+import { tryParseCommandLine } from '@app/command-line';
 import { appCommandLine } from './environment-help';
 
 describe("an app's command line", () => {

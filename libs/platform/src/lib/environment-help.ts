@@ -1,5 +1,5 @@
 import { CONFIG_SECTIONS, configVariables, type ConfigVariable } from '@app/config';
-import type { CliSpec } from './cli';
+import type { CliSpec } from '@app/command-line';
 
 function facts(v: ConfigVariable): string {
   const parts: string[] = [];

@@ -117,7 +117,11 @@ export function tryParseCommandLine<const F extends Record<string, FlagSpec>>(sp
     if (!(err instanceof CommanderError)) throw err;
     if (err.exitCode === 0) return { kind: 'exit', code: EXIT.done, stdout: out.stdout, stderr: '' };
     // One line: commander's "error: " prefix off, its "(Did you mean --x?)" kept on the same line.
-    const message = err.message.replace(/^error: /, '').replace(/\s*\n\s*/g, ' ');
+    // A number check's own message names the flag already: commander's preamble would say it twice.
+    const message = err.message
+      .replace(/^error: /, '')
+      .replace(/^option '[^']*' argument '[^']*' is invalid\. (?=--)/, '')
+      .replace(/\s*\n\s*/g, ' ');
     return { kind: 'exit', code: EXIT.usage, stdout: '', stderr: `${spec.name}: ${message} (see --help)\n` };
   }
   const opts = cmd.opts<Record<string, unknown>>();

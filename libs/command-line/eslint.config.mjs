@@ -1,0 +1,3 @@
+import baseConfig, { appOrLibRules } from '../../eslint.config.mjs';
+
+export default [...baseConfig, ...appOrLibRules];
