@@ -2,7 +2,7 @@ import type { Writable } from 'node:stream';
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
 import type { TimeoutsOptions } from 'retry';
 import { ApiError, IcsClient, isConnectionError } from '@app/api-client';
-import { checkNumber, EXIT, UsageError, type NumberRule } from '@app/platform/cli';
+import { checkNumber, EXIT, UsageError, type NumberRule } from '@app/command-line';
 import { classify } from './classify/classify';
 import type { ClassifyProgress } from './classify/progress';
 import { deleteBatch, listBatches, showResults } from './commands/batch-commands';
@@ -128,7 +128,7 @@ function reportError(err: unknown, io: CliIo): number {
   if (err instanceof CommanderError) {
     if (err.exitCode === 0) return EXIT.done; // --help
     // One line; for a bad value, just the rule it broke.
-    const message = err.message.replace(/^error: /, '').replace(/^option '[^']*' argument '[^']*' is invalid\. /, '').replace(/\s*\n\s*/g, ' ');
+    const message = err.message.replace(/^error: /, '').replace(/^option '[^']*' argument '[^']*' is invalid\. (?=--)/, '').replace(/\s*\n\s*/g, ' ');
     say(`${message} (see --help)`);
     return EXIT.usage;
   }

@@ -2,7 +2,7 @@ import { basename, extname } from 'node:path';
 import type { Writable } from 'node:stream';
 import type { TimeoutsOptions } from 'retry';
 import type { ExportFormat, IcsClient, ImageResult } from '@app/api-client';
-import { EXIT, UsageError } from '@app/platform/cli';
+import { EXIT, UsageError } from '@app/command-line';
 import { writeExport } from '../export-file';
 import { ChunkUploader, type Refusal } from './chunk-uploader';
 import { listInputs } from './inputs';

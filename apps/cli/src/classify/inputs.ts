@@ -1,6 +1,6 @@
 import { readdirSync, statSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { UsageError } from '@app/platform/cli';
+import { UsageError } from '@app/command-line';
 
 /** The image types the web tier accepts, by file name (the server checks the bytes). */
 export const IMAGE_FILE = /\.(jpe?g|png|webp|gif)$/i;

@@ -1,4 +1,4 @@
-import { timeouts, type TimeoutsOptions } from 'retry';
+import retry, { type TimeoutsOptions } from 'retry';
 import { abortableSleep, ApiError, isConnectionError } from '@app/api-client';
 
 /** Back-off between tries: 0.5 s doubling (randomised) up to 30 s, six retries (about a minute in all). */
@@ -22,7 +22,7 @@ export interface RetryOptions {
  * is longer. A permanent failure (a 4xx about the request) is thrown at once.
  */
 export async function withRetry<T>(attempt: () => Promise<T>, options: RetryOptions = {}): Promise<T> {
-  const waits = timeouts(options.backoff ?? DEFAULT_BACKOFF);
+  const waits = retry.timeouts(options.backoff ?? DEFAULT_BACKOFF);
   for (let i = 0; ; i++) {
     try {
       return await attempt();

@@ -1,5 +1,5 @@
 import { existsSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
-import { UsageError } from '@app/platform/cli';
+import { UsageError } from '@app/command-line';
 
 /** Where a run keeps what it has done: next to its output file. */
 export function statePathFor(out: string): string {

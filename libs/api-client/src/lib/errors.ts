@@ -45,7 +45,12 @@ export function parseRetryAfter(value: string | null, now: number): number | und
   return Number.isNaN(at) ? undefined : Math.max(0, at - now);
 }
 
-/** True for a failure to reach the server at all (refused, reset, DNS), which fetch reports as a TypeError. */
+/**
+ * True for a failure to reach the server at all (refused, reset, DNS), which
+ * fetch reports as a TypeError. By name, not instanceof: Node's fetch throws
+ * its own realm's TypeError, which is not even an `Error` of a VM context's
+ * realm (Jest's, for one).
+ */
 export function isConnectionError(err: unknown): boolean {
-  return err instanceof TypeError;
+  return typeof err === 'object' && err !== null && (err as { name?: unknown }).name === 'TypeError';
 }
