@@ -5,40 +5,41 @@
  * them) and the S3/SQS edge is unreachable for 10 s; then every accepted image is
  * accounted for: answered once, the same on every channel, or lost.
  */
-import { parseArgs } from 'node:util';
+import { EXIT, parseCommandLine, runMain } from '@app/command-line';
 import { runChaos } from './chaos';
 import { buildUnlessSkipped, defaultDataset, imagesIn, pipelineModelEnv, writeJson } from './cli';
 
-const { values } = parseArgs({
-  options: {
-    json: { type: 'string' },
-    'batch-images': { type: 'string', default: defaultDataset('imagenet-sample') },
-    'classic-images': { type: 'string', default: defaultDataset('imagenet-100') },
-    'batch-limit': { type: 'string' },
-    'classic-limit': { type: 'string' },
-    'max-workers': { type: 'string', default: '4' },
-    'idle-seconds': { type: 'string', default: '10' },
-    'kill-every': { type: 'string', default: '1', description: 'seconds between worker kills' },
-    'max-kills': { type: 'string', default: '30' },
-    'edge-cut': { type: 'string', default: '10', description: 'seconds the S3/SQS edge is unreachable (0: never)' },
-    'app-kills': { type: 'string', default: 'all', description: 'all, or none: SIGKILL each controller and the web tier once' },
-    timeout: { type: 'string', default: '900' },
+const seconds = { min: 0 };
+const count = { integer: true, min: 0 };
+const values = parseCommandLine({
+  name: 'npm run chaos --',
+  summary:
+    'Runs the local stack under failures (workers SIGKILLed, each control app killed once, the S3/SQS edge cut) while it takes a batch and a classic load, then accounts for every accepted image on every channel.',
+  flags: {
+    json: { type: 'string', value: 'OUT', description: 'write the full report (figures, conflicts, lost images) as JSON' },
+    'batch-images': { type: 'string', value: 'DIR', description: 'images uploaded in batch mode', default: defaultDataset('imagenet-sample') },
+    'classic-images': { type: 'string', value: 'DIR', description: 'images sent as classic requests, all at once', default: defaultDataset('imagenet-100') },
+    'batch-limit': { type: 'string', description: 'only the first N batch images (0: no batch load)', number: count },
+    'classic-limit': { type: 'string', description: 'only the first N classic images', number: { integer: true, min: 1 } },
+    'max-workers': { type: 'string', description: 'MAX_WORKERS of the stack', default: '4', number: { integer: true, min: 1 } },
+    'idle-seconds': { type: 'string', description: 'IDLE_SECONDS of the workers', default: '10', number: { integer: true, min: 1 } },
+    'kill-every': { type: 'string', description: 'seconds between worker kills', default: '1', number: { min: 0.1 } },
+    'max-kills': { type: 'string', description: 'most workers killed', default: '30', number: count },
+    'edge-cut': { type: 'string', description: 'seconds the S3/SQS edge is unreachable (0: never)', default: '10', number: seconds },
+    'app-kills': { type: 'string', description: 'all: SIGKILL each controller and the web tier once; none: no app kills', default: 'all', choices: ['all', 'none'] },
+    timeout: { type: 'string', description: 'give up after this many seconds', default: '900', number: { min: 1 } },
   },
+  epilog: 'Exit 1 when an image was lost or answered twice.',
 });
 
-const num = (name: keyof typeof values): number => {
-  const n = Number(values[name]);
-  if (!Number.isFinite(n) || n < 0) throw new Error(`--${name} must be a non-negative number (got ${values[name]})`);
-  return n;
-};
+const num = (name: keyof typeof values): number => Number(values[name]);
 
 function appKills(which: string) {
   if (which === 'none') return {};
-  if (which !== 'all') throw new Error(`--app-kills must be all or none (got ${which})`);
   return { 'launch-controller': 4000, 'monitor-controller': 8000, 'web-tier': 12000 };
 }
 
-async function main(): Promise<void> {
+runMain('chaos', async () => {
   buildUnlessSkipped();
   const report = await runChaos({
     batchImages: values['batch-limit'] === '0' ? [] : imagesIn(values['batch-images'] as string, values['batch-limit'] ? num('batch-limit') : undefined),
@@ -59,10 +60,5 @@ async function main(): Promise<void> {
   if (conflicts.length) console.log('conflicting:', JSON.stringify(conflicts.slice(0, 10), null, 2));
   if (lostImages.length) console.log('lost:', JSON.stringify(lostImages.slice(0, 10), null, 2));
   writeJson(values.json, report);
-  process.exit(report.lost === 0 && report.conflicting === 0 ? 0 : 1);
-}
-
-main().catch((err: Error) => {
-  console.error(`chaos: ${err.stack ?? err.message}`);
-  process.exit(2);
+  return report.lost === 0 && report.conflicting === 0 ? EXIT.done : EXIT.goalFailed;
 });

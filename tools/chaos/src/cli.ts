@@ -1,5 +1,6 @@
 import { existsSync, mkdirSync, readdirSync, writeFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
+import { UsageError } from '@app/command-line';
 import { buildApps } from '@tools/local-run';
 import { DATASET_DIR, MODEL_DIR } from '@tools/testing';
 
@@ -9,11 +10,13 @@ process.env['AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED'] = 'true';
 const IMAGE = /\.(jpe?g|png|webp|gif)$/i;
 
 export function imagesIn(dir: string, limit?: number): string[] {
+  // The default datasets live beside the repository (../shared), which a fresh clone does not have.
+  if (!existsSync(dir)) throw new UsageError(`no folder ${dir}: pass a folder of images (the default is the ImageNet data in ../shared, or DATASET_DIR)`);
   const files = readdirSync(dir)
     .filter((f) => IMAGE.test(f))
     .sort((a, b) => a.localeCompare(b, 'en', { numeric: true }))
     .map((f) => join(dir, f));
-  if (files.length === 0) throw new Error(`no images in ${dir}`);
+  if (files.length === 0) throw new UsageError(`no images in ${dir}`);
   return limit ? files.slice(0, limit) : files;
 }
 
