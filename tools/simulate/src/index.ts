@@ -1,3 +1,5 @@
 export * from './simulation';
 export * from './scenarios';
 export * from './cli';
+export * from './pricing';
+export * from './cost';

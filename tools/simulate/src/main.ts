@@ -1,5 +1,5 @@
 /**
- * `npm run simulate -- --json OUT --chart OUT [--scenario burst|steady] [--compare] [flags]`
+ * `npm run simulate -- --json OUT --chart OUT [--scenario burst|steady] [--compare | --compare-cost] [flags]`
  *
  * What a fleet configuration does on AWS, in seconds: the launch controller's
  * real scaling policy and planner on a virtual clock, with the queue, EC2 and

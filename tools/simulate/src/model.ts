@@ -17,7 +17,15 @@ export interface SimulationConfig {
   /** Chance that a worker dies while on an image (its instance is gone; the monitor re-queues what it held). */
   failureRate: number;
   idleSeconds: number;
+  /** What an instance costs, USD per hour (on-demand, or every instance without `spot`). */
   pricePerHour: number;
+  /**
+   * Spot workers: each launch is Spot (at `pricePerHour` here) except a
+   * `fallbackShare` that runs on-demand; EC2 interrupts a Spot worker at
+   * `interruptionsPerHour` (exponential times), and the worker hands back what it
+   * holds: back in the queue `handBackSeconds` later, as the same attempt.
+   */
+  spot?: { pricePerHour: number; interruptionsPerHour: number; fallbackShare: number; handBackSeconds: number };
   tickSeconds: number;
   /** New instances are missing from DescribeInstances this long (EC2's eventual consistency). */
   describeLagSeconds: number;
@@ -41,6 +49,8 @@ export interface Figures {
   peakInstances: number;
   instanceSeconds: number;
   costUsd: number;
+  /** costUsd per 1000 images answered. */
+  costPer1000Images: number;
   backToZeroSeconds: number;
 }
 
@@ -65,6 +75,10 @@ export interface SimulationResult {
   errors: number;
   unfinished: number;
   launches: { t: number; count: number; reason: string }[];
+  /** Spot workers EC2 interrupted, and how many launches were Spot / on-demand. */
+  interruptions: number;
+  spotLaunches: number;
+  onDemandLaunches: number;
 }
 
 /** Nearest-rank percentile of sorted values. */

@@ -1,4 +1,4 @@
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { runCli } from './cli';
@@ -92,6 +92,20 @@ describe('simulate', () => {
     expect(wrong.unfinished).toBe(0);
   });
 
+  it('Spot: interrupted workers hand their images back (no attempt spent), every image is answered, and the bill is the Spot price', () => {
+    const load = arrivals('steady', '5', 2000, 120);
+    const spot = simulate(burst({ arrivals: load, spot: { pricePerHour: 0.01, interruptionsPerHour: 120, fallbackShare: 0, handBackSeconds: 1 } }));
+    expect(spot.interruptions).toBeGreaterThan(3);
+    expect(spot.unfinished).toBe(0);
+    expect(spot.errors).toBe(0);
+    expect(spot.onDemandLaunches).toBe(0);
+    expect(spot.figures.costUsd).toBeCloseTo((spot.figures.instanceSeconds / 3600) * 0.01, 4);
+    const half = simulate(burst({ arrivals: load, spot: { pricePerHour: 0.01, interruptionsPerHour: 0, fallbackShare: 0.5, handBackSeconds: 1 } }));
+    expect(half.spotLaunches).toBeGreaterThan(0);
+    expect(half.onDemandLaunches).toBeGreaterThan(0);
+    expect(half.interruptions).toBe(0);
+  });
+
   it('refuses settings it cannot simulate', () => {
     expect(() => simulate(burst({ prefetch: 0 }))).toThrow('prefetch must be a positive integer (got 0)');
     expect(() => simulate(burst({ failureRate: 1 }))).toThrow('failureRate must be in [0, 1) (got 1)');
@@ -108,7 +122,8 @@ describe('npm run simulate', () => {
     const chart = join(dir, 'out.html');
     const out = runCli(['--scenario', 'burst', '--json', json, '--chart', chart, '--price-per-hour', '1']);
     const figures = JSON.parse(readFileSync(json, 'utf8')) as Figures;
-    expect(Object.keys(figures)).toEqual(['images', 'completedSeconds', 'latency', 'peakInstances', 'instanceSeconds', 'costUsd', 'backToZeroSeconds']);
+    expect(Object.keys(figures)).toEqual(['images', 'completedSeconds', 'latency', 'peakInstances', 'instanceSeconds', 'costUsd', 'costPer1000Images', 'backToZeroSeconds']);
+    expect(figures.costPer1000Images).toBeCloseTo((figures.costUsd / figures.images) * 1000, 3);
     expect(Object.keys(figures.latency)).toEqual(['p50', 'p95', 'p99']);
     expect(figures.costUsd).toBeCloseTo(figures.instanceSeconds / 3600, 4);
     const html = readFileSync(chart, 'utf8');
@@ -125,7 +140,48 @@ describe('npm run simulate', () => {
     expect(both['one-per-message'].peakInstances).toBe(10);
   });
 
+  it('--compare-cost writes today (tfjs, on-demand, x86) and proposed (onnx, spot-first, arm64) with their inputs; proposed costs at most a tenth', () => {
+    const json = join(dir, 'cost.json');
+    const saved = process.env['BENCH_CLASSIFIER_JSON'];
+    process.env['BENCH_CLASSIFIER_JSON'] = join(dir, 'no-bench-yet.json');
+    try {
+      const out = runCli(['--scenario', 'steady', '--compare-cost', '--json', json]);
+      const both = JSON.parse(readFileSync(json, 'utf8')) as Record<string, Figures & { inputs: Record<string, unknown> }>;
+      expect(Object.keys(both)).toEqual(['today', 'proposed']);
+      for (const f of Object.values(both)) {
+        expect(Object.keys(f)).toEqual(['images', 'completedSeconds', 'latency', 'peakInstances', 'instanceSeconds', 'costUsd', 'costPer1000Images', 'backToZeroSeconds', 'inputs']);
+        expect(f.images).toBe(10_000);
+      }
+      expect(both['today'].inputs).toMatchObject({ engine: 'tfjs', engineMs: 141, capacity: 'on-demand', architecture: 'x86_64', instanceType: 'c7i.large', onDemandPricePerHour: 0.08925 });
+      expect(both['proposed'].inputs).toMatchObject({ engine: 'onnx', engineMs: 21, capacity: 'spot-first', architecture: 'arm64', spotPricePerHour: 0.0145 });
+      expect(both['today'].inputs['imageSeconds']).toBeCloseTo(0.1552, 4);
+      expect(both['proposed'].costPer1000Images).toBeLessThanOrEqual(both['today'].costPer1000Images / 10);
+      expect(out.text).toMatch(/^proposed \/ today cost per 1000 images: 0\.0\d\d/m);
+    } finally {
+      if (saved === undefined) delete process.env['BENCH_CLASSIFIER_JSON'];
+      else process.env['BENCH_CLASSIFIER_JSON'] = saved;
+    }
+  });
+
+  it('--engine takes its per-image time from the last bench:classifier report when there is one, --engine-ms over both', () => {
+    const bench = join(dir, 'bench.json');
+    writeFileSync(bench, JSON.stringify({ engines: { tfjs: { rawImagesPerSecond: 5 }, onnx: { rawImagesPerSecond: 40 } } }));
+    const saved = process.env['BENCH_CLASSIFIER_JSON'];
+    process.env['BENCH_CLASSIFIER_JSON'] = bench;
+    try {
+      const run = (args: string[]) => (runCli(['--images', '40', ...args]).json as Figures & { inputs: Record<string, unknown> }).inputs;
+      expect(run(['--engine', 'onnx', '--overhead-ms', '0'])).toMatchObject({ engineMs: 25, engineMsSource: bench, imageSeconds: 0.025 });
+      expect(run(['--engine', 'tfjs'])).toMatchObject({ engineMs: 200, overheadMs: 14.2 });
+      expect(run(['--engine', 'tfjs', '--engine-ms', '100', '--capacity', 'spot'])).toMatchObject({ engineMs: 100, engineMsSource: '--engine-ms', capacity: 'spot', spotFallbackShare: 0 });
+    } finally {
+      if (saved === undefined) delete process.env['BENCH_CLASSIFIER_JSON'];
+      else process.env['BENCH_CLASSIFIER_JSON'] = saved;
+    }
+  });
+
   it('rejects an unknown scenario, policy, flag or a bad number', () => {
+    expect(() => runCli(['--capacity', 'reserved'])).toThrow('--capacity must be one of on-demand, spot, spot-first (got reserved)');
+    expect(() => runCli(['--engine', 'tfjs-node'])).toThrow('--engine must be one of tfjs, onnx (got tfjs-node)');
     expect(() => runCli(['--scenario', 'spike'])).toThrow('--scenario must be one of burst, steady (got spike)');
     expect(() => runCli(['--policy', 'greedy'])).toThrow('--policy must be one of work-per-worker, one-per-message (got greedy)');
     expect(() => runCli(['--boot-seconds', 'soon'])).toThrow('--boot-seconds must be a number >= 0 (got soon)');

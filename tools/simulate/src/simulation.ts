@@ -14,7 +14,8 @@ type Event =
   | { k: 'poll-ends'; w: SimWorker; token: number }
   | { k: 'finish'; w: SimWorker; image: number }
   | { k: 'die'; w: SimWorker }
-  | { k: 'requeue'; images: number[] };
+  | { k: 'interrupt'; w: SimWorker }
+  | { k: 'requeue'; images: number[]; sameAttempt?: boolean };
 
 interface SimWorker {
   id: string;
@@ -29,6 +30,8 @@ interface SimWorker {
   pollToken: number;
   /** Full: polls again when an image finishes. */
   blocked: boolean;
+  /** USD per hour: on-demand or Spot. */
+  pricePerHour: number;
 }
 
 const r2 = (n: number) => Math.round(n * 100) / 100;
@@ -56,6 +59,8 @@ export class Simulation {
   private readonly samples: Sample[] = [];
   private readonly launches: SimulationResult['launches'] = [];
   private done = 0;
+  private interruptions = 0;
+  private spotLaunches = 0;
   private alive = 0;
   private peakAlive = 0;
   private now = 0;
@@ -121,10 +126,13 @@ export class Simulation {
         return this.finish(e.w, e.image);
       case 'die':
         return this.die(e.w);
+      case 'interrupt':
+        return this.interrupt(e.w);
       case 'requeue':
         for (const image of e.images) {
           if (this.doneAt[image] !== undefined) continue;
-          this.attempts[image]++;
+          // A hand-back on an interruption notice costs no attempt.
+          if (!e.sameAttempt) this.attempts[image]++;
           if (this.attempts[image] > this.c.maxAttempts) {
             // The monitor controller's give-up: an error result, still an answer.
             this.failed.add(image);
@@ -172,7 +180,18 @@ export class Simulation {
       longPolling: false,
       pollToken: 0,
       blocked: false,
+      pricePerHour: this.c.pricePerHour,
     };
+    const spot = this.c.spot;
+    // Only a Spot configuration draws from the generator here, so on-demand runs stay as they were.
+    if (spot && this.rng() >= spot.fallbackShare) {
+      w.pricePerHour = spot.pricePerHour;
+      this.spotLaunches++;
+      if (spot.interruptionsPerHour > 0) {
+        const afterSeconds = (-Math.log(1 - this.rng()) / spot.interruptionsPerHour) * 3600;
+        this.events.push(this.now + afterSeconds, { k: 'interrupt', w });
+      }
+    }
     this.workers.push(w);
     this.alive++;
     this.peakAlive = Math.max(this.peakAlive, this.alive);
@@ -267,6 +286,16 @@ export class Simulation {
     if (held.length) this.events.push(this.now + this.c.requeueSeconds, { k: 'requeue', images: held });
   }
 
+  /** EC2's notice: the worker hands back everything it holds at once and ends. */
+  private interrupt(w: SimWorker): void {
+    if (w.state === 'gone') return;
+    this.interruptions++;
+    const held = [...w.working, ...w.queued];
+    this.end(w);
+    const back = this.c.spot?.handBackSeconds ?? 1;
+    if (held.length) this.events.push(this.now + back, { k: 'requeue', images: held, sameAttempt: true });
+  }
+
   private end(w: SimWorker): void {
     this.stopLongPoll(w);
     w.state = 'gone';
@@ -286,6 +315,7 @@ export class Simulation {
     const answered = this.doneAt.flatMap((d, i) => (d === undefined ? [] : [d - this.arrivedAt[i]])).sort((a, b) => a - b);
     const lastDone = Math.max(0, ...this.doneAt.map((d) => d ?? 0));
     const instanceSeconds = this.workers.reduce((s, w) => s + ((w.endedAt ?? this.now) - w.launchedAt), 0);
+    const costUsd = this.workers.reduce((s, w) => s + (((w.endedAt ?? this.now) - w.launchedAt) / 3600) * w.pricePerHour, 0);
     const lastEnd = Math.max(lastDone, ...this.workers.map((w) => w.endedAt ?? this.now));
     return {
       policy: this.c.policy,
@@ -295,7 +325,8 @@ export class Simulation {
         latency: { p50: r2(percentile(answered, 50)), p95: r2(percentile(answered, 95)), p99: r2(percentile(answered, 99)) },
         peakInstances: Math.max(this.peakAlive, ...this.samples.map((s) => s.instances)),
         instanceSeconds: r2(instanceSeconds),
-        costUsd: Math.round((instanceSeconds / 3600) * this.c.pricePerHour * 10_000) / 10_000,
+        costUsd: Math.round(costUsd * 10_000) / 10_000,
+        costPer1000Images: this.done === 0 ? 0 : Math.round((costUsd / this.done) * 1000 * 1_000_000) / 1_000_000,
         backToZeroSeconds: r2(lastEnd - lastDone),
       },
       samples: this.samples,
@@ -303,6 +334,9 @@ export class Simulation {
       errors: this.failed.size,
       unfinished: this.arrivedAt.length - this.done,
       launches: this.launches,
+      interruptions: this.interruptions,
+      spotLaunches: this.spotLaunches,
+      onDemandLaunches: this.workers.length - this.spotLaunches,
     };
   }
 }
