@@ -1,7 +1,7 @@
 import { existsSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
-import { labelOf, startJobsApiDouble, type JobsApiDouble } from './testing/jobs-api-double';
-import { csvRows, imageFolder, runIcs } from './testing/run-ics';
+import { labelOf, startJobsApiDouble, type JobsApiDouble } from '../test/jobs-api-double';
+import { csvRows, imageFolder, runIcs } from '../test/run-ics';
 
 jest.setTimeout(30_000);
 

@@ -3,8 +3,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
 import { SMALL_IMAGES_DIR } from '@tools/testing';
-import type { ClassifyProgress } from '../classify/progress';
-import { runCli, type CliIo } from '../program';
+import type { ClassifyProgress } from '../src/classify/progress';
+import { runCli, type CliIo } from '../src/program';
 
 /** Collects what a stream was given, as text. */
 export class TextSink extends Writable {
@@ -85,8 +85,10 @@ export function csvRows(text: string): Record<string, string>[] {
       const c = line[i];
       if (quoted && c === '"' && line[i + 1] === '"') cur += line[i++];
       else if (c === '"') quoted = !quoted;
-      else if (c === ',' && !quoted) (out.push(cur), (cur = ''));
-      else cur += c;
+      else if (c === ',' && !quoted) {
+        out.push(cur);
+        cur = '';
+      } else cur += c;
     }
     out.push(cur);
     return out;
