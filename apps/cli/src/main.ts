@@ -6,6 +6,12 @@
 import { EXIT_INTERRUPTED, runCli } from './program';
 import { TerminalProgress } from './classify/progress';
 
+// A reader that went away (`ics results … | head`) is not an error of ours.
+process.stdout.on('error', (err: NodeJS.ErrnoException) => {
+  if (err.code === 'EPIPE') process.exit(0);
+  throw err;
+});
+
 const interrupt = new AbortController();
 process.on('SIGINT', () => {
   // The first Ctrl-C stops the run cleanly (what was uploaded is recorded); a second one leaves at once.
