@@ -6,27 +6,14 @@ import { AppConfig, AppConfigModule } from '@app/config';
 import { AwsModule } from '@app/aws';
 import { LoggingModule } from '@app/platform';
 import { ApiKeyGuard } from './common/api-key.guard';
-import { ApiKeys } from './common/api-keys';
+import { CommonModule } from './common/common.module';
 import { HttpErrorFilter } from './common/http-error.filter';
-import { HealthController } from './ops/health.controller';
-import { HealthService } from './ops/health.service';
-import { MetricsController } from './ops/metrics.controller';
-import { MetricsService } from './ops/metrics.service';
+import { BatchesModule } from './batches/batches.module';
+import { EventsModule } from './events/events.module';
+import { OpsModule } from './ops/ops.module';
 import { PAGE_DIR, PageController } from './page/page.controller';
-import { BatchEvents } from './results/batch-events';
-import { OutputConsumer } from './results/output-consumer';
-import { ResultRecheck } from './results/result-recheck';
-import { ResultsController } from './results/results.controller';
-import { ResultsService } from './results/results.service';
-import { ResultsStore } from './results/results.store';
-import { StatusController } from './status/status.controller';
-import { StatusService } from './status/status.service';
-import { ClassicController } from './upload/classic.controller';
-import { InputCleanup } from './upload/input-cleanup';
-import { LaunchPublisher } from './upload/launch-publisher';
-import { UploadController } from './upload/upload.controller';
-import { UploadService } from './upload/upload.service';
-import { UploadMemory } from './upload/upload-memory';
+import { StatusModule } from './status/status.module';
+import { UploadModule } from './upload/upload.module';
 
 /** Where the build puts the page: `page/` next to main.js. */
 export function defaultPageDir(): string {
@@ -49,17 +36,15 @@ export class AppModule {
           // could multiply by spreading requests over routes).
           generateKey: (_context, tracker, throttlerName) => `${throttlerName}:${tracker}`,
         }),
+        CommonModule,
+        UploadModule,
+        BatchesModule,
+        EventsModule,
+        OpsModule,
+        StatusModule,
       ],
-      controllers: [
-        // The page's GET / and the classic POST / share the root path; order does not matter (different methods).
-        PageController,
-        ClassicController,
-        UploadController,
-        ResultsController,
-        StatusController,
-        HealthController,
-        MetricsController,
-      ],
+      // The page's GET / and the classic POST / share the root path; order does not matter (different methods).
+      controllers: [PageController],
       providers: [
         { provide: PAGE_DIR, useValue: config.web.pageDir ?? defaultPageDir() },
         { provide: APP_FILTER, useClass: HttpErrorFilter },
@@ -67,19 +52,6 @@ export class AppModule {
         // (the limit is per client address, so it uses up only the flooder's own rate).
         { provide: APP_GUARD, useClass: ThrottlerGuard },
         { provide: APP_GUARD, useClass: ApiKeyGuard },
-        ApiKeys,
-        HealthService,
-        MetricsService,
-        ResultsStore,
-        ResultsService,
-        OutputConsumer,
-        ResultRecheck,
-        BatchEvents,
-        LaunchPublisher,
-        InputCleanup,
-        UploadService,
-        UploadMemory,
-        StatusService,
       ],
     };
   }

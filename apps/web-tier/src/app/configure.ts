@@ -1,17 +1,20 @@
 import type { NestExpressApplication } from '@nestjs/platform-express';
-import { DocumentBuilder, SwaggerModule } from '@nestjs/swagger';
+import { SwaggerModule } from '@nestjs/swagger';
 import type { AppConfig } from '@app/config';
+import type { Express } from 'express';
 import helmet from 'helmet';
 import { API_KEY_HEADER } from './common/api-key.guard';
 import { ApiKeys } from './common/api-keys';
+import { buildOpenApi, OPENAPI_PATH } from './openapi';
 import { PAGE_DIR } from './page/page.controller';
 import { UploadMemory } from './upload/upload-memory';
 
 /**
  * Everything set on the HTTP app before it listens: the API keys (read and
  * checked: a bad set stops the start), the one proxy hop trusted, security
- * headers, CORS, the page's static assets, and Swagger UI at /docs (off when
- * keys are on, unless SWAGGER=on: Swagger's routes bypass the guards). Used by
+ * headers, CORS, the page's static assets, the OpenAPI document at
+ * /openapi.json (always), and Swagger UI at /docs (off when keys are on,
+ * unless SWAGGER=on: Swagger's routes bypass the guards). Used by
  * main.ts (through the platform's bootstrap) and by in-process tests alike.
  */
 export async function configureWebApp(app: NestExpressApplication, config: AppConfig): Promise<void> {
@@ -37,23 +40,17 @@ export async function configureWebApp(app: NestExpressApplication, config: AppCo
   if (origins.length > 0) {
     app.enableCors({
       origin: origins.includes('*') ? true : origins,
-      allowedHeaders: ['Content-Type', API_KEY_HEADER, 'Last-Event-ID'],
-      methods: ['GET', 'POST'],
+      allowedHeaders: ['Content-Type', API_KEY_HEADER, 'Last-Event-ID', 'Idempotency-Key'],
+      methods: ['GET', 'POST', 'DELETE'],
       maxAge: 600,
     });
   }
   app.disable('x-powered-by');
   app.useStaticAssets(app.get<string>(PAGE_DIR), { prefix: '/assets/', index: false, maxAge: '1h' });
 
+  // The API's contract, public like the page: served always, whether or not Swagger UI is on.
+  const doc = buildOpenApi(app);
+  (app.getHttpAdapter().getInstance() as Express).get(OPENAPI_PATH, (_req, res) => res.json(doc));
   if (!(config.web.swagger ?? !keys.enabled)) return;
-  const doc = new DocumentBuilder()
-    .setTitle('Image classification: web tier')
-    .setDescription(
-      'Upload images to classify, read their results, follow a batch live. Results come from classifier workers ' +
-        'through the output queue. Errors are JSON `{ statusCode, error, message }`.',
-    )
-    .setVersion('1')
-    .addApiKey({ type: 'apiKey', in: 'header', name: API_KEY_HEADER }, 'api-key')
-    .build();
-  SwaggerModule.setup('docs', app, () => SwaggerModule.createDocument(app, doc), { jsonDocumentUrl: 'docs-json' });
+  SwaggerModule.setup('docs', app, doc, { jsonDocumentUrl: 'docs-json' });
 }

@@ -129,7 +129,20 @@ describe('operations: health, metrics, API keys, rate limit, headers, CORS, Swag
     expect(await ui.text()).toContain('swagger-ui');
     const doc = await (await fetch(`${web.url}/docs-json`)).json();
     expect(Object.keys(doc.paths).sort()).toEqual(
-      ['/', '/api/batches/{batchId}', '/api/batches/{batchId}/events', '/api/images', '/api/images/{imageId}', '/api/status', '/health', '/metrics'].sort(),
+      [
+        '/',
+        '/api/batches',
+        '/api/batches/{batchId}',
+        '/api/batches/{batchId}/close',
+        '/api/batches/{batchId}/events',
+        '/api/batches/{batchId}/images',
+        '/api/batches/{batchId}/results',
+        '/api/images',
+        '/api/images/{imageId}',
+        '/api/status',
+        '/health',
+        '/metrics',
+      ].sort(),
     );
     expect(Object.keys(doc.paths['/'])).toEqual(['post']);
     expect(Object.keys(doc.components.schemas)).toEqual(

@@ -1,13 +1,38 @@
+import { createHash, timingSafeEqual } from 'node:crypto';
 import { Injectable, Logger } from '@nestjs/common';
 import { GetParameterCommand, SSMClient } from '@aws-sdk/client-ssm';
 import { NodeHttpHandler } from '@smithy/node-http-handler';
 import { AppConfig, ConfigError } from '@app/config';
+import { DEFAULT_TENANT, isTenant } from '@app/contracts';
 
 /** Shorter keys can be guessed or brute-forced: 32 bytes (256 bits) at least. */
 export const MIN_API_KEY_BYTES = 32;
 
 /** Secrets Manager secrets are readable through SSM Parameter Store under this prefix. */
 export const SECRETS_MANAGER_REFERENCE = '/aws/reference/secretsmanager/';
+
+/** One accepted key and the tenant it names. */
+export interface TenantKey {
+  tenant: string;
+  key: Buffer;
+}
+
+/**
+ * An entry of API_KEYS or of the secret: `tenant=key`, or a bare key, which is
+ * its own tenant `k-` + the first 10 hex digits of its SHA-256 (a name that
+ * reveals nothing of the key). A bare key may itself hold `=` (base64
+ * padding): it is read as `tenant=key` only when the part before the first
+ * `=` is a tenant name and the rest is more than padding.
+ */
+export function parseKeyEntry(entry: string): { tenant: string; key: string } {
+  const at = entry.indexOf('=');
+  if (at > 0) {
+    const tenant = entry.slice(0, at);
+    const key = entry.slice(at + 1);
+    if (isTenant(tenant) && !/^=*$/.test(key)) return { tenant, key };
+  }
+  return { tenant: `k-${createHash('sha256').update(entry).digest('hex').slice(0, 10)}`, key: entry };
+}
 
 /**
  * The API keys the web tier accepts: API_KEYS, plus those in the Secrets
@@ -19,12 +44,12 @@ export const SECRETS_MANAGER_REFERENCE = '/aws/reference/secretsmanager/';
 @Injectable()
 export class ApiKeys {
   private readonly logger = new Logger(ApiKeys.name);
-  private loaded?: Buffer[];
+  private loaded?: TenantKey[];
 
   constructor(private readonly config: AppConfig) {}
 
-  /** The keys; empty = no key needed. Throws before load(). */
-  get keys(): Buffer[] {
+  /** The keys with their tenants; empty = no key needed (one tenant, `default`). Throws before load(). */
+  get keys(): TenantKey[] {
     if (!this.loaded) throw new Error('ApiKeys.load() was not called before serving requests');
     return this.loaded;
   }
@@ -33,10 +58,21 @@ export class ApiKeys {
     return this.keys.length > 0;
   }
 
+  /** The tenant of a request: the one its key names, or `default` when keys are off; undefined for a wrong key. */
+  tenantOf(given: Buffer): string | undefined {
+    if (!this.enabled) return DEFAULT_TENANT;
+    // Every key is compared (no early exit), so the time taken says nothing about which one matched.
+    let tenant: string | undefined;
+    for (const k of this.keys) if (k.key.length === given.length && timingSafeEqual(k.key, given) && tenant === undefined) tenant = k.tenant;
+    return tenant;
+  }
+
   async load(client?: SSMClient): Promise<void> {
     const web = this.config.web;
-    const keys = [...web.apiKeys];
-    if (web.apiKeysSecretId) keys.push(...(await this.readSecret(web.apiKeysSecretId, client)));
+    const entries = [...web.apiKeys];
+    if (web.apiKeysSecretId) entries.push(...(await this.readSecret(web.apiKeysSecretId, client)));
+    const parsed = entries.map(parseKeyEntry);
+    const keys = parsed.map((p) => p.key);
     const problems: string[] = [];
     if (keys.length === 0 && web.production) {
       problems.push('API_KEYS: API keys are mandatory when NODE_ENV=production: set API_KEYS or API_KEYS_SECRET_ID (a Secrets Manager secret)');
@@ -46,9 +82,17 @@ export class ApiKeys {
       // Never print a key, not even a short one: only its position and length.
       if (bytes < MIN_API_KEY_BYTES) problems.push(`API_KEYS: key ${i + 1} of ${keys.length} has ${bytes} bytes; every key needs at least ${MIN_API_KEY_BYTES}`);
     });
+    const tenantOfKey = new Map<string, string>();
+    parsed.forEach((p, i) => {
+      const other = tenantOfKey.get(p.key);
+      // One key, two tenants: which one a request belongs to would be a guess.
+      if (other !== undefined && other !== p.tenant) problems.push(`API_KEYS: key ${i + 1} of ${keys.length} is also the key of tenant ${other}`);
+      tenantOfKey.set(p.key, p.tenant);
+    });
     if (problems.length > 0) throw new ConfigError(problems);
-    this.loaded = [...new Set(keys)].map((k) => Buffer.from(k));
-    this.logger.log(this.loaded.length > 0 ? `${this.loaded.length} API key(s) loaded; the API needs x-api-key` : 'no API keys: the API is open');
+    this.loaded = [...tenantOfKey].map(([key, tenant]) => ({ tenant, key: Buffer.from(key) }));
+    const tenants = new Set(this.loaded.map((k) => k.tenant)).size;
+    this.logger.log(this.loaded.length > 0 ? `${this.loaded.length} API key(s) of ${tenants} tenant(s) loaded; the API needs x-api-key` : 'no API keys: the API is open (one tenant, default)');
   }
 
   private async readSecret(secretId: string, given?: SSMClient): Promise<string[]> {

@@ -33,11 +33,10 @@ export class HttpErrorFilter implements ExceptionFilter {
       res.end();
       return;
     }
-    if (body.statusCode === HttpStatus.SERVICE_UNAVAILABLE) {
-      // An error may say when to come back (e.g. the upload memory cap); else 5 s.
-      const after = body['retryAfterSeconds'];
-      res.setHeader('Retry-After', typeof after === 'number' ? String(after) : '5');
-    }
+    // An error may say when to come back (the upload memory cap, a keyed request still in progress); a 503 else says 5 s.
+    const after = body['retryAfterSeconds'];
+    if (typeof after === 'number') res.setHeader('Retry-After', String(after));
+    else if (body.statusCode === HttpStatus.SERVICE_UNAVAILABLE) res.setHeader('Retry-After', '5');
     res.status(body.statusCode).json(body);
   }
 

@@ -1,7 +1,8 @@
 import { Injectable, Logger, type OnApplicationBootstrap, type OnApplicationShutdown } from '@nestjs/common';
 import { AppConfig } from '@app/config';
 import { MetricsService } from '../ops/metrics.service';
-import { mapLimit, ResultsService } from './results.service';
+import { mapLimit } from './map-limit';
+import { ResultsService } from './results.service';
 import { ResultsStore } from './results.store';
 
 /** Images looked up per round (one round per period), and at once: a bounded load on S3 whatever the backlog. */

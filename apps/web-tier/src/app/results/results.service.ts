@@ -1,13 +1,40 @@
 import { Injectable, Logger, NotFoundException } from '@nestjs/common';
 import { AwsResources, NotFoundError } from '@app/aws';
 import { AppConfig } from '@app/config';
-import { parseInputKey, parseOutputMessage, resultKey, type OutputMessage } from '@app/contracts';
-import { decodeMetadataValue } from '../upload/file-name';
-import type { BatchDto, ImageResultDto } from './dto';
+import { parseOutputMessage, resultKey, type OutputMessage } from '@app/contracts';
+import { indexedInputKey, type BatchMeta, type IndexedBatch } from '../batches/batch-index';
+import type { BatchDto, BatchSummaryDto, ImageResultDto } from './dto';
+import { mapLimit } from './map-limit';
 import { ResultsStore, type ImageRecord } from './results.store';
 
 /** Object metadata keys on stored images (x-amz-meta-*). */
 export const META_FILE_NAME = 'file-name';
+
+/** One answer for an image that is unknown, not yet answered on another tier, or another tenant's: ids reveal nothing. */
+export function imageNotFound(imageId: string): NotFoundException {
+  return new NotFoundException(`no image ${imageId} (unknown, or not answered yet and uploaded through another web tier)`);
+}
+
+/** A batch's counts and record, without its images. */
+export function batchSummary(meta: BatchMeta, records: Pick<ImageRecord, 'status'>[]): BatchSummaryDto {
+  const done = records.filter((r) => r.status === 'done').length;
+  const failed = records.filter((r) => r.status === 'error').length;
+  const queued = records.length - done - failed;
+  const summary: BatchSummaryDto = {
+    batchId: meta.batchId,
+    createdAt: meta.createdAt,
+    closed: meta.closed,
+    total: records.length,
+    done,
+    failed,
+    queued,
+    // An open batch may still get images: finished only once closed.
+    finished: meta.closed && queued === 0,
+  };
+  if (meta.label !== undefined) summary.label = meta.label;
+  if (meta.callbackUrl !== undefined) summary.callbackUrl = meta.callbackUrl;
+  return summary;
+}
 
 /**
  * Reads results: from memory first, else from the buckets, so that a web tier
@@ -28,7 +55,7 @@ export class ResultsService {
     if (known?.unconfirmed) known = this.store.confirm(imageId, await this.readStoredResult(imageId));
     if (known) return this.toDto(known);
     const stored = await this.readStoredResult(imageId);
-    if (!stored) throw new NotFoundException(`no image ${imageId} (unknown, or its result is not ready and this web tier did not take its upload)`);
+    if (!stored) throw imageNotFound(imageId);
     const record: ImageRecord = {
       imageId,
       batchId: stored.batchId,
@@ -39,46 +66,38 @@ export class ResultsService {
     return this.toDto(await this.withInputKey(record));
   }
 
-  async batch(batchId: string): Promise<BatchDto> {
-    const records = await this.batchRecords(batchId);
+  /** The batch as the API shows it: its record from the index, and every image with its result. */
+  async batch(indexed: IndexedBatch): Promise<BatchDto> {
+    const records = await this.batchRecords(indexed);
     const images = await Promise.all(records.map((r) => this.toDto(r)));
-    const done = images.filter((i) => i.status === 'done').length;
-    const failed = images.filter((i) => i.status === 'error').length;
-    const queued = images.length - done - failed;
-    return { batchId, total: images.length, done, failed, queued, finished: queued === 0, images };
+    return { ...batchSummary(indexed.meta, records), images };
   }
 
   /**
-   * The batch's images: from memory when this process took the upload, else
-   * rebuilt from the input bucket (the image ids) and the output bucket (the
-   * results), and remembered so that live results apply to it.
+   * The batch's images, in the order of the index: each one's result from
+   * memory when known here, else from the output bucket (a restarted tier, or
+   * another tier took the upload), else queued. Remembered, so that live
+   * results apply to them.
    */
-  async batchRecords(batchId: string): Promise<ImageRecord[]> {
-    if (this.store.isBatchComplete(batchId)) return this.store.batch(batchId)?.images ?? [];
-    const objects = await this.aws.inputBucket.list(`${batchId}/`);
-    const refs = objects.flatMap((o) => {
-      const ref = parseInputKey(o.key);
-      return ref ? [{ key: o.key, ref }] : [];
-    });
-    if (refs.length === 0) {
-      const partial = this.store.batch(batchId);
-      if (partial && partial.images.length > 0) return partial.images;
-      throw new NotFoundException(`no batch ${batchId}`);
+  async batchRecords(indexed: IndexedBatch): Promise<ImageRecord[]> {
+    const batchId = indexed.meta.batchId;
+    const inMemory = this.store.batch(batchId);
+    if (this.store.isBatchComplete(batchId) && inMemory && indexed.images.every((i) => this.store.image(i.imageId)?.batchId === batchId)) {
+      return indexed.images.map((i) => this.store.image(i.imageId) as ImageRecord);
     }
-    const records = await mapLimit(refs, 16, async ({ key, ref }) => {
-      const imageId = ref.imageId;
+    const records = await mapLimit(indexed.images, 16, async (image) => {
+      const imageId = image.imageId;
+      const key = indexedInputKey(batchId, image);
       const known = this.store.image(imageId);
       if (known && known.status !== 'queued' && !known.unconfirmed) return { ...known, inputKey: key };
       const stored = await this.readStoredResult(imageId);
       if (stored) {
-        return { imageId, batchId, fileName: stored.fileName, inputKey: key, status: stored.status === 'ok' ? 'done' : 'error', result: stored } as ImageRecord;
+        return { imageId, batchId, fileName: image.fileName, inputKey: key, status: stored.status === 'ok' ? 'done' : 'error', result: stored } as ImageRecord;
       }
-      const head = await this.aws.inputBucket.head(key);
-      const fileName = decodeMetadataValue(head?.metadata[META_FILE_NAME]) ?? `${imageId}.${ref.ext}`;
-      return { imageId, batchId, fileName, inputKey: key, status: 'queued' } as ImageRecord;
+      return { imageId, batchId, fileName: image.fileName, inputKey: key, status: 'queued' } as ImageRecord;
     });
     this.store.hydrateBatch(batchId, records);
-    return this.store.batch(batchId)?.images ?? records;
+    return indexed.images.map((i, n) => this.store.image(i.imageId) ?? records[n]);
   }
 
   async toDto(r: ImageRecord): Promise<ImageResultDto> {
@@ -127,18 +146,4 @@ export class ResultsService {
     const objects = await this.aws.inputBucket.list(`${r.batchId}/${r.imageId}.`);
     return objects[0] ? { ...r, inputKey: objects[0].key } : r;
   }
-}
-
-/** Runs fn over items with at most `limit` at once, keeping the order. */
-export async function mapLimit<T, R>(items: T[], limit: number, fn: (item: T, index: number) => Promise<R>): Promise<R[]> {
-  const out = new Array<R>(items.length);
-  let next = 0;
-  const runners = Array.from({ length: Math.min(limit, items.length) }, async () => {
-    while (next < items.length) {
-      const i = next++;
-      out[i] = await fn(items[i], i);
-    }
-  });
-  await Promise.all(runners);
-  return out;
 }

@@ -89,9 +89,9 @@ export class ResultsStore {
     this.events.setMaxListeners(0);
   }
 
-  /** Records a new batch of queued images (before their launch messages are sent). */
+  /** Records queued images of a new batch, or added to one (before their launch messages are sent). */
   addBatch(batchId: string, records: Omit<ImageRecord, 'status' | 'batchId'>[]): void {
-    const batch = newBatch(batchId, true);
+    const batch = this.batches.get(batchId) ?? newBatch(batchId, true);
     this.batches.set(batchId, batch);
     for (const r of records) {
       this.images.set(r.imageId, { ...r, batchId, status: 'queued' });

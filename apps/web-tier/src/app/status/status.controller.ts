@@ -1,5 +1,6 @@
 import { Controller, Get } from '@nestjs/common';
 import { ApiOperation, ApiResponse, ApiSecurity, ApiTags } from '@nestjs/swagger';
+import { RATE_LIMITED, UNAUTHORIZED } from '../common/api-docs';
 import { StatusDto } from '../results/dto';
 import { StatusService } from './status.service';
 
@@ -10,8 +11,10 @@ export class StatusController {
   constructor(private readonly status: StatusService) {}
 
   @Get()
-  @ApiOperation({ summary: 'Workers (running, free, pending) and queue depths, for the fleet panel' })
+  @ApiOperation({ operationId: 'getStatus', summary: 'Workers (running, free, pending) and queue depths, for the fleet panel' })
   @ApiResponse({ status: 200, type: StatusDto })
+  @ApiResponse(UNAUTHORIZED)
+  @ApiResponse(RATE_LIMITED)
   get(): Promise<StatusDto> {
     return this.status.status();
   }

@@ -15,6 +15,7 @@ import type { Request, Response } from 'express';
 import { MetricsService } from '../ops/metrics.service';
 import { ErrorDto } from '../results/dto';
 import { ResultsStore, ResultTimeoutError, ShuttingDownError } from '../results/results.store';
+import { Tenant } from '../common/api-key.guard';
 import { baseName } from './file-name';
 import { UploadService } from './upload.service';
 
@@ -37,6 +38,7 @@ export class ClassicController {
 
   @Post()
   @ApiOperation({
+    operationId: 'classify',
     summary: 'Classify one image and wait for the answer (classic mode)',
     description: `Holds the request until the result arrives (at most CLASSIC_TIMEOUT_SECONDS) and answers \`<file name without extension>:<label>\`.`,
   })
@@ -45,17 +47,20 @@ export class ClassicController {
   @ApiProduces('text/plain')
   @ApiResponse({ status: 200, description: 'The label', schema: { type: 'string', example: 'test_0:bathtub' } })
   @ApiResponse({ status: 400, type: ErrorDto })
+  @ApiResponse({ status: 401, type: ErrorDto, description: 'API key missing or wrong (when keys are configured)' })
   @ApiResponse({ status: 413, type: ErrorDto })
   @ApiResponse({ status: 415, type: ErrorDto })
   @ApiResponse({ status: 422, type: ErrorDto, description: 'The worker could not classify the image (permanent)' })
+  @ApiResponse({ status: 429, type: ErrorDto, description: 'Rate limit' })
   @ApiResponse({ status: 502, type: ErrorDto, description: 'Classification failed after every attempt' })
   @ApiResponse({ status: 503, type: ErrorDto, description: 'Storage or queue unavailable, or the web tier is stopping' })
   @ApiResponse({ status: 504, type: ErrorDto, description: 'No result within the timeout; the image id lets you ask later' })
   async classify(
     @Req() req: Request,
     @Res({ passthrough: true }) res: Response,
+    @Tenant() tenant: string,
   ): Promise<string> {
-    const { images } = await this.uploads.accept(req, res, 'classic', CLASSIC_FIELD);
+    const { images } = await this.uploads.accept(req, res, 'classic', CLASSIC_FIELD, { tenant });
     const { imageId, fileName } = images[0];
     // A client that gives up stops being waited for.
     const gone = new AbortController();

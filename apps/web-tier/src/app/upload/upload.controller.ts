@@ -1,8 +1,20 @@
-import { Controller, HttpCode, HttpStatus, Post, Req, Res } from '@nestjs/common';
-import { ApiBody, ApiConsumes, ApiOperation, ApiResponse, ApiSecurity, ApiTags } from '@nestjs/swagger';
+import { Controller, Headers, HttpCode, HttpStatus, Post, Req, Res } from '@nestjs/common';
+import { ApiBody, ApiConsumes, ApiHeader, ApiOperation, ApiResponse, ApiSecurity, ApiTags } from '@nestjs/swagger';
 import { ErrorDto, UploadResponseDto } from '../results/dto';
 import type { Request, Response } from 'express';
+import { Tenant } from '../common/api-key.guard';
+import { IDEMPOTENCY_HEADER, IDEMPOTENCY_HEADER_DOC, idempotencyKeyOf } from '../common/idempotency';
 import { UploadService } from './upload.service';
+
+/** The multipart body of an upload, for OpenAPI. */
+export const UPLOAD_BODY = {
+  schema: {
+    type: 'object',
+    required: ['images'],
+    properties: { images: { type: 'array', items: { type: 'string', format: 'binary' } } },
+  },
+};
+
 
 export const UPLOAD_FIELD = 'images';
 
@@ -15,28 +27,31 @@ export class UploadController {
   @Post()
   @HttpCode(HttpStatus.ACCEPTED)
   @ApiOperation({
-    summary: 'Upload images to classify',
+    operationId: 'uploadImages',
+    summary: 'Upload images to classify (a new batch, closed at once)',
     description:
       'One or more images (JPEG, PNG, WebP or GIF, judged by their bytes) in the multipart field `images`. ' +
       'Each is stored and queued; results arrive later at `GET /api/images/{imageId}`, `GET /api/batches/{batchId}` ' +
       'and as server-sent events at `GET /api/batches/{batchId}/events`. A bad file refuses the whole upload.',
   })
   @ApiConsumes('multipart/form-data')
-  @ApiBody({
-    schema: {
-      type: 'object',
-      required: [UPLOAD_FIELD],
-      properties: { [UPLOAD_FIELD]: { type: 'array', items: { type: 'string', format: 'binary' } } },
-    },
-  })
+  @ApiBody(UPLOAD_BODY)
+  @ApiHeader(IDEMPOTENCY_HEADER_DOC)
   @ApiResponse({ status: 202, type: UploadResponseDto, description: 'Stored and queued' })
   @ApiResponse({ status: 400, type: ErrorDto, description: 'No files, the wrong field, an empty file, a malformed body' })
   @ApiResponse({ status: 401, type: ErrorDto, description: 'API key missing or wrong (when keys are configured)' })
+  @ApiResponse({ status: 409, type: ErrorDto, description: 'A request with this Idempotency-Key is still in progress (Retry-After)' })
   @ApiResponse({ status: 413, type: ErrorDto, description: 'A file over the size limit, or too many files' })
   @ApiResponse({ status: 415, type: ErrorDto, description: 'A file that is not a JPEG, PNG, WebP or GIF image' })
+  @ApiResponse({ status: 422, type: ErrorDto, description: 'The Idempotency-Key was used for a different request' })
   @ApiResponse({ status: 429, type: ErrorDto, description: 'Rate limit' })
   @ApiResponse({ status: 503, type: ErrorDto, description: 'Storage or queue unavailable (`failed` lists the files), or uploads hold UPLOAD_MAX_BYTES_IN_FLIGHT (Retry-After)' })
-  upload(@Req() req: Request, @Res({ passthrough: true }) res: Response): Promise<UploadResponseDto> {
-    return this.uploads.accept(req, res, 'api', UPLOAD_FIELD);
+  upload(
+    @Req() req: Request,
+    @Res({ passthrough: true }) res: Response,
+    @Tenant() tenant: string,
+    @Headers(IDEMPOTENCY_HEADER) key: string | undefined,
+  ): Promise<UploadResponseDto> {
+    return this.uploads.accept(req, res, 'api', UPLOAD_FIELD, { tenant, idempotencyKey: idempotencyKeyOf(key) });
   }
 }

@@ -1,15 +1,17 @@
-import { randomUUID } from 'node:crypto';
+import { createHash, randomUUID } from 'node:crypto';
 import { BadRequestException, HttpException, HttpStatus, Injectable, Logger, PayloadTooLargeException } from '@nestjs/common';
 import { AwsAdapterError, AwsResources } from '@app/aws';
 import { AppConfig } from '@app/config';
-import { CONTENT_TYPES, inputKey, launchMessage, serialize } from '@app/contracts';
+import { CONTENT_TYPES, inputKey, launchMessage, serialize, type ImageExtension } from '@app/contracts';
 import type { Request, Response } from 'express';
+import { BatchIndex, type BatchMeta, type BatchPart, type IndexedImage } from '../batches/batch-index';
 import { errorBody } from '../common/http-error.filter';
 import { MetricsService, type UploadMode } from '../ops/metrics.service';
 import type { FailedFileDto, UploadResponseDto } from '../results/dto';
 import { META_FILE_NAME } from '../results/results.service';
 import { ResultsStore } from '../results/results.store';
 import { encodeMetadataValue } from './file-name';
+import { IdempotencyStore, requestHash, type IdempotencyClaim, type StoredAnswer } from '../common/idempotency';
 import { InputCleanup } from './input-cleanup';
 import { LaunchPublisher } from './launch-publisher';
 import { readMultipart, type ReceivedFile } from './multipart-stream';
@@ -19,12 +21,31 @@ import { UploadMemory } from './upload-memory';
 /** Room for the multipart boundaries and part headers around each file. */
 const PART_OVERHEAD_BYTES = 1024;
 
+/** Whose upload this is, and where it goes: a new batch (closed at once), or an open batch of the tenant's. */
+export interface UploadTarget {
+  tenant: string;
+  /** The open batch to add to; absent: a new batch. */
+  batch?: BatchMeta;
+  /** The request's `Idempotency-Key`, checked. */
+  idempotencyKey?: string;
+}
+
+/** An upload's answer as an idempotency record keeps it: input keys instead of URLs, which expire. */
+interface KeptUpload {
+  batchId: string;
+  images: { imageId: string; fileName: string; key: string }[];
+  failed?: FailedFileDto[];
+}
+
 interface Planned {
   index: number;
   imageId: string;
   fileName: string;
+  ext: ImageExtension;
   key: string;
   size: number;
+  /** SHA-256 of the file's bytes: part of an idempotent request's hash. */
+  digest: string;
   body: string;
   /** Why storing it failed, if it did. */
   failed?: string;
@@ -51,9 +72,11 @@ export class UploadService {
     private readonly cleanup: InputCleanup,
     private readonly memory: UploadMemory,
     private readonly metrics: MetricsService,
+    private readonly index: BatchIndex,
+    private readonly idempotency: IdempotencyStore,
   ) {}
 
-  async accept(req: Request, res: Response, mode: UploadMode, field: string): Promise<UploadResponseDto> {
+  async accept(req: Request, res: Response, mode: UploadMode, field: string, target: UploadTarget): Promise<UploadResponseDto> {
     const single = mode === 'classic';
     const maxFiles = single ? 1 : this.config.web.maxFiles;
     const maxFileBytes = this.config.web.maxFileBytes;
@@ -77,7 +100,7 @@ export class UploadService {
       throw err;
     }
 
-    const batchId = randomUUID();
+    const batchId = target.batch?.batchId ?? randomUUID();
     const enqueuedAt = new Date().toISOString();
     const planned: Planned[] = [];
     const progress = { files: 0 };
@@ -85,7 +108,7 @@ export class UploadService {
       await readMultipart(
         req,
         { field, single, maxFiles, maxFileBytes, concurrency: this.config.web.uploadConcurrency, count: (d) => this.memory.count(d), progress },
-        (file) => this.storeOne(batchId, enqueuedAt, file, planned),
+        (file) => this.storeOne(batchId, target.tenant, enqueuedAt, file, planned),
       );
     } catch (err) {
       // Bad input: nothing of this upload may stay behind.
@@ -101,15 +124,52 @@ export class UploadService {
       throw new BadRequestException(`no files: send ${single ? 'one image' : 'one or more images'} in the multipart field "${field}"`);
     }
     planned.sort((a, b) => a.index - b.index);
-    return this.enqueue(batchId, planned, mode);
+    let claim: IdempotencyClaim | undefined;
+    if (target.idempotencyKey) {
+      const hash = requestHash([mode, field, target.batch?.batchId ?? null, planned.map((p) => [p.fileName, p.digest])]);
+      const outcome = await this.idempotency.begin<KeptUpload>(target.tenant, target.idempotencyKey, hash).catch(async (err: unknown) => {
+        await this.cleanup.remove(planned.filter((p) => !p.failed).map((p) => p.key));
+        throw err;
+      });
+      if (outcome.kind === 'replay') {
+        // This copy of the upload is not needed: the first one is the batch.
+        await this.cleanup.remove(planned.filter((p) => !p.failed).map((p) => p.key));
+        return this.replay(outcome.answer);
+      }
+      claim = outcome.claim;
+    }
+    let answer: UploadResponseDto;
+    try {
+      answer = await this.enqueue(batchId, planned, mode, target);
+    } catch (err) {
+      await claim?.abandon();
+      throw err;
+    }
+    if (claim) {
+      const kept: KeptUpload = { batchId, images: answer.images.map((i) => ({ imageId: i.imageId, fileName: i.fileName, key: planned.find((p) => p.imageId === i.imageId)?.key ?? '' })) };
+      if (answer.failed) kept.failed = answer.failed;
+      await claim.finish({ statusCode: HttpStatus.ACCEPTED, body: kept }).catch((err: Error) => this.logger.warn(`batch ${batchId}: the Idempotency-Key answer was not stored (${err.message}); a retry may upload again`));
+    }
+    return answer;
+  }
+
+  /** The first answer of a keyed upload, with fresh image URLs. */
+  private async replay(answer: StoredAnswer<KeptUpload>): Promise<UploadResponseDto> {
+    const kept = answer.body;
+    const ttl = this.config.web.imageUrlTtlSeconds;
+    const images = await Promise.all(
+      kept.images.map(async (i) => ({ imageId: i.imageId, fileName: i.fileName, status: 'queued' as const, url: await this.aws.inputBucket.presignGet(i.key, ttl) })),
+    );
+    return kept.failed ? { batchId: kept.batchId, images, failed: kept.failed } : { batchId: kept.batchId, images };
   }
 
   /** Stores one checked file under a key made of ids; a failure is recorded, not thrown (the others may still make it). */
-  private async storeOne(batchId: string, enqueuedAt: string, file: ReceivedFile, planned: Planned[]): Promise<void> {
+  private async storeOne(batchId: string, tenant: string, enqueuedAt: string, file: ReceivedFile, planned: Planned[]): Promise<void> {
     const imageId = randomUUID();
     const key = inputKey(batchId, imageId, file.ext);
-    const body = serialize(launchMessage({ batchId, imageId, fileName: file.fileName, attempt: 1, inputKey: key, enqueuedAt }));
-    const p: Planned = { index: file.index, imageId, fileName: file.fileName, key, size: file.bytes.length, body };
+    const body = serialize(launchMessage({ batchId, imageId, fileName: file.fileName, attempt: 1, inputKey: key, enqueuedAt, tenant }));
+    const digest = createHash('sha256').update(file.bytes).digest('hex');
+    const p: Planned = { index: file.index, imageId, fileName: file.fileName, ext: file.ext, key, size: file.bytes.length, digest, body };
     planned.push(p);
     try {
       await this.aws.inputBucket.put(key, file.bytes, {
@@ -121,9 +181,35 @@ export class UploadService {
     }
   }
 
-  /** Sends one launch message per stored image; answers 202 for those sent, 503 when none was. */
-  private async enqueue(batchId: string, planned: Planned[], mode: UploadMode): Promise<UploadResponseDto> {
+  /** Writes the index entry of an upload; returns how to rewrite it with the images really sent. */
+  private async writeIndex(batchId: string, target: UploadTarget, images: IndexedImage[]): Promise<(sent: IndexedImage[]) => Promise<void>> {
+    if (target.batch) {
+      const part: BatchPart = await this.index.addPart(target.tenant, batchId, images);
+      return (sent) => this.index.rewritePart(part, sent);
+    }
+    const meta = newBatchMeta(batchId, target.tenant, images);
+    await this.index.create(meta);
+    return (sent) => (sent.length > 0 ? this.index.rewriteMeta({ ...meta, images: sent }) : this.index.remove(meta));
+  }
+
+  /**
+   * Indexes the stored images (before any message leaves, so no result ever
+   * belongs to an unindexed image), then sends one launch message per image;
+   * answers 202 for those sent, 503 when none was.
+   */
+  private async enqueue(batchId: string, planned: Planned[], mode: UploadMode, target: UploadTarget): Promise<UploadResponseDto> {
     const toSend = planned.filter((p) => !p.failed);
+    const indexed = (ps: Planned[]): IndexedImage[] => ps.map((p) => ({ imageId: p.imageId, fileName: p.fileName, ext: p.ext }));
+    let rewriteIndex: (sent: IndexedImage[]) => Promise<void> = async () => undefined;
+    if (toSend.length > 0) {
+      try {
+        rewriteIndex = await this.writeIndex(batchId, target, indexed(toSend));
+      } catch (err) {
+        await this.cleanup.remove(toSend.map((p) => p.key));
+        this.metrics.uploads.inc({ mode, outcome: 'failed' }, planned.length);
+        throw err;
+      }
+    }
     // Known as queued before any message leaves, so that no result can arrive unannounced.
     const uploadedAt = Date.now();
     if (toSend.length > 0) this.store.addBatch(batchId, toSend.map((p) => ({ imageId: p.imageId, fileName: p.fileName, inputKey: p.key, uploadedAt })));
@@ -141,6 +227,10 @@ export class UploadService {
       return r.status === 'rejected' ? [{ fileName: p.fileName, reason: reason(r.reason), cleanedUp: !leftBehind.has(p.key) }] : [];
     });
     const accepted = toSend.filter((p) => !unsent.includes(p));
+    if (unsent.length > 0) {
+      // The index lists only what was sent: an image without its message would stay queued for ever.
+      await rewriteIndex(indexed(accepted)).catch((err: Error) => this.logger.error(`batch ${batchId}: could not drop ${unsent.length} unsent image(s) from its index: ${err.message}`));
+    }
     this.metrics.uploads.inc({ mode, outcome: 'accepted' }, accepted.length);
     this.metrics.uploadBytes.inc({ mode }, accepted.reduce((n, p) => n + p.size, 0));
     if (failed.length > 0) {
@@ -164,6 +254,12 @@ export class UploadService {
     );
     return failed.length > 0 ? { batchId, images, failed } : { batchId, images };
   }
+}
+
+/** The record of the batch an upload creates: closed at once, its images inline (one write). */
+function newBatchMeta(batchId: string, tenant: string, images: IndexedImage[]): BatchMeta {
+  const now = new Date().toISOString();
+  return { v: 1, batchId, tenant, createdAt: now, closed: true, closedAt: now, images };
 }
 
 function reason(err: unknown): string {

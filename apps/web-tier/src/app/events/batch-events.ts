@@ -1,9 +1,11 @@
 import { Injectable } from '@nestjs/common';
 import { AppConfig } from '@app/config';
 import type { Response } from 'express';
+import type { IndexedBatch } from '../batches/batch-index';
+import { BatchFinished } from '../batches/batch-finished';
 import { MetricsService } from '../ops/metrics.service';
-import { ResultsService } from './results.service';
-import { ResultsStore, type ImageRecord } from './results.store';
+import { batchSummary, ResultsService } from '../results/results.service';
+import { ResultsStore, type ImageRecord } from '../results/results.store';
 
 /** How soon a client should reconnect after the stream ends without `done` (ms). */
 const RETRY_MS = 1_000;
@@ -31,15 +33,22 @@ export class BatchEvents {
     private readonly results: ResultsService,
     private readonly metrics: MetricsService,
     private readonly config: AppConfig,
+    private readonly finishedBatches: BatchFinished,
   ) {}
 
-  async stream(batchId: string, lastEventId: string | undefined, res: Response): Promise<void> {
+  /**
+   * Streams the batch's results. `done` comes only for a closed batch: an open
+   * one may still get images, so its stream ends at its lifetime and the
+   * client reconnects (and sees the images added since).
+   */
+  async stream(indexed: IndexedBatch, lastEventId: string | undefined, res: Response): Promise<void> {
+    const batchId = indexed.meta.batchId;
     let pump = () => undefined as void;
     // Subscribe before reading the snapshot so that no result falls in between.
     const unsubscribe = this.store.onBatchResult(batchId, () => pump());
     let records: ImageRecord[];
     try {
-      records = await this.results.batchRecords(batchId);
+      records = await this.results.batchRecords(indexed);
     } catch (err) {
       unsubscribe();
       throw err;
@@ -91,8 +100,9 @@ export class BatchEvents {
           res.write(`event: result\nid: ${log.logId}.${cursor}\ndata: ${JSON.stringify(dto)}\n\n`);
         }
         const results = finished();
-        if (closed || doneSent || results.length < ids.size) return;
+        if (closed || doneSent || results.length < ids.size || !indexed.meta.closed) return;
         doneSent = true;
+        this.finishedBatches.announce(indexed.meta.tenant, batchSummary(indexed.meta, records.map((r) => this.store.image(r.imageId) ?? r)));
         const failed = results.filter((id) => this.store.image(id)?.status === 'error').length;
         res.write(`event: done\ndata: ${JSON.stringify({ batchId, total: ids.size, done: results.length - failed, failed })}\n\n`);
         finish();

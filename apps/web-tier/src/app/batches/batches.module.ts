@@ -1,0 +1,27 @@
+import { Module } from '@nestjs/common';
+import { AwsModule } from '@app/aws';
+import { CommonModule } from '../common/common.module';
+import { WebMetricsModule } from '../ops/metrics.module';
+import { OutputConsumer } from '../results/output-consumer';
+import { ResultRecheck } from '../results/result-recheck';
+import { ResultsController } from '../results/results.controller';
+import { ResultsService } from '../results/results.service';
+import { ResultsStore } from '../results/results.store';
+import { BatchExport } from './batch-export';
+import { BatchFinished } from './batch-finished';
+import { BatchIndex } from './batch-index';
+import { BatchesController } from './batches.controller';
+import { BatchesService } from './batches.service';
+
+/**
+ * Batches and their results: the batch index, the results this tier knows
+ * (fed by the output queue and the output bucket), and the jobs API that
+ * reads, lists, exports and deletes them.
+ */
+@Module({
+  imports: [AwsModule, CommonModule, WebMetricsModule],
+  controllers: [BatchesController, ResultsController],
+  providers: [BatchIndex, BatchFinished, BatchExport, BatchesService, ResultsStore, ResultsService, OutputConsumer, ResultRecheck],
+  exports: [BatchIndex, BatchFinished, BatchesService, ResultsStore, ResultsService, OutputConsumer],
+})
+export class BatchesModule {}
