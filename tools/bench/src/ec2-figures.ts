@@ -12,7 +12,7 @@
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
-import { parseArgs } from 'node:util';
+import { EXIT, existingPath, parseCommandLine, runMain, writeJsonOutput } from '@app/command-line';
 import type { InstanceView } from '@tools/ec2-standin';
 import { listImages } from '@tools/loadgen';
 import { startLocalSystem } from '@tools/local-run';
@@ -20,18 +20,23 @@ import { DATASET_DIR, MODEL_DIR } from '@tools/testing';
 
 const alive = (i: InstanceView) => i.state !== 'terminated' && i.state !== 'stopped';
 
-async function main(): Promise<void> {
-  const { values } = parseArgs({
-    options: {
-      'boot-seconds': { type: 'string', default: '3' },
-      'idle-seconds': { type: 'string', default: '5' },
-      'max-workers': { type: 'string', default: '2' },
-      images: { type: 'string', default: join(DATASET_DIR, 'imagenet-100/images') },
-      count: { type: 'string', default: '100' },
-      // Keeps the logs (controllers, stand-in, one per instance) there instead of a temporary folder.
-      'run-dir': { type: 'string' },
-    },
-  });
+const values = parseCommandLine({
+  name: 'npm run bench:ec2 --',
+  summary: 'Runs the classic load through LOCAL_FLEET=ec2 (the EC2 provider against the EC2 stand-in) and prints launch, boot, scale-in and instance-second figures.',
+  flags: {
+    'boot-seconds': { type: 'string', description: 'seconds an instance stays pending', default: '3', number: { min: 0 } },
+    'idle-seconds': { type: 'string', description: 'IDLE_SECONDS of the workers', default: '5', number: { integer: true, min: 1 } },
+    'max-workers': { type: 'string', description: 'MAX_WORKERS', default: '2', number: { integer: true, min: 1 } },
+    images: { type: 'string', value: 'DIR', description: 'images to send', default: join(DATASET_DIR, 'imagenet-100/images') },
+    count: { type: 'string', description: 'send the first N images', default: '100', number: { integer: true, min: 1 } },
+    // Keeps the logs (controllers, stand-in, one per instance) there instead of a temporary folder.
+    'run-dir': { type: 'string', value: 'DIR', description: 'keep the logs here (default: a temporary folder, removed)' },
+    json: { type: 'string', value: 'OUT', description: 'write the figures as JSON' },
+  },
+});
+
+runMain('bench:ec2', async () => {
+  existingPath('images', values.images);
   const bootSeconds = Number(values['boot-seconds']);
   const idle = Number(values['idle-seconds']);
   const maxWorkers = Number(values['max-workers']);
@@ -94,6 +99,7 @@ async function main(): Promise<void> {
       instanceSeconds: +instanceSeconds.toFixed(1),
     };
     console.log(JSON.stringify(figures));
+    writeJsonOutput(values.json, figures);
     console.log(
       `first upload → first RunInstances: ${figures.firstUploadToFirstRunInstancesSeconds} s\n` +
         `first upload → first instance running with EC2_BOOT_SECONDS=${bootSeconds}: ${figures.firstUploadToFirstInstanceRunningSeconds} s\n` +
@@ -105,9 +111,5 @@ async function main(): Promise<void> {
     await system.stop();
     if (!values['run-dir']) rmSync(runDir, { recursive: true, force: true });
   }
-}
-
-main().catch((err: unknown) => {
-  console.error(err);
-  process.exit(1);
+  return EXIT.done;
 });

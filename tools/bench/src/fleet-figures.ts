@@ -6,29 +6,30 @@
  * - peak workers alive, sampled every 100 ms from /proc (must equal MAX_WORKERS for 100 images),
  * - time from the last result to zero workers with IDLE_SECONDS = n (goal ≤ n + 2 s).
  */
-import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { parseArgs } from 'node:util';
+import { EXIT, existingPath, parseCommandLine, runMain, writeJsonOutput } from '@app/command-line';
+import { listImages } from '@tools/loadgen';
 import { DATASET_DIR, MODEL_DIR } from '@tools/testing';
 import { liveWorkerPids, startLocalSystem, upload, WorkerCensus } from '@tools/local-run';
 
-async function main(): Promise<void> {
-  const { values } = parseArgs({
-    options: {
-      'idle-seconds': { type: 'string', default: '5' },
-      'max-workers': { type: 'string', default: '4' },
-      images: { type: 'string', default: join(DATASET_DIR, 'imagenet-100/images') },
-      count: { type: 'string', default: '100' },
-    },
-  });
+const values = parseCommandLine({
+  name: 'npm run bench:fleet --',
+  summary: "Runs the whole local system once and prints the fleet's figures: first upload to first worker, peak workers, last result to zero workers.",
+  flags: {
+    'idle-seconds': { type: 'string', description: 'IDLE_SECONDS of the workers', default: '5', number: { integer: true, min: 1 } },
+    'max-workers': { type: 'string', description: 'MAX_WORKERS', default: '4', number: { integer: true, min: 1 } },
+    images: { type: 'string', value: 'DIR', description: 'images to upload', default: join(DATASET_DIR, 'imagenet-100/images') },
+    count: { type: 'string', description: 'upload the first N images', default: '100', number: { integer: true, min: 1 } },
+    json: { type: 'string', value: 'OUT', description: 'write the figures as JSON' },
+  },
+});
+
+runMain('bench:fleet', async () => {
   const idle = Number(values['idle-seconds']);
   const maxWorkers = Number(values['max-workers']);
-  const files = readdirSync(values.images)
-    .filter((f) => /\.(jpe?g|png|webp|gif)$/i.test(f))
-    .sort((a, b) => a.localeCompare(b, 'en', { numeric: true }))
-    .slice(0, Number(values.count))
-    .map((f) => join(values.images, f));
+  const files = listImages(existingPath('images', values.images), Number(values.count));
   const runDir = mkdtempSync(join(tmpdir(), 'bench-fleet-'));
   const system = await startLocalSystem({
     webPort: 0,
@@ -72,6 +73,7 @@ async function main(): Promise<void> {
       wallSeconds: +((lastResult - t0) / 1000).toFixed(2),
     };
     console.log(JSON.stringify(figures));
+    writeJsonOutput(values.json, figures);
     console.log(
       `first upload → first worker: ${figures.firstUploadToFirstWorkerSeconds} s (goal ≤ 1 s)\n` +
         `peak workers for ${files.length} images with MAX_WORKERS=${maxWorkers}: ${figures.peakWorkers}\n` +
@@ -81,9 +83,5 @@ async function main(): Promise<void> {
     await system.stop();
     rmSync(runDir, { recursive: true, force: true });
   }
-}
-
-main().catch((err: unknown) => {
-  console.error(err);
-  process.exit(1);
+  return EXIT.done;
 });

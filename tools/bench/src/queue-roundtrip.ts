@@ -3,7 +3,7 @@
  * one message at a time (send, receive, delete) and in batches of ten, measured
  * side by side in one run. Prints messages per second for each.
  */
-import { parseArgs } from 'node:util';
+import { EXIT, parseCommandLine, runMain, writeJsonOutput } from '@app/command-line';
 import { startTestStack } from '@tools/testing';
 import type { Queue } from '@app/aws';
 
@@ -31,8 +31,16 @@ async function batched(q: Queue, n: number): Promise<number> {
   return n / ((performance.now() - started) / 1000);
 }
 
-async function main(): Promise<void> {
-  const { values } = parseArgs({ options: { messages: { type: 'string', default: '300' } } });
+const values = parseCommandLine({
+  name: 'npm run bench:queue --',
+  summary: 'Round trips through the embedded SQS, one message at a time and in batches of ten, side by side; prints messages per second for each.',
+  flags: {
+    messages: { type: 'string', description: 'messages per round (rounded up to a multiple of 10)', default: '300', number: { integer: true, min: 10 } },
+    json: { type: 'string', value: 'OUT', description: 'write the figures as JSON' },
+  },
+});
+
+runMain('bench:queue', async () => {
   const n = Math.ceil(Number(values.messages) / 10) * 10;
   const stack = await startTestStack();
   try {
@@ -43,16 +51,12 @@ async function main(): Promise<void> {
     const median = (xs: number[]) => xs.sort((a, b) => a - b)[Math.floor(xs.length / 2)];
     const single = median(rounds.map((r) => r.single));
     const batch = median(rounds.map((r) => r.batch));
-    console.log(
-      JSON.stringify({ messages: n, rounds: 3, oneAtATimePerSecond: Math.round(single), batchedPerSecond: Math.round(batch), ratio: +(batch / single).toFixed(1) }),
-    );
+    const figures = { messages: n, rounds: 3, oneAtATimePerSecond: Math.round(single), batchedPerSecond: Math.round(batch), ratio: +(batch / single).toFixed(1) };
+    console.log(JSON.stringify(figures));
+    writeJsonOutput(values.json, figures);
     console.log(`one at a time: ${single.toFixed(0)} msg/s (send+receive+delete); batches of 10: ${batch.toFixed(0)} msg/s`);
   } finally {
     await stack.stop();
   }
-}
-
-main().catch((err: unknown) => {
-  console.error(err);
-  process.exit(1);
+  return EXIT.done;
 });

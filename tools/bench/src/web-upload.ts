@@ -15,7 +15,7 @@
  */
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { parseArgs } from 'node:util';
+import { EXIT, parseCommandLine, runMain, writeJsonOutput } from '@app/command-line';
 import { DATASET_DIR, MODEL_DIR, spawnApp, startTestStack, WORKSPACE_ROOT, type RunningApp, type TestStack } from '@tools/testing';
 
 const IMAGES = join(DATASET_DIR, 'imagenet-100/images');
@@ -102,9 +102,17 @@ function realWorkerBuilt(): boolean {
   return existsSync(main) && readFileSync(main, 'utf8').includes('parseLaunchMessage');
 }
 
-async function main(): Promise<void> {
-  const { values } = parseArgs({ options: { rounds: { type: 'string', default: '5' } } });
-  const rounds = Math.max(1, Number(values.rounds));
+const values = parseCommandLine({
+  name: 'npm run bench:web --',
+  summary: 'Times 100 concurrent uploads through POST /api/images and the classic POST / against the built web tier and the embedded S3/SQS.',
+  flags: {
+    rounds: { type: 'string', description: 'rounds of each measurement (the median is reported)', default: '5', number: { integer: true, min: 1 } },
+    json: { type: 'string', value: 'OUT', description: 'write the figures as JSON' },
+  },
+});
+
+runMain('bench:web', async () => {
+  const rounds = Number(values.rounds);
 
   // 1 and 2: no worker; messages simply accumulate in the launch queue.
   let stack = await startTestStack();
@@ -158,15 +166,12 @@ async function main(): Promise<void> {
     classicWorkers: withWorker ? 1 : 0,
   };
   console.log(JSON.stringify(result));
+  writeJsonOutput(values.json, result);
   console.log(`POST /api/images, 100 concurrent one-file requests: all 202 in ${result.apiOneFileEach100ConcurrentMs.median} ms (median of ${rounds})`);
   console.log(`POST /api/images, one request with 100 files: 202 in ${result.apiOneRequest100FilesMs.median} ms`);
   console.log(`POST / (classic), 100 concurrent: all stored and enqueued in ${result.classic100ConcurrentAcceptedMs.median} ms`);
   if (result.classic100ConcurrentAnsweredMs) {
     console.log(`POST / (classic), 100 concurrent: all answered with labels by one local worker in ${result.classic100ConcurrentAnsweredMs.median} ms`);
   }
-}
-
-main().catch((err: unknown) => {
-  console.error(err);
-  process.exit(1);
+  return EXIT.done;
 });

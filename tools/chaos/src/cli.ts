@@ -1,6 +1,6 @@
-import { existsSync, mkdirSync, readdirSync, writeFileSync } from 'node:fs';
-import { dirname, join, resolve } from 'node:path';
-import { UsageError } from '@app/command-line';
+import { existsSync, readdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { UsageError, writeJsonOutput } from '@app/command-line';
 import { buildApps } from '@tools/local-run';
 import { DATASET_DIR, MODEL_DIR } from '@tools/testing';
 
@@ -38,10 +38,5 @@ export function buildUnlessSkipped(): void {
   buildApps();
 }
 
-export function writeJson(path: string | undefined, value: unknown): void {
-  if (!path) return;
-  const out = resolve(path);
-  mkdirSync(dirname(out), { recursive: true });
-  writeFileSync(out, JSON.stringify(value, null, 2) + '\n');
-  console.error(`wrote ${out}`);
-}
+/** --json OUT. */
+export const writeJson = writeJsonOutput;

@@ -8,6 +8,8 @@
  * parseArgs, so a tool's own code reads them unchanged; a number flag is a string that
  * is known to parse.
  */
+import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import { dirname, resolve } from 'node:path';
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
 
 /** Exit codes shared by every tool and app. */
@@ -165,4 +167,19 @@ export function runMain(name: string, main: () => Promise<number | void>): void 
       process.exit(EXIT.usage);
     },
   );
+}
+
+/** `--json OUT`: the figures a tool printed, as JSON in OUT (folders made); nothing without a path. */
+export function writeJsonOutput(path: string | undefined, value: unknown): void {
+  if (!path) return;
+  const out = resolve(path);
+  mkdirSync(dirname(out), { recursive: true });
+  writeFileSync(out, JSON.stringify(value, null, 2) + '\n');
+  console.error(`wrote ${out}`);
+}
+
+/** A path flag's value when it exists; else a UsageError naming the flag (the default data sets are not in a fresh clone). */
+export function existingPath(flag: string, path: string): string {
+  if (!existsSync(path)) throw new UsageError(`--${flag}: ${path} does not exist`);
+  return path;
 }
