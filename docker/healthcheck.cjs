@@ -2,6 +2,7 @@
 //   node healthcheck.cjs http    GET http://127.0.0.1:$PORT/health answers 2xx (web tier, controllers)
 //   node healthcheck.cjs queue   the worker's launch queue answers, with the worker's own
 //                                configuration and AWS SDK (GetQueueAttributes, no side effects)
+//   node healthcheck.cjs edge    the local edge image's S3/SQS and EC2 ports answer HTTP
 // Exit 0 healthy, 1 not; the reason goes to stderr, which `docker inspect` shows.
 'use strict';
 const mode = process.argv[2] || 'http';
@@ -37,6 +38,13 @@ if (mode === 'http') {
     () => process.exit(0),
     (err) => fail(`launch queue: ${err.name}: ${err.message}`),
   );
+} else if (mode === 'edge') {
+  // The local edge image: S3/SQS and the EC2 stand-in both answer HTTP (any status: they are up).
+  const ports = [process.env.LOCAL_AWS_PORT || '4566', process.env.LOCAL_EC2_PORT || '4567'];
+  Promise.all(ports.map((p) => fetch(`http://127.0.0.1:${p}/`).then((res) => res.arrayBuffer()))).then(
+    () => process.exit(0),
+    (err) => fail(`edge ports ${ports.join(', ')}: ${err.message}`),
+  );
 } else {
-  fail(`unknown mode ${mode} (http or queue)`);
+  fail(`unknown mode ${mode} (http, queue or edge)`);
 }

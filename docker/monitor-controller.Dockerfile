@@ -3,11 +3,13 @@
 #   docker build -f docker/monitor-controller.Dockerfile -t ics/monitor-controller .
 # Stages: build (the whole workspace, nx build) -> deps (production node_modules from
 # the artifact's own lockfile) -> runtime (node_modules + the artifact, non-root).
-ARG NODE_IMAGE=node:24-bookworm-slim
+# Base pinned by digest (node 24 on Debian bookworm, slim). Without a registry, `npm run images`
+# assembles an equivalent base offline and passes it here as NODE_IMAGE.
+ARG NODE_IMAGE=node:24-bookworm-slim@sha256:6f7b03f7c2c8e2e784dcf9295400527b9b1270fd37b7e9a7285cf83b6951452d
 
 FROM ${NODE_IMAGE} AS build
 WORKDIR /src
-ENV NX_DAEMON=false NX_NO_CLOUD=true CI=true
+ENV NX_DAEMON=false NX_NO_CLOUD=true CI=true ONNXRUNTIME_NODE_INSTALL=skip
 COPY package.json package-lock.json ./
 # The build runs no install scripts: it needs none (the native TF backend is the worker's).
 RUN npm ci --ignore-scripts --no-audit --no-fund
@@ -28,5 +30,14 @@ COPY docker/healthcheck.cjs /usr/local/lib/healthcheck.cjs
 # The node image's unprivileged user (uid 1000); the app files stay root-owned, read-only to it.
 USER node
 EXPOSE 3000
+# One process (node, PID 1), configured only by its environment, logging to stdout; SIGTERM
+# (docker stop) closes the app (Nest shutdown hooks) well within docker's 10 s.
 HEALTHCHECK --interval=15s --timeout=5s --start-period=20s --retries=3 CMD ["node", "/usr/local/lib/healthcheck.cjs", "http"]
+STOPSIGNAL SIGTERM
+ARG REVISION=unknown
+LABEL org.opencontainers.image.title="ics/monitor-controller" \
+  org.opencontainers.image.description="Image classification service: deadline checks, retries and terminations" \
+  org.opencontainers.image.licenses="MIT" \
+  org.opencontainers.image.revision="${REVISION}" \
+  org.opencontainers.image.base.name="${NODE_IMAGE}"
 CMD ["node", "main.js"]

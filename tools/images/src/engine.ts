@@ -101,9 +101,10 @@ export class BuildahEngine implements Engine {
     await this.buildah([...args, req.context], req.logFile);
   }
 
+  /** buildah reports sizes only rounded for humans: the bytes of the image's file system (vfs keeps it unpacked). */
   async imageSize(tag: string): Promise<number> {
-    const images = JSON.parse(await this.buildah(['images', '--json', tag])) as { size?: number }[];
-    return images[0]?.size ?? 0;
+    const [bytes] = await this.diskUsage(tag, ['/']);
+    return bytes;
   }
 
   async importRootfs(rootfs: string, tag: string, config: ImageConfig, logFile: string): Promise<void> {

@@ -1,0 +1,2 @@
+export * from './edge/edge';
+export * from './catalogue';
