@@ -1,5 +1,32 @@
 import nx from '@nx/eslint-plugin';
 
+/**
+ * Apps and libs ship; tools/ (test helpers and doubles, the local stack, benchmarks) does
+ * not. So apps and libs import tools/ only from spec files and the test kits in a
+ * project's test/ folder. `prefix` locates the projects: '' from a project's own config
+ * (where Nx runs its lint), '{apps,libs}/*\/' from this root config.
+ */
+const toolsOnlyFromTests = (prefix) => ({
+  files: [`${prefix}**/*.ts`],
+  ignores: [`${prefix}**/*.spec.ts`, `${prefix}**/*.test.ts`, `${prefix}test/**`, `${prefix}jest.config.*`],
+  rules: {
+    'no-restricted-imports': [
+      'error',
+      {
+        patterns: [
+          {
+            regex: '^(@tools/|(\\.\\./)+tools/)',
+            message: 'apps and libs may import tools/ only from spec files and test/ kits: tools/ is not part of any artifact',
+          },
+        ],
+      },
+    ],
+  },
+});
+
+/** The rules an app's or lib's own eslint.config.mjs adds to this file's. */
+export const appOrLibRules = [toolsOnlyFromTests('')];
+
 export default [
   ...nx.configs['flat/base'],
   ...nx.configs['flat/typescript'],
@@ -7,6 +34,7 @@ export default [
   {
     ignores: ['**/dist', '**/out-tsc', '**/cdk.out', 'test-artifacts', '.local-aws', '.local-run'],
   },
+  toolsOnlyFromTests('{apps,libs}/*/'),
   {
     files: ['**/*.ts', '**/*.tsx', '**/*.js', '**/*.jsx'],
     rules: {

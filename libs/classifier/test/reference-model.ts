@@ -14,6 +14,8 @@ export interface ReferenceOptions {
   /** Side of the centred square taken before resizing, as a fraction of the shorter edge. */
   cropFraction: number;
   kernel: 'lanczos3' | 'cubic';
+  /** Pixel 0 maps to min, 255 to max (default [0, 1]). */
+  inputRange?: [number, number];
   /** Output index of ImageNet class 0. */
   labelOffset: number;
   /** True when the model outputs logits (softmax applied here); false when it outputs probabilities. */
@@ -24,7 +26,7 @@ export interface ReferenceOptions {
 /**
  * A graph model's top-1 for an image, computed without the Classifier: the
  * graph loaded from memory in this thread, pixels cropped and resized by sharp
- * alone and scaled to [0, 1]. Tests hold the Classifier's answer against it, so
+ * alone and scaled to the input range. Tests hold the Classifier's answer against it, so
  * they prove preprocessing, label offset and softmax on any image; how often the
  * model is right about real photos is the evaluation's business (npm run eval:classifier).
  */
@@ -50,7 +52,7 @@ export class ReferenceModel {
 
   /** The top-1 class (ImageNet index, offset removed) and its probability. */
   async top1(bytes: Buffer, labels: readonly string[]): Promise<{ label: string; classIndex: number; confidence: number }> {
-    const { inputSize: size, cropFraction, kernel, labelOffset, applySoftmax, outputName } = this.options;
+    const { inputSize: size, cropFraction, kernel, labelOffset, applySoftmax, outputName, inputRange: [min, max] = [0, 1] } = this.options;
     const image = sharp(bytes);
     if (cropFraction < 1) {
       const { width = 0, height = 0 } = await sharp(bytes).metadata();
@@ -58,7 +60,7 @@ export class ReferenceModel {
       image.extract({ left: Math.floor((width - side) / 2), top: Math.floor((height - side) / 2), width: side, height: side });
     }
     const pixels = await image.resize(size, size, { fit: 'cover', kernel }).removeAlpha().raw().toBuffer();
-    const input = tf.tensor4d(Float32Array.from(pixels, (v) => v / 255), [1, size, size, 3]);
+    const input = tf.tensor4d(Float32Array.from(pixels, (v) => min + (v / 255) * (max - min)), [1, size, size, 3]);
     const output = (outputName ? await this.model.executeAsync(input, outputName) : this.model.predict(input)) as tf.Tensor;
     const probsTensor = applySoftmax ? tf.softmax(output) : output;
     const probs = Array.from(await probsTensor.data());

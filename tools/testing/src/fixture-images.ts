@@ -65,14 +65,6 @@ function raw(seed: string, width: number, height: number, grain?: number) {
   return sharp(renderPixels(seed, width, height, grain), { raw: { width, height, channels: 3 } });
 }
 
-/** A JPEG of pure grain: it does not compress, so it is as large as a big photo (about 1.5 bytes per pixel at quality 95). */
-export function grainyJpeg(seed: string, width: number, height: number): Promise<Buffer> {
-  const rnd = seedrandom(seed);
-  const px = Buffer.alloc(width * height * 3);
-  for (let i = 0; i < px.length; i++) px[i] = Math.floor(rnd() * 256);
-  return sharp(px, { raw: { width, height, channels: 3 } }).jpeg({ quality: 95 }).toBuffer();
-}
-
 /** Every image the fixtures folder holds, rendered afresh. */
 export async function renderFixtureImages(): Promise<RenderedImage[]> {
   const out: RenderedImage[] = [];

@@ -8,4 +8,3 @@ export * from './fixture-images';
 export * from './eventually';
 export * from './shared-data';
 export * from './doubles/ssm-double';
-export * from './expected-labels';

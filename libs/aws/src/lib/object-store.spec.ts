@@ -1,15 +1,34 @@
 import { createServer, request, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { Readable } from 'node:stream';
+import sharp from 'sharp';
 import { PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import { loadConfig } from '@app/config';
 import { startLocalAws, LOCAL_CREDENTIALS, type LocalAws } from '@tools/local-aws';
-import { grainyJpeg, scene, smallImage } from '@tools/testing';
 import { AwsClients } from './clients';
 import { AwsResources } from './aws-resources';
 import { AccessDeniedError, ConflictError, NotFoundError, UnreachableError } from './errors';
 import { ObjectStore } from './object-store';
 
+
+// The repository's test images, read as files: a lib's tests import nothing of tools/testing (it depends on this lib).
+const fixture = (path: string) => readFileSync(join(__dirname, '../../../../tools/testing/fixtures/images', path));
+
+/** Random pixels do not compress: a JPEG as large as the biggest ImageNet photos. */
+function largeJpeg(width: number, height: number): Promise<Buffer> {
+  const pixels = Buffer.alloc(width * height * 3);
+  let x = 2463534242;
+  for (let i = 0; i < pixels.length; i++) {
+    // xorshift32: deterministic noise
+    x ^= x << 13;
+    x ^= x >>> 17;
+    x ^= x << 5;
+    pixels[i] = x >>> 24;
+  }
+  return sharp(pixels, { raw: { width, height, channels: 3 } }).jpeg({ quality: 95, chromaSubsampling: '4:4:4' }).toBuffer();
+}
 
 describe('ObjectStore against the embedded S3', () => {
   let aws: LocalAws;
@@ -28,9 +47,9 @@ describe('ObjectStore against the embedded S3', () => {
   });
 
   it('stores real JPEGs byte for byte, with content type and metadata', async () => {
-    const large = await grainyJpeg('object-store', 700, 500); // as large as the biggest ImageNet sample photos (700 KB and more)
+    const large = await largeJpeg(700, 500);
     expect(large.length).toBeGreaterThan(500_000);
-    const files = [large, scene(0).bytes, smallImage(0).bytes];
+    const files = [large, fixture('scenes/scene_0.jpg'), fixture('small/test_0.JPEG')];
     for (const [i, bytes] of files.entries()) {
       const key = `round-trip/${i}.jpg`;
       await store.put(key, bytes, { contentType: 'image/jpeg', metadata: { 'file-name': `f${i}.jpg` } });
@@ -84,7 +103,7 @@ describe('ObjectStore against the embedded S3', () => {
   }, 60_000);
 
   it('gives a presigned URL that plain fetch() can download', async () => {
-    const bytes = smallImage(1).bytes;
+    const bytes = fixture('small/test_1.JPEG');
     await store.put('presigned/test_1.jpg', bytes, { contentType: 'image/jpeg' });
     const url = await store.presignGet('presigned/test_1.jpg', 60);
     expect(url).toContain('X-Amz-Signature=');
@@ -117,7 +136,7 @@ describe('ObjectStore against the embedded S3', () => {
   // corrupted (the aws-chunked framing ends up in the object). The local stack
   // sets WHEN_REQUIRED; this shows why.
   it('quirk: a streamed upload is stored intact only with WHEN_REQUIRED checksums', async () => {
-    const bytes = smallImage(2).bytes;
+    const bytes = fixture('small/test_2.JPEG');
     const upload = async (mode: 'WHEN_SUPPORTED' | 'WHEN_REQUIRED', key: string) => {
       const s3 = new S3Client({
         region: 'us-east-1',

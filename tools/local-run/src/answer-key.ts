@@ -1,6 +1,6 @@
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { MODEL_DIR } from './fixtures';
+import { MODEL_DIR } from '@tools/testing';
 
 /**
  * What the model says for each file, computed in this process by the same
