@@ -1,7 +1,7 @@
 /**
  * Memory of the built web tier under large uploads (does it stay bounded?):
  *
- *   npx tsx --tsconfig tsconfig.base.json apps/web-tier/src/bench/upload-memory.ts \
+ *   npx tsx --tsconfig tsconfig.base.json tools/bench/src/upload-memory.ts \
  *     [--files 100] [--mib 10] [--requests 4]
  *
  * Starts the embedded S3/SQS and dist/apps/web-tier (`npx nx build web-tier`)
@@ -13,11 +13,18 @@
  * the high-water mark (VmHWM from /proc, so no peak is missed between samples).
  */
 import { readFileSync } from 'node:fs';
-import { parseArgs } from 'node:util';
+import { EXIT, parseCommandLine, runMain, writeJsonOutput } from '@app/command-line';
 import { spawnApp, startTestStack } from '@tools/testing';
 
-const { values } = parseArgs({
-  options: { files: { type: 'string', default: '100' }, mib: { type: 'string', default: '10' }, requests: { type: 'string', default: '4' } },
+const values = parseCommandLine({
+  name: 'npx tsx --tsconfig tsconfig.base.json tools/bench/src/upload-memory.ts',
+  summary: "Memory of the built web tier under large uploads: concurrent requests of many large files, the tier's RSS before, at peak and after.",
+  flags: {
+    files: { type: 'string', description: 'files per request', default: '100', number: { integer: true, min: 1 } },
+    mib: { type: 'string', description: 'MiB per file', default: '10', number: { min: 0.001 } },
+    requests: { type: 'string', description: 'requests at once', default: '4', number: { integer: true, min: 1 } },
+    json: { type: 'string', value: 'OUT', description: 'write the figures as JSON' },
+  },
 });
 const FILES = Number(values.files);
 const SIZE = Number(values.mib) * 1024 * 1024;
@@ -51,7 +58,7 @@ function body(request: number): ReadableStream<Uint8Array> {
 
 const mib = (n: number) => `${(n / 1024 / 1024).toFixed(1)} MiB`;
 
-async function main(): Promise<void> {
+runMain('upload-memory', async () => {
   const stack = await startTestStack();
   const web = spawnApp('web-tier', { ...stack.env, LOG_LEVEL: 'info', PORT: '0', HOST: '127.0.0.1', OUTPUT_POLL_SECONDS: '1' });
   try {
@@ -80,13 +87,10 @@ async function main(): Promise<void> {
     console.log(`uploads: ${REQUESTS} request(s) at once × ${FILES} files × ${mib(SIZE)} = ${mib(sent)} in ${seconds.toFixed(1)} s; answers: ${statuses.join(', ')}`);
     console.log(`upload bytes held at once (ics_web_upload_buffered_peak_bytes): ${mib(peak)} (bound: ${REQUESTS} × MAX_FILE_BYTES = ${mib(REQUESTS * SIZE)})`);
     console.log(`web tier RSS: ${mib(before.rss)} before, peak ${mib(after.hwm)} (VmHWM), ${mib(after.rss)} after`);
+    writeJsonOutput(values.json, { requests: REQUESTS, files: FILES, fileBytes: SIZE, seconds, statuses, bufferedPeakBytes: peak, rss: { before: before.rss, peak: after.hwm, after: after.rss } });
   } finally {
     await web.stop();
     await stack.stop();
   }
-}
-
-main().catch((err: unknown) => {
-  console.error(err);
-  process.exit(1);
+  return EXIT.done;
 });
