@@ -1,5 +1,5 @@
 #!/bin/bash
-# User data of a one-off builder instance that becomes the worker AMI (docs/deploy.md,
+# User data of a one-off builder instance that becomes the worker AMI (docs/operations.md,
 # "Bake the worker AMI"). Fill @@AWS_REGION@@ and @@ARTIFACT_BUCKET@@ (sed), launch
 # Amazon Linux 2023 from the worker launch template with this as user data and
 # --instance-initiated-shutdown-behavior stop; it installs the worker and the model,

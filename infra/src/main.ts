@@ -9,7 +9,7 @@ import { IcsStack } from './lib/stack';
  *
  * Synth-time settings (environment): ICS_STACK_NAME (default `ics`, also STACK_NAME
  * and the ics:stack tag), ICS_INPUT_RETENTION_DAYS (7), ICS_OUTPUT_RETENTION_DAYS (30).
- * Deploy-time settings are CloudFormation parameters (see docs/deploy.md).
+ * Deploy-time settings are CloudFormation parameters (see docs/operations.md).
  */
 export const DEFAULT_OUTDIR = resolve(__dirname, '../../dist/infra/cdk.out');
 

@@ -16,13 +16,13 @@ export function defineParameters(stack: Stack) {
       type: 'AWS::EC2::Image::Id',
       description:
         'Amazon Linux 2023 (x86_64) AMI id, resolved once and pinned: the control host, and workers while WorkerAmiId is empty. ' +
-        'A new id replaces the control host (docs/deploy.md, "Upgrade the AMI").',
+        'A new id replaces the control host (docs/operations.md, "Upgrade the AMI").',
     }),
     workerAmiId: p('WorkerAmiId', {
       type: 'String',
       default: '',
       allowedPattern: `^(ami-[0-9a-f]{8,17})?$`,
-      description: 'The baked worker AMI (docs/deploy.md). Empty: BaseAmiId, the worker installs itself at boot.',
+      description: 'The baked worker AMI (docs/operations.md). Empty: BaseAmiId, the worker installs itself at boot.',
     }),
     workerInstanceType: p('WorkerInstanceType', {
       type: 'String',

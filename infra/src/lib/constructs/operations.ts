@@ -34,7 +34,7 @@ export class Operations extends Construct {
     const deadLetters = (alarmId: string, queue: sqs.Queue, what: string) =>
       this.alarm(alarmId, {
         alarmName: `${name}-${alarmId}`,
-        alarmDescription: `${what} (inspect with aws sqs receive-message; docs/deploy.md)`,
+        alarmDescription: `${what} (inspect with aws sqs receive-message; docs/operations.md)`,
         metric: queue.metricApproximateNumberOfMessagesVisible({ period: Duration.minutes(1), statistic: 'Maximum' }),
         threshold: 0,
         comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
