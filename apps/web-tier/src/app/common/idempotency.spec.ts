@@ -1,5 +1,7 @@
+import { createHash } from 'node:crypto';
 import { startTestStack, type TestStack } from '@tools/testing';
 import { closeTier, datasetImage, form, startWebApp, takeLaunches, type WebApp } from '../../../test/web-test-kit';
+import { uploadRequestHash } from '../upload/upload.service';
 import { IdempotencyStore, PENDING_TAKEOVER_MS } from './idempotency';
 
 jest.setTimeout(60_000);
@@ -81,7 +83,9 @@ describe('Idempotency-Key', () => {
 
   it('answers 409 with Retry-After while the first request is in progress, and lets a retry take over a claim left behind', async () => {
     const records = tier(one).app.get(IdempotencyStore);
-    const began = await records.begin('default', 'in-flight-1', 'hash-a');
+    const image = datasetImage(14);
+    const hash = uploadRequestHash('api', 'images', undefined, [{ fileName: image.name, digest: createHash('sha256').update(image.bytes).digest('hex') }]);
+    const began = await records.begin('default', 'in-flight-1', hash);
     expect(began.kind).toBe('first');
     const busy = await upload(two, 'in-flight-1', [14]);
     expect(busy.status).toBe(409);
@@ -92,7 +96,7 @@ describe('Idempotency-Key', () => {
 
     // The first request's tier died: past the takeover age, a retry becomes the first.
     const later = Date.now() + PENDING_TAKEOVER_MS + 1_000;
-    const takeover = await records.begin('default', 'in-flight-1', 'hash-a', () => later);
+    const takeover = await records.begin('default', 'in-flight-1', hash, () => later);
     expect(takeover.kind).toBe('first');
     // A request that failed without an answer leaves no claim: its retry runs afresh.
     if (takeover.kind === 'first') await takeover.claim.abandon();

@@ -126,7 +126,7 @@ export class UploadService {
     planned.sort((a, b) => a.index - b.index);
     let claim: IdempotencyClaim | undefined;
     if (target.idempotencyKey) {
-      const hash = requestHash([mode, field, target.batch?.batchId ?? null, planned.map((p) => [p.fileName, p.digest])]);
+      const hash = uploadRequestHash(mode, field, target.batch?.batchId, planned);
       const outcome = await this.idempotency.begin<KeptUpload>(target.tenant, target.idempotencyKey, hash).catch(async (err: unknown) => {
         await this.cleanup.remove(planned.filter((p) => !p.failed).map((p) => p.key));
         throw err;
@@ -254,6 +254,11 @@ export class UploadService {
     );
     return failed.length > 0 ? { batchId, images, failed } : { batchId, images };
   }
+}
+
+/** What identifies an upload for `Idempotency-Key`: its route, the batch it adds to, each file's name and bytes (SHA-256) in order. */
+export function uploadRequestHash(mode: UploadMode, field: string, batchId: string | undefined, files: { fileName: string; digest: string }[]): string {
+  return requestHash([mode, field, batchId ?? null, files.map((f) => [f.fileName, f.digest])]);
 }
 
 /** The record of the batch an upload creates: closed at once, its images inline (one write). */
