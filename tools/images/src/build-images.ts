@@ -1,10 +1,10 @@
 import { spawnSync } from 'node:child_process';
-import { mkdirSync, readFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { defaultNodeImage, formatBytes, imageSpec, WORK_DIR, WORKSPACE_ROOT, type ImageName } from './catalogue';
 import type { Engine } from './engine';
 import { ensureOfflineBase } from './offline-base';
-import { onPath } from './run';
+import { onPath, run } from './run';
 
 export interface BaseChoice {
   /** What the Dockerfiles build FROM (NODE_IMAGE). */
@@ -70,21 +70,47 @@ function revision(): string {
   return r.status === 0 ? r.stdout.trim() : 'unknown';
 }
 
-export async function buildImages(engine: Engine, names: ImageName[], base: BaseChoice, log: (line: string) => void): Promise<BuiltImage[]> {
+export type ContextSource = 'head' | 'working-tree';
+
+/**
+ * The build context. `head`: the committed tree, exported with `git archive` into its own folder
+ * (once per commit), so a build sees what a fresh clone has, never a half-saved edit of the
+ * working tree. `working-tree`: the repository folder as it is.
+ */
+export async function prepareContext(source: ContextSource, log: (line: string) => void): Promise<{ dir: string; revision: string }> {
+  const rev = revision();
+  if (source === 'working-tree' || rev === 'unknown') return { dir: WORKSPACE_ROOT, revision: rev === 'unknown' ? rev : `${rev}+working-tree` };
+  const dir = join(WORK_DIR, `context-${rev.slice(0, 12)}`);
+  if (!existsSync(join(dir, 'package.json'))) {
+    for (const old of readdirSync(WORK_DIR).filter((d) => d.startsWith('context-'))) rmSync(join(WORK_DIR, old), { recursive: true, force: true });
+    mkdirSync(dir, { recursive: true });
+    await run('sh', ['-c', 'git -C "$1" archive --format=tar HEAD | tar -x -C "$2"', 'sh', WORKSPACE_ROOT, dir]);
+  }
+  log(`context: the committed tree at ${rev.slice(0, 12)} (${dir})`);
+  return { dir, revision: rev };
+}
+
+export async function buildImages(
+  engine: Engine,
+  names: ImageName[],
+  base: BaseChoice,
+  context: { dir: string; revision: string },
+  log: (line: string) => void,
+): Promise<BuiltImage[]> {
   const logDir = join(WORK_DIR, 'logs');
   mkdirSync(logDir, { recursive: true });
-  const buildArgs: Record<string, string> = { REVISION: revision() };
+  const buildArgs: Record<string, string> = { REVISION: context.revision };
   if (base.offline || base.image !== defaultNodeImage(readFileSync(imageSpec('web-tier').dockerfile, 'utf8'))) buildArgs['NODE_IMAGE'] = base.image;
   // The offline base stands in for a machine without a route to tfjs-node's download host.
   if (base.offline) buildArgs['TFJS_NODE'] = 'skip';
   const built: BuiltImage[] = [];
   for (const name of names) {
-    const spec = imageSpec(name);
+    const spec = imageSpec(name, context.dir);
     const logFile = join(logDir, `${name}.log`);
     log(`${name}: building ${spec.tag} with ${engine.name} (log: ${logFile})`);
     const started = Date.now();
     try {
-      await engine.build({ dockerfile: spec.dockerfile, ignoreFile: spec.ignoreFile, context: WORKSPACE_ROOT, tag: spec.tag, buildArgs, logFile });
+      await engine.build({ dockerfile: spec.dockerfile, ignoreFile: spec.ignoreFile, context: context.dir, tag: spec.tag, buildArgs, logFile });
       const seconds = (Date.now() - started) / 1000;
       const sizeBytes = await engine.imageSize(spec.tag);
       built.push({ name, tag: spec.tag, ok: true, seconds, sizeBytes, log: logFile });

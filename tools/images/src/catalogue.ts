@@ -1,7 +1,6 @@
 import { join, resolve } from 'node:path';
 
 export const WORKSPACE_ROOT = resolve(__dirname, '../../..');
-export const DOCKER_DIR = join(WORKSPACE_ROOT, 'docker');
 /** Logs, the offline base's assembly and check runs: gitignored, outside every image's build context. */
 export const WORK_DIR = join(WORKSPACE_ROOT, 'tmp/images');
 
@@ -17,8 +16,9 @@ export interface ImageSpec {
   ignoreFile: string;
 }
 
-export function imageSpec(name: ImageName): ImageSpec {
-  const dockerfile = join(DOCKER_DIR, `${name}.Dockerfile`);
+/** `root`: the build context holding docker/ (the repository, or a snapshot of it). */
+export function imageSpec(name: ImageName, root = WORKSPACE_ROOT): ImageSpec {
+  const dockerfile = join(root, 'docker', `${name}.Dockerfile`);
   return { name, tag: `ics/${name}:local`, dockerfile, ignoreFile: `${dockerfile}.dockerignore` };
 }
 

@@ -38,6 +38,7 @@ export interface BuildOptions {
   only: ImageName[];
   nodeImage?: string;
   offlineBase: boolean;
+  workingTree: boolean;
 }
 
 export function parseBuildArgs(argv: string[]): ParseResult<BuildOptions> {
@@ -51,7 +52,8 @@ export function parseBuildArgs(argv: string[]): ParseResult<BuildOptions> {
     .addOption(engineOption())
     .option('--only <names>', `comma-separated subset of: ${IMAGE_NAMES.join(', ')}`)
     .option('--node-image <ref>', 'build on this base image instead (passed as NODE_IMAGE)')
-    .option('--offline-base', 'assemble the offline base without trying to pull the pinned one', false);
+    .option('--offline-base', 'assemble the offline base without trying to pull the pinned one', false)
+    .option('--working-tree', 'build the working tree as it is (default: the committed tree, HEAD, as a fresh clone has it)', false);
   return parse(program, argv, (o) => {
     const only = o['only'] === undefined ? [...IMAGE_NAMES] : String(o['only']).split(',').map((s) => s.trim());
     const unknown = only.filter((n) => !(IMAGE_NAMES as readonly string[]).includes(n));
@@ -62,6 +64,7 @@ export function parseBuildArgs(argv: string[]): ParseResult<BuildOptions> {
       only: IMAGE_NAMES.filter((n) => only.includes(n)),
       nodeImage: o['nodeImage'] as string | undefined,
       offlineBase: o['offlineBase'] === true,
+      workingTree: o['workingTree'] === true,
     };
   });
 }

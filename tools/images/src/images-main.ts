@@ -4,7 +4,7 @@
  */
 import { writeFileSync } from 'node:fs';
 import { resolve } from 'node:path';
-import { buildImages, checkWorkerBudget, chooseBase, WORKER_BUDGET_FACTOR, type WorkerBudget } from './build-images';
+import { buildImages, checkWorkerBudget, chooseBase, prepareContext, WORKER_BUDGET_FACTOR, type WorkerBudget } from './build-images';
 import { formatBytes } from './catalogue';
 import { EXIT, parseBuildArgs } from './cli';
 import { chooseEngine, probeEngines } from './engine';
@@ -31,7 +31,8 @@ async function main(): Promise<number> {
     console.error(`images: ${(err as Error).message}`);
     return EXIT.goalFailed;
   }
-  const images = await buildImages(engine, o.only, base, log);
+  const context = await prepareContext(o.workingTree ? 'working-tree' : 'head', log);
+  const images = await buildImages(engine, o.only, base, context, log);
   let worker: WorkerBudget | undefined;
   const builtWorker = images.find((i) => i.name === 'classifier-worker' && i.ok);
   if (builtWorker) {
@@ -48,7 +49,7 @@ async function main(): Promise<number> {
   }
   log(`  total ${seconds.toFixed(0)} s, base ${base.image}${base.offline ? ' (assembled offline)' : ''}`);
   if (o.json) {
-    const report = { engine: engine.name, base, seconds, images, worker };
+    const report = { engine: engine.name, base, revision: context.revision, seconds, images, worker };
     writeFileSync(resolve(o.json), `${JSON.stringify(report, null, 2)}\n`);
     log(`figures written to ${resolve(o.json)}`);
   }
