@@ -1,7 +1,7 @@
 import type { LoggerService } from '@nestjs/common';
 import { QueueConsumer, SQS_BATCH_LIMIT, SQS_MAX_DELAY_SECONDS, type MessageContext, type Queue, type ReceivedMessage } from '@app/aws';
 import { MessageParseError, monitorMessage, parseLaunchMessage, serialize, type LaunchMessage } from '@app/contracts';
-import { BatchSender } from '@app/results';
+import { BatchDeleter, BatchSender } from '@app/results';
 import type { Job } from './job';
 import type { WorkerLogger } from './logger';
 import type { PrefetchBudget } from './prefetch-budget';
@@ -16,12 +16,21 @@ export interface ClaimSettings {
   livenessCheckSeconds: number;
   /** Most images received at once (claimed or waiting for room). */
   prefetch: number;
+  /**
+   * A message not claimed (checked and deleted) this long after it arrived is given up:
+   * released if it waited for room, else left to come back. Below the launch queue's
+   * visibility timeout (15 s locally, 60 s on AWS), so that no other worker receives it
+   * while this one may still claim it. Default 10.
+   */
+  claimTimeoutSeconds?: number;
 }
 
 export interface ClaimDeps {
   launchQueue: Queue;
   monitorQueue: Queue;
   workerId: string;
+  /** This worker process's session, named in each monitor message. */
+  session?: string;
   settings: ClaimSettings;
   budget: PrefetchBudget;
   log: WorkerLogger;
@@ -39,6 +48,11 @@ export interface ClaimDeps {
 
 export type ClaimOutcome = 'claimed' | 'malformed' | 'released';
 
+/** The claim of one message took longer than the claim timeout. */
+class ClaimTimeoutError extends Error {
+  override readonly name = 'ClaimTimeoutError';
+}
+
 /**
  * Takes images from the launch queue through the shared QueueConsumer. An
  * image is claimed by sending its first monitor check (delayed by
@@ -50,12 +64,15 @@ export type ClaimOutcome = 'claimed' | 'malformed' | 'released';
 export class ClaimStage {
   private readonly consumer: QueueConsumer<ClaimOutcome>;
   private readonly checks: BatchSender;
+  /** Launch messages are deleted in batches: the claims of one receive share a call. */
+  private readonly deletes: BatchDeleter;
   private readonly stopping = new AbortController();
   /** Messages received and not settled yet. */
   private received = 0;
 
   constructor(private readonly d: ClaimDeps) {
     this.checks = new BatchSender(d.monitorQueue);
+    this.deletes = new BatchDeleter(d.launchQueue);
     const batchSize = Math.min(SQS_BATCH_LIMIT, d.settings.prefetch);
     this.consumer = new QueueConsumer<ClaimOutcome>({
       queue: this.paced(d.launchQueue),
@@ -80,6 +97,7 @@ export class ClaimStage {
     this.stopping.abort();
     await this.consumer.stop();
     await this.checks.idle();
+    await this.deletes.idle();
   }
 
   /**
@@ -91,11 +109,17 @@ export class ClaimStage {
    * stop()): aborting a long poll instead would leave it pending on the
    * emulator's side (on SQS, maybe with a message taken), which swallows the
    * next message for a whole visibility timeout.
+   *
+   * A receive waits until there is room for a good share of the budget (half of
+   * it, up to ten), not for one message: one call takes many while the images
+   * already held keep the model busy. Deletes go through the batch deleter.
    */
   private paced(queue: Queue): Queue {
     const wrapped = Object.create(queue) as Queue;
+    wrapped.delete = (receiptHandle) => this.deletes.delete(receiptHandle);
     wrapped.receive = async (o = {}) => {
-      while (this.d.budget.limit - this.received <= 0) {
+      const want = () => Math.min(o.maxMessages ?? 1, Math.max(1, Math.floor(this.d.budget.limit / 2)));
+      while (this.d.budget.limit - this.received < want()) {
         if (!(await this.roomOrAbort(o.abortSignal))) return [];
       }
       const left = this.d.idleLeftMs?.() ?? Infinity;
@@ -149,24 +173,28 @@ export class ClaimStage {
       return 'malformed';
     }
     const receivedAt = performance.now();
-    if (!(await this.d.budget.acquire(this.stopping.signal))) {
-      // Stopping before there was room: let another worker have it now rather than after its
-      // visibility timeout. Released through the consumer, so that it does not delete it.
+    const timeoutMs = (this.d.settings.claimTimeoutSeconds ?? 10) * 1000;
+    const timeout = AbortSignal.timeout(timeoutMs);
+    if (!(await this.d.budget.acquire(AbortSignal.any([this.stopping.signal, timeout])))) {
+      // Stopping (or waited too long) before there was room: let another worker have it now
+      // rather than after its visibility timeout. Released through the consumer, so that it
+      // does not delete it.
       await ctx.release(0).catch(() => undefined); // not released: back after its visibility timeout
       return 'released';
     }
     try {
       const job: Job = { msg, receiveCount: m.receiveCount, receivedAt, t: {} };
       const t = performance.now();
-      await this.announce(msg);
-      try {
-        await ctx.ack();
-      } catch (err) {
+      await withTimeout(this.announce(msg), timeoutMs - (t - receivedAt), 'claim timed out: the launch message is left to come back');
+      // Checked before deleted: a crash in between leaves both (a duplicate), never neither.
+      // The delete goes with the others of this receive; the image need not wait for it.
+      const deleted = ctx.ack().catch((err: unknown) => {
         // The image is still done; the launch message comes back and is done again (harmless).
         this.d.log.warn({ imageId: msg.imageId, reason: (err as Error).message }, 'cannot delete launch messages');
-      }
+      });
       job.t.claim = performance.now() - t;
       await this.d.work(job);
+      await deleted;
       return 'claimed';
     } finally {
       this.d.budget.release();
@@ -186,6 +214,7 @@ export class ClaimStage {
         attempt: msg.attempt,
         inputKey: msg.inputKey,
         instanceId: workerId,
+        ...(this.d.session ? { session: this.d.session } : {}),
         startedAt: at(0),
         deadline: at(settings.imageDeadlineSeconds),
         hardDeadline: at(Math.max(settings.imageHardLimitSeconds, settings.imageDeadlineSeconds)),
@@ -199,6 +228,15 @@ export class ClaimStage {
       throw err;
     }
   }
+}
+
+/** Rejects with ClaimTimeoutError when `work` takes longer than `ms` (the work itself goes on). */
+function withTimeout<T>(work: Promise<T>, ms: number, message: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const expired = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new ClaimTimeoutError(message)), Math.max(0, ms));
+  });
+  return Promise.race([work, expired]).finally(() => clearTimeout(timer));
 }
 
 /** The consumer's own log lines, in the worker's structured log. */

@@ -16,8 +16,13 @@ describe('PublishStage against the embedded S3/SQS', () => {
     const [msg] = await enqueue(stack, photos(1), attempt);
     const job: Job = { msg, receiveCount: 1, receivedAt: performance.now(), t: {} };
     const result = outputSuccess({ batchId: msg.batchId, imageId: msg.imageId, fileName: msg.fileName, attempt, producedBy, completedAt: new Date().toISOString(), label: 'tench', confidence: 0.5, top5: [], timings: {} });
-    const stage = new PublishStage(new ResultPublisher(stack.resources.outputBucket, stack.resources.outputQueue, { batch: true }), new AttemptLedger(stack.resources.outputBucket));
-    return { job, result, stage };
+    const ledger = new AttemptLedger(stack.resources.outputBucket);
+    const lookups: string[] = [];
+    const latest = ledger.latest.bind(ledger);
+    ledger.latest = (imageId) => (lookups.push(imageId), latest(imageId));
+    // Takes older than the first check (60 s) may have been superseded; younger ones cannot have been.
+    const stage = new PublishStage(new ResultPublisher(stack.resources.outputBucket, stack.resources.outputQueue, { batch: true }), ledger, 60_000);
+    return { job, result, stage, lookups };
   }
   const stored = async (id: string) => parseOutputMessage((await stack.resources.outputBucket.getBuffer(resultKey(id))).toString());
 
@@ -32,9 +37,18 @@ describe('PublishStage against the embedded S3/SQS', () => {
 
   it('discards the work of an attempt the monitor has superseded', async () => {
     const { job, result, stage } = await setUp(1);
+    job.receivedAt = performance.now() - 61_000; // its first check has come due
     await new AttemptLedger(stack.resources.outputBucket).record(job.msg.imageId, 2);
     expect(await stage.run(job, result)).toBe('superseded');
     expect(await stack.resources.outputBucket.exists(resultKey(job.msg.imageId))).toBe(false);
+  });
+
+  it('does not look up a take younger than its first check in the attempt ledger (nothing can have superseded it)', async () => {
+    const { job, result, stage, lookups } = await setUp(1);
+    expect(await stage.run(job, result)).toBe('published');
+    await stage.idle();
+    expect(lookups).toEqual([]);
+    expect(await outputs(stack, 1, 3000)).toEqual([result]);
   });
 
   it('keeps the answer that was there first, and announces that one', async () => {

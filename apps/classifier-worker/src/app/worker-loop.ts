@@ -1,7 +1,7 @@
 import type { ObjectStore, Queue } from '@app/aws';
 import type { Classifier } from '@app/classifier';
-import { launchMessage, outputError, serialize, type OutputMessage, type WorkerState } from '@app/contracts';
-import { AttemptLedger, ResultPublisher } from '@app/results';
+import { launchMessage, outputError, resultKey, serialize, type OutputMessage, type WorkerState } from '@app/contracts';
+import { AttemptLedger, BatchSender, ResultPublisher } from '@app/results';
 import { ClaimStage } from './claim-stage';
 import { ClassifyStage } from './classify-stage';
 import { FetchStage } from './fetch-stage';
@@ -30,6 +30,8 @@ export interface WorkerLoopSettings {
   prefetch: number;
   /** Images downloaded and decoded ahead of the model at once (bounds memory). */
   lookahead?: number;
+  /** How long a finished image's output message waits for others to share its call, ms (default 5). */
+  outputLingerMs?: number;
 }
 
 export interface WorkerLoopDeps {
@@ -44,6 +46,8 @@ export interface WorkerLoopDeps {
   log: WorkerLogger;
   /** Called on every change of state (and with the images done so far). */
   onState?: (state: WorkerState, imagesDone: number) => void;
+  /** This process's session id (default: a random one). */
+  session?: string;
 }
 
 export type StopReason = 'idle' | 'stopped' | 'failed';
@@ -76,16 +80,31 @@ export class WorkerLoop {
   private readonly fetch: FetchStage;
   private readonly classify: ClassifyStage;
   private readonly publish: PublishStage;
+  /** Images in the stages now, and whether each was handed back wholesale (handBackAll). */
+  private readonly active = new Map<Job, { handedBack: boolean }>();
+  private readonly handBacks: BatchSender;
+  private handingBack?: string;
 
   constructor(private readonly d: WorkerLoopDeps) {
     const s = d.settings;
     const check = s.livenessCheckSeconds ?? 5;
+    const ledger = new AttemptLedger(d.outputBucket);
     this.budget = new PrefetchBudget(s.prefetch, s.imageDeadlineSeconds * 1000);
-    this.heartbeat = new HeartbeatKeeper(d.outputBucket, d.workerId, { intervalMs: (s.heartbeatSeconds ?? 2) * 1000, keepMs: Math.max(60_000, check * 10_000) }, d.log);
+    this.handBacks = new BatchSender(d.launchQueue);
+    this.heartbeat = new HeartbeatKeeper({
+      bucket: d.outputBucket,
+      workerId: d.workerId,
+      session: d.session,
+      settings: { intervalMs: (s.heartbeatSeconds ?? 2) * 1000, keepMs: Math.max(60_000, check * 10_000) },
+      log: d.log,
+      // The monitor acted on a failed take once it queued a later attempt or an answer is written.
+      actedOn: async (r) => (await ledger.isSuperseded(r.imageId, r.attempt)) || (await d.outputBucket.exists(resultKey(r.imageId))),
+    });
     this.claim = new ClaimStage({
       launchQueue: d.launchQueue,
       monitorQueue: d.monitorQueue,
       workerId: d.workerId,
+      session: this.heartbeat.session,
       settings: {
         pollWaitSeconds: s.pollWaitSeconds,
         imageDeadlineSeconds: s.imageDeadlineSeconds,
@@ -109,11 +128,40 @@ export class WorkerLoop {
     });
     this.fetch = new FetchStage(d.inputBucket, d.classifier, s.lookahead ?? 8);
     this.classify = new ClassifyStage(d.classifier, d.workerId, (ms) => this.budget.observe(ms));
-    this.publish = new PublishStage(new ResultPublisher(d.outputBucket, d.outputQueue, { batch: true }), new AttemptLedger(d.outputBucket));
+    this.publish = new PublishStage(
+      new ResultPublisher(d.outputBucket, d.outputQueue, { batch: true, lingerMs: s.outputLingerMs ?? 5 }),
+      ledger,
+      check * 1000,
+    );
   }
 
   get done(): number {
     return this.imagesDone;
+  }
+
+  /** This worker process's session, as its heartbeat and monitor messages name it. */
+  get session(): string {
+    return this.heartbeat.session;
+  }
+
+  /**
+   * Stops claiming and hands every image held back to the launch queue at once
+   * (same attempt, visible without delay), for another worker to take now: for
+   * a worker about to disappear (a Spot interruption notice). The heartbeat lists
+   * them as handed back, so the monitor ends their checks instead of waiting for
+   * this worker's death. Images still waiting for room are released by the claim
+   * stage as it stops. Resolves with the number handed back once each is sent
+   * and recorded; the loop then ends with 'stopped' as the stages wind down.
+   */
+  async handBackAll(reason: string): Promise<number> {
+    this.handingBack ??= reason;
+    this.end('stopped');
+    const jobs = [...this.active].filter(([, s]) => !s.handedBack);
+    for (const [, s] of jobs) s.handedBack = true;
+    const err = new Error(reason);
+    await Promise.all(jobs.map(([job]) => this.handBack(job, err, { delaySeconds: 0, sender: this.handBacks })));
+    this.d.log.warn({ reason, images: jobs.length }, 'every image held handed back');
+    return jobs.length;
   }
 
   /** Runs until idle, stopped, or failed (the model broke); then every image claimed is finished. */
@@ -151,6 +199,7 @@ export class WorkerLoop {
     this.setState('stopping');
     await this.claim.stop();
     await this.publish.idle();
+    await this.handBacks.idle();
     await this.heartbeat.stop();
     return this.failure ? 'failed' : reason;
   }
@@ -159,9 +208,18 @@ export class WorkerLoop {
     this.held++;
     this.setState('busy');
     this.heartbeat.hold(ref(job));
+    const status = { handedBack: false };
+    this.active.set(job, status);
     try {
-      await this.stages(job);
+      if (this.handingBack && !status.handedBack) {
+        // Claimed as everything was being handed back: this one goes back too.
+        status.handedBack = true;
+        await this.handBack(job, new Error(this.handingBack), { delaySeconds: 0, sender: this.handBacks });
+        return;
+      }
+      await this.stages(job, status);
     } finally {
+      this.active.delete(job);
       this.heartbeat.release(ref(job));
       this.held--;
       this.lastWork = performance.now();
@@ -169,14 +227,17 @@ export class WorkerLoop {
     }
   }
 
-  private async stages(job: Job): Promise<void> {
+  private async stages(job: Job, status: { handedBack: boolean }): Promise<void> {
     let result: OutputMessage;
     try {
       const decoded = await this.fetch.run(job);
       this.heartbeat.progress();
+      if (status.handedBack) return;
       result = await this.classify.run(job, decoded);
       this.heartbeat.progress();
+      if (status.handedBack) return;
     } catch (err) {
+      if (status.handedBack) return;
       if (err instanceof PermanentImageError) {
         // Retrying the same bytes cannot help: reported at once.
         result = outputError({ ...this.imageRef(job), reason: err.message.slice(0, 1000), permanent: true });
@@ -206,14 +267,18 @@ export class WorkerLoop {
    * After MAX_HAND_BACKS, or when even that send fails, the worker gives it up
    * to the monitor instead (heartbeat), which retries it as the next attempt.
    */
-  private async handBack(job: Job, err: Error): Promise<void> {
+  private async handBack(job: Job, err: Error, now?: { delaySeconds: number; sender: BatchSender }): Promise<void> {
     const { msg } = job;
     const ids = { imageId: msg.imageId, batchId: msg.batchId, attempt: msg.attempt, reason: err.message };
     const handBacks = (msg.handBacks ?? 0) + 1;
-    if (handBacks > (this.d.settings.maxHandBacks ?? 3)) return this.giveUpOn(job, err);
+    // A wholesale hand-back is not the image's fault: it never counts toward giving up.
+    if (!now && handBacks > (this.d.settings.maxHandBacks ?? 3)) return this.giveUpOn(job, err);
     try {
-      const again = launchMessage({ batchId: msg.batchId, imageId: msg.imageId, fileName: msg.fileName, attempt: msg.attempt, inputKey: msg.inputKey, enqueuedAt: msg.enqueuedAt, handBacks });
-      await this.d.launchQueue.send(serialize(again), Math.min(30, 2 ** handBacks));
+      const again = serialize(
+        launchMessage({ batchId: msg.batchId, imageId: msg.imageId, fileName: msg.fileName, attempt: msg.attempt, inputKey: msg.inputKey, enqueuedAt: msg.enqueuedAt, handBacks: Math.min(100, handBacks), ...(msg.tenant ? { tenant: msg.tenant } : {}) }),
+      );
+      if (now) await now.sender.send(again, now.delaySeconds);
+      else await this.d.launchQueue.send(again, Math.min(30, 2 ** handBacks));
     } catch (sendErr) {
       return this.giveUpOn(job, new Error(`${err.message}; hand-back failed: ${(sendErr as Error).message}`));
     }

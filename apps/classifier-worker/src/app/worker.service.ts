@@ -105,6 +105,14 @@ export class WorkerService implements OnModuleInit, OnApplicationBootstrap, Befo
     process.kill(process.pid, 'SIGTERM');
   }
 
+  /**
+   * Hands every image held back for immediate re-delivery and stops claiming (see
+   * WorkerLoop.handBackAll); the loop then ends with 'stopped'. Resolves with the count.
+   */
+  handBackAll(reason: string): Promise<number> {
+    return this.loop?.handBackAll(reason) ?? Promise.resolve(0);
+  }
+
   async beforeApplicationShutdown(): Promise<void> {
     this.interruptions?.stop();
     await this.loop?.stop();
