@@ -2,12 +2,13 @@ import { Injectable, Logger, type OnApplicationBootstrap, type OnApplicationShut
 import { Counter } from 'prom-client';
 import { AwsResources, type ReceivedMessage } from '@app/aws';
 import { AppConfig } from '@app/config';
-import { launchMessage, MessageParseError, parseMonitorMessage, serialize, type Heartbeat, type MonitorMessage } from '@app/contracts';
+import { launchMessage, MessageParseError, parseMonitorMessage, serialize, type MonitorMessage } from '@app/contracts';
 import { Fleet } from '@app/fleet';
 import { MetricsRegistry } from '@app/platform';
 import { AttemptLedger } from '@app/results';
 import { GiveUp, MONITOR_PRODUCER } from './give-up';
 import { PollLoop } from './poll-loop';
+import { finishedBySession, listed, lostToRestart } from './worker-session';
 import { WorkerWatch, type WorkerView } from './worker-watch';
 
 export type MonitorOutcome =
@@ -29,18 +30,16 @@ interface RetryCause {
   terminate: boolean;
 }
 
-/** The heartbeat lists this very take (image, attempt and hand-back count). */
-const listed = (list: Heartbeat['held'] | undefined, msg: MonitorMessage) =>
-  list?.some((h) => h.imageId === msg.imageId && h.attempt === msg.attempt && (h.handBacks ?? 0) === (msg.handBacks ?? 0)) ?? false;
-
 /**
  * Checks each image in progress every LIVENESS_CHECK_SECONDS (the worker sends
  * the first check delayed, each check sends the next) until it has an answer:
  *
- * - a result is there: done (announced, should its writer have died first);
+ * - a result is there: done (announced again, unless the session that took the
+ *   image has surely announced it: see finishedBySession);
  * - a later attempt was queued: this check is stale;
  * - the worker handed the image back: the new attempt has its own checks;
- * - the worker is gone (Fleet.status), or gave the image up: retry now;
+ * - the worker is gone (Fleet.status), or gave the image up, or was restarted
+ *   (a newer session on the same instance does not hold it): retry now;
  * - alive, past the deadline and no progress in its heartbeat (hung), or past
  *   the hard limit: terminate it, then retry;
  * - otherwise: check again later.
@@ -102,7 +101,7 @@ export class DeadlineMonitor implements OnApplicationBootstrap, OnApplicationShu
     }
     const ctx = { imageId: msg.imageId, batchId: msg.batchId, attempt: msg.attempt, instanceId: msg.instanceId };
 
-    const found = await this.giveUp.publisher.announceFound(msg.imageId);
+    const found = await this.giveUp.publisher.announceFound(msg.imageId, async () => finishedBySession(msg, await this.watch.view(msg.instanceId)));
     if (found !== 'missing') {
       if (found === 'unreadable') this.logger.error({ msg: 'the stored result is not a valid result: left as it is', ...ctx });
       if (found === 'announced-now') this.logger.warn({ msg: 'result found unannounced (its writer died before announcing it): announced', ...ctx });
@@ -137,6 +136,9 @@ export class DeadlineMonitor implements OnApplicationBootstrap, OnApplicationShu
   private retryCause(msg: MonitorMessage, worker: WorkerView): RetryCause | undefined {
     if (worker.liveness === 'gone') return { reason: `worker ${msg.instanceId} is gone`, terminate: false };
     if (listed(worker.heartbeat?.failed, msg)) return { reason: `worker ${msg.instanceId} could not finish it`, terminate: false };
+    if (lostToRestart(msg, worker.heartbeat)) {
+      return { reason: `worker ${msg.instanceId} was restarted (session ${worker.heartbeat?.session} does not hold it)`, terminate: false };
+    }
     const now = Date.now();
     if (now >= this.hardDeadline(msg)) {
       return { reason: `no result by the hard limit ${msg.hardDeadline ?? msg.deadline}`, terminate: true };

@@ -1,0 +1,156 @@
+import { randomUUID } from 'node:crypto';
+import { NotFoundError, type AwsResources, type ObjectStore, type Queue } from '@app/aws';
+import type { AppConfig } from '@app/config';
+import {
+  heartbeat,
+  heartbeatKey,
+  inputKey,
+  monitorMessage,
+  outputSuccess,
+  parseLaunchMessage,
+  resultKey,
+  serialize,
+  type Heartbeat,
+  type MonitorMessage,
+} from '@app/contracts';
+import { Fleet, type WorkerInstance, type WorkerLiveness } from '@app/fleet';
+import { MetricsRegistry } from '@app/platform';
+import { DeadlineMonitor } from './deadline-monitor';
+import { GiveUp } from './give-up';
+
+/** The output bucket as the monitor uses it, in memory. */
+function memoryBucket() {
+  const objects = new Map<string, string>();
+  const bucket = {
+    getBuffer: async (key: string) => {
+      const body = objects.get(key);
+      if (body === undefined) throw new NotFoundError(`no such key ${key}`, 's3.GetObject');
+      return Buffer.from(body);
+    },
+    exists: async (key: string) => objects.has(key),
+    put: async (key: string, body: string) => void objects.set(key, String(body)),
+    putIfAbsent: async (key: string, body: string) => {
+      if (objects.has(key)) return 'exists';
+      objects.set(key, String(body));
+      return 'created';
+    },
+  } as unknown as ObjectStore;
+  return { bucket, objects };
+}
+
+function recordingQueue() {
+  const sent: string[] = [];
+  const queue = {
+    url: 'memory://queue',
+    consumers: new Set(),
+    receive: async () => [],
+    send: async (body: string) => (sent.push(body), String(sent.length)),
+    sendBatch: async (entries: { body: string }[]) => (sent.push(...entries.map((e) => e.body)), []),
+  } as unknown as Queue;
+  return { queue, sent };
+}
+
+/** A fleet whose instances are all alive (the instance outlives its worker process). */
+class OneInstanceFleet extends Fleet {
+  readonly terminated: string[] = [];
+  constructor(private readonly liveness: WorkerLiveness = 'alive') {
+    super();
+  }
+  async launch(): Promise<WorkerInstance[]> {
+    return [];
+  }
+  async list(): Promise<WorkerInstance[]> {
+    return [];
+  }
+  override async status(): Promise<WorkerLiveness> {
+    return this.liveness;
+  }
+  async terminate(id: string): Promise<void> {
+    this.terminated.push(id);
+  }
+}
+
+describe('DeadlineMonitor and worker sessions (restarted worker processes)', () => {
+  const instanceId = 'i-0123456789abcdef0';
+  const config = { fleet: { maxAttempts: 3 }, worker: { livenessCheckSeconds: 5 } } as unknown as AppConfig;
+
+  function setUp(liveness: WorkerLiveness = 'alive') {
+    const out = memoryBucket();
+    const launch = recordingQueue();
+    const monitorQ = recordingQueue();
+    const output = recordingQueue();
+    const aws = { outputBucket: out.bucket, launchQueue: launch.queue, monitorQueue: monitorQ.queue, outputQueue: output.queue } as unknown as AwsResources;
+    const fleet = new OneInstanceFleet(liveness);
+    const monitor = new DeadlineMonitor(config, aws, fleet, new GiveUp(aws), new MetricsRegistry());
+    const beat = (fields: Partial<Heartbeat>) =>
+      out.objects.set(
+        heartbeatKey(instanceId),
+        serialize(heartbeat({ workerId: instanceId, at: new Date().toISOString(), progressAt: new Date().toISOString(), imagesDone: 0, held: [], handedBack: [], failed: [], ...fields })),
+      );
+    return { monitor, fleet, beat, objects: out.objects, launched: launch.sent, rechecks: monitorQ.sent, announced: output.sent };
+  }
+
+  /** The first check of a take by session `session`, claimed 5 s ago: its deadline and hard limit are far ahead. */
+  function check(session: string): MonitorMessage {
+    const batchId = randomUUID();
+    const imageId = randomUUID();
+    const at = (s: number) => new Date(Date.now() + s * 1000).toISOString();
+    return monitorMessage({ batchId, imageId, fileName: 'cat.jpg', attempt: 1, inputKey: inputKey(batchId, imageId, 'jpg'), instanceId, session, startedAt: at(-5), deadline: at(25), hardDeadline: at(595) });
+  }
+  const take = (m: MonitorMessage) => ({ imageId: m.imageId, attempt: m.attempt, handBacks: 0 });
+
+  it('re-queues at once the image a killed worker process held, once a restarted process on the same instance does not hold it', async () => {
+    const { monitor, fleet, beat, launched } = setUp();
+    const msg = check('session-old');
+    // The restarted process (new session) announced itself after the take began, holding other work only.
+    beat({ session: 'session-new', held: [{ imageId: randomUUID(), attempt: 1, handBacks: 0 }] });
+    expect(await monitor.handle(serialize(msg))).toBe('requeued');
+    expect(launched.map((b) => parseLaunchMessage(b))).toEqual([expect.objectContaining({ imageId: msg.imageId, attempt: 2 })]);
+    expect(fleet.terminated).toEqual([]); // the instance is healthy: not ended
+  });
+
+  it('keeps watching while the session that took the image still runs, or when the new session holds it again', async () => {
+    const { monitor, beat, launched, rechecks } = setUp();
+    const msg = check('session-a');
+    beat({ session: 'session-a', held: [take(msg)] });
+    expect(await monitor.handle(serialize(msg))).toBe('watching');
+    beat({ session: 'session-b', held: [take(msg)] });
+    expect(await monitor.handle(serialize(msg))).toBe('watching');
+    expect(launched).toEqual([]);
+    expect(rechecks).toHaveLength(2);
+  });
+
+  it('a heartbeat of another session written before the take began says nothing about it', async () => {
+    const { monitor, beat, launched } = setUp();
+    const msg = check('session-new');
+    beat({ session: 'session-old', at: new Date(Date.now() - 60_000).toISOString() });
+    expect(await monitor.handle(serialize(msg))).toBe('watching');
+    expect(launched).toEqual([]);
+  });
+
+  describe('a result is found', () => {
+    function withResult() {
+      const s = setUp();
+      const msg = check('session-a');
+      const result = outputSuccess({ batchId: msg.batchId, imageId: msg.imageId, fileName: msg.fileName, attempt: 1, producedBy: instanceId, completedAt: new Date().toISOString(), label: 'tabby', confidence: 0.9, top5: [], timings: {} });
+      s.objects.set(resultKey(msg.imageId), serialize(result));
+      return { ...s, msg, result };
+    }
+
+    it('is not announced again when the session that took it is done with it', async () => {
+      const { monitor, beat, msg, announced } = withResult();
+      beat({ session: 'session-a', held: [] });
+      expect(await monitor.handle(serialize(msg))).toBe('done');
+      expect(announced).toEqual([]);
+    });
+
+    it('is announced when that session may have died before announcing it (restarted, or still listing it)', async () => {
+      const { monitor, beat, msg, result, announced } = withResult();
+      beat({ session: 'session-b', held: [] });
+      expect(await monitor.handle(serialize(msg))).toBe('done');
+      beat({ session: 'session-a', held: [take(msg)] });
+      expect(await monitor.handle(serialize(msg))).toBe('done');
+      expect(announced).toEqual([serialize(result), serialize(result)]);
+    });
+  });
+});
