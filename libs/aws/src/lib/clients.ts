@@ -10,15 +10,22 @@ import { AppConfig, type AwsSettings } from '@app/config';
 /** Retries are the SDK's own (standard mode: exponential back-off with jitter, a retry quota). */
 const MAX_ATTEMPTS = 4;
 
-function requestHandler(): NodeHttpHandler {
-  // Keep-alive matters most for the local emulators and for SQS long polls;
-  // the socket timeout sits above the 20 s long-poll maximum.
+/**
+ * Every client's HTTP handler. Keep-alive matters most for the local emulators
+ * and for SQS long polls; the request timeout sits above the 20 s long-poll
+ * maximum. `throwOnRequestTimeout`: without it the handler only logs a warning
+ * when a request outlives `requestTimeout` and the call waits on for ever (an
+ * image held by a hung request is never handed back); with it the request
+ * fails with a TimeoutError, which the SDK retries and callers treat as passing.
+ */
+export function requestHandler(timeouts: { connectionMs?: number; requestMs?: number } = {}): NodeHttpHandler {
   const agentOptions = { keepAlive: true, maxSockets: 64 };
   return new NodeHttpHandler({
     httpAgent: new HttpAgent(agentOptions),
     httpsAgent: new HttpsAgent(agentOptions),
-    connectionTimeout: 5_000,
-    requestTimeout: 30_000,
+    connectionTimeout: timeouts.connectionMs ?? 5_000,
+    requestTimeout: timeouts.requestMs ?? 30_000,
+    throwOnRequestTimeout: true,
   });
 }
 
@@ -65,6 +72,7 @@ export class AwsClients implements OnApplicationShutdown {
       endpoint: this.aws.endpoints.ec2,
       maxAttempts: MAX_ATTEMPTS,
       retryMode: 'standard',
+      requestHandler: requestHandler(),
     });
     return this.ec2Client;
   }
