@@ -44,7 +44,8 @@ describe('the shared command line', () => {
     [['--images', 'in', '--count', '1.5'], 'npm run demo --: --count must be an integer >= 1 (got 1.5) (see --help)'],
     [['--images', 'in', '--rate', '-1'], 'npm run demo --: --rate must be a number >= 0 (got -1) (see --help)'],
     [['--images', 'in', '--mode', 'fast'], "npm run demo --: option '--mode <VALUE>' argument 'fast' is invalid. Allowed choices are classic, batch. (see --help)"],
-    [['--json', 'x'], "npm run demo --: required option '--images <DIR>' not specified (see --help)"],
+    [['--json', 'x'], 'npm run demo --: --images is required (see --help)'],
+    [['--json', 'x', '--bogus'], "npm run demo --: unknown option '--bogus' (see --help)"],
     [['--images', 'in', 'stray'], 'npm run demo --: too many arguments. Expected 0 arguments but got 1. (see --help)'],
   ])('%j is refused with one line on stderr and exit 2', (argv, line) => {
     expect(parse(...argv)).toEqual({ kind: 'exit', code: EXIT.usage, stdout: '', stderr: `${line}\n` });

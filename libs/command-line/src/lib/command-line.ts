@@ -94,14 +94,13 @@ function buildCommand(spec: CliSpec<Record<string, FlagSpec>>, out: { stdout: st
       cmd.addOption(new Option(`--${flag}`, f.description));
       continue;
     }
-    const option = new Option(`--${flag} <${f.value ?? (f.number ? 'N' : 'VALUE')}>`, f.description);
+    const option = new Option(`--${flag} <${f.value ?? (f.number ? 'N' : 'VALUE')}>`, f.required ? `${f.description} (required)` : f.description);
     if (f.default !== undefined) option.default(f.default);
     if (f.choices) option.choices(f.choices);
     if (f.number) {
       const rule = f.number;
       option.argParser((text: string) => checkNumber(flag, text, rule));
     }
-    if (f.required) option.makeOptionMandatory();
     cmd.addOption(option);
   }
   const exits = `Exit codes: ${EXIT.done} done, ${EXIT.goalFailed} the run's goal failed, ${EXIT.usage} usage or crash.`;
@@ -127,6 +126,9 @@ export function tryParseCommandLine<const F extends Record<string, FlagSpec>>(sp
     return { kind: 'exit', code: EXIT.usage, stdout: '', stderr: `${spec.name}: ${message} (see --help)\n` };
   }
   const opts = cmd.opts<Record<string, unknown>>();
+  // Checked here rather than by commander, which would report a missing flag before an unknown one.
+  const missing = Object.entries(spec.flags).find(([flag, f]) => f.required && opts[camel(flag)] === undefined);
+  if (missing) return { kind: 'exit', code: EXIT.usage, stdout: '', stderr: `${spec.name}: --${missing[0]} is required (see --help)\n` };
   const values: Record<string, unknown> = {};
   for (const [flag, f] of Object.entries(spec.flags)) {
     const value = opts[camel(flag)];
