@@ -1,5 +1,5 @@
 /**
- * `npm run bench:classifier -- --images DIR [--json OUT] [--rounds 3] [--batch N[,N...]] [--no-build] [--raw-only]`
+ * `npm run bench:classifier -- --images DIR [--engine auto|onnx|tfjs[,...]] [--json OUT] [--rounds 3] [--batch N[,N...]] [--no-build] [--raw-only]`
  *
  * Throughput of the classifier worker against the model alone, measured in one run:
  * - raw: the images decoded beforehand, their tensors straight through the model
@@ -15,16 +15,24 @@
  * The model is the worker's: MODEL_DIR, else MODEL_URL, else the default model.
  * `--batch 1,4,8` measures each INFERENCE_BATCH_SIZE in turn, in the same run: the
  * JSON's top level is the first, `batchSizes` lists them all side by side.
+ * `--engine tfjs,onnx` runs the whole measurement once per engine (INFERENCE_ENGINE
+ * for the worker and the raw loop alike): `engines` holds each engine's report, or
+ * `{ error }` for an engine that could not run; the top level repeats the first.
+ * `cpuMsPerImage.workerOutsideModel` is the worker's CPU per image (all its threads)
+ * less the model's own (the raw loop's): what the worker spends around the model.
  */
 import { execFileSync } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
-import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { extname, join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { Classifier, LocalEngine, consoleLogger } from '@app/classifier';
 import { inputKey, launchMessage, parseOutputMessage, serialize, type ImageExtension } from '@app/contracts';
 import { DATASET_DIR, WORKSPACE_ROOT, spawnApp, startTestStack, type TestStack } from '@tools/testing';
+
+/** INFERENCE_ENGINE's values. */
+type EnginePreference = 'auto' | 'onnx' | 'tfjs';
 
 const EXT: Record<string, ImageExtension> = { '.jpg': 'jpg', '.jpeg': 'jpg', '.png': 'png', '.webp': 'webp', '.gif': 'gif' };
 // The worker's stages, as its "image classified" log line times them.
@@ -75,9 +83,10 @@ async function rawRate(engine: LocalEngine, inputs: Float32Array[], batch: numbe
 const MODEL_ENV = ['MODEL_DIR', 'MODEL_URL', 'MODEL_SHA256', 'MODEL_CACHE_DIR'] as const;
 const modelEnv = () => Object.fromEntries(MODEL_ENV.flatMap((k) => (process.env[k] ? [[k, process.env[k] as string]] : [])));
 
-async function measureRaw(files: ImageFile[], batch: number, backend: string, rounds: number) {
+async function measureRaw(files: ImageFile[], batch: number, backend: string, rounds: number, engine: EnginePreference) {
   const classifier = await Classifier.create(
     {
+      engine,
       modelDir: process.env['MODEL_DIR'],
       modelUrl: process.env['MODEL_URL'],
       modelSha256: process.env['MODEL_SHA256'],
@@ -169,6 +178,7 @@ async function main(): Promise<void> {
       batch: { type: 'string', default: process.env['INFERENCE_BATCH_SIZE'] ?? '1' },
       prefetch: { type: 'string', default: process.env['WORKER_PREFETCH'] ?? '20' },
       backend: { type: 'string', default: process.env['TF_BACKEND'] ?? 'auto' },
+      engine: { type: 'string', default: process.env['INFERENCE_ENGINE'] ?? 'auto' },
       'no-build': { type: 'boolean', default: false },
       // Only the model alone at each --batch size (no worker, no emulator): a quick comparison.
       'raw-only': { type: 'boolean', default: false },
@@ -177,7 +187,13 @@ async function main(): Promise<void> {
   const rounds = Math.max(1, Number(values.rounds));
   const batches = values.batch.split(',').map((b) => Math.max(1, Number(b)));
   if (batches.some((b) => !Number.isInteger(b))) throw new Error(`--batch takes sizes like 1 or 1,4,8 (got ${values.batch})`);
+  const engines = values.engine.split(',').map((e) => e.trim()) as EnginePreference[];
+  const unknown = engines.filter((e) => !['auto', 'onnx', 'tfjs'].includes(e));
+  if (unknown.length > 0) usage(`--engine takes auto, onnx or tfjs, comma-separated (got ${unknown.join(', ')})`);
   const dir = resolve(values.images);
+  if (!existsSync(dir)) usage(`the benchmark images are missing: ${dir} does not exist (they come with ../shared; pass --images DIR)`);
+  const modelDir = process.env['MODEL_DIR'];
+  if (modelDir && !existsSync(resolve(modelDir))) usage(`the model is missing: MODEL_DIR=${modelDir} does not exist`);
   const files: ImageFile[] = readdirSync(dir)
     .filter((f) => EXT[extname(f).toLowerCase()])
     .sort()
@@ -196,7 +212,7 @@ async function main(): Promise<void> {
   if (values['raw-only']) {
     const rows = [];
     for (const batch of batches) {
-      const { backend, model, results } = await measureRaw(files, batch, values.backend, rounds);
+      const { backend, model, results } = await measureRaw(files, batch, values.backend, rounds, engines[0]);
       rows.push({
         backend,
         model,
@@ -210,30 +226,51 @@ async function main(): Promise<void> {
     if (values.json) writeFileSync(values.json, JSON.stringify({ images: files.length, rounds, batchSizes: rows }, null, 2) + '\n');
     return;
   }
-  const reports = [];
-  for (const batch of batches) reports.push(await measureBatch(files, batch, rounds, values));
-  const report =
-    reports.length === 1
-      ? reports[0]
-      : {
-          ...reports[0],
-          batchSizes: reports.map((r) => ({
-            batchSize: r.batchSize,
-            rawImagesPerSecond: r.rawImagesPerSecond,
-            pipelineImagesPerSecond: r.pipelineImagesPerSecond,
-            ratio: r.ratio,
-            rawCpuMsPerImage: r.rawCpuMsPerImage,
-            p50Ms: r.p50Ms,
-            p95Ms: r.p95Ms,
-          })),
-        };
+  const byEngine: Record<string, object> = {};
+  for (const engine of engines) {
+    try {
+      byEngine[engine] = await measureEngine(files, batches, rounds, { ...values, engine });
+    } catch (err) {
+      // An engine that cannot run here (no model for it, no runtime) is reported, and the others still run.
+      const message = (err as Error).message ?? String(err);
+      console.error(`engine ${engine} failed: ${message}`);
+      byEngine[engine] = { error: message.slice(0, 2000) };
+    }
+  }
+  const report = { ...byEngine[engines[0]], engines: byEngine };
   console.log(JSON.stringify(report));
   if (values.json) writeFileSync(values.json, JSON.stringify(report, null, 2) + '\n');
 }
 
+/** Every --batch size on one engine; the first size's report, with the others side by side. */
+async function measureEngine(files: ImageFile[], batches: number[], rounds: number, options: { backend: string; prefetch: string; engine: EnginePreference }) {
+  const reports = [];
+  for (const batch of batches) reports.push(await measureBatch(files, batch, rounds, options));
+  if (reports.length === 1) return reports[0];
+  return {
+    ...reports[0],
+    batchSizes: reports.map((r) => ({
+      batchSize: r.batchSize,
+      rawImagesPerSecond: r.rawImagesPerSecond,
+      pipelineImagesPerSecond: r.pipelineImagesPerSecond,
+      ratio: r.ratio,
+      rawCpuMsPerImage: r.rawCpuMsPerImage,
+      cpuMsPerImage: r.cpuMsPerImage,
+      p50Ms: r.p50Ms,
+      p95Ms: r.p95Ms,
+    })),
+  };
+}
+
+/** What is missing or wrong on the command line: one line, exit 2. */
+function usage(message: string): never {
+  console.error(`bench:classifier: ${message}`);
+  process.exit(2);
+}
+
 /** Raw model rate, then one worker process on the embedded S3/SQS, then the raw rate again, at one batch size. */
-async function measureBatch(files: ImageFile[], batch: number, rounds: number, options: { backend: string; prefetch: string }) {
-  const before = await measureRaw(files, batch, options.backend, rounds);
+async function measureBatch(files: ImageFile[], batch: number, rounds: number, options: { backend: string; prefetch: string; engine: EnginePreference }) {
+  const before = await measureRaw(files, batch, options.backend, rounds, options.engine);
 
   const stack: TestStack = await startTestStack();
   const spawnedAt = performance.now();
@@ -243,6 +280,7 @@ async function measureBatch(files: ImageFile[], batch: number, rounds: number, o
     ...modelEnv(),
     WORKER_ID: 'bench-1',
     TF_BACKEND: options.backend,
+    INFERENCE_ENGINE: options.engine,
     INFERENCE_BATCH_SIZE: String(batch),
     WORKER_PREFETCH: options.prefetch,
     IDLE_SECONDS: '3600',
@@ -323,7 +361,7 @@ async function measureBatch(files: ImageFile[], batch: number, rounds: number, o
     await stack.stop();
   }
 
-  const after = await measureRaw(files, batch, options.backend, rounds);
+  const after = await measureRaw(files, batch, options.backend, rounds, options.engine);
   const rawRates = [...before.results, ...after.results].map((x) => x.rate);
   const raw = median(rawRates);
   const timed = perRound.slice(1);
@@ -334,8 +372,13 @@ async function measureBatch(files: ImageFile[], batch: number, rounds: number, o
   const cpuKeys = Object.keys(timed[0].cpu) as (keyof (typeof timed)[0]['cpu'])[];
   const cpuMsPerImage = Object.fromEntries(cpuKeys.map((k) => [k, r2(median(timed.map((x) => x.cpu[k] ?? 0)))])) as Record<string, number>;
   const cpuTotal = Object.values(cpuMsPerImage).reduce((a, b) => a + b, 0);
+  const rawCpuMsPerImage = median([...before.results, ...after.results].map((x) => x.cpuMsPerImage));
+  // The worker's threads less the model's own CPU: what the worker spends around the model.
+  const workerCpu = (cpuMsPerImage['workerMainThread'] ?? 0) + (cpuMsPerImage['workerOtherThreads'] ?? 0);
+  const workerOutsideModel = cpuMsPerImage['workerMainThread'] === undefined ? undefined : r2(Math.max(0, workerCpu - rawCpuMsPerImage));
   const cores = availableParallelism();
   const report = {
+    engine: options.engine,
     backend: before.backend,
     model: before.model,
     images: files.length,
@@ -347,9 +390,9 @@ async function measureBatch(files: ImageFile[], batch: number, rounds: number, o
     breakdownMs: Object.fromEntries(BREAKDOWN.map((k) => [k, avg(k)])),
     rawMsPerImage: r2(1000 / raw),
     // The model's own CPU per image (the raw loop is single-threaded): steadier than wall time on a busy machine.
-    rawCpuMsPerImage: r1(median([...before.results, ...after.results].map((x) => x.cpuMsPerImage))),
+    rawCpuMsPerImage: r1(rawCpuMsPerImage),
     // What bounds the pipeline: CPU per image of the worker's threads and of the emulator, on this many cores.
-    cpuMsPerImage: { ...cpuMsPerImage, total: r2(cpuTotal) },
+    cpuMsPerImage: { ...cpuMsPerImage, total: r2(cpuTotal), workerOutsideModel },
     cores,
     cpuBoundImagesPerSecond: r1((cores * 1000) / cpuTotal),
     coldStartMs: Math.round(coldStartMs),
@@ -366,7 +409,7 @@ async function measureBatch(files: ImageFile[], batch: number, rounds: number, o
     imagesVerified: verified,
   };
   console.log(
-    `${report.backend}, ${report.model}: raw ${report.rawImagesPerSecond} img/s, pipeline ${report.pipelineImagesPerSecond} img/s, ratio ${report.ratio}; ` +
+    `${options.engine}: ${report.backend}, ${report.model}: worker outside the model ${workerOutsideModel ?? '?'} ms CPU per image; raw ${report.rawImagesPerSecond} img/s, pipeline ${report.pipelineImagesPerSecond} img/s, ratio ${report.ratio}; ` +
       `p50 ${report.p50Ms} ms, p95 ${report.p95Ms} ms; cold start ${report.coldStartMs} ms; RSS ${report.rssMbAfterFirstRound} MB after ${files.length} images`,
   );
   return report;
