@@ -147,7 +147,7 @@ describe('LOCAL_FLEET=ec2 npm start: the whole system on the EC2 provider agains
       await until(() => run.output().includes('Press Ctrl-C to stop everything'), 120_000, `npm start to be up:\n${run.output()}`, 200);
       const webUrl = /Upload page\s+(http:\/\/\S+)\//.exec(run.output())?.[1] as string;
       const form = new FormData();
-      form.append('myfile', new Blob([smallImage(3).bytes]), 'test_3.JPEG');
+      form.append('myfile', new Blob([new Uint8Array(smallImage(3).bytes)]), 'test_3.JPEG');
       const res = await fetch(`${webUrl}/`, { method: 'POST', body: form });
       expect(await res.text()).toMatch(/^test_3:.+/);
       // The worker idles for 10 minutes: only Ctrl-C can end it now.

@@ -101,7 +101,7 @@ describe('npm start on a fresh clone with nothing beside it', () => {
       const upSeconds = (Date.now() - started) / 1000;
 
       const form = new FormData();
-      form.append('myfile', new Blob([photo.bytes]), 'bird.jpg');
+      form.append('myfile', new Blob([new Uint8Array(photo.bytes)]), 'bird.jpg');
       const res = await fetch(`${webUrl}/`, { method: 'POST', body: form });
       const answer = { status: res.status, body: await res.text() };
       const firstResult = (Date.now() - started) / 1000;
