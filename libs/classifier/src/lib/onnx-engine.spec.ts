@@ -1,0 +1,137 @@
+/**
+ * @jest-environment ./test/onnx-jest-environment.cjs
+ */
+import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { convertModelFolder } from '@tools/onnx-convert';
+import { MODEL_DIR, scene, smallImage } from '@tools/testing';
+import { makeTestCertificate, resolveInChild, startHttpsModelServer, type TestCertificate } from '../testing/https-model-server';
+import { sha256OfFile } from './checksums';
+import { Classifier, type Inference } from './classifier';
+import { enginePreferenceFromEnv, intraOpThreads } from './engine-choice';
+import { ModelIntegrityError, ModelLoadError } from './errors';
+import { silentLogger } from './logger';
+import { resolveModelSource } from './model-source';
+
+/**
+ * The ONNX Runtime engine, on the repository's small test model (MobileNet V1)
+ * converted to ONNX here: a folder with model.onnx and the same metadata.json,
+ * and one with both forms side by side.
+ */
+let root: string;
+let onnxOnly: string;
+let both: string;
+const images = [scene(0), scene(2), smallImage(3), smallImage(40)];
+
+beforeAll(() => {
+  root = mkdtempSync(join(tmpdir(), 'onnx-engine-'));
+  onnxOnly = join(root, 'mobilenet-onnx');
+  both = join(root, 'mobilenet-both');
+  mkdirSync(onnxOnly);
+  mkdirSync(both);
+  convertModelFolder(join(MODEL_DIR, 'model.json'), join(onnxOnly, 'model.onnx'));
+  copyFileSync(join(MODEL_DIR, 'metadata.json'), join(onnxOnly, 'metadata.json'));
+  for (const f of ['model.json', 'group1-shard1of1', 'metadata.json']) copyFileSync(join(MODEL_DIR, f), join(both, f));
+  copyFileSync(join(onnxOnly, 'model.onnx'), join(both, 'model.onnx'));
+}, 60_000);
+
+afterAll(() => rmSync(root, { recursive: true, force: true }));
+
+describe('INFERENCE_ENGINE', () => {
+  it('auto runs ONNX Runtime for a folder with model.onnx, and answers as TF.js does on the same model', async () => {
+    const onnx = await Classifier.create({ modelDir: both, engine: 'auto' });
+    const tfjs = await Classifier.create({ modelDir: both, engine: 'tfjs' });
+    try {
+      expect(onnx.engineInfo).toMatchObject({ engine: 'onnx', backend: 'onnxruntime-cpu', format: 'onnx', thread: true, outputSize: 1001 });
+      expect(onnx.source.modelSha256).toBe(sha256OfFile(join(both, 'model.onnx')));
+      expect(tfjs.engineInfo).toMatchObject({ engine: 'tfjs', format: 'graph' });
+      for (const { name, bytes } of images) {
+        const [a, b] = await Promise.all([onnx.classify(bytes), tfjs.classify(bytes)]);
+        expect({ name, label: a.label }).toEqual({ name, label: b.label });
+        expect(a.confidence).toBeCloseTo(b.confidence, 3);
+      }
+    } finally {
+      await Promise.all([onnx.close(), tfjs.close()]);
+    }
+  }, 120_000);
+
+  it('auto falls back to TF.js for a folder without model.onnx; onnx and tfjs refuse a model that lacks their file', async () => {
+    expect(await resolveModelSource({ modelDir: MODEL_DIR }, silentLogger)).toMatchObject({ engine: 'tfjs', modelPath: join(MODEL_DIR, 'model.json') });
+    await expect(resolveModelSource({ modelDir: MODEL_DIR, engine: 'onnx' }, silentLogger)).rejects.toThrow(
+      new ModelLoadError(`INFERENCE_ENGINE=onnx but MODEL_DIR ${MODEL_DIR} has no model.onnx`),
+    );
+    await expect(resolveModelSource({ modelDir: onnxOnly, engine: 'tfjs' }, silentLogger)).rejects.toThrow(/INFERENCE_ENGINE=tfjs but MODEL_DIR .* has no model\.json/);
+    expect(() => enginePreferenceFromEnv({ INFERENCE_ENGINE: 'tensorrt' })).toThrow(/INFERENCE_ENGINE must be one of auto, onnx, tfjs/);
+    expect(enginePreferenceFromEnv({})).toBe('auto');
+  });
+
+  it('takes MODEL_DIR as the .onnx file itself, pinned by MODEL_SHA256 of that file', async () => {
+    const file = join(onnxOnly, 'model.onnx');
+    const sha = sha256OfFile(file);
+    await expect(resolveModelSource({ modelDir: file, modelSha256: sha }, silentLogger)).resolves.toMatchObject({ engine: 'onnx', modelPath: file, modelSha256: sha });
+    const err = await resolveModelSource({ modelDir: file, modelSha256: '0'.repeat(64) }, silentLogger).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(ModelIntegrityError);
+    expect((err as Error).message).toContain(`model.onnx has SHA-256 ${sha}, MODEL_SHA256 is ${'0'.repeat(64)}`);
+  });
+});
+
+describe('the ONNX engine in the calling thread', () => {
+  it('gives each image of a batch what it gives the image alone, with the threads it was given', async () => {
+    const c = await Classifier.create({ modelDir: onnxOnly, thread: false, maxBatch: 4, inferenceThreads: 1 });
+    try {
+      expect(c.engineInfo).toMatchObject({ engine: 'onnx', thread: false, threads: 1 });
+      const decoded = await Promise.all(images.map((i) => c.decode(i.bytes)));
+      const alone: Inference[] = [];
+      for (const d of decoded) alone.push(await c.infer({ ...d, data: d.data.slice() }));
+      const together = await Promise.all([...decoded, ...decoded.map((d) => ({ ...d, data: d.data.slice() }))].map((d) => c.infer(d)));
+      // What waits while a batch runs goes in the next one, up to maxBatch.
+      const sizes = together.map((r) => r.batchSize);
+      expect(Math.max(...sizes)).toBeGreaterThan(1);
+      expect(Math.max(...sizes)).toBeLessThanOrEqual(4);
+      together.forEach((r, j) => {
+        const i = j % images.length;
+        expect(r.top5.map((p) => p.classIndex)).toEqual(alone[i].top5.map((p) => p.classIndex));
+        r.top5.forEach((p, k) => expect(p.confidence).toBeCloseTo(alone[i].top5[k].confidence, 5));
+      });
+    } finally {
+      await c.close();
+    }
+  }, 60_000);
+
+  it('shares the cores out among the model runs of a host', () => {
+    expect([intraOpThreads(8, 1), intraOpThreads(8, 3), intraOpThreads(2, 4), intraOpThreads(4, 0)]).toEqual([8, 2, 1, 4]);
+  });
+});
+
+describe('MODEL_URL of an ONNX model', () => {
+  let cert: TestCertificate;
+  beforeAll(async () => {
+    cert = await makeTestCertificate();
+  }, 30_000);
+
+  it('downloads the .onnx file and metadata.json once, checks MODEL_SHA256 on it, and re-uses the cache', async () => {
+    const onnxBytes = readFileSync(join(onnxOnly, 'model.onnx'));
+    const srv = await startHttpsModelServer(cert, {
+      '/m/mobilenet.onnx': onnxBytes,
+      '/m/metadata.json': readFileSync(join(onnxOnly, 'metadata.json')),
+    });
+    try {
+      const url = `${srv.origin}/m/mobilenet.onnx`;
+      const cacheDir = mkdtempSync(join(tmpdir(), 'onnx-cache-'));
+      const sha = sha256OfFile(join(onnxOnly, 'model.onnx'));
+      const first = await resolveInChild({ modelUrl: url, cacheDir, modelSha256: sha }, cert);
+      expect(first).toMatchObject({ ok: true, source: { engine: 'onnx', cached: false, modelSha256: sha, weightBytes: onnxBytes.length } });
+      expect(srv.requests).toEqual(['/m/mobilenet.onnx', '/m/metadata.json', '/m/SHA256SUMS']);
+      const again = await resolveInChild({ modelUrl: url, cacheDir, modelSha256: sha }, cert);
+      expect(again).toMatchObject({ ok: true, source: { engine: 'onnx', cached: true } });
+      expect(srv.requests).toHaveLength(3);
+      const wrong = await resolveInChild({ modelUrl: url, cacheDir, modelSha256: 'f'.repeat(64) }, cert);
+      expect(wrong).toMatchObject({ ok: false, error: { message: expect.stringMatching(/MODEL_SHA256 does not match: .*mobilenet\.onnx has SHA-256/) } });
+      const refused = await resolveInChild({ modelUrl: url, cacheDir, engine: 'tfjs' }, cert);
+      expect(refused).toMatchObject({ ok: false, error: { message: expect.stringMatching(/INFERENCE_ENGINE=tfjs but MODEL_URL .* has no model\.json/) } });
+    } finally {
+      await srv.close();
+    }
+  }, 120_000);
+});
