@@ -4,9 +4,6 @@ import { UsageError, writeJsonOutput } from '@app/command-line';
 import { buildApps } from '@tools/local-run';
 import { DATASET_DIR, MODEL_DIR } from '@tools/testing';
 
-// The SDK's notice about future Node versions says nothing a user of these runs can act on.
-process.env['AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED'] = 'true';
-
 const IMAGE = /\.(jpe?g|png|webp|gif)$/i;
 
 export function imagesIn(dir: string, limit?: number): string[] {

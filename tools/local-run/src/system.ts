@@ -103,8 +103,6 @@ export async function startLocalSystem(o: LocalSystemOptions): Promise<LocalSyst
       ...awsEnv,
       AWS_ACCESS_KEY_ID: LOCAL_CREDENTIALS.accessKeyId,
       AWS_SECRET_ACCESS_KEY: LOCAL_CREDENTIALS.secretAccessKey,
-      // The SDK's notice about future Node versions, once per process, says nothing a local user can act on.
-      AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true',
       FLEET_PROVIDER: 'local',
       FLEET_STATE_DIR: fleetDir,
       WORKER_MAIN: join(WORKSPACE_ROOT, 'dist/apps/classifier-worker/main.js'),
