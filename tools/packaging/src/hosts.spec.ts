@@ -131,7 +131,7 @@ describe('the hosts\' configuration starts the built apps', () => {
     const { unitEnv } = controlHost();
     rmSync(join(dir, 'run/ics/credentials/monitor-controller.json'));
     const run = spawnApp('monitor-controller', { ...unitEnv('monitor-controller'), AWS_ENDPOINT_URL_SSM: ssm.endpoint });
-    expect(await run.exited).toBe(1);
+    expect(await run.exited).toBe(2);
     expect(run.lines.join('\n')).toMatch(/CONFIG_SSM_PATH: cannot read \/ics-test\/config\/shared\/ from SSM Parameter Store/);
   }, 120_000);
 

@@ -24,9 +24,9 @@ describe('every app boots, validates its configuration and stops on SIGTERM', ()
     }
   });
 
-  it.each(APPS)('%s refuses a bad variable, naming it, with exit code 1', async (app) => {
+  it.each(APPS)('%s refuses a bad variable, naming it, with exit code 2 (usage)', async (app) => {
     const run = spawnApp(app, { ...stack.env, MAX_WORKERS: 'lots', LAUNCH_QUEUE_URL: '' });
-    expect(await run.exited).toBe(1);
+    expect(await run.exited).toBe(2);
     const out = run.lines.join('\n');
     expect(out).toContain(`${app}: invalid configuration`);
     expect(out).toMatch(/MAX_WORKERS: MAX_WORKERS must be an integer number \(got "lots"\)/);
