@@ -1,3 +1,4 @@
+import { followSse } from '@app/api-client';
 import { startTestStack, type TestStack } from '@tools/testing';
 import { closeTier, datasetImage, eventually, form, openEvents, publishResult, resultFor, startWebApp, takeLaunches, type WebApp } from '../../../test/web-test-kit';
 
@@ -52,7 +53,6 @@ describe('server-sent events: heartbeats, a maximum lifetime, and Last-Event-ID 
     web = await startWebApp(stack, { SSE_MAX_LIFETIME_SECONDS: '1' });
     const batch = await upload(3);
     const launches = await takeLaunches(stack.resources, 3);
-    const { followSse } = await import('@app/api-client');
     const seen: { event: string; data: { imageId?: string; label?: string } }[] = [];
     const following = (async () => {
       for await (const ev of followSse(`${tier().url}/api/batches/${batch.batchId}/events`, { retryMs: 100 })) seen.push({ event: ev.event, data: JSON.parse(ev.data) });
