@@ -3,7 +3,6 @@ import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { localAwsEnv } from '@tools/local-aws';
 import { EDGE_LAUNCH_TEMPLATE_ID } from './edge/edge';
-import { freePort } from '@tools/local-run';
 import { imageSpec, WORK_DIR, type ImageName } from './catalogue';
 import type { ContainerRunner, RunningContainer } from './containers';
 import { tail } from './run';
@@ -75,6 +74,8 @@ export async function startContainerSystem(runner: ContainerRunner, log: (line: 
   const runId = randomBytes(4).toString('hex');
   const logDir = join(WORK_DIR, `check-${runId}`);
   mkdirSync(logDir, { recursive: true });
+  // Loaded here, not at the top: the local runner's module tree is large and only a run needs it.
+  const { freePort } = await import('@tools/local-run');
   const ports = { aws: await freePort(), ec2: await freePort(), web: await freePort(), launch: await freePort(), monitor: await freePort() };
   const env = systemEnv(ports);
   const started: RunningContainer[] = [];
