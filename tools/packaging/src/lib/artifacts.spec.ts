@@ -14,6 +14,7 @@ import {
 } from './artifacts';
 
 const rootPkg = JSON.parse(readFileSync(join(WORKSPACE_ROOT, 'package.json'), 'utf8')) as {
+  engines: { node: string };
   dependencies: Record<string, string>;
   devDependencies: Record<string, string>;
 };
@@ -24,6 +25,8 @@ describe.each(APPS)('dist/apps/%s (from nx build)', (app) => {
   it('has main.js, a production package.json and its lockfile', () => {
     expect(a.files.map((f) => f.path)).toEqual(expect.arrayContaining(['main.js', 'package.json', 'package-lock.json']));
     expect(a.packageJson).toMatchObject({ name: app, main: 'main.js' });
+    // The Node it runs on, as the workspace tests it (an older one is refused by npm ci with engine-strict).
+    expect((a.packageJson as { engines?: unknown }).engines).toEqual(rootPkg.engines);
     expect(a.packageJson.devDependencies).toBeUndefined();
     expect(a.lockfile.lockfileVersion).toBeGreaterThanOrEqual(2);
   });
