@@ -20,7 +20,7 @@ function workerFolder(change?: (modelDir: string) => void): string {
 describe('npm start: which model', () => {
   it('passes MODEL_DIR on as an absolute path, and refuses one without a model', async () => {
     await expect(resolveModel({ MODEL_DIR })).resolves.toEqual({ env: { MODEL_DIR }, description: `MODEL_DIR=${MODEL_DIR}` });
-    await expect(resolveModel({ MODEL_DIR: '/nonexistent' })).rejects.toThrow('MODEL_DIR=/nonexistent: there is no model.json in /nonexistent');
+    await expect(resolveModel({ MODEL_DIR: '/nonexistent' })).rejects.toThrow('MODEL_DIR=/nonexistent: there is no model.json or model.onnx in /nonexistent');
   });
 
   it('passes MODEL_URL on to the workers', async () => {
