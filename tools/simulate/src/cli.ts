@@ -1,5 +1,5 @@
 import { writeFileSync } from 'node:fs';
-import { parseArgs } from 'node:util';
+import { tryParseCommandLine, UsageError, type CliSpec, type FlagSpec } from '@app/command-line';
 import { SCALING_POLICIES } from '@app/config';
 import type { ScalingPolicyName } from '@app/fleet';
 import { renderChart } from './chart';
@@ -7,14 +7,6 @@ import { costProfile, COST_PROFILES, type CostInputs, type CostProfile } from '.
 import { CAPACITIES, ENGINES, PRICE_TABLE, type CapacityName, type EngineName, type InstanceTypeName } from './pricing';
 import { arrivals, DEFAULTS, SCENARIOS, type ScenarioName } from './scenarios';
 import { simulate, type Figures, type SimulationConfig, type SimulationResult } from './simulation';
-
-export const USAGE = `npm run simulate -- [--scenario burst|steady] [--policy work-per-worker|one-per-message] [--compare]
-  [--json OUT] [--chart OUT] [--seed S] [--images N] [--seconds S (steady: arrivals over S)]
-  [--max-workers N] [--boot-seconds S] [--boot-jitter F] [--image-seconds S] [--concurrency N] [--prefetch N]
-  [--failure-rate P] [--idle-seconds S] [--price-per-hour USD] [--describe-lag-seconds S] [--requeue-seconds S]
-  [--tick-seconds S] [--assumed-image-seconds S] [--assumed-boot-seconds S]
-  [--engine tfjs|onnx] [--engine-ms MS] [--overhead-ms MS] [--capacity on-demand|spot|spot-first]
-  [--instance-type c7i.large|c7g.medium|c7g.large] [--interruptions-per-hour R] [--compare-cost]`;
 
 const NUMBER_FLAGS = {
   'max-workers': 'maxWorkers',
@@ -30,6 +22,52 @@ const NUMBER_FLAGS = {
   'requeue-seconds': 'requeueSeconds',
   'tick-seconds': 'tickSeconds',
 } as const satisfies Record<string, keyof SimulationConfig>;
+
+const NUMBER_FLAG_HELP: Record<keyof typeof NUMBER_FLAGS, string> = {
+  'max-workers': 'MAX_WORKERS (default 20)',
+  'boot-seconds': 'seconds from launch to a worker taking work (default 30)',
+  'boot-jitter': 'spread of boot times, a fraction (default 0.1: 30 s ± 10 %)',
+  'image-seconds': 'seconds one worker spends on one image',
+  concurrency: 'images one worker works on at once (default 1)',
+  prefetch: 'images one worker holds at once (default 20)',
+  'failure-rate': 'chance a worker dies on an image (default 0)',
+  'idle-seconds': 'IDLE_SECONDS (default 60)',
+  'price-per-hour': 'USD per instance-hour',
+  'describe-lag-seconds': "EC2's DescribeInstances lag (default 0)",
+  'requeue-seconds': "seconds until a dead worker's images are back in the queue",
+  'tick-seconds': 'period of the scaling loop',
+};
+
+/** The flags of `npm run simulate`; the values are checked by runCli, whose messages name each flag. */
+export const SIMULATE_COMMAND_LINE = {
+  name: 'npm run simulate --',
+  summary:
+    "What a fleet configuration does on AWS, in seconds: the launch controller's real scaling policy and planner on a virtual clock, with the queue, EC2 and the workers simulated.",
+  flags: {
+    scenario: { type: 'string', description: 'burst: 100 images at once; steady: a Poisson process over --seconds', default: 'burst' },
+    policy: { type: 'string', description: 'work-per-worker or one-per-message', default: 'work-per-worker' },
+    compare: { type: 'boolean', description: 'both policies side by side' },
+    'compare-cost': { type: 'boolean', description: 'today (tfjs, on-demand, c7i) beside the proposal (onnx, spot-first, c7g)' },
+    json: { type: 'string', value: 'OUT', description: 'write the figures as JSON' },
+    chart: { type: 'string', value: 'OUT', description: 'write an HTML chart of instances and backlog over time' },
+    seed: { type: 'string', description: 'seed of the arrival and boot-time generator', default: DEFAULTS.seed },
+    images: { type: 'string', value: 'N', description: 'images in the scenario' },
+    seconds: { type: 'string', value: 'S', description: 'steady: arrivals spread over this many seconds', default: '600' },
+    'assumed-image-seconds': { type: 'string', value: 'S', description: 'what the policy is told an image takes (when it is wrong)' },
+    'assumed-boot-seconds': { type: 'string', value: 'S', description: 'what the policy is told a boot takes (when it is wrong)' },
+    engine: { type: 'string', description: "tfjs or onnx: the engine whose time per image is priced" },
+    'engine-ms': { type: 'string', value: 'MS', description: "model time per image (default: bench:classifier's last report)" },
+    'overhead-ms': { type: 'string', value: 'MS', description: "the worker's time per image outside the model" },
+    capacity: { type: 'string', description: 'on-demand, spot or spot-first' },
+    'instance-type': { type: 'string', description: "an instance type of the price table (c7i.large, c7g.medium, c7g.large)" },
+    'interruptions-per-hour': { type: 'string', value: 'R', description: 'Spot interruptions per instance-hour' },
+    ...(Object.fromEntries(Object.entries(NUMBER_FLAG_HELP).map(([flag, description]) => [flag, { type: 'string', value: 'N', description }])) as Record<
+      keyof typeof NUMBER_FLAGS,
+      FlagSpec
+    >),
+  },
+  epilog: 'Figures are printed as a table; --json writes them, --chart draws them.',
+} as const satisfies CliSpec<Record<string, FlagSpec>>;
 
 export interface CliRun {
   scenario: ScenarioName;
@@ -47,30 +85,9 @@ function num(flag: string, value: string): number {
 
 /** Parses the flags, runs the scenario (both policies with --compare), writes --json and --chart. */
 export function runCli(argv: string[]): CliRun {
-  const { values } = parseArgs({
-    args: argv,
-    strict: true,
-    options: {
-      scenario: { type: 'string', default: 'burst' },
-      policy: { type: 'string', default: 'work-per-worker' },
-      compare: { type: 'boolean', default: false },
-      json: { type: 'string' },
-      chart: { type: 'string' },
-      seed: { type: 'string', default: DEFAULTS.seed },
-      images: { type: 'string' },
-      seconds: { type: 'string', default: '600' },
-      'assumed-image-seconds': { type: 'string' },
-      'assumed-boot-seconds': { type: 'string' },
-      engine: { type: 'string' },
-      'engine-ms': { type: 'string' },
-      'overhead-ms': { type: 'string' },
-      capacity: { type: 'string' },
-      'instance-type': { type: 'string' },
-      'interruptions-per-hour': { type: 'string' },
-      'compare-cost': { type: 'boolean', default: false },
-      ...Object.fromEntries(Object.keys(NUMBER_FLAGS).map((k) => [k, { type: 'string' as const }])),
-    },
-  });
+  const parsed = tryParseCommandLine(SIMULATE_COMMAND_LINE, argv);
+  if (parsed.kind === 'exit') throw new UsageError(parsed.stderr.replace(`${SIMULATE_COMMAND_LINE.name}: `, '').trim());
+  const values = parsed.values;
   const scenario = values.scenario as ScenarioName;
   if (!SCENARIOS.includes(scenario)) throw new Error(`--scenario must be one of ${SCENARIOS.join(', ')} (got ${values.scenario})`);
   const policy = values.policy as ScalingPolicyName;
