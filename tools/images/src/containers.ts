@@ -86,8 +86,8 @@ export class BuildahRunner implements ContainerRunner {
     const ctr = (await this.buildah(['from', '--pull-never', '--name', spec.name, spec.image])).trim();
     let cmd: string[];
     try {
-      const config = JSON.parse(await this.buildah(['inspect', '--type', 'container', '--format', '{{json .OCIv1.Config}}', ctr])) as { Cmd?: string[] };
-      cmd = config.Cmd ?? [];
+      const info = JSON.parse(await this.buildah(['inspect', '--type', 'container', ctr])) as { OCIv1?: { config?: { Cmd?: string[] } } };
+      cmd = info.OCIv1?.config?.Cmd ?? [];
       if (!cmd.length) throw new Error(`${spec.image} has no CMD`);
     } catch (err) {
       await this.buildah(['rm', ctr]).catch(() => undefined);
