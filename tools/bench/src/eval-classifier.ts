@@ -1,18 +1,20 @@
 /**
- * `npm run eval:classifier -- --images DIR --expected FILE [--model DIR] [--json OUT]`
+ * `npm run eval:classifier -- [--engine auto|onnx|tfjs] [--images DIR] [--expected FILE] [--model DIR] [--json OUT]`
  *
  * Top-1 / top-5 accuracy of the classifier (the worker's own preprocessing and
  * model code) on labelled images. FILE maps each image's name without its
  * extension to its true class: `{ "n01440764_tench": { "classIndex": 0, "label": "tench" } }`
  * (a plain label string per image works too). The model is the worker's: `--model`
- * or MODEL_DIR, else MODEL_URL, else the default model (EfficientNet-B0). Images
- * default to ../shared/datasets/imagenet-sample. Exits 1 when an image is missing from FILE.
+ * or MODEL_DIR, else MODEL_URL, else the default model (EfficientNet-B0). `--engine`
+ * (default INFERENCE_ENGINE, else auto: ONNX Runtime when the model has a model.onnx)
+ * picks the engine, which the report names. Images default to
+ * ../shared/datasets/imagenet-sample. Exits 1 when an image is missing from FILE.
  */
 import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { basename, extname, join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
-import { Classifier, consoleLogger, type Prediction } from '@app/classifier';
-import { DATASET_DIR } from '@tools/testing';
+import { Classifier, consoleLogger, enginePreferenceFromEnv, INFERENCE_ENGINES, type EnginePreference, type Prediction } from '@app/classifier';
+import { DATASET_DIR, requireSharedData } from '@tools/testing';
 
 type Expected = Record<string, { classIndex?: number; label: string } | string>;
 
@@ -27,12 +29,16 @@ async function main(): Promise<void> {
       expected: { type: 'string', default: join(DATASET_DIR, 'imagenet-sample/expected-labels.json') },
       model: { type: 'string', default: process.env['MODEL_DIR'] },
       backend: { type: 'string', default: process.env['TF_BACKEND'] ?? 'auto' },
+      engine: { type: 'string', default: enginePreferenceFromEnv() },
       json: { type: 'string' },
       verbose: { type: 'boolean', default: false },
     },
   });
-  const dir = resolve(values.images);
-  const expected = JSON.parse(readFileSync(resolve(values.expected), 'utf8')) as Expected;
+  if (!(INFERENCE_ENGINES as readonly string[]).includes(values.engine)) {
+    throw new Error(`--engine must be one of ${INFERENCE_ENGINES.join(', ')} (got ${values.engine})`);
+  }
+  const dir = requireSharedData(resolve(values.images), 'The evaluation images (--images)');
+  const expected = JSON.parse(readFileSync(requireSharedData(resolve(values.expected), 'The true classes (--expected)'), 'utf8')) as Expected;
   const files = readdirSync(dir).filter((f) => /\.(jpe?g|png|webp|gif)$/i.test(f)).sort();
   // The model in its thread, as in the worker, so that decoding the next images overlaps inference.
   const classifier = await Classifier.create(
@@ -42,6 +48,7 @@ async function main(): Promise<void> {
       modelSha256: process.env['MODEL_SHA256'],
       modelCacheDir: process.env['MODEL_CACHE_DIR'],
       backend: values.backend as 'auto',
+      engine: values.engine as EnginePreference,
     },
     consoleLogger,
   );
@@ -79,6 +86,7 @@ async function main(): Promise<void> {
   const n = files.length;
   const pct = (k: number) => `${((100 * k) / n).toFixed(1)} %`;
   const summary = {
+    engine: classifier.engineInfo.engine,
     backend: classifier.backend,
     model: classifier.model,
     images: n,
@@ -91,7 +99,7 @@ async function main(): Promise<void> {
   };
   if (values.verbose) for (const m of misses.sort()) console.log(`miss ${m}`);
   console.log(JSON.stringify(summary));
-  console.log(`top-1 ${top1}/${n} (${pct(top1)}), top-5 ${top5}/${n} (${pct(top5)}), ${errors} errors; ${classifier.model} on ${classifier.backend}`);
+  console.log(`top-1 ${top1}/${n} (${pct(top1)}), top-5 ${top5}/${n} (${pct(top5)}), ${errors} errors; ${classifier.model} on ${classifier.engineInfo.engine} (${classifier.backend})`);
   if (values.json) writeFileSync(values.json, JSON.stringify(summary, null, 2) + '\n');
 }
 
