@@ -22,11 +22,12 @@
  * less the model's own (the raw loop's): what the worker spends around the model.
  */
 import { execFileSync } from 'node:child_process';
+import { Server, type IncomingMessage } from 'node:http';
 import { randomUUID } from 'node:crypto';
 import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { extname, join, resolve } from 'node:path';
-import { parseArgs } from 'node:util';
+import { EXIT, parseCommandLine, runMain } from '@app/command-line';
 import { Classifier, LocalEngine, consoleLogger } from '@app/classifier';
 import { inputKey, launchMessage, parseOutputMessage, serialize, type ImageExtension } from '@app/contracts';
 import { DATASET_DIR, WORKSPACE_ROOT, spawnApp, startTestStack, type TestStack } from '@tools/testing';
@@ -165,25 +166,46 @@ function cpuPerImage(pid: number, a: CpuSample, b: CpuSample, images: number) {
   return { workerMainThread: main / images, workerOtherThreads: other / images, emulator };
 }
 
+/**
+ * Requests the embedded S3/SQS served (they run in this process), by service: SQS by its
+ * X-Amz-Target header, everything else S3. Unlike CPU time, a count does not move with the
+ * machine's load: it shows what the worker asks of storage and queues per image.
+ */
+const served = { s3: 0, sqs: 0 };
+const emit = Server.prototype.emit;
+Server.prototype.emit = function (this: Server, event: string, ...args: unknown[]) {
+  if (event === 'request') {
+    const target = (args[0] as IncomingMessage).headers['x-amz-target'];
+    if (typeof target === 'string' && target.startsWith('AmazonSQS')) served.sqs++;
+    else served.s3++;
+  }
+  return emit.call(this, event, ...args);
+} as typeof Server.prototype.emit;
+
 interface ImageLog {
   timings: Record<string, number>;
 }
 
+const values = parseCommandLine({
+  name: 'npm run bench:classifier --',
+  summary:
+    'Throughput of the classifier worker against the model alone: raw (tensors straight through the model) beside the pipeline (one built worker process against the embedded S3/SQS), with a per-stage breakdown.',
+  flags: {
+    images: { type: 'string', value: 'DIR', description: 'benchmark images', default: join(DATASET_DIR, 'imagenet-100/images') },
+    json: { type: 'string', value: 'OUT', description: 'write the report as JSON' },
+    rounds: { type: 'string', description: 'rounds after the cold one (medians are reported)', default: '3', number: { integer: true, min: 1 } },
+    batch: { type: 'string', value: 'N[,N...]', description: 'INFERENCE_BATCH_SIZE values, each measured in turn', default: process.env['INFERENCE_BATCH_SIZE'] ?? '1' },
+    prefetch: { type: 'string', description: "the worker's WORKER_PREFETCH", default: process.env['WORKER_PREFETCH'] ?? '20', number: { integer: true, min: 1 } },
+    backend: { type: 'string', description: 'TF_BACKEND: auto, tensorflow, wasm or cpu', default: process.env['TF_BACKEND'] ?? 'auto' },
+    engine: { type: 'string', value: 'E[,E...]', description: 'INFERENCE_ENGINE values (auto, onnx, tfjs), each measured in turn', default: process.env['INFERENCE_ENGINE'] ?? 'auto' },
+    'no-build': { type: 'boolean', description: 'use the worker already built in dist/' },
+    // Only the model alone at each --batch size (no worker, no emulator): a quick comparison.
+    'raw-only': { type: 'boolean', description: 'only the model alone at each --batch size (no worker, no emulator)' },
+  },
+  epilog: 'Model: MODEL_DIR, else MODEL_URL, else the default model (as the worker).',
+});
+
 async function main(): Promise<void> {
-  const { values } = parseArgs({
-    options: {
-      images: { type: 'string', default: join(DATASET_DIR, 'imagenet-100/images') },
-      json: { type: 'string' },
-      rounds: { type: 'string', default: '3' },
-      batch: { type: 'string', default: process.env['INFERENCE_BATCH_SIZE'] ?? '1' },
-      prefetch: { type: 'string', default: process.env['WORKER_PREFETCH'] ?? '20' },
-      backend: { type: 'string', default: process.env['TF_BACKEND'] ?? 'auto' },
-      engine: { type: 'string', default: process.env['INFERENCE_ENGINE'] ?? 'auto' },
-      'no-build': { type: 'boolean', default: false },
-      // Only the model alone at each --batch size (no worker, no emulator): a quick comparison.
-      'raw-only': { type: 'boolean', default: false },
-    },
-  });
   const rounds = Math.max(1, Number(values.rounds));
   const batches = values.batch.split(',').map((b) => Math.max(1, Number(b)));
   if (batches.some((b) => !Number.isInteger(b))) throw new Error(`--batch takes sizes like 1 or 1,4,8 (got ${values.batch})`);
@@ -285,7 +307,7 @@ async function measureBatch(files: ImageFile[], batch: number, rounds: number, o
     WORKER_PREFETCH: options.prefetch,
     IDLE_SECONDS: '3600',
   });
-  const perRound: { rate: number; logs: ImageLog[]; cpu: ReturnType<typeof cpuPerImage> }[] = [];
+  const perRound: { rate: number; logs: ImageLog[]; cpu: ReturnType<typeof cpuPerImage>; requests: { s3: number; sqs: number } }[] = [];
   let coldStartMs = 0;
   let workerColdStartMs = 0;
   let rssAfterFirst: number | undefined;
@@ -331,6 +353,7 @@ async function measureBatch(files: ImageFile[], batch: number, rounds: number, o
       // Timed: first launch message sent -> last output message sent.
       const pid = worker.process.pid ?? 0;
       const cpuBefore = cpuSample(pid);
+      const servedBefore = { ...served };
       const started = performance.now();
       await r.launchQueue.sendBatch(entries);
       await Promise.race([
@@ -341,7 +364,8 @@ async function measureBatch(files: ImageFile[], batch: number, rounds: number, o
       ]);
       const seconds = (performance.now() - started) / 1000;
       const cpu = cpuPerImage(pid, cpuBefore, cpuSample(pid), files.length);
-      perRound.push({ rate: files.length / seconds, logs: done, cpu });
+      const requests = { s3: (served.s3 - servedBefore.s3) / files.length, sqs: (served.sqs - servedBefore.sqs) / files.length };
+      perRound.push({ rate: files.length / seconds, logs: done, cpu, requests });
       if (round === 0) rssAfterFirst = rssMb(worker.process.pid ?? 0);
       // Untimed: every result is in the bucket and on the output queue.
       let outputs = 0;
@@ -395,6 +419,8 @@ async function measureBatch(files: ImageFile[], batch: number, rounds: number, o
     cpuMsPerImage: { ...cpuMsPerImage, total: r2(cpuTotal), workerOutsideModel },
     cores,
     cpuBoundImagesPerSecond: r1((cores * 1000) / cpuTotal),
+    // Requests to the emulator per image in the timed rounds (the bench's own launch sends included).
+    requestsPerImage: { s3: r2(median(timed.map((x) => x.requests.s3))), sqs: r2(median(timed.map((x) => x.requests.sqs))) },
     coldStartMs: Math.round(coldStartMs),
     workerColdStartMs,
     rssMbAfterFirst100: files.length === 100 ? rssAfterFirst : undefined,
@@ -415,7 +441,7 @@ async function measureBatch(files: ImageFile[], batch: number, rounds: number, o
   return report;
 }
 
-main().catch((err: unknown) => {
-  console.error(err);
-  process.exit(1);
+runMain('bench:classifier', async () => {
+  await main();
+  return EXIT.done;
 });
