@@ -68,10 +68,16 @@ export class BatchIndex {
     return this.aws.outputBucket;
   }
 
-  /** Writes a new batch: its record, then its place in the tenant's list. */
+  /**
+   * Writes a new batch: its record and its place in the tenant's list, at once
+   * (a marker without its record is skipped by list; a record without its
+   * marker is readable, just not listed).
+   */
   async create(meta: BatchMeta): Promise<void> {
-    await this.bucket.put(batchIndexKey(meta.tenant, meta.batchId), JSON.stringify(meta), JSON_TYPE);
-    await this.bucket.put(batchListKey(meta.tenant, meta.batchId, Date.parse(meta.createdAt)), Buffer.alloc(0), {});
+    await Promise.all([
+      this.bucket.put(batchIndexKey(meta.tenant, meta.batchId), JSON.stringify(meta), JSON_TYPE),
+      this.bucket.put(batchListKey(meta.tenant, meta.batchId, Date.parse(meta.createdAt)), Buffer.alloc(0), {}),
+    ]);
   }
 
   /** Records images added to an open batch (one part per request). */

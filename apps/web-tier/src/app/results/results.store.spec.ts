@@ -37,6 +37,16 @@ describe('ResultsStore', () => {
     expect(s.batch(b)?.pending).toBe(0);
   });
 
+  it('adds images to a batch it knows, keeping the earlier ones and their results', () => {
+    const s = store();
+    const [b, i, j] = [randomUUID(), randomUUID(), randomUUID()];
+    s.addBatch(b, [{ imageId: i, fileName: 'cat.jpg', uploadedAt: 1 }]);
+    s.applyResult(ok(b, i));
+    s.addBatch(b, [{ imageId: j, fileName: 'dog.jpg', uploadedAt: 2 }]);
+    expect(s.batch(b)?.images.map((r) => [r.fileName, r.status])).toEqual([['cat.jpg', 'done'], ['dog.jpg', 'queued']]);
+    expect(s.batch(b)?.pending).toBe(1);
+  });
+
   it('remembers results of batches it did not take, as incomplete batches', () => {
     const s = store();
     const [b, i] = [randomUUID(), randomUUID()];
