@@ -149,9 +149,11 @@ function signalTree(pid: number | undefined, signal: NodeJS.Signals): void {
   }
 }
 
+/** Whether the process runs node (by its argv[0]: Node 24 names its main thread `MainThread`, so comm does not say). */
 function isNode(pid: number): boolean {
   try {
-    return readFileSync(`/proc/${pid}/comm`, 'utf8').trim() === 'node';
+    const argv0 = readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0')[0];
+    return argv0 === 'node' || argv0.endsWith('/node');
   } catch {
     return false;
   }
