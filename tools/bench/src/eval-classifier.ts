@@ -12,7 +12,7 @@
  */
 import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { basename, extname, join, resolve } from 'node:path';
-import { parseArgs } from 'node:util';
+import { EXIT, parseCommandLine, runMain, UsageError } from '@app/command-line';
 import { Classifier, consoleLogger, enginePreferenceFromEnv, INFERENCE_ENGINES, type EnginePreference, type Prediction } from '@app/classifier';
 import { DATASET_DIR, requireSharedData } from '@tools/testing';
 
@@ -22,23 +22,32 @@ function matches(p: Prediction, truth: { classIndex?: number; label: string }): 
   return truth.classIndex !== undefined ? p.classIndex === truth.classIndex : p.label === truth.label;
 }
 
-async function main(): Promise<void> {
-  const { values } = parseArgs({
-    options: {
-      images: { type: 'string', default: join(DATASET_DIR, 'imagenet-sample/images') },
-      expected: { type: 'string', default: join(DATASET_DIR, 'imagenet-sample/expected-labels.json') },
-      model: { type: 'string', default: process.env['MODEL_DIR'] },
-      backend: { type: 'string', default: process.env['TF_BACKEND'] ?? 'auto' },
-      engine: { type: 'string', default: enginePreferenceFromEnv() },
-      json: { type: 'string' },
-      verbose: { type: 'boolean', default: false },
-    },
-  });
-  if (!(INFERENCE_ENGINES as readonly string[]).includes(values.engine)) {
-    throw new Error(`--engine must be one of ${INFERENCE_ENGINES.join(', ')} (got ${values.engine})`);
+const values = parseCommandLine({
+  name: 'npm run eval:classifier --',
+  summary: "Top-1 and top-5 accuracy of the classifier (the worker's own preprocessing and model code) on labelled images.",
+  flags: {
+    images: { type: 'string', value: 'DIR', description: 'labelled images', default: join(DATASET_DIR, 'imagenet-sample/images') },
+    expected: { type: 'string', value: 'FILE', description: 'true class per image name (without extension)', default: join(DATASET_DIR, 'imagenet-sample/expected-labels.json') },
+    model: { type: 'string', value: 'DIR', description: 'the model folder (default MODEL_DIR, else MODEL_URL, else the default model)', default: process.env['MODEL_DIR'] },
+    backend: { type: 'string', description: 'TF_BACKEND: auto, tensorflow, wasm or cpu', default: process.env['TF_BACKEND'] ?? 'auto' },
+    engine: { type: 'string', description: 'INFERENCE_ENGINE', default: enginePreferenceFromEnv(), choices: INFERENCE_ENGINES },
+    json: { type: 'string', value: 'OUT', description: 'write the figures as JSON' },
+    verbose: { type: 'boolean', description: 'list every miss' },
+  },
+});
+
+/** The shared data sets are not in a fresh clone: saying so is a usage message, not a crash. */
+function needShared(path: string, what: string): string {
+  try {
+    return requireSharedData(path, what);
+  } catch (err) {
+    throw new UsageError((err as Error).message);
   }
-  const dir = requireSharedData(resolve(values.images), 'The evaluation images (--images)');
-  const expected = JSON.parse(readFileSync(requireSharedData(resolve(values.expected), 'The true classes (--expected)'), 'utf8')) as Expected;
+}
+
+runMain('eval:classifier', async () => {
+  const dir = needShared(resolve(values.images), 'The evaluation images (--images)');
+  const expected = JSON.parse(readFileSync(needShared(resolve(values.expected), 'The true classes (--expected)'), 'utf8')) as Expected;
   const files = readdirSync(dir).filter((f) => /\.(jpe?g|png|webp|gif)$/i.test(f)).sort();
   // The model in its thread, as in the worker, so that decoding the next images overlaps inference.
   const classifier = await Classifier.create(
@@ -101,9 +110,5 @@ async function main(): Promise<void> {
   console.log(JSON.stringify(summary));
   console.log(`top-1 ${top1}/${n} (${pct(top1)}), top-5 ${top5}/${n} (${pct(top5)}), ${errors} errors; ${classifier.model} on ${classifier.engineInfo.engine} (${classifier.backend})`);
   if (values.json) writeFileSync(values.json, JSON.stringify(summary, null, 2) + '\n');
-}
-
-main().catch((err: unknown) => {
-  console.error(err);
-  process.exit(1);
+  return EXIT.done;
 });
