@@ -7,7 +7,7 @@ import { writeFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { formatBytes, imageSpec } from './catalogue';
 import { EXIT, parseCheckArgs } from './cli';
-import { BuildahRunner, DockerRunner, type ContainerRunner } from './containers';
+import { BuildahRunner, DockerRunner, stopAllContainers, type ContainerRunner, type StopResult } from './containers';
 import { startContainerSystem, SYSTEM_IMAGES, type ContainerSystem } from './container-system';
 import { BuildahEngine, chooseEngine, probeEngines, type Engine } from './engine';
 import { pickPhotos } from './photos';
@@ -49,7 +49,7 @@ async function main(): Promise<number> {
   let stopping: Promise<unknown> | undefined;
   const interrupted = (signal: string) => {
     log(`\n${signal}: stopping every container this check started`);
-    stopping ??= (system?.stop() ?? Promise.resolve()).finally(() => process.exit(EXIT.goalFailed));
+    stopping ??= stopAllContainers().finally(() => process.exit(EXIT.goalFailed));
   };
   process.once('SIGINT', () => interrupted('SIGINT'));
   process.once('SIGTERM', () => interrupted('SIGTERM'));
@@ -59,7 +59,7 @@ async function main(): Promise<number> {
   log(`photos: ${photos.map((p) => `${p.name} (${p.source === 'generated' ? 'generated' : 'from ' + p.source})`).join(', ')}`);
   let result: Awaited<ReturnType<typeof classifyThroughWebTier>> | undefined;
   let failure: string | undefined;
-  let stops: Record<string, { stopSeconds: number; killed: boolean }> = {};
+  let stops: Record<string, StopResult> = {};
   try {
     system = await startContainerSystem(runner, log);
     log(`system up in ${((Date.now() - started) / 1000).toFixed(0)} s; uploading ${photos.length} photos to ${system.webUrl}`);
@@ -76,7 +76,10 @@ async function main(): Promise<number> {
   const answered = result?.labels.filter((l) => l.label).length ?? 0;
   log('');
   for (const l of result?.labels ?? []) log(`  ${l.fileName.padEnd(40)} ${l.label ?? `(${l.status})`}`);
-  for (const [name, s] of Object.entries(stops)) log(`  ${name}: stopped in ${s.stopSeconds.toFixed(1)} s${s.killed ? ' (SIGKILL after 10 s)' : ''}`);
+  for (const [name, s] of Object.entries(stops)) {
+    log(`  ${name}: stopped in ${s.stopSeconds.toFixed(1)} s${s.killed ? ' (SIGKILL after 10 s)' : ''}${s.leftover.length ? `; ${s.leftover.length} process(es) outlived it (killed)` : ''}`);
+  }
+  const outlived = Object.values(stops).flatMap((s) => s.leftover);
   for (const name of SYSTEM_IMAGES) log(`  ics/${name}:local ${formatBytes(sizes[name])}`);
   log(`answered ${answered}/${photos.length}${result ? ` in ${result.seconds.toFixed(1)} s from the upload` : ''}; containers left: ${left.length ? left.join(', ') : 'none'}`);
   if (o.json) {
@@ -89,13 +92,14 @@ async function main(): Promise<number> {
       images: Object.fromEntries(Object.entries(sizes).map(([k, v]) => [k, { sizeBytes: v }])),
       stops,
       leftRunning: left,
+      processesOutlived: outlived,
       logs: system?.logDir,
       error: failure,
     };
     writeFileSync(resolve(o.json), `${JSON.stringify(report, null, 2)}\n`);
   }
   if (failure) console.error(`images:check: ${failure}`);
-  return answered === photos.length && left.length === 0 && !failure ? EXIT.done : EXIT.goalFailed;
+  return answered === photos.length && left.length === 0 && outlived.length === 0 && !failure ? EXIT.done : EXIT.goalFailed;
 }
 
 main().then(

@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { localAwsEnv } from '@tools/local-aws';
 import { EDGE_LAUNCH_TEMPLATE_ID } from './edge/edge';
 import { imageSpec, WORK_DIR, type ImageName } from './catalogue';
-import type { ContainerRunner, RunningContainer } from './containers';
+import type { ContainerRunner, RunningContainer, StopResult } from './containers';
 import { tail } from './run';
 
 /** The images a whole system needs: workers come from the edge's EC2 instances, not an image of their own. */
@@ -15,7 +15,7 @@ export interface ContainerSystem {
   logDir: string;
   webUrl: string;
   /** Stops every container, web tier first and the edge (with its workers) last; how long each took. */
-  stop(): Promise<Record<string, { stopSeconds: number; killed: boolean }>>;
+  stop(): Promise<Record<string, StopResult>>;
 }
 
 /** The environment each container gets: only variables, as on any other host. */
@@ -80,7 +80,7 @@ export async function startContainerSystem(runner: ContainerRunner, log: (line: 
   const env = systemEnv(ports);
   const started: RunningContainer[] = [];
   const stop = async () => {
-    const result: Record<string, { stopSeconds: number; killed: boolean }> = {};
+    const result: Record<string, StopResult> = {};
     for (const c of [...started].reverse()) result[c.name] = await c.stop();
     return result;
   };

@@ -11,12 +11,28 @@ export interface ContainerSpec {
   logFile: string;
 }
 
+export interface StopResult {
+  stopSeconds: number;
+  /** SIGKILL was needed after the 10 s grace. */
+  killed: boolean;
+  /** Processes of the container still alive after its first process ended (then killed). */
+  leftover: number[];
+}
+
 /** A running container; stop() sends SIGTERM and resolves with how long it took to exit. */
 export interface RunningContainer {
   readonly name: string;
   /** Resolves with the exit code when the container's process ends (by itself or stopped). */
   readonly exited: Promise<number | null>;
-  stop(): Promise<{ stopSeconds: number; killed: boolean }>;
+  stop(): Promise<StopResult>;
+}
+
+/** Every container started in this process and not yet stopped: what Ctrl-C must stop. */
+const live = new Set<RunningContainer>();
+
+/** Stops every container this process started (e.g. on Ctrl-C), newest first. */
+export async function stopAllContainers(): Promise<void> {
+  for (const c of [...live].reverse()) await c.stop();
 }
 
 /** Runs images on the host network, with the image's own user, working directory and command. */
@@ -26,22 +42,34 @@ export interface ContainerRunner {
 
 const STOP_GRACE_MS = 10_000;
 
-/** A process whose stdout/stderr go to a log; SIGTERM, then SIGKILL after the grace, as `docker stop` does. */
-function supervise(name: string, child: ChildProcess, logFile: string, kill: (signal: NodeJS.Signals) => void, cleanup: () => Promise<void>): RunningContainer {
+/**
+ * A process whose stdout/stderr go to a log; SIGTERM, then SIGKILL after the grace, as `docker stop`
+ * does. `processes` lists the container's processes (where this machine can see them), so that
+ * one outliving the container is found and killed.
+ */
+function supervise(
+  name: string,
+  child: ChildProcess,
+  logFile: string,
+  kill: (signal: NodeJS.Signals) => void,
+  cleanup: () => Promise<void>,
+  processes: () => number[] = () => [],
+): RunningContainer {
   child.stdout?.on('data', (b: Buffer) => appendFileSync(logFile, b));
   child.stderr?.on('data', (b: Buffer) => appendFileSync(logFile, b));
   const exited = new Promise<number | null>((resolve) => {
     child.once('exit', (code) => resolve(code));
     child.once('error', () => resolve(null));
   });
-  let stopping: Promise<{ stopSeconds: number; killed: boolean }> | undefined;
-  return {
+  let stopping: Promise<StopResult> | undefined;
+  const container: RunningContainer = {
     name,
     exited,
     stop: () =>
       (stopping ??= (async () => {
         const started = Date.now();
         let killed = false;
+        const before = processes();
         if (child.exitCode === null && child.signalCode === null) {
           kill('SIGTERM');
           const timer = setTimeout(() => {
@@ -51,10 +79,33 @@ function supervise(name: string, child: ChildProcess, logFile: string, kill: (si
           await exited;
           clearTimeout(timer);
         }
+        const stopSeconds = (Date.now() - started) / 1000;
+        const leftover = before.filter(alive);
+        for (const p of leftover) signal(p, 'SIGKILL');
         await cleanup();
-        return { stopSeconds: (Date.now() - started) / 1000, killed };
+        live.delete(container);
+        return { stopSeconds, killed, leftover };
       })()),
   };
+  live.add(container);
+  return container;
+}
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+function signal(pid: number, sig: NodeJS.Signals): void {
+  try {
+    process.kill(pid, sig);
+  } catch {
+    // gone already
+  }
 }
 
 export class DockerRunner implements ContainerRunner {
@@ -101,8 +152,9 @@ export class BuildahRunner implements ContainerRunner {
       spec.name,
       child,
       spec.logFile,
-      (signal) => signalTree(child.pid, signal),
+      (sig) => signalTree(child.pid, sig),
       async () => void (await this.buildah(['rm', ctr]).catch(() => undefined)),
+      () => (child.pid ? descendants(child.pid, procChildren) : []),
     );
   }
 }
@@ -135,18 +187,12 @@ function procChildren(pid: number): number[] {
  * SIGTERM goes to the container's first process (the app, PID 1 in a real container), which
  * stops its own children; SIGKILL to every process under the buildah run we started.
  */
-function signalTree(pid: number | undefined, signal: NodeJS.Signals): void {
+function signalTree(pid: number | undefined, sig: NodeJS.Signals): void {
   if (!pid) return;
   const tree = descendants(pid, procChildren);
   const appProcess = tree.find((p) => isNode(p));
-  const targets = signal === 'SIGKILL' ? [...tree.reverse(), pid] : appProcess ? [appProcess] : [pid];
-  for (const p of targets) {
-    try {
-      process.kill(p, signal);
-    } catch {
-      // gone already
-    }
-  }
+  const targets = sig === 'SIGKILL' ? [...tree.reverse(), pid] : appProcess ? [appProcess] : [pid];
+  for (const p of targets) signal(p, sig);
 }
 
 /** Whether the process runs node (by its argv[0]: Node 24 names its main thread `MainThread`, so comm does not say). */
