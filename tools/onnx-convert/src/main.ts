@@ -8,32 +8,40 @@
  */
 import { writeFileSync } from 'node:fs';
 import { basename, join } from 'node:path';
-import { parseArgs } from 'node:util';
+import { EXIT, parseCommandLine, runMain } from '@app/command-line';
 import { convertModelFolder, expectedSha256 } from './lib/convert-folder';
+import { ConversionError } from './lib/tf-graph';
 
-function main(): void {
-  const { values } = parseArgs({
-    options: {
-      model: { type: 'string' },
-      out: { type: 'string' },
-      checksums: { type: 'string' },
-      'write-checksums': { type: 'string' },
-    },
-  });
-  if (!values.model || !values.out) throw new Error('usage: --model DIR|model.json --out FILE [--checksums FILE] [--write-checksums FILE]');
-  const modelJson = values.model.endsWith('.json') ? values.model : join(values.model, 'model.json');
-  const name = basename(values.out);
+const values = parseCommandLine({
+  name: 'tsx tools/onnx-convert/src/main.ts',
+  summary: 'Converts a TF.js graph model into ONNX (the op types the default model uses), checked against a checksum file when given.',
+  flags: {
+    model: { type: 'string', value: 'DIR|model.json', description: 'the TF.js graph model', required: true },
+    out: { type: 'string', value: 'FILE', description: 'the .onnx file to write', required: true },
+    checksums: { type: 'string', value: 'FILE', description: "sha256sum-style file listing the output's name: the result must match it, or nothing is written" },
+    'write-checksums': { type: 'string', value: 'FILE', description: 'write that file instead (after a deliberate change of the converter or the model)' },
+  },
+  epilog: 'Exit 1 when the result does not match --checksums (nothing is written).',
+});
+
+runMain('onnx-convert', async () => {
+  const model = values.model;
+  const out = values.out;
+  const modelJson = model.endsWith('.json') ? model : join(model, 'model.json');
+  const name = basename(out);
   const expected = values.checksums ? expectedSha256(values.checksums, name) : undefined;
   const started = performance.now();
-  const result = convertModelFolder(modelJson, values.out, expected);
+  let result: ReturnType<typeof convertModelFolder>;
+  try {
+    result = convertModelFolder(modelJson, out, expected);
+  } catch (err) {
+    if (!(err instanceof ConversionError)) throw err;
+    // A result that differs from the committed checksum is the run's goal failing; any other conversion error is bad input.
+    console.error(`onnx-convert: ${err.message}`);
+    return expected && /committed checksum/.test(err.message) ? EXIT.goalFailed : EXIT.usage;
+  }
   if (values['write-checksums']) writeFileSync(values['write-checksums'], `${result.sha256}  ${name}\n`);
   const checked = expected ? `, matches ${values.checksums}` : '';
-  console.log(`${values.out}: ${result.bytes} bytes, SHA-256 ${result.sha256}${checked} (${Math.round(performance.now() - started)} ms)`);
-}
-
-try {
-  main();
-} catch (err) {
-  console.error(`onnx-convert: ${(err as Error).message}`);
-  process.exit(1);
-}
+  console.log(`${out}: ${result.bytes} bytes, SHA-256 ${result.sha256}${checked} (${Math.round(performance.now() - started)} ms)`);
+  return EXIT.done;
+});

@@ -1,0 +1,80 @@
+/**
+ * `npx tsx --tsconfig tsconfig.base.json tools/bench/src/bench-engines.ts [--images DIR] [--count 64] [--batch 1,4,8,16] [--threads 1] [--engines onnx,tfjs] [--json OUT]`
+ *
+ * The model alone on each engine, one core by default (ONNX Runtime with one
+ * intra-op thread; TF.js on wasm has no threads in Node): the same decoded
+ * images (the worker's own preprocessing) through the default model (or
+ * MODEL_DIR), in batches of each size. Prints, per engine and batch size,
+ * wall ms per image and CPU ms per image (what this process used, which a busy
+ * machine distorts less than wall time), medians of --rounds rounds.
+ */
+import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { parseArgs } from 'node:util';
+import { Classifier, LocalEngine, silentLogger, type EnginePreference } from '@app/classifier';
+import { DATASET_DIR, requireSharedData } from '@tools/testing';
+
+const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
+const r1 = (x: number) => Math.round(x * 10) / 10;
+
+async function measure(engine: LocalEngine, inputs: Float32Array[], batch: number): Promise<{ wallMs: number; cpuMs: number }> {
+  const per = inputs[0].length;
+  const batches: { data: Float32Array; n: number }[] = [];
+  for (let i = 0; i < inputs.length; i += batch) {
+    const group = inputs.slice(i, i + batch);
+    const data = new Float32Array(per * group.length);
+    group.forEach((x, j) => data.set(x, j * per));
+    batches.push({ data, n: group.length });
+  }
+  const cpu = process.cpuUsage();
+  const started = performance.now();
+  // A fresh copy per call: a run may take its input over.
+  for (const b of batches) await engine.run(b.data.slice(), b.n);
+  const used = process.cpuUsage(cpu);
+  return { wallMs: (performance.now() - started) / inputs.length, cpuMs: (used.user + used.system) / 1000 / inputs.length };
+}
+
+async function main(): Promise<void> {
+  const { values } = parseArgs({
+    options: {
+      images: { type: 'string', default: join(DATASET_DIR, 'imagenet-sample/images') },
+      count: { type: 'string', default: '64' },
+      batch: { type: 'string', default: '1,4,8,16' },
+      threads: { type: 'string', default: '1' },
+      rounds: { type: 'string', default: '3' },
+      engines: { type: 'string', default: 'onnx,tfjs' },
+      json: { type: 'string' },
+    },
+  });
+  const dir = requireSharedData(resolve(values.images), 'The benchmark images (--images)');
+  const files = readdirSync(dir).filter((f) => /\.(jpe?g|png|webp)$/i.test(f)).sort().slice(0, Number(values.count));
+  const sizes = values.batch.split(',').map(Number);
+  const threads = Number(values.threads);
+  const report: Record<string, unknown> = { images: files.length, threads, rounds: Number(values.rounds), engines: {} };
+  for (const name of values.engines.split(',') as EnginePreference[]) {
+    const classifier = await Classifier.create({ modelDir: process.env['MODEL_DIR'], engine: name, thread: false, inferenceThreads: threads }, silentLogger);
+    const inputs = await Promise.all(files.map(async (f) => (await classifier.decode(readFileSync(join(dir, f)))).data));
+    await classifier.close();
+    const engine = await LocalEngine.start(classifier.runnerOptions, silentLogger);
+    const bySize: Record<string, { wallMsPerImage: number; cpuMsPerImage: number }> = {};
+    try {
+      await measure(engine, inputs.slice(0, 8), 1); // warm-up
+      for (const batch of sizes) {
+        const rounds = [];
+        for (let r = 0; r < Number(values.rounds); r++) rounds.push(await measure(engine, inputs, batch));
+        bySize[batch] = { wallMsPerImage: r1(median(rounds.map((x) => x.wallMs))), cpuMsPerImage: r1(median(rounds.map((x) => x.cpuMs))) };
+        console.log(`${name} (${engine.info.backend}) batch ${batch}: ${bySize[batch].wallMsPerImage} ms/image wall, ${bySize[batch].cpuMsPerImage} ms/image CPU`);
+      }
+    } finally {
+      await engine.close();
+    }
+    (report['engines'] as Record<string, unknown>)[name] = { backend: engine.info.backend, model: classifier.model, batch: bySize };
+  }
+  console.log(JSON.stringify(report));
+  if (values.json) writeFileSync(values.json, JSON.stringify(report, null, 2) + '\n');
+}
+
+main().catch((err: unknown) => {
+  console.error(err);
+  process.exit(1);
+});
