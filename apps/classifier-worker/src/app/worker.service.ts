@@ -82,9 +82,18 @@ export class WorkerService implements OnModuleInit, OnApplicationBootstrap, Befo
     }
   }
 
-  /** EC2 takes this Spot instance back in two minutes: stop claiming, give up what is held, and leave through SIGTERM. */
-  private interrupted(notice: InterruptionNotice): void {
-    this.log.warn({ action: notice.action, time: notice.time, imagesDone: this.loop?.done ?? 0 }, 'Spot interruption: stopping');
+  /**
+   * EC2 takes this Spot instance back in two minutes: stop claiming, hand every
+   * held image back for immediate re-delivery (listed in the heartbeat, so the
+   * monitor ends those checks instead of retrying them as a dead worker's), and
+   * leave through SIGTERM.
+   */
+  private async interrupted(notice: InterruptionNotice): Promise<void> {
+    const handedBack = await this.handBackAll('Spot interruption notice').catch((err: Error) => {
+      this.log.error({ reason: err.message }, 'Spot interruption: hand-back failed; the monitor retries what is left');
+      return 0;
+    });
+    this.log.warn({ action: notice.action, time: notice.time, handedBack, imagesDone: this.loop?.done ?? 0 }, 'Spot interruption: images handed back, exiting');
     process.kill(process.pid, 'SIGTERM');
   }
 
