@@ -1,5 +1,12 @@
 import { CfnParameter, type Stack } from 'aws-cdk-lib';
 
+/** WORKER_CAPACITY of the launch controller (libs/config). */
+export const WORKER_CAPACITIES = ['on-demand', 'spot', 'spot-first'];
+export const WORKER_ARCHITECTURES = ['x86_64', 'arm64'];
+/** The worker instance type when WorkerInstanceType is empty, per WorkerArchitecture. */
+export const DEFAULT_WORKER_INSTANCE_TYPES = { x86_64: 't3.medium', arm64: 'c7g.medium' } as const;
+/** Amazon Linux 2023's public SSM parameter for arm64 (x86_64 workers run the pinned BaseAmiId). */
+export const AL2023_ARM64_AMI_PARAMETER = '/aws/service/ami-amazon-linux-latest/al2023-ami-kernel-default-arm64';
 export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'];
 /** The values CloudWatch Logs accepts as a retention. */
 export const LOG_RETENTION_DAYS = [1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653];
@@ -26,9 +33,35 @@ export function defineParameters(stack: Stack) {
     }),
     workerInstanceType: p('WorkerInstanceType', {
       type: 'String',
-      default: 't3.medium',
-      allowedPattern: '^[a-z][a-z0-9-]*\\.[a-z0-9]+$',
-      description: 'Instance type of a worker (x86_64). The launch controller may launch only this type.',
+      default: '',
+      allowedPattern: '^([a-z][a-z0-9-]*\\.[a-z0-9]+)?$',
+      description:
+        `Instance type of a worker, of WorkerArchitecture. Empty: ${DEFAULT_WORKER_INSTANCE_TYPES.x86_64} (x86_64) or ` +
+        `${DEFAULT_WORKER_INSTANCE_TYPES.arm64} (arm64). The launch controller may launch only this type.`,
+    }),
+    workerArchitecture: p('WorkerArchitecture', {
+      type: 'String',
+      default: 'x86_64',
+      allowedValues: WORKER_ARCHITECTURES,
+      description:
+        'CPU architecture of the workers: x86_64, or arm64 (Graviton, less per core; the worker\'s sharp and onnxruntime-node ship arm64 binaries). ' +
+        'Picks the AMI (BaseAmiId, or WorkerArm64BaseAmiId) while WorkerAmiId is empty, and the default instance type.',
+    }),
+    workerArm64BaseAmiId: p('WorkerArm64BaseAmiId', {
+      type: 'String',
+      default: '',
+      allowedPattern: `^(ami-[0-9a-f]{8,17})?$`,
+      description:
+        `Amazon Linux 2023 arm64 AMI id, resolved once from ${AL2023_ARM64_AMI_PARAMETER} and pinned like BaseAmiId: ` +
+        'workers with WorkerArchitecture=arm64 while WorkerAmiId is empty (required then).',
+    }),
+    workerCapacity: p('WorkerCapacity', {
+      type: 'String',
+      default: 'on-demand',
+      allowedValues: WORKER_CAPACITIES,
+      description:
+        'WORKER_CAPACITY: on-demand workers, spot, or spot-first (Spot, on-demand when EC2 has no Spot capacity). ' +
+        'Spot workers hand their images back on the two-minute interruption notice.',
     }),
     controlHostInstanceType: p('ControlHostInstanceType', {
       type: 'String',

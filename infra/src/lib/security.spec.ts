@@ -201,7 +201,8 @@ describe('control host: one role per app, the instance role only assumes them', 
       Condition: {
         ...fromTemplate,
         StringEquals: {
-          'ec2:InstanceType': { Ref: 'WorkerInstanceType' },
+          // The launch template's own type (WorkerInstanceType, or WorkerArchitecture's default).
+          'ec2:InstanceType': (json.Resources[id(worker.launchTemplate)].Properties as { LaunchTemplateData: { InstanceType: unknown } }).LaunchTemplateData.InstanceType,
           [`aws:RequestTag/${STACK_TAG}`]: 'ics',
           [`aws:RequestTag/${ROLE_TAG}`]: WORKER_ROLE,
         },

@@ -113,7 +113,28 @@ describe('worker launch template', () => {
     expect(json.Parameters?.['WorkerAmiId']).toMatchObject({ Type: 'String', Default: '' });
     expect(resolveValue(json, data['ImageId'], { ...BASE_AMI, WorkerAmiId: 'ami-0fedcba9876543210' })).toBe('ami-0fedcba9876543210');
     expect(resolveValue(json, data['ImageId'], BASE_AMI)).toBe('ami-0123456789abcdef0');
-    expect(data['InstanceType']).toEqual({ Ref: 'WorkerInstanceType' });
+    expect(resolveValue(json, data['InstanceType'], BASE_AMI)).toBe('t3.medium');
+    expect(resolveValue(json, data['InstanceType'], { ...BASE_AMI, WorkerInstanceType: 'c7i.large' })).toBe('c7i.large');
+  });
+
+  it('WorkerArchitecture=arm64 (Graviton) runs Amazon Linux 2023 arm64 from its public SSM parameter and a Graviton type by default', () => {
+    expect(json.Parameters?.['WorkerArchitecture']).toMatchObject({ Type: 'String', Default: 'x86_64', AllowedValues: ['x86_64', 'arm64'] });
+    expect(json.Parameters?.['WorkerArm64BaseAmiId']).toMatchObject({ Type: 'String', Default: '' });
+    expect((json.Parameters?.['WorkerArm64BaseAmiId'] as { Description?: string }).Description).toContain('/aws/service/ami-amazon-linux-latest/al2023-ami-kernel-default-arm64');
+    // Without either AMI, arm64 workers are refused at deploy time rather than launched on an x86_64 image.
+    const rules = (json as { Rules?: Record<string, { RuleCondition: unknown; Assertions: { AssertDescription: string }[] }> }).Rules ?? {};
+    const rule = Object.values(rules).find((r) => r.Assertions[0].AssertDescription.startsWith('WorkerArchitecture=arm64 needs'));
+    expect(rule?.RuleCondition).toEqual({
+      'Fn::And': [{ 'Fn::Equals': [{ Ref: 'WorkerArchitecture' }, 'arm64'] }, { 'Fn::Equals': [{ Ref: 'WorkerAmiId' }, ''] }],
+    });
+    const arm = { ...BASE_AMI, WorkerArchitecture: 'arm64', WorkerArm64BaseAmiId: 'ami-0a4a4a4a4a4a4a4a4' };
+    expect(resolveValue(json, data['ImageId'], arm)).toBe('ami-0a4a4a4a4a4a4a4a4');
+    expect(resolveValue(json, data['InstanceType'], arm)).toBe('c7g.medium');
+    expect(resolveValue(json, data['InstanceType'], { ...arm, WorkerInstanceType: 'c7g.large' })).toBe('c7g.large');
+    // A baked AMI is the operator's choice, whatever the architecture (it must match it).
+    expect(resolveValue(json, data['ImageId'], { ...arm, WorkerAmiId: 'ami-0fedcba9876543210' })).toBe('ami-0fedcba9876543210');
+    // x86_64 keeps the pinned base AMI: an update never swaps it by itself.
+    expect(resolveValue(json, data['ImageId'], { ...BASE_AMI, WorkerArm64BaseAmiId: 'ami-0a4a4a4a4a4a4a4a4' })).toBe('ami-0123456789abcdef0');
   });
 
   it('requires IMDSv2, terminates on shutdown, has an encrypted 16 GB root volume and a name with the stack\'s', () => {
@@ -241,6 +262,16 @@ describe('user data and configuration', () => {
     }
     expect(appEnv('monitor-controller')['LAUNCH_DEAD_LETTER_QUEUE_URL']).toBe('https://sqs.eu-west-1.amazonaws.com/123456789012/ics-launch-dlq');
     expect(appEnv('monitor-controller')['MONITOR_DEAD_LETTER_QUEUE_URL']).toBe('https://sqs.eu-west-1.amazonaws.com/123456789012/ics-monitor-dlq');
+  });
+
+  it('gives the launch controller WORKER_CAPACITY from the WorkerCapacity parameter (on-demand by default)', () => {
+    expect(json.Parameters?.['WorkerCapacity']).toMatchObject({ Type: 'String', Default: 'on-demand', AllowedValues: ['on-demand', 'spot', 'spot-first'] });
+    const [lcId] = Object.keys(template.findResources('AWS::SSM::Parameter', { Properties: { Name: '/ics/config/launch-controller/WORKER_CAPACITY' } }));
+    const value = json.Resources[lcId].Properties?.['Value'];
+    expect(resolveValue(json, value)).toBe('on-demand');
+    expect(resolveValue(json, value, { WorkerCapacity: 'spot-first' })).toBe('spot-first');
+    expect(loadConfig({ ...appEnv('launch-controller'), WORKER_CAPACITY: resolveValue(json, value, { WorkerCapacity: 'spot' }) }).scaling.ec2.capacity).toBe('spot');
+    expect(loadConfig(appEnv('launch-controller')).scaling.ec2.capacity).toBe('on-demand');
   });
 
   it('puts MaxWorkers in SSM, where a restart of the launch controller picks it up', () => {

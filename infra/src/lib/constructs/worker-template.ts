@@ -1,10 +1,10 @@
-import { Aws, CfnCondition, Fn, RemovalPolicy } from 'aws-cdk-lib';
+import { Aws, CfnCondition, CfnRule, Fn, RemovalPolicy } from 'aws-cdk-lib';
 import * as ec2 from 'aws-cdk-lib/aws-ec2';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import { Construct } from 'constructs';
 import { WORKER_STATE_TAG } from '@app/contracts';
-import type { Parameters } from '../parameters';
+import { DEFAULT_WORKER_INSTANCE_TYPES, type Parameters } from '../parameters';
 import { renderUserData } from '../user-data';
 import type { Queues } from './queues';
 import { ARTIFACT_PREFIX, keepLogicalId, MODEL_PREFIX, type Storage } from './storage';
@@ -52,8 +52,10 @@ export class WorkerTemplate extends Construct {
   readonly securityGroup: ec2.SecurityGroup;
   readonly launchTemplate: ec2.CfnLaunchTemplate;
   readonly logGroup: logs.CfnLogGroup;
-  /** The worker AMI: WorkerAmiId, or BaseAmiId while that is empty. */
+  /** The worker AMI: WorkerAmiId, or while that is empty BaseAmiId (x86_64) or WorkerArm64BaseAmiId (arm64). */
   readonly imageId: string;
+  /** The one instance type workers launch as: WorkerInstanceType, or the architecture's default. */
+  readonly instanceType: string;
 
   constructor(scope: Construct, id: string, props: WorkerTemplateProps) {
     super(scope, id);
@@ -117,13 +119,34 @@ export class WorkerTemplate extends Construct {
     const useBakedAmi = new CfnCondition(this, 'UseBakedAmi', {
       expression: Fn.conditionNot(Fn.conditionEquals(params.workerAmiId.valueAsString, '')),
     });
-    this.imageId = Fn.conditionIf(useBakedAmi.logicalId, params.workerAmiId.valueAsString, params.baseAmiId.valueAsString).toString();
+    const arm64 = new CfnCondition(this, 'Arm64Workers', { expression: Fn.conditionEquals(params.workerArchitecture.valueAsString, 'arm64') });
+    // Pinned, not looked up at deploy time (like BaseAmiId): a deploy never changes the workers' OS by itself.
+    new CfnRule(this, 'Arm64WorkersNeedAnAmi', {
+      ruleCondition: Fn.conditionAnd(
+        Fn.conditionEquals(params.workerArchitecture.valueAsString, 'arm64'),
+        Fn.conditionEquals(params.workerAmiId.valueAsString, ''),
+      ),
+      assertions: [
+        {
+          assert: Fn.conditionNot(Fn.conditionEquals(params.workerArm64BaseAmiId.valueAsString, '')),
+          assertDescription: 'WorkerArchitecture=arm64 needs WorkerArm64BaseAmiId (Amazon Linux 2023 arm64) or WorkerAmiId (a baked arm64 AMI)',
+        },
+      ],
+    });
+    const stockAmi = Fn.conditionIf(arm64.logicalId, params.workerArm64BaseAmiId.valueAsString, params.baseAmiId.valueAsString);
+    this.imageId = Fn.conditionIf(useBakedAmi.logicalId, params.workerAmiId.valueAsString, stockAmi).toString();
+    const defaultType = new CfnCondition(this, 'DefaultInstanceType', { expression: Fn.conditionEquals(params.workerInstanceType.valueAsString, '') });
+    this.instanceType = Fn.conditionIf(
+      defaultType.logicalId,
+      Fn.conditionIf(arm64.logicalId, DEFAULT_WORKER_INSTANCE_TYPES.arm64, DEFAULT_WORKER_INSTANCE_TYPES.x86_64),
+      params.workerInstanceType.valueAsString,
+    ).toString();
 
     this.launchTemplate = new ec2.CfnLaunchTemplate(this, 'LaunchTemplate', {
       launchTemplateName: `${name}-worker`,
       launchTemplateData: {
         imageId: this.imageId,
-        instanceType: params.workerInstanceType.valueAsString,
+        instanceType: this.instanceType,
         iamInstanceProfile: { arn: this.instanceProfile.instanceProfileArn },
         // The network is part of the template: the EC2 fleet launches from it with tags only.
         networkInterfaces: [
