@@ -10,7 +10,7 @@
  */
 import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { parseArgs } from 'node:util';
+import { EXIT, parseCommandLine, runMain, UsageError } from '@app/command-line';
 import { Classifier, LocalEngine, silentLogger, type EnginePreference } from '@app/classifier';
 import { DATASET_DIR, requireSharedData } from '@tools/testing';
 
@@ -34,21 +34,33 @@ async function measure(engine: LocalEngine, inputs: Float32Array[], batch: numbe
   return { wallMs: (performance.now() - started) / inputs.length, cpuMs: (used.user + used.system) / 1000 / inputs.length };
 }
 
-async function main(): Promise<void> {
-  const { values } = parseArgs({
-    options: {
-      images: { type: 'string', default: join(DATASET_DIR, 'imagenet-sample/images') },
-      count: { type: 'string', default: '64' },
-      batch: { type: 'string', default: '1,4,8,16' },
-      threads: { type: 'string', default: '1' },
-      rounds: { type: 'string', default: '3' },
-      engines: { type: 'string', default: 'onnx,tfjs' },
-      json: { type: 'string' },
-    },
-  });
-  const dir = requireSharedData(resolve(values.images), 'The benchmark images (--images)');
-  const files = readdirSync(dir).filter((f) => /\.(jpe?g|png|webp)$/i.test(f)).sort().slice(0, Number(values.count));
+const values = parseCommandLine({
+  name: 'npx tsx --tsconfig tsconfig.base.json tools/bench/src/bench-engines.ts',
+  summary: 'The model alone on each engine and batch size: wall and CPU ms per image, medians of the rounds (one core by default).',
+  flags: {
+    images: { type: 'string', value: 'DIR', description: 'images to decode and run', default: join(DATASET_DIR, 'imagenet-sample/images') },
+    count: { type: 'string', description: 'the first N images', default: '64', number: { integer: true, min: 1 } },
+    batch: { type: 'string', value: 'N[,N...]', description: 'batch sizes', default: '1,4,8,16' },
+    threads: { type: 'string', description: 'ONNX Runtime intra-op threads', default: '1', number: { integer: true, min: 1 } },
+    rounds: { type: 'string', description: 'rounds per batch size', default: '3', number: { integer: true, min: 1 } },
+    engines: { type: 'string', value: 'E[,E...]', description: 'engines: onnx, tfjs', default: 'onnx,tfjs' },
+    json: { type: 'string', value: 'OUT', description: 'write the figures as JSON' },
+  },
+  epilog: 'The model: MODEL_DIR, else the default model.',
+});
+
+runMain('bench-engines', async () => {
   const sizes = values.batch.split(',').map(Number);
+  if (sizes.some((n) => !Number.isInteger(n) || n < 1)) throw new UsageError(`--batch takes sizes like 1 or 1,4,8 (got ${values.batch})`);
+  const bad = values.engines.split(',').filter((e) => !['onnx', 'tfjs', 'auto'].includes(e));
+  if (bad.length > 0) throw new UsageError(`--engines takes onnx, tfjs or auto, comma-separated (got ${bad.join(', ')})`);
+  let dir: string;
+  try {
+    dir = requireSharedData(resolve(values.images), 'The benchmark images (--images)');
+  } catch (err) {
+    throw new UsageError((err as Error).message);
+  }
+  const files = readdirSync(dir).filter((f) => /\.(jpe?g|png|webp)$/i.test(f)).sort().slice(0, Number(values.count));
   const threads = Number(values.threads);
   const report: Record<string, unknown> = { images: files.length, threads, rounds: Number(values.rounds), engines: {} };
   for (const name of values.engines.split(',') as EnginePreference[]) {
@@ -72,9 +84,5 @@ async function main(): Promise<void> {
   }
   console.log(JSON.stringify(report));
   if (values.json) writeFileSync(values.json, JSON.stringify(report, null, 2) + '\n');
-}
-
-main().catch((err: unknown) => {
-  console.error(err);
-  process.exit(1);
+  return EXIT.done;
 });
