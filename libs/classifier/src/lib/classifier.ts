@@ -50,6 +50,8 @@ export function classifierOptions(w: WorkerSettings): ClassifierOptions {
     modelCacheDir: w.modelCacheDir,
     engine: w.inferenceEngine,
     inferenceThreads: w.inferenceThreads,
+    // Local workers share this machine, up to one per core (npm start's fleet); on EC2 a worker has its instance.
+    modelRunsPerHost: w.platform === 'local' ? availableParallelism() : 1,
     backend: w.tfBackend,
     inputSize: w.modelInputSize,
     inputRange: w.modelInputRange,
