@@ -1,6 +1,6 @@
 import { EventEmitter } from 'node:events';
 import { Injectable } from '@nestjs/common';
-import type { BatchSummaryDto } from '../results/dto';
+import type { BatchSummaryDto } from './batches.dto';
 
 /** How many finished batches a tier remembers having announced (so a batch is announced once per tier, not once per read). */
 const REMEMBERED = 10_000;

@@ -3,12 +3,13 @@ import { ApiBody, ApiExtraModels, ApiHeader, ApiOperation, ApiParam, ApiProduces
 import type { Response } from 'express';
 import { Tenant } from '../common/api-key.guard';
 import { UuidPipe } from '../common/uuid.pipe';
-import { BatchDto, BatchSummaryDto, ErrorDto, ImageResultDto } from '../results/dto';
+import { ErrorDto } from '../common/error.dto';
+import { ImageResultDto } from '../results/dto';
 import { IDEMPOTENCY_HEADER, idempotencyKeyOf, IdempotencyStore, requestHash } from '../common/idempotency';
 import { BATCH_ID, NOT_FOUND, NOT_UUID, RATE_LIMITED, UNAUTHORIZED, UNAVAILABLE } from '../common/api-docs';
 import { IDEMPOTENCY_HEADER_DOC } from '../common/idempotency';
 import { CSV_COLUMNS, EXPORT_FORMATS, type ExportFormat } from './batch-export';
-import { BatchListDto, CreateBatchDto, parseCreateBatch } from './batches.dto';
+import { BatchDto, BatchListDto, BatchSummaryDto, CreateBatchDto, parseCreateBatch } from './batches.dto';
 import { BatchesService, DEFAULT_LIST_LIMIT, MAX_LIST_LIMIT } from './batches.service';
 
 

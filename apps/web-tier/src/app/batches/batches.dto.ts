@@ -1,6 +1,23 @@
 import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
 import { BadRequestException } from '@nestjs/common';
-import { BatchSummaryDto } from '../results/dto';
+import { ImageResultDto } from '../results/dto';
+
+export class BatchSummaryDto {
+  @ApiProperty({ format: 'uuid' }) batchId!: string;
+  @ApiPropertyOptional({ maxLength: 200, description: 'The label given when the batch was created' }) label?: string;
+  @ApiPropertyOptional({ format: 'uri', description: 'Where the batch is announced when it finishes (stored; not yet called)' }) callbackUrl?: string;
+  @ApiProperty({ format: 'date-time' }) createdAt!: string;
+  @ApiProperty({ description: 'True once no more images can be added (a batch made by POST /api/images is closed at once)' }) closed!: boolean;
+  @ApiProperty({ description: 'Images in the batch' }) total!: number;
+  @ApiProperty({ description: 'Images with a label' }) done!: number;
+  @ApiProperty({ description: 'Images that ended in an error' }) failed!: number;
+  @ApiProperty({ description: 'Images still waiting for a result' }) queued!: number;
+  @ApiProperty({ description: 'True when the batch is closed and every image has a result' }) finished!: boolean;
+}
+
+export class BatchDto extends BatchSummaryDto {
+  @ApiProperty({ type: [ImageResultDto] }) images!: ImageResultDto[];
+}
 
 export const MAX_LABEL_CHARS = 200;
 export const MAX_CALLBACK_URL_CHARS = 2048;

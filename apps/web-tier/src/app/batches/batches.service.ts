@@ -3,14 +3,13 @@ import { BadRequestException, ConflictException, Injectable, Logger, NotFoundExc
 import { AwsResources } from '@app/aws';
 import { announcedKey, attemptKey, resultKey } from '@app/contracts';
 import type { Response } from 'express';
-import type { BatchDto, BatchSummaryDto } from '../results/dto';
 import { mapLimit } from '../results/map-limit';
 import { batchSummary, ResultsService } from '../results/results.service';
 import { ResultsStore } from '../results/results.store';
 import { BatchExport, type ExportFormat } from './batch-export';
 import { BadCursorError, BatchIndex, type BatchMeta, type IndexedBatch } from './batch-index';
 import { BatchFinished } from './batch-finished';
-import type { BatchListDto, CreateBatchDto } from './batches.dto';
+import type { BatchDto, BatchListDto, BatchSummaryDto, CreateBatchDto } from './batches.dto';
 
 export const DEFAULT_LIST_LIMIT = 20;
 export const MAX_LIST_LIMIT = 100;

@@ -1,4 +1,4 @@
-import { ErrorDto } from '../results/dto';
+import { ErrorDto } from './error.dto';
 
 /** Error responses many routes share, for OpenAPI (every route declares the errors it can answer). */
 export const UNAUTHORIZED = { status: 401, type: ErrorDto, description: 'API key missing or wrong (when keys are configured)' } as const;

@@ -4,7 +4,7 @@ import type { Response } from 'express';
 import { BatchesService } from '../batches/batches.service';
 import { Tenant } from '../common/api-key.guard';
 import { UuidPipe } from '../common/uuid.pipe';
-import { ErrorDto } from '../results/dto';
+import { ErrorDto } from '../common/error.dto';
 import { BatchEvents } from './batch-events';
 
 @ApiTags('events')

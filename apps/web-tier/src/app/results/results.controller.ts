@@ -3,7 +3,8 @@ import { ApiOperation, ApiParam, ApiResponse, ApiSecurity, ApiTags } from '@nest
 import { BatchIndex } from '../batches/batch-index';
 import { Tenant } from '../common/api-key.guard';
 import { UuidPipe } from '../common/uuid.pipe';
-import { ErrorDto, ImageResultDto } from './dto';
+import { ErrorDto } from '../common/error.dto';
+import { ImageResultDto } from './dto';
 import { imageNotFound, ResultsService } from './results.service';
 
 @ApiTags('results')

@@ -3,7 +3,8 @@ import { AwsResources, NotFoundError } from '@app/aws';
 import { AppConfig } from '@app/config';
 import { parseOutputMessage, resultKey, type OutputMessage } from '@app/contracts';
 import { indexedInputKey, type BatchMeta, type IndexedBatch } from '../batches/batch-index';
-import type { BatchDto, BatchSummaryDto, ImageResultDto } from './dto';
+import type { BatchDto, BatchSummaryDto } from '../batches/batches.dto';
+import type { ImageResultDto } from './dto';
 import { mapLimit } from './map-limit';
 import { ResultsStore, type ImageRecord } from './results.store';
 

@@ -1,7 +1,7 @@
 import { Controller, Get } from '@nestjs/common';
 import { ApiOperation, ApiResponse, ApiSecurity, ApiTags } from '@nestjs/swagger';
 import { RATE_LIMITED, UNAUTHORIZED } from '../common/api-docs';
-import { StatusDto } from '../results/dto';
+import { StatusDto } from './status.dto';
 import { StatusService } from './status.service';
 
 @ApiTags('status')

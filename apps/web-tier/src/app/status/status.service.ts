@@ -1,7 +1,7 @@
 import { Injectable, Logger } from '@nestjs/common';
 import { AwsResources, type Queue, type QueueDepth } from '@app/aws';
 import { AppConfig } from '@app/config';
-import type { StatusDto, WorkersDto } from '../results/dto';
+import type { StatusDto, WorkersDto } from './status.dto';
 
 /** Many open pages poll the status: one read of the queues and the fleet serves them all for this long. */
 const CACHE_MS = 1_000;

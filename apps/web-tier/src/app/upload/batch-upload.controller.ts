@@ -6,7 +6,8 @@ import { BATCH_ID, NOT_FOUND, RATE_LIMITED, UNAUTHORIZED, UNAVAILABLE } from '..
 import { Tenant } from '../common/api-key.guard';
 import { IDEMPOTENCY_HEADER, IDEMPOTENCY_HEADER_DOC, idempotencyKeyOf } from '../common/idempotency';
 import { UuidPipe } from '../common/uuid.pipe';
-import { ErrorDto, UploadResponseDto } from '../results/dto';
+import { ErrorDto } from '../common/error.dto';
+import { UploadResponseDto } from './upload.dto';
 import { UPLOAD_BODY, UPLOAD_FIELD } from './upload.controller';
 import { UploadService } from './upload.service';
 

@@ -13,7 +13,7 @@ import { ApiBody, ApiConsumes, ApiOperation, ApiProduces, ApiResponse, ApiSecuri
 import { AppConfig } from '@app/config';
 import type { Request, Response } from 'express';
 import { MetricsService } from '../ops/metrics.service';
-import { ErrorDto } from '../results/dto';
+import { ErrorDto } from '../common/error.dto';
 import { ResultsStore, ResultTimeoutError, ShuttingDownError } from '../results/results.store';
 import { Tenant } from '../common/api-key.guard';
 import { baseName } from './file-name';

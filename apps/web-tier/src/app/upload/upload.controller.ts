@@ -1,6 +1,7 @@
 import { Controller, Headers, HttpCode, HttpStatus, Post, Req, Res } from '@nestjs/common';
 import { ApiBody, ApiConsumes, ApiHeader, ApiOperation, ApiResponse, ApiSecurity, ApiTags } from '@nestjs/swagger';
-import { ErrorDto, UploadResponseDto } from '../results/dto';
+import { ErrorDto } from '../common/error.dto';
+import { UploadResponseDto } from './upload.dto';
 import type { Request, Response } from 'express';
 import { Tenant } from '../common/api-key.guard';
 import { IDEMPOTENCY_HEADER, IDEMPOTENCY_HEADER_DOC, idempotencyKeyOf } from '../common/idempotency';

@@ -7,7 +7,7 @@ import type { Request, Response } from 'express';
 import { BatchIndex, type BatchMeta, type BatchPart, type IndexedImage } from '../batches/batch-index';
 import { errorBody } from '../common/http-error.filter';
 import { MetricsService, type UploadMode } from '../ops/metrics.service';
-import type { FailedFileDto, UploadResponseDto } from '../results/dto';
+import type { FailedFileDto, UploadResponseDto } from './upload.dto';
 import { META_FILE_NAME } from '../results/results.service';
 import { ResultsStore } from '../results/results.store';
 import { encodeMetadataValue } from './file-name';
