@@ -1,13 +1,16 @@
 import { existsSync } from 'node:fs';
 import { basename, dirname, join, resolve } from 'node:path';
 import { DEFAULT_MODEL_PACKAGE, locateDefaultModel } from './default-model';
-import { chooseEngine, ONNX_MODEL_FILE, TFJS_MODEL_FILE, type EnginePreference, type ModelEngine } from './engine-choice';
+import { chooseEngine, ONNX_MODEL_FILE, TFJS_MODEL_FILE, type EnginePreference } from './engine-choice';
 import { ModelLoadError } from './errors';
 import type { ClassifierLogger } from './logger';
 import { downloadModel, downloadOnnxModel, isOnnxUrl } from './model-download';
 import { verifyModel, verifyOnnxModel } from './model-integrity';
 
+import type { ModelSource } from './model-source.types';
+
 export { checkModelUrl, downloadModel, weightUrl, type DownloadOptions } from './model-download';
+export type { ModelSource } from './model-source.types';
 
 export interface ModelSourceOptions {
   /** A model folder (model.json + weights and/or model.onnx), or the model.json or .onnx file itself. */
@@ -24,26 +27,6 @@ export interface ModelSourceOptions {
   timeoutMs?: number;
   /** Where the default model is looked for (tests); default: beside this code. */
   defaultModelCodeDir?: string;
-}
-
-export interface ModelSource {
-  /** The engine that runs it. */
-  engine: ModelEngine;
-  /** The file the engine loads: model.json (tfjs) or model.onnx (onnx). */
-  modelPath: string;
-  /** A short name for results and logs: the model's folder name (or the URL's); metadata's name wins. */
-  name: string;
-  /** Bytes of weights (TF.js: verified against the manifest; ONNX: the file). */
-  weightBytes: number;
-  /** SHA-256 of the model file (modelPath). */
-  modelSha256: string;
-  /** metadata.json to read, when it is not beside the model file (the default model in the source tree). */
-  metadataPath?: string;
-  url?: string;
-  /** True when the model came from the cache without a download. */
-  cached?: boolean;
-  /** True for the default model (no MODEL_DIR or MODEL_URL). */
-  isDefault?: boolean;
 }
 
 /** MODEL_DIR as the model files it may hold: a folder, a model.json, or a .onnx file. */
@@ -89,7 +72,7 @@ export async function resolveModelSource(options: ModelSourceOptions, log: Class
   }
   if (files.onnxPath && preference !== 'tfjs') {
     const verified = verifyOnnxModel(files.onnxPath, { modelSha256: pin, checksumsPath: files.onnxChecksumsPath, requireChecksums: true, what });
-    log.info({ modelPath: files.onnxPath, metadata: files.metadataPath, bytes: verified.weightBytes }, 'MODEL_DIR and MODEL_URL are unset: using the default model as ONNX, verified against its checksum');
+    log.info({ modelDir: dirname(files.onnxPath), modelPath: files.onnxPath, metadata: files.metadataPath, bytes: verified.weightBytes }, 'MODEL_DIR and MODEL_URL are unset: using the default model as ONNX, verified against its checksum');
     return { engine: 'onnx', modelPath: files.onnxPath, name: 'default-model', weightBytes: verified.weightBytes, modelSha256: verified.modelSha256, metadataPath: files.metadataPath, isDefault: true };
   }
   const modelPath = resolve(files.modelDir, TFJS_MODEL_FILE);
