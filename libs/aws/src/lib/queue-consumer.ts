@@ -2,37 +2,15 @@ import { EventEmitter } from 'node:events';
 import { Logger, type LoggerService } from '@nestjs/common';
 import { AwsAdapterError } from './errors';
 import { SQS_BATCH_LIMIT, type Queue, type QueueConsumerHealth, type ReceivedMessage } from './queue';
-import { checkConsumerOptions, type ConsumerHealth, type QueueConsumerOptions } from './queue-consumer-options';
-
-/** created → running ⇄ backing-off → stopping → stopped */
-export type ConsumerState = 'created' | 'running' | 'backing-off' | 'stopping' | 'stopped';
-
-/** Given to a handler: settle the message early (e.g. delete it once claimed, then keep working). */
-export interface MessageContext {
-  /** Deletes the message now; the consumer then neither extends its visibility nor deletes it again. */
-  ack(): Promise<void>;
-  /**
-   * Gives the message back without handling it: visible again after `visibilitySeconds`
-   * (default 0: at once, for another consumer); the consumer then does not delete it.
-   * Note: local-aws-sqs counts this as a receive toward the dead-letter maxReceiveCount.
-   */
-  release(visibilitySeconds?: number): Promise<void>;
-}
-
-export type MessageHandler<T> = (message: ReceivedMessage, context: MessageContext) => Promise<T>;
-
-export interface ConsumerStatus {
-  state: ConsumerState;
-  /** Handlers running now. */
-  inFlight: number;
-  handled: number;
-  failed: number;
-  /** Since when receives have been failing (undefined while they succeed). */
-  failingSince?: Date;
-  lastError?: string;
-  /** Last completed receive or handler: a loop that makes none is stuck. */
-  lastProgressAt?: Date;
-}
+import {
+  checkConsumerOptions,
+  type ConsumerHealth,
+  type ConsumerState,
+  type ConsumerStatus,
+  type MessageContext,
+  type MessageHandler,
+  type QueueConsumerOptions,
+} from './queue-consumer-options';
 
 /** The events, one per state change and per message settled. */
 export interface ConsumerEvents<T> {

@@ -10,7 +10,7 @@ import { METADATA_FILE } from './metadata';
 import { readModelJson, safeRelativePath } from './model-files';
 import { ONNX_MODEL_FILE } from './engine-choice';
 import { checkModelSha256, verifyModel, verifyOnnxModel } from './model-integrity';
-import type { ModelSource } from './model-source';
+import type { ModelSource } from './model-source.types';
 
 const MAX_REDIRECTS = 5;
 
