@@ -8,12 +8,12 @@ import { Construct } from 'constructs';
 import type { Parameters } from '../parameters';
 import { renderUserData } from '../user-data';
 import type { Queues } from './queues';
+import type { ControlApp } from './control-apps';
 import { ServiceRoles } from './service-roles';
 import { ARTIFACT_PREFIX, keepLogicalId, type Storage } from './storage';
 import { appLogGroup, shipLogsStatement, type WorkerTemplate } from './worker-template';
 
-export const CONTROL_APPS = ['web-tier', 'launch-controller', 'monitor-controller'] as const;
-export type ControlApp = (typeof CONTROL_APPS)[number];
+export { CONTROL_APPS, type ControlApp } from './control-apps';
 /** Where each app listens on the control host; only the web tier's port is reachable, and only from the load balancer. */
 export const APP_PORTS: Record<ControlApp, number> = { 'web-tier': 8080, 'launch-controller': 3001, 'monitor-controller': 3002 };
 export const WEB_PORT = APP_PORTS['web-tier'];
@@ -83,11 +83,7 @@ export class ControlHost extends Construct {
         // session has at least 5 minutes left whenever the SDK uses it (it refreshes earlier).
         IMAGE_URL_TTL_SECONDS: '300',
       },
-      'launch-controller': {
-        PORT: String(APP_PORTS['launch-controller']),
-        EC2_LAUNCH_TEMPLATE_ID: worker.launchTemplate.ref,
-        WORKER_CAPACITY: params.workerCapacity.valueAsString,
-      },
+      'launch-controller': { PORT: String(APP_PORTS['launch-controller']), EC2_LAUNCH_TEMPLATE_ID: worker.launchTemplate.ref },
       'monitor-controller': {
         PORT: String(APP_PORTS['monitor-controller']),
         EC2_LAUNCH_TEMPLATE_ID: worker.launchTemplate.ref,

@@ -4,7 +4,7 @@ import type * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import { Construct } from 'constructs';
 import { ROLE_TAG, STACK_TAG, WORKER_ROLE } from '@app/contracts';
 import type { Parameters } from '../parameters';
-import type { ControlApp } from './control-host';
+import type { ControlApp } from './control-apps';
 import type { Queues } from './queues';
 import type { Storage } from './storage';
 import { WORKER_VOLUME_GB, type WorkerTemplate } from './worker-template';
@@ -33,7 +33,7 @@ export class ServiceRoles extends Construct {
 
   constructor(scope: Construct, id: string, props: ServiceRolesProps) {
     super(scope, id);
-    const { name, storage, queues, worker } = props;
+    const { name, storage, queues, worker, params } = props;
     const role = (roleId: string, app: ControlApp) =>
       new iam.Role(this, roleId, {
         roleName: `${name}-${app}`,
@@ -93,7 +93,7 @@ export class ServiceRoles extends Construct {
       conditions: {
         ...fromTemplate,
         StringEquals: {
-          'ec2:InstanceType': worker.instanceType,
+          'ec2:InstanceType': params.workerInstanceType.valueAsString,
           [`aws:RequestTag/${STACK_TAG}`]: name,
           [`aws:RequestTag/${ROLE_TAG}`]: WORKER_ROLE,
         },
