@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import { basename, extname } from 'node:path';
 import type { Writable } from 'node:stream';
 import type { TimeoutsOptions } from 'retry';
@@ -61,10 +62,10 @@ export async function classify(o: ClassifyOptions, d: ClassifyDeps): Promise<Cla
   if (state) {
     progress.log(`resuming batch ${state.batchId} (${state.uploadedCount} of ${files.length} files uploaded before)`);
   } else {
-    const batch = await withRetry(() => client.createBatch({ label: `ics classify ${o.inputs.map((p) => basename(p)).join(' ')}`.slice(0, 200) }, { signal }), {
-      backoff: d.backoff,
-      signal,
-    });
+    // One key for every try: a retried create whose first answer was lost does not leave a second batch.
+    const create = { signal, idempotencyKey: `ics-create-${randomUUID()}` };
+    const label = `ics classify ${o.inputs.map((p) => basename(p)).join(' ')}`.slice(0, 200);
+    const batch = await withRetry(() => client.createBatch({ label }, create), { backoff: d.backoff, signal });
     state = RunState.create(statePath, client.url, batch.batchId, o.batchSize);
   }
   const run = state;
