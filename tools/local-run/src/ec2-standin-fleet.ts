@@ -19,16 +19,36 @@ export interface StandInFleetOptions {
 }
 
 /**
+ * The stand-in's Spot behaviour from the environment: EC2_SPOT_INTERRUPT_SECONDS
+ * (each Spot instance is interrupted that long after it starts running) and
+ * EC2_TIME_SCALE (EC2's two-minute notice runs this many times faster).
+ */
+export function spotSettings(env: Record<string, string | undefined>): { faults: Partial<Ec2Faults>; timeScale: number } {
+  const number = (name: string, ok: (n: number) => boolean, what: string): number | undefined => {
+    const raw = env[name];
+    if (raw === undefined || raw === '') return undefined;
+    const n = Number(raw);
+    if (!Number.isFinite(n) || !ok(n)) throw new Error(`${name} must be ${what} (got ${raw})`);
+    return n;
+  };
+  const interrupt = number('EC2_SPOT_INTERRUPT_SECONDS', (n) => n >= 0, 'a number of seconds >= 0');
+  const timeScale = number('EC2_TIME_SCALE', (n) => n > 0, 'a number > 0') ?? 1;
+  return { faults: interrupt === undefined ? {} : { spotInterruptSeconds: interrupt }, timeScale };
+}
+
+/**
  * `LOCAL_FLEET=ec2`: the EC2 stand-in (a test double) with one launch template
  * whose instances run the built classifier-worker with WORKER_PLATFORM=ec2, and
  * the variables that put both controllers on the real EC2 provider against it.
  */
 export async function startStandInFleet(o: StandInFleetOptions): Promise<{ standIn: Ec2StandIn; env: Record<string, string> }> {
+  const spot = spotSettings(o.base);
   const standIn = await startEc2StandIn({
     bootSeconds: o.bootSeconds,
     region: o.base['AWS_REGION'] ?? 'us-east-1',
     worker: { main: o.workerMain, cwd: o.cwd, logDir: o.fleetDir },
-    faults: o.faults,
+    faults: { ...o.faults, ...spot.faults },
+    timeScale: spot.timeScale,
     log: o.log,
   });
   const workerEnv = Object.fromEntries(Object.entries(o.base).filter(([k]) => !CONTROL_ONLY.test(k)));
