@@ -204,7 +204,7 @@ describe('WorkerLoop against the embedded S3/SQS', () => {
     const stopping = Date.now();
     await second.worker.stop();
     expect(await running).toBe('stopped');
-    expect(Date.now() - stopping).toBeLessThan(200);
+    expect(Date.now() - stopping).toBeLessThan(1000); // not after the back-off (up to 5 s); one last heartbeat write is in it
   }, 30_000);
 
   it('still finishes an image whose launch message could not be deleted (a redo is harmless)', async () => {
@@ -270,9 +270,19 @@ describe('WorkerLoop against the embedded S3/SQS', () => {
   describe('superseded attempts, passing failures and deadlines', () => {
     it('discards the late work of a superseded attempt instead of writing it', async () => {
       const [sent] = await enqueue(stack, photos(1));
-      // The monitor re-queued the image as attempt 2 while this worker still had attempt 1.
+      // The monitor re-queued the image as attempt 2 (at the take's first check, due after 1 s)
+      // while this worker still had attempt 1.
       await stack.resources.outputBucket.put(`attempts/${sent.imageId}.json`, JSON.stringify({ attempt: 2, at: new Date().toISOString() }));
-      const { worker } = loop();
+      const slow = {
+        backend: classifier.backend,
+        model: classifier.model,
+        decode: classifier.decode.bind(classifier),
+        infer: async (d: Parameters<Classifier['infer']>[0]) => {
+          await new Promise((r) => setTimeout(r, 1200));
+          return classifier.infer(d);
+        },
+      };
+      const { worker } = loop({ classifier: slow }, { livenessCheckSeconds: 1 });
       expect(await worker.run()).toBe('idle');
       expect(await storedResult(stack, sent.imageId)).toBeUndefined();
       expect(await drain(stack.resources.outputQueue, 1, 500)).toEqual([]);
