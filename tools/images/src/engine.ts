@@ -75,10 +75,19 @@ export class DockerEngine implements Engine {
   }
 }
 
-/** Debian's buildah, daemonless: vfs storage and chroot isolation work on this kind of machine (no overlay, no user namespaces needed). */
+/**
+ * Debian's buildah, daemonless: vfs storage and chroot isolation work on this kind of machine (no
+ * user namespaces needed). vfs copies the whole file system at every step, so each Dockerfile
+ * instruction costs a copy; BUILDAH_STORAGE_DRIVER=overlay (with its own BUILDAH_ROOT, as one
+ * storage root holds one driver) is much faster where the kernel mounts overlay.
+ */
 export class BuildahEngine implements Engine {
   readonly name = 'buildah';
-  static readonly GLOBAL = ['--storage-driver', 'vfs'];
+  static readonly GLOBAL = [
+    '--storage-driver',
+    process.env['BUILDAH_STORAGE_DRIVER'] ?? 'vfs',
+    ...(process.env['BUILDAH_ROOT'] ? ['--root', process.env['BUILDAH_ROOT']] : []),
+  ];
 
   private buildah(args: string[], logFile?: string): Promise<string> {
     return run('buildah', [...BuildahEngine.GLOBAL, ...args], { logFile, env: { ...process.env, BUILDAH_ISOLATION: 'chroot' } });
