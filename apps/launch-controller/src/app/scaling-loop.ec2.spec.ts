@@ -3,7 +3,7 @@ import { loadConfig, type AppConfig } from '@app/config';
 import { Ec2Fleet } from '@app/fleet';
 import { MetricsRegistry } from '@app/platform';
 import { startEc2StandIn, type Ec2Faults, type Ec2StandIn } from '@tools/ec2-standin';
-import { startTestStack, type TestStack } from '@tools/testing';
+import { sleep, startTestStack, until, type TestStack } from '@tools/testing';
 import { ScalingLoop } from './scaling-loop';
 
 /**
@@ -15,7 +15,6 @@ import { ScalingLoop } from './scaling-loop';
  * loop's own back-off, not the SDK's retries inside one call.
  */
 const MAX_WORKERS = 3;
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 describe('ScalingLoop on EC2 (stand-in): describe lag, partial capacity, throttling', () => {
   let stack: TestStack;
@@ -70,14 +69,15 @@ describe('ScalingLoop on EC2 (stand-in): describe lag, partial capacity, throttl
 
   it('does not overshoot MAX_WORKERS while DescribeInstances lags RunInstances by 10 s', async () => {
     const { loop } = await start({ describeLagSeconds: 10 });
+    // A fixed window: what is shown is that nothing more happens during the lag (no event marks an overshoot that did not occur).
     await sleep(3000);
     // Listed by nobody yet, remembered by the loop: three launched, once.
     expect(runInstancesCalls()).toHaveLength(1);
     expect(alive()).toBe(MAX_WORKERS);
     expect(loop.status.workers.alive).toBe(MAX_WORKERS);
     expect(loop.status.lastDecision).toMatchObject({ action: 'hold', rule: 'at-max-workers' });
-    await sleep(8500);
     // Past the lag the fleet lists them itself; still three.
+    await until('the fleet to list the launched workers as running', () => loop.status.workers.running === MAX_WORKERS, 15_000);
     expect(loop.status.workers).toMatchObject({ running: MAX_WORKERS, alive: MAX_WORKERS });
     expect(runInstancesCalls()).toHaveLength(1);
     // The sampler may not have run since the last launch: count what is alive now too.
@@ -87,6 +87,7 @@ describe('ScalingLoop on EC2 (stand-in): describe lag, partial capacity, throttl
 
   it('takes partial capacity and launches the shortfall with back-off once capacity returns', async () => {
     const { loop } = await start({ capacity: 2 }, {}, 5);
+    // A fixed window: the number of retries in it is what shows the back-off (the loop runs on real time over HTTP).
     await sleep(2000);
     // The first launch asked for 5 and took the 2 that fit (MinCount 1), instead of none.
     expect(loop.status.lastLaunch).toMatchObject({ requested: 5, count: 2 });
@@ -100,11 +101,8 @@ describe('ScalingLoop on EC2 (stand-in): describe lag, partial capacity, throttl
     expect(loop.status.launchBackoff?.reason).toMatch(/^a failed launch of 3 \(ec2.RunInstances: InsufficientInstanceCapacity/);
     expect(loop.status.lastDecision).toMatchObject({ action: 'hold', rule: 'backoff' });
     ec2?.setFaults({ capacity: undefined });
-    const until = Date.now() + 6000;
-    while (alive() < 5 && Date.now() < until) await sleep(100);
-    expect(alive()).toBe(5);
-    await sleep(300);
-    expect(loop.status.launchBackoff).toBeUndefined();
+    await until('the shortfall launched', () => alive() === 5, 6000);
+    await until('the back-off to clear', () => loop.status.launchBackoff === undefined, 5000);
     // The sampler may not have run since the last launch: count what is alive now too.
     peak = Math.max(peak, alive());
     expect(peak).toBe(5);
@@ -112,6 +110,7 @@ describe('ScalingLoop on EC2 (stand-in): describe lag, partial capacity, throttl
 
   it('backs off throttled launches (RequestLimitExceeded) instead of retrying every tick, then launches', async () => {
     const { loop } = await start({ throttleEveryNth: 1, throttleActions: ['RunInstances'] });
+    // A fixed window: the number of tries in it is what shows the back-off.
     await sleep(3000);
     const throttled = runInstancesCalls();
     // 0, 0.3, 0.9, 2.1 s: four tries in three seconds, where one per tick would be thirty.
@@ -121,9 +120,7 @@ describe('ScalingLoop on EC2 (stand-in): describe lag, partial capacity, throttl
     expect(alive()).toBe(0);
     expect(loop.status.launchBackoff?.reason).toMatch(/RequestLimitExceeded/);
     ec2?.setFaults({ throttleEveryNth: 0 });
-    const until = Date.now() + 6000;
-    while (alive() < MAX_WORKERS && Date.now() < until) await sleep(100);
-    expect(alive()).toBe(MAX_WORKERS);
+    await until('the launches after the throttling', () => alive() === MAX_WORKERS, 6000);
     // The sampler may not have run since the last launch: count what is alive now too.
     peak = Math.max(peak, alive());
     expect(peak).toBe(MAX_WORKERS);
@@ -131,6 +128,7 @@ describe('ScalingLoop on EC2 (stand-in): describe lag, partial capacity, throttl
 
   it('backs off throttled ticks (DescribeInstances) and reports them on the status until they pass', async () => {
     const { loop } = await start({ throttleEveryNth: 1, throttleActions: ['DescribeInstances'] });
+    // A fixed window: the number of ticks in it is what shows the back-off.
     await sleep(3000);
     const describes = (ec2?.calls ?? []).filter((c) => c.action === 'DescribeInstances');
     // 0.1, 0.2, 0.4, 0.8, 1.6 s (x1-2 jitter) apart: a handful, where one per tick would be thirty.
@@ -139,10 +137,8 @@ describe('ScalingLoop on EC2 (stand-in): describe lag, partial capacity, throttl
     expect(loop.status).toMatchObject({ lastTickOk: false, lastError: { message: expect.stringMatching(/RequestLimitExceeded/) } });
     expect(runInstancesCalls()).toHaveLength(0);
     ec2?.setFaults({ throttleEveryNth: 0 });
-    const until = Date.now() + 8000;
-    while (alive() < MAX_WORKERS && Date.now() < until) await sleep(100);
-    expect(alive()).toBe(MAX_WORKERS);
-    expect(loop.status.lastTickOk).toBe(true);
+    await until('the launches after the throttling', () => alive() === MAX_WORKERS, 8000);
+    await until('the status to report a good tick', () => loop.status.lastTickOk === true, 8000);
     // The sampler may not have run since the last launch: count what is alive now too.
     peak = Math.max(peak, alive());
     expect(peak).toBe(MAX_WORKERS);

@@ -4,11 +4,9 @@ import { join } from 'node:path';
 import type { INestApplication } from '@nestjs/common';
 import { startApp } from '@app/platform';
 import { startFaultProxy, type FaultProxy } from '@tools/local-aws';
-import { startTestStack, type TestStack } from '@tools/testing';
+import { sleep, startTestStack, type TestStack } from '@tools/testing';
 import { AppModule } from './app.module';
 import { DeadLetterWatcher } from './dead-letter-watcher';
-
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 describe('monitor-controller /health tells the truth about its consumers', () => {
   let stack: TestStack;

@@ -1,15 +1,6 @@
 import { Logger } from '@nestjs/common';
-import { startTestStack, type TestStack } from '@tools/testing';
+import { sleep, startTestStack, until, type TestStack } from '@tools/testing';
 import { PollLoop } from './poll-loop';
-
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-async function until(what: string, fn: () => boolean | Promise<boolean>, timeoutMs = 15_000): Promise<void> {
-  const end = Date.now() + timeoutMs;
-  while (!(await fn())) {
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await sleep(50);
-  }
-}
 
 describe('PollLoop on the monitor queue (with its dead-letter queue)', () => {
   let stack: TestStack;
@@ -24,6 +15,7 @@ describe('PollLoop on the monitor queue (with its dead-letter queue)', () => {
     await Promise.all(loops.splice(0).map((l) => l.stop()));
     // A long poll aborted by stop() still takes a message on the emulator's side until its wait
     // ends (real SQS may too; the message returns after its visibility timeout): let it end.
+    // No event marks the end of the emulator's wait, hence the fixed delay.
     await sleep(1100);
   });
   afterAll(() => stack.stop());
@@ -46,7 +38,7 @@ describe('PollLoop on the monitor queue (with its dead-letter queue)', () => {
     const outcomes: string[] = [];
     loop(async (body) => `seen ${body}`, (o) => outcomes.push(o)).start();
     await stack.resources.monitorQueue.send('hello');
-    await until('handled', () => outcomes.length === 1);
+    await until('handled', () => outcomes.length === 1, 15_000);
     expect(outcomes).toEqual(['seen hello']);
     expect(await stack.resources.monitorQueue.depth()).toEqual({ visible: 0, inFlight: 0, delayed: 0 });
   });
@@ -56,7 +48,7 @@ describe('PollLoop on the monitor queue (with its dead-letter queue)', () => {
     loop(async (body) => (calls.push(body), 'malformed')).start();
     await stack.resources.monitorQueue.send('{"type":"monitor","imageId":"nope"}');
     expect(await drainDeadLetters()).toEqual(['{"type":"monitor","imageId":"nope"}']);
-    await sleep(1500); // past the visibility timeout: it would be back if it had stayed
+    await sleep(1500); // past the visibility timeout: it would be back if it had stayed (an absence has no event)
     expect(calls).toHaveLength(1);
     expect(await stack.resources.monitorQueue.depth()).toEqual({ visible: 0, inFlight: 0, delayed: 0 });
   });
@@ -79,7 +71,7 @@ describe('PollLoop on the monitor queue (with its dead-letter queue)', () => {
     expect(l.consumer.status).toMatchObject({ state: 'running', failed: 2 });
     // Still consuming.
     await stack.resources.monitorQueue.send('fine');
-    await until('the next message handled', () => outcomes.includes('ok'));
+    await until('the next message handled', () => outcomes.includes('ok'), 15_000);
   });
 
   it('process() handles one message as the loop would: deleted when handled, left when the handler throws', async () => {
