@@ -25,9 +25,9 @@ describe('npm run images arguments', () => {
 
   it('rejects an unknown flag, an unknown engine or image with one line and exit 2; --help exits 0', () => {
     const unknown = parseBuildArgs(['--fast']);
-    expect(unknown).toEqual({ kind: 'exit', code: EXIT.usage, output: "error: unknown option '--fast'\n" });
-    expect(parseBuildArgs(['--engine', 'podman'])).toEqual({ kind: 'exit', code: 2, output: expect.stringMatching(/^error: option '--engine <engine>' argument 'podman' is invalid.*\n$/) });
-    expect(parseBuildArgs(['--only', 'web-tier,nginx'])).toEqual({ kind: 'exit', code: 2, output: expect.stringMatching(/^error: --only: unknown image nginx/) });
+    expect(unknown).toEqual({ kind: 'exit', code: EXIT.usage, output: "npm run images --: unknown option '--fast' (see --help)\n" });
+    expect(parseBuildArgs(['--engine', 'podman'])).toEqual({ kind: 'exit', code: 2, output: expect.stringMatching(/^npm run images --: option '--engine <VALUE>' argument 'podman' is invalid.*\n$/) });
+    expect(parseBuildArgs(['--only', 'web-tier,nginx'])).toEqual({ kind: 'exit', code: 2, output: expect.stringMatching(/^npm run images --: --only: unknown image nginx/) });
     expect(parseBuildArgs(['extra'])).toMatchObject({ kind: 'exit', code: 2 });
     const help = parseBuildArgs(['--help']);
     expect(help).toMatchObject({ kind: 'exit', code: EXIT.done });
@@ -38,9 +38,9 @@ describe('npm run images arguments', () => {
 describe('npm run images:check arguments', () => {
   it('uploads five photos by default and bounds the numbers', () => {
     expect(parseCheckArgs([])).toEqual({ kind: 'run', options: { engine: 'auto', photos: 5, timeoutSeconds: 300, json: undefined } });
-    expect(parseCheckArgs(['--photos', '0'])).toEqual({ kind: 'exit', code: 2, output: 'error: --photos must be a whole number from 1 to 100 (got 0)\n' });
+    expect(parseCheckArgs(['--photos', '0'])).toEqual({ kind: 'exit', code: 2, output: 'npm run images:check --: --photos must be an integer >= 1 and <= 100 (got 0) (see --help)\n' });
     expect(parseCheckArgs(['--timeout', 'soon'])).toMatchObject({ kind: 'exit', code: 2 });
-    expect(parseCheckArgs(['--json'])).toEqual({ kind: 'exit', code: 2, output: "error: option '--json <file>' argument missing\n" });
+    expect(parseCheckArgs(['--json'])).toEqual({ kind: 'exit', code: 2, output: "npm run images:check --: option '--json <OUT>' argument missing (see --help)\n" });
   });
 });
 
