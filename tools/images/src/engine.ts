@@ -104,7 +104,8 @@ export class BuildahEngine implements Engine {
   }
 
   async build(req: BuildRequest): Promise<void> {
-    const args = ['bud', '--layers', '--force-rm', '--isolation', 'chroot', '--network', 'host', '-f', req.dockerfile, '-t', req.tag];
+    // Docker image format: the OCI format has no HEALTHCHECK, and buildah drops it with a warning.
+    const args = ['bud', '--format', 'docker', '--layers', '--force-rm', '--isolation', 'chroot', '--network', 'host', '-f', req.dockerfile, '-t', req.tag];
     if (req.ignoreFile && existsSync(req.ignoreFile)) args.push('--ignorefile', req.ignoreFile);
     for (const [k, v] of Object.entries(req.buildArgs)) args.push('--build-arg', `${k}=${v}`);
     await this.buildah([...args, req.context], req.logFile);
