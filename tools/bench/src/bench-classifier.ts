@@ -179,7 +179,7 @@ Server.prototype.emit = function (this: Server, event: string, ...args: unknown[
     if (typeof target === 'string' && target.startsWith('AmazonSQS')) served.sqs++;
     else served.s3++;
   }
-  return emit.call(this, event, ...args);
+  return Reflect.apply(emit, this, [event, ...args]) as boolean;
 } as typeof Server.prototype.emit;
 
 interface ImageLog {
