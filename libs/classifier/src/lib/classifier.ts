@@ -2,7 +2,7 @@ import { availableParallelism, cpus } from 'node:os';
 import type { WorkerSettings } from '@app/config';
 import type { BackendPreference } from './backend-types';
 import { LocalEngine, ThreadEngine, type EngineInfo, type InferenceEngine } from './engine';
-import { enginePreferenceFromEnv, intraOpThreads, type EnginePreference } from './engine-choice';
+import { DEFAULT_BATCH_SIZE, enginePreferenceFromEnv, intraOpThreads, type EnginePreference } from './engine-choice';
 import type { RunnerOptions } from './model-runner';
 import { ModelLoadError } from './errors';
 import { IMAGENET_LABELS, readLabelsFile, topPredictions, type LabelMapping, type Prediction } from './labels';
@@ -35,7 +35,7 @@ export interface ClassifierOptions {
   maxImagePixels?: number;
   /** Run the model in a worker thread (default true). */
   thread?: boolean;
-  /** Most images per model call (default 1); a batch never waits to fill. */
+  /** Most images per model call (default: DEFAULT_BATCH_SIZE of the engine); a batch never waits to fill. */
   maxBatch?: number;
   /** Images decoded at once (default: one per core, at least 2); bounds decoder memory. */
   decodeConcurrency?: number;
@@ -128,7 +128,7 @@ export class Classifier {
     this.cropFraction = meta.cropFraction ?? 1;
     this.resizeKernel = meta.resizeKernel ?? 'lanczos3';
     this.labels = mapping;
-    this.maxBatch = Math.max(1, options.maxBatch ?? 1);
+    this.maxBatch = Math.max(1, options.maxBatch ?? DEFAULT_BATCH_SIZE[engine.info.engine]);
     this.decodeConcurrency = options.decodeConcurrency ?? Math.max(2, cpus().length);
     this.preprocess = {
       size: this.inputSize,

@@ -6,6 +6,13 @@ export type EnginePreference = (typeof INFERENCE_ENGINES)[number];
 /** The engine a model actually runs on. */
 export type ModelEngine = Exclude<EnginePreference, 'auto'>;
 
+/**
+ * INFERENCE_BATCH_SIZE when unset, per engine (tools/bench/src/bench-engines.ts, EfficientNet-B0,
+ * one core): ONNX Runtime used 16.1, 13.0, 14.8, 15.7 CPU ms per image at batches of 1, 4, 8, 16;
+ * TF.js on wasm gains nothing from batching.
+ */
+export const DEFAULT_BATCH_SIZE: Record<ModelEngine, number> = { onnx: 4, tfjs: 1 };
+
 /** The ONNX model's file name in a model folder (beside, or instead of, model.json). */
 export const ONNX_MODEL_FILE = 'model.onnx';
 export const TFJS_MODEL_FILE = 'model.json';

@@ -48,8 +48,11 @@ export class WorkerEnvironment {
   @IsIn(TF_BACKENDS) TF_BACKEND: (typeof TF_BACKENDS)[number] = 'auto';
   /** Run the model in a worker thread, so that queue and storage I/O never waits for inference. */
   @Transform(toBool) @IsBoolean() INFERENCE_THREAD = true;
-  /** Most images per model call; a batch takes what is ready, it never waits to fill. */
-  @Transform(toInt) @Max(64) @Min(1) @IsInt() INFERENCE_BATCH_SIZE = 1;
+  /**
+   * Most images per model call; a batch takes what is ready, it never waits to fill.
+   * Default: per engine, as measured (4 on ONNX Runtime, 1 on TensorFlow.js).
+   */
+  @IsOptional() @Transform(toInt) @Max(64) @Min(1) @IsInt() INFERENCE_BATCH_SIZE?: number;
 
   /** Largest image the worker decodes: bytes, and pixels by its header (decompression bombs). */
   @Transform(toInt) @Max(1024 * 1024 * 1024) @Min(1) @IsInt() MAX_IMAGE_BYTES = 32 * 1024 * 1024;
@@ -99,7 +102,7 @@ export interface WorkerSettings {
   inferenceEngine: (typeof INFERENCE_ENGINES)[number];
   inferenceThreads?: number;
   inferenceThread: boolean;
-  inferenceBatchSize: number;
+  inferenceBatchSize?: number;
   maxImageBytes: number;
   maxImagePixels: number;
   platform: (typeof WORKER_PLATFORMS)[number];
