@@ -11,14 +11,24 @@
 import { spawn } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { join } from 'node:path';
-import { parseArgs } from 'node:util';
+import { EXIT, parseCommandLine, runMain } from '@app/command-line';
 import { Classifier, silentLogger } from '@app/classifier';
 import { inputKey, launchMessage, serialize } from '@app/contracts';
 import { scene, startTestStack, WORKSPACE_ROOT } from '@tools/testing';
 
-async function main(): Promise<void> {
-  const { values } = parseArgs({ options: { node: { type: 'string' }, images: { type: 'string', default: '4' } } });
-  if (!values.node) throw new Error('--node PATH is required (the Node binary to run the built worker with)');
+const values = parseCommandLine({
+  name: 'npx tsx --tsconfig tsconfig.base.json tools/bench/src/worker-onnx-smoke.ts',
+  summary:
+    "The built worker under a given Node binary, with no model variables, against the embedded S3/SQS: it must load the default model on ONNX Runtime and classify the fixture scenes as this process's classifier does.",
+  flags: {
+    node: { type: 'string', value: 'PATH', description: 'the Node binary to run the built worker with', required: true },
+    images: { type: 'string', description: 'fixture scenes to classify', default: '4', number: { integer: true, min: 1 } },
+  },
+  epilog: 'Exit 1 when an image is classified differently.',
+});
+
+/** True when every image got the same label from the worker as from this process. */
+async function main(): Promise<boolean> {
   const stack = await startTestStack();
   const env: Record<string, string> = { PATH: process.env['PATH'] ?? '', ...stack.env, LOG_LEVEL: 'info', WORKER_ID: 'onnx-smoke-1', POLL_WAIT_SECONDS: '1' };
   for (const k of ['MODEL_DIR', 'MODEL_URL', 'MODEL_SHA256', 'INFERENCE_ENGINE']) delete env[k];
@@ -77,10 +87,7 @@ async function main(): Promise<void> {
     await new Promise((res) => (child.exitCode !== null ? res(null) : child.once('exit', res)));
     await stack.stop();
   }
-  if (failed) process.exit(1);
+  return !failed;
 }
 
-main().catch((err: unknown) => {
-  console.error(err);
-  process.exit(1);
-});
+runMain('worker-onnx-smoke', async () => ((await main()) ? EXIT.done : EXIT.goalFailed));
