@@ -10,6 +10,7 @@ import {
   serialize,
   type OutputMessage,
 } from '@app/contracts';
+import { loadConfig } from '@app/config';
 import { MetricsRegistry } from '@app/platform';
 import { startTestStack, type TestStack } from '@tools/testing';
 import { DeadLetterWatcher } from './dead-letter-watcher';
@@ -17,6 +18,9 @@ import { GiveUp } from './give-up';
 import { PollLoop } from './poll-loop';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+// Receives and redeliveries on the embedded SQS take seconds: the bound is for a loaded machine.
+jest.setTimeout(30_000);
 
 describe('DeadLetterWatcher', () => {
   let stack: TestStack;
@@ -31,7 +35,7 @@ describe('DeadLetterWatcher', () => {
       monitorMaxReceiveCount: 2,
       monitorVisibilitySeconds: 1,
     });
-    watcher = new DeadLetterWatcher(stack.resources, new GiveUp(stack.resources), new MetricsRegistry());
+    watcher = new DeadLetterWatcher(stack.resources, new GiveUp(stack.resources), new MetricsRegistry(), loadConfig({ ...stack.env, MAX_ATTEMPTS: '3' }));
   });
   afterEach(() => watcher.onApplicationShutdown());
   afterAll(() => stack.stop());
@@ -104,8 +108,26 @@ describe('DeadLetterWatcher', () => {
     expect(await announcements()).toEqual([]);
   });
 
-  it('a monitor message whose check keeps throwing is dead-lettered, and the watcher gives its image one answer', async () => {
-    const msg = monitor(ref(), 2);
+  it('a dead-lettered check of an image with attempts left goes back to the monitor queue, delayed, and no error result is written', async () => {
+    // The monitor queue records what is sent to it (delayed messages cannot be received to look at).
+    const sent: { body: string; delay?: number }[] = [];
+    const monitorQueue = { ...stack.resources.monitorQueue, send: async (body: string, delay?: number) => (sent.push({ body, delay }), 'id') };
+    const resources = { ...stack.resources, monitorQueue } as unknown as typeof stack.resources;
+    const requeuing = new DeadLetterWatcher(resources, new GiveUp(resources), new MetricsRegistry(), loadConfig({ ...stack.env, MAX_ATTEMPTS: '3' }));
+    const msg = monitor(ref(), 1);
+    expect(await requeuing.handle(serialize(msg), 'monitor')).toBe('check-requeued');
+    // A second trip through the dead-letter queue counts on, so the checks back off further.
+    expect(await requeuing.handle(serialize(monitorMessage({ ...msg, attempt: 2, checkFailures: 4 })), 'monitor')).toBe('check-requeued');
+    expect(sent.map((m) => ({ ...JSON.parse(m.body), delay: m.delay }))).toEqual([
+      expect.objectContaining({ imageId: msg.imageId, attempt: 1, checkFailures: 1, delay: 60 }),
+      expect.objectContaining({ imageId: msg.imageId, attempt: 2, checkFailures: 5, delay: 60 }),
+    ]);
+    expect(await announcements(0)).toEqual([]);
+    expect(await stack.resources.outputBucket.exists(resultKey(msg.imageId))).toBe(false);
+  });
+
+  it('a monitor message whose check keeps throwing on the last attempt is dead-lettered, and the watcher gives its image one answer', async () => {
+    const msg = monitor(ref(), 3);
     const checks: string[] = [];
     // The deadline check fails every time (say, the fleet cannot be asked).
     const failingChecks = new PollLoop(
@@ -123,7 +145,7 @@ describe('DeadLetterWatcher', () => {
     try {
       await stack.resources.monitorQueue.send(serialize(msg));
       const [answer] = await announcements(10).then(async (a) => (a.length ? a : announcements(10)));
-      expect(answer).toMatchObject({ status: 'error', imageId: msg.imageId, attempt: 2, producedBy: 'monitor-controller' });
+      expect(answer).toMatchObject({ status: 'error', imageId: msg.imageId, attempt: 3, producedBy: 'monitor-controller' });
       expect(answer.status === 'error' && answer.reason).toMatch(/monitor message was dead-lettered/);
       expect(checks.length).toBeGreaterThanOrEqual(1);
       expect(checks.length).toBeLessThanOrEqual(2);

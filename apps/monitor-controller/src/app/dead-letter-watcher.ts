@@ -1,14 +1,21 @@
 import { Injectable, Logger, type OnApplicationBootstrap, type OnApplicationShutdown } from '@nestjs/common';
 import { Counter } from 'prom-client';
 import { AwsResources, type Queue } from '@app/aws';
-import { MessageParseError, parseLaunchMessage, parseMonitorMessage } from '@app/contracts';
+import { AppConfig } from '@app/config';
+import { MessageParseError, monitorMessage, parseLaunchMessage, parseMonitorMessage, serialize } from '@app/contracts';
 import { MetricsRegistry } from '@app/platform';
 import { ResultPublisher } from '@app/results';
 import { GiveUp, MONITOR_PRODUCER, type ImageRef } from './give-up';
 import { MALFORMED, PollLoop } from './poll-loop';
 
-/** done: its result had been announced; announced: found unannounced and announced now; gave-up: an error result is its answer. */
-export type DeadLetterOutcome = 'done' | 'announced' | 'gave-up' | typeof MALFORMED;
+/**
+ * done: its result had been announced; announced: found unannounced and announced now; gave-up: an error result is its
+ * answer; check-requeued: a check that kept failing went back to the monitor queue (the image still has attempts).
+ */
+export type DeadLetterOutcome = 'done' | 'announced' | 'gave-up' | 'check-requeued' | typeof MALFORMED;
+
+/** A check re-enqueued from the dead-letter queue waits this long first, seconds: whatever failed it five times may still be failing. */
+export const REQUEUED_CHECK_DELAY_SECONDS = 60;
 
 /**
  * The last line for an image whose message SQS gave up on, so that it still
@@ -19,10 +26,13 @@ export type DeadLetterOutcome = 'done' | 'announced' | 'gave-up' | typeof MALFOR
  * - the monitor dead-letter queue: the checks of an image in progress failed
  *   again and again (or the check could never be read).
  *
- * Either way it needs a decision now: a result already written is announced
- * (should its writer have died before announcing it), otherwise an error result
- * is published — the first result written wins, so a late worker's result
- * cannot contradict it.
+ * A result already written is announced (should its writer have died before
+ * announcing it). A dead-lettered check of an image that still has attempts
+ * goes back to the monitor queue, delayed: failing checks are an outage of S3,
+ * SQS or EC2 far more often than anything about the image, and an error result
+ * would beat the right answer that arrives when the outage ends. Otherwise an
+ * error result is published — the first result written wins, so a late
+ * worker's result cannot contradict it.
  */
 @Injectable()
 export class DeadLetterWatcher implements OnApplicationBootstrap, OnApplicationShutdown {
@@ -34,6 +44,7 @@ export class DeadLetterWatcher implements OnApplicationBootstrap, OnApplicationS
     private readonly aws: AwsResources,
     private readonly giveUp: GiveUp,
     registry: MetricsRegistry,
+    private readonly config: AppConfig,
   ) {
     this.publisher = new ResultPublisher(aws.outputBucket, aws.outputQueue);
     const outcomes = new Counter({
@@ -78,6 +89,13 @@ export class DeadLetterWatcher implements OnApplicationBootstrap, OnApplicationS
     if (found === 'announced-now') {
       this.logger.warn({ msg: 'dead-lettered image had a result nobody announced: announced', ...ctx });
       return 'announced';
+    }
+    if (kind === 'monitor' && ref.attempt < this.config.fleet.maxAttempts) {
+      const check = parseMonitorMessage(body);
+      const again = monitorMessage({ ...check, checkFailures: (check.checkFailures ?? 0) + 1 });
+      await this.aws.monitorQueue.send(serialize(again), REQUEUED_CHECK_DELAY_SECONDS);
+      this.logger.warn({ msg: `dead-lettered check sent back to the monitor queue (in ${REQUEUED_CHECK_DELAY_SECONDS} s), not answered with an error`, ...ctx });
+      return 'check-requeued';
     }
     const reason =
       kind === 'launch'

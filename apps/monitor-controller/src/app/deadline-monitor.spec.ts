@@ -12,6 +12,7 @@ import {
   monitorMessage,
   outputSuccess,
   parseLaunchMessage,
+  parseMonitorMessage,
   parseOutputMessage,
   resultKey,
   serialize,
@@ -19,11 +20,15 @@ import {
 import { LocalProcessFleet, readWorkerRecord } from '@app/fleet';
 import { MetricsRegistry } from '@app/platform';
 import { startTestStack, WORKSPACE_ROOT, type TestStack } from '@tools/testing';
+import { recordingQueue } from '../../test/monitor-doubles';
 import { DeadlineMonitor } from './deadline-monitor';
 import { GiveUp } from './give-up';
 
 // A process that speaks the worker status protocol, to have something real to terminate.
 const STATUS_PROCESS = join(WORKSPACE_ROOT, 'libs/fleet/src/testing/status-reporting-process.js');
+
+// Each test makes S3/SQS round trips and starts a process: the bound is for a loaded machine.
+jest.setTimeout(30_000);
 
 describe('DeadlineMonitor', () => {
   let stack: TestStack;
@@ -151,16 +156,45 @@ describe('DeadlineMonitor', () => {
     expect(await stack.resources.monitorQueue.depth()).toMatchObject({ visible: 0, inFlight: 0 });
   });
 
-  it('leaves the message for redelivery when storage is unreachable', async () => {
+  it('storage unreachable: the check is sent again after a back-off (never left for the dead-letter queue), and nothing is re-queued', async () => {
     const brokenConfig = loadConfig({ ...stack.env, AWS_ENDPOINT_URL_S3: 'http://127.0.0.1:1' });
     const clients = new AwsClients(brokenConfig);
     const brokenAws = new AwsResources(brokenConfig, clients);
     const broken = new DeadlineMonitor(brokenConfig, brokenAws, fleet, new GiveUp(brokenAws), new MetricsRegistry());
+    const msg = message(1);
+    await stack.resources.monitorQueue.send(serialize(msg));
+    const [m] = await stack.resources.monitorQueue.receive({ maxMessages: 1 });
+    expect(await broken.process(m)).toBe('deferred');
+    expect(await drain(stack.resources.launchQueue)).toEqual([]);
+    // The deferred check comes back by itself once its back-off (at most LIVENESS_CHECK_SECONDS the first time) is over.
+    // (Checks that earlier tests left in the queue are taken out on the way.)
+    const deadline = Date.now() + 20_000;
+    let again: ReturnType<typeof parseMonitorMessage> | undefined;
+    while (!again && Date.now() < deadline) {
+      for (const r of await stack.resources.monitorQueue.receive({ maxMessages: 10, waitSeconds: 5 })) {
+        await stack.resources.monitorQueue.delete(r.receiptHandle);
+        const check = parseMonitorMessage(r.body);
+        if (check.imageId === msg.imageId) again = check;
+      }
+    }
+    expect(again).toMatchObject({ imageId: msg.imageId, attempt: 1, checkFailures: 1 });
+    clients.destroy();
+  });
+
+  it('storage and the monitor queue both unreachable: the check is left for SQS to deliver again', async () => {
+    const brokenConfig = loadConfig({ ...stack.env, AWS_ENDPOINT_URL_S3: 'http://127.0.0.1:1' });
+    const clients = new AwsClients(brokenConfig);
+    const brokenAws = new AwsResources(brokenConfig, clients);
+    const downMonitor = Object.create(stack.resources.monitorQueue) as Queue;
+    downMonitor.send = () => Promise.reject(new UnreachableError('sqs.SendMessage: ECONNREFUSED', 'sqs.SendMessage'));
+    const resources = { ...brokenAws, monitorQueue: downMonitor } as AwsResources;
+    const broken = new DeadlineMonitor(brokenConfig, resources, fleet, new GiveUp(resources), new MetricsRegistry());
     await stack.resources.monitorQueue.send(serialize(message(1)));
     const [m] = await stack.resources.monitorQueue.receive({ maxMessages: 1 });
     expect(await broken.process(m)).toBeUndefined();
     expect(await stack.resources.monitorQueue.depth()).toMatchObject({ visible: 0, inFlight: 1 });
     expect(await drain(stack.resources.launchQueue)).toEqual([]);
+    await stack.resources.monitorQueue.delete(m.receiptHandle);
     clients.destroy();
   });
   /** Writes a worker's heartbeat as the worker would. */
@@ -189,9 +223,12 @@ describe('DeadlineMonitor', () => {
       const msg = message(1);
       const down = Object.create(stack.resources.launchQueue) as Queue;
       down.send = () => Promise.reject(new UnreachableError('sqs.SendMessage: ECONNREFUSED', 'sqs.SendMessage'));
-      const broken = new DeadlineMonitor(stack.config, { ...stack.resources, launchQueue: down } as AwsResources, fleet, new GiveUp(stack.resources), new MetricsRegistry());
-      await expect(broken.handle(serialize(msg))).rejects.toThrow(/ECONNREFUSED/);
-      // SQS redelivers the monitor message: the image must still be re-queued.
+      const rechecks = recordingQueue();
+      const broken = new DeadlineMonitor(stack.config, { ...stack.resources, launchQueue: down, monitorQueue: rechecks.queue } as AwsResources, fleet, new GiveUp(stack.resources), new MetricsRegistry());
+      // The send failed on a transient error: the check is deferred (sent again later), nothing recorded.
+      expect(await broken.handle(serialize(msg))).toBe('deferred');
+      expect(rechecks.sent.map((b) => parseMonitorMessage(b).checkFailures)).toEqual([1]);
+      // The deferred check comes back: the image must still be re-queued.
       expect(await monitor.handle(serialize(msg))).toBe('requeued');
       const bodies = await drain(stack.resources.launchQueue);
       expect(bodies.map((b) => parseLaunchMessage(b))).toEqual([expect.objectContaining({ imageId: msg.imageId, attempt: 2 })]);

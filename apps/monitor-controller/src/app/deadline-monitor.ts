@@ -1,8 +1,8 @@
 import { Injectable, Logger, type OnApplicationBootstrap, type OnApplicationShutdown } from '@nestjs/common';
 import { Counter } from 'prom-client';
-import { AwsResources, type ReceivedMessage } from '@app/aws';
+import { AwsAdapterError, AwsResources, type ReceivedMessage } from '@app/aws';
 import { AppConfig } from '@app/config';
-import { launchMessage, MessageParseError, parseMonitorMessage, serialize, type MonitorMessage } from '@app/contracts';
+import { launchMessage, MessageParseError, monitorMessage, parseMonitorMessage, serialize, type MonitorMessage } from '@app/contracts';
 import { Fleet } from '@app/fleet';
 import { MetricsRegistry } from '@app/platform';
 import { AttemptLedger } from '@app/results';
@@ -21,7 +21,17 @@ export type MonitorOutcome =
   | 'watching'
   /** Past the deadline, but the worker progresses: checked again later, up to the hard limit. */
   | 'extended'
+  /** The check failed on a transient error (S3, SQS or EC2 unavailable): sent again after a back-off. */
+  | 'deferred'
   | 'malformed';
+
+/** The longest wait before a check that failed on a transient error is tried again, seconds (SQS's delay limit is 900). */
+export const MAX_CHECK_BACKOFF_SECONDS = 300;
+
+/** An error that a later try may not meet: the service was briefly unavailable, slow or throttling. */
+export function isTransient(err: unknown): boolean {
+  return err instanceof AwsAdapterError ? err.retryable : (err as { retryable?: unknown })?.retryable === true;
+}
 
 /** Why an image is retried, for the log line and the give-up reason. */
 interface RetryCause {
@@ -99,6 +109,37 @@ export class DeadlineMonitor implements OnApplicationBootstrap, OnApplicationShu
       this.logger.error({ msg: `dropping malformed monitor message: ${err.message}`, body: body.slice(0, 500) });
       return 'malformed';
     }
+    try {
+      return await this.check(msg, body);
+    } catch (err) {
+      if (!isTransient(err)) throw err; // left for redelivery, and the dead-letter queue after that
+      return this.defer(msg, err as Error);
+    }
+  }
+
+  /**
+   * A check that failed on a transient error is sent again with a back-off
+   * (doubling from LIVENESS_CHECK_SECONDS up to MAX_CHECK_BACKOFF_SECONDS), as a
+   * new message: it never reaches the dead-letter queue, whose watcher would
+   * answer with an error, and never counts toward a give-up. If even that send
+   * fails, the error stands and SQS delivers this check again.
+   */
+  private async defer(msg: MonitorMessage, err: Error): Promise<MonitorOutcome> {
+    const failures = (msg.checkFailures ?? 0) + 1;
+    const base = this.config.worker.livenessCheckSeconds * 2 ** Math.min(failures - 1, 10);
+    const delay = Math.max(1, Math.round(Math.min(MAX_CHECK_BACKOFF_SECONDS, base) * (0.5 + Math.random() / 2)));
+    await this.aws.monitorQueue.send(serialize(monitorMessage({ ...msg, checkFailures: failures })), delay);
+    this.logger.warn({
+      msg: `check failed on a transient error, tried again in ${delay} s: ${err.message}`,
+      imageId: msg.imageId,
+      attempt: msg.attempt,
+      instanceId: msg.instanceId,
+      checkFailures: failures,
+    });
+    return 'deferred';
+  }
+
+  private async check(msg: MonitorMessage, body: string): Promise<MonitorOutcome> {
     const ctx = { imageId: msg.imageId, batchId: msg.batchId, attempt: msg.attempt, instanceId: msg.instanceId };
 
     const found = await this.giveUp.publisher.announceFound(msg.imageId, async () => finishedBySession(msg, await this.watch.view(msg.instanceId)));
@@ -123,7 +164,9 @@ export class DeadlineMonitor implements OnApplicationBootstrap, OnApplicationShu
 
     const now = Date.now();
     const untilHard = Math.ceil((this.hardDeadline(msg) - now) / 1000);
-    await this.aws.monitorQueue.send(body, Math.max(1, Math.min(this.config.worker.livenessCheckSeconds, untilHard)));
+    // A check that went through starts its transient-failure count afresh.
+    const next = msg.checkFailures ? serialize(monitorMessage({ ...msg, checkFailures: undefined })) : body;
+    await this.aws.monitorQueue.send(next, Math.max(1, Math.min(this.config.worker.livenessCheckSeconds, untilHard)));
     if (now < Date.parse(msg.deadline)) return 'watching';
     this.logger.log({ msg: 'past the deadline, but the worker progresses: deadline extended', ...ctx });
     return 'extended';

@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { NotFoundError, type AwsResources, type ObjectStore, type Queue } from '@app/aws';
+import type { AwsResources } from '@app/aws';
 import type { AppConfig } from '@app/config';
 import {
   heartbeat,
@@ -13,62 +13,11 @@ import {
   type Heartbeat,
   type MonitorMessage,
 } from '@app/contracts';
-import { Fleet, type WorkerInstance, type WorkerLiveness } from '@app/fleet';
+import type { WorkerLiveness } from '@app/fleet';
 import { MetricsRegistry } from '@app/platform';
+import { memoryBucket, OneInstanceFleet, recordingQueue } from '../../test/monitor-doubles';
 import { DeadlineMonitor } from './deadline-monitor';
 import { GiveUp } from './give-up';
-
-/** The output bucket as the monitor uses it, in memory. */
-function memoryBucket() {
-  const objects = new Map<string, string>();
-  const bucket = {
-    getBuffer: async (key: string) => {
-      const body = objects.get(key);
-      if (body === undefined) throw new NotFoundError(`no such key ${key}`, 's3.GetObject');
-      return Buffer.from(body);
-    },
-    exists: async (key: string) => objects.has(key),
-    put: async (key: string, body: string) => void objects.set(key, String(body)),
-    putIfAbsent: async (key: string, body: string) => {
-      if (objects.has(key)) return 'exists';
-      objects.set(key, String(body));
-      return 'created';
-    },
-  } as unknown as ObjectStore;
-  return { bucket, objects };
-}
-
-function recordingQueue() {
-  const sent: string[] = [];
-  const queue = {
-    url: 'memory://queue',
-    consumers: new Set(),
-    receive: async () => [],
-    send: async (body: string) => (sent.push(body), String(sent.length)),
-    sendBatch: async (entries: { body: string }[]) => (sent.push(...entries.map((e) => e.body)), []),
-  } as unknown as Queue;
-  return { queue, sent };
-}
-
-/** A fleet whose instances are all alive (the instance outlives its worker process). */
-class OneInstanceFleet extends Fleet {
-  readonly terminated: string[] = [];
-  constructor(private readonly liveness: WorkerLiveness = 'alive') {
-    super();
-  }
-  async launch(): Promise<WorkerInstance[]> {
-    return [];
-  }
-  async list(): Promise<WorkerInstance[]> {
-    return [];
-  }
-  override async status(): Promise<WorkerLiveness> {
-    return this.liveness;
-  }
-  async terminate(id: string): Promise<void> {
-    this.terminated.push(id);
-  }
-}
 
 describe('DeadlineMonitor and worker sessions (restarted worker processes)', () => {
   const instanceId = 'i-0123456789abcdef0';

@@ -129,6 +129,17 @@ export class MonitorMessage extends ImageRef {
   @IsOptional()
   @Matches(SESSION_PATTERN, { message: 'session must be 1-64 of [A-Za-z0-9_-]' })
   session?: string;
+
+  /**
+   * Checks of this take in a row that failed on a transient error (S3, SQS or EC2
+   * briefly unavailable or throttling): sets the back-off of the next check, and
+   * never counts toward a give-up.
+   */
+  @IsOptional()
+  @IsInt()
+  @Min(0)
+  @Max(100_000)
+  checkFailures?: number;
 }
 
 /** One take of an image a worker holds, handed back or failed. */

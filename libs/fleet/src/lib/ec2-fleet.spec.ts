@@ -254,4 +254,22 @@ describe('Ec2Fleet', () => {
     ec2Mock.on(DescribeInstancesCommand).rejects(Object.assign(new Error('Request limit exceeded.'), { name: 'RequestLimitExceeded', $metadata: { httpStatusCode: 503 } }));
     await expect(fleet.status('i-1')).rejects.toBeInstanceOf(RetryableError);
   });
+
+  it('statuses(): many workers in one DescribeInstances (by filter, so an unknown id fails nothing), 200 ids a call', async () => {
+    const fleet = new Ec2Fleet(ec2, { stackName: 'ics', ec2: ec2Settings });
+    const ids = Array.from({ length: 250 }, (_, i) => `i-${String(i).padStart(17, '0')}`);
+    ec2Mock.on(DescribeInstancesCommand).callsFake((input: { Filters?: { Values?: string[] }[] }) => ({
+      Reservations: [
+        {
+          Instances: (input.Filters?.[0]?.Values ?? [])
+            .filter((id) => id !== ids[3]) // never existed, or long gone: not returned
+            .map((id) => ({ InstanceId: id, State: { Name: id === ids[7] ? 'shutting-down' : 'running' } })),
+        },
+      ],
+    }));
+    const out = await fleet.statuses(ids);
+    expect([out.get(ids[0]), out.get(ids[3]), out.get(ids[7]), out.get(ids[249])]).toEqual(['alive', 'gone', 'gone', 'alive']);
+    const calls = ec2Mock.commandCalls(DescribeInstancesCommand).map((c) => c.args[0].input.Filters?.[0]);
+    expect(calls.map((f) => [f?.Name, f?.Values?.length])).toEqual([['instance-id', 200], ['instance-id', 50]]);
+  });
 });

@@ -183,6 +183,30 @@ export class Ec2Fleet extends Fleet {
     }
   }
 
+  /**
+   * One DescribeInstances for many ids, by the `instance-id` filter (with
+   * InstanceIds one unknown id would fail the whole call); an id it does not
+   * return is gone. EC2 takes at most 200 filter values: larger sets are split.
+   */
+  override async statuses(ids: readonly string[]): Promise<Map<string, WorkerLiveness>> {
+    const out = new Map<string, WorkerLiveness>(ids.map((id) => [id, 'gone']));
+    for (let i = 0; i < ids.length; i += 200) {
+      const chunk = ids.slice(i, i + 200);
+      let token: string | undefined;
+      do {
+        const page = await call('ec2.DescribeInstances', () =>
+          this.ec2.send(new DescribeInstancesCommand({ Filters: [{ Name: 'instance-id', Values: [...chunk] }], NextToken: token })),
+        );
+        for (const inst of page.Reservations?.flatMap((r) => r.Instances ?? []) ?? []) {
+          const state = inst.State?.Name;
+          if (inst.InstanceId && (state === 'pending' || state === 'running')) out.set(inst.InstanceId, 'alive');
+        }
+        token = page.NextToken;
+      } while (token);
+    }
+    return out;
+  }
+
   async terminate(id: string): Promise<void> {
     try {
       await call('ec2.TerminateInstances', () => this.ec2.send(new TerminateInstancesCommand({ InstanceIds: [id] })));

@@ -38,6 +38,15 @@ export abstract class Fleet {
   async status(id: string): Promise<WorkerLiveness> {
     return (await this.list()).some((w) => w.id === id) ? 'alive' : 'gone';
   }
+
+  /**
+   * The liveness of many workers in one look (the monitor checks every watched
+   * worker each round: one EC2 call, not one per worker). This default asks
+   * status() of each, for providers whose look is local and cheap.
+   */
+  async statuses(ids: readonly string[]): Promise<Map<string, WorkerLiveness>> {
+    return new Map(await Promise.all(ids.map(async (id) => [id, await this.status(id)] as const)));
+  }
 }
 
 export interface FleetCounts {
