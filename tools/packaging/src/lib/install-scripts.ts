@@ -9,6 +9,8 @@ import { WORKSPACE_ROOT, type Lockfile } from './artifacts';
 export const SKIPPED_INSTALL_SCRIPTS: Record<string, string> = {
   '@scarf/scarf': 'telemetry (via @nestjs/swagger): nothing to install',
   'core-js': 'its postinstall only prints a banner',
+  'onnxruntime-node': 'its postinstall only fetches the CUDA provider from a NuGet feed; the CPU binaries for linux x64 and arm64 ship in the package',
+  protobufjs: 'its postinstall only checks the versions of its optional CLI dependencies',
 };
 
 /** deploy/bin/install-app.sh's ALLOW_SCRIPTS: the install scripts a host runs (npm rebuild). */
