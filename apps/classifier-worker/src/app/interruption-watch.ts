@@ -86,7 +86,8 @@ export class InterruptionWatch {
     if (!this.running) return;
     if (!notice) return this.schedule(this.pollMs);
     this.stop();
-    this.o.log.warn({ action: notice.action, time: notice.time }, 'Spot interruption notice');
+    // Not `time`: that is the log line's own timestamp.
+    this.o.log.warn({ action: notice.action, terminateAt: notice.time }, 'Spot interruption notice');
     await this.o.onNotice(notice);
   }
 

@@ -93,7 +93,7 @@ export class WorkerService implements OnModuleInit, OnApplicationBootstrap, Befo
       this.log.error({ reason: err.message }, 'Spot interruption: hand-back failed; the monitor retries what is left');
       return 0;
     });
-    this.log.warn({ action: notice.action, time: notice.time, handedBack, imagesDone: this.loop?.done ?? 0 }, 'Spot interruption: images handed back, exiting');
+    this.log.warn({ action: notice.action, terminateAt: notice.time, handedBack, imagesDone: this.loop?.done ?? 0 }, 'Spot interruption: images handed back, exiting');
     process.kill(process.pid, 'SIGTERM');
   }
 
