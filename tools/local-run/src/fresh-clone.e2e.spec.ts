@@ -14,13 +14,14 @@ import { randomUUID } from 'node:crypto';
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync, unlinkSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Classifier } from '@app/classifier';
 import { MODEL_DIR, scene, SCENE_COUNT, WORKSPACE_ROOT } from '@tools/testing';
 import { killAllNpmStarts, spawnNpmStart, until } from './e2e-helpers';
 import { processesWithEnv } from './worker-census';
 
 /** Each model's label for an image, in this process. */
 async function labelsBy(modelDir: string | undefined, images: Buffer[]): Promise<string[]> {
+  // Loaded when used, as the rest of local-run loads it.
+  const { Classifier } = await import('@app/classifier');
   const classifier = await Classifier.create({ modelDir, thread: false });
   try {
     const out: string[] = [];
