@@ -83,7 +83,11 @@ export class ControlHost extends Construct {
         // session has at least 5 minutes left whenever the SDK uses it (it refreshes earlier).
         IMAGE_URL_TTL_SECONDS: '300',
       },
-      'launch-controller': { PORT: String(APP_PORTS['launch-controller']), EC2_LAUNCH_TEMPLATE_ID: worker.launchTemplate.ref },
+      'launch-controller': {
+        PORT: String(APP_PORTS['launch-controller']),
+        EC2_LAUNCH_TEMPLATE_ID: worker.launchTemplate.ref,
+        WORKER_CAPACITY: params.workerCapacity.valueAsString,
+      },
       'monitor-controller': {
         PORT: String(APP_PORTS['monitor-controller']),
         EC2_LAUNCH_TEMPLATE_ID: worker.launchTemplate.ref,

@@ -33,7 +33,7 @@ export class ServiceRoles extends Construct {
 
   constructor(scope: Construct, id: string, props: ServiceRolesProps) {
     super(scope, id);
-    const { name, storage, queues, worker, params } = props;
+    const { name, storage, queues, worker } = props;
     const role = (roleId: string, app: ControlApp) =>
       new iam.Role(this, roleId, {
         roleName: `${name}-${app}`,
@@ -93,7 +93,7 @@ export class ServiceRoles extends Construct {
       conditions: {
         ...fromTemplate,
         StringEquals: {
-          'ec2:InstanceType': params.workerInstanceType.valueAsString,
+          'ec2:InstanceType': worker.instanceType,
           [`aws:RequestTag/${STACK_TAG}`]: name,
           [`aws:RequestTag/${ROLE_TAG}`]: WORKER_ROLE,
         },
