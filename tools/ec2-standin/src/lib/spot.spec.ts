@@ -62,8 +62,9 @@ describe('EC2 stand-in: Spot instances', () => {
   });
 
   it('interrupts a Spot instance after EC2_SPOT_INTERRUPT_SECONDS: the metadata notice (404 before), then termination two scaled minutes later', async () => {
-    // 120 s / 300 = 0.4 s from the notice to the termination.
-    await start({ spotInterruptSeconds: 0.3 }, 300);
+    // 120 s / 300 = 0.4 s from the notice to the termination. The notice comes 3 s after the instance
+    // runs: room for the "404 before" look even on a loaded machine.
+    await start({ spotInterruptSeconds: 3 }, 300);
     const id = (await run(SPOT)).Instances?.[0].InstanceId as string;
     const onDemandId = (await run()).Instances?.[0].InstanceId as string;
     const imds = standIn.instance(id)?.metadataEndpoint as string;
@@ -77,7 +78,7 @@ describe('EC2 stand-in: Spot instances', () => {
       return r.status === 200 ? r.body : undefined;
     });
     const view = standIn.instance(id);
-    expect(view?.interruption?.noticeAt.getTime()).toBeGreaterThanOrEqual(runningAt + 300);
+    expect(view?.interruption?.noticeAt.getTime()).toBeGreaterThanOrEqual(runningAt + 3000);
     expect(view?.interruption && view.interruption.at.getTime() - view.interruption.noticeAt.getTime()).toBe(400);
     expect(JSON.parse(notice)).toEqual({ action: 'terminate', time: (view?.interruption?.at.toISOString() as string).replace(/\.\d{3}Z$/, 'Z') });
     expect(await metadata(standIn.instance(id)?.metadataEndpoint as string, 'spot/termination-time')).toMatchObject({ status: 200 });
