@@ -19,9 +19,15 @@ import { EXIT, parseCommandLine, runMain, writeJsonOutput } from '@app/command-l
 import { DATASET_DIR, MODEL_DIR, spawnApp, startTestStack, WORKSPACE_ROOT, type RunningApp, type TestStack } from '@tools/testing';
 
 const IMAGES = join(DATASET_DIR, 'imagenet-100/images');
-const files = Array.from({ length: 100 }, (_, i) => ({ name: `test_${i}.JPEG`, bytes: readFileSync(join(IMAGES, `test_${i}.JPEG`)) }));
+type UploadFile = { name: string; bytes: Buffer };
+let loaded: UploadFile[] | undefined;
+/** The classic 100 photos, read on first use (so that --help and usage errors need no ../shared). */
+function files(): UploadFile[] {
+  loaded ??= Array.from({ length: 100 }, (_, i) => ({ name: `test_${i}.JPEG`, bytes: readFileSync(join(IMAGES, `test_${i}.JPEG`)) }));
+  return loaded;
+}
 
-function form(field: string, list: typeof files): FormData {
+function form(field: string, list: UploadFile[]): FormData {
   const f = new FormData();
   for (const file of list) f.append(field, new Blob([new Uint8Array(file.bytes)], { type: 'image/jpeg' }), file.name);
   return f;
@@ -40,7 +46,7 @@ function expectStatus(res: Response, status: number, what: string): void {
 
 async function manySingles(url: string): Promise<number> {
   const t0 = performance.now();
-  const all = await Promise.all(files.map((f) => fetch(`${url}/api/images`, { method: 'POST', body: form('images', [f]) })));
+  const all = await Promise.all(files().map((f) => fetch(`${url}/api/images`, { method: 'POST', body: form('images', [f]) })));
   const ms = performance.now() - t0;
   for (const r of all) expectStatus(r, 202, 'POST /api/images');
   await Promise.all(all.map((r) => r.arrayBuffer()));
@@ -49,7 +55,7 @@ async function manySingles(url: string): Promise<number> {
 
 async function oneBatch(url: string): Promise<number> {
   const t0 = performance.now();
-  const r = await fetch(`${url}/api/images`, { method: 'POST', body: form('images', files) });
+  const r = await fetch(`${url}/api/images`, { method: 'POST', body: form('images', files()) });
   const ms = performance.now() - t0;
   expectStatus(r, 202, 'POST /api/images (100 files)');
   const body = (await r.json()) as { images: unknown[] };
@@ -67,7 +73,7 @@ async function classic(url: string, answered: boolean): Promise<{ acceptedMs: nu
   const before = await classicAccepted(url);
   const abort = new AbortController();
   const t0 = performance.now();
-  const requests = files.map((f) =>
+  const requests = files().map((f) =>
     fetch(`${url}/`, { method: 'POST', body: form('myfile', [f]), signal: abort.signal }).then(async (r) => {
       expectStatus(r, 200, 'POST /');
       const text = await r.text();
@@ -157,7 +163,7 @@ runMain('bench:web', async () => {
 
   const result = {
     images: 100,
-    imageBytes: files.reduce((n, f) => n + f.bytes.length, 0),
+    imageBytes: files().reduce((n, f) => n + f.bytes.length, 0),
     rounds,
     apiOneFileEach100ConcurrentMs: summary(singles),
     apiOneRequest100FilesMs: summary(batches),

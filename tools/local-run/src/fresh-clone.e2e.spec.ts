@@ -8,6 +8,9 @@
  * lockfile gives the same tree, and a real one costs ~50 s and ~800 MB per run.
  * FRESH_CLONE_NPM_CI=true runs the real `npm ci` in the copy instead (and
  * prints its time): the figure "npm ci && npm start to the first result".
+ *
+ * The test itself runs the default model on ONNX Runtime to pick its image, hence the environment:
+ * @jest-environment ../../libs/classifier/test/onnx-jest-environment.cjs
  */
 import { execFileSync } from 'node:child_process';
 import { randomUUID } from 'node:crypto';

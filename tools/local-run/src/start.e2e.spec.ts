@@ -21,7 +21,7 @@ describe('npm start', () => {
     const runDir = mkdtempSync(join(tmpdir(), 'start-'));
     const run = npmStart({ MODEL_DIR: runDir, LOCAL_RUN_DIR: runDir });
     expect(await run.exited).toBe(2);
-    expect(run.output()).toContain(`npm start: MODEL_DIR=${runDir}: there is no model.json in ${runDir}`);
+    expect(run.output()).toContain(`npm start: MODEL_DIR=${runDir}: there is no model.json or model.onnx in ${runDir}`);
     rmSync(runDir, { recursive: true, force: true });
   }, 120_000);
 
