@@ -143,7 +143,7 @@ describe('the upload page in headless Chromium, with the real worker', () => {
   it('Swagger UI\'s "Try it out" uploads images through POST /api/images', async () => {
     const page = await browser.newPage({ viewport: { width: 1280, height: 1000 } });
     await page.goto(`${web.url}/docs`);
-    const op = page.locator('#operations-images-UploadController_upload');
+    const op = page.locator('#operations-images-uploadImages');
     await op.locator('.opblock-summary').click();
     await op.getByRole('button', { name: 'Try it out' }).click();
     await op.getByRole('button', { name: /Add (string )?item/ }).click();
