@@ -13,7 +13,6 @@ import type { NestExpressApplication } from '@nestjs/platform-express';
 import type { AwsResources } from '@app/aws';
 import { loadConfig, type AppConfig } from '@app/config';
 import { outputError, outputSuccess, parseLaunchMessage, resultKey, serialize, type LaunchMessage } from '@app/contracts';
-import { IMAGENET_LABELS as LABELS } from '@app/classifier';
 import { eventually, MODEL_DIR, SMALL_IMAGES_DIR, smallImage, smallImageNames, spawnApp, WORKSPACE_ROOT, type RunningApp, type TestStack } from '@tools/testing';
 import { AppModule } from '../src/app/app.module';
 import { configureWebApp } from '../src/app/configure';
@@ -173,7 +172,11 @@ export async function startRealWorker(stack: TestStack, id = 'test-1'): Promise<
 }
 
 /** The 1000 ImageNet class names the classifier answers with. */
-export const IMAGENET_LABELS: readonly string[] = LABELS;
+/**
+ * The ImageNet labels the classifier lib ships, read as a file: importing the lib would make the
+ * web tier depend on it in the project graph, and so put TensorFlow.js and ONNX Runtime in its artifact.
+ */
+export const IMAGENET_LABELS: readonly string[] = JSON.parse(readFileSync(join(WORKSPACE_ROOT, 'libs/classifier/src/lib/imagenet-labels.json'), 'utf8'));
 
 export const listDatasetImages = smallImageNames;
 
