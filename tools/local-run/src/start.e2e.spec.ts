@@ -47,7 +47,10 @@ describe('npm start', () => {
     } finally {
       run.interrupt();
     }
-    expect(await run.exited).toBe(0);
+    // Ctrl-C reaches npm too (the whole process group, as a terminal sends it): npm then reports
+    // 130 (interrupted) whatever the script's own code. The stop is clean when the system says so
+    // and nothing it started is left.
+    expect([0, 130]).toContain(await run.exited);
     expect(run.output()).toContain('Stopped.');
     expect(processesWithEnv(marker)).toEqual([]);
     rmSync(runDir, { recursive: true, force: true });
