@@ -1,7 +1,9 @@
 import { readdirSync, readFileSync } from 'node:fs';
 import { join, relative } from 'node:path';
-import sharp from 'sharp';
-import { renderFixtureImages, type RenderedImage } from './fixture-images';
+import { loadSharp, renderFixtureImages, type RenderedImage } from './fixture-images';
+
+// Loaded, not imported: see loadSharp.
+const sharp = loadSharp();
 import { FIXTURE_IMAGES_DIR, MODEL_DIR, smallImageNames } from './fixtures';
 
 function committed(dir = FIXTURE_IMAGES_DIR): string[] {
