@@ -133,16 +133,8 @@ export async function downloadModel(url: string, log: ClassifierLogger, options:
   const modelJsonPath = join(dir, 'model.json');
   const name = nameFromUrl(modelUrl);
   const what = `MODEL_URL ${url}`;
-  if (existsSync(modelJsonPath)) {
-    try {
-      const verified = verifyModel(modelJsonPath, { modelSha256: pin, what });
-      log.info({ url, dir, hashedFiles: verified.hashedFiles }, 'model found in the cache');
-      return { engine: 'tfjs', modelPath: modelJsonPath, name, weightBytes: verified.weightBytes, modelSha256: verified.modelSha256, url, cached: true };
-    } catch (err) {
-      log.warn({ url, dir, reason: (err as Error).message }, 'cached model does not verify: downloading it again');
-      rmSync(dir, { recursive: true, force: true });
-    }
-  }
+  const cached = fromCache('tfjs', modelJsonPath, () => verifyModel(modelJsonPath, { modelSha256: pin, what }), { url, dir, name, log });
+  if (cached) return cached;
   const started = performance.now();
   const tmp = `${dir}.part-${process.pid}-${Date.now()}`;
   rmSync(tmp, { recursive: true, force: true });
@@ -210,16 +202,8 @@ export async function downloadOnnxModel(url: string, log: ClassifierLogger, opti
   const modelPath = join(dir, fileName);
   const name = nameFromUrl(modelUrl);
   const what = `MODEL_URL ${url}`;
-  if (existsSync(modelPath)) {
-    try {
-      const verified = verifyOnnxModel(modelPath, { modelSha256: pin, what });
-      log.info({ url, dir, hashedFiles: verified.hashedFiles }, 'model found in the cache');
-      return { engine: 'onnx', modelPath, name, weightBytes: verified.weightBytes, modelSha256: verified.modelSha256, url, cached: true };
-    } catch (err) {
-      log.warn({ url, dir, reason: (err as Error).message }, 'cached model does not verify: downloading it again');
-      rmSync(dir, { recursive: true, force: true });
-    }
-  }
+  const cached = fromCache('onnx', modelPath, () => verifyOnnxModel(modelPath, { modelSha256: pin, what }), { url, dir, name, log });
+  if (cached) return cached;
   const started = performance.now();
   const tmp = `${dir}.part-${process.pid}-${Date.now()}`;
   rmSync(tmp, { recursive: true, force: true });
@@ -242,5 +226,28 @@ export async function downloadOnnxModel(url: string, log: ClassifierLogger, opti
   } catch (err) {
     rmSync(tmp, { recursive: true, force: true });
     throw err;
+  }
+}
+
+/**
+ * A cached download of either engine's model, re-verified: the source when it holds, else undefined
+ * (and the folder removed, so that it is downloaded again).
+ */
+function fromCache(
+  engine: 'tfjs' | 'onnx',
+  modelPath: string,
+  verify: () => { hashedFiles: number; weightBytes: number; modelSha256: string },
+  ctx: { url: string; dir: string; name: string; log: ClassifierLogger },
+): ModelSource | undefined {
+  if (!existsSync(modelPath)) return undefined;
+  const { url, dir, name, log } = ctx;
+  try {
+    const verified = verify();
+    log.info({ url, dir, hashedFiles: verified.hashedFiles }, 'model found in the cache');
+    return { engine, modelPath, name, weightBytes: verified.weightBytes, modelSha256: verified.modelSha256, url, cached: true };
+  } catch (err) {
+    log.warn({ url, dir, reason: (err as Error).message }, 'cached model does not verify: downloading it again');
+    rmSync(dir, { recursive: true, force: true });
+    return undefined;
   }
 }
