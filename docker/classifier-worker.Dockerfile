@@ -1,7 +1,7 @@
 # syntax=docker/dockerfile:1
 # classifier-worker. Build context: the repository root (docker/compose.yaml sets it), e.g.
 #   docker build -f docker/classifier-worker.Dockerfile -t ics/classifier-worker .
-# Stages: build (the whole workspace, nx build) -> deps (production node_modules from the
+# Stages: build (the whole workspace, nx build of the apps) -> deps (production node_modules from the
 # artifact's own lockfile, optionally the native @tensorflow/tfjs-node) -> runtime (non-root).
 # The runtime carries the whole artifact, whatever it holds (the default model included).
 # Base pinned by digest (node 24 on Debian bookworm, slim). Without a registry, `npm run images`
@@ -13,9 +13,12 @@ WORKDIR /src
 ENV NX_DAEMON=false NX_NO_CLOUD=true CI=true ONNXRUNTIME_NODE_INSTALL=skip
 COPY package.json package-lock.json ./
 # The build runs no install scripts: it needs none (the native TF backend is the worker's).
-RUN npm ci --ignore-scripts --no-audit --no-fund
+# npm's cache is a cache mount, not part of any layer: every install of every image reuses it.
+RUN --mount=type=cache,target=/root/.npm,sharing=locked npm ci --ignore-scripts --no-audit --no-fund
 COPY . .
-RUN npx nx build classifier-worker --skip-nx-cache
+# All four apps in one step, the same in every image's Dockerfile: an engine with a layer cache
+# builds the workspace once for all five images instead of once per image.
+RUN npx nx run-many -t build -p web-tier,launch-controller,monitor-controller,classifier-worker --skip-nx-cache
 
 FROM ${NODE_IMAGE} AS deps
 WORKDIR /app
@@ -31,12 +34,11 @@ COPY --from=build /src/dist/apps/classifier-worker/package.json /src/dist/apps/c
 # Optional dependencies included; no install script runs but tfjs-node's (deploy/bin/install-app.sh's
 # ALLOW_SCRIPTS). If it fails it is removed and the worker uses another backend (TF_BACKEND=auto).
 # onnxruntime-node carries binaries for every platform: only this one's is kept.
-RUN npm ci --omit=dev --ignore-scripts --no-audit --no-fund \
+RUN --mount=type=cache,target=/root/.npm,sharing=locked npm ci --omit=dev --ignore-scripts --no-audit --no-fund \
   && if [ "$TFJS_NODE" = try ]; then npm rebuild @tensorflow/tfjs-node --foreground-scripts || rm -rf node_modules/@tensorflow/tfjs-node; else rm -rf node_modules/@tensorflow/tfjs-node; fi \
   && (node -e "require('@tensorflow/tfjs-node')" && echo "tfjs-node: installed" || echo "tfjs-node: unavailable, another backend will be used") \
   && keep="linux/$(node -p process.arch)" && for d in node_modules/onnxruntime-node/bin/napi-v*/*/*; do \
-    case "$d" in */"$keep") ;; *) rm -rf "$d" ;; esac; done \
-  && npm cache clean --force
+    case "$d" in */"$keep") ;; *) rm -rf "$d" ;; esac; done
 
 FROM ${NODE_IMAGE} AS runtime
 WORKDIR /app

@@ -1,7 +1,7 @@
 # syntax=docker/dockerfile:1
 # launch-controller. Build context: the repository root (docker/compose.yaml sets it), e.g.
 #   docker build -f docker/launch-controller.Dockerfile -t ics/launch-controller .
-# Stages: build (the whole workspace, nx build) -> deps (production node_modules from
+# Stages: build (the whole workspace, nx build of the apps) -> deps (production node_modules from
 # the artifact's own lockfile) -> runtime (node_modules + the artifact, non-root).
 # Base pinned by digest (node 24 on Debian bookworm, slim). Without a registry, `npm run images`
 # assembles an equivalent base offline and passes it here as NODE_IMAGE.
@@ -12,15 +12,18 @@ WORKDIR /src
 ENV NX_DAEMON=false NX_NO_CLOUD=true CI=true ONNXRUNTIME_NODE_INSTALL=skip
 COPY package.json package-lock.json ./
 # The build runs no install scripts: it needs none (the native TF backend is the worker's).
-RUN npm ci --ignore-scripts --no-audit --no-fund
+# npm's cache is a cache mount, not part of any layer: every install of every image reuses it.
+RUN --mount=type=cache,target=/root/.npm,sharing=locked npm ci --ignore-scripts --no-audit --no-fund
 COPY . .
-RUN npx nx build launch-controller --skip-nx-cache
+# All four apps in one step, the same in every image's Dockerfile: an engine with a layer cache
+# builds the workspace once for all five images instead of once per image.
+RUN npx nx run-many -t build -p web-tier,launch-controller,monitor-controller,classifier-worker --skip-nx-cache
 
 FROM ${NODE_IMAGE} AS deps
 WORKDIR /app
 COPY --from=build /src/dist/apps/launch-controller/package.json /src/dist/apps/launch-controller/package-lock.json ./
 # No install script runs: none of this app's dependencies needs one (@scarf/scarf is telemetry).
-RUN npm ci --omit=dev --omit=optional --ignore-scripts --no-audit --no-fund && npm cache clean --force
+RUN --mount=type=cache,target=/root/.npm,sharing=locked npm ci --omit=dev --omit=optional --ignore-scripts --no-audit --no-fund
 
 FROM ${NODE_IMAGE} AS runtime
 WORKDIR /app

@@ -3,7 +3,7 @@
 # classifier-worker artifact inside, so that the EC2 provider's instances run real workers
 # (as processes of this container). Build context: the repository root, e.g.
 #   docker build -f docker/local-aws.Dockerfile -t ics/local-aws .
-# Stages: build (nx build of the worker, the edge bundled by esbuild) -> deps (the worker's
+# Stages: build (nx build of the apps, the edge bundled by esbuild) -> deps (the worker's
 # production node_modules, as in classifier-worker.Dockerfile) -> runtime (non-root).
 # Base pinned by digest (node 24 on Debian bookworm, slim). Without a registry, `npm run images`
 # assembles an equivalent base offline and passes it here as NODE_IMAGE.
@@ -14,9 +14,12 @@ WORKDIR /src
 ENV NX_DAEMON=false NX_NO_CLOUD=true CI=true ONNXRUNTIME_NODE_INSTALL=skip
 COPY package.json package-lock.json ./
 # The build runs no install scripts: it needs none (the native TF backend is the worker's).
-RUN npm ci --ignore-scripts --no-audit --no-fund
+# npm's cache is a cache mount, not part of any layer: every install of every image reuses it.
+RUN --mount=type=cache,target=/root/.npm,sharing=locked npm ci --ignore-scripts --no-audit --no-fund
 COPY . .
-RUN npx nx build classifier-worker --skip-nx-cache
+# All four apps in one step, the same in every image's Dockerfile: an engine with a layer cache
+# builds the workspace once for all five images instead of once per image.
+RUN npx nx run-many -t build -p web-tier,launch-controller,monitor-controller,classifier-worker --skip-nx-cache
 RUN npx esbuild tools/images/src/edge/edge-main.ts --bundle --platform=node --target=node20 \
   --tsconfig=tsconfig.base.json --outfile=/src/dist/edge/edge-main.js --log-level=warning
 
@@ -34,12 +37,11 @@ COPY --from=build /src/dist/apps/classifier-worker/package.json /src/dist/apps/c
 # Optional dependencies included; no install script runs but tfjs-node's (deploy/bin/install-app.sh's
 # ALLOW_SCRIPTS). If it fails it is removed and the worker uses another backend (TF_BACKEND=auto).
 # onnxruntime-node carries binaries for every platform: only this one's is kept.
-RUN npm ci --omit=dev --ignore-scripts --no-audit --no-fund \
+RUN --mount=type=cache,target=/root/.npm,sharing=locked npm ci --omit=dev --ignore-scripts --no-audit --no-fund \
   && if [ "$TFJS_NODE" = try ]; then npm rebuild @tensorflow/tfjs-node --foreground-scripts || rm -rf node_modules/@tensorflow/tfjs-node; else rm -rf node_modules/@tensorflow/tfjs-node; fi \
   && (node -e "require('@tensorflow/tfjs-node')" && echo "tfjs-node: installed" || echo "tfjs-node: unavailable, another backend will be used") \
   && keep="linux/$(node -p process.arch)" && for d in node_modules/onnxruntime-node/bin/napi-v*/*/*; do \
-    case "$d" in */"$keep") ;; *) rm -rf "$d" ;; esac; done \
-  && npm cache clean --force
+    case "$d" in */"$keep") ;; *) rm -rf "$d" ;; esac; done
 
 FROM ${NODE_IMAGE} AS runtime
 WORKDIR /app

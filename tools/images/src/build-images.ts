@@ -1,5 +1,6 @@
 import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { defaultNodeImage, formatBytes, imageSpec, WORK_DIR, WORKSPACE_ROOT, type ImageName } from './catalogue';
 import type { Engine } from './engine';
@@ -103,6 +104,8 @@ export async function buildImages(
   if (base.offline || base.image !== defaultNodeImage(readFileSync(imageSpec('web-tier').dockerfile, 'utf8'))) buildArgs['NODE_IMAGE'] = base.image;
   // The offline base stands in for a machine without a route to tfjs-node's download host.
   if (base.offline) buildArgs['TFJS_NODE'] = 'skip';
+  // npm sets npm_config_cache for the scripts it runs; the default otherwise.
+  const npmCache = process.env['npm_config_cache'] || join(homedir(), '.npm');
   const built: BuiltImage[] = [];
   for (const name of names) {
     const spec = imageSpec(name, context.dir);
@@ -110,7 +113,7 @@ export async function buildImages(
     log(`${name}: building ${spec.tag} with ${engine.name} (log: ${logFile})`);
     const started = Date.now();
     try {
-      await engine.build({ dockerfile: spec.dockerfile, ignoreFile: spec.ignoreFile, context: context.dir, tag: spec.tag, buildArgs, logFile });
+      await engine.build({ dockerfile: spec.dockerfile, ignoreFile: spec.ignoreFile, context: context.dir, tag: spec.tag, buildArgs, logFile, npmCache });
       const seconds = (Date.now() - started) / 1000;
       const sizeBytes = await engine.imageSize(spec.tag);
       built.push({ name, tag: spec.tag, ok: true, seconds, sizeBytes, log: logFile });

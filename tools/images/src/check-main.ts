@@ -9,7 +9,7 @@ import { formatBytes, imageSpec } from './catalogue';
 import { EXIT, parseCheckArgs } from './cli';
 import { BuildahRunner, DockerRunner, stopAllContainers, type ContainerRunner, type StopResult } from './containers';
 import { startContainerSystem, SYSTEM_IMAGES, type ContainerSystem } from './container-system';
-import { BuildahEngine, chooseEngine, probeEngines, type Engine } from './engine';
+import { buildahGlobalArgs, chooseEngine, probeEngines, type Engine } from './engine';
 import { pickPhotos } from './photos';
 import { classifyThroughWebTier } from './upload';
 
@@ -18,7 +18,7 @@ function leftoverContainers(engine: Engine, runId: string): string[] {
   const r =
     engine.name === 'docker'
       ? spawnSync('docker', ['ps', '-a', '--format', '{{.Names}}'], { encoding: 'utf8' })
-      : spawnSync('buildah', [...BuildahEngine.GLOBAL, 'containers', '--format', '{{.ContainerName}}'], { encoding: 'utf8' });
+      : spawnSync('buildah', [...buildahGlobalArgs(), 'containers', '--format', '{{.ContainerName}}'], { encoding: 'utf8' });
   return (r.stdout ?? '').split('\n').filter((n) => n.includes(`ics-check-${runId}-`));
 }
 

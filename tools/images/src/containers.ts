@@ -1,6 +1,6 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { appendFileSync, readdirSync, readFileSync } from 'node:fs';
-import { BuildahEngine } from './engine';
+import { buildahGlobalArgs } from './engine';
 import { run } from './run';
 
 export interface ContainerSpec {
@@ -130,7 +130,7 @@ export class DockerRunner implements ContainerRunner {
  */
 export class BuildahRunner implements ContainerRunner {
   private buildah(args: string[]): Promise<string> {
-    return run('buildah', [...BuildahEngine.GLOBAL, ...args]);
+    return run('buildah', [...buildahGlobalArgs(), ...args]);
   }
 
   async start(spec: ContainerSpec): Promise<RunningContainer> {
@@ -145,7 +145,7 @@ export class BuildahRunner implements ContainerRunner {
       throw err;
     }
     const env = Object.entries(spec.env).flatMap(([k, v]) => ['--env', `${k}=${v}`]);
-    const child = spawn('buildah', [...BuildahEngine.GLOBAL, 'run', '--isolation', 'chroot', '--network', 'host', ...env, ctr, '--', ...cmd], {
+    const child = spawn('buildah', [...buildahGlobalArgs(), 'run', '--isolation', 'chroot', '--network', 'host', ...env, ctr, '--', ...cmd], {
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     return supervise(

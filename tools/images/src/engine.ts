@@ -10,6 +10,8 @@ export interface BuildRequest {
   tag: string;
   buildArgs: Record<string, string>;
   logFile: string;
+  /** This machine's npm cache folder, lent to the build's installs where the engine can (buildah). */
+  npmCache?: string;
 }
 
 export interface ImageConfig {
@@ -29,6 +31,8 @@ export interface Engine {
   imageSize(tag: string): Promise<number>;
   /** Commits a root file system folder as an image with that configuration. */
   importRootfs(rootfs: string, tag: string, config: ImageConfig, logFile: string): Promise<void>;
+  /** Copies an image of that tag from another storage of the same engine, if one has it. */
+  adoptImage?(tag: string, logFile: string): Promise<boolean>;
   /** Bytes under each absolute path inside the image (`du -sb`). */
   diskUsage(tag: string, paths: string[]): Promise<number[]>;
 }
@@ -75,43 +79,109 @@ export class DockerEngine implements Engine {
   }
 }
 
+/** Where and how buildah stores images: its `--storage-driver` (and `--root` when set) and why that driver. */
+export interface BuildahStorage {
+  driver: string;
+  root?: string;
+  reason: string;
+}
+
+/** The storage drivers buildah is tried with, fastest first; vfs works everywhere. */
+export const STORAGE_DRIVERS = ['overlay', 'vfs'] as const;
+
 /**
- * Debian's buildah, daemonless: vfs storage and chroot isolation work on this kind of machine (no
- * user namespaces needed). vfs copies the whole file system at every step, so each Dockerfile
- * instruction costs a copy; BUILDAH_STORAGE_DRIVER=overlay (with its own BUILDAH_ROOT, as one
- * storage root holds one driver) is much faster where the kernel mounts overlay.
+ * The storage driver: BUILDAH_STORAGE_DRIVER when set; else overlay when `works('overlay')` (a
+ * working container can be created and mounted with it), else vfs. vfs copies the whole file
+ * system at every Dockerfile instruction and every commit (about 1-2 min per step on a busy
+ * 2-core machine); overlay stacks the layers instead.
+ */
+export function chooseStorage(env: NodeJS.ProcessEnv, works: (driver: string) => boolean): BuildahStorage {
+  const root = env['BUILDAH_ROOT'] || undefined;
+  const asked = env['BUILDAH_STORAGE_DRIVER'];
+  if (asked) return { driver: asked, root, reason: 'BUILDAH_STORAGE_DRIVER' };
+  if (works('overlay')) return { driver: 'overlay', root, reason: 'overlay mounts here' };
+  return { driver: 'vfs', root, reason: 'overlay does not mount here (vfs: every step copies the file system)' };
+}
+
+export function storageArgs(s: Pick<BuildahStorage, 'driver' | 'root'>): string[] {
+  return ['--storage-driver', s.driver, ...(s.root ? ['--root', s.root] : [])];
+}
+
+/** Whether buildah can create and mount a working container with this driver (then removes it). */
+function storageWorks(driver: string, root: string | undefined): boolean {
+  const args = storageArgs({ driver, root });
+  const from = spawnSync('buildah', [...args, 'from', 'scratch'], { encoding: 'utf8', timeout: 60_000 });
+  if (from.status !== 0) return false;
+  const ctr = from.stdout.trim();
+  try {
+    return spawnSync('buildah', [...args, 'mount', ctr], { stdio: 'ignore', timeout: 60_000 }).status === 0;
+  } finally {
+    spawnSync('buildah', [...args, 'rm', ctr], { stdio: 'ignore', timeout: 60_000 });
+  }
+}
+
+let storage: BuildahStorage | undefined;
+/** The storage every buildah command of this process uses, chosen once. */
+export function buildahStorage(): BuildahStorage {
+  return (storage ??= chooseStorage(process.env, (driver) => storageWorks(driver, process.env['BUILDAH_ROOT'] || undefined)));
+}
+
+/** buildah with this process's storage: the arguments that precede every buildah command. */
+export function buildahGlobalArgs(): string[] {
+  return storageArgs(buildahStorage());
+}
+
+/**
+ * Debian's buildah, daemonless: chroot isolation works on this kind of machine (no user
+ * namespaces needed), storage as buildahStorage() chose it.
  */
 export class BuildahEngine implements Engine {
   readonly name = 'buildah';
-  static readonly GLOBAL = [
-    '--storage-driver',
-    process.env['BUILDAH_STORAGE_DRIVER'] ?? 'vfs',
-    ...(process.env['BUILDAH_ROOT'] ? ['--root', process.env['BUILDAH_ROOT']] : []),
-  ];
 
   private buildah(args: string[], logFile?: string): Promise<string> {
-    return run('buildah', [...BuildahEngine.GLOBAL, ...args], { logFile, env: { ...process.env, BUILDAH_ISOLATION: 'chroot' } });
+    return run('buildah', [...buildahGlobalArgs(), ...args], { logFile, env: { ...process.env, BUILDAH_ISOLATION: 'chroot' } });
   }
 
   async imageExists(tag: string): Promise<boolean> {
-    return spawnSync('buildah', [...BuildahEngine.GLOBAL, 'inspect', '--type', 'image', tag], { stdio: 'ignore' }).status === 0;
+    return spawnSync('buildah', [...buildahGlobalArgs(), 'inspect', '--type', 'image', tag], { stdio: 'ignore' }).status === 0;
   }
 
   async canPull(ref: string): Promise<boolean> {
     if (await this.imageExists(ref)) return true;
-    const r = spawnSync('buildah', [...BuildahEngine.GLOBAL, 'pull', '--retry', '0', ref], { stdio: 'ignore', timeout: 60_000 });
+    const r = spawnSync('buildah', [...buildahGlobalArgs(), 'pull', '--retry', '0', ref], { stdio: 'ignore', timeout: 60_000 });
     return r.status === 0;
+  }
+
+  /**
+   * Copies `tag` into this storage from the same root under another driver (e.g. a base assembled
+   * while vfs was in use), which takes seconds where assembling it again takes minutes.
+   */
+  async adoptImage(tag: string, logFile: string): Promise<boolean> {
+    const current = buildahStorage();
+    for (const driver of STORAGE_DRIVERS.filter((d) => d !== current.driver)) {
+      const other = storageArgs({ driver, root: current.root });
+      if (spawnSync('buildah', [...other, 'inspect', '--type', 'image', tag], { stdio: 'ignore' }).status !== 0) continue;
+      const info = JSON.parse(await this.buildah(['info'])) as { store: { GraphRoot: string; RunRoot: string } };
+      const dest = `containers-storage:[${current.driver}@${info.store.GraphRoot}+${info.store.RunRoot}]${tag}`;
+      await run('buildah', [...other, 'push', tag, dest], { logFile });
+      return true;
+    }
+    return false;
   }
 
   async build(req: BuildRequest): Promise<void> {
     // Docker image format: the OCI format has no HEALTHCHECK, and buildah drops it with a warning.
     const args = ['bud', '--format', 'docker', '--layers', '--force-rm', '--isolation', 'chroot', '--network', 'host', '-f', req.dockerfile, '-t', req.tag];
     if (req.ignoreFile && existsSync(req.ignoreFile)) args.push('--ignorefile', req.ignoreFile);
+    // This machine's npm cache under the Dockerfiles' npm cache mount, as an overlay (`:O`): the
+    // installs take what it holds (verified by integrity) instead of downloading it again, and
+    // nothing they write reaches it.
+    if (req.npmCache && existsSync(req.npmCache)) args.push('--volume', `${req.npmCache}:/root/.npm:O`);
     for (const [k, v] of Object.entries(req.buildArgs)) args.push('--build-arg', `${k}=${v}`);
     await this.buildah([...args, req.context], req.logFile);
   }
 
-  /** buildah reports sizes only rounded for humans: the bytes of the image's file system (vfs keeps it unpacked). */
+  /** buildah reports sizes only rounded for humans: the bytes of the image's file system, measured mounted. */
   async imageSize(tag: string): Promise<number> {
     const [bytes] = await this.diskUsage(tag, ['/']);
     return bytes;

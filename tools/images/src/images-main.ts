@@ -7,7 +7,7 @@ import { resolve } from 'node:path';
 import { buildImages, checkWorkerBudget, chooseBase, prepareContext, WORKER_BUDGET_FACTOR, type WorkerBudget } from './build-images';
 import { formatBytes } from './catalogue';
 import { EXIT, parseBuildArgs } from './cli';
-import { chooseEngine, probeEngines } from './engine';
+import { buildahStorage, chooseEngine, probeEngines } from './engine';
 
 async function main(): Promise<number> {
   const parsed = parseBuildArgs(process.argv.slice(2));
@@ -22,7 +22,8 @@ async function main(): Promise<number> {
     console.error(`images: ${engine.missing}`);
     return EXIT.goalFailed;
   }
-  log(`engine: ${engine.name}${engine.name === 'buildah' ? ' (vfs storage, chroot isolation, host network)' : ''}`);
+  const storage = engine.name === 'buildah' ? buildahStorage() : undefined;
+  log(`engine: ${engine.name}${storage ? ` (${storage.driver} storage: ${storage.reason}; chroot isolation, host network)` : ''}`);
   const started = Date.now();
   let base;
   try {
@@ -49,7 +50,7 @@ async function main(): Promise<number> {
   }
   log(`  total ${seconds.toFixed(0)} s, base ${base.image}${base.offline ? ' (assembled offline)' : ''}`);
   if (o.json) {
-    const report = { engine: engine.name, base, revision: context.revision, seconds, images, worker };
+    const report = { engine: engine.name, storageDriver: storage?.driver, base, revision: context.revision, seconds, images, worker };
     writeFileSync(resolve(o.json), `${JSON.stringify(report, null, 2)}\n`);
     log(`figures written to ${resolve(o.json)}`);
   }

@@ -5,7 +5,7 @@ import { defaultNodeImage, IMAGE_NAMES } from './catalogue';
 import { EXIT, parseBuildArgs, parseCheckArgs } from './cli';
 import { systemEnv } from './container-system';
 import { descendants } from './containers';
-import { BuildahEngine, chooseEngine, DockerEngine } from './engine';
+import { BuildahEngine, chooseEngine, chooseStorage, DockerEngine, storageArgs } from './engine';
 import { baseConfig, baseKey, baseTag, DEFAULT_RECIPE } from './offline-base';
 import { generatePhoto, pickPhotos } from './photos';
 
@@ -56,6 +56,23 @@ describe('engine choice', () => {
       missing: expect.stringMatching(/^no container engine: no docker engine answers .*, and buildah is not installed \(.*apt-get install -y buildah/),
     });
     expect(chooseEngine('docker', { dockerEngineAnswers: false, buildahInstalled: true })).toEqual({ missing: expect.stringMatching(/^no docker engine answers/) });
+  });
+});
+
+describe('buildah storage', () => {
+  it('takes overlay where it mounts, vfs where it does not, and what BUILDAH_STORAGE_DRIVER says without probing', () => {
+    const probed: string[] = [];
+    const works = (ok: boolean) => (driver: string) => (probed.push(driver), ok);
+    expect(chooseStorage({}, works(true))).toMatchObject({ driver: 'overlay', root: undefined });
+    expect(chooseStorage({}, works(false))).toMatchObject({ driver: 'vfs', reason: expect.stringContaining('overlay does not mount') });
+    expect(probed).toEqual(['overlay', 'overlay']);
+    expect(chooseStorage({ BUILDAH_STORAGE_DRIVER: 'vfs', BUILDAH_ROOT: '/srv/c' }, works(true))).toEqual({ driver: 'vfs', root: '/srv/c', reason: 'BUILDAH_STORAGE_DRIVER' });
+    expect(probed).toHaveLength(2);
+  });
+
+  it('passes the driver, and the root only when one is set, before every command', () => {
+    expect(storageArgs({ driver: 'overlay' })).toEqual(['--storage-driver', 'overlay']);
+    expect(storageArgs({ driver: 'vfs', root: '/srv/c' })).toEqual(['--storage-driver', 'vfs', '--root', '/srv/c']);
   });
 });
 

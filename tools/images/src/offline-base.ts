@@ -78,6 +78,11 @@ export async function ensureOfflineBase(engine: Engine, workDir: string, log: (l
   const key = baseKey(recipe, readFileSync(recipe.caBundle));
   const tag = baseTag(recipe, key);
   if (await engine.imageExists(tag)) return { tag, cached: true, seconds: 0 };
+  mkdirSync(workDir, { recursive: true });
+  if (await engine.adoptImage?.(tag, join(workDir, 'adopt-base.log'))) {
+    log(`offline base: ${tag} copied from the engine's other storage`);
+    return { tag, cached: true, seconds: (Date.now() - started) / 1000 };
+  }
 
   const dir = join(workDir, `base-${key}`);
   const rootfs = join(dir, 'rootfs');

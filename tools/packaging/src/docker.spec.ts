@@ -19,6 +19,8 @@ const DOCKER = join(WORKSPACE_ROOT, 'docker');
 /** Every image the repository builds: the apps and the local edge (S3/SQS + EC2 stand-in + worker). */
 const EDGE = 'local-aws';
 const IMAGES = [...APPS, EDGE] as const;
+/** npm's cache as a build cache mount (BuildKit and buildah): shared by every install, in no layer. */
+const NPM_CACHE = '--mount=type=cache,target=/root/.npm,sharing=locked';
 
 /** Compose's ${VAR:-default} / ${VAR} interpolation, with only the defaults (no variables set). */
 function interpolate(text: string): string {
@@ -247,10 +249,18 @@ describe.each(IMAGES)('docker/%s.Dockerfile', (image) => {
     expect(df.text).not.toMatch(/^(ENTRYPOINT|VOLUME)/m);
   });
 
-  it('shares one build-stage preamble with every image, so an engine builds the workspace install once', () => {
-    const preamble = (d: Dockerfile) => d.stages[0].lines.slice(0, d.stages[0].lines.indexOf('COPY . .') + 1);
+  it('shares one build-stage preamble with every image, so an engine installs and builds the workspace once for all', () => {
+    const preamble = (d: Dockerfile) => d.stages[0].lines.slice(0, d.stages[0].lines.findIndex((l) => l.startsWith('RUN npx nx ')) + 1);
     expect(preamble(df)).toEqual(preamble(readDockerfile('web-tier')));
-    expect(preamble(df)).toContain('RUN npm ci --ignore-scripts --no-audit --no-fund');
+    expect(preamble(df)).toContain(`RUN ${NPM_CACHE} npm ci --ignore-scripts --no-audit --no-fund`);
+    expect(preamble(df).at(-1)).toBe(`RUN npx nx run-many -t build -p ${APPS.join(',')} --skip-nx-cache`);
+  });
+
+  it('installs through the npm cache mount, so no layer carries a cache and every install reuses it', () => {
+    const installs = df.text.replace(/\\\n/g, ' ').split('\n').filter((l) => /^RUN .*\bnpm ci\b/.test(l));
+    expect(installs.length).toBe(2);
+    for (const l of installs) expect(l.startsWith(`RUN ${NPM_CACHE} npm ci `)).toBe(true);
+    expect(df.text).not.toContain('npm cache clean');
   });
 
   it('runs no install script but the allowlisted one, and never onnxruntime-node\'s', () => {
@@ -262,8 +272,9 @@ describe.each(IMAGES)('docker/%s.Dockerfile', (image) => {
     expect(df.stages[0].lines.join('\n')).toMatch(/^ENV .*\bONNXRUNTIME_NODE_INSTALL=skip\b/m);
   });
 
-  it('builds exactly its artifact and copies only that and its production node_modules', () => {
-    expect(df.stages[0].lines).toContain(`RUN npx nx build ${app} --skip-nx-cache`);
+  it('builds its artifact (with the other apps, in the shared step) and copies only that and its production node_modules', () => {
+    expect(df.stages[0].lines.find((l) => l.startsWith('RUN npx nx '))?.split(' ')).toContain(APPS.join(','));
+    expect(APPS).toContain(app);
     expect(df.stages[1].lines).toContain(`COPY --from=build /src/dist/apps/${app}/package.json /src/dist/apps/${app}/package-lock.json ./`);
     const copies = runtime?.lines.filter((l) => l.startsWith('COPY')) ?? [];
     expect(copies).toEqual(
@@ -283,7 +294,7 @@ describe.each(IMAGES)('docker/%s.Dockerfile', (image) => {
   });
 
   it('installs the native TensorFlow backend only for the worker, and the edge\'s worker exactly as the worker image does', () => {
-    const install = df.stages[1].lines.find((l) => l.startsWith('RUN npm ci')) ?? '';
+    const install = df.stages[1].lines.find((l) => l.startsWith(`RUN ${NPM_CACHE} npm ci`)) ?? '';
     if (app === WORKER_APP) {
       expect(install).toContain('npm ci --omit=dev');
       expect(install).not.toContain('--omit=optional');
