@@ -222,9 +222,13 @@ export async function faultyS3(
     const fault = fail(req);
     if (fault) {
       const f = fault === true ? { status: 503, code: 'SlowDown', message: 'injected by the test' } : fault;
+      // The answer after the whole body: answered early, a loaded machine's client may still be
+      // writing and see EPIPE (an unreachable S3) instead of the injected error.
       req.resume();
-      res.writeHead(f.status, { 'content-type': 'application/xml' });
-      res.end(`<?xml version="1.0" encoding="UTF-8"?><Error><Code>${f.code}</Code><Message>${f.message}</Message></Error>`);
+      req.once('end', () => {
+        res.writeHead(f.status, { 'content-type': 'application/xml' });
+        res.end(`<?xml version="1.0" encoding="UTF-8"?><Error><Code>${f.code}</Code><Message>${f.message}</Message></Error>`);
+      });
       return;
     }
     const up = request({ host: to.hostname, port: to.port, method: req.method, path: req.url, headers: req.headers }, (answer) => {
