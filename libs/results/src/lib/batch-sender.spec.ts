@@ -1,28 +1,38 @@
 import { RequestRejectedError, type BatchEntry, type BatchFailure, type Queue } from '@app/aws';
 import { BatchDeleter, BatchSender } from './batch-sender';
 
+/** A batch call answers on a later turn of the event loop, as a network call does (under fake timers, when they advance). */
+const laterTurn = () => new Promise<void>((resolve) => setImmediate(resolve));
+
 function fakeQueue(refuse: (body: string, call: number) => BatchFailure['code'] | undefined = () => undefined) {
   const calls: string[][] = [];
+  let callMade: (() => void) | undefined;
+  /** Resolves once the next batch call has been made (it is then in flight). */
+  const nextCall = () => new Promise<void>((resolve) => (callMade = resolve));
+  const record = (entries: string[]) => {
+    calls.push(entries);
+    callMade?.();
+  };
   const refusal = (id: string, code: string): BatchFailure => ({ id, code, message: 'no', senderFault: code === 'InvalidParameterValue' || code === 'ReceiptHandleIsInvalid' });
   const queue = {
     sendBatch: async (entries: BatchEntry[]): Promise<BatchFailure[]> => {
-      calls.push(entries.map((e) => e.body));
-      await new Promise((r) => setTimeout(r, 5));
+      record(entries.map((e) => e.body));
+      await laterTurn();
       return entries.flatMap((e) => {
         const code = refuse(e.body, calls.length);
         return code ? [refusal(e.id, code)] : [];
       });
     },
     deleteBatch: async (handles: string[]): Promise<BatchFailure[]> => {
-      calls.push(handles);
-      await new Promise((r) => setTimeout(r, 5));
+      record(handles);
+      await laterTurn();
       return handles.flatMap((h) => {
         const code = refuse(h, calls.length);
         return code ? [refusal(h, code)] : [];
       });
     },
   } as unknown as Queue;
-  return { queue, calls };
+  return { queue, calls, nextCall };
 }
 
 describe('BatchSender', () => {
@@ -35,10 +45,12 @@ describe('BatchSender', () => {
   });
 
   it('a lone message goes out at once; what arrives while a call is in flight goes in the next call', async () => {
-    const { queue, calls } = fakeQueue();
+    const { queue, calls, nextCall } = fakeQueue();
     const sender = new BatchSender(queue);
+    const inFlight = nextCall();
     const first = sender.send('a');
-    await new Promise((r) => setTimeout(r, 1)); // the call for 'a' is in flight
+    await inFlight; // the call for 'a' is in flight
+    expect(calls).toEqual([['a']]);
     const rest = ['b', 'c', 'd'].map((b) => sender.send(b));
     await Promise.all([first, ...rest]);
     expect(calls).toEqual([['a'], ['b', 'c', 'd']]);
