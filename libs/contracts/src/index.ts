@@ -5,3 +5,4 @@ export * from './lib/codec';
 export { jsonBytes } from './lib/validation';
 export * from './lib/fleet';
 export * from './lib/image-type';
+export * from './lib/apps';

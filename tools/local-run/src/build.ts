@@ -1,7 +1,6 @@
 import { spawnSync } from 'node:child_process';
+import { APPS } from '@app/contracts';
 import { WORKSPACE_ROOT } from './system';
-
-export const APPS = ['web-tier', 'launch-controller', 'monitor-controller', 'classifier-worker'] as const;
 
 /** Builds every app (Nx caches it: quick after the first time); throws with the build's output when it fails. */
 export function buildApps(): void {

@@ -8,9 +8,10 @@ import { startStandInFleet } from './ec2-standin-fleet';
 import { freePort } from './ports';
 import { SupervisedApp, type SupervisorEvent } from './supervisor';
 
-export const WORKSPACE_ROOT = resolve(__dirname, '../../..');
-export const CONTROL_APPS = ['launch-controller', 'monitor-controller', 'web-tier'] as const;
-export type ControlApp = (typeof CONTROL_APPS)[number];
+import { WORKSPACE_ROOT } from '@tools/testing';
+export { WORKSPACE_ROOT };
+import type { ControlApp } from '@app/contracts';
+export { CONTROL_APPS, type ControlApp } from '@app/contracts';
 
 export interface LocalSystemOptions {
   /** Web tier port (0 = any free port). */

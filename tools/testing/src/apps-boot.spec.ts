@@ -1,8 +1,7 @@
+import { APPS } from '@app/contracts';
 import { spawnApp, stopAllApps } from './apps';
 import { MODEL_DIR } from './fixtures';
 import { startTestStack, type TestStack } from './stack';
-
-const APPS = ['web-tier', 'launch-controller', 'monitor-controller', 'classifier-worker'];
 
 describe('every app boots, validates its configuration and stops on SIGTERM', () => {
   let stack: TestStack;

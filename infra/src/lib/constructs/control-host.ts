@@ -8,12 +8,12 @@ import { Construct } from 'constructs';
 import type { Parameters } from '../parameters';
 import { renderUserData } from '../user-data';
 import type { Queues } from './queues';
-import type { ControlApp } from './control-apps';
+import type { ControlApp } from '@app/contracts';
 import { ServiceRoles } from './service-roles';
 import { ARTIFACT_PREFIX, keepLogicalId, type Storage } from './storage';
 import { appLogGroup, shipLogsStatement, type WorkerTemplate } from './worker-template';
 
-export { CONTROL_APPS, type ControlApp } from './control-apps';
+export { CONTROL_APPS, type ControlApp } from '@app/contracts';
 /** Where each app listens on the control host; only the web tier's port is reachable, and only from the load balancer. */
 export const APP_PORTS: Record<ControlApp, number> = { 'web-tier': 8080, 'launch-controller': 3001, 'monitor-controller': 3002 };
 export const WEB_PORT = APP_PORTS['web-tier'];

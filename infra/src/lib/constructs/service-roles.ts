@@ -4,7 +4,7 @@ import type * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import { Construct } from 'constructs';
 import { ROLE_TAG, STACK_TAG, WORKER_ROLE } from '@app/contracts';
 import type { Parameters } from '../parameters';
-import type { ControlApp } from './control-apps';
+import type { ControlApp } from '@app/contracts';
 import type { Queues } from './queues';
 import type { Storage } from './storage';
 import { WORKER_VOLUME_GB, type WorkerTemplate } from './worker-template';

@@ -1,12 +1,10 @@
 import { builtinModules } from 'node:module';
 import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
-import { join, relative, resolve } from 'node:path';
+import { join, relative } from 'node:path';
 
-export const WORKSPACE_ROOT = resolve(__dirname, '../../../..');
-export const CONTROL_APPS = ['web-tier', 'launch-controller', 'monitor-controller'] as const;
-export const WORKER_APP = 'classifier-worker';
-export const APPS = [...CONTROL_APPS, WORKER_APP] as const;
-export type AppName = (typeof APPS)[number];
+import { WORKSPACE_ROOT } from '@tools/testing';
+export { WORKSPACE_ROOT };
+export { APPS, CONTROL_APPS, WORKER_APP, type AppName } from '@app/contracts';
 
 /** The optional native TensorFlow backend: only ever an optional dependency. */
 export const TFJS_NODE = '@tensorflow/tfjs-node';
