@@ -1,14 +1,15 @@
 import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
 import { readWorkerRecords } from '@app/fleet';
+import { percentile } from '@tools/loadgen';
 import {
   startLocalSystem,
   type ControlApp,
   type LocalSystem,
 } from '@tools/local-run';
 import { AnswerLedger } from './ledger';
-import { percentile } from './stats';
 import { ResultTracker } from './result-tracker';
 import { ServiceClient, type ClassicOutcome } from './service-client';
 
@@ -66,7 +67,8 @@ interface WorkerKill {
   held: string[];
 }
 
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+/** Figures are reported to a tenth of a second. */
+const tenths = (x: number) => Math.round(x * 10) / 10;
 
 /**
  * The chaos run: the local stack under load while workers, both controllers,
@@ -225,11 +227,11 @@ async function underChaos(
       cut: classicCounts.cut,
       maxAttempts: summary.maxAttempts,
       recoverySeconds: {
-        p50: percentile(recovery, 50),
-        p99: percentile(recovery, 99),
+        p50: tenths(percentile(recovery, 50)),
+        p99: tenths(percentile(recovery, 99)),
         samples: recovery.length,
       },
-      wallSeconds: Math.round(wallSeconds * 10) / 10,
+      wallSeconds: tenths(wallSeconds),
       kills: { workers: workerKills.length, apps: appKills, edgeCutSeconds },
       restarts,
       classic: { ...classicCounts, latencySeconds: classicLatency(classic) },
@@ -283,7 +285,7 @@ function classicLatency(outcomes: Map<string, ClassicOutcome>): {
   const answered = [...outcomes.values()]
     .filter((o) => o.kind === 'answered')
     .map((o) => o.ms / 1000);
-  return { p50: percentile(answered, 50), p95: percentile(answered, 95) };
+  return { p50: tenths(percentile(answered, 50)), p95: tenths(percentile(answered, 95)) };
 }
 
 /** A worker that has said it is ready: killing one still loading its model would test nothing. */

@@ -1,5 +1,4 @@
 import { AnswerLedger } from './ledger';
-import { percentile } from './stats';
 
 describe('AnswerLedger', () => {
   let now = 0;
@@ -39,11 +38,5 @@ describe('AnswerLedger', () => {
 
   it('an answer for an image that was never accepted is a bug in the run, not a silent extra', () => {
     expect(() => ledger().see('nope', 'sse', { status: 'error' })).toThrow(/never accepted/);
-  });
-
-  it('percentiles by nearest rank', () => {
-    expect(percentile([], 50)).toBe(0);
-    expect(percentile([3, 1, 2, 4], 50)).toBe(2);
-    expect(percentile([1, 2, 3, 4, 5, 6, 7, 8, 9, 10], 99)).toBe(10);
   });
 });

@@ -1,3 +1,4 @@
+import { setTimeout as sleep } from 'node:timers/promises';
 import type { AwsClients, AwsResources } from '@app/aws';
 import { heartbeatKey, parseHeartbeat } from '@app/contracts';
 import { resourcesOf, type LocalSystem } from '@tools/local-run';
@@ -5,7 +6,6 @@ import type { Answer, AnswerLedger } from './ledger';
 import { answerOfView, type ClassicOutcome, type ServiceClient } from './service-client';
 
 const RESULT_KEY = /^[0-9a-f-]{36}\.json$/;
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 interface StoredResult {
   imageId: string;

@@ -1,5 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { basename } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { ApiError, IcsClient, isConnectionError } from '@app/api-client';
 import type { Answer } from './ledger';
 
@@ -25,7 +26,6 @@ export interface Accepted {
 
 export type ClassicOutcome = { kind: 'answered'; label: string; ms: number } | { kind: 'refused'; status: number; body: string; ms: number } | { kind: 'cut'; error: string; ms: number };
 
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 export function answerOfView(v: ImageView): Answer | undefined {
   if (v.status === 'queued') return undefined;

@@ -1,6 +1,7 @@
 import { mkdtempSync, readFileSync } from 'node:fs';
 import { cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { readWorkerRecords } from '@app/fleet';
 import { startLocalSystem, type LocalSystem } from '@tools/local-run';
 import { AnswerLedger } from './ledger';
@@ -40,7 +41,6 @@ export interface SoakReport {
   rssWithin10Percent: boolean;
 }
 
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /** Resident set size of a process in MB (from /proc), undefined when it is gone. */
 export function rssMb(pid: number): number | undefined {

@@ -9,6 +9,12 @@ describe('load report', () => {
     expect([percentile(xs, 50), percentile(xs, 95), percentile(xs, 99), percentile([], 50)]).toEqual([50, 95, 99, 0]);
   });
 
+  it('ranks samples given in the order they were collected, without reordering them', () => {
+    const samples = [3, 1, 2, 4];
+    expect([percentile(samples, 50), percentile(samples, 100), percentile([1, 2, 3, 4, 5, 6, 7, 8, 9, 10], 99)]).toEqual([2, 4, 10]);
+    expect(samples).toEqual([3, 1, 2, 4]);
+  });
+
   it('accepts both expected-label file shapes, keyed by name without extension', () => {
     expect([...parseExpected({ test_0: 'bathtub', 'b.JPEG': { label: 'tench', classIndex: 0 } })]).toEqual([
       ['test_0', 'bathtub'],

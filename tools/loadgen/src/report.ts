@@ -29,9 +29,14 @@ export interface LoadReport {
   scaleInSeconds: number | null;
 }
 
-/** Nearest-rank percentile of sorted values. */
-export function percentile(sorted: number[], p: number): number {
-  if (sorted.length === 0) return 0;
+/**
+ * The p-th percentile (nearest rank) of the samples, 0 when there are none.
+ * The samples may come in any order (a sorted copy is ranked), so no caller
+ * gets a wrong figure by passing them as they were collected.
+ */
+export function percentile(samples: readonly number[], p: number): number {
+  if (samples.length === 0) return 0;
+  const sorted = [...samples].sort((a, b) => a - b);
   const rank = Math.ceil((p / 100) * sorted.length);
   return sorted[Math.min(sorted.length, Math.max(1, rank)) - 1];
 }

@@ -2,7 +2,8 @@ import seedrandom from 'seedrandom';
 import { SQS_BATCH_LIMIT } from '@app/aws';
 import { LaunchPlanner, ScalingPolicy, type WorkerInstance } from '@app/fleet';
 import { EventQueue } from './event-queue';
-import { percentile, type Sample, type SimulationConfig, type SimulationResult } from './model';
+import { percentile } from '@tools/loadgen';
+import type { Sample, SimulationConfig, SimulationResult } from './model';
 
 export * from './model';
 
