@@ -5,7 +5,7 @@ import { AwsClients, AwsResources } from '@app/aws';
 import { loadConfig } from '@app/config';
 import { readWorkerRecords } from '@app/fleet';
 import { LOCAL_CREDENTIALS } from '@tools/local-aws';
-import { testChildEnv } from '@tools/testing';
+import { eventually, testChildEnv } from '@tools/testing';
 import { startLocalSystem, type LocalSystem, type LocalSystemOptions } from './system';
 
 /** Adapters on the running system's S3/SQS, for checking what landed where. */
@@ -37,26 +37,22 @@ export interface BatchView {
   images: { imageId: string; fileName: string; status: string; label?: string; attempts?: number; producedBy?: string; error?: { reason: string; permanent: boolean } }[];
 }
 
+/** The batch once it is finished; a timeout names the batch and shows its last view. */
 export async function waitForBatch(webUrl: string, batchId: string, timeoutMs: number): Promise<BatchView> {
-  const end = Date.now() + timeoutMs;
-  for (;;) {
-    const b = (await (await fetch(`${webUrl}/api/batches/${batchId}`)).json()) as BatchView;
-    if (b.finished) return b;
-    if (Date.now() > end) throw new Error(`batch ${batchId} not finished in ${timeoutMs} ms: ${JSON.stringify(b).slice(0, 500)}`);
-    await new Promise((r) => setTimeout(r, 200));
-  }
+  return eventually(
+    async () => {
+      const b = (await (await fetch(`${webUrl}/api/batches/${batchId}`)).json()) as BatchView;
+      if (!b.finished) throw new Error(`last seen: ${JSON.stringify(b).slice(0, 500)}`);
+      return b;
+    },
+    timeoutMs,
+    200,
+    `batch ${batchId} to finish`,
+  );
 }
 
 /** The local fleet's records (one per live worker). */
 export const workerRecords = readWorkerRecords;
-
-export async function until(cond: () => boolean | Promise<boolean>, timeoutMs: number, what: string, stepMs = 100): Promise<void> {
-  const end = Date.now() + timeoutMs;
-  while (!(await cond())) {
-    if (Date.now() > end) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, stepMs));
-  }
-}
 
 export interface NpmStartRun {
   child: ChildProcess;

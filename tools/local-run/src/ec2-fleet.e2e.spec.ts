@@ -8,9 +8,8 @@ import { Ec2Fleet } from '@app/fleet';
 import { startEc2StandIn } from '@tools/ec2-standin';
 import { LOCAL_CREDENTIALS, startLocalAws } from '@tools/local-aws';
 import { runLoad } from '@tools/loadgen';
-import { MODEL_DIR, SMALL_IMAGES_DIR, smallImage, smallImageNames, WORKSPACE_ROOT } from '@tools/testing';
+import { MODEL_DIR, SMALL_IMAGES_DIR, smallImage, smallImageNames, until, WORKSPACE_ROOT } from '@tools/testing';
 import { writeModelAnswerKey } from './answer-key';
-import { until } from './e2e-helpers';
 import { processesWithEnv } from './worker-census';
 
 const MAX_WORKERS = 2;
@@ -55,7 +54,7 @@ describe('LOCAL_FLEET=ec2 npm start: the whole system on the EC2 provider agains
     let ec2: EC2Client | undefined;
     let passed = false;
     try {
-      await until(() => run.output().includes('Press Ctrl-C to stop everything'), 120_000, `npm start to be up:\n${run.output()}`, 200);
+      await until(`npm start to be up:\n${run.output()}`, () => run.output().includes('Press Ctrl-C to stop everything'), 120_000, 200);
       const webUrl = /Upload page\s+(http:\/\/\S+)\//.exec(run.output())?.[1] as string;
       const endpoint = /^ {2}EC2 stand-in {4}(http:\/\/127\.0\.0\.1:\d+)$/m.exec(run.output())?.[1];
       expect(endpoint).toBeDefined();
@@ -93,8 +92,8 @@ describe('LOCAL_FLEET=ec2 npm start: the whole system on the EC2 provider agains
       expect(load.report.agreement).toMatchObject({ compared: 100, agreed: 100 });
 
       // Scale-in: each worker terminates its own instance after IDLE_SECONDS without work.
-      await until(async () => (await describeAll(ec2 as EC2Client)).every((i) => i.State?.Name === 'terminated'), 60_000, 'every instance terminated', 250);
-      await until(() => workerPids().length === 0, 15_000, 'no instance worker process left');
+      await until('every instance terminated', async () => (await describeAll(ec2 as EC2Client)).every((i) => i.State?.Name === 'terminated'), 60_000, 250);
+      await until('no instance worker process left', () => workerPids().length === 0, 15_000, 100);
       sampling = false;
       await watcher;
 
@@ -144,7 +143,7 @@ describe('LOCAL_FLEET=ec2 npm start: the whole system on the EC2 provider agains
       [marker.split('=')[0]]: marker.split('=')[1],
     });
     try {
-      await until(() => run.output().includes('Press Ctrl-C to stop everything'), 120_000, `npm start to be up:\n${run.output()}`, 200);
+      await until(`npm start to be up:\n${run.output()}`, () => run.output().includes('Press Ctrl-C to stop everything'), 120_000, 200);
       const webUrl = /Upload page\s+(http:\/\/\S+)\//.exec(run.output())?.[1] as string;
       const form = new FormData();
       form.append('myfile', new Blob([new Uint8Array(smallImage(3).bytes)]), 'test_3.JPEG');
@@ -191,7 +190,7 @@ describe('a real classifier-worker on a stand-in instance', () => {
       });
       const fleet = new Ec2Fleet(ec2, { stackName: 'ics', ec2: { launchTemplateId: template.id, instanceType: 't3.medium', securityGroupIds: [] } });
       const [worker] = await fleet.launch(1);
-      await until(() => standIn.instance(worker.id)?.state === 'terminated', 90_000, `instance terminated:\n${lines.join('\n')}`, 200);
+      await until(`instance terminated:\n${lines.join('\n')}`, () => standIn.instance(worker.id)?.state === 'terminated', 90_000, 200);
 
       expect(standIn.instance(worker.id)?.stateReason).toBe('Client.InstanceInitiatedShutdown');
       expect(lines).toContain(`${worker.id}: instance-initiated shutdown (the worker service exited 0 (SuccessAction=poweroff))`);

@@ -2,9 +2,9 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { heartbeatKey, parseHeartbeat, resultKey, parseOutputMessage } from '@app/contracts';
-import { MODEL_DIR, SMALL_IMAGES_DIR } from '@tools/testing';
+import { MODEL_DIR, SMALL_IMAGES_DIR, until } from '@tools/testing';
 import type { AwsClients, AwsResources } from '@app/aws';
-import { resourcesOf, startTestSystem, stopAllSystems, until, upload, waitForBatch, workerRecords } from './e2e-helpers';
+import { resourcesOf, startTestSystem, stopAllSystems, upload, waitForBatch, workerRecords } from './e2e-helpers';
 import type { LocalSystem } from './system';
 import { liveWorkerPids, WorkerCensus } from './worker-census';
 
@@ -60,7 +60,7 @@ describe('elastic fleet end to end: launch controller, local workers, monitor co
   });
 
   it('scales 0 → workers for 20 images, gives one result per image, and scales back to 0', async () => {
-    await until(() => liveWorkerPids(system.runId).length === 0, 10_000, 'no workers at start');
+    await until('no workers at start', () => liveWorkerPids(system.runId).length === 0, 10_000, 100);
     const answer = await upload(system.webUrl, small(20));
     const batch = await waitForBatch(system.webUrl, answer.batchId, 90_000);
     expect(batch.done).toBe(20);
@@ -71,7 +71,7 @@ describe('elastic fleet end to end: launch controller, local workers, monitor co
     }
     expect(census.peak).toBeGreaterThanOrEqual(1);
     const lastResult = Date.now();
-    await until(() => liveWorkerPids(system.runId).length === 0, (IDLE_SECONDS + 10) * 1000, 'the fleet to scale in to zero');
+    await until('the fleet to scale in to zero', () => liveWorkerPids(system.runId).length === 0, (IDLE_SECONDS + 10) * 1000, 100);
     expect((Date.now() - lastResult) / 1000).toBeLessThanOrEqual(IDLE_SECONDS + 10);
   }, 150_000);
 
@@ -83,6 +83,7 @@ describe('elastic fleet end to end: launch controller, local workers, monitor co
   async function killMidImage(skip: string[] = []): Promise<string> {
     let killed: string | undefined;
     await until(
+      'a worker in the middle of the image',
       async () => {
         const busy = workerRecords(system.fleetDir).find((w) => w.workerState === 'busy' && !skip.includes(w.id));
         if (!busy) return false;
@@ -97,7 +98,6 @@ describe('elastic fleet end to end: launch controller, local workers, monitor co
         return true;
       },
       60_000,
-      'a worker in the middle of the image',
       5,
     );
     return killed as string;
@@ -159,6 +159,7 @@ describe('elastic fleet end to end: launch controller, local workers, monitor co
     let victim = '';
     let held: string[] = [];
     await until(
+      'a worker holding unfinished images',
       async () => {
         // Any live worker: what it holds is what its heartbeat says (its busy/free state may lag).
         for (const w of workerRecords(system.fleetDir)) {
@@ -184,7 +185,6 @@ describe('elastic fleet end to end: launch controller, local workers, monitor co
         return false;
       },
       60_000,
-      'a worker holding unfinished images',
       20,
     );
     const killedAt = Date.now();

@@ -17,8 +17,8 @@ import { randomUUID } from 'node:crypto';
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync, unlinkSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { MODEL_DIR, scene, SCENE_COUNT, WORKSPACE_ROOT } from '@tools/testing';
-import { killAllNpmStarts, spawnNpmStart, until } from './e2e-helpers';
+import { MODEL_DIR, scene, SCENE_COUNT, until, WORKSPACE_ROOT } from '@tools/testing';
+import { killAllNpmStarts, spawnNpmStart } from './e2e-helpers';
 import { processesWithEnv } from './worker-census';
 
 /** Each model's label for an image, in this process. */
@@ -98,7 +98,7 @@ describe('npm start on a fresh clone with nothing beside it', () => {
     const started = Date.now();
     let stopping = false;
     try {
-      await until(() => run.output().includes('Press Ctrl-C to stop everything') || run.child.exitCode !== null, 480_000, 'npm start to be up', 500);
+      await until('npm start to be up', () => run.output().includes('Press Ctrl-C to stop everything') || run.child.exitCode !== null, 480_000, 500);
       expect(run.output()).toContain('Model: the default model, EfficientNet-B0');
       const webUrl = /Upload page\s+(http:\/\/127\.0\.0\.1:\d+)\//.exec(run.output())?.[1];
       expect(webUrl).toBeDefined();
@@ -128,10 +128,10 @@ describe('npm start on a fresh clone with nothing beside it', () => {
       stopping = true;
       run.interrupt();
       // npm itself may die of the Ctrl-C at once, as in a terminal (its output pipe stays open while what it started still runs).
-      await until(() => run.output().includes('Stopped.'), 90_000, 'npm start to stop everything', 200);
+      await until('npm start to stop everything', () => run.output().includes('Stopped.'), 90_000, 200);
       await run.exited;
       expect(run.child.exitCode === 0 || run.child.signalCode === 'SIGINT').toBe(true);
-      await until(() => processesWithEnv(marker).length === 0, 10_000, 'every process of this run to be gone', 200);
+      await until('every process of this run to be gone', () => processesWithEnv(marker).length === 0, 10_000, 200);
     } catch (err) {
       throw new Error(`${(err as Error).message}\n--- npm start printed:\n${run.output().slice(-4000)}`);
     } finally {

@@ -1,8 +1,8 @@
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
-import { MODEL_DIR, SMALL_IMAGES_DIR, WORKSPACE_ROOT } from '@tools/testing';
-import { killAllNpmStarts, spawnNpmStart, until } from './e2e-helpers';
+import { MODEL_DIR, SMALL_IMAGES_DIR, until, WORKSPACE_ROOT } from '@tools/testing';
+import { killAllNpmStarts, spawnNpmStart } from './e2e-helpers';
 import { processesWithEnv } from './worker-census';
 
 function npmStart(env: Record<string, string>) {
@@ -30,7 +30,7 @@ describe('npm start', () => {
     const marker = `FLEET_STATE_DIR=${join(runDir, 'fleet')}`;
     const run = npmStart({ MODEL_DIR, PORT: '0', LOCAL_AWS_PORT: '0', LOCAL_RUN_DIR: runDir, MAX_WORKERS: '2', IDLE_SECONDS: '60' });
     try {
-      await until(() => run.output().includes('Press Ctrl-C to stop everything'), 120_000, `npm start to be up:\n${run.output()}`, 200);
+      await until(`npm start to be up:\n${run.output()}`, () => run.output().includes('Press Ctrl-C to stop everything'), 120_000, 200);
       const webUrl = /Upload page\s+(http:\/\/\S+)\//.exec(run.output())?.[1];
       expect(webUrl).toBeDefined();
       expect(run.output()).toMatch(/Swagger UI\s+http:\/\/\S+\/docs/);

@@ -2,11 +2,11 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { runLoad } from '@tools/loadgen';
-import { MODEL_DIR, SMALL_IMAGES_DIR, smallImageNames } from '@tools/testing';
+import { MODEL_DIR, SMALL_IMAGES_DIR, smallImageNames, until } from '@tools/testing';
 import { writeModelAnswerKey } from './answer-key';
 import type { LocalSystem } from './system';
 import { liveWorkerPids, WorkerCensus } from './worker-census';
-import { startTestSystem, stopAllSystems, until } from './e2e-helpers';
+import { startTestSystem, stopAllSystems } from './e2e-helpers';
 
 const MAX_WORKERS = 4;
 
@@ -35,7 +35,7 @@ describe('the whole system end to end, through the load generator', () => {
   }, 240_000); // a start still in flight (up to three 60 s ready waits), then the stop
 
   it('answers all 100 classic requests at concurrency 100 from zero workers with the model\'s labels, within MAX_WORKERS, and scales back to zero', async () => {
-    await until(() => liveWorkerPids(system.runId).length === 0, 15_000, 'zero workers before the run');
+    await until('zero workers before the run', () => liveWorkerPids(system.runId).length === 0, 15_000, 100);
     const census = new WorkerCensus(system.runId, 100).start();
     const run = await runLoad({
       url: system.webUrl,
