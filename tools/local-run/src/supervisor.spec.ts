@@ -1,7 +1,8 @@
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { SupervisedApp, type SupervisorEvent } from './supervisor';
+import { until } from '@tools/testing';
+import { RESTART_DELAYS_MS, SupervisedApp, type SupervisorEvent } from './supervisor';
 
 /** A tiny app: says it is ready, then waits; exits at once when told to fail. */
 function writeApp(dir: string): string {
@@ -16,17 +17,26 @@ function writeApp(dir: string): string {
   return main;
 }
 
-async function waitFor(cond: () => boolean, ms: number): Promise<void> {
-  const end = Date.now() + ms;
-  while (!cond()) {
-    if (Date.now() > end) throw new Error('timed out');
-    await new Promise((r) => setTimeout(r, 50));
-  }
+/**
+ * Lets restart timers run on a virtual clock: every back-off delay passes at once, so "not restarted"
+ * is shown by the clock passing them all, not by waiting them out. Process exits and log reads stay real.
+ */
+function virtualRestartClock(): void {
+  jest.useFakeTimers({ doNotFake: ['nextTick', 'setImmediate', 'clearImmediate', 'queueMicrotask'] });
 }
+
+/** Until the app's process has exited, on whichever clock is installed (the exit itself is real). */
+async function exitOf(app: SupervisedApp): Promise<void> {
+  while (app.pid !== 0) await jest.advanceTimersByTimeAsync(1);
+}
+
+/** Longer than every restart delay: a restart that was going to happen has happened. */
+const PAST_EVERY_RESTART_DELAY_MS = Math.max(...RESTART_DELAYS_MS) + 1;
 
 describe('SupervisedApp', () => {
   const apps: SupervisedApp[] = [];
   afterEach(async () => {
+    jest.useRealTimers();
     await Promise.all(apps.splice(0).map((a) => a.stop()));
   });
 
@@ -54,8 +64,8 @@ describe('SupervisedApp', () => {
     expect(first).toBeGreaterThan(0);
 
     process.kill(first, 'SIGKILL');
-    await waitFor(() => app.pid !== 0 && app.pid !== first, 5_000);
-    await waitFor(() => log().split('ready').length - 1 === 2, 5_000);
+    await until('the restarted process', () => app.pid !== 0 && app.pid !== first, 5_000);
+    await until('the restarted run to say it is ready', () => log().split('ready').length - 1 === 2, 5_000);
 
     expect(app.restarts).toBe(1);
     expect(events).toEqual([
@@ -70,9 +80,10 @@ describe('SupervisedApp', () => {
     await app.waitForReady(10_000);
     const pid = app.pid;
 
+    virtualRestartClock();
     await app.stop();
     expect(() => process.kill(pid, 0)).toThrow();
-    await new Promise((r) => setTimeout(r, 1000));
+    await jest.advanceTimersByTimeAsync(PAST_EVERY_RESTART_DELAY_MS);
     expect(app.pid).toBe(0);
     expect(log()).toContain('sigterm');
     expect(events).toEqual([]);
@@ -84,9 +95,10 @@ describe('SupervisedApp', () => {
     await app.waitForReady(10_000);
     const pid = app.pid;
     app.prepareStop();
+    virtualRestartClock();
     process.kill(pid, 'SIGTERM');
-    await waitFor(() => app.pid === 0, 5_000);
-    await new Promise((r) => setTimeout(r, 1000)); // longer than the first restart delay
+    await exitOf(app);
+    await jest.advanceTimersByTimeAsync(PAST_EVERY_RESTART_DELAY_MS);
     expect(app.pid).toBe(0);
     expect(app.restarts).toBe(0);
     expect(events).toEqual([]);
