@@ -1,3 +1,4 @@
+import { once } from 'node:events';
 import { CreateQueueCommand, SQSClient } from '@aws-sdk/client-sqs';
 import { loadConfig } from '@app/config';
 import { startFaultProxy, startLocalAws, LOCAL_CREDENTIALS, type FaultProxy, type LocalAws } from '@tools/local-aws';
@@ -6,16 +7,25 @@ import { NotFoundError, UnreachableError } from './errors';
 import { Queue } from './queue';
 import { QueueConsumer } from './queue-consumer';
 import { ConsumerOptionsError, type QueueConsumerOptions } from './queue-consumer-options';
+import { Counter, nextLongPoll } from '../../test/sqs-test-hooks';
+
+// Tests wait on the consumer's events and on hooks in the handlers, never on a clock.
+jest.setTimeout(20_000);
 
 const silent = { log: () => undefined, warn: () => undefined, error: () => undefined, debug: () => undefined };
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-async function until(what: string, fn: () => boolean | Promise<boolean>, timeoutMs = 10_000): Promise<void> {
-  const end = Date.now() + timeoutMs;
-  while (!(await fn())) {
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await sleep(25);
-  }
+/** Counts the times `c` emits `event` from now on. */
+function counting<T>(c: QueueConsumer<T>, event: 'message_handled' | 'backing_off' | 'handler_failed'): Counter {
+  const counter = new Counter();
+  c.on(event, counter.tick);
+  return counter;
+}
+
+/** A promise a test settles by hand: handlers block on it, so "in flight" lasts exactly as long as the test needs. */
+function gate(): { opened: Promise<void>; open: () => void } {
+  let open!: () => void;
+  const opened = new Promise<void>((resolve) => (open = resolve));
+  return { opened, open };
 }
 
 describe('QueueConsumer against the embedded SQS', () => {
@@ -73,8 +83,9 @@ describe('QueueConsumer against the embedded SQS', () => {
     c.on('started', () => events.push('started'));
     c.on('stopped', () => events.push('stopped'));
     c.on('message_handled', (_m, outcome) => outcomes.push(outcome));
+    const handled = counting(c, 'message_handled');
     c.start();
-    await until('12 handled', () => c.status.handled === 12);
+    await handled.reached(12);
     await c.stop();
     expect(seen.sort()).toEqual(Array.from({ length: 12 }, (_, i) => `body-${i}`).sort());
     expect(outcomes).toContain('BODY-3');
@@ -85,14 +96,16 @@ describe('QueueConsumer against the embedded SQS', () => {
 
   it('returns within a second of a message arriving on a long poll (no waiting for a full batch)', async () => {
     const queue = await freshQueue();
-    let handledAt = 0;
-    const c = consumer({ queue, waitSeconds: 10, batchSize: 10, handleMessage: async () => void (handledAt = Date.now()) });
+    const c = consumer({ queue, waitSeconds: 10, batchSize: 10, handleMessage: async () => undefined });
+    const handled = once(c, 'message_handled');
+    const polling = nextLongPoll(clients.sqs);
     c.start();
-    await sleep(300);
+    // The queue is empty: after a short poll for ten, the consumer long-polls; the message arrives during that poll.
+    await polling;
     const sentAt = Date.now();
     await queue.send('one');
-    await until('handled', () => handledAt > 0);
-    expect(handledAt - sentAt).toBeLessThan(1500);
+    await handled;
+    expect(Date.now() - sentAt).toBeLessThan(1500);
   });
 
   it('leaves a message whose handler throws for redelivery, then handles it', async () => {
@@ -109,8 +122,9 @@ describe('QueueConsumer against the embedded SQS', () => {
       },
     });
     c.on('handler_failed', (m, err) => failures.push(`${m.body}: ${err.message}`));
+    const handled = once(c, 'message_handled');
     c.start();
-    await until('handled on the second receive', () => c.status.handled === 1);
+    await handled; // on the second receive, once the visibility timeout has brought it back
     expect(receives).toEqual([1, 2]);
     expect(failures).toEqual(['flaky: first try fails']);
     expect(c.status.failed).toBe(1);
@@ -134,12 +148,14 @@ describe('QueueConsumer against the embedded SQS', () => {
       const c = consumer({ queue: viaProxy, name: 'q-out', logger, backoff: { initialMs: 50, maxMs: 400 }, handleMessage: async (m) => void handled.push(m.body) });
       c.on('backing_off', (error, pause) => backoffs.push({ error, pause }));
       c.on('recovered', (_ms, failures) => recovered.push(failures));
+      const handledCount = counting(c, 'message_handled');
+      const failedReceives = counting(c, 'backing_off');
       c.start();
       await queue.send('before');
-      await until('first handled and deleted', () => c.status.handled === 1);
+      await handledCount.reached(1);
 
       proxy.cut();
-      await until('three failed receives', () => backoffs.length >= 3);
+      await failedReceives.reached(3);
       expect(backoffs[0].error).toBeInstanceOf(UnreachableError);
       // Exponential with jitter: each pause within [ceiling/2, ceiling], the ceiling doubling up to maxMs.
       for (const [i, b] of backoffs.entries()) {
@@ -149,12 +165,13 @@ describe('QueueConsumer against the embedded SQS', () => {
       }
       expect(c.status.failingSince).toBeInstanceOf(Date);
       expect(c.health(60_000).healthy).toBe(true);
-      await sleep(50);
-      expect(c.health(10)).toMatchObject({ healthy: false, reason: expect.stringMatching(/failing for \d+ s: sqs.ReceiveMessage/) });
+      // A second after the first failure (an injected clock): past the 10 ms threshold.
+      const aSecondLater = (c.status.failingSince?.getTime() ?? 0) + 1000;
+      expect(c.health(10, aSecondLater)).toMatchObject({ healthy: false, reason: expect.stringMatching(/failing for \d+ s: sqs.ReceiveMessage/) });
 
       await queue.send('during the outage');
       proxy.restore();
-      await until('handled after recovery', () => handled.length === 2);
+      await handledCount.reached(2);
       expect(handled).toEqual(['before', 'during the outage']);
       expect(recovered).toHaveLength(1);
       expect(recovered[0]).toBeGreaterThanOrEqual(3);
@@ -179,8 +196,9 @@ describe('QueueConsumer against the embedded SQS', () => {
     const c = consumer({ queue: missing, backoff: { initialMs: 10, maxMs: 100 }, handleMessage: async () => undefined });
     let error: Error | undefined;
     c.on('backing_off', (err, pause) => ((error = err), pauses.push(pause)));
+    const failedReceives = counting(c, 'backing_off');
     c.start();
-    await until('three failed receives', () => pauses.length >= 3);
+    await failedReceives.reached(3);
     expect(error).toBeInstanceOf(NotFoundError);
     for (const p of pauses) expect(p).toBeGreaterThanOrEqual(50);
     expect(c.status.state).toBe('backing-off');
@@ -195,31 +213,45 @@ describe('QueueConsumer against the embedded SQS', () => {
       { id: 'b', body: 'b' },
     ]);
     const finished: string[] = [];
+    const work = gate();
+    const entered = new Counter();
     const c = consumer({
       queue,
       waitSeconds: 20,
       handleMessage: async (m) => {
-        await sleep(700);
+        entered.tick();
+        await work.opened;
         finished.push(m.body);
       },
     });
+    let stoppedEvents = 0;
+    c.on('stopped', () => stoppedEvents++);
     c.start();
-    await until('both in flight', () => c.status.inFlight === 2);
+    await entered.reached(2);
     const stopAsked = Date.now();
     const states: string[] = [c.status.state];
     const stopped = c.stop();
     states.push(c.status.state);
+    // The handlers still run, so stop() has not finished; it does once they end.
+    expect(c.status).toMatchObject({ state: 'stopping', inFlight: 2 });
+    expect(stoppedEvents).toBe(0);
+    work.open();
     await stopped;
     expect(states).toEqual(['running', 'stopping']);
+    expect(stoppedEvents).toBe(1);
     expect(finished.sort()).toEqual(['a', 'b']);
     expect(Date.now() - stopAsked).toBeLessThan(5000); // not the 20 s poll
     expect(c.status).toMatchObject({ state: 'stopped', handled: 2, inFlight: 0 });
     expect(c.health(60_000)).toMatchObject({ healthy: false, reason: expect.stringMatching(/is stopped/) });
     expect(await queue.depth()).toEqual({ visible: 0, inFlight: 0, delayed: 0 });
-    // Stopped means stopped: nothing sent afterwards is taken.
+    // Stopped means stopped: what is sent afterwards stays for someone else (its aborted
+    // long poll may hold it for a moment; the edge gives it back at once), and no handler runs.
     await queue.send('after');
-    await sleep(300);
-    expect(await queue.depth()).toMatchObject({ visible: 1, inFlight: 0 });
+    let left: string[] = [];
+    for (let poll = 0; poll < 5 && left.length === 0; poll++) left = (await queue.receive({ waitSeconds: 2 })).map((m) => m.body);
+    expect(left).toEqual(['after']);
+    expect(finished.sort()).toEqual(['a', 'b']);
+    expect(c.status.handled).toBe(2);
   });
 
   it('holds no more than maxInFlight messages at once', async () => {
@@ -227,36 +259,66 @@ describe('QueueConsumer against the embedded SQS', () => {
     await queue.sendBatch(Array.from({ length: 7 }, (_, i) => ({ id: `m${i}`, body: `${i}` })));
     let running = 0;
     let peak = 0;
+    const gates: (() => void)[] = [];
+    const entered = new Counter();
+    // What the consumer held and asked for at each receive: it may only ask for the room it has.
+    const asked: { holding: number; asking: number }[] = [];
+    const receive = queue.receive.bind(queue);
+    jest.spyOn(queue, 'receive').mockImplementation((o) => {
+      asked.push({ holding: c.status.inFlight, asking: o?.maxMessages ?? 1 });
+      return receive(o);
+    });
     const c = consumer({
       queue,
       batchSize: 2,
       maxInFlight: 3,
       handleMessage: async () => {
         peak = Math.max(peak, ++running);
-        await sleep(150);
+        entered.tick();
+        await new Promise<void>((r) => gates.push(r));
         running--;
       },
     });
+    const handled = counting(c, 'message_handled');
     c.start();
-    await until('7 handled', () => c.status.handled === 7);
+    // Let the handlers finish one at a time, each once the consumer has filled every free slot.
+    for (let done = 0; done < 7; done++) {
+      await entered.reached(Math.min(done + 3, 7));
+      expect(running).toBe(Math.min(3, 7 - done));
+      gates.shift()?.();
+      await handled.reached(done + 1);
+    }
     expect(peak).toBe(3);
+    for (const a of asked) expect(a.holding + a.asking).toBeLessThanOrEqual(3);
+    expect(asked.some((a) => a.holding === 2 && a.asking === 1)).toBe(true);
   });
 
   it('keeps a slow message hidden with heartbeats, so no one else receives it', async () => {
     const queue = await freshQueue({ VisibilityTimeout: '30' });
     await queue.send('slow');
+    // Each heartbeat counted once SQS has taken it.
+    const heartbeats = new Counter();
+    const changeVisibility = queue.changeVisibility.bind(queue);
+    jest.spyOn(queue, 'changeVisibility').mockImplementation(async (handle, seconds) => {
+      await changeVisibility(handle, seconds);
+      heartbeats.tick();
+    });
+    const work = gate();
     const c = consumer({
       queue,
       visibilityTimeoutSeconds: 2,
       heartbeatSeconds: 1,
-      handleMessage: async () => sleep(3500),
+      handleMessage: () => work.opened,
     });
+    const handled = once(c, 'message_handled');
     c.start();
-    await until('in flight', () => c.status.inFlight === 1);
-    // Past the 2 s visibility timeout: without heartbeats it would be visible again.
-    await sleep(2800);
+    // The second heartbeat goes out 2 s after the handler started, so past the 2 s visibility
+    // timeout of the receive before it: without heartbeats the message would be visible again.
+    await heartbeats.reached(2);
+    expect(c.status.inFlight).toBe(1);
     expect(await queue.receive({ maxMessages: 10 })).toEqual([]);
-    await until('handled', () => c.status.handled === 1);
+    work.open();
+    await handled;
     expect(await queue.depth()).toEqual({ visible: 0, inFlight: 0, delayed: 0 });
   });
 
@@ -264,16 +326,20 @@ describe('QueueConsumer against the embedded SQS', () => {
     const queue = await freshQueue({ VisibilityTimeout: '30' });
     await queue.send('slow');
     const receives: number[] = [];
+    // Every handler runs until the message has come back to a second one.
+    const redelivered = gate();
     const c = consumer({
       queue,
       visibilityTimeoutSeconds: 1,
       handleMessage: async (m) => {
         receives.push(m.receiveCount);
-        await sleep(2000);
+        if (receives.length >= 2) redelivered.open();
+        await redelivered.opened;
       },
     });
+    const handled = counting(c, 'message_handled');
     c.start();
-    await until('handled twice', () => c.status.handled >= 2);
+    await handled.reached(2);
     expect(receives.slice(0, 2)).toEqual([1, 2]);
   });
 
@@ -281,18 +347,22 @@ describe('QueueConsumer against the embedded SQS', () => {
     const queue = await freshQueue();
     await queue.send('claim me');
     let depthWhileWorking: unknown;
+    const deleteFailures: Error[] = [];
     const c = consumer({
       queue,
       deleteAfterHandling: false,
       handleMessage: async (_m, ctx) => {
         await ctx.ack();
+        // Still working: the message is already gone from the queue.
         depthWhileWorking = await queue.depth();
-        await sleep(100);
       },
     });
+    c.on('delete_failed', (_m, err) => deleteFailures.push(err));
+    const handled = once(c, 'message_handled');
     c.start();
-    await until('handled', () => c.status.handled === 1);
+    await handled;
     expect(depthWhileWorking).toEqual({ visible: 0, inFlight: 0, delayed: 0 });
+    expect(deleteFailures).toEqual([]);
   });
 
   it('lets a handler release a message it will not handle: visible again at once, and not deleted', async () => {
@@ -310,9 +380,10 @@ describe('QueueConsumer against the embedded SQS', () => {
       },
     });
     c.on('message_handled', (_m, o) => outcomes.push(o));
+    const handled = counting(c, 'message_handled');
     const started = Date.now();
     c.start();
-    await until('handled after the release', () => outcomes.length === 2);
+    await handled.reached(2);
     // Back at once, not after the 30 s visibility timeout.
     expect(Date.now() - started).toBeLessThan(5000);
     expect(outcomes).toEqual(['released', 'handled not now']);
@@ -324,8 +395,9 @@ describe('QueueConsumer against the embedded SQS', () => {
     const queue = await freshQueue({ VisibilityTimeout: '30' });
     await queue.send('kept');
     const c = consumer({ queue, deleteAfterHandling: false, handleMessage: async () => 'seen' });
+    const handled = once(c, 'message_handled');
     c.start();
-    await until('handled', () => c.status.handled === 1);
+    await handled;
     await c.stop();
     expect(await queue.depth()).toMatchObject({ visible: 0, inFlight: 1 });
   });
@@ -350,23 +422,28 @@ describe('QueueConsumer against the embedded SQS', () => {
     await c.stop();
     c.start();
     expect(c.status.state).toBe('running');
+    const handled = once(c, 'message_handled');
     await queue.send('after restart');
-    await until('handled', () => seen.length === 1);
+    await handled;
     expect(seen).toEqual(['after restart']);
   });
 
   it('is unhealthy when it makes no progress: every handler hung and no room to receive', async () => {
     const queue = await freshQueue();
     await queue.send('hang');
-    let release!: () => void;
-    const hung = new Promise<void>((r) => (release = r));
-    const c = consumer({ queue, waitSeconds: 0, batchSize: 1, handleMessage: () => hung });
+    const hung = gate();
+    const entered = new Counter();
+    const c = consumer({ queue, waitSeconds: 0, batchSize: 1, handleMessage: () => (entered.tick(), hung.opened) });
+    const handled = once(c, 'message_handled');
     c.start();
-    await until('in flight', () => c.status.inFlight === 1);
-    await sleep(300);
-    expect(c.health(100)).toMatchObject({ healthy: false, reason: expect.stringMatching(/no progress .* \(1 handlers running\)/) });
-    release();
-    await until('handled', () => c.status.handled === 1);
+    await entered.reached(1);
+    expect(c.status.inFlight).toBe(1);
+    // Judged a second after its last progress (an injected clock), with a 100 ms threshold.
+    const lastProgress = c.status.lastProgressAt?.getTime() ?? 0;
+    expect(c.health(100, lastProgress + 1000)).toMatchObject({ healthy: false, reason: expect.stringMatching(/no progress for 1 s \(1 handlers running\)/) });
+    expect(c.health(100, lastProgress + 50).healthy).toBe(true);
+    hung.open();
+    await handled;
     expect(c.health(100).healthy).toBe(true);
   });
 });

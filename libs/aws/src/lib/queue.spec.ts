@@ -4,6 +4,7 @@ import { startLocalAws, LOCAL_CREDENTIALS, type LocalAws } from '@tools/local-aw
 import { AwsClients } from './clients';
 import { NotFoundError, UnreachableError } from './errors';
 import { Queue } from './queue';
+import { nextLongPoll } from '../../test/sqs-test-hooks';
 
 describe('Queue against the embedded SQS', () => {
   let aws: LocalAws;
@@ -42,14 +43,15 @@ describe('Queue against the embedded SQS', () => {
 
   it('returns from a long poll as soon as a message arrives, even when asking for ten', async () => {
     const q = await freshQueue();
-    const started = Date.now();
+    const polling = nextLongPoll(clients.sqs);
     const pending = q.receive({ maxMessages: 10, waitSeconds: 10 });
-    setTimeout(() => void q.send('late'), 300);
+    // The queue is empty: after a short poll for ten comes a long poll; the message is sent once it is out.
+    await polling;
+    const sentAt = Date.now();
+    await q.send('late');
     const got = await pending;
-    const elapsed = Date.now() - started;
     expect(got.map((m) => m.body)).toEqual(['late']);
-    expect(elapsed).toBeGreaterThanOrEqual(250);
-    expect(elapsed).toBeLessThan(3000);
+    expect(Date.now() - sentAt).toBeLessThan(3000);
   });
 
   // DESIGN.md: local-aws-sqs holds a long poll with MaxNumberOfMessages > 1 until it
@@ -60,10 +62,10 @@ describe('Queue against the embedded SQS', () => {
     await q.send('only one');
     const started = Date.now();
     const out = await clients.sqs.send(
-      new ReceiveMessageCommand({ QueueUrl: q.url, MaxNumberOfMessages: 10, WaitTimeSeconds: 2 }),
+      new ReceiveMessageCommand({ QueueUrl: q.url, MaxNumberOfMessages: 10, WaitTimeSeconds: 1 }),
     );
     expect(out.Messages).toHaveLength(1);
-    expect(Date.now() - started).toBeGreaterThanOrEqual(1900);
+    expect(Date.now() - started).toBeGreaterThanOrEqual(950);
   });
 
   it('redelivers after the visibility timeout with the receive count', async () => {
@@ -96,11 +98,10 @@ describe('Queue against the embedded SQS', () => {
       const [m] = await launch.receive({ waitSeconds: 3 });
       expect(m).toMatchObject({ body: 'poison', receiveCount: i });
     }
-    // The third receive finds it gone from the launch queue and waiting in the DLQ.
-    await new Promise((r) => setTimeout(r, 1100));
-    expect(await launch.receive({ waitSeconds: 1 })).toEqual([]);
-    const [dead] = await dlq.receive({ waitSeconds: 2 });
+    // Once its 1 s visibility timeout ends, the next receive finds it gone from the launch queue: moved to the DLQ.
+    const [dead] = await dlq.receive({ waitSeconds: 5 });
     expect(dead.body).toBe('poison');
+    expect(await launch.receive()).toEqual([]);
   });
 
   it('sends and deletes batches beyond ten in chunks of ten', async () => {
@@ -170,27 +171,30 @@ describe('Queue against the embedded SQS', () => {
   it('quirk worked around: an aborted long poll takes the next message on the emulator, and the edge gives it back at once', async () => {
     const q = await freshQueue({ VisibilityTimeout: '30' });
     const ac = new AbortController();
+    const polling = nextLongPoll(clients.sqs);
     const poll = q.receive({ waitSeconds: 2, abortSignal: ac.signal }).catch(() => 'aborted');
-    await new Promise((r) => setTimeout(r, 200));
+    await polling;
+    // A request answered after the poll left the client: by then the edge has the poll.
+    await q.depth();
     ac.abort();
     expect(await poll).toBe('aborted');
+    const sentAt = Date.now();
     await q.send('not swallowed');
     // Without the edge's release it would stay in flight for the 30 s visibility timeout.
-    const end = Date.now() + 5000;
-    let got: string[] = [];
-    while (got.length === 0 && Date.now() < end) {
-      got = (await q.receive({ maxMessages: 10 })).map((m) => m.body);
-      if (got.length === 0) await new Promise((r) => setTimeout(r, 200));
-    }
-    expect(got).toEqual(['not swallowed']);
+    const got = await q.receive({ waitSeconds: 10 });
+    expect(got.map((m) => m.body)).toEqual(['not swallowed']);
+    expect(Date.now() - sentAt).toBeLessThan(5000);
   });
 
   it('stops a long poll when its abort signal fires', async () => {
     const q = await freshQueue();
     const ac = new AbortController();
+    const polling = nextLongPoll(clients.sqs);
     const started = Date.now();
-    setTimeout(() => ac.abort(), 200);
-    await expect(q.receive({ waitSeconds: 10, abortSignal: ac.signal })).rejects.toThrow();
+    const poll = q.receive({ waitSeconds: 10, abortSignal: ac.signal });
+    await polling;
+    ac.abort();
+    await expect(poll).rejects.toThrow();
     expect(Date.now() - started).toBeLessThan(2000);
   });
 });
