@@ -1,17 +1,10 @@
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { until } from '@tools/testing';
 import { LocalProcessFleet, readWorkerRecord } from './local-process-fleet';
 
 const FIXTURE = join(__dirname, '../testing/status-reporting-process.js');
-const until = async (cond: () => Promise<boolean>, ms = 5000) => {
-  const end = Date.now() + ms;
-  while (Date.now() < end) {
-    if (await cond()) return;
-    await new Promise((r) => setTimeout(r, 25));
-  }
-  throw new Error('condition not met in time');
-};
 const alive = (pid: number) => {
   try {
     process.kill(pid, 0);
@@ -40,22 +33,22 @@ describe('LocalProcessFleet', () => {
       ['local-1', 'pending'],
       ['local-2', 'pending'],
     ]);
-    await until(async () => (await fleet.list()).some((w) => w.busy));
+    await until('a worker to report busy', async () => (await fleet.list()).some((w) => w.busy));
     const busy = (await fleet.list()).find((w) => w.busy);
     expect(busy).toMatchObject({ state: 'running', workerState: 'busy' });
-    await until(async () => (await fleet.list()).every((w) => w.state === 'running' && !w.busy));
+    await until('both workers running and free', async () => (await fleet.list()).every((w) => w.state === 'running' && !w.busy));
     expect(readFileSync(join(dir, 'local-1.log'), 'utf8')).toContain('local-1 started');
   });
 
   it('is seen and stopped from another process through the records (as the monitor controller does)', async () => {
     await fleet.launch(1);
     const other = new LocalProcessFleet({ workerMain: FIXTURE, env: {}, stateDir: dir, killGraceMs: 300 });
-    await until(async () => (await other.list()).length === 1);
+    await until('the other fleet to see the worker', async () => (await other.list()).length === 1);
     const [w] = await other.list();
     const pid = pidOf(w.id);
     await other.terminate(w.id);
-    await until(async () => !alive(pid));
-    await until(async () => (await fleet.list()).length === 0);
+    await until('the worker process to end', () => !alive(pid));
+    await until('the record to be dropped', async () => (await fleet.list()).length === 0);
     expect(existsSync(join(dir, `${w.id}.json`))).toBe(false);
   });
 
@@ -67,20 +60,24 @@ describe('LocalProcessFleet', () => {
       killGraceMs: 300,
     });
     const [w] = await stubborn.launch(1);
-    await until(async () => (await stubborn.list())[0]?.state === 'running');
+    await until('the worker to run', async () => (await stubborn.list())[0]?.state === 'running');
     const pid = pidOf(w.id);
+    const terminated = Date.now();
     await stubborn.terminate(w.id);
     expect((await stubborn.list())[0]).toMatchObject({ id: w.id, state: 'terminating' });
-    await new Promise((r) => setTimeout(r, 150));
+    // The worker received SIGTERM and lived on (it says so in its log)...
+    await until('the worker to log that it ignores SIGTERM', () => readFileSync(join(dir, `${w.id}.log`), 'utf8').includes(`${w.id} ignores SIGTERM`));
     expect(alive(pid)).toBe(true);
-    await until(async () => !alive(pid), 3000);
+    // ...until the SIGKILL, which comes no sooner than the grace period.
+    await until('the worker to be killed', () => !alive(pid), 3000);
+    expect(Date.now() - terminated).toBeGreaterThanOrEqual(300);
   });
 
   it('drops the record of a worker killed with SIGKILL, and keeps numbering after it', async () => {
     const [w] = await fleet.launch(1);
     const pid = pidOf(w.id);
     process.kill(pid, 'SIGKILL');
-    await until(async () => (await fleet.list()).length === 0);
+    await until("the killed worker's record to be dropped", async () => (await fleet.list()).length === 0);
     const [next] = await fleet.launch(1);
     expect(next.id).toBe('local-2');
   });
@@ -99,7 +96,7 @@ describe('LocalProcessFleet', () => {
     const other = new LocalProcessFleet({ workerMain: FIXTURE, env: {}, stateDir: dir, killGraceMs: 300 });
     expect(await other.status(w.id)).toBe('alive');
     process.kill(pidOf(w.id), 'SIGKILL');
-    await until(async () => (await other.status(w.id)) === 'gone');
+    await until('the killed worker to be gone', async () => (await other.status(w.id)) === 'gone');
     expect(await other.status('local-77')).toBe('gone');
   });
 });

@@ -9,7 +9,10 @@ setTimeout(() => {
   setTimeout(() => say('free'), Number(process.env.BUSY_MS || 300));
 }, 100);
 process.on('SIGTERM', () => {
-  if (process.env.IGNORE_SIGTERM === '1') return;
+  if (process.env.IGNORE_SIGTERM === '1') {
+    console.log(`${id} ignores SIGTERM`);
+    return;
+  }
   say('stopping');
   process.exit(0);
 });
