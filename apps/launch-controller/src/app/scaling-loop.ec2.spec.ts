@@ -3,8 +3,8 @@ import { loadConfig, type AppConfig } from '@app/config';
 import { Ec2Fleet } from '@app/fleet';
 import { MetricsRegistry } from '@app/platform';
 import { startEc2StandIn, type Ec2Faults, type Ec2StandIn } from '@tools/ec2-standin';
-import { sleep, startTestStack, until, type TestStack } from '@tools/testing';
-import { ScalingLoop } from './scaling-loop';
+import { startTestStack, until, type TestStack } from '@tools/testing';
+import { ScalingLoop, type LoopClock } from './scaling-loop';
 
 /**
  * The scaling loop with the real Ec2Fleet and AWS SDK against the EC2
@@ -13,15 +13,62 @@ import { ScalingLoop } from './scaling-loop';
  * the loop keeps wanting MAX_WORKERS, which is what these tests lean on.
  * The EC2 client makes one attempt per call, so what is measured is the
  * loop's own back-off, not the SDK's retries inside one call.
+ *
+ * The loop runs on a virtual clock: seconds of ticks and back-offs pass as
+ * fast as the calls they make, and how many calls a window of virtual time
+ * holds depends on the back-off alone, not on how loaded the machine is.
  */
 const MAX_WORKERS = 3;
+
+/**
+ * The loop's clock, driven by the test: a timer fires only in advance(), which
+ * runs each tick that comes due to its end (a tick ends by scheduling the next).
+ */
+class VirtualClock implements LoopClock {
+  private t = Date.now();
+  private seq = 0;
+  private readonly timers = new Map<number, { at: number; fn: () => void }>();
+  private scheduled?: () => void;
+
+  now(): number {
+    return this.t;
+  }
+
+  setTimeout(fn: () => void, ms: number): number {
+    const id = ++this.seq;
+    this.timers.set(id, { at: this.t + ms, fn });
+    this.scheduled?.();
+    return id;
+  }
+
+  clearTimeout(handle: unknown): void {
+    this.timers.delete(handle as number);
+  }
+
+  /** Moves time on by `ms`, running every tick due meanwhile to its end; `afterTick` runs after each. */
+  async advance(ms: number, afterTick: () => void): Promise<void> {
+    const end = this.t + ms;
+    for (;;) {
+      const [id, next] = [...this.timers].sort(([, a], [, b]) => a.at - b.at)[0] ?? [];
+      if (id === undefined || next.at > end) break;
+      this.timers.delete(id);
+      this.t = Math.max(this.t, next.at);
+      const ended = new Promise<void>((resolve) => (this.scheduled = resolve));
+      next.fn();
+      await ended;
+      afterTick();
+    }
+    this.t = end;
+  }
+}
 
 describe('ScalingLoop on EC2 (stand-in): describe lag, partial capacity, throttling', () => {
   let stack: TestStack;
   let ec2: Ec2StandIn | undefined;
   let client: EC2Client | undefined;
   let loop: ScalingLoop | undefined;
-  let sampler: NodeJS.Timeout | undefined;
+  let clock: VirtualClock;
+  let registry: MetricsRegistry;
   let peak = 0;
 
   beforeAll(async () => {
@@ -31,7 +78,6 @@ describe('ScalingLoop on EC2 (stand-in): describe lag, partial capacity, throttl
   });
   afterAll(() => stack.stop());
   afterEach(async () => {
-    clearInterval(sampler);
     await loop?.onApplicationShutdown();
     client?.destroy();
     await ec2?.stop();
@@ -40,9 +86,25 @@ describe('ScalingLoop on EC2 (stand-in): describe lag, partial capacity, throttl
 
   const alive = () => (ec2?.instances() ?? []).filter((i) => i.state === 'pending' || i.state === 'running').length;
   const runInstancesCalls = () => (ec2?.calls ?? []).filter((c) => c.action === 'RunInstances');
+  /** Launched workers the fleet does not list yet, as the loop's metric says. */
+  const unlisted = async () => (await registry.getSingleMetric('ics_workers_unlisted')?.get())?.values[0]?.value;
 
-  /** Starts the stand-in and the loop, and samples the instances alive every 25 ms from then on. */
-  async function start(faults: Partial<Ec2Faults>, env: Record<string, string> = {}, maxWorkers = MAX_WORKERS): Promise<{ config: AppConfig; loop: ScalingLoop }> {
+  /** Lets `ms` of virtual time pass, counting after each tick the instances alive (launches happen only in ticks). */
+  const advance = (ms: number) => clock.advance(ms, () => (peak = Math.max(peak, alive())));
+  /** Ticks on (a tick's worth of virtual time at a time) until `cond` holds. */
+  const tickUntil = (what: string, cond: () => boolean, timeoutMs = 10_000) =>
+    until(
+      what,
+      async () => {
+        await advance(100);
+        return cond();
+      },
+      timeoutMs,
+      0,
+    );
+
+  /** Starts the stand-in and the loop on the virtual clock; its first tick is due at once. */
+  async function start(faults: Partial<Ec2Faults>, env: Record<string, string> = {}, maxWorkers = MAX_WORKERS): Promise<{ config: AppConfig; loop: ScalingLoop; fleet: Ec2Fleet }> {
     ec2 = await startEc2StandIn({ bootSeconds: 1, faults });
     const config = loadConfig({
       ...stack.env,
@@ -60,39 +122,43 @@ describe('ScalingLoop on EC2 (stand-in): describe lag, partial capacity, throttl
       ...env,
     });
     client = new EC2Client({ region: ec2.region, endpoint: ec2.endpoint, maxAttempts: 1, credentials: { accessKeyId: 'test', secretAccessKey: 'test' } });
-    loop = new ScalingLoop(config, stack.resources, new Ec2Fleet(client, config.scaling), new MetricsRegistry());
+    clock = new VirtualClock();
+    registry = new MetricsRegistry();
+    const fleet = new Ec2Fleet(client, config.scaling);
+    loop = new ScalingLoop(config, stack.resources, fleet, registry, clock);
     peak = 0;
-    sampler = setInterval(() => (peak = Math.max(peak, alive())), 25);
     await loop.onApplicationBootstrap();
-    return { config, loop };
+    return { config, loop, fleet };
   }
 
-  it('does not overshoot MAX_WORKERS while DescribeInstances lags RunInstances by 10 s', async () => {
-    const { loop } = await start({ describeLagSeconds: 10 });
-    // A fixed window: what is shown is that nothing more happens during the lag (no event marks an overshoot that did not occur).
-    await sleep(3000);
+  it('does not overshoot MAX_WORKERS while DescribeInstances lags RunInstances', async () => {
+    // The lag is the stand-in's, in real time: long enough for every tick below to fall within it.
+    const { loop, fleet } = await start({ describeLagSeconds: 5 });
+    // Two seconds of ticks (twenty), none of which sees the launched workers listed.
+    await advance(2000);
+    expect(await unlisted()).toBe(MAX_WORKERS);
     // Listed by nobody yet, remembered by the loop: three launched, once.
     expect(runInstancesCalls()).toHaveLength(1);
     expect(alive()).toBe(MAX_WORKERS);
     expect(loop.status.workers.alive).toBe(MAX_WORKERS);
     expect(loop.status.lastDecision).toMatchObject({ action: 'hold', rule: 'at-max-workers' });
-    // Past the lag the fleet lists them itself; still three.
-    await until('the fleet to list the launched workers as running', () => loop.status.workers.running === MAX_WORKERS, 15_000);
+    // Past the lag (real time: the virtual clock stands still meanwhile) the fleet lists them itself; still three.
+    await until('EC2 to list the launched workers as running', async () => (await fleet.list()).filter((w) => w.state === 'running').length === MAX_WORKERS, 15_000, 100);
+    await advance(100);
+    expect(await unlisted()).toBe(0);
     expect(loop.status.workers).toMatchObject({ running: MAX_WORKERS, alive: MAX_WORKERS });
     expect(runInstancesCalls()).toHaveLength(1);
-    // The sampler may not have run since the last launch: count what is alive now too.
-    peak = Math.max(peak, alive());
     expect(peak).toBe(MAX_WORKERS);
   }, 30_000);
 
   it('takes partial capacity and launches the shortfall with back-off once capacity returns', async () => {
     const { loop } = await start({ capacity: 2 }, {}, 5);
-    // A fixed window: the number of retries in it is what shows the back-off (the loop runs on real time over HTTP).
-    await sleep(2000);
+    // The number of retries in two seconds is what shows the back-off.
+    await advance(2000);
     // The first launch asked for 5 and took the 2 that fit (MinCount 1), instead of none.
     expect(loop.status.lastLaunch).toMatchObject({ requested: 5, count: 2 });
     expect(alive()).toBe(2);
-    // The shortfall is retried with back-off (0.3, 0.6, 1.2 s...), not every 100 ms tick.
+    // The shortfall is retried with back-off (0.3, 0.6, 1.2 s... x1-2 jitter), not every 100 ms tick.
     const tries = runInstancesCalls();
     expect(tries[0].error).toBeUndefined();
     expect(tries.slice(1).every((c) => c.error === 'InsufficientInstanceCapacity')).toBe(true);
@@ -101,46 +167,40 @@ describe('ScalingLoop on EC2 (stand-in): describe lag, partial capacity, throttl
     expect(loop.status.launchBackoff?.reason).toMatch(/^a failed launch of 3 \(ec2.RunInstances: InsufficientInstanceCapacity/);
     expect(loop.status.lastDecision).toMatchObject({ action: 'hold', rule: 'backoff' });
     ec2?.setFaults({ capacity: undefined });
-    await until('the shortfall launched', () => alive() === 5, 6000);
-    await until('the back-off to clear', () => loop.status.launchBackoff === undefined, 5000);
-    // The sampler may not have run since the last launch: count what is alive now too.
-    peak = Math.max(peak, alive());
+    await tickUntil('the shortfall launched', () => alive() === 5);
+    await tickUntil('the back-off to clear', () => loop.status.launchBackoff === undefined);
     expect(peak).toBe(5);
   }, 30_000);
 
   it('backs off throttled launches (RequestLimitExceeded) instead of retrying every tick, then launches', async () => {
     const { loop } = await start({ throttleEveryNth: 1, throttleActions: ['RunInstances'] });
-    // A fixed window: the number of tries in it is what shows the back-off.
-    await sleep(3000);
+    // The number of tries in three seconds is what shows the back-off.
+    await advance(3000);
     const throttled = runInstancesCalls();
-    // 0, 0.3, 0.9, 2.1 s: four tries in three seconds, where one per tick would be thirty.
+    // 0, 0.3, 0.9, 2.1 s at the least (x1-2 jitter): three or four tries in three seconds, where one per tick would be thirty.
     expect(throttled.every((c) => c.error === 'RequestLimitExceeded')).toBe(true);
     expect(throttled.length).toBeGreaterThanOrEqual(3);
-    expect(throttled.length).toBeLessThanOrEqual(5);
+    expect(throttled.length).toBeLessThanOrEqual(4);
     expect(alive()).toBe(0);
     expect(loop.status.launchBackoff?.reason).toMatch(/RequestLimitExceeded/);
     ec2?.setFaults({ throttleEveryNth: 0 });
-    await until('the launches after the throttling', () => alive() === MAX_WORKERS, 6000);
-    // The sampler may not have run since the last launch: count what is alive now too.
-    peak = Math.max(peak, alive());
+    await tickUntil('the launches after the throttling', () => alive() === MAX_WORKERS);
     expect(peak).toBe(MAX_WORKERS);
   }, 30_000);
 
   it('backs off throttled ticks (DescribeInstances) and reports them on the status until they pass', async () => {
     const { loop } = await start({ throttleEveryNth: 1, throttleActions: ['DescribeInstances'] });
-    // A fixed window: the number of ticks in it is what shows the back-off.
-    await sleep(3000);
+    // The number of ticks in three seconds is what shows the back-off.
+    await advance(3000);
     const describes = (ec2?.calls ?? []).filter((c) => c.action === 'DescribeInstances');
-    // 0.1, 0.2, 0.4, 0.8, 1.6 s (x1-2 jitter) apart: a handful, where one per tick would be thirty.
-    expect(describes.length).toBeGreaterThanOrEqual(3);
-    expect(describes.length).toBeLessThanOrEqual(8);
+    // 0.1, 0.2, 0.4, 0.8, 1.6 s (x1-2 jitter) apart: four or five, where one per tick would be thirty.
+    expect(describes.length).toBeGreaterThanOrEqual(4);
+    expect(describes.length).toBeLessThanOrEqual(5);
     expect(loop.status).toMatchObject({ lastTickOk: false, lastError: { message: expect.stringMatching(/RequestLimitExceeded/) } });
     expect(runInstancesCalls()).toHaveLength(0);
     ec2?.setFaults({ throttleEveryNth: 0 });
-    await until('the launches after the throttling', () => alive() === MAX_WORKERS, 8000);
-    await until('the status to report a good tick', () => loop.status.lastTickOk === true, 8000);
-    // The sampler may not have run since the last launch: count what is alive now too.
-    peak = Math.max(peak, alive());
+    await tickUntil('the launches after the throttling', () => alive() === MAX_WORKERS);
+    await tickUntil('the status to report a good tick', () => loop.status.lastTickOk === true);
     expect(peak).toBe(MAX_WORKERS);
   }, 30_000);
 });

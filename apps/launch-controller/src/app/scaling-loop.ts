@@ -1,4 +1,4 @@
-import { Injectable, Logger, type OnApplicationBootstrap, type OnApplicationShutdown } from '@nestjs/common';
+import { Inject, Injectable, Logger, Optional, type OnApplicationBootstrap, type OnApplicationShutdown } from '@nestjs/common';
 import { AwsResources, type QueueDepth } from '@app/aws';
 import { AppConfig } from '@app/config';
 import {
@@ -37,6 +37,26 @@ export interface FleetStatus {
   updatedAt?: string;
 }
 
+/** The time the scaling loop decides by and waits on between ticks. */
+export interface LoopClock {
+  now(): number;
+  setTimeout(fn: () => void, ms: number): unknown;
+  clearTimeout(handle: unknown): void;
+}
+
+/** The wall clock and Node's timers. */
+export const SYSTEM_CLOCK: LoopClock = {
+  now: () => Date.now(),
+  setTimeout: (fn, ms) => setTimeout(fn, ms),
+  clearTimeout: (handle) => clearTimeout(handle as NodeJS.Timeout),
+};
+
+/**
+ * Injection token of the loop's clock (default: SYSTEM_CLOCK). A test gives a
+ * virtual one, to run many ticks, back-offs included, without waiting for them.
+ */
+export const SCALING_CLOCK = Symbol('SCALING_CLOCK');
+
 /**
  * The scaling loop: every SCALE_TICK_MS, read the launch queue's backlog and
  * the fleet, and launch what the planner asks for. Ticks never overlap (each is
@@ -47,7 +67,7 @@ export interface FleetStatus {
 @Injectable()
 export class ScalingLoop implements OnApplicationBootstrap, OnApplicationShutdown {
   private readonly logger = new Logger(ScalingLoop.name);
-  private timer?: NodeJS.Timeout;
+  private timer?: unknown;
   private stopped = false;
   private lastLogged = '';
   private current?: Promise<unknown>;
@@ -64,6 +84,7 @@ export class ScalingLoop implements OnApplicationBootstrap, OnApplicationShutdow
     private readonly aws: AwsResources,
     private readonly fleet: Fleet,
     registry: MetricsRegistry,
+    @Optional() @Inject(SCALING_CLOCK) private readonly clock: LoopClock = SYSTEM_CLOCK,
   ) {
     const s = config.scaling;
     // A launch controller that could never launch should not start at all.
@@ -111,7 +132,7 @@ export class ScalingLoop implements OnApplicationBootstrap, OnApplicationShutdow
 
   async onApplicationShutdown(): Promise<void> {
     this.stopped = true;
-    clearTimeout(this.timer);
+    this.clock.clearTimeout(this.timer);
     clearTimeout(this.leaseTimer);
     await Promise.all([this.current, this.leaseCheck]);
     // A standby may take over at once rather than after the lease runs out.
@@ -136,10 +157,10 @@ export class ScalingLoop implements OnApplicationBootstrap, OnApplicationShutdow
 
   private schedule(delayMs: number): void {
     if (this.stopped) return;
-    this.timer = setTimeout(() => {
+    this.timer = this.clock.setTimeout(() => {
       this.current = this.tick().finally(() =>
         // After failed ticks (SQS or EC2 unreachable, throttled), wait longer each time.
-        this.schedule(Math.max(this.config.scaling.tickMs, this.tickBackoff.remaining(Date.now()))),
+        this.schedule(Math.max(this.config.scaling.tickMs, this.tickBackoff.remaining(this.clock.now()))),
       );
     }, delayMs);
   }
@@ -154,7 +175,7 @@ export class ScalingLoop implements OnApplicationBootstrap, OnApplicationShutdow
     }
     try {
       const [depth, listed] = await Promise.all([this.aws.launchQueue.depth(), this.fleet.list()]);
-      const plan = this.planner.plan(Date.now(), depth, listed);
+      const plan = this.planner.plan(this.clock.now(), depth, listed);
       for (const w of plan.expired) {
         this.logger.warn(`worker ${w.id} was never listed within ${this.config.scaling.launchInFlightSeconds} s of its launch: no longer counted`);
       }
@@ -175,7 +196,7 @@ export class ScalingLoop implements OnApplicationBootstrap, OnApplicationShutdow
       const message = (err as Error).message;
       this.status.lastError = { at: new Date().toISOString(), message };
       this.status.lastTickOk = false;
-      const waitMs = this.tickBackoff.fail(Date.now(), message);
+      const waitMs = this.tickBackoff.fail(this.clock.now(), message);
       this.logger.warn(`scaling tick failed, next try in ${(Math.max(waitMs, this.config.scaling.tickMs) / 1000).toFixed(1)} s: ${message}`);
       return undefined;
     }
@@ -187,7 +208,7 @@ export class ScalingLoop implements OnApplicationBootstrap, OnApplicationShutdow
     try {
       launched = await this.fleet.launch(count);
     } catch (err) {
-      const outcome = this.planner.failed(Date.now(), count, err as Error);
+      const outcome = this.planner.failed(this.clock.now(), count, err as Error);
       this.metrics.launchFailures.inc({ kind: err instanceof InsufficientCapacityError ? 'capacity' : (err as Error).name || 'Error' });
       this.logger.warn({
         msg: `launch of ${count} failed, next launch in ${((outcome.backoff?.waitMs ?? 0) / 1000).toFixed(1)} s: ${(err as Error).message}`,
@@ -198,7 +219,7 @@ export class ScalingLoop implements OnApplicationBootstrap, OnApplicationShutdow
       if ((err as { retryable?: boolean }).retryable !== true) throw err;
       return;
     }
-    const outcome = this.planner.launched(Date.now(), count, launched);
+    const outcome = this.planner.launched(this.clock.now(), count, launched);
     this.metrics.launched.inc(launched.length);
     // Show the new workers now rather than a tick later: the status is what people watch.
     const instances = [...before, ...launched];
