@@ -12,12 +12,10 @@ import {
 } from '@app/contracts';
 import { loadConfig } from '@app/config';
 import { MetricsRegistry } from '@app/platform';
-import { startTestStack, type TestStack } from '@tools/testing';
+import { startTestStack, until, type TestStack } from '@tools/testing';
 import { DeadLetterWatcher } from './dead-letter-watcher';
 import { GiveUp } from './give-up';
 import { PollLoop } from './poll-loop';
-
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 // Receives and redeliveries on the embedded SQS take seconds: the bound is for a loaded machine.
 jest.setTimeout(30_000);
@@ -68,8 +66,8 @@ describe('DeadLetterWatcher', () => {
     await launchQueue.send(serialize(msg));
     // Two workers take it and die without deleting it.
     for (let i = 0; i < 2; i++) expect(await launchQueue.receive({ waitSeconds: 3 })).toHaveLength(1);
-    await sleep(1100);
-    expect(await launchQueue.receive({ waitSeconds: 1 })).toEqual([]);
+    // A long poll past its visibility timeout: when it is due again, SQS moves it to the dead-letter queue instead.
+    expect(await launchQueue.receive({ waitSeconds: 2 })).toEqual([]);
 
     const [dead] = (await launchDeadLetterQueue?.receive({ waitSeconds: 2 })) ?? [];
     expect(await watcher.handle(dead.body, 'launch')).toBe('gave-up');
@@ -150,10 +148,14 @@ describe('DeadLetterWatcher', () => {
       expect(checks.length).toBeGreaterThanOrEqual(1);
       expect(checks.length).toBeLessThanOrEqual(2);
       expect(await stored(msg.imageId)).toEqual(answer);
-      // Exactly one answer: nothing else comes.
-      await sleep(1500);
-      expect(await announcements()).toEqual([]);
-      expect(await stack.resources.monitorDeadLetterQueue?.depth()).toEqual({ visible: 0, inFlight: 0, delayed: 0 });
+      // Exactly one answer: once the monitor queue and its dead-letter queue hold nothing (not even a
+      // message being handled), nothing is left that could answer again, and no other answer was sent.
+      const empty = { visible: 0, inFlight: 0, delayed: 0 };
+      await until('both queues to be empty', async () => {
+        const [monitorDepth, deadDepth] = await Promise.all([stack.resources.monitorQueue.depth(), stack.resources.monitorDeadLetterQueue?.depth()]);
+        return JSON.stringify([monitorDepth, deadDepth]) === JSON.stringify([empty, empty]);
+      });
+      expect(await announcements(0)).toEqual([]);
     } finally {
       await failingChecks.stop();
     }

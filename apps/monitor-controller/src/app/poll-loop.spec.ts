@@ -1,5 +1,5 @@
 import { Logger } from '@nestjs/common';
-import { sleep, startTestStack, until, type TestStack } from '@tools/testing';
+import { startTestStack, until, type TestStack } from '@tools/testing';
 import { PollLoop } from './poll-loop';
 
 describe('PollLoop on the monitor queue (with its dead-letter queue)', () => {
@@ -7,18 +7,17 @@ describe('PollLoop on the monitor queue (with its dead-letter queue)', () => {
   const loops: PollLoop[] = [];
   const logger = new Logger('test');
 
-  beforeAll(async () => {
+  // A fresh emulator per test: a long poll that stop() aborted is still served on the emulator's side
+  // until its wait ends, and the message it takes there counts as a receive toward maxReceiveCount;
+  // on a queue of its own, no test can lose a message to the previous test's loop.
+  beforeEach(async () => {
     // Two receives without a delete dead-letter a monitor message; a second of visibility keeps it quick.
     stack = await startTestStack({ queuePrefix: 'poll-', monitorMaxReceiveCount: 2, monitorVisibilitySeconds: 1 });
   });
   afterEach(async () => {
     await Promise.all(loops.splice(0).map((l) => l.stop()));
-    // A long poll aborted by stop() still takes a message on the emulator's side until its wait
-    // ends (real SQS may too; the message returns after its visibility timeout): let it end.
-    // No event marks the end of the emulator's wait, hence the fixed delay.
-    await sleep(1100);
+    await stack.stop();
   });
-  afterAll(() => stack.stop());
 
   function loop(handle: (body: string) => Promise<string>, onHandled?: (o: string) => void): PollLoop {
     const l = new PollLoop(stack.resources.monitorQueue, handle, logger, onHandled, { waitSeconds: 1 });
@@ -48,9 +47,12 @@ describe('PollLoop on the monitor queue (with its dead-letter queue)', () => {
     loop(async (body) => (calls.push(body), 'malformed')).start();
     await stack.resources.monitorQueue.send('{"type":"monitor","imageId":"nope"}');
     expect(await drainDeadLetters()).toEqual(['{"type":"monitor","imageId":"nope"}']);
-    await sleep(1500); // past the visibility timeout: it would be back if it had stayed (an absence has no event)
+    // Deleted from the monitor queue (not even in flight): no copy is left there to be handled again.
+    await until('the message deleted from the monitor queue', async () => {
+      const depth = await stack.resources.monitorQueue.depth();
+      return depth.visible + depth.inFlight + depth.delayed === 0;
+    });
     expect(calls).toHaveLength(1);
-    expect(await stack.resources.monitorQueue.depth()).toEqual({ visible: 0, inFlight: 0, delayed: 0 });
   });
 
   it('a message whose handler keeps throwing lands in the dead-letter queue after maxReceiveCount, and the loop lives on', async () => {
