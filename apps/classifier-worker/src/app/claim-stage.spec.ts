@@ -1,18 +1,10 @@
 import type { Queue } from '@app/aws';
 import { parseMonitorMessage } from '@app/contracts';
-import { startTestStack, type TestStack } from '@tools/testing';
+import { startTestStack, until, type TestStack } from '@tools/testing';
 import { drain, enqueue, photos, recordingLogger } from '../../test/worker-test-kit';
 import { ClaimStage, type ClaimDeps } from './claim-stage';
 import type { Job } from './job';
 import { PrefetchBudget } from './prefetch-budget';
-
-const until = async (cond: () => boolean, ms = 10_000) => {
-  const end = Date.now() + ms;
-  while (!cond()) {
-    if (Date.now() > end) throw new Error('condition not met in time');
-    await new Promise((r) => setTimeout(r, 20));
-  }
-};
 
 describe('ClaimStage against the embedded SQS', () => {
   let stack: TestStack;
@@ -25,8 +17,15 @@ describe('ClaimStage against the embedded SQS', () => {
     const claimed: Job[] = [];
     const finish: (() => void)[] = [];
     const { log, lines } = recordingLogger();
+    // How many messages each receive from the launch queue asked for.
+    const asked: number[] = [];
+    const launchQueue = Object.create(stack.resources.launchQueue) as Queue;
+    launchQueue.receive = (o = {}) => {
+      asked.push(o.maxMessages ?? 1);
+      return stack.resources.launchQueue.receive(o);
+    };
     const s = new ClaimStage({
-      launchQueue: stack.resources.launchQueue,
+      launchQueue,
       monitorQueue: stack.resources.monitorQueue,
       workerId: 'local-3',
       settings: { pollWaitSeconds: 1, imageDeadlineSeconds: 30, imageHardLimitSeconds: 60, livenessCheckSeconds: 30, prefetch: 20 },
@@ -38,23 +37,25 @@ describe('ClaimStage against the embedded SQS', () => {
       },
       ...over,
     });
-    return { s, claimed, finish, lines };
+    return { s, claimed, finish, lines, asked };
   }
 
   it('receives no more than the prefetch budget has room for; claims each with its first check, then deletes it', async () => {
     const sent = await enqueue(stack, photos(6));
-    const { s, claimed, finish } = stage(new PrefetchBudget(20, 10_000, 2));
+    const { s, claimed, finish, asked } = stage(new PrefetchBudget(20, 10_000, 2));
     s.start();
-    await until(() => claimed.length === 2);
-    await new Promise((r) => setTimeout(r, 1500));
-    expect(claimed).toHaveLength(2);
-    // Two claimed (launch messages deleted), the other four untouched for other workers.
+    await until('two images claimed', () => claimed.length === 2);
+    // Two claimed (launch messages deleted), the other four untouched for other workers:
+    // no receive asked for more than the budget's room, and none is made while it is full.
     expect(await stack.resources.launchQueue.depth()).toMatchObject({ visible: 4, inFlight: 0 });
     expect((await stack.resources.monitorQueue.depth()).delayed).toBe(2);
-    while (claimed.length < 6) {
+    expect(asked.reduce((a, b) => a + b, 0)).toBe(2);
+    expect(claimed).toHaveLength(2);
+    // Each image finished makes room for one more.
+    await until('all six claimed, one as each finished image makes room', () => {
       finish.splice(0).forEach((f) => f());
-      await new Promise((r) => setTimeout(r, 50));
-    }
+      return claimed.length === 6;
+    });
     finish.splice(0).forEach((f) => f());
     await s.stop();
     expect(claimed.map((j) => j.msg.imageId).sort()).toEqual(sent.map((m) => m.imageId).sort());
@@ -67,7 +68,7 @@ describe('ClaimStage against the embedded SQS', () => {
       settings: { pollWaitSeconds: 1, imageDeadlineSeconds: 30, imageHardLimitSeconds: 60, livenessCheckSeconds: 1, prefetch: 20 },
     });
     s.start();
-    await until(() => claimed.length === 1);
+    await until('the image claimed', () => claimed.length === 1);
     finish[0]();
     await s.stop();
     const [body] = await drain(stack.resources.monitorQueue, 1, 5000);
@@ -83,7 +84,7 @@ describe('ClaimStage against the embedded SQS', () => {
     down.sendBatch = () => Promise.reject(new Error('monitor queue down'));
     const { s, claimed, lines } = stage(new PrefetchBudget(20, 10_000), { monitorQueue: down });
     s.start();
-    await until(() => lines.some((l) => l.msg === 'cannot send monitor messages: images left in the launch queue'));
+    await until('the failed check logged', () => lines.some((l) => l.msg === 'cannot send monitor messages: images left in the launch queue'));
     await s.stop();
     expect(claimed).toEqual([]);
     expect((await stack.resources.launchQueue.depth()).inFlight).toBe(1); // back after its visibility timeout
@@ -92,13 +93,18 @@ describe('ClaimStage against the embedded SQS', () => {
   it('once the idle time is spent, starts no poll (none is left pending) and says so once', async () => {
     let idle = 0;
     const started = Date.now();
-    const { s } = stage(new PrefetchBudget(20, 10_000), { idleLeftMs: () => 1500 - (Date.now() - started), onIdle: () => idle++ });
+    const budget = new PrefetchBudget(20, 10_000);
+    const { s, asked } = stage(budget, { idleLeftMs: () => 1500 - (Date.now() - started), onIdle: () => idle++ });
     s.start();
-    await until(() => idle > 0, 5000);
+    await until('the stage to say it is idle', () => idle > 0, 5000);
     expect(Date.now() - started).toBeLessThan(3000);
-    await new Promise((r) => setTimeout(r, 300));
-    expect(idle).toBe(1);
+    const polls = asked.length;
+    // What would wake a receive waiting for room starts no poll and no second idle: no poll is
+    // left pending on the queue's side (where it could take a message nobody will handle).
+    budget.changed();
     await s.stop();
+    expect(asked).toHaveLength(polls);
+    expect(idle).toBe(1);
   }, 30_000);
   it('a message still waiting for room when the worker stops is given back at once, not deleted', async () => {
     const [sent] = await enqueue(stack, photos(1));
@@ -108,7 +114,7 @@ describe('ClaimStage against the embedded SQS', () => {
     const received: string[] = [];
     const { s, claimed } = stage(budget, { onReceived: () => received.push('x') });
     s.start();
-    await until(() => received.length === 1);
+    await until('the message received', () => received.length === 1);
     await s.stop();
     expect(claimed).toEqual([]);
     expect(await stack.resources.launchQueue.depth()).toMatchObject({ visible: 1, inFlight: 0 });

@@ -4,13 +4,17 @@ import { heartbeatKey, parseHeartbeat, type HeldImage } from '@app/contracts';
 import { recordingLogger } from '../../test/worker-test-kit';
 import { HeartbeatKeeper, type HeartbeatDeps } from './heartbeat-keeper';
 
-/** The bucket as the keeper uses it: every heartbeat written, in order; `down` refuses writes. */
+/**
+ * The bucket as the keeper uses it: every heartbeat written, in order; `down` refuses writes.
+ * Each write takes `putMs` of the fake clock (the tests advance it), never real time.
+ */
 function fakeBucket(putMs = 1) {
   const writes: ReturnType<typeof parseHeartbeat>[] = [];
   const state = { down: false };
+  const storageLatency = () => new Promise<void>((written) => setTimeout(written, putMs));
   const bucket = {
     put: async (key: string, body: string) => {
-      await new Promise((r) => setTimeout(r, putMs));
+      await storageLatency();
       if (state.down) throw new RetryableError('s3.PutObject: SlowDown', 's3.PutObject');
       expect(key).toBe(heartbeatKey('w-1'));
       writes.push(parseHeartbeat(body));
