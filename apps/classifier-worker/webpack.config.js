@@ -16,6 +16,9 @@ module.exports = {
     new NxAppWebpackPlugin({
       target: 'node',
       compiler: 'tsc',
+      // Types are checked once for the whole workspace (`npx nx typecheck workspace`, part of npm test),
+      // not by a checker process per app build.
+      typeCheckOptions: false,
       main: './src/main.ts',
       // The model runs in a worker thread whose code is this second bundle, found
       // beside main.js at run time (libs/classifier engine.ts).

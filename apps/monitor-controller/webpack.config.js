@@ -13,6 +13,9 @@ module.exports = {
     new NxAppWebpackPlugin({
       target: 'node',
       compiler: 'tsc',
+      // Types are checked once for the whole workspace (`npx nx typecheck workspace`, part of npm test),
+      // not by a checker process per app build.
+      typeCheckOptions: false,
       main: './src/main.ts',
       tsConfig: './tsconfig.app.json',
       assets: ['./src/assets'],
