@@ -76,6 +76,13 @@ function readDockerfile(app: string): Dockerfile {
 }
 
 describe('docker/compose.yaml', () => {
+  it('uses only the top-level keys every compose implementation accepts (no `name:`, which docker-compose 1.29 rejects)', () => {
+    for (const file of ['compose.yaml', 'compose.moto.yaml']) {
+      const keys = Object.keys(parse(readFileSync(join(DOCKER, file), 'utf8'), { merge: true }) as object);
+      expect({ file, keys: keys.filter((k) => !k.startsWith('x-')) }).toEqual({ file, keys: ['services'] });
+    }
+  });
+
   const CONTROLLERS = ['launch-controller', 'monitor-controller'];
   const edgeEnv = () => processEnv(services['aws']);
   const containerPort = (svc: string, index: number) => (services[svc].ports ?? [])[index].split(':')[1];
