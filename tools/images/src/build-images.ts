@@ -1,5 +1,5 @@
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { defaultNodeImage, formatBytes, imageSpec, WORK_DIR, WORKSPACE_ROOT, type ImageName } from './catalogue';
@@ -110,6 +110,7 @@ export async function buildImages(
   for (const name of names) {
     const spec = imageSpec(name, context.dir);
     const logFile = join(logDir, `${name}.log`);
+    writeFileSync(logFile, '');
     log(`${name}: building ${spec.tag} with ${engine.name} (log: ${logFile})`);
     const started = Date.now();
     try {
