@@ -8,6 +8,7 @@ import {
   type Instance,
 } from '@aws-sdk/client-ec2';
 import { Ec2Fleet } from '@app/fleet';
+import { until } from '@tools/testing';
 import { startEc2StandIn, type Ec2StandIn } from './ec2-standin';
 
 const TEMPLATE_ID = 'lt-0123456789abcdef0';
@@ -28,16 +29,6 @@ function fleetOf(ec2: EC2Client, stackName = 'ics'): Ec2Fleet {
   });
 }
 
-async function until<T>(what: string, fn: () => Promise<T | undefined> | T | undefined, timeoutMs = 5000): Promise<T> {
-  const end = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await fn();
-    if (v !== undefined && v !== false) return v;
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 25));
-  }
-}
-
 /** What the SDK threw: its error code and HTTP status, as a caller sees them. */
 async function sdkError(p: Promise<unknown>): Promise<{ name: string; status?: number; message: string }> {
   try {
@@ -48,6 +39,9 @@ async function sdkError(p: Promise<unknown>): Promise<{ name: string; status?: n
   }
   throw new Error('the call succeeded');
 }
+
+/** Everything but Date: with these real, a test moves EC2's clock (Date.now) by hand while HTTP, the SDK and boot timers run as usual. */
+const REAL_TIMERS = ['hrtime', 'nextTick', 'performance', 'queueMicrotask', 'setImmediate', 'clearImmediate', 'setInterval', 'clearInterval', 'setTimeout', 'clearTimeout'] as const;
 
 const allIds = (reservations: { Instances?: Instance[] }[] | undefined) => (reservations ?? []).flatMap((r) => (r.Instances ?? []).map((i) => i.InstanceId));
 
@@ -223,19 +217,24 @@ describe('EC2 stand-in faults', () => {
   });
 
   afterEach(async () => {
+    jest.useRealTimers();
     for (const c of clients.splice(0)) c.destroy();
     await standIn.stop();
   });
 
   it('describe lag: new instances are missing from DescribeInstances (and NotFound by id) until the lag has passed', async () => {
+    // The lag is measured on a virtual clock (only Date is faked): the checks inside it cannot run late on a busy machine.
+    jest.useFakeTimers({ now: Date.now(), doNotFake: [...REAL_TIMERS] });
     standIn.setFaults({ describeLagSeconds: 0.6 });
     const fleet = fleetOf(client());
-    const t0 = Date.now();
     const [w] = await fleet.launch(1);
     expect(await fleet.list()).toEqual([]);
     expect(await sdkError(client().send(new DescribeInstancesCommand({ InstanceIds: [w.id] })))).toMatchObject({ name: 'InvalidInstanceID.NotFound' });
-    await until('visible', async () => ((await fleet.list()).length === 1 ? true : undefined), 3000);
-    expect(Date.now() - t0).toBeGreaterThanOrEqual(550);
+    jest.setSystemTime(Date.now() + 599);
+    expect(await fleet.list()).toEqual([]);
+    jest.setSystemTime(Date.now() + 1);
+    expect((await fleet.list()).map((i) => i.id)).toEqual([w.id]);
+    expect((await client().send(new DescribeInstancesCommand({ InstanceIds: [w.id] }))).Reservations?.[0]?.Instances?.[0]?.InstanceId).toBe(w.id);
   });
 
   it('capacity: a request beyond it launches what fits when that meets MinCount, else InsufficientInstanceCapacity', async () => {
@@ -276,6 +275,9 @@ describe('EC2 stand-in faults', () => {
   });
 
   it('throttling: a token bucket lets a burst through, then refuses until it refills; only the named actions', async () => {
+    // The bucket refills by the clock: a virtual one (only Date is faked; timers and HTTP stay real), so the
+    // burst happens at one instant however slow the machine, and the refill comes exactly when it is due.
+    jest.useFakeTimers({ now: Date.now(), doNotFake: [...REAL_TIMERS] });
     standIn.setFaults({ throttleBucket: { size: 3, refillPerSecond: 5 }, throttleActions: ['RunInstances'] });
     const ec2 = client(1);
     const run = () => ec2.send(new RunInstancesCommand({ MinCount: 1, MaxCount: 1, LaunchTemplate: { LaunchTemplateId: TEMPLATE_ID } }));
@@ -283,7 +285,10 @@ describe('EC2 stand-in faults', () => {
     expect(await sdkError(run())).toMatchObject({ name: 'RequestLimitExceeded' });
     // Describe is not throttled.
     for (let n = 0; n < 5; n++) await ec2.send(new DescribeInstancesCommand({}));
-    await new Promise((r) => setTimeout(r, 250));
+    // 5 calls a second: half a token after 100 ms is still no call, a whole one by 250 ms is.
+    jest.setSystemTime(Date.now() + 100);
+    expect(await sdkError(run())).toMatchObject({ name: 'RequestLimitExceeded' });
+    jest.setSystemTime(Date.now() + 150);
     await expect(run()).resolves.toBeDefined();
     expect(standIn.instances()).toHaveLength(4);
   });

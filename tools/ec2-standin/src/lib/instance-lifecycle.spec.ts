@@ -2,6 +2,7 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { EC2Client, RunInstancesCommand, TerminateInstancesCommand } from '@aws-sdk/client-ec2';
+import { until } from '@tools/testing';
 import { startEc2StandIn, type Ec2StandIn } from './ec2-standin';
 import { instancePath } from './instance-process';
 import type { InstanceStateName } from './instances';
@@ -19,13 +20,8 @@ function alive(pid: number | undefined): boolean {
   }
 }
 
-async function until(what: string, cond: () => boolean, timeoutMs = 25_000): Promise<void> {
-  const end = Date.now() + timeoutMs;
-  while (!cond()) {
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 25));
-  }
-}
+/** Instances start real node processes, which can take seconds each on a loaded machine. */
+const PROCESS_START_MS = 25_000;
 
 describe('EC2 stand-in instances: boot, worker process, shutdown', () => {
   let standIn: Ec2StandIn;
@@ -58,30 +54,39 @@ describe('EC2 stand-in instances: boot, worker process, shutdown', () => {
   });
 
   afterEach(async () => {
+    jest.useRealTimers();
     ec2?.destroy();
     await standIn?.stop();
     rmSync(logDir, { recursive: true, force: true });
   });
 
   it('stays pending for the boot delay, then runs the service, which finds its instance id through IMDSv2', async () => {
+    // The boot delay passes on a virtual clock, to the millisecond; the service's process and HTTP are real.
+    jest.useFakeTimers({ doNotFake: ['nextTick', 'setImmediate', 'clearImmediate', 'queueMicrotask'] });
     await start({ SERVICE_MODE: 'run' }, { bootSeconds: 0.8 });
-    const t0 = Date.now();
     const id = await launch();
+    await jest.advanceTimersByTimeAsync(799);
     expect(stateOf(id)).toBe('pending');
     expect(standIn.instance(id)?.pid).toBeUndefined();
-    await until('running', () => stateOf(id) === 'running');
-    expect(Date.now() - t0).toBeGreaterThanOrEqual(700);
-    await until('the service to print its id', () => logOf(id).includes('instance'));
+    await jest.advanceTimersByTimeAsync(1);
+    expect(stateOf(id)).toBe('running');
+    expect(standIn.instance(id)?.pid).toBeDefined();
+    jest.useRealTimers();
+    await until('the service to print its id', () => logOf(id).includes('instance'), PROCESS_START_MS);
     expect(logOf(id)).toContain(`instance ${id} platform ec2`);
     expect(alive(standIn.instance(id)?.pid)).toBe(true);
   });
 
   it('serves IMDSv2 only with a session token, and only to a running instance', async () => {
+    // Boot on a virtual clock, so the look while pending cannot come late on a busy machine.
+    jest.useFakeTimers({ doNotFake: ['nextTick', 'setImmediate', 'clearImmediate', 'queueMicrotask'] });
     await start({ SERVICE_MODE: 'run' });
     const id = await launch();
     const base = standIn.instance(id)?.metadataEndpoint as string;
     expect((await fetch(`${base}/latest/api/token`, { method: 'PUT', headers: { 'X-aws-ec2-metadata-token-ttl-seconds': '60' } })).status).toBe(404);
-    await until('running', () => stateOf(id) === 'running');
+    await jest.advanceTimersByTimeAsync(300);
+    expect(stateOf(id)).toBe('running');
+    jest.useRealTimers();
     expect((await fetch(`${base}/latest/api/token`, { method: 'PUT' })).status).toBe(400);
     expect((await fetch(`${base}/latest/meta-data/instance-id`)).status).toBe(401);
     const token = await (await fetch(`${base}/latest/api/token`, { method: 'PUT', headers: { 'X-aws-ec2-metadata-token-ttl-seconds': '60' } })).text();
@@ -90,21 +95,21 @@ describe('EC2 stand-in instances: boot, worker process, shutdown', () => {
     expect(await res.text()).toBe(id);
     // Another instance's token does not open this one.
     const other = await launch();
-    await until('other running', () => stateOf(other) === 'running');
+    await until('other running', () => stateOf(other) === 'running', PROCESS_START_MS);
     expect((await fetch(`${standIn.instance(other)?.metadataEndpoint}/latest/meta-data/instance-id`, { headers: { 'X-aws-ec2-metadata-token': token } })).status).toBe(401);
   });
 
   it('a service that exits 0 powers the instance off: shutting-down, then terminated (instance-initiated)', async () => {
     await start({ SERVICE_MODE: 'exit0' });
     const id = await launch();
-    await until('terminated', () => stateOf(id) === 'terminated');
+    await until('terminated', () => stateOf(id) === 'terminated', PROCESS_START_MS);
     expect(standIn.instance(id)?.stateReason).toBe('Client.InstanceInitiatedShutdown');
   });
 
   it('`shutdown -h now` on the instance reaches the stand-in, never this machine: the instance terminates', async () => {
     await start({ SERVICE_MODE: 'shutdown' });
     const id = await launch();
-    await until('terminated', () => stateOf(id) === 'terminated');
+    await until('terminated', () => stateOf(id) === 'terminated', PROCESS_START_MS);
     expect(standIn.instance(id)?.stateReason).toBe('Client.InstanceInitiatedShutdown');
     // The instance's shutdown stopped its service with SIGTERM, as an OS shutdown does.
     expect(logOf(id)).toContain('SIGTERM: exiting');
@@ -117,28 +122,28 @@ describe('EC2 stand-in instances: boot, worker process, shutdown', () => {
   it('with shutdown behaviour stop, a powered-off instance is stopped, not terminated', async () => {
     await start({ SERVICE_MODE: 'exit0' }, { shutdownBehavior: 'stop' });
     const id = await launch();
-    await until('stopped', () => stateOf(id) === 'stopped');
+    await until('stopped', () => stateOf(id) === 'stopped', PROCESS_START_MS);
     await ec2.send(new TerminateInstancesCommand({ InstanceIds: [id] }));
-    await until('terminated', () => stateOf(id) === 'terminated');
+    await until('terminated', () => stateOf(id) === 'terminated', PROCESS_START_MS);
   });
 
   it('a crashing service restarts (systemd Restart=on-failure) and after five starts powers the instance off', async () => {
     await start({ SERVICE_MODE: 'crash' });
     const id = await launch();
-    await until('terminated', () => stateOf(id) === 'terminated');
+    await until('terminated', () => stateOf(id) === 'terminated', 3 * PROCESS_START_MS); // five process starts in a row
     expect(logOf(id).match(/instance i-/g)).toHaveLength(5);
-  });
+  }, 90_000);
 
   it('TerminateInstances stops the service with SIGTERM; one that ignores it is killed after the grace time', async () => {
     await start({ SERVICE_MODE: 'run', IGNORE_SIGTERM: '1' });
     const id = await launch();
-    await until('the service to start', () => logOf(id).includes('instance'));
+    await until('the service to start', () => logOf(id).includes('instance'), PROCESS_START_MS);
     const pid = standIn.instance(id)?.pid;
     const t0 = Date.now();
     const out = await ec2.send(new TerminateInstancesCommand({ InstanceIds: [id] }));
     expect(out.TerminatingInstances?.[0]).toMatchObject({ InstanceId: id, CurrentState: { Code: 32, Name: 'shutting-down' }, PreviousState: { Code: 16, Name: 'running' } });
     expect(stateOf(id)).toBe('shutting-down');
-    await until('terminated', () => stateOf(id) === 'terminated');
+    await until('terminated', () => stateOf(id) === 'terminated', PROCESS_START_MS);
     expect(Date.now() - t0).toBeGreaterThanOrEqual(450);
     expect(logOf(id)).toContain('ignoring SIGTERM');
     expect(alive(pid)).toBe(false);
@@ -147,7 +152,7 @@ describe('EC2 stand-in instances: boot, worker process, shutdown', () => {
   it('stop() ends every instance service', async () => {
     await start({ SERVICE_MODE: 'run' });
     const ids = [await launch(), await launch()];
-    await until('both started', () => ids.every((id) => logOf(id).includes('instance')));
+    await until('both started', () => ids.every((id) => logOf(id).includes('instance')), PROCESS_START_MS);
     const pids = ids.map((id) => standIn.instance(id)?.pid);
     expect(pids.every(alive)).toBe(true);
     await standIn.stop();

@@ -5,16 +5,6 @@ import type { Ec2Faults } from './faults';
 const TEMPLATE_ID = 'lt-0123456789abcdef5';
 const SPOT = { InstanceMarketOptions: { MarketType: 'spot', SpotOptions: { SpotInstanceType: 'one-time', InstanceInterruptionBehavior: 'terminate' } } } as const;
 
-async function until<T>(what: string, fn: () => Promise<T | undefined> | T | undefined, timeoutMs = 5000): Promise<T> {
-  const end = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await fn();
-    if (v !== undefined && v !== false) return v;
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
-}
-
 /** GET one metadata path the way an instance does (IMDSv2: token first). */
 async function metadata(endpoint: string, path: string): Promise<{ status: number; body: string }> {
   const token = await (await fetch(`${endpoint}/latest/api/token`, { method: 'PUT', headers: { 'X-aws-ec2-metadata-token-ttl-seconds': '60' } })).text();
@@ -35,6 +25,7 @@ describe('EC2 stand-in: Spot instances', () => {
   const errorOf = (p: Promise<unknown>) => p.then(() => 'succeeded', (e: { name: string; message: string }) => `${e.name}: ${e.message}`);
 
   afterEach(async () => {
+    jest.useRealTimers();
     ec2?.destroy();
     await standIn?.stop();
   });
@@ -62,30 +53,38 @@ describe('EC2 stand-in: Spot instances', () => {
   });
 
   it('interrupts a Spot instance after EC2_SPOT_INTERRUPT_SECONDS: the metadata notice (404 before), then termination two scaled minutes later', async () => {
-    // 120 s / 300 = 0.4 s from the notice to the termination. The notice comes 3 s after the instance
-    // runs: room for the "404 before" look even on a loaded machine.
+    // EC2's waits run on a virtual clock: boot, the 3 s to the notice and the 120 s / 300 = 0.4 s to the
+    // termination pass when the test says so, to the millisecond, however loaded the machine is. HTTP and
+    // the SDK stay real (they wait on I/O, not on these timers).
+    jest.useFakeTimers({ doNotFake: ['nextTick', 'setImmediate', 'clearImmediate', 'queueMicrotask'] });
     await start({ spotInterruptSeconds: 3 }, 300);
     const id = (await run(SPOT)).Instances?.[0].InstanceId as string;
     const onDemandId = (await run()).Instances?.[0].InstanceId as string;
     const imds = standIn.instance(id)?.metadataEndpoint as string;
-    await until('running', () => standIn.instance(id)?.state === 'running');
+    await jest.advanceTimersByTimeAsync(50);
+    expect(standIn.instance(id)?.state).toBe('running');
     const runningAt = standIn.instance(id)?.runningAt?.getTime() as number;
     expect(await metadata(imds, 'instance-life-cycle')).toEqual({ status: 200, body: 'spot' });
+
+    // No notice a millisecond before the configured time, the notice at it.
+    await jest.advanceTimersByTimeAsync(2999);
     expect((await metadata(imds, 'spot/instance-action')).status).toBe(404);
-
-    const notice = await until('the notice', async () => {
-      const r = await metadata(imds, 'spot/instance-action');
-      return r.status === 200 ? r.body : undefined;
-    });
+    await jest.advanceTimersByTimeAsync(1);
+    const notice = await metadata(imds, 'spot/instance-action');
+    expect(notice.status).toBe(200);
     const view = standIn.instance(id);
-    expect(view?.interruption?.noticeAt.getTime()).toBeGreaterThanOrEqual(runningAt + 3000);
+    expect(view?.interruption?.noticeAt.getTime()).toBe(runningAt + 3000);
     expect(view?.interruption && view.interruption.at.getTime() - view.interruption.noticeAt.getTime()).toBe(400);
-    expect(JSON.parse(notice)).toEqual({ action: 'terminate', time: (view?.interruption?.at.toISOString() as string).replace(/\.\d{3}Z$/, 'Z') });
-    expect(await metadata(standIn.instance(id)?.metadataEndpoint as string, 'spot/termination-time')).toMatchObject({ status: 200 });
+    expect(JSON.parse(notice.body)).toEqual({ action: 'terminate', time: (view?.interruption?.at.toISOString() as string).replace(/\.\d{3}Z$/, 'Z') });
+    expect(await metadata(imds, 'spot/termination-time')).toMatchObject({ status: 200 });
 
-    await until('terminated', () => standIn.instance(id)?.state === 'terminated');
+    // Still running until the scaled two minutes have passed, then terminated by EC2.
+    await jest.advanceTimersByTimeAsync(399);
+    expect(standIn.instance(id)?.state).toBe('running');
+    await jest.advanceTimersByTimeAsync(1);
+    expect(standIn.instance(id)?.state).toBe('terminated');
     expect(standIn.instance(id)?.stateReason).toBe('Server.SpotInstanceTermination');
-    expect((standIn.instance(id)?.endedAt?.getTime() as number) - (view?.interruption?.noticeAt.getTime() as number)).toBeGreaterThanOrEqual(400);
+    expect((standIn.instance(id)?.endedAt?.getTime() as number) - (view?.interruption?.noticeAt.getTime() as number)).toBe(400);
     // On-demand instances are never interrupted, and a test cannot interrupt them either.
     expect(standIn.instance(onDemandId)?.state).toBe('running');
     expect(standIn.interruptSpot(onDemandId)).toBe(false);
