@@ -15,11 +15,21 @@ describe('npm run local-aws', () => {
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     let out = '';
-    child.stdout.on('data', (b: Buffer) => (out += b.toString()));
+    let err = '';
     const exited = new Promise<number | null>((r) => child.once('exit', (c) => r(c)));
+    // Ready when every variable this test uses is printed (whole lines); an exit before that fails at once, with what it said.
+    const used = ['AWS_ENDPOINT_URL', 'AWS_REGION', 'AWS_ACCESS_KEY_ID', 'AWS_SECRET_ACCESS_KEY', 'S3_FORCE_PATH_STYLE', 'INPUT_BUCKET', 'OUTPUT_BUCKET'];
+    const queues = ['LAUNCH_QUEUE_URL', 'MONITOR_QUEUE_URL', 'OUTPUT_QUEUE_URL', 'MONITOR_DEAD_LETTER_QUEUE_URL'];
+    const printed = new Promise<void>((resolve, reject) => {
+      child.stdout.on('data', (b: Buffer) => {
+        out += b.toString();
+        if ([...used, ...queues].every((k) => new RegExp(`^export ${k}=.*\n`, 'm').test(out))) resolve();
+      });
+      child.stderr.on('data', (b: Buffer) => (err += b.toString()));
+      void exited.then((code) => reject(new Error(`npm run local-aws exited ${code} before printing its environment:\n${out}${err}`)));
+    });
     try {
-      const end = Date.now() + 30_000;
-      while (!out.includes('export OUTPUT_QUEUE_URL=') && Date.now() < end) await new Promise((r) => setTimeout(r, 100));
+      await printed;
       const env = Object.fromEntries([...out.matchAll(/^export (\w+)=(.*)$/gm)].map((m) => [m[1], m[2]]));
       expect(Object.keys(env)).toEqual(
         expect.arrayContaining(['AWS_ENDPOINT_URL', 'AWS_ACCESS_KEY_ID', 'AWS_SECRET_ACCESS_KEY', 'LAUNCH_QUEUE_URL', 'INPUT_BUCKET', 'MONITOR_DEAD_LETTER_QUEUE_URL']),
