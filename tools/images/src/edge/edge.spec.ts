@@ -1,7 +1,8 @@
 import { DescribeInstancesCommand, EC2Client, RunInstancesCommand } from '@aws-sdk/client-ec2';
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { eventually } from '@tools/testing';
 import { EDGE_LAUNCH_TEMPLATE_ID, edgeSettings, startEdge, type Edge } from './edge';
 
 describe('edge settings', () => {
@@ -46,11 +47,17 @@ describe('the edge', () => {
       const run = await ec2.send(new RunInstancesCommand({ MinCount: 1, MaxCount: 1, LaunchTemplate: { LaunchTemplateId: EDGE_LAUNCH_TEMPLATE_ID, Version: '$Latest' } }));
       const id = run.Instances?.[0]?.InstanceId ?? '';
       expect(id).toMatch(/^i-/);
-      const end = Date.now() + 20_000;
-      while (!existsSync(out) || readFileSync(out, 'utf8') === '') {
-        if (Date.now() > end) throw new Error(`the instance's worker did not start: ${lines.join('\n')}`);
-        await new Promise((r) => setTimeout(r, 100));
-      }
+      // The worker writes its environment, then says it is up; its output reaches the edge's log (a container's
+      // stdout), prefixed with its instance.
+      await eventually(
+        () => {
+          if (!lines.includes(`[${id}] worker up`)) throw new Error(`the edge's log so far:\n${lines.join('\n')}`);
+          return true;
+        },
+        20_000,
+        50,
+        "the instance's worker to say it is up in the edge's log",
+      );
       const env = JSON.parse(readFileSync(out, 'utf8')) as Record<string, string>;
       expect(env).toMatchObject({
         ...e.aws.env,
@@ -62,10 +69,6 @@ describe('the edge', () => {
       expect(env['WORKER_MAIN']).toBeUndefined();
       const described = await ec2.send(new DescribeInstancesCommand({ InstanceIds: [id] }));
       expect(described.Reservations?.[0]?.Instances?.[0]?.State?.Name).toBe('running');
-      // The worker's own output reaches the edge's log (a container's stdout), prefixed with its instance.
-      const logEnd = Date.now() + 5_000;
-      while (!lines.includes(`[${id}] worker up`) && Date.now() < logEnd) await new Promise((r) => setTimeout(r, 100));
-      expect(lines).toContain(`[${id}] worker up`);
     } finally {
       ec2.destroy();
     }
