@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import type { INestApplication } from '@nestjs/common';
 import { startApp } from '@app/platform';
 import { startFaultProxy, type FaultProxy } from '@tools/local-aws';
-import { sleep, startTestStack, type TestStack } from '@tools/testing';
+import { eventually, startTestStack, type TestStack } from '@tools/testing';
 import { AppModule } from './app.module';
 import { DeadLetterWatcher } from './dead-letter-watcher';
 
@@ -50,14 +50,12 @@ describe('monitor-controller /health tells the truth about its consumers', () =>
     return { status: res.status, body: (await res.json()) as Record<string, Record<string, { status: string; message?: string }>> };
   };
   type Health = Awaited<ReturnType<typeof health>>;
-  async function untilHealth(done: (h: Health) => boolean, timeoutMs: number) {
-    const end = Date.now() + timeoutMs;
-    for (;;) {
+  /** Asks /health until `done` holds, and returns that answer. */
+  const untilHealth = (what: string, done: (h: Health) => boolean, timeoutMs: number) =>
+    eventually(async () => {
       const h = await health();
-      if (done(h) || Date.now() > end) return h;
-      await sleep(200);
-    }
-  }
+      return done(h) ? h : undefined;
+    }, timeoutMs, 200, what);
 
   it('is up while the monitor queue and both dead-letter queues are consumed', async () => {
     const h = await health();
@@ -73,14 +71,14 @@ describe('monitor-controller /health tells the truth about its consumers', () =>
     proxy.cut();
     try {
       // Each consumer fails on its own next receive (after the SDK's own retries).
-      const down = await untilHealth((h) => h.body['error']?.['monitorQueue'] !== undefined, 20_000);
+      const down = await untilHealth('/health to report the monitor queue down', (h) => h.body['error']?.['monitorQueue'] !== undefined, 20_000);
       expect(down.status).toBe(503);
       expect(down.body['error']['monitorQueue']).toEqual({ status: 'down', message: expect.stringMatching(/receives from .*health-monitor failing for \d+ s: sqs.ReceiveMessage/) });
     } finally {
       proxy.restore();
     }
     // Back once a receive completes again: the first after the outage is a long poll of up to 20 s.
-    const up = await untilHealth((h) => h.status === 200, 45_000);
+    const up = await untilHealth('/health to be up again', (h) => h.status === 200, 45_000);
     expect(up.status).toBe(200);
   }, 90_000);
 

@@ -19,7 +19,7 @@ import {
 } from '@app/contracts';
 import { LocalProcessFleet, readWorkerRecord } from '@app/fleet';
 import { MetricsRegistry } from '@app/platform';
-import { startTestStack, WORKSPACE_ROOT, type TestStack } from '@tools/testing';
+import { startTestStack, until, WORKSPACE_ROOT, type TestStack } from '@tools/testing';
 import { recordingQueue } from '../../test/monitor-doubles';
 import { DeadlineMonitor } from './deadline-monitor';
 import { GiveUp } from './give-up';
@@ -29,6 +29,16 @@ const STATUS_PROCESS = join(WORKSPACE_ROOT, 'libs/fleet/src/testing/status-repor
 
 // Each test makes S3/SQS round trips and starts a process: the bound is for a loaded machine.
 jest.setTimeout(30_000);
+
+/** Whether a process is there (signal 0 only asks). */
+const alive = (pid: number) => {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+};
 
 describe('DeadlineMonitor', () => {
   let stack: TestStack;
@@ -74,6 +84,17 @@ describe('DeadlineMonitor', () => {
     });
   }
 
+  /**
+   * A monitor whose further checks are recorded instead of sent: the real monitor queue also holds
+   * delayed checks of earlier tests, which come due at any time, so its depth cannot say what one call sent.
+   */
+  function recheckingMonitor() {
+    const rechecks = recordingQueue();
+    const resources = { ...stack.resources, monitorQueue: rechecks.queue } as AwsResources;
+    return { monitor: new DeadlineMonitor(stack.config, resources, fleet, new GiveUp(stack.resources), new MetricsRegistry()), rechecks };
+  }
+  const checkEvery = () => stack.config.worker.livenessCheckSeconds;
+
   const drain = async (q: AwsResources['launchQueue']) => {
     const got = await q.receive({ maxMessages: 10 });
     await q.deleteBatch(got.map((m) => m.receiptHandle));
@@ -115,8 +136,7 @@ describe('DeadlineMonitor', () => {
     });
     const record = JSON.parse((await stack.resources.outputBucket.getBuffer(attemptKey(msg.imageId))).toString());
     expect(record.attempt).toBe(2);
-    await new Promise((r) => setTimeout(r, 300));
-    expect(() => process.kill(pid, 0)).toThrow();
+    await until('the late worker to be terminated', () => !alive(pid));
 
     // The same monitor message again (SQS delivers at least once): nothing more happens.
     expect(await monitor.handle(serialize(msg))).toBe('superseded');
@@ -143,9 +163,10 @@ describe('DeadlineMonitor', () => {
   it('checks an alive worker again after LIVENESS_CHECK_SECONDS while its deadline is ahead', async () => {
     const [worker] = await fleet.launch(1);
     const msg = message(1, { instanceId: worker.id, deadline: new Date(Date.now() + 60_000).toISOString() });
-    const delayed = (await stack.resources.monitorQueue.depth()).delayed;
+    const { monitor, rechecks } = recheckingMonitor();
     expect(await monitor.handle(serialize(msg))).toBe('watching');
-    expect(await stack.resources.monitorQueue.depth()).toEqual({ visible: 0, inFlight: 0, delayed: delayed + 1 });
+    expect(rechecks.sent.map((b) => parseMonitorMessage(b))).toEqual([expect.objectContaining({ imageId: msg.imageId, attempt: 1 })]);
+    expect(rechecks.delays).toEqual([checkEvery()]);
     expect(await drain(stack.resources.launchQueue)).toEqual([]);
   });
 
@@ -157,7 +178,8 @@ describe('DeadlineMonitor', () => {
   });
 
   it('storage unreachable: the check is sent again after a back-off (never left for the dead-letter queue), and nothing is re-queued', async () => {
-    const brokenConfig = loadConfig({ ...stack.env, AWS_ENDPOINT_URL_S3: 'http://127.0.0.1:1' });
+    // A one-second liveness check keeps the first back-off (at most that long) short.
+    const brokenConfig = loadConfig({ ...stack.env, AWS_ENDPOINT_URL_S3: 'http://127.0.0.1:1', LIVENESS_CHECK_SECONDS: '1' });
     const clients = new AwsClients(brokenConfig);
     const brokenAws = new AwsResources(brokenConfig, clients);
     const broken = new DeadlineMonitor(brokenConfig, brokenAws, fleet, new GiveUp(brokenAws), new MetricsRegistry());
@@ -257,7 +279,7 @@ describe('DeadlineMonitor', () => {
       const [worker] = await fleet.launch(1);
       const pid = readWorkerRecord(dir, worker.id)?.pid as number;
       process.kill(pid, 'SIGKILL');
-      await new Promise((r) => setTimeout(r, 200));
+      await until('the fleet to see the killed worker gone', async () => (await fleet.status(worker.id)) === 'gone');
       const msg = message(1, { instanceId: worker.id, deadline: new Date(Date.now() + 120_000).toISOString() });
       expect(await monitor.handle(serialize(msg))).toBe('requeued');
       expect((await drain(stack.resources.launchQueue)).map((b) => parseLaunchMessage(b))).toEqual([
@@ -270,11 +292,12 @@ describe('DeadlineMonitor', () => {
       const pid = readWorkerRecord(dir, worker.id)?.pid as number;
       const msg = message(1, { instanceId: worker.id });
       await beat(worker.id, { held: [{ imageId: msg.imageId, attempt: 1 }] });
-      const delayed = (await stack.resources.monitorQueue.depth()).delayed;
+      const { monitor, rechecks } = recheckingMonitor();
       expect(await monitor.handle(serialize(msg))).toBe('extended');
       expect(process.kill(pid, 0)).toBe(true);
       expect(await drain(stack.resources.launchQueue)).toEqual([]);
-      expect((await stack.resources.monitorQueue.depth()).delayed).toBe(delayed + 1);
+      expect(rechecks.sent.map((b) => parseMonitorMessage(b))).toEqual([expect.objectContaining({ imageId: msg.imageId, attempt: 1 })]);
+      expect(rechecks.delays).toEqual([checkEvery()]);
     });
       it('terminates a hung worker (alive, no progress within the deadline) and re-queues its image', async () => {
       const [worker] = await fleet.launch(1);
@@ -283,8 +306,7 @@ describe('DeadlineMonitor', () => {
       await beat(worker.id, { progressAt: new Date(Date.now() - 120_000).toISOString(), held: [{ imageId: msg.imageId, attempt: 1 }] });
       expect(await monitor.handle(serialize(msg))).toBe('requeued');
       expect((await drain(stack.resources.launchQueue)).map((b) => parseLaunchMessage(b).attempt)).toEqual([2]);
-      await new Promise((r) => setTimeout(r, 300));
-      expect(() => process.kill(pid, 0)).toThrow();
+      await until('the hung worker to be terminated', () => !alive(pid));
     });
 
     it('retries at the hard limit even when the worker still progresses', async () => {
@@ -302,12 +324,12 @@ describe('DeadlineMonitor', () => {
       const handedBack = message(1, { instanceId: worker.id, deadline: future });
       const failed = message(2, { instanceId: worker.id, deadline: future });
       await beat(worker.id, { handedBack: [{ imageId: handedBack.imageId, attempt: 1 }], failed: [{ imageId: failed.imageId, attempt: 2 }] });
-      const delayed = (await stack.resources.monitorQueue.depth()).delayed;
+      const { monitor, rechecks } = recheckingMonitor();
       expect(await monitor.handle(serialize(handedBack))).toBe('handed-back');
       expect(await monitor.handle(serialize(failed))).toBe('requeued');
       expect((await drain(stack.resources.launchQueue)).map((b) => parseLaunchMessage(b))).toEqual([expect.objectContaining({ imageId: failed.imageId, attempt: 3 })]);
       expect(process.kill(pid, 0)).toBe(true);
-      expect((await stack.resources.monitorQueue.depth()).delayed).toBe(delayed); // no further checks
+      expect(rechecks.sent).toEqual([]); // no further checks
     });
       it('a worker that claims again an image it handed back is watched on that new take', async () => {
       const [worker] = await fleet.launch(1);
