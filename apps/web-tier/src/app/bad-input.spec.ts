@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto';
+import { request, type IncomingHttpHeaders } from 'node:http';
 import sharp from 'sharp';
 import { startTestStack, type TestStack } from '@tools/testing';
 import { counts, datasetImage, form, startWebApp, type WebApp } from '../../test/web-test-kit';
@@ -45,6 +46,35 @@ describe('bad input: a 4xx JSON error, nothing stored, nothing enqueued', () => 
 
   const jpeg = () => datasetImage(0);
 
+  /**
+   * Posts a multipart body with node:http, declaring its full length but writing only its first
+   * 16 KiB, and resolves with the answer. An upload refused by its declared length is answered
+   * before its body is read, with `Connection: close`: fetch may still be writing the body then and
+   * fail with `write EPIPE` before it reads the answer; here nothing is being written.
+   */
+  async function postDeclaringAll(path: string, body: FormData): Promise<Response> {
+    const encoded = new Request('http://localhost/', { method: 'POST', body });
+    const bytes = Buffer.from(await encoded.arrayBuffer());
+    const { hostname, port } = new URL(web.url);
+    return new Promise((resolve, reject) => {
+      const req = request({ hostname, port, path, method: 'POST', headers: { 'content-type': encoded.headers.get('content-type') ?? '', 'content-length': bytes.length } });
+      let answered = false;
+      req.on('response', (res) => {
+        answered = true;
+        const chunks: Buffer[] = [];
+        res.on('data', (c: Buffer) => chunks.push(c));
+        res.on('end', () => {
+          req.destroy();
+          resolve(new Response(Buffer.concat(chunks), { status: res.statusCode, headers: toHeaders(res.headers) }));
+        });
+        res.on('error', reject);
+      });
+      // The server closes the connection after its answer; only an error before the answer counts.
+      req.on('error', (err) => answered || reject(err));
+      req.write(bytes.subarray(0, 16 * 1024));
+    });
+  }
+
   it('no body, or not multipart', async () => {
     await expectError(await post(undefined), 400, /multipart\/form-data/);
     await expectError(await post('{"images": []}', '/api/images', { 'content-type': 'application/json' }), 400, /multipart\/form-data/);
@@ -75,7 +105,10 @@ describe('bad input: a 4xx JSON error, nothing stored, nothing enqueued', () => 
   it('over the size limit', async () => {
     await expectError(await post(form('images', [jpeg(), { name: 'big.jpg', bytes: big }])), 413, /larger than 64 KiB/);
     // A declared length no allowed upload can reach is refused before the body is read.
-    await expectError(await post(form('myfile', [{ name: 'big.jpg', bytes: big }]), '/'), 413, /more than 1 file\(s\) of at most 64 KiB/);
+    const early = await postDeclaringAll('/', form('myfile', [{ name: 'big.jpg', bytes: big }]));
+    expect(early.headers.get('connection')).toBe('close');
+    await expectError(early, 413, /more than 1 file\(s\) of at most 64 KiB/);
+    expect(await counts(stack.resources)).toEqual({ objects: 0, messages: 0 });
   });
 
   it('too many files', async () => {
@@ -109,3 +142,11 @@ describe('bad input: a 4xx JSON error, nothing stored, nothing enqueued', () => 
     await expectError(res, 400, /malformed multipart body/);
   });
 });
+
+function toHeaders(raw: IncomingHttpHeaders): Headers {
+  const headers = new Headers();
+  for (const [name, value] of Object.entries(raw)) {
+    for (const v of Array.isArray(value) ? value : value === undefined ? [] : [value]) headers.append(name, v);
+  }
+  return headers;
+}
