@@ -1,5 +1,5 @@
 import { batchIndexPrefix, batchListPrefix, resultKey, type LaunchMessage } from '@app/contracts';
-import { startTestStack, type TestStack } from '@tools/testing';
+import { startTestStack, until, type TestStack } from '@tools/testing';
 import { closeTier, datasetImage, form, publishResult, resultFor, startWebApp, takeLaunches, type WebApp } from '../../../test/web-test-kit';
 
 jest.setTimeout(60_000);
@@ -191,9 +191,10 @@ describe('jobs API with tenants', () => {
   it("pages through the tenant's batches newest first with an opaque cursor", async () => {
     const ids: string[] = [];
     for (let i = 0; i < 3; i++) {
-      ids.push((await json<Summary>(createBatch(KEY_B, { label: `page ${i}` }), 201)).batchId);
-      // Creation times differ, so the order is the creation order.
-      await new Promise((r) => setTimeout(r, 5));
+      const created = await json<Summary>(createBatch(KEY_B, { label: `page ${i}` }), 201);
+      ids.push(created.batchId);
+      // The list is ordered by creation time (to the millisecond): the next batch is made once the clock has moved past this one.
+      await until('the clock past the creation time', () => Date.now() > Date.parse(created.createdAt), 1000, 1);
     }
     const first = await json<{ batches: Summary[]; nextCursor?: string }>(call('/api/batches?limit=2', KEY_B), 200);
     expect(first.batches.map((b) => b.batchId)).toEqual([ids[2], ids[1]]);

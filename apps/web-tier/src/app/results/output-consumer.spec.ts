@@ -1,14 +1,12 @@
 import { randomUUID } from 'node:crypto';
 import { AwsClients, AwsResources } from '@app/aws';
 import { loadConfig, type AppConfig } from '@app/config';
-import { outputSuccess, serialize } from '@app/contracts';
+import { outputSuccess, parseOutputMessage, serialize } from '@app/contracts';
 import { startFaultProxy, type FaultProxy } from '@tools/local-aws';
-import { startTestStack, type TestStack } from '@tools/testing';
+import { startTestStack, until, type TestStack } from '@tools/testing';
 import { MetricsService } from '../ops/metrics.service';
 import { OutputConsumer } from './output-consumer';
 import { ResultsStore, ShuttingDownError } from './results.store';
-
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 describe('OutputConsumer against the embedded SQS', () => {
   let stack: TestStack;
@@ -26,12 +24,9 @@ describe('OutputConsumer against the embedded SQS', () => {
     metrics = new MetricsService();
     consumer = new OutputConsumer(stack.resources, store, metrics, config);
   });
-  afterEach(async () => {
-    await consumer.beforeApplicationShutdown();
-    // A long poll aborted at shutdown still takes a message on the emulator's side until its
-    // 1 s wait ends (real SQS may too; it returns after its visibility timeout): let it end.
-    await sleep(1100);
-  });
+  // A long poll aborted at shutdown may still take a message at the emulator until its 1 s wait
+  // ends; the edge hands such a message back at once, so the next test's consumer gets it.
+  afterEach(() => consumer.beforeApplicationShutdown());
   afterAll(() => stack.stop());
 
   function result(imageId: string = randomUUID(), label = 'tabby') {
@@ -57,7 +52,8 @@ describe('OutputConsumer against the embedded SQS', () => {
     consumer.onApplicationBootstrap();
     await stack.resources.outputQueue.send(serialize(r));
     expect(await waiting).toMatchObject({ imageId: r.imageId, status: 'done', result: { label: 'tabby' } });
-    await sleep(200);
+    // Counted as handled once its message is deleted.
+    await until('the message deleted', () => consumer.consumer.status.handled === 1);
     expect(await stack.resources.outputQueue.depth()).toEqual({ visible: 0, inFlight: 0, delayed: 0 });
     expect(await counted()).toEqual({ ok: 1 });
   });
@@ -69,8 +65,7 @@ describe('OutputConsumer against the embedded SQS', () => {
     await stack.resources.outputQueue.send('not json');
     await stack.resources.outputQueue.send(serialize(second));
     consumer.onApplicationBootstrap();
-    const end = Date.now() + 10_000;
-    while (consumer.consumer.status.handled < 3 && Date.now() < end) await sleep(50);
+    await until('three messages handled and deleted', () => consumer.consumer.status.handled === 3);
     expect(store.image(first.imageId)).toMatchObject({ status: 'done', result: { label: 'tabby' } });
     expect(await counted()).toEqual({ ok: 1, invalid: 1, duplicate: 1 });
     expect(await stack.resources.outputQueue.depth()).toEqual({ visible: 0, inFlight: 0, delayed: 0 });
@@ -82,11 +77,14 @@ describe('OutputConsumer against the embedded SQS', () => {
     await consumer.beforeApplicationShutdown();
     await expect(waiting).rejects.toBeInstanceOf(ShuttingDownError);
     expect(consumer.consumer.status.state).toBe('stopped');
-    await sleep(1100); // the aborted poll's wait ends (see afterEach)
-    await stack.resources.outputQueue.send(serialize(result()));
-    await sleep(1500);
-    expect(await stack.resources.outputQueue.depth()).toMatchObject({ visible: 1 });
-    const [left] = await stack.resources.outputQueue.receive({ waitSeconds: 1 });
+    // A result that arrives now stays in the queue for another tier (the aborted poll may hold it
+    // a moment; the edge gives it back at once): this tier neither applies nor deletes it.
+    const late = result();
+    await stack.resources.outputQueue.send(serialize(late));
+    const [left] = await stack.resources.outputQueue.receive({ waitSeconds: 10 });
+    expect(parseOutputMessage(left.body).imageId).toBe(late.imageId);
+    expect(store.image(late.imageId)).toBeUndefined();
+    expect(consumer.consumer.status.handled).toBe(0);
     await stack.resources.outputQueue.delete(left.receiptHandle);
   }, 20_000);
 
@@ -99,15 +97,17 @@ describe('OutputConsumer against the embedded SQS', () => {
     const events: string[] = [];
     behindProxy.consumer.on('backing_off', () => events.push('backing_off'));
     behindProxy.consumer.on('recovered', () => events.push('recovered'));
+    const failures = () => events.filter((e) => e === 'backing_off').length;
     try {
       behindProxy.onApplicationBootstrap();
       proxy.cut();
-      const end = Date.now() + 15_000;
-      while (!events.includes('backing_off') && Date.now() < end) await sleep(50);
+      await until('a failed receive', () => failures() >= 1, 15_000);
       const r = result();
       const waiting = store.waitForResult(r.imageId, 30_000);
       await stack.resources.outputQueue.send(serialize(r));
-      await sleep(500);
+      // Another failed receive after the result arrived: it waits out part of the outage in the queue.
+      const before = failures();
+      await until('a failed receive after the send', () => failures() > before, 15_000);
       proxy.restore();
       expect(await waiting).toMatchObject({ imageId: r.imageId, status: 'done' });
       expect(events[0]).toBe('backing_off');

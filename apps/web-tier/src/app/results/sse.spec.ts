@@ -1,5 +1,5 @@
 import { followSse } from '@app/api-client';
-import { startTestStack, type TestStack } from '@tools/testing';
+import { startTestStack, until, type TestStack } from '@tools/testing';
 import { closeTier, datasetImage, eventually, form, openEvents, publishResult, resultFor, startWebApp, takeLaunches, type WebApp } from '../../../test/web-test-kit';
 
 jest.setTimeout(60_000);
@@ -54,13 +54,18 @@ describe('server-sent events: heartbeats, a maximum lifetime, and Last-Event-ID 
     const batch = await upload(3);
     const launches = await takeLaunches(stack.resources, 3);
     const seen: { event: string; data: { imageId?: string; label?: string } }[] = [];
+    let streamsOpened = 0;
+    const countingFetch: typeof fetch = (input, init) => (streamsOpened++, fetch(input, init));
     const following = (async () => {
-      for await (const ev of followSse(`${tier().url}/api/batches/${batch.batchId}/events`, { retryMs: 100 })) seen.push({ event: ev.event, data: JSON.parse(ev.data) });
+      for await (const ev of followSse(`${tier().url}/api/batches/${batch.batchId}/events`, { retryMs: 100, fetch: countingFetch })) seen.push({ event: ev.event, data: JSON.parse(ev.data) });
     })();
-    // One result per stream lifetime: each reconnect must pick up where the last one stopped.
+    // One result per stream: after each one is seen, the next goes out only once its stream has
+    // ended and the client has reconnected, so each reconnect must pick up where the last one stopped.
     for (const [i, launch] of launches.entries()) {
       await publishResult(stack.resources, resultFor(launch, `label ${i}`));
-      await new Promise((r) => setTimeout(r, 1_200));
+      await until(`result ${i} seen`, () => seen.length >= i + 1);
+      const streamOfResult = streamsOpened;
+      if (i < launches.length - 1) await until(`a stream opened after result ${i}`, () => streamsOpened > streamOfResult);
     }
     await following;
     expect(seen.map((e) => e.event)).toEqual(['result', 'result', 'result', 'done']);
