@@ -58,7 +58,7 @@ export class DockerEngine implements Engine {
   async build(req: BuildRequest): Promise<void> {
     const args = ['build', '-f', req.dockerfile, '-t', req.tag];
     for (const [k, v] of Object.entries(req.buildArgs)) args.push('--build-arg', `${k}=${v}`);
-    await run('docker', [...args, req.context], { logFile: req.logFile, env: { ...process.env, DOCKER_BUILDKIT: '1' } });
+    await run('docker', [...args, req.context], { logFile: req.logFile, stampLog: true, env: { ...process.env, DOCKER_BUILDKIT: '1' } });
   }
 
   async imageSize(tag: string): Promise<number> {
@@ -138,8 +138,8 @@ export function buildahGlobalArgs(): string[] {
 export class BuildahEngine implements Engine {
   readonly name = 'buildah';
 
-  private buildah(args: string[], logFile?: string): Promise<string> {
-    return run('buildah', [...buildahGlobalArgs(), ...args], { logFile, env: { ...process.env, BUILDAH_ISOLATION: 'chroot' } });
+  private buildah(args: string[], logFile?: string, stampLog = false): Promise<string> {
+    return run('buildah', [...buildahGlobalArgs(), ...args], { logFile, stampLog, env: { ...process.env, BUILDAH_ISOLATION: 'chroot' } });
   }
 
   async imageExists(tag: string): Promise<boolean> {
@@ -178,7 +178,7 @@ export class BuildahEngine implements Engine {
     // nothing they write reaches it.
     if (req.npmCache && existsSync(req.npmCache)) args.push('--volume', `${req.npmCache}:/root/.npm:O`);
     for (const [k, v] of Object.entries(req.buildArgs)) args.push('--build-arg', `${k}=${v}`);
-    await this.buildah([...args, req.context], req.logFile);
+    await this.buildah([...args, req.context], req.logFile, true);
   }
 
   /** buildah reports sizes only rounded for humans: the bytes of the image's file system, measured mounted. */

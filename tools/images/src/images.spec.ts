@@ -8,6 +8,7 @@ import { descendants } from './containers';
 import { BuildahEngine, chooseEngine, chooseStorage, DockerEngine, storageArgs } from './engine';
 import { baseConfig, baseKey, baseTag, DEFAULT_RECIPE } from './offline-base';
 import { generatePhoto, pickPhotos } from './photos';
+import { lineStamper } from './run';
 
 describe('npm run images arguments', () => {
   it('builds all five images by default, from the committed tree, trying the pinned base first', () => {
@@ -124,6 +125,18 @@ describe('the containerised system\'s configuration', () => {
     }
     expect(loadConfig(env['web-tier']).web.launchControllerUrl).toBe('http://127.0.0.1:13001');
     expect(env['local-aws']).toMatchObject({ LOCAL_AWS_PORT: '14566', LOCAL_EC2_PORT: '14567', LOCAL_AWS_PUBLIC_HOST: '127.0.0.1' });
+  });
+});
+
+describe('build logs', () => {
+  it('stamp each whole line with the seconds since the build started, however the output is chunked', () => {
+    let now = 1_000;
+    const s = lineStamper(1_000, () => now);
+    expect(s.push('STEP 1/2: FROM base\nSTEP 2')).toBe('[    0 s] STEP 1/2: FROM base\n');
+    now = 65_400;
+    expect(s.push('/2: RUN npm ci\n')).toBe('[   64 s] STEP 2/2: RUN npm ci\n');
+    expect(s.push('added 1619 packages')).toBe('');
+    expect(s.end()).toBe('[   64 s] added 1619 packages\n');
   });
 });
 

@@ -8,6 +8,22 @@ export interface RunOptions {
   logFile?: string;
   /** Text written to the command's stdin. */
   input?: string;
+  /** Prefix each line written to the log with the seconds since the command started (which build step took how long). */
+  stampLog?: boolean;
+}
+
+/** Turns chunks of output into whole lines, each prefixed with the seconds elapsed since `started`. */
+export function lineStamper(started: number, now: () => number = Date.now): { push(text: string): string; end(): string } {
+  let partial = '';
+  const stamp = (line: string) => `[${((now() - started) / 1000).toFixed(0).padStart(5)} s] ${line}\n`;
+  return {
+    push(text) {
+      const lines = (partial + text).split('\n');
+      partial = lines.pop() ?? '';
+      return lines.map(stamp).join('');
+    },
+    end: () => (partial ? stamp(partial) : ''),
+  };
 }
 
 export class CommandError extends Error {
@@ -31,17 +47,22 @@ export function run(command: string, args: string[], o: RunOptions = {}): Promis
     const child = spawn(command, args, { cwd: o.cwd, env: o.env ?? process.env, stdio: ['pipe', 'pipe', 'pipe'] });
     let stdout = '';
     let all = '';
+    const stamper = o.stampLog ? lineStamper(Date.now()) : undefined;
     const take = (chunk: Buffer, isStdout: boolean) => {
       const text = chunk.toString('utf8');
       if (isStdout) stdout += text;
       all += text;
       if (all.length > 4_000_000) all = all.slice(-2_000_000);
-      if (o.logFile) appendFileSync(o.logFile, text);
+      if (o.logFile) appendFileSync(o.logFile, stamper ? stamper.push(text) : text);
     };
     child.stdout.on('data', (c: Buffer) => take(c, true));
     child.stderr.on('data', (c: Buffer) => take(c, false));
     child.once('error', (err) => reject(new CommandError(`${command} ${args.join(' ')}`, null, err.message)));
-    child.once('close', (code) => (code === 0 ? resolve(stdout) : reject(new CommandError(`${command} ${args.join(' ')}`, code, all))));
+    child.once('close', (code) => {
+      if (o.logFile && stamper) appendFileSync(o.logFile, stamper.end());
+      if (code === 0) resolve(stdout);
+      else reject(new CommandError(`${command} ${args.join(' ')}`, code, all));
+    });
     child.stdin.end(o.input ?? '');
   });
 }
