@@ -5,7 +5,7 @@
 import { mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Browser } from 'playwright-core';
-import { closeAllBrowsers, launchChromium, spawnApp, startTestStack, stopAllApps, WORKSPACE_ROOT, type RunningApp, type TestStack } from '@tools/testing';
+import { closeAllBrowsers, launchChromium, spawnApp, startTestStack, stopAllApps, until, WORKSPACE_ROOT, type RunningApp, type TestStack } from '@tools/testing';
 import { counts, datasetImage, form, IMAGENET_LABELS, IMAGES_DIR, readEvents, startRealWorker } from '../test/web-test-kit';
 
 jest.setTimeout(180_000);
@@ -178,8 +178,8 @@ describe('the page across the server\'s event-stream lifetime', () => {
       await page.goto(web.url);
       await page.setInputFiles('#files', [0, 1, 2].map((i) => join(IMAGES_DIR, `test_${i}.JPEG`)));
       await page.waitForFunction(() => document.querySelectorAll('.card[data-status="queued"]').length === 3);
-      await new Promise((r) => setTimeout(r, 2500));
-      expect(streams.length).toBeGreaterThanOrEqual(2);
+      // The page opens the stream again when the server ends it.
+      await until('the page to open a second event stream', () => streams.length >= 2, 30_000);
       await startRealWorker(stack, 'late-1');
       await page.waitForFunction(() => document.querySelectorAll('.card[data-status="done"]').length === 3, undefined, { timeout: 90_000 });
       expect(await page.textContent('#summary')).toBe('3 labelled, 0 failed, 0 waiting, of 3');
@@ -202,7 +202,11 @@ describe('the built web tier on SIGTERM', () => {
       const up = await fetch(`${web.url}/api/images`, { method: 'POST', body: form('images', [datasetImage(9)]) });
       const { batchId } = (await up.json()) as { batchId: string };
       const stream = readEvents(`${web.url}/api/batches/${batchId}/events`);
-      await new Promise((r) => setTimeout(r, 300));
+      // Both requests are in the tier: the classic image is queued beside the batch's, and the stream is open.
+      await until('the classic request held and the stream open', async () => {
+        const metrics = await (await fetch(`${web.url}/metrics`)).text();
+        return (await counts(stack.resources)).messages === 2 && /^ics_web_sse_streams 1$/m.test(metrics);
+      });
       const started = Date.now();
       expect(await web.run.stop()).toBe(0);
       expect(Date.now() - started).toBeLessThan(5000);
