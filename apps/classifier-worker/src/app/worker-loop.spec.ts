@@ -3,11 +3,15 @@ import { join } from 'node:path';
 import { RetryableError, SQS_BATCH_LIMIT, UnreachableError, type ObjectStore, type Queue } from '@app/aws';
 import { Classifier, InferenceError } from '@app/classifier';
 import { heartbeatKey, outputError, parseHeartbeat, parseMonitorMessage, serialize, type WorkerState } from '@app/contracts';
-import { MODEL_DIR, startTestStack, type TestStack } from '@tools/testing';
+import { eventually, MODEL_DIR, sleep, startTestStack, until, type TestStack } from '@tools/testing';
 import { drain, enqueue, outputs, photos, recordingLogger, SAMPLE_IMAGES, storedResult } from '../../test/worker-test-kit';
 import { WorkerLoop, type WorkerLoopDeps, type WorkerLoopSettings } from './worker-loop';
 
-const settings: WorkerLoopSettings = { pollWaitSeconds: 1, idleSeconds: 2, imageDeadlineSeconds: 300, livenessCheckSeconds: 60, prefetch: 20 };
+// A second of idleness ends a run: each test's run() returns soon after its last image.
+const settings: WorkerLoopSettings = { pollWaitSeconds: 1, idleSeconds: 1, imageDeadlineSeconds: 300, livenessCheckSeconds: 60, prefetch: 20 };
+
+/** Nothing waits on the queue, not even in flight: after run() has returned, nothing more will come. */
+const emptyQueue = { visible: 0, inFlight: 0, delayed: 0 };
 
 describe('WorkerLoop against the embedded S3/SQS', () => {
   let classifier: Classifier;
@@ -87,7 +91,7 @@ describe('WorkerLoop against the embedded S3/SQS', () => {
     const { worker } = loop({}, { imageDeadlineSeconds: 30, imageHardLimitSeconds: 90, livenessCheckSeconds: 5, idleSeconds: 1 });
     const before = Date.now();
     await worker.run();
-    expect(await drain(stack.resources.monitorQueue, 1, 1000)).toEqual([]); // not yet due
+    expect(await stack.resources.monitorQueue.depth()).toMatchObject({ visible: 0, delayed: 1 }); // not yet due
     const [body] = await drain(stack.resources.monitorQueue, 1, 10_000);
     expect(Date.now() - before).toBeGreaterThanOrEqual(4000);
     const monitor = parseMonitorMessage(body);
@@ -138,16 +142,16 @@ describe('WorkerLoop against the embedded S3/SQS', () => {
       expect.arrayContaining(['imageId must be a UUID']),
     );
     expect(await stack.resources.launchQueue.depth()).toMatchObject({ visible: 0, inFlight: 0 });
-    expect(await drain(stack.resources.outputQueue, 1, 500)).toEqual([]);
+    expect(await stack.resources.outputQueue.depth()).toEqual(emptyQueue);
   }, 30_000);
 
   it('ends with "idle" after idleSeconds without a message', async () => {
-    const { worker, states } = loop({}, { idleSeconds: 2, pollWaitSeconds: 20 });
+    const { worker, states } = loop({}, { idleSeconds: 1, pollWaitSeconds: 20 });
     const started = Date.now();
     expect(await worker.run()).toBe('idle');
     const took = Date.now() - started;
-    expect(took).toBeGreaterThanOrEqual(2000);
-    expect(took).toBeLessThan(4500); // the long poll is cut to the idle time left
+    expect(took).toBeGreaterThanOrEqual(1000);
+    expect(took).toBeLessThan(3500); // the long poll (20 s) is cut to the idle time left
     expect(states.map(([s]) => s)).toEqual(['free', 'stopping']);
   }, 30_000);
 
@@ -155,7 +159,7 @@ describe('WorkerLoop against the embedded S3/SQS', () => {
     const sent = await enqueue(stack, photos(40));
     const { worker, lines } = loop({}, { idleSeconds: 60 });
     const running = worker.run();
-    while (!lines.some((l) => l.msg === 'image classified')) await new Promise((r) => setTimeout(r, 5));
+    await until('a first image classified', () => lines.some((l) => l.msg === 'image classified'), 20_000, 5);
     await worker.stop();
     expect(await running).toBe('stopped');
     const finished = worker.done;
@@ -179,7 +183,7 @@ describe('WorkerLoop against the embedded S3/SQS', () => {
     expect(worker.done).toBe(0);
     // Received but not deleted: they come back after the visibility timeout.
     expect(await stack.resources.launchQueue.depth()).toMatchObject({ inFlight: 3 });
-    expect(await drain(stack.resources.outputQueue, 1, 500)).toEqual([]);
+    expect(await stack.resources.outputQueue.depth()).toEqual(emptyQueue);
     expect(lines.some((l) => l.msg === 'cannot send monitor messages: images left in the launch queue')).toBe(true);
   }, 30_000);
 
@@ -200,7 +204,8 @@ describe('WorkerLoop against the embedded S3/SQS', () => {
     down.receive = () => Promise.reject(new UnreachableError('down', 'sqs.ReceiveMessage'));
     const second = loop({ launchQueue: down }, { idleSeconds: 60 });
     const running = second.worker.run();
-    await new Promise((r) => setTimeout(r, 1700)); // now in a back-off
+    // The failed receive is logged as its back-off starts.
+    await until('a back-off after a failed receive', () => second.lines.some((l) => l.msg === 'cannot receive from the launch queue'));
     const stopping = Date.now();
     await second.worker.stop();
     expect(await running).toBe('stopped');
@@ -230,7 +235,7 @@ describe('WorkerLoop against the embedded S3/SQS', () => {
       expect.objectContaining({ imageId: sent.imageId, attempt: 1, handBacks: 1, reason: 's3.PutObject: SlowDown' }),
     ]);
     expect(lines.find((l) => l.msg === 'image failed; the monitor controller will retry it')?.fields['reason']).toBe('s3.PutObject: SlowDown');
-    expect(await drain(stack.resources.outputQueue, 1, 500)).toEqual([]);
+    expect(await stack.resources.outputQueue.depth()).toEqual(emptyQueue);
     const beat = parseHeartbeat((await stack.resources.outputBucket.getBuffer(heartbeatKey('local-7'))).toString());
     // The take handed back (handBacks 0), then the new take (handBacks 1) given up.
     expect(beat.handedBack).toEqual([{ imageId: sent.imageId, attempt: 1, handBacks: 0 }]);
@@ -270,22 +275,22 @@ describe('WorkerLoop against the embedded S3/SQS', () => {
   describe('superseded attempts, passing failures and deadlines', () => {
     it('discards the late work of a superseded attempt instead of writing it', async () => {
       const [sent] = await enqueue(stack, photos(1));
-      // The monitor re-queued the image as attempt 2 (at the take's first check, due after 1 s)
-      // while this worker still had attempt 1.
-      await stack.resources.outputBucket.put(`attempts/${sent.imageId}.json`, JSON.stringify({ attempt: 2, at: new Date().toISOString() }));
-      const slow = {
+      // The model is still at work on attempt 1 when the take's first check comes due (after 1 s);
+      // acting on it, the monitor re-queues the image as attempt 2.
+      const late = {
         backend: classifier.backend,
         model: classifier.model,
         decode: classifier.decode.bind(classifier),
         infer: async (d: Parameters<Classifier['infer']>[0]) => {
-          await new Promise((r) => setTimeout(r, 1200));
+          expect(await drain(stack.resources.monitorQueue, 1)).toHaveLength(1);
+          await stack.resources.outputBucket.put(`attempts/${sent.imageId}.json`, JSON.stringify({ attempt: 2, at: new Date().toISOString() }));
           return classifier.infer(d);
         },
       };
-      const { worker } = loop({ classifier: slow }, { livenessCheckSeconds: 1 });
+      const { worker } = loop({ classifier: late }, { livenessCheckSeconds: 1 });
       expect(await worker.run()).toBe('idle');
       expect(await storedResult(stack, sent.imageId)).toBeUndefined();
-      expect(await drain(stack.resources.outputQueue, 1, 500)).toEqual([]);
+      expect(await stack.resources.outputQueue.depth()).toEqual(emptyQueue);
     }, 30_000);
 
     it('the first result written wins: a worker never overwrites an answer, and announces the one there', async () => {
@@ -321,7 +326,8 @@ describe('WorkerLoop against the embedded S3/SQS', () => {
         model: classifier.model,
         decode: classifier.decode.bind(classifier),
         infer: async (d: Parameters<Classifier['infer']>[0]) => {
-          await new Promise((r) => setTimeout(r, 1000));
+          // fixed wait: the model's wall time is what the prefetch budget measures; this is a slow model, not a wait for an event
+          await sleep(200);
           return classifier.infer(d);
         },
       };
@@ -339,31 +345,43 @@ describe('WorkerLoop against the embedded S3/SQS', () => {
         finished += entries.length;
         return stack.resources.outputQueue.sendBatch(entries);
       };
-      const { worker } = loop({ classifier: slow, monitorQueue, outputQueue }, { imageDeadlineSeconds: 5, prefetch: 20 });
+      const { worker } = loop({ classifier: slow, monitorQueue, outputQueue }, { imageDeadlineSeconds: 1, prefetch: 20 });
       expect(await worker.run()).toBe('idle');
       expect(worker.done).toBe(12);
-      // One image a second, five seconds of deadline: never 10 or 20 at once.
+      // Five images a second, one second of deadline: never 10 or 20 at once.
       expect(peak).toBeLessThanOrEqual(5);
     }, 60_000);
 
     it('keeps a heartbeat in the output bucket while it holds images', async () => {
       const sent = await enqueue(stack, photos(3));
-      const slow = {
+      // The model holds every image until the test has seen the heartbeat list them.
+      let openModel = () => undefined as void;
+      const modelOpen = new Promise<void>((resolve) => (openModel = resolve));
+      const held = {
         backend: classifier.backend,
         model: classifier.model,
         decode: classifier.decode.bind(classifier),
         infer: async (d: Parameters<Classifier['infer']>[0]) => {
-          await new Promise((r) => setTimeout(r, 4000));
+          await modelOpen;
           return classifier.infer(d);
         },
       };
-      const { worker } = loop({ classifier: slow }, { heartbeatSeconds: 1 });
+      const { worker } = loop({ classifier: held }, { heartbeatSeconds: 0.2 });
       const running = worker.run();
-      await new Promise((r) => setTimeout(r, 2500));
-      const beat = JSON.parse((await stack.resources.outputBucket.getBuffer('heartbeats/local-7.json')).toString());
+      const beat = await eventually(
+        async () => {
+          const b = parseHeartbeat((await stack.resources.outputBucket.getBuffer(heartbeatKey('local-7'))).toString());
+          return b.held.length === 3 && b;
+        },
+        20_000,
+        50,
+        'a heartbeat listing the three images held',
+      );
       expect(beat.workerId).toBe('local-7');
-      expect(beat.held.map((h: { imageId: string }) => h.imageId)).toEqual(expect.arrayContaining([sent[2].imageId]));
-      await running;
-    }, 30_000);
+      expect(beat.held.map((h) => h.imageId).sort()).toEqual(sent.map((m) => m.imageId).sort());
+      openModel();
+      expect(await running).toBe('idle');
+      expect(worker.done).toBe(3);
+    }, 60_000);
   });
 });
