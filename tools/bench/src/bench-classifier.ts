@@ -84,9 +84,19 @@ async function rawRate(engine: LocalEngine, inputs: Float32Array[], batch: numbe
 const MODEL_ENV = ['MODEL_DIR', 'MODEL_URL', 'MODEL_SHA256', 'MODEL_CACHE_DIR'] as const;
 const modelEnv = () => Object.fromEntries(MODEL_ENV.flatMap((k) => (process.env[k] ? [[k, process.env[k] as string]] : [])));
 
-async function measureRaw(files: ImageFile[], batch: number, backend: string, rounds: number, engine: EnginePreference) {
+/**
+ * The model alone, loaded as a local worker loads it: the same engine, batch size and ONNX
+ * Runtime thread count (a local worker shares the machine's cores with up to one worker per
+ * core, classifierOptions). A raw loop on more threads than the worker's would count the
+ * extra threads' CPU (ONNX Runtime's pool spins while it waits) as the model's.
+ * `batch` undefined: the engine's default, as the worker takes it.
+ */
+async function measureRaw(files: ImageFile[], batch: number | undefined, backend: string, rounds: number, engine: EnginePreference) {
+  const threads = process.env['INFERENCE_THREADS'];
   const classifier = await Classifier.create(
     {
+      inferenceThreads: threads ? Number(threads) : undefined,
+      modelRunsPerHost: availableParallelism(),
       engine,
       modelDir: process.env['MODEL_DIR'],
       modelUrl: process.env['MODEL_URL'],
@@ -102,10 +112,11 @@ async function measureRaw(files: ImageFile[], batch: number, backend: string, ro
     const inputs = await Promise.all(files.map(async (f) => (await classifier.decode(f.bytes)).data));
     const engine = await LocalEngine.start(classifier.runnerOptions, { info: () => undefined, warn: () => undefined });
     try {
-      await rawRate(engine, inputs.slice(0, 20), batch); // warm-up
+      const size = classifier.maxBatch;
+      await rawRate(engine, inputs.slice(0, 20), size); // warm-up
       const results = [];
-      for (let r = 0; r < rounds; r++) results.push(await rawRate(engine, inputs, batch));
-      return { backend: classifier.backend, model: classifier.model, results };
+      for (let r = 0; r < rounds; r++) results.push(await rawRate(engine, inputs, size));
+      return { backend: classifier.backend, model: classifier.model, batch: size, threads: engine.info.threads, results };
     } finally {
       await engine.close();
     }
@@ -128,14 +139,15 @@ function rssMb(pid: number): number | undefined {
   }
 }
 
-/** CPU milliseconds used so far by each thread of a process (Linux), keyed by thread id. */
-function threadCpuMs(pid: number): Map<number, number> | undefined {
+/** CPU milliseconds used so far by each thread of a process (Linux), keyed by thread id, with the thread's name. */
+function threadCpuMs(pid: number): Map<number, { ms: number; name: string }> | undefined {
   try {
-    const out = new Map<number, number>();
+    const out = new Map<number, { ms: number; name: string }>();
     for (const tid of readdirSync(`/proc/${pid}/task`)) {
       const stat = readFileSync(`/proc/${pid}/task/${tid}/stat`, 'utf8');
+      const name = stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')'));
       const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-      out.set(Number(tid), ((Number(f[11]) + Number(f[12])) * 1000) / 100); // utime + stime, at 100 ticks/s
+      out.set(Number(tid), { ms: ((Number(f[11]) + Number(f[12])) * 1000) / 100, name }); // utime + stime, at 100 ticks/s
     }
     return out;
   } catch {
@@ -144,7 +156,7 @@ function threadCpuMs(pid: number): Map<number, number> | undefined {
 }
 
 interface CpuSample {
-  worker?: Map<number, number>;
+  worker?: Map<number, { ms: number; name: string }>;
   bench: NodeJS.CpuUsage;
 }
 
@@ -158,12 +170,16 @@ function cpuPerImage(pid: number, a: CpuSample, b: CpuSample, images: number) {
   if (!a.worker || !b.worker) return { emulator };
   let main = 0;
   let other = 0;
-  for (const [tid, ms] of b.worker) {
-    const used = ms - (a.worker.get(tid) ?? 0);
+  // By thread name with digits dropped (libuv's pool, libvips', V8's helpers, the model's thread), to show where it goes.
+  const byThread: Record<string, number> = {};
+  for (const [tid, t] of b.worker) {
+    const used = t.ms - (a.worker.get(tid)?.ms ?? 0);
     if (tid === pid) main += used;
     else other += used;
+    const name = tid === pid ? 'main' : t.name.replace(/[\d-]+$/, '') || 'thread';
+    byThread[name] = (byThread[name] ?? 0) + used / images;
   }
-  return { workerMainThread: main / images, workerOtherThreads: other / images, emulator };
+  return { workerMainThread: main / images, workerOtherThreads: other / images, emulator, byThread };
 }
 
 /**
@@ -172,12 +188,18 @@ function cpuPerImage(pid: number, a: CpuSample, b: CpuSample, images: number) {
  * machine's load: it shows what the worker asks of storage and queues per image.
  */
 const served = { s3: 0, sqs: 0 };
+/** The same requests by operation: the SQS action, or the S3 method. */
+const servedBy: Record<string, number> = {};
 const emit = Server.prototype.emit;
 Server.prototype.emit = function (this: Server, event: string, ...args: unknown[]) {
   if (event === 'request') {
-    const target = (args[0] as IncomingMessage).headers['x-amz-target'];
-    if (typeof target === 'string' && target.startsWith('AmazonSQS')) served.sqs++;
+    const req = args[0] as IncomingMessage;
+    const target = req.headers['x-amz-target'];
+    const sqs = typeof target === 'string' && target.startsWith('AmazonSQS');
+    if (sqs) served.sqs++;
     else served.s3++;
+    const op = sqs ? `sqs ${target.slice('AmazonSQS.'.length)}` : `s3 ${req.method}`;
+    servedBy[op] = (servedBy[op] ?? 0) + 1;
   }
   return Reflect.apply(emit, this, [event, ...args]) as boolean;
 } as typeof Server.prototype.emit;
@@ -194,11 +216,12 @@ const values = parseCommandLine({
     images: { type: 'string', value: 'DIR', description: 'benchmark images', default: join(DATASET_DIR, 'imagenet-100/images') },
     json: { type: 'string', value: 'OUT', description: 'write the report as JSON' },
     rounds: { type: 'string', description: 'rounds after the cold one (medians are reported)', default: '3', number: { integer: true, min: 1 } },
-    batch: { type: 'string', value: 'N[,N...]', description: 'INFERENCE_BATCH_SIZE values, each measured in turn', default: process.env['INFERENCE_BATCH_SIZE'] ?? '1' },
+    batch: { type: 'string', value: 'N[,N...]', description: "INFERENCE_BATCH_SIZE values, each measured in turn (default: the engine's own, as the worker takes it)" },
     prefetch: { type: 'string', description: "the worker's WORKER_PREFETCH", default: process.env['WORKER_PREFETCH'] ?? '20', number: { integer: true, min: 1 } },
     backend: { type: 'string', description: 'TF_BACKEND: auto, tensorflow, wasm or cpu', default: process.env['TF_BACKEND'] ?? 'auto' },
     engine: { type: 'string', value: 'E[,E...]', description: 'INFERENCE_ENGINE values (auto, onnx, tfjs), each measured in turn', default: process.env['INFERENCE_ENGINE'] ?? 'auto' },
     'no-build': { type: 'boolean', description: 'use the worker already built in dist/' },
+    'cpu-prof': { type: 'string', value: 'DIR', description: "write the worker's V8 CPU profiles (one per thread, .cpuprofile) into DIR" },
     // Only the model alone at each --batch size (no worker, no emulator): a quick comparison.
     'raw-only': { type: 'boolean', description: 'only the model alone at each --batch size (no worker, no emulator)' },
   },
@@ -207,8 +230,10 @@ const values = parseCommandLine({
 
 async function main(): Promise<void> {
   const rounds = Math.max(1, Number(values.rounds));
-  const batches = values.batch.split(',').map((b) => Math.max(1, Number(b)));
-  if (batches.some((b) => !Number.isInteger(b))) throw new Error(`--batch takes sizes like 1 or 1,4,8 (got ${values.batch})`);
+  const batchList = values.batch ?? process.env['INFERENCE_BATCH_SIZE'];
+  // undefined: each engine's default batch size (DEFAULT_BATCH_SIZE), which the worker uses when INFERENCE_BATCH_SIZE is unset.
+  const batches: (number | undefined)[] = batchList ? batchList.split(',').map((b) => Math.max(1, Number(b))) : [undefined];
+  if (batches.some((b) => b !== undefined && !Number.isInteger(b))) usage(`--batch takes sizes like 1 or 1,4,8 (got ${batchList})`);
   const engines = values.engine.split(',').map((e) => e.trim()) as EnginePreference[];
   const unknown = engines.filter((e) => !['auto', 'onnx', 'tfjs'].includes(e));
   if (unknown.length > 0) usage(`--engine takes auto, onnx or tfjs, comma-separated (got ${unknown.join(', ')})`);
@@ -234,11 +259,12 @@ async function main(): Promise<void> {
   if (values['raw-only']) {
     const rows = [];
     for (const batch of batches) {
-      const { backend, model, results } = await measureRaw(files, batch, values.backend, rounds, engines[0]);
+      const { backend, model, results, batch: batchSize, threads } = await measureRaw(files, batch, values.backend, rounds, engines[0]);
       rows.push({
         backend,
         model,
-        batchSize: batch,
+        batchSize,
+        threads,
         rawImagesPerSecond: r1(median(results.map((x) => x.rate))),
         rawCpuMsPerImage: r1(median(results.map((x) => x.cpuMsPerImage))),
         rawRoundsImagesPerSecond: results.map((x) => r1(x.rate)),
@@ -265,7 +291,7 @@ async function main(): Promise<void> {
 }
 
 /** Every --batch size on one engine; the first size's report, with the others side by side. */
-async function measureEngine(files: ImageFile[], batches: number[], rounds: number, options: { backend: string; prefetch: string; engine: EnginePreference }) {
+async function measureEngine(files: ImageFile[], batches: (number | undefined)[], rounds: number, options: BatchOptions) {
   const reports = [];
   for (const batch of batches) reports.push(await measureBatch(files, batch, rounds, options));
   if (reports.length === 1) return reports[0];
@@ -290,9 +316,18 @@ function usage(message: string): never {
   process.exit(2);
 }
 
+interface BatchOptions {
+  backend: string;
+  prefetch: string;
+  engine: EnginePreference;
+  'cpu-prof'?: string;
+}
+
 /** Raw model rate, then one worker process on the embedded S3/SQS, then the raw rate again, at one batch size. */
-async function measureBatch(files: ImageFile[], batch: number, rounds: number, options: { backend: string; prefetch: string; engine: EnginePreference }) {
-  const before = await measureRaw(files, batch, options.backend, rounds, options.engine);
+async function measureBatch(files: ImageFile[], requested: number | undefined, rounds: number, options: BatchOptions) {
+  const before = await measureRaw(files, requested, options.backend, rounds, options.engine);
+  const batch = before.batch;
+  const profileDir = options['cpu-prof'] ? resolve(options['cpu-prof']) : undefined;
 
   const stack: TestStack = await startTestStack();
   const spawnedAt = performance.now();
@@ -306,8 +341,8 @@ async function measureBatch(files: ImageFile[], batch: number, rounds: number, o
     INFERENCE_BATCH_SIZE: String(batch),
     WORKER_PREFETCH: options.prefetch,
     IDLE_SECONDS: '3600',
-  });
-  const perRound: { rate: number; logs: ImageLog[]; cpu: ReturnType<typeof cpuPerImage>; requests: { s3: number; sqs: number } }[] = [];
+  }, profileDir ? ['--cpu-prof', `--cpu-prof-dir=${profileDir}`] : []);
+  const perRound: { rate: number; logs: ImageLog[]; cpu: ReturnType<typeof cpuPerImage>; requests: { s3: number; sqs: number }; byOperation: Record<string, number> }[] = [];
   let coldStartMs = 0;
   let workerColdStartMs = 0;
   let rssAfterFirst: number | undefined;
@@ -316,6 +351,12 @@ async function measureBatch(files: ImageFile[], batch: number, rounds: number, o
   try {
     const polling = await worker.waitForLine(/polling the launch queue/, 60_000);
     coldStartMs = performance.now() - spawnedAt;
+    // The raw loop must run the model as the worker does, or its CPU is not the worker's model CPU.
+    const loaded = worker.lines.find((l) => l.includes('"model loaded on the'));
+    const workerThreads = loaded ? (JSON.parse(loaded) as { threads?: number }).threads : undefined;
+    if (workerThreads !== before.threads) {
+      throw new Error(`the worker runs the model on ${workerThreads ?? '?'} threads, the raw loop on ${before.threads ?? '?'}: set INFERENCE_THREADS for both`);
+    }
     workerColdStartMs = (JSON.parse(polling) as { coldStartMs: number }).coldStartMs;
     let done: ImageLog[] = [];
     let target = 0;
@@ -354,6 +395,7 @@ async function measureBatch(files: ImageFile[], batch: number, rounds: number, o
       const pid = worker.process.pid ?? 0;
       const cpuBefore = cpuSample(pid);
       const servedBefore = { ...served };
+      const servedByBefore = { ...servedBy };
       const started = performance.now();
       await r.launchQueue.sendBatch(entries);
       await Promise.race([
@@ -365,7 +407,8 @@ async function measureBatch(files: ImageFile[], batch: number, rounds: number, o
       const seconds = (performance.now() - started) / 1000;
       const cpu = cpuPerImage(pid, cpuBefore, cpuSample(pid), files.length);
       const requests = { s3: (served.s3 - servedBefore.s3) / files.length, sqs: (served.sqs - servedBefore.sqs) / files.length };
-      perRound.push({ rate: files.length / seconds, logs: done, cpu, requests });
+      const byOperation = Object.fromEntries(Object.entries(servedBy).map(([op, n]) => [op, (n - (servedByBefore[op] ?? 0)) / files.length]));
+      perRound.push({ rate: files.length / seconds, logs: done, cpu, requests, byOperation });
       if (round === 0) rssAfterFirst = rssMb(worker.process.pid ?? 0);
       // Untimed: every result is in the bucket and on the output queue.
       let outputs = 0;
@@ -393,8 +436,11 @@ async function measureBatch(files: ImageFile[], batch: number, rounds: number, o
   const logs = timed.flatMap((x) => x.logs);
   const avg = (k: string) => r2(logs.reduce((s, l) => s + (l.timings[`${k}Ms`] ?? 0), 0) / logs.length);
   const totals = logs.map((l) => l.timings['totalMs']);
-  const cpuKeys = Object.keys(timed[0].cpu) as (keyof (typeof timed)[0]['cpu'])[];
+  const cpuKeys = (['workerMainThread', 'workerOtherThreads', 'emulator'] as const).filter((k) => timed[0].cpu[k] !== undefined);
   const cpuMsPerImage = Object.fromEntries(cpuKeys.map((k) => [k, r2(median(timed.map((x) => x.cpu[k] ?? 0)))])) as Record<string, number>;
+  const medianOf = (rows: Record<string, number>[]) =>
+    Object.fromEntries([...new Set(rows.flatMap((r) => Object.keys(r)))].sort().map((k) => [k, r2(median(rows.map((r) => r[k] ?? 0)))]));
+  const byThread = medianOf(timed.map((x) => x.cpu.byThread ?? {}));
   const cpuTotal = Object.values(cpuMsPerImage).reduce((a, b) => a + b, 0);
   const rawCpuMsPerImage = median([...before.results, ...after.results].map((x) => x.cpuMsPerImage));
   // The worker's threads less the model's own CPU: what the worker spends around the model.
@@ -417,10 +463,12 @@ async function measureBatch(files: ImageFile[], batch: number, rounds: number, o
     rawCpuMsPerImage: r1(rawCpuMsPerImage),
     // What bounds the pipeline: CPU per image of the worker's threads and of the emulator, on this many cores.
     cpuMsPerImage: { ...cpuMsPerImage, total: r2(cpuTotal), workerOutsideModel },
+    // The worker's CPU per image by thread name (the model's included): where the rest goes.
+    workerCpuMsPerImageByThread: byThread,
     cores,
     cpuBoundImagesPerSecond: r1((cores * 1000) / cpuTotal),
     // Requests to the emulator per image in the timed rounds (the bench's own launch sends included).
-    requestsPerImage: { s3: r2(median(timed.map((x) => x.requests.s3))), sqs: r2(median(timed.map((x) => x.requests.sqs))) },
+    requestsPerImage: { s3: r2(median(timed.map((x) => x.requests.s3))), sqs: r2(median(timed.map((x) => x.requests.sqs))), byOperation: medianOf(timed.map((x) => x.byOperation)) },
     coldStartMs: Math.round(coldStartMs),
     workerColdStartMs,
     rssMbAfterFirst100: files.length === 100 ? rssAfterFirst : undefined,

@@ -46,9 +46,12 @@ export async function stopAllApps(graceMs = 10_000): Promise<{ app: string; code
   return Promise.all([...liveApps].map(async (a) => ({ app: a.app, code: await a.stop(graceMs) })));
 }
 
-/** Starts a built app as a real process with exactly the given extra environment. */
-export function spawnApp(app: string, env: Record<string, string>): RunningApp {
-  const child = spawn(process.execPath, [appMain(app)], {
+/**
+ * Starts a built app as a real process with exactly the given extra environment
+ * (and Node options that NODE_OPTIONS does not take, such as --cpu-prof).
+ */
+export function spawnApp(app: string, env: Record<string, string>, execArgv: string[] = []): RunningApp {
+  const child = spawn(process.execPath, [...execArgv, appMain(app)], {
     cwd: WORKSPACE_ROOT,
     env: { PATH: process.env['PATH'] ?? '', HOME: process.env['HOME'] ?? '', ...testChildEnv(), ...env },
     stdio: ['ignore', 'pipe', 'pipe'],

@@ -78,7 +78,10 @@ export class ClaimStage {
       queue: this.paced(d.launchQueue),
       name: 'launch queue',
       batchSize,
-      maxInFlight: Math.max(batchSize, d.settings.prefetch),
+      // The budget bounds what is held (see paced()); the consumer's own bound sits above it so
+      // that it always asks for a full batch: a receive made as one image finishes would
+      // otherwise ask for one message, and each take would cost a receive and a delete call.
+      maxInFlight: d.settings.prefetch + batchSize,
       waitSeconds: d.settings.pollWaitSeconds,
       handleMessage: (m, ctx) => this.claim(m, ctx),
       logger: consumerLogger(d.log),

@@ -1,0 +1,68 @@
+import type { Queue } from '@app/aws';
+import { startTestStack, until, type TestStack } from '@tools/testing';
+import { enqueue, photos, recordingLogger } from '../../test/worker-test-kit';
+import { ClaimStage } from './claim-stage';
+import type { Job } from './job';
+import { PrefetchBudget } from './prefetch-budget';
+
+/** One turn of the event loop: what a settled claim sets off (a receive) has started by then. */
+const turn = () => new Promise<void>((r) => setImmediate(r));
+
+describe('ClaimStage batching against the embedded SQS', () => {
+  let stack: TestStack;
+  beforeAll(async () => {
+    stack = await startTestStack({ queuePrefix: 'claim-batch-' });
+  });
+  afterAll(() => stack.stop());
+
+  it('receives in batches of half the budget as images finish, not one message per finished image', async () => {
+    await enqueue(stack, photos(30));
+    const claimed: Job[] = [];
+    const finish: (() => void)[] = [];
+    const asked: number[] = [];
+    let settled = 0;
+    const launchQueue = Object.create(stack.resources.launchQueue) as Queue;
+    launchQueue.receive = (o = {}) => {
+      asked.push(o.maxMessages ?? 1);
+      return stack.resources.launchQueue.receive(o);
+    };
+    const s = new ClaimStage({
+      launchQueue,
+      monitorQueue: stack.resources.monitorQueue,
+      workerId: 'local-7',
+      settings: { pollWaitSeconds: 1, imageDeadlineSeconds: 60, imageHardLimitSeconds: 120, livenessCheckSeconds: 30, prefetch: 20 },
+      budget: new PrefetchBudget(20, 60_000, 20),
+      log: recordingLogger().log,
+      work: (job) => {
+        claimed.push(job);
+        return new Promise<void>((r) => finish.push(r));
+      },
+      onSettled: () => settled++,
+    });
+    try {
+      s.start();
+      await until('the budget full', () => claimed.length === 20);
+      expect(asked).toEqual([10, 10]);
+      // Nine images finish one by one: room for fewer than half the budget, so no receive.
+      for (let i = 1; i <= 9; i++) {
+        finish.shift()?.();
+        await until(`image ${i} settled`, () => settled === i);
+        await turn();
+      }
+      expect(asked).toEqual([10, 10]);
+      // The tenth makes room for a full batch: one receive takes the remaining ten.
+      finish.shift()?.();
+      await until('the last ten claimed', () => claimed.length === 30);
+      expect(asked).toEqual([10, 10, 10]);
+      // Their deletes went in one call per receive: nothing is left in the launch queue.
+      expect(await stack.resources.launchQueue.depth()).toMatchObject({ visible: 0, inFlight: 0 });
+    } finally {
+      const stopping = s.stop();
+      await until('every claim finished', () => {
+        finish.splice(0).forEach((f) => f());
+        return settled === claimed.length;
+      });
+      await stopping;
+    }
+  }, 30_000);
+});

@@ -1,0 +1,112 @@
+/**
+ * `npx tsx --tsconfig tsconfig.base.json tools/bench/src/classic-side-by-side.ts [--engine onnx,tfjs] [--images DIR] [--json OUT]`
+ *
+ * The classic load through the whole local system, once per engine, side by side on
+ * this machine: `npm start` with the default model (INFERENCE_ENGINE set, nothing
+ * else), from zero workers; the classic set of images sent as the classic load
+ * generator does (one `POST /` per image, all at once, the label in the body:
+ * tools/loadgen); the wall time from the first request to the last answer; then
+ * Ctrl-C, and the next engine. Prints each engine's figures and each one's wall
+ * time as a fraction of the last engine's (the goal: onnx at most 0.5 of tfjs).
+ */
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { EXIT, existingPath, parseCommandLine, runMain, UsageError, writeJsonOutput } from '@app/command-line';
+import { listImages, runLoad } from '@tools/loadgen';
+import { spawnNpmStart, type NpmStartRun } from '@tools/local-run';
+import { DATASET_DIR, WORKSPACE_ROOT } from '@tools/testing';
+
+const ENGINES = ['onnx', 'tfjs'] as const;
+
+const values = parseCommandLine({
+  name: 'npx tsx --tsconfig tsconfig.base.json tools/bench/src/classic-side-by-side.ts',
+  summary:
+    'The classic load (one request per image, all at once) through npm start with the default model, from zero workers, once per engine: wall time to the last answer, side by side.',
+  flags: {
+    engine: { type: 'string', value: 'E[,E...]', description: 'INFERENCE_ENGINE values, each run in turn (onnx, tfjs)', default: 'onnx,tfjs' },
+    images: { type: 'string', value: 'DIR', description: 'the classic images', default: join(DATASET_DIR, 'imagenet-100/images') },
+    json: { type: 'string', value: 'OUT', description: 'write the figures as JSON' },
+    'start-timeout': { type: 'string', description: 'seconds npm start may take to be ready (it builds the apps first)', default: '600', number: { min: 1 } },
+  },
+  epilog: 'The ratio is each engine\'s wall time over the last engine\'s (tfjs by default). Exit 1 when a request failed.',
+});
+
+interface EngineRun {
+  engine: string;
+  images: number;
+  failed: number;
+  /** First request sent to the last answer received, seconds. */
+  wallSeconds: number;
+  p50Ms: number;
+  p95Ms: number;
+  peakWorkers: number | null;
+  /** npm start's command to its "running" message, seconds (build and model check included). */
+  startSeconds: number;
+}
+
+/** Resolves with the web tier's URL once npm start says the service is running. */
+async function ready(run: NpmStartRun, timeoutMs: number): Promise<string> {
+  const until = Date.now() + timeoutMs;
+  for (;;) {
+    const url = /Upload page\s+(http:\/\/\S+?)\/?\s/.exec(run.output())?.[1];
+    if (url) return url;
+    const code = await Promise.race([run.exited, new Promise<'waiting'>((r) => setTimeout(() => r('waiting'), 200))]);
+    if (code !== 'waiting') throw new Error(`npm start exited (${code}) before it was ready:\n${run.output().slice(-3000)}`);
+    if (Date.now() > until) throw new Error(`npm start not ready within ${timeoutMs / 1000} s:\n${run.output().slice(-3000)}`);
+  }
+}
+
+async function runEngine(engine: string, imagesDir: string, count: number, startTimeoutMs: number): Promise<EngineRun> {
+  const runDir = mkdtempSync(join(tmpdir(), `bench-classic-${engine}-`));
+  const env: Record<string, string> = { PATH: process.env['PATH'] ?? '', HOME: process.env['HOME'] ?? '', PORT: '0', LOCAL_AWS_PORT: '0', LOCAL_RUN_DIR: runDir, INFERENCE_ENGINE: engine };
+  const t0 = performance.now();
+  const run = spawnNpmStart(['npm', 'start'], { cwd: WORKSPACE_ROOT, env });
+  try {
+    const url = await ready(run, startTimeoutMs);
+    const startSeconds = (performance.now() - t0) / 1000;
+    console.error(`${engine}: npm start ready at ${url} after ${startSeconds.toFixed(1)} s; sending ${count} classic requests`);
+    const { report } = await runLoad({ url, imagesDir, concurrency: count, mode: 'classic', scaleInTimeoutMs: 0, progress: false, requestTimeoutMs: 600_000 });
+    return {
+      engine,
+      images: report.requests,
+      failed: report.failed,
+      wallSeconds: report.wallSeconds,
+      p50Ms: report.latency.p50,
+      p95Ms: report.latency.p95,
+      peakWorkers: report.peakWorkers,
+      startSeconds: Math.round(startSeconds * 10) / 10,
+    };
+  } finally {
+    run.interrupt();
+    const kill = setTimeout(() => run.child.pid && process.kill(-run.child.pid, 'SIGKILL'), 60_000);
+    await run.exited;
+    clearTimeout(kill);
+    rmSync(runDir, { recursive: true, force: true });
+  }
+}
+
+runMain('bench:classic', async () => {
+  const engines = values.engine.split(',').map((e) => e.trim());
+  const unknown = engines.filter((e) => !(ENGINES as readonly string[]).includes(e));
+  if (unknown.length > 0) throw new UsageError(`--engine takes onnx and/or tfjs, comma-separated (got ${values.engine})`);
+  const imagesDir = existingPath('images', values.images);
+  const count = listImages(imagesDir).length;
+  const runs: EngineRun[] = [];
+  for (const engine of engines) runs.push(await runEngine(engine, imagesDir, count, Number(values['start-timeout']) * 1000));
+  const base = runs.at(-1) as EngineRun;
+  const figures = {
+    images: count,
+    engines: Object.fromEntries(runs.map((r) => [r.engine, { ...r, ratio: Math.round((r.wallSeconds / base.wallSeconds) * 100) / 100 }])),
+    ratioOf: base.engine,
+  };
+  console.log(JSON.stringify(figures));
+  writeJsonOutput(values.json, figures);
+  for (const r of runs) {
+    console.log(
+      `${r.engine}: ${r.images} classic requests, wall ${r.wallSeconds} s to the last answer (${(r.wallSeconds / base.wallSeconds).toFixed(2)}x ${base.engine}), ` +
+        `p50 ${r.p50Ms} ms, p95 ${r.p95Ms} ms, peak workers ${r.peakWorkers}, ${r.failed} failed`,
+    );
+  }
+  return runs.some((r) => r.failed > 0) ? EXIT.goalFailed : EXIT.done;
+});
