@@ -1,7 +1,7 @@
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { until } from '@tools/testing';
+import { until } from '@tools/testing/eventually';
 import { RESTART_DELAYS_MS, SupervisedApp, type SupervisorEvent } from './supervisor';
 
 /** A tiny app: says it is ready, then waits; exits at once when told to fail. */
@@ -25,7 +25,7 @@ function virtualRestartClock(): void {
   jest.useFakeTimers({ doNotFake: ['nextTick', 'setImmediate', 'clearImmediate', 'queueMicrotask'] });
 }
 
-/** Until the app's process has exited, on whichever clock is installed (the exit itself is real). */
+/** Until the app's process has exited (a real event), moving the virtual clock along meanwhile; needs virtualRestartClock(). */
 async function exitOf(app: SupervisedApp): Promise<void> {
   while (app.pid !== 0) await jest.advanceTimersByTimeAsync(1);
 }

@@ -8,7 +8,7 @@ import {
   type Instance,
 } from '@aws-sdk/client-ec2';
 import { Ec2Fleet } from '@app/fleet';
-import { until } from '@tools/testing';
+import { until } from '@tools/testing/eventually';
 import { startEc2StandIn, type Ec2StandIn } from './ec2-standin';
 
 const TEMPLATE_ID = 'lt-0123456789abcdef0';

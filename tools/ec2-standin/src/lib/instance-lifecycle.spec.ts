@@ -2,7 +2,7 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { EC2Client, RunInstancesCommand, TerminateInstancesCommand } from '@aws-sdk/client-ec2';
-import { until } from '@tools/testing';
+import { until } from '@tools/testing/eventually';
 import { startEc2StandIn, type Ec2StandIn } from './ec2-standin';
 import { instancePath } from './instance-process';
 import type { InstanceStateName } from './instances';

@@ -2,7 +2,7 @@ import { DescribeInstancesCommand, EC2Client, RunInstancesCommand } from '@aws-s
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { eventually } from '@tools/testing';
+import { eventually } from '@tools/testing/eventually';
 import { EDGE_LAUNCH_TEMPLATE_ID, edgeSettings, startEdge, type Edge } from './edge';
 
 describe('edge settings', () => {
