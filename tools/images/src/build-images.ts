@@ -31,6 +31,8 @@ export interface WorkerBudget {
   artifactBytes: number;
   nodeBytes: number;
   limitBytes: number;
+  /** imageBytes / (artifactBytes + nodeBytes): at most WORKER_BUDGET_FACTOR. */
+  ratio: number;
   within: boolean;
 }
 
@@ -38,7 +40,8 @@ export const WORKER_BUDGET_FACTOR = 1.5;
 
 export function workerBudget(imageBytes: number, artifactBytes: number, nodeBytes: number): WorkerBudget {
   const limitBytes = Math.round(WORKER_BUDGET_FACTOR * (artifactBytes + nodeBytes));
-  return { imageBytes, artifactBytes, nodeBytes, limitBytes, within: imageBytes <= limitBytes };
+  const ratio = Math.round((imageBytes / (artifactBytes + nodeBytes)) * 100) / 100;
+  return { imageBytes, artifactBytes, nodeBytes, limitBytes, ratio, within: imageBytes <= limitBytes };
 }
 
 /**

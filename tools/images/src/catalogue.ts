@@ -30,5 +30,5 @@ export function defaultNodeImage(dockerfileText: string): string {
 }
 
 export function formatBytes(bytes: number): string {
-  return `${(bytes / 1024 / 1024).toFixed(0)} MB`;
+  return `${(bytes / 1024 / 1024).toFixed(0)} MiB`;
 }

@@ -39,8 +39,8 @@ async function main(): Promise<number> {
   if (builtWorker) {
     worker = await checkWorkerBudget(engine, builtWorker);
     log(
-      `classifier-worker: image ${formatBytes(worker.imageBytes)}; artifact ${formatBytes(worker.artifactBytes)} + node ${formatBytes(worker.nodeBytes)}, ` +
-        `budget ${WORKER_BUDGET_FACTOR}× = ${formatBytes(worker.limitBytes)}: ${worker.within ? 'within' : 'OVER BUDGET'}`,
+      `classifier-worker: image ${formatBytes(worker.imageBytes)}; artifact ${formatBytes(worker.artifactBytes)} + node ${formatBytes(worker.nodeBytes)} = ` +
+        `${formatBytes(worker.artifactBytes + worker.nodeBytes)}; ratio ${worker.ratio.toFixed(2)} (budget ${WORKER_BUDGET_FACTOR}× = ${formatBytes(worker.limitBytes)}): ${worker.within ? 'within' : 'OVER BUDGET'}`,
     );
   }
   const seconds = (Date.now() - started) / 1000;

@@ -108,8 +108,8 @@ describe('the offline base', () => {
 
 describe('worker image budget', () => {
   it('is 1.5 × (artifact + Node)', () => {
-    expect(workerBudget(700, 400, 100)).toEqual({ imageBytes: 700, artifactBytes: 400, nodeBytes: 100, limitBytes: 750, within: true });
-    expect(workerBudget(751, 400, 100).within).toBe(false);
+    expect(workerBudget(700, 400, 100)).toEqual({ imageBytes: 700, artifactBytes: 400, nodeBytes: 100, limitBytes: 750, ratio: 1.4, within: true });
+    expect(workerBudget(751, 400, 100)).toMatchObject({ ratio: 1.5, within: false });
   });
 });
 
