@@ -7,6 +7,7 @@ import {
   makeTestCertificate,
   modelFiles,
   resolveInChild,
+  stopModelResolver,
   startHttpsModelServer,
   type HttpsModelServer,
   type Route,
@@ -42,6 +43,7 @@ async function serve(files: Record<string, Buffer> = modelFiles(MODEL_DIR, ['mod
 beforeAll(async () => {
   cert = await makeTestCertificate();
 }, 30_000);
+afterAll(() => stopModelResolver());
 afterEach(async () => {
   await Promise.all(servers.splice(0).map((s) => s.close()));
 });

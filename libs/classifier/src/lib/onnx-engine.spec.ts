@@ -6,7 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { convertModelFolder } from '@tools/onnx-convert';
 import { MODEL_DIR, scene, smallImage } from '@tools/testing';
-import { makeTestCertificate, resolveInChild, startHttpsModelServer, type TestCertificate } from '../testing/https-model-server';
+import { makeTestCertificate, resolveInChild, startHttpsModelServer, stopModelResolver, type TestCertificate } from '../testing/https-model-server';
 import { sha256OfFile } from './checksums';
 import { Classifier, type Inference } from './classifier';
 import { enginePreferenceFromEnv, intraOpThreads } from './engine-choice';
@@ -36,7 +36,10 @@ beforeAll(() => {
   copyFileSync(join(onnxOnly, 'model.onnx'), join(both, 'model.onnx'));
 }, 60_000);
 
-afterAll(() => rmSync(root, { recursive: true, force: true }));
+afterAll(() => {
+  stopModelResolver();
+  rmSync(root, { recursive: true, force: true });
+});
 
 describe('INFERENCE_ENGINE', () => {
   it('auto runs ONNX Runtime for a folder with model.onnx, and answers as TF.js does on the same model', async () => {

@@ -1,10 +1,11 @@
-import { execFile } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:https';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { createInterface } from 'node:readline';
 import type { ModelSource, ModelSourceOptions } from '../lib/model-source';
 
 /** A certificate for 127.0.0.1 / localhost, made for one test run (never a fixed key in the repository). */
@@ -88,23 +89,72 @@ export type ChildResult =
 /**
  * resolveModelSource in a child process that trusts the test certificate
  * (NODE_EXTRA_CA_CERTS), as a worker would trust a real CA: the production code
- * runs unchanged, with TLS verification on.
+ * runs unchanged, with TLS verification on. One child per test file and
+ * certificate, started on first use (each start loads the library again, seconds
+ * of CPU); stopModelResolver() ends it.
  */
 export function resolveInChild(options: ModelSourceOptions, cert: TestCertificate): Promise<ChildResult> {
-  const script = join(__dirname, 'resolve-model.child.ts');
+  if (resolver?.caFile !== cert.caFile) {
+    stopModelResolver();
+    resolver = startResolver(cert.caFile);
+  }
+  const { child, waiting } = resolver;
+  const id = ++requests;
   return new Promise((resolve, reject) => {
-    execFile(
-      process.execPath,
-      ['--require', require.resolve('tsx/cjs'), script, JSON.stringify(options)],
-      { env: { ...process.env, NODE_EXTRA_CA_CERTS: cert.caFile }, timeout: 60_000 },
-      (err, stdout, stderr) => {
-        const line = stdout.trim().split('\n').at(-1) ?? '';
-        try {
-          resolve(JSON.parse(line) as ChildResult);
-        } catch {
-          reject(new Error(`the child process gave no result (${err?.message ?? 'no error'}):\n${stdout}\n${stderr}`));
-        }
+    const timer = setTimeout(() => {
+      waiting.delete(id);
+      reject(new Error(`the model resolver gave no answer within 60 s:\n${resolver?.stderr() ?? ''}`));
+    }, 60_000);
+    waiting.set(id, {
+      resolve: (r) => {
+        clearTimeout(timer);
+        resolve(r);
       },
-    );
+      reject: (e) => {
+        clearTimeout(timer);
+        reject(e);
+      },
+    });
+    child.stdin?.write(`${JSON.stringify({ id, options })}\n`);
   });
+}
+
+/** Ends the resolver child, if one runs (call from afterAll). */
+export function stopModelResolver(): void {
+  resolver?.child.stdin?.end();
+  resolver = undefined;
+}
+
+interface Waiter {
+  resolve(r: ChildResult): void;
+  reject(e: Error): void;
+}
+
+let requests = 0;
+let resolver: { caFile: string; child: ChildProcess; waiting: Map<number, Waiter>; stderr(): string } | undefined;
+
+function startResolver(caFile: string): NonNullable<typeof resolver> {
+  const child = spawn(process.execPath, ['--require', require.resolve('tsx/cjs'), join(__dirname, 'resolve-model.child.ts')], {
+    env: { ...process.env, NODE_EXTRA_CA_CERTS: caFile },
+    stdio: ['pipe', 'pipe', 'pipe'],
+  });
+  const waiting = new Map<number, Waiter>();
+  let stderr = '';
+  child.stderr?.on('data', (b: Buffer) => (stderr += b.toString()));
+  createInterface({ input: child.stdout as NodeJS.ReadableStream }).on('line', (line) => {
+    let answer: ChildResult & { id: number };
+    try {
+      answer = JSON.parse(line) as ChildResult & { id: number };
+    } catch {
+      return; // not an answer: a library's own output
+    }
+    const { id, ...result } = answer;
+    waiting.get(id)?.resolve(result as ChildResult);
+    waiting.delete(id);
+  });
+  child.once('exit', (code, signal) => {
+    for (const w of waiting.values()) w.reject(new Error(`the model resolver exited (${signal ?? `code ${code}`}):\n${stderr}`));
+    waiting.clear();
+  });
+  return { caFile, child, waiting, stderr: () => stderr };
 }
