@@ -1,6 +1,6 @@
 import { spawnSync } from 'node:child_process';
 import { resolve } from 'node:path';
-import { DEFAULT_OUTDIR } from './main';
+import { DEFAULT_OUTDIR } from './paths';
 
 /**
  * `npx nx deploy infra` (and `nx run-many -t deploy`): deploys the synthesised

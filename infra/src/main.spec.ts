@@ -3,6 +3,8 @@ import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 
+import { PARAMETERS } from './deploy';
+
 const ROOT = resolve(__dirname, '../..');
 
 describe('npm run synth (infra/src/main.ts under tsx)', () => {
@@ -30,6 +32,9 @@ describe('npm run synth (infra/src/main.ts under tsx)', () => {
     const template = JSON.parse(readFileSync(join(out, stacks[0].properties?.templateFile ?? ''), 'utf8'));
     expect(Object.keys(template.Resources).length).toBeGreaterThan(20);
     expect(template.Parameters.WorkerAmiId).toBeDefined();
+    // The deploy command passes a variable for each of the stack's own parameters, and for nothing else.
+    const own = Object.keys(template.Parameters).filter((p) => !p.startsWith('SsmParameterValue') && p !== 'BootstrapVersion');
+    expect([...PARAMETERS].sort()).toEqual(own.sort());
   }, 120_000);
 
   it('fails with a message for a bad setting', () => {

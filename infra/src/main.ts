@@ -1,6 +1,8 @@
 import { App, CliCredentialsStackSynthesizer } from 'aws-cdk-lib';
-import { resolve } from 'node:path';
 import { IcsStack } from './lib/stack';
+import { DEFAULT_OUTDIR } from './paths';
+
+export { DEFAULT_OUTDIR };
 
 /**
  * Synthesises the stack into dist/infra/cdk.out (or ICS_CDK_OUT) without the CDK
@@ -11,7 +13,6 @@ import { IcsStack } from './lib/stack';
  * and the ics:stack tag), ICS_INPUT_RETENTION_DAYS (7), ICS_OUTPUT_RETENTION_DAYS (30).
  * Deploy-time settings are CloudFormation parameters (see docs/operations.md).
  */
-export const DEFAULT_OUTDIR = resolve(__dirname, '../../dist/infra/cdk.out');
 
 function positiveInt(name: string, fallback: number): number {
   const raw = process.env[name];
