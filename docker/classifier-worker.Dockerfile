@@ -49,6 +49,8 @@ USER node
 # Not an HTTP app: healthy when it can reach its launch queue with its own configuration.
 HEALTHCHECK --interval=30s --timeout=5s --start-period=30s --retries=3 CMD ["node", "/usr/local/lib/healthcheck.cjs", "queue"]
 STOPSIGNAL SIGTERM
+# The global NODE_IMAGE is out of scope after FROM until declared again (else base.name is empty).
+ARG NODE_IMAGE
 ARG REVISION=unknown
 LABEL org.opencontainers.image.title="ics/classifier-worker" \
   org.opencontainers.image.description="Image classification service: classifies images from the launch queue" \

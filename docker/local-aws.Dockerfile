@@ -54,6 +54,8 @@ EXPOSE 4566 4567
 # One process: the edge; the instances' workers are its children and stop with it on SIGTERM.
 HEALTHCHECK --interval=10s --timeout=5s --start-period=10s --retries=3 CMD ["node", "/usr/local/lib/healthcheck.cjs", "edge"]
 STOPSIGNAL SIGTERM
+# The global NODE_IMAGE is out of scope after FROM until declared again (else base.name is empty).
+ARG NODE_IMAGE
 ARG REVISION=unknown
 LABEL org.opencontainers.image.title="ics/local-aws" \
   org.opencontainers.image.description="Local edge of the image classification service: S3, SQS and an EC2 stand-in whose instances run classifier workers" \

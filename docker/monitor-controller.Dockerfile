@@ -37,6 +37,8 @@ EXPOSE 3000
 # (docker stop) closes the app (Nest shutdown hooks) well within docker's 10 s.
 HEALTHCHECK --interval=15s --timeout=5s --start-period=20s --retries=3 CMD ["node", "/usr/local/lib/healthcheck.cjs", "http"]
 STOPSIGNAL SIGTERM
+# The global NODE_IMAGE is out of scope after FROM until declared again (else base.name is empty).
+ARG NODE_IMAGE
 ARG REVISION=unknown
 LABEL org.opencontainers.image.title="ics/monitor-controller" \
   org.opencontainers.image.description="Image classification service: deadline checks, retries and terminations" \

@@ -335,6 +335,9 @@ describe.each(IMAGES)('docker/%s.Dockerfile', (image) => {
       'org.opencontainers.image.revision': '${REVISION}',
       'org.opencontainers.image.base.name': '${NODE_IMAGE}',
     });
+    // A global ARG (before the first FROM) is empty inside a stage unless the stage declares it again.
+    const labelAt = runtime?.lines.findIndex((l) => l.startsWith('LABEL ')) ?? -1;
+    expect(runtime?.lines.slice(0, labelAt)).toContain('ARG NODE_IMAGE');
   });
 
   it('sets no environment the apps do not read: configuration comes only from the container\'s environment', () => {
