@@ -13,10 +13,14 @@ import { ensureNode, PRODUCTION_NODE, startWithNode, type NodeApp } from './lib/
  * answers), against the embedded S3 and SQS, with the small test model.
  */
 const IMAGE = join(SMALL_IMAGES_DIR, 'test_0.JPEG');
-const runtimes: [string, () => string][] = [
-  [`Node ${process.versions.node} (development)`, () => process.execPath],
-  [`Node ${PRODUCTION_NODE} (production)`, () => ensureNode(PRODUCTION_NODE)],
-];
+// Once when this process already runs production's Node (as CI does): the same run twice shows nothing more.
+const runtimes: [string, () => string][] =
+  process.versions.node === PRODUCTION_NODE
+    ? [[`Node ${PRODUCTION_NODE} (development and production)`, () => process.execPath]]
+    : [
+        [`Node ${process.versions.node} (development)`, () => process.execPath],
+        [`Node ${PRODUCTION_NODE} (production)`, () => ensureNode(PRODUCTION_NODE)],
+      ];
 const answers: Record<string, string> = {};
 
 describe.each(runtimes)('built artifacts under %s', (label, nodeOf) => {
@@ -89,10 +93,9 @@ describe.each(runtimes)('built artifacts under %s', (label, nodeOf) => {
   }, 180_000);
 });
 
-describe('the two runtimes', () => {
+describe('the runtimes', () => {
   it('give the same answer for the same image', () => {
-    expect(Object.keys(answers)).toHaveLength(2);
-    const [a, b] = Object.values(answers);
-    expect(b).toBe(a);
+    expect(Object.keys(answers)).toHaveLength(runtimes.length);
+    expect(new Set(Object.values(answers)).size).toBe(1);
   });
 });
