@@ -9,7 +9,7 @@
  * Ctrl-C, and the next engine. Prints each engine's figures and each one's wall
  * time as a fraction of the last engine's (the goal: onnx at most 0.5 of tfjs).
  */
-import { mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { EXIT, existingPath, parseCommandLine, runMain, UsageError, writeJsonOutput } from '@app/command-line';
@@ -29,7 +29,7 @@ const values = parseCommandLine({
     json: { type: 'string', value: 'OUT', description: 'write the figures as JSON' },
     'start-timeout': { type: 'string', description: 'seconds npm start may take to be ready (it builds the apps first)', default: '600', number: { min: 1 } },
   },
-  epilog: 'The ratio is each engine\'s wall time over the last engine\'s (tfjs by default). Exit 1 when a request failed.',
+  epilog: "The ratio is each engine's wall time over tfjs's (else the last engine's). Exit 1 when a request failed.",
 });
 
 interface EngineRun {
@@ -38,11 +38,25 @@ interface EngineRun {
   failed: number;
   /** First request sent to the last answer received, seconds. */
   wallSeconds: number;
+  /** First request sent to the first answer received, seconds (mostly the first worker's cold start). */
+  firstAnswerSeconds: number;
+  /** Each worker's start to its first poll, ms (process start, model load and warm-up), from its log. */
+  workerColdStartMs: number[];
   p50Ms: number;
   p95Ms: number;
   peakWorkers: number | null;
   /** npm start's command to its "running" message, seconds (build and model check included). */
   startSeconds: number;
+}
+
+/** The coldStartMs of each worker's "polling the launch queue" line, in the run's worker logs. */
+function workerColdStarts(fleetDir: string): number[] {
+  if (!existsSync(fleetDir)) return [];
+  return readdirSync(fleetDir)
+    .filter((f) => f.endsWith('.log'))
+    .flatMap((f) => readFileSync(join(fleetDir, f), 'utf8').split('\n'))
+    .filter((l) => l.includes('"polling the launch queue"'))
+    .map((l) => (JSON.parse(l) as { coldStartMs: number }).coldStartMs);
 }
 
 /** Resolves with the web tier's URL once npm start says the service is running. */
@@ -59,19 +73,21 @@ async function ready(run: NpmStartRun, timeoutMs: number): Promise<string> {
 
 async function runEngine(engine: string, imagesDir: string, count: number, startTimeoutMs: number): Promise<EngineRun> {
   const runDir = mkdtempSync(join(tmpdir(), `bench-classic-${engine}-`));
-  const env: Record<string, string> = { PATH: process.env['PATH'] ?? '', HOME: process.env['HOME'] ?? '', PORT: '0', LOCAL_AWS_PORT: '0', LOCAL_RUN_DIR: runDir, INFERENCE_ENGINE: engine };
+  const env: Record<string, string> = { PATH: process.env['PATH'] ?? '', HOME: process.env['HOME'] ?? '', PORT: '0', LOCAL_AWS_PORT: '0', LOCAL_RUN_DIR: runDir, INFERENCE_ENGINE: engine, ...(process.env['LOCAL_RUN_SKIP_BUILD'] ? { LOCAL_RUN_SKIP_BUILD: process.env['LOCAL_RUN_SKIP_BUILD'] } : {}) };
   const t0 = performance.now();
   const run = spawnNpmStart(['npm', 'start'], { cwd: WORKSPACE_ROOT, env });
   try {
     const url = await ready(run, startTimeoutMs);
     const startSeconds = (performance.now() - t0) / 1000;
     console.error(`${engine}: npm start ready at ${url} after ${startSeconds.toFixed(1)} s; sending ${count} classic requests`);
-    const { report } = await runLoad({ url, imagesDir, concurrency: count, mode: 'classic', scaleInTimeoutMs: 0, progress: false, requestTimeoutMs: 600_000 });
+    const { report, results } = await runLoad({ url, imagesDir, concurrency: count, mode: 'classic', scaleInTimeoutMs: 0, progress: false, requestTimeoutMs: 600_000 });
     return {
       engine,
       images: report.requests,
       failed: report.failed,
       wallSeconds: report.wallSeconds,
+      firstAnswerSeconds: Math.round(Math.min(...results.map((r) => r.doneAtMs)) / 100) / 10,
+      workerColdStartMs: workerColdStarts(join(runDir, 'fleet')),
       p50Ms: report.latency.p50,
       p95Ms: report.latency.p95,
       peakWorkers: report.peakWorkers,
@@ -94,7 +110,7 @@ runMain('bench:classic', async () => {
   const count = listImages(imagesDir).length;
   const runs: EngineRun[] = [];
   for (const engine of engines) runs.push(await runEngine(engine, imagesDir, count, Number(values['start-timeout']) * 1000));
-  const base = runs.at(-1) as EngineRun;
+  const base = runs.find((r) => r.engine === 'tfjs') ?? (runs.at(-1) as EngineRun);
   const figures = {
     images: count,
     engines: Object.fromEntries(runs.map((r) => [r.engine, { ...r, ratio: Math.round((r.wallSeconds / base.wallSeconds) * 100) / 100 }])),
@@ -105,7 +121,7 @@ runMain('bench:classic', async () => {
   for (const r of runs) {
     console.log(
       `${r.engine}: ${r.images} classic requests, wall ${r.wallSeconds} s to the last answer (${(r.wallSeconds / base.wallSeconds).toFixed(2)}x ${base.engine}), ` +
-        `p50 ${r.p50Ms} ms, p95 ${r.p95Ms} ms, peak workers ${r.peakWorkers}, ${r.failed} failed`,
+        `first answer ${r.firstAnswerSeconds} s, workers' cold starts ${r.workerColdStartMs.join(', ')} ms, p50 ${r.p50Ms} ms, p95 ${r.p95Ms} ms, peak workers ${r.peakWorkers}, ${r.failed} failed`,
     );
   }
   return runs.some((r) => r.failed > 0) ? EXIT.goalFailed : EXIT.done;

@@ -1,0 +1,173 @@
+/**
+ * `npx tsx --tsconfig tsconfig.base.json tools/bench/src/spot-interruptions.ts [--interrupt-seconds 12] [--time-scale 12] [--json OUT]`
+ *
+ * Spot workers interrupted under load, through the whole local system: `npm start`
+ * with LOCAL_FLEET=ec2 WORKER_CAPACITY=spot EC2_SPOT_INTERRUPT_SECONDS EC2_TIME_SCALE
+ * (the EC2 stand-in serves each Spot instance's interruption notice on its metadata
+ * service that many seconds after it runs, and ends the instance two scaled minutes
+ * later), and the classic load (one request per image, all at once). Prints:
+ * - each instance's InstanceLifecycle as DescribeInstances shows it (spot);
+ * - for each worker that saw a notice: the images it held and handed back, and how
+ *   long after its notice the last of them was answered (goal: within 10 s);
+ * - every image answered once (one answer per request, one stored result per image).
+ * Too slow for the test suite (instances boot, load the model and are interrupted on
+ * a real clock); the hand-back itself is unit-tested in the worker and the monitor.
+ */
+import { readdirSync, readFileSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { DescribeInstancesCommand, EC2Client, type Instance } from '@aws-sdk/client-ec2';
+import { EXIT, existingPath, parseCommandLine, runMain, writeJsonOutput } from '@app/command-line';
+import { listImages, runLoad } from '@tools/loadgen';
+import { spawnNpmStart, type NpmStartRun } from '@tools/local-run';
+import { MODEL_DIR, SMALL_IMAGES_DIR, WORKSPACE_ROOT } from '@tools/testing';
+
+const values = parseCommandLine({
+  name: 'npx tsx --tsconfig tsconfig.base.json tools/bench/src/spot-interruptions.ts',
+  summary:
+    'Spot workers interrupted mid-batch under the classic load (LOCAL_FLEET=ec2 WORKER_CAPACITY=spot npm start): lifecycle, hand-backs, time from each notice to the last handed-back image answered, answers per image.',
+  flags: {
+    'interrupt-seconds': { type: 'string', description: 'EC2_SPOT_INTERRUPT_SECONDS: a Spot instance is interrupted this long after it runs', default: '12', number: { min: 0 } },
+    'time-scale': { type: 'string', description: "EC2_TIME_SCALE: EC2's two-minute notice runs this many times faster", default: '12', number: { min: 0.001 } },
+    images: { type: 'string', value: 'DIR', description: 'the images sent, one request each', default: SMALL_IMAGES_DIR },
+    model: { type: 'string', value: 'DIR', description: 'MODEL_DIR of the workers ("default": the default model)', default: MODEL_DIR },
+    'max-workers': { type: 'string', description: 'MAX_WORKERS', default: '2', number: { integer: true, min: 1 } },
+    json: { type: 'string', value: 'OUT', description: 'write the figures as JSON' },
+  },
+  epilog: 'Exit 1 when an image was not answered, answered twice, or an interrupted worker held images answered more than 10 s after its notice.',
+});
+
+interface LogLine {
+  time: number;
+  msg: string;
+  imageId?: string;
+  handedBack?: number;
+}
+
+/** Each instance worker's log lines (JSON), by instance id. */
+function workerLogs(fleetDir: string): Map<string, LogLine[]> {
+  const out = new Map<string, LogLine[]>();
+  for (const f of readdirSync(fleetDir).filter((n) => /^i-.*\.log$/.test(n))) {
+    const lines = readFileSync(join(fleetDir, f), 'utf8')
+      .split('\n')
+      .flatMap((l) => {
+        try {
+          return [JSON.parse(l) as LogLine];
+        } catch {
+          return [];
+        }
+      });
+    out.set(f.replace(/\.log$/, ''), lines);
+  }
+  return out;
+}
+
+async function describeAll(ec2: EC2Client): Promise<Instance[]> {
+  const out = await ec2.send(new DescribeInstancesCommand({}));
+  return (out.Reservations ?? []).flatMap((r) => r.Instances ?? []);
+}
+
+async function until(what: string, check: () => boolean | Promise<boolean>, timeoutMs: number): Promise<void> {
+  const end = Date.now() + timeoutMs;
+  while (!(await check())) {
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 250));
+  }
+}
+
+interface ImageResult {
+  imageId: string;
+  status: string;
+  producedBy?: string;
+  completedAt?: string;
+}
+
+runMain('spot-interruptions', async () => {
+  const imagesDir = existingPath('images', values.images);
+  const runDir = mkdtempSync(join(tmpdir(), 'spot-interruptions-'));
+  const env: Record<string, string> = {
+    PATH: process.env['PATH'] ?? '',
+    HOME: process.env['HOME'] ?? '',
+    LOCAL_FLEET: 'ec2',
+    WORKER_CAPACITY: 'spot',
+    EC2_SPOT_INTERRUPT_SECONDS: values['interrupt-seconds'],
+    EC2_TIME_SCALE: values['time-scale'],
+    EC2_BOOT_SECONDS: '1',
+    MAX_WORKERS: values['max-workers'],
+    IDLE_SECONDS: '5',
+    PORT: '0',
+    LOCAL_AWS_PORT: '0',
+    LOCAL_RUN_DIR: runDir,
+    LOCAL_RUN_SKIP_BUILD: process.env['LOCAL_RUN_SKIP_BUILD'] ?? 'false',
+    ...(values.model === 'default' ? {} : { MODEL_DIR: existingPath('model', values.model) }),
+  };
+  const run: NpmStartRun = spawnNpmStart(['npm', 'start'], { cwd: WORKSPACE_ROOT, env });
+  try {
+    await until('npm start to be ready', async () => {
+      if (run.output().includes('Press Ctrl-C to stop everything')) return true;
+      const code = await Promise.race([run.exited, Promise.resolve('running' as const)]);
+      if (code !== 'running') throw new Error(`npm start exited (${code}):\n${run.output().slice(-3000)}`);
+      return false;
+    }, 600_000);
+    const webUrl = /Upload page\s+(http:\/\/\S+?)\/?\s/.exec(run.output())?.[1] as string;
+    const endpoint = /EC2 stand-in\s+(http:\/\/\S+)/.exec(run.output())?.[1] as string;
+    const ec2 = new EC2Client({ region: 'us-east-1', endpoint, credentials: { accessKeyId: 'watcher', secretAccessKey: 'watcher' } });
+
+    const started = Date.now();
+    const load = await runLoad({ url: webUrl, imagesDir, concurrency: listImages(imagesDir).length, mode: 'classic', scaleInTimeoutMs: 0, progress: false, requestTimeoutMs: 600_000 });
+    // Every instance ended (interrupted, or idle after the load), so that every log is complete.
+    await until('every instance terminated', async () => (await describeAll(ec2)).every((i) => i.State?.Name === 'terminated'), 300_000);
+    const instances = await describeAll(ec2);
+    const logs = workerLogs(join(runDir, 'fleet'));
+
+    const result = async (imageId: string): Promise<ImageResult> => (await (await fetch(`${webUrl}/api/images/${imageId}`)).json()) as ImageResult;
+    const workers = [];
+    for (const i of instances) {
+      const lines = logs.get(i.InstanceId ?? '') ?? [];
+      const notice = lines.find((l) => l.msg === 'Spot interruption notice');
+      const handedBackIds = notice ? lines.filter((l) => l.time >= notice.time && l.msg === 'image handed back after a passing failure' && l.imageId).map((l) => l.imageId as string) : [];
+      const answers = await Promise.all(handedBackIds.map(result));
+      const answeredAfterMs = answers.map((a) => (a.completedAt ? Date.parse(a.completedAt) - (notice as LogLine).time : Infinity));
+      workers.push({
+        instanceId: i.InstanceId,
+        instanceLifecycle: i.InstanceLifecycle ?? 'on-demand',
+        stateReason: i.StateReason?.Code,
+        imagesClassified: lines.filter((l) => l.msg === 'image classified').length,
+        noticeSeenAt: notice ? new Date(notice.time).toISOString() : undefined,
+        handedBack: handedBackIds.length,
+        handedBackAnsweredBy: [...new Set(answers.map((a) => a.producedBy))],
+        lastHandedBackAnsweredSecondsAfterNotice: answeredAfterMs.length ? Math.round(Math.max(...answeredAfterMs) / 100) / 10 : undefined,
+      });
+    }
+    const interrupted = workers.filter((w) => w.noticeSeenAt);
+    const figures = {
+      images: load.report.requests,
+      answered: load.report.succeeded,
+      failed: load.report.failed,
+      distinctImagesAnswered: new Set(load.results.filter((r) => r.ok).map((r) => r.name)).size,
+      wallSeconds: Math.round((Date.now() - started) / 100) / 10,
+      instances: workers.length,
+      spotInstances: workers.filter((w) => w.instanceLifecycle === 'spot').length,
+      interrupted: interrupted.length,
+      interruptedMidBatch: interrupted.filter((w) => w.handedBack > 0).length,
+      worstSecondsFromNoticeToLastHandedBackAnswer: Math.max(0, ...interrupted.map((w) => w.lastHandedBackAnsweredSecondsAfterNotice ?? 0)),
+      settings: { EC2_SPOT_INTERRUPT_SECONDS: env['EC2_SPOT_INTERRUPT_SECONDS'], EC2_TIME_SCALE: env['EC2_TIME_SCALE'], MAX_WORKERS: env['MAX_WORKERS'], model: values.model },
+      workers,
+    };
+    console.log(JSON.stringify(figures, null, 2));
+    writeJsonOutput(values.json, figures);
+    console.log(
+      `${figures.answered}/${figures.images} answered (${figures.distinctImagesAnswered} distinct, ${figures.failed} failed); ` +
+        `${figures.spotInstances}/${figures.instances} instances spot; ${figures.interrupted} interrupted, ${figures.interruptedMidBatch} of them holding images; ` +
+        `last handed-back image answered at most ${figures.worstSecondsFromNoticeToLastHandedBackAnswer} s after its worker's notice (goal ≤ 10 s)`,
+    );
+    const ok = figures.answered === figures.images && figures.distinctImagesAnswered === figures.images && figures.worstSecondsFromNoticeToLastHandedBackAnswer <= 10;
+    return ok ? EXIT.done : EXIT.goalFailed;
+  } finally {
+    run.interrupt();
+    const kill = setTimeout(() => run.child.pid && process.kill(-run.child.pid, 'SIGKILL'), 60_000);
+    await run.exited;
+    clearTimeout(kill);
+    rmSync(runDir, { recursive: true, force: true });
+  }
+});
