@@ -1,7 +1,7 @@
 import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { homedir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { defaultNodeImage, formatBytes, imageSpec, WORK_DIR, WORKSPACE_ROOT, type ImageName } from './catalogue';
 import type { Engine } from './engine';
 import { ensureOfflineBase } from './offline-base';
@@ -100,6 +100,7 @@ export async function buildImages(
   base: BaseChoice,
   context: { dir: string; revision: string },
   log: (line: string) => void,
+  signal?: AbortSignal,
 ): Promise<BuiltImage[]> {
   const logDir = join(WORK_DIR, 'logs');
   mkdirSync(logDir, { recursive: true });
@@ -111,13 +112,14 @@ export async function buildImages(
   const npmCache = process.env['npm_config_cache'] || join(homedir(), '.npm');
   const built: BuiltImage[] = [];
   for (const name of names) {
+    if (signal?.aborted) break;
     const spec = imageSpec(name, context.dir);
     const logFile = join(logDir, `${name}.log`);
     writeFileSync(logFile, '');
     log(`${name}: building ${spec.tag} with ${engine.name} (log: ${logFile})`);
     const started = Date.now();
     try {
-      await engine.build({ dockerfile: spec.dockerfile, ignoreFile: spec.ignoreFile, context: context.dir, tag: spec.tag, buildArgs, logFile, npmCache });
+      await engine.build({ dockerfile: spec.dockerfile, ignoreFile: spec.ignoreFile, context: context.dir, tag: spec.tag, buildArgs, logFile, npmCache, signal });
       const seconds = (Date.now() - started) / 1000;
       const sizeBytes = await engine.imageSize(spec.tag);
       built.push({ name, tag: spec.tag, ok: true, seconds, sizeBytes, log: logFile });
@@ -130,6 +132,36 @@ export async function buildImages(
     }
   }
   return built;
+}
+
+/**
+ * One `npm run images` at a time on this machine: a stopped build removes the step containers
+ * that appeared while it ran, which must not be another build's. Returns a release function, or
+ * the pid of the run that holds the lock (a lock whose process is gone is taken over).
+ */
+export function takeBuildLock(file: string, pid = process.pid, alive: (pid: number) => boolean = processAlive): (() => void) | { heldBy: number } {
+  mkdirSync(dirname(file), { recursive: true });
+  for (let attempt = 0; attempt < 2; attempt++) {
+    try {
+      writeFileSync(file, String(pid), { flag: 'wx' });
+      return () => rmSync(file, { force: true });
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+      const holder = Number(readFileSync(file, 'utf8'));
+      if (Number.isInteger(holder) && holder > 0 && alive(holder)) return { heldBy: holder };
+      rmSync(file, { force: true });
+    }
+  }
+  return { heldBy: Number(readFileSync(file, 'utf8')) };
+}
+
+function processAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
 }
 
 /** Measures the built worker image against its budget. */

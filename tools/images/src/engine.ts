@@ -12,6 +12,8 @@ export interface BuildRequest {
   logFile: string;
   /** This machine's npm cache folder, lent to the build's installs where the engine can (buildah). */
   npmCache?: string;
+  /** Aborted on Ctrl-C: the build is stopped and what it left behind removed. */
+  signal?: AbortSignal;
 }
 
 export interface ImageConfig {
@@ -58,7 +60,7 @@ export class DockerEngine implements Engine {
   async build(req: BuildRequest): Promise<void> {
     const args = ['build', '-f', req.dockerfile, '-t', req.tag];
     for (const [k, v] of Object.entries(req.buildArgs)) args.push('--build-arg', `${k}=${v}`);
-    await run('docker', [...args, req.context], { logFile: req.logFile, stampLog: true, env: { ...process.env, DOCKER_BUILDKIT: '1' } });
+    await run('docker', [...args, req.context], { logFile: req.logFile, stampLog: true, signal: req.signal, env: { ...process.env, DOCKER_BUILDKIT: '1' } });
   }
 
   async imageSize(tag: string): Promise<number> {
@@ -120,6 +122,21 @@ function storageWorks(driver: string, root: string | undefined): boolean {
   }
 }
 
+export interface BuildahContainer {
+  id: string;
+  name: string;
+}
+
+/**
+ * The working containers a build made: new since it began and named as buildah names a build
+ * step's container (`<image>-working-container[-N]`), so that containers of a check running
+ * beside it (named `ics-check-...`) are never taken for them.
+ */
+export function leftBehindByBuild(before: string[], after: BuildahContainer[]): BuildahContainer[] {
+  const old = new Set(before);
+  return after.filter((c) => !old.has(c.id) && /-working-container(-\d+)?$/.test(c.name));
+}
+
 let storage: BuildahStorage | undefined;
 /** The storage every buildah command of this process uses, chosen once. */
 export function buildahStorage(): BuildahStorage {
@@ -138,8 +155,13 @@ export function buildahGlobalArgs(): string[] {
 export class BuildahEngine implements Engine {
   readonly name = 'buildah';
 
-  private buildah(args: string[], logFile?: string, stampLog = false): Promise<string> {
-    return run('buildah', [...buildahGlobalArgs(), ...args], { logFile, stampLog, env: { ...process.env, BUILDAH_ISOLATION: 'chroot' } });
+  private buildah(args: string[], logFile?: string, o: { stampLog?: boolean; signal?: AbortSignal } = {}): Promise<string> {
+    return run('buildah', [...buildahGlobalArgs(), ...args], { logFile, ...o, env: { ...process.env, BUILDAH_ISOLATION: 'chroot' } });
+  }
+
+  private async containers(): Promise<BuildahContainer[]> {
+    const out = await this.buildah(['containers', '--notruncate', '--format', '{{.ContainerID}} {{.ContainerName}}']);
+    return out.split('\n').filter(Boolean).map((l) => ({ id: l.split(' ')[0], name: l.split(' ').slice(1).join(' ') }));
   }
 
   async imageExists(tag: string): Promise<boolean> {
@@ -178,7 +200,14 @@ export class BuildahEngine implements Engine {
     // nothing they write reaches it.
     if (req.npmCache && existsSync(req.npmCache)) args.push('--volume', `${req.npmCache}:/root/.npm:O`);
     for (const [k, v] of Object.entries(req.buildArgs)) args.push('--build-arg', `${k}=${v}`);
-    await this.buildah([...args, req.context], req.logFile, true);
+    const before = (await this.containers()).map((c) => c.id);
+    try {
+      await this.buildah([...args, req.context], req.logFile, { stampLog: true, signal: req.signal });
+    } catch (err) {
+      // A build stopped half-way (Ctrl-C, a kill) leaves its step containers behind; --force-rm covers only failed steps.
+      for (const c of leftBehindByBuild(before, await this.containers())) await this.buildah(['rm', c.id], req.logFile).catch(() => undefined);
+      throw err;
+    }
   }
 
   /** buildah reports sizes only rounded for humans: the bytes of the image's file system, measured mounted. */

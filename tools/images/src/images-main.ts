@@ -3,9 +3,9 @@
  * Exit 0 all built (and the worker within its size budget), 1 not, 2 usage error or crash.
  */
 import { writeFileSync } from 'node:fs';
-import { resolve } from 'node:path';
-import { buildImages, checkWorkerBudget, chooseBase, prepareContext, WORKER_BUDGET_FACTOR, type WorkerBudget } from './build-images';
-import { formatBytes } from './catalogue';
+import { join, resolve } from 'node:path';
+import { buildImages, checkWorkerBudget, chooseBase, prepareContext, takeBuildLock, WORKER_BUDGET_FACTOR, type WorkerBudget } from './build-images';
+import { formatBytes, WORK_DIR } from './catalogue';
 import { EXIT, parseBuildArgs } from './cli';
 import { buildahStorage, chooseEngine, probeEngines } from './engine';
 
@@ -32,8 +32,27 @@ async function main(): Promise<number> {
     console.error(`images: ${(err as Error).message}`);
     return EXIT.goalFailed;
   }
+  const lock = takeBuildLock(join(WORK_DIR, 'build.lock'));
+  if ('heldBy' in lock) {
+    console.error(`images: another npm run images is building (pid ${lock.heldBy}); wait for it to end`);
+    return EXIT.goalFailed;
+  }
+  process.once('exit', lock);
   const context = await prepareContext(o.workingTree ? 'working-tree' : 'head', log);
-  const images = await buildImages(engine, o.only, base, context, log);
+  // Ctrl-C: the running build is stopped and its working containers removed before the exit.
+  const interrupt = new AbortController();
+  const onSignal = (signal: string) => {
+    if (interrupt.signal.aborted) return;
+    log(`\n${signal}: stopping the build and removing its working containers`);
+    interrupt.abort();
+  };
+  process.on('SIGINT', () => onSignal('SIGINT'));
+  process.on('SIGTERM', () => onSignal('SIGTERM'));
+  const images = await buildImages(engine, o.only, base, context, log, interrupt.signal);
+  if (interrupt.signal.aborted) {
+    console.error('images: interrupted');
+    return EXIT.goalFailed;
+  }
   let worker: WorkerBudget | undefined;
   const builtWorker = images.find((i) => i.name === 'classifier-worker' && i.ok);
   if (builtWorker) {

@@ -1,14 +1,17 @@
+import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { loadConfig } from '@app/config';
 import sharp from 'sharp';
-import { workerBudget } from './build-images';
+import { takeBuildLock, workerBudget } from './build-images';
 import { defaultNodeImage, IMAGE_NAMES } from './catalogue';
 import { EXIT, parseBuildArgs, parseCheckArgs } from './cli';
 import { systemEnv } from './container-system';
 import { descendants } from './containers';
-import { BuildahEngine, chooseEngine, chooseStorage, DockerEngine, storageArgs } from './engine';
+import { BuildahEngine, chooseEngine, chooseStorage, DockerEngine, leftBehindByBuild, storageArgs } from './engine';
 import { baseConfig, baseKey, baseTag, DEFAULT_RECIPE } from './offline-base';
 import { generatePhoto, pickPhotos } from './photos';
-import { lineStamper } from './run';
+import { lineStamper, run } from './run';
 
 describe('npm run images arguments', () => {
   it('builds all five images by default, from the committed tree, trying the pinned base first', () => {
@@ -137,6 +140,37 @@ describe('build logs', () => {
     expect(s.push('/2: RUN npm ci\n')).toBe('[   64 s] STEP 2/2: RUN npm ci\n');
     expect(s.push('added 1619 packages')).toBe('');
     expect(s.end()).toBe('[   64 s] added 1619 packages\n');
+  });
+});
+
+describe('a build stopped half-way', () => {
+  it('removes only the working containers that appeared during it, never a running check\'s', () => {
+    const after = [
+      { id: 'a1', name: 'node-base-working-container' },
+      { id: 'b2', name: '3cf9ad442f6a-working-container-1' },
+      { id: 'c3', name: 'ics-check-0af3-web-tier' },
+      { id: 'd4', name: 'ics-check-0af3-local-aws' },
+    ];
+    expect(leftBehindByBuild(['a1', 'd4'], after)).toEqual([{ id: 'b2', name: '3cf9ad442f6a-working-container-1' }]);
+  });
+
+  it('is one build at a time: a second run is refused while the first lives, and takes over once it is gone', () => {
+    const file = join(mkdtempSync(join(tmpdir(), 'images-lock-')), 'build.lock');
+    const first = takeBuildLock(file, 111, () => true);
+    expect(typeof first).toBe('function');
+    expect(takeBuildLock(file, 222, (pid) => pid === 111)).toEqual({ heldBy: 111 });
+    const second = takeBuildLock(file, 222, (pid) => pid !== 111);
+    expect(typeof second).toBe('function');
+    expect(readFileSync(file, 'utf8')).toBe('222');
+    if (typeof second === 'function') second();
+    expect(existsSync(file)).toBe(false);
+  });
+
+  it('is stopped with SIGTERM when its signal aborts, and the run rejects once the command has ended', async () => {
+    const abort = new AbortController();
+    const running = run('sleep', ['30'], { signal: abort.signal });
+    abort.abort();
+    await expect(running).rejects.toThrow(/sleep 30 failed \(killed\)/);
   });
 });
 

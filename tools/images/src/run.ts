@@ -8,6 +8,8 @@ export interface RunOptions {
   logFile?: string;
   /** Text written to the command's stdin. */
   input?: string;
+  /** Aborting it sends the command SIGTERM (the run still settles when the command has ended). */
+  signal?: AbortSignal;
   /** Prefix each line written to the log with the seconds since the command started (which build step took how long). */
   stampLog?: boolean;
 }
@@ -48,6 +50,9 @@ export function run(command: string, args: string[], o: RunOptions = {}): Promis
     let stdout = '';
     let all = '';
     const stamper = o.stampLog ? lineStamper(Date.now()) : undefined;
+    const terminate = () => child.kill('SIGTERM');
+    if (o.signal?.aborted) terminate();
+    o.signal?.addEventListener('abort', terminate, { once: true });
     const take = (chunk: Buffer, isStdout: boolean) => {
       const text = chunk.toString('utf8');
       if (isStdout) stdout += text;
@@ -59,6 +64,7 @@ export function run(command: string, args: string[], o: RunOptions = {}): Promis
     child.stderr.on('data', (c: Buffer) => take(c, false));
     child.once('error', (err) => reject(new CommandError(`${command} ${args.join(' ')}`, null, err.message)));
     child.once('close', (code) => {
+      o.signal?.removeEventListener('abort', terminate);
       if (o.logFile && stamper) appendFileSync(o.logFile, stamper.end());
       if (code === 0) resolve(stdout);
       else reject(new CommandError(`${command} ${args.join(' ')}`, code, all));
