@@ -72,6 +72,7 @@ describe('LOCAL_FLEET=ec2 npm start: the whole system on the EC2 provider agains
             running: instances.filter((i) => i.State?.Name === 'running').length,
             processes: workerPids().length,
           });
+          // fixed wait: the sampling period of a watcher that records the fleet over time, not a wait for an event
           await new Promise((r) => setTimeout(r, 150));
         }
       })();

@@ -136,6 +136,7 @@ describe('elastic fleet end to end: launch controller, local workers, monitor co
     expect(img.error?.permanent).toBe(false);
     expect(img.error?.reason).toMatch(/^no result after 3 attempts/);
     // No fourth attempt: nothing more reaches the launch queue.
+    // fixed wait: the absence of a fourth attempt has no event; 2 s covers a monitor check still in flight.
     await new Promise((r) => setTimeout(r, 2000));
     expect(await resources.launchQueue.depth()).toEqual({ visible: 0, inFlight: 0, delayed: 0 });
     const monitorLog = readFileSync(join(system.logDir, 'monitor-controller.log'), 'utf8')
