@@ -1,7 +1,7 @@
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { until } from '@tools/testing';
+import { until } from '@tools/testing/eventually';
 import { LocalProcessFleet, readWorkerRecord } from './local-process-fleet';
 
 const FIXTURE = join(__dirname, '../testing/status-reporting-process.js');
