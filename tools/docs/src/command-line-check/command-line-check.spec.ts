@@ -1,11 +1,12 @@
 import { execFileSync } from 'node:child_process';
-import { readdirSync, readFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import type { EntryPointRun } from './load-entry-points';
 
 const ROOT = join(__dirname, '../../../..');
+// A project without sources (tools/workspace holds workspace-wide targets only) has no program.
 const files = (dir: string, match: RegExp) =>
-  readdirSync(join(ROOT, dir), { withFileTypes: true })
+  (existsSync(join(ROOT, dir)) ? readdirSync(join(ROOT, dir), { withFileTypes: true }) : [])
     .filter((e) => e.isFile() && match.test(e.name) && !e.name.endsWith('.spec.ts'))
     .map((e) => `${dir}/${e.name}`);
 
