@@ -4,7 +4,7 @@ import { getMetadataStorage } from 'class-validator';
 import { Environment, loadConfig, ScalingEnvironment, WebEnvironment, WorkerEnvironment } from '@app/config';
 import { AwsClients } from '@app/aws';
 import { createFleet, Ec2Fleet } from '@app/fleet';
-import { envFilesOf } from '@tools/testing';
+import { envFilesOf } from '@tools/testing/files';
 import { IcsStack } from './stack';
 import { logicalIdOf, synthStack } from './synth-for-tests';
 import { resolveValue } from './template-values';

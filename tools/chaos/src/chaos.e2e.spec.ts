@@ -1,7 +1,7 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { WORKSPACE_ROOT } from '@tools/local-run';
-import { MODEL_DIR, SCENES_DIR, SMALL_IMAGES_DIR } from '@tools/testing';
+import { MODEL_DIR, SCENES_DIR, SMALL_IMAGES_DIR } from '@tools/testing/files';
 import { runChaos, type ChaosReport } from './chaos';
 import { imagesIn } from './cli';
 

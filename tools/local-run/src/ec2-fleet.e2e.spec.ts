@@ -8,7 +8,8 @@ import { Ec2Fleet } from '@app/fleet';
 import { startEc2StandIn } from '@tools/ec2-standin';
 import { LOCAL_CREDENTIALS, startLocalAws } from '@tools/local-aws';
 import { runLoad } from '@tools/loadgen';
-import { MODEL_DIR, SMALL_IMAGES_DIR, smallImage, smallImageNames, until, WORKSPACE_ROOT } from '@tools/testing';
+import { MODEL_DIR, SMALL_IMAGES_DIR, smallImage, smallImageNames, WORKSPACE_ROOT } from '@tools/testing/files';
+import { until } from '@tools/testing/eventually';
 import { writeModelAnswerKey } from './answer-key';
 import { processesWithEnv } from './worker-census';
 

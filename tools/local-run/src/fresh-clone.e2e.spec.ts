@@ -17,7 +17,8 @@ import { randomUUID } from 'node:crypto';
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync, unlinkSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { MODEL_DIR, scene, SCENE_COUNT, until, WORKSPACE_ROOT } from '@tools/testing';
+import { MODEL_DIR, scene, SCENE_COUNT, WORKSPACE_ROOT } from '@tools/testing/files';
+import { until } from '@tools/testing/eventually';
 import { killAllNpmStarts, spawnNpmStart } from './e2e-helpers';
 import { processesWithEnv } from './worker-census';
 

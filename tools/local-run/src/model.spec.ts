@@ -1,7 +1,7 @@
 import { mkdirSync, mkdtempSync, readdirSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { MODEL_DIR, WORKSPACE_ROOT } from '@tools/testing';
+import { MODEL_DIR, WORKSPACE_ROOT } from '@tools/testing/files';
 import { resolveModel } from './model';
 
 /** A worker folder as the build makes it: main.js's folder with default-model/ (files linked from the sources). */

@@ -1,7 +1,8 @@
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
-import { MODEL_DIR, SMALL_IMAGES_DIR, until, WORKSPACE_ROOT } from '@tools/testing';
+import { MODEL_DIR, SMALL_IMAGES_DIR, WORKSPACE_ROOT } from '@tools/testing/files';
+import { until } from '@tools/testing/eventually';
 import { killAllNpmStarts, spawnNpmStart } from './e2e-helpers';
 import { processesWithEnv } from './worker-census';
 

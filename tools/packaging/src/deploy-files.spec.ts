@@ -6,7 +6,7 @@ import { loadConfig } from '@app/config';
 import { APPS, CONTROL_APPS, readArtifact, WORKER_APP, WORKSPACE_ROOT } from './lib/artifacts';
 import { allowedInstallScripts, packagesWithInstallScripts, SKIPPED_INSTALL_SCRIPTS } from './lib/install-scripts';
 import { configVariables, unknownVariables } from './lib/config-variables';
-import { envFilesOf as envFiles } from '@tools/testing';
+import { envFilesOf as envFiles } from '@tools/testing/files';
 import { ARTIFACT_PREFIX, MODEL_PREFIX } from './upload';
 
 const DEPLOY = join(WORKSPACE_ROOT, 'deploy');

@@ -11,7 +11,7 @@ import { loadConfig } from '@app/config';
 import { createFleet, Ec2Fleet } from '@app/fleet';
 import { EDGE_LAUNCH_TEMPLATE_ID, edgeSettings } from '@tools/images';
 import { localAwsEnv, startLocalAws, type LocalAws } from '@tools/local-aws';
-import { MODEL_DIR } from '@tools/testing';
+import { MODEL_DIR } from '@tools/testing/files';
 import { APPS, CONTROL_APPS, WORKER_APP, WORKSPACE_ROOT } from './lib/artifacts';
 import { unknownVariables } from './lib/config-variables';
 

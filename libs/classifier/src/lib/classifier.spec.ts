@@ -2,7 +2,7 @@ import { copyFileSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, writeF
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs';
-import { MODEL_DIR, SCENES_DIR, SMALL_IMAGES_DIR } from '@tools/testing';
+import { MODEL_DIR, SCENES_DIR, SMALL_IMAGES_DIR } from '@tools/testing/files';
 import { ReferenceModel } from '../../test/reference-model';
 import { Classifier, type Classification } from './classifier';
 import { ImageDecodeError, ModelLoadError } from './errors';

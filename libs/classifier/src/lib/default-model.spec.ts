@@ -2,7 +2,7 @@ import { copyFileSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, symlin
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { convertModelFolder } from '@tools/onnx-convert';
-import { SCENES_DIR, WORKSPACE_ROOT } from '@tools/testing';
+import { SCENES_DIR, WORKSPACE_ROOT } from '@tools/testing/files';
 import { ReferenceModel } from '../../test/reference-model';
 import { readChecksums, sha256OfFile } from './checksums';
 import { Classifier } from './classifier';

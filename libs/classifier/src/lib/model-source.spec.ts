@@ -2,7 +2,7 @@ import { mkdtempSync, readdirSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { loadConfig } from '@app/config';
-import { MODEL_DIR } from '@tools/testing';
+import { MODEL_DIR } from '@tools/testing/files';
 import {
   makeTestCertificate,
   modelFiles,

@@ -5,7 +5,7 @@ import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { convertModelFolder } from '@tools/onnx-convert';
-import { MODEL_DIR, scene, smallImage } from '@tools/testing';
+import { MODEL_DIR, scene, smallImage } from '@tools/testing/files';
 import { makeTestCertificate, resolveInChild, startHttpsModelServer, stopModelResolver, type TestCertificate } from '../testing/https-model-server';
 import { sha256OfFile } from './checksums';
 import { Classifier, type Inference } from './classifier';

@@ -6,7 +6,7 @@ import * as tf from '@tensorflow/tfjs';
 import '@tensorflow/tfjs-backend-wasm';
 import * as ort from 'onnxruntime-node';
 import { convertGraphModel, readGraphModelFolder } from '@tools/onnx-convert';
-import { scene, smallImage, WORKSPACE_ROOT } from '@tools/testing';
+import { scene, smallImage, WORKSPACE_ROOT } from '@tools/testing/files';
 import { readModelMetadata, type ModelMetadata } from './metadata';
 import { decodeImage } from './preprocess';
 

@@ -1,6 +1,6 @@
 import { deflateSync } from 'node:zlib';
 import sharp, { type Color, type Sharp } from 'sharp';
-import { formatSample, scene } from '@tools/testing';
+import { formatSample, scene } from '@tools/testing/files';
 import { ImageDecodeError } from './errors';
 import { decodeImage, sniffImageFormat, type PreprocessOptions } from './preprocess';
 
