@@ -48,11 +48,14 @@ async function main(): Promise<number> {
   let system: ContainerSystem | undefined;
   let stopping: Promise<unknown> | undefined;
   const interrupted = (signal: string) => {
+    if (stopping) return;
     log(`\n${signal}: stopping every container this check started`);
-    stopping ??= stopAllContainers().finally(() => process.exit(EXIT.goalFailed));
+    stopping = stopAllContainers().finally(() => process.exit(EXIT.goalFailed));
   };
-  process.once('SIGINT', () => interrupted('SIGINT'));
-  process.once('SIGTERM', () => interrupted('SIGTERM'));
+  // on, not once: Ctrl-C reaches this process twice (from the terminal, and relayed by npm and
+  // tsx), and a second SIGINT without a handler would end it before the containers are removed.
+  process.on('SIGINT', () => interrupted('SIGINT'));
+  process.on('SIGTERM', () => interrupted('SIGTERM'));
 
   const started = Date.now();
   const photos = await pickPhotos(o.photos);
