@@ -53,8 +53,18 @@ describe('npm start', () => {
     // and nothing it started is left.
     expect([0, 130]).toContain(await run.exited);
     // npm may exit first; the script, still stopping the system, writes on until it is done.
-    await until('npm start to say it stopped everything', () => run.output().includes('Stopped.'), 60_000, 200);
+    await until('npm start to say it stopped everything', () => run.output().includes('Stopped.'), 120_000, 200).catch((err: Error) => {
+      throw new Error(`${err.message}; its output:\n${run.output()}\nprocesses left: ${processesWithEnv(marker).map((p) => readCommand(p)).join('\n')}`);
+    });
     expect(processesWithEnv(marker)).toEqual([]);
     rmSync(runDir, { recursive: true, force: true });
-  }, 180_000);
+  }, 300_000);
 });
+
+function readCommand(pid: number): string {
+  try {
+    return `${pid} ${readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0').join(' ').slice(0, 160)}`;
+  } catch {
+    return `${pid} (gone)`;
+  }
+}
