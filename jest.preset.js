@@ -5,6 +5,9 @@ module.exports = {
   // A bound for a loaded 2-core machine (CI runs several projects at once), not the expected time:
   // tests wait on events, and one that hangs still fails.
   testTimeout: 30_000,
+  // Two test files at a time per project: most of a spec's time is waiting (a process starting,
+  // a long poll, a browser), so two overlap well even on two cores beside Nx's other projects.
+  maxWorkers: 2,
   // *.e2e.spec.ts: the long end-to-end scenarios (chaos, the elastic fleet, the EC2 path, a real
   // fresh clone), each of which runs the whole system for a minute or more. They run with
   // `npm run test:e2e` (each project's jest.e2e.config.cts), not in `npm test`, whose budget is minutes.
