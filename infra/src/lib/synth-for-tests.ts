@@ -6,6 +6,14 @@ import type { Template as Cfn } from './template-values';
 
 /** Test support: the stack synthesised as `npm run synth` does, and helpers to read its IAM. */
 export function synthStack(stackName = 'ics') {
+  // The default stack once per test file: every suite reads it, none changes it.
+  if (stackName === 'ics') return (defaultStack ??= synth(stackName));
+  return synth(stackName);
+}
+
+let defaultStack: ReturnType<typeof synth> | undefined;
+
+function synth(stackName: string) {
   const app = new App();
   const stack = new IcsStack(app, 'Ics', { stackName, synthesizer: new CliCredentialsStackSynthesizer() });
   const template = Template.fromStack(stack);

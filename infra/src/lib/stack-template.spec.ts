@@ -1,0 +1,8 @@
+/**
+ * The synthesised stack's suites, in one test file: each file of its own would load aws-cdk-lib
+ * and synthesise the stack again (about 10 CPU-s each); here they share one synthesis
+ * (synthStack() remembers the default stack).
+ */
+import './stack.suite';
+import './security.suite';
+import './operations.suite';
