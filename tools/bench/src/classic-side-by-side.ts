@@ -94,10 +94,7 @@ async function runEngine(engine: string, imagesDir: string, count: number, start
       startSeconds: Math.round(startSeconds * 10) / 10,
     };
   } finally {
-    run.interrupt();
-    const kill = setTimeout(() => run.child.pid && process.kill(-run.child.pid, 'SIGKILL'), 60_000);
-    await run.exited;
-    clearTimeout(kill);
+    await run.stop(60_000);
     rmSync(runDir, { recursive: true, force: true });
   }
 }

@@ -164,10 +164,7 @@ runMain('spot-interruptions', async () => {
     const ok = figures.answered === figures.images && figures.distinctImagesAnswered === figures.images && figures.worstSecondsFromNoticeToLastHandedBackAnswer <= 10;
     return ok ? EXIT.done : EXIT.goalFailed;
   } finally {
-    run.interrupt();
-    const kill = setTimeout(() => run.child.pid && process.kill(-run.child.pid, 'SIGKILL'), 60_000);
-    await run.exited;
-    clearTimeout(kill);
+    await run.stop(60_000);
     rmSync(runDir, { recursive: true, force: true });
   }
 });

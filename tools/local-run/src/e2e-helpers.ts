@@ -62,6 +62,8 @@ export interface NpmStartRun {
   output(): string;
   /** Ctrl-C as a terminal sends it: SIGINT to the whole process group. */
   interrupt(): void;
+  /** Ctrl-C, then SIGKILL to the whole group if it has not exited after graceMs; resolves on its exit. */
+  stop(graceMs: number): Promise<void>;
 }
 
 /** Runs of npm start this test file began and that have not exited (Jest gives each test file its own copy). */
@@ -82,6 +84,12 @@ export function spawnNpmStart(command: string[], options: { cwd: string; env: Re
     exited,
     output: () => out,
     interrupt: () => signalGroup(child, 'SIGINT'),
+    stop: async (graceMs) => {
+      run.interrupt();
+      const timer = setTimeout(() => signalGroup(child, 'SIGKILL'), graceMs);
+      await exited;
+      clearTimeout(timer);
+    },
   };
   liveRuns.add(run);
   void exited.then(() => liveRuns.delete(run));
@@ -94,14 +102,7 @@ export function spawnNpmStart(command: string[], options: { cwd: string; env: Re
  * checks those separately.
  */
 export async function killAllNpmStarts(graceMs = 30_000): Promise<void> {
-  await Promise.all(
-    [...liveRuns].map(async (run) => {
-      run.interrupt();
-      const timer = setTimeout(() => signalGroup(run.child, 'SIGKILL'), graceMs);
-      await run.exited;
-      clearTimeout(timer);
-    }),
-  );
+  await Promise.all([...liveRuns].map((run) => run.stop(graceMs)));
 }
 
 function signalGroup(child: ChildProcess, signal: NodeJS.Signals): void {
