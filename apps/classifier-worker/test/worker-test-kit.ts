@@ -75,3 +75,14 @@ export function recordingLogger() {
   const at = (level: string) => (fields: object, msg: string) => lines.push({ level, msg, fields: fields as Record<string, unknown> });
   return { lines, log: { info: at('info'), warn: at('warn'), error: at('error') } };
 }
+
+/** The queue, with how many messages each receive asked for recorded in `asked`. */
+export function recordingReceives(queue: Queue): { queue: Queue; asked: number[] } {
+  const asked: number[] = [];
+  const recording = Object.create(queue) as Queue;
+  recording.receive = (o = {}) => {
+    asked.push(o.maxMessages ?? 1);
+    return queue.receive(o);
+  };
+  return { queue: recording, asked };
+}

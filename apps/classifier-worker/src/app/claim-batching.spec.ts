@@ -1,6 +1,5 @@
-import type { Queue } from '@app/aws';
 import { startTestStack, until, type TestStack } from '@tools/testing';
-import { enqueue, photos, recordingLogger } from '../../test/worker-test-kit';
+import { enqueue, photos, recordingLogger, recordingReceives } from '../../test/worker-test-kit';
 import { ClaimStage } from './claim-stage';
 import type { Job } from './job';
 import { PrefetchBudget } from './prefetch-budget';
@@ -19,13 +18,8 @@ describe('ClaimStage batching against the embedded SQS', () => {
     await enqueue(stack, photos(30));
     const claimed: Job[] = [];
     const finish: (() => void)[] = [];
-    const asked: number[] = [];
     let settled = 0;
-    const launchQueue = Object.create(stack.resources.launchQueue) as Queue;
-    launchQueue.receive = (o = {}) => {
-      asked.push(o.maxMessages ?? 1);
-      return stack.resources.launchQueue.receive(o);
-    };
+    const { queue: launchQueue, asked } = recordingReceives(stack.resources.launchQueue);
     const s = new ClaimStage({
       launchQueue,
       monitorQueue: stack.resources.monitorQueue,

@@ -1,7 +1,7 @@
 import type { Queue } from '@app/aws';
 import { parseMonitorMessage } from '@app/contracts';
 import { startTestStack, until, type TestStack } from '@tools/testing';
-import { drain, enqueue, photos, recordingLogger } from '../../test/worker-test-kit';
+import { drain, enqueue, photos, recordingLogger, recordingReceives } from '../../test/worker-test-kit';
 import { ClaimStage, type ClaimDeps } from './claim-stage';
 import type { Job } from './job';
 import { PrefetchBudget } from './prefetch-budget';
@@ -18,12 +18,7 @@ describe('ClaimStage against the embedded SQS', () => {
     const finish: (() => void)[] = [];
     const { log, lines } = recordingLogger();
     // How many messages each receive from the launch queue asked for.
-    const asked: number[] = [];
-    const launchQueue = Object.create(stack.resources.launchQueue) as Queue;
-    launchQueue.receive = (o = {}) => {
-      asked.push(o.maxMessages ?? 1);
-      return stack.resources.launchQueue.receive(o);
-    };
+    const { queue: launchQueue, asked } = recordingReceives(stack.resources.launchQueue);
     const s = new ClaimStage({
       launchQueue,
       monitorQueue: stack.resources.monitorQueue,
