@@ -55,7 +55,9 @@ describe('npm run local-aws', () => {
       sqs.destroy();
     } finally {
       child.kill('SIGINT');
-      expect(await exited).toBe(0);
+      // tsx, the launcher, relays the SIGINT; under Node 22 it reports 130 (interrupted) whatever the
+      // program's own code, under Node 24 the program's 0. Either is a clean stop; a crash is neither.
+      expect([0, 130]).toContain(await exited);
       rmSync(data, { recursive: true, force: true });
     }
   }, 60_000);
