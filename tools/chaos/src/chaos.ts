@@ -2,7 +2,7 @@ import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
-import { readWorkerRecords } from '@app/fleet';
+import { isProcessAlive, readWorkerRecords } from '@app/fleet';
 import { percentile } from '@tools/loadgen';
 import {
   startLocalSystem,
@@ -153,7 +153,7 @@ async function underChaos(
         if (t >= nextWorkerKill && workerKills.length < o.maxWorkerKills) {
           nextWorkerKill += o.workerKillEveryMs;
           const live = readWorkerRecords(system.fleetDir).filter(
-            (r) => isAlive(r.pid) && pastStartUp(system.fleetDir, r.id),
+            (r) => isProcessAlive(r.pid) && pastStartUp(system.fleetDir, r.id),
           );
           const victim = live[Math.floor(Math.random() * live.length)];
           if (victim && kill(victim.pid)) {
@@ -299,14 +299,6 @@ function pastStartUp(fleetDir: string, workerId: string): boolean {
   }
 }
 
-function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-}
 
 function kill(pid: number): boolean {
   try {

@@ -17,7 +17,7 @@ import {
   resultKey,
   serialize,
 } from '@app/contracts';
-import { LocalProcessFleet, readWorkerRecord } from '@app/fleet';
+import { isProcessAlive, LocalProcessFleet, readWorkerRecord } from '@app/fleet';
 import { MetricsRegistry } from '@app/platform';
 import { startTestStack, until, WORKSPACE_ROOT, type TestStack } from '@tools/testing';
 import { recordingQueue } from '../../test/monitor-doubles';
@@ -31,14 +31,6 @@ const STATUS_PROCESS = join(WORKSPACE_ROOT, 'libs/fleet/src/testing/status-repor
 jest.setTimeout(30_000);
 
 /** Whether a process is there (signal 0 only asks). */
-const alive = (pid: number) => {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-};
 
 describe('DeadlineMonitor', () => {
   let stack: TestStack;
@@ -136,7 +128,7 @@ describe('DeadlineMonitor', () => {
     });
     const record = JSON.parse((await stack.resources.outputBucket.getBuffer(attemptKey(msg.imageId))).toString());
     expect(record.attempt).toBe(2);
-    await until('the late worker to be terminated', () => !alive(pid));
+    await until('the late worker to be terminated', () => !isProcessAlive(pid));
 
     // The same monitor message again (SQS delivers at least once): nothing more happens.
     expect(await monitor.handle(serialize(msg))).toBe('superseded');
@@ -306,7 +298,7 @@ describe('DeadlineMonitor', () => {
       await beat(worker.id, { progressAt: new Date(Date.now() - 120_000).toISOString(), held: [{ imageId: msg.imageId, attempt: 1 }] });
       expect(await monitor.handle(serialize(msg))).toBe('requeued');
       expect((await drain(stack.resources.launchQueue)).map((b) => parseLaunchMessage(b).attempt)).toEqual([2]);
-      await until('the hung worker to be terminated', () => !alive(pid));
+      await until('the hung worker to be terminated', () => !isProcessAlive(pid));
     });
 
     it('retries at the hard limit even when the worker still progresses', async () => {

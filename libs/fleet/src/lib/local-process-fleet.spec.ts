@@ -2,17 +2,9 @@ import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { until } from '@tools/testing/eventually';
-import { LocalProcessFleet, readWorkerRecord } from './local-process-fleet';
+import { LocalProcessFleet, readWorkerRecord, isProcessAlive } from './local-process-fleet';
 
 const FIXTURE = join(__dirname, '../testing/status-reporting-process.js');
-const alive = (pid: number) => {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-};
 
 describe('LocalProcessFleet', () => {
   let dir: string;
@@ -47,7 +39,7 @@ describe('LocalProcessFleet', () => {
     const [w] = await other.list();
     const pid = pidOf(w.id);
     await other.terminate(w.id);
-    await until('the worker process to end', () => !alive(pid));
+    await until('the worker process to end', () => !isProcessAlive(pid));
     await until('the record to be dropped', async () => (await fleet.list()).length === 0);
     expect(existsSync(join(dir, `${w.id}.json`))).toBe(false);
   });
@@ -67,9 +59,9 @@ describe('LocalProcessFleet', () => {
     expect((await stubborn.list())[0]).toMatchObject({ id: w.id, state: 'terminating' });
     // The worker received SIGTERM and lived on (it says so in its log)...
     await until('the worker to log that it ignores SIGTERM', () => readFileSync(join(dir, `${w.id}.log`), 'utf8').includes(`${w.id} ignores SIGTERM`));
-    expect(alive(pid)).toBe(true);
+    expect(isProcessAlive(pid)).toBe(true);
     // ...until the SIGKILL, which comes no sooner than the grace period.
-    await until('the worker to be killed', () => !alive(pid), 3000);
+    await until('the worker to be killed', () => !isProcessAlive(pid), 3000);
     expect(Date.now() - terminated).toBeGreaterThanOrEqual(300);
   });
 
@@ -88,7 +80,7 @@ describe('LocalProcessFleet', () => {
       ['local-1', 'local-2', 'local-3'].map((id) => pidOf(id));
     const before = pids();
     await fleet.shutdown();
-    expect(before.filter(alive)).toEqual([]);
+    expect(before.filter(isProcessAlive)).toEqual([]);
     expect(await fleet.list()).toEqual([]);
   });
   it('status(): alive while the process is, gone once it is killed, and for an id it never had', async () => {

@@ -48,7 +48,8 @@ export function readWorkerRecords(stateDir: string): WorkerRecord[] {
   return files.map((f) => readWorkerRecord(stateDir, f.slice(0, -'.json'.length))).filter((r): r is WorkerRecord => r !== undefined);
 }
 
-function isAlive(pid: number): boolean {
+/** Whether a process runs (one this user may not signal counts as running). */
+export function isProcessAlive(pid: number): boolean {
   try {
     process.kill(pid, 0);
     return true;
@@ -132,7 +133,7 @@ export class LocalProcessFleet extends Fleet {
     const workers: WorkerInstance[] = [];
     for (const r of readWorkerRecords(this.dir)) {
       // A record whose process is gone is stale (its owner died with it, or was killed).
-      if (!isAlive(r.pid) && !this.children.has(r.id)) {
+      if (!isProcessAlive(r.pid) && !this.children.has(r.id)) {
         rmSync(join(this.dir, `${r.id}.json`), { force: true });
         continue;
       }
@@ -150,16 +151,16 @@ export class LocalProcessFleet extends Fleet {
   /** Alive while its process is (terminating included: it finishes what it holds). */
   override async status(id: string): Promise<WorkerLiveness> {
     const r = this.read(id);
-    return r && isAlive(r.pid) ? 'alive' : 'gone';
+    return r && isProcessAlive(r.pid) ? 'alive' : 'gone';
   }
 
   async terminate(id: string): Promise<void> {
     const r = this.read(id);
-    if (!r || !isAlive(r.pid)) return;
+    if (!r || !isProcessAlive(r.pid)) return;
     this.write({ ...r, terminating: true });
     this.signal(r.pid, 'SIGTERM');
     const timer = setTimeout(() => {
-      if (isAlive(r.pid)) {
+      if (isProcessAlive(r.pid)) {
         this.logger.warn(`worker ${id} still there ${this.options.killGraceMs} ms after SIGTERM: SIGKILL`);
         this.signal(r.pid, 'SIGKILL');
       }
