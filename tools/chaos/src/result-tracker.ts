@@ -1,11 +1,11 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { AwsClients, AwsResources } from '@app/aws';
-import { heartbeatKey, parseHeartbeat } from '@app/contracts';
+import { heartbeatKey, parseHeartbeat, RESULT_PREFIX } from '@app/contracts';
 import { resourcesOf, type LocalSystem } from '@tools/local-run';
 import type { Answer, AnswerLedger } from './ledger';
 import { answerOfView, type ClassicOutcome, type ServiceClient } from './service-client';
 
-const RESULT_KEY = /^[0-9a-f-]{36}\.json$/;
+const RESULT_KEY = /^results\/[0-9a-f-]{36}\.json$/;
 
 interface StoredResult {
   imageId: string;
@@ -80,7 +80,7 @@ export class ResultTracker {
   /** Results in the output bucket, by image id. */
   async storedResults(): Promise<Map<string, StoredResult>> {
     const out = new Map<string, StoredResult>();
-    for (const { key } of await this.resources.outputBucket.list('')) {
+    for (const { key } of await this.resources.outputBucket.list(RESULT_PREFIX)) {
       if (!RESULT_KEY.test(key)) continue;
       const r = JSON.parse((await this.resources.outputBucket.getBuffer(key)).toString('utf8')) as StoredResult;
       out.set(r.imageId, r);

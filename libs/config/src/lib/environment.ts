@@ -50,7 +50,7 @@ export class Environment {
 
   /** Bucket of the uploaded images, keyed `<batchId>/<imageId>.<ext>`. */
   @Matches(BUCKET, { message: 'INPUT_BUCKET must be a valid S3 bucket name' }) INPUT_BUCKET = 'ics-input';
-  /** Bucket of the results (`<imageId>.json`, the first written wins), heartbeats and leases. */
+  /** Bucket of the results (`results/<imageId>.json`, the first written wins), heartbeats and leases. */
   @Matches(BUCKET, { message: 'OUTPUT_BUCKET must be a valid S3 bucket name' }) OUTPUT_BUCKET = 'ics-output';
 
   /** Queue of one launch message per image to classify. */

@@ -227,7 +227,7 @@ describe('key layout', () => {
     expect(key).toBe(`${batchId}/${imageId}.png`);
     expect(parseInputKey(key)).toEqual({ batchId, imageId, ext: 'png' });
     expect(parseInputKey(`${batchId}/../${imageId}.png`)).toBeUndefined();
-    expect(resultKey(imageId)).toBe(`${imageId}.json`);
+    expect(resultKey(imageId)).toBe(`results/${imageId}.json`);
   });
 
   it("keeps a tenant's batch index under the tenant, and lists batches newest first", () => {

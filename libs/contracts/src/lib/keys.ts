@@ -23,9 +23,16 @@ export function inputKey(batchId: string, imageId: string, ext: ImageExtension):
   return `${batchId}/${imageId}.${ext}`;
 }
 
-/** Output bucket: `<imageId>.json` (the image id alone makes a redo idempotent). */
+/**
+ * Output bucket: where results live. One prefix, so that the bucket policy can
+ * refuse any write under it that is not a conditional create (If-None-Match):
+ * a result, once written, cannot be overwritten by anyone, a worker included.
+ */
+export const RESULT_PREFIX = 'results/';
+
+/** Output bucket: `results/<imageId>.json` (the image id alone makes a redo idempotent). */
 export function resultKey(imageId: string): string {
-  return `${imageId}.json`;
+  return `${RESULT_PREFIX}${imageId}.json`;
 }
 
 /**
