@@ -5,6 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createRequestHandler } from 'local-aws-sqs';
 import { releaseAbandonedReceives } from './abandoned-receives';
+import { withFairGroups } from './fair-groups';
 import { SQSClient } from '@aws-sdk/client-sqs';
 import { ConditionalWrites } from './conditional-writes';
 import { LocalSns } from './sns';
@@ -57,7 +58,7 @@ export interface LocalAws {
   port: number;
   dataDir: string;
   buckets: { input: string; output: string };
-  queues: { launch: string; launchDeadLetter: string; monitor: string; monitorDeadLetter: string; output: string };
+  queues: { launch: string; launchDeadLetter: string; monitor: string; monitorDeadLetter: string; output: string; webhook: string; webhookDeadLetter: string };
   /** The environment every app and the AWS SDK need to use this stack. */
   env: Record<string, string>;
   stop(): Promise<void>;
@@ -79,6 +80,8 @@ export function localAwsEnv(
     monitor: url('monitor'),
     monitorDeadLetter: url('monitor-dlq'),
     output: url('output'),
+    webhook: url('webhook'),
+    webhookDeadLetter: url('webhook-dlq'),
   };
   const env: Record<string, string> = {
     AWS_ENDPOINT_URL: endpoint,
@@ -97,6 +100,7 @@ export function localAwsEnv(
     OUTPUT_QUEUE_URL: queues.output,
     LAUNCH_DEAD_LETTER_QUEUE_URL: queues.launchDeadLetter,
     MONITOR_DEAD_LETTER_QUEUE_URL: queues.monitorDeadLetter,
+    WEBHOOK_QUEUE_URL: queues.webhook,
   };
   return { queues, env };
 }
@@ -168,12 +172,15 @@ export async function startLocalAws(options: LocalAwsOptions = {}): Promise<Loca
     monitor: `${prefix}monitor`,
     monitorDeadLetter: `${prefix}monitor-dlq`,
     output: `${prefix}output`,
+    webhook: `${prefix}webhook`,
+    webhookDeadLetter: `${prefix}webhook-dlq`,
   };
   const arn = (name: string) => `arn:aws:sqs:${region}:${ACCOUNT_ID}:${name}`;
   // The queue URLs the emulator hands out name this edge port, so the SDK's
   // QueueUrl-as-endpoint logic lands here too.
-  // Wrapped: a long poll whose client died gives its messages back at once (see abandoned-receives.ts).
-  sqs.handler = releaseAbandonedReceives(createRequestHandler({
+  // Wrapped: a long poll whose client died gives its messages back at once (see abandoned-receives.ts),
+  // and standard queues serve message groups (tenants) fairly, as SQS fair queues do (see fair-groups.ts).
+  sqs.handler = releaseAbandonedReceives(withFairGroups(createRequestHandler({
     port,
     hostname: publicHost,
     region,
@@ -204,8 +211,17 @@ export async function startLocalAws(options: LocalAwsOptions = {}): Promise<Loca
         },
       },
       { QueueName: names.output },
+      { QueueName: names.webhookDeadLetter, Attributes: { MessageRetentionPeriod: 1209600 } },
+      {
+        // A delivery whose handler keeps failing (not the receiver: that is retried with back-off) ends here.
+        QueueName: names.webhook,
+        Attributes: {
+          VisibilityTimeout: 60,
+          RedrivePolicy: JSON.stringify({ deadLetterTargetArn: arn(names.webhookDeadLetter), maxReceiveCount: 10 }),
+        },
+      },
     ],
-  }).requestHandler, () => endpoint, ACCOUNT_ID);
+  })), () => endpoint, ACCOUNT_ID);
 
   const { queues, env } = localAwsEnv(endpoint, { region, inputBucket, outputBucket, queuePrefix: prefix });
 

@@ -1,0 +1,106 @@
+import {
+  ChangeMessageVisibilityCommand,
+  CreateQueueCommand,
+  DeleteMessageCommand,
+  ReceiveMessageCommand,
+  SendMessageBatchCommand,
+  SendMessageCommand,
+  SQSClient,
+  type Message,
+} from '@aws-sdk/client-sqs';
+import { LOCAL_CREDENTIALS, startLocalAws, type LocalAws } from './local-aws';
+
+/**
+ * The edge's standard queues serve message groups (tenants) fairly, as SQS fair
+ * queues do: through the real SDK against the embedded edge.
+ */
+describe('fair message groups on the local edge', () => {
+  let aws: LocalAws;
+  let sqs: SQSClient;
+  let queues = 0;
+
+  beforeAll(async () => {
+    aws = await startLocalAws({ port: 0 });
+    sqs = new SQSClient({ region: aws.env['AWS_REGION'], endpoint: aws.endpoint, credentials: LOCAL_CREDENTIALS });
+  });
+  afterAll(async () => {
+    sqs?.destroy();
+    await aws?.stop();
+  });
+
+  /** A fresh standard queue per test, so that no other test's messages are in flight. */
+  const newQueue = async () =>
+    (await sqs.send(new CreateQueueCommand({ QueueName: `fair-${++queues}`, Attributes: { VisibilityTimeout: '30' } }))).QueueUrl as string;
+  const send = async (url: string, body: string, group?: string) =>
+    sqs.send(new SendMessageCommand({ QueueUrl: url, MessageBody: body, ...(group ? { MessageGroupId: group } : {}) }));
+  const sendMany = async (url: string, group: string, count: number) => {
+    for (let i = 0; i < count; i += 10) {
+      const ids = Array.from({ length: Math.min(10, count - i) }, (_, k) => i + k);
+      await sqs.send(new SendMessageBatchCommand({ QueueUrl: url, Entries: ids.map((n) => ({ Id: `m${n}`, MessageBody: `${group}${n}`, MessageGroupId: group })) }));
+    }
+  };
+  const receive = async (url: string, max = 1): Promise<Message[]> =>
+    (await sqs.send(new ReceiveMessageCommand({ QueueUrl: url, MaxNumberOfMessages: max, AttributeNames: ['All'] }))).Messages ?? [];
+  const bodies = (ms: Message[]) => ms.map((m) => m.Body);
+
+  it("serves another tenant's first message next, not behind a tenant's backlog", async () => {
+    const url = await newQueue();
+    await sendMany(url, 'A', 30);
+    await send(url, 'B0', 'B');
+
+    // Without fair groups, B0 would be the 31st message out.
+    expect(bodies(await receive(url, 10))).toEqual(['A0', 'B0', 'A1', 'A2', 'A3', 'A4', 'A5', 'A6', 'A7', 'A8']);
+    expect(bodies(await receive(url, 10))).toEqual(['A9', 'A10', 'A11', 'A12', 'A13', 'A14', 'A15', 'A16', 'A17', 'A18']);
+  });
+
+  it('gives each receive to the group with the fewest messages in flight, oldest first within a group', async () => {
+    const url = await newQueue();
+    await sendMany(url, 'A', 3);
+    await sendMany(url, 'B', 2);
+
+    const [a0] = await receive(url); // tie (none in flight): the oldest waiting message
+    const [b0] = await receive(url); // A has one in flight, B none
+    const [a1] = await receive(url); // one each: the older head
+    expect(bodies([a0, b0, a1])).toEqual(['A0', 'B0', 'A1']);
+
+    // A's two finish: A has none in flight and B one, so A is served first again.
+    for (const m of [a0, a1]) await sqs.send(new DeleteMessageCommand({ QueueUrl: url, ReceiptHandle: m.ReceiptHandle }));
+    expect(bodies(await receive(url))).toEqual(['A2']);
+    expect(bodies(await receive(url))).toEqual(['B1']);
+    expect(await receive(url)).toEqual([]);
+  });
+
+  it('counts each message without a MessageGroupId as a tenant of its own', async () => {
+    const url = await newQueue();
+    await sendMany(url, 'A', 5);
+    await send(url, 'lone');
+
+    expect(bodies(await receive(url))).toEqual(['A0']);
+    expect(bodies(await receive(url))).toEqual(['lone']);
+  });
+
+  it('keeps the emulator\'s visibility: a released message comes back, its receives counted', async () => {
+    const url = await newQueue();
+    await send(url, 'A0', 'A');
+    const [first] = await receive(url);
+    expect(await receive(url)).toEqual([]); // hidden while in flight
+
+    await sqs.send(new ChangeMessageVisibilityCommand({ QueueUrl: url, ReceiptHandle: first.ReceiptHandle, VisibilityTimeout: 0 }));
+    const [again] = await receive(url);
+    expect(again).toMatchObject({ Body: 'A0', MessageId: first.MessageId, Attributes: expect.objectContaining({ MessageGroupId: 'A' }) });
+    // The receive, the release (local-aws-sqs counts ChangeMessageVisibility as a receive) and this receive.
+    expect(again.Attributes?.ApproximateReceiveCount).toBe('3');
+    expect(again.ReceiptHandle).not.toBe(first.ReceiptHandle);
+
+    // The newest receipt handle deletes it for good.
+    await sqs.send(new DeleteMessageCommand({ QueueUrl: url, ReceiptHandle: again.ReceiptHandle }));
+    expect(await receive(url)).toEqual([]);
+  });
+
+  it('serves the launch queue fairly too (the edge applies it to the queues it creates)', async () => {
+    await sendMany(aws.queues.launch, 'tenant-a', 12);
+    await send(aws.queues.launch, 'tenant-b first', 'tenant-b');
+    const got = bodies(await receive(aws.queues.launch, 3));
+    expect(got).toEqual(['tenant-a0', 'tenant-b first', 'tenant-a1']);
+  });
+});
