@@ -11,7 +11,12 @@ export interface InterruptionNotice {
 export interface InterruptionWatchOptions {
   /** The instance metadata service (AWS_EC2_METADATA_SERVICE_ENDPOINT). */
   endpoint: string;
-  /** AWS recommends checking every 5 seconds. */
+  /**
+   * Default 1 s. AWS suggests every 5 s, but each second the notice goes unseen is a
+   * second the held images wait: the handed-back images are to be answered within
+   * 10 s of the notice, and a 5 s poll alone could take half of that. One local
+   * metadata GET a second is nothing beside the service's limit (1,024 packets/s).
+   */
   pollMs?: number;
   /** Each metadata request gives up after this long (the service answers in milliseconds when it is there). */
   requestTimeoutMs?: number;
@@ -44,7 +49,7 @@ export class InterruptionWatch {
 
   constructor(private readonly o: InterruptionWatchOptions) {
     this.base = o.endpoint.replace(/\/+$/, '');
-    this.pollMs = o.pollMs ?? 5000;
+    this.pollMs = o.pollMs ?? 1000;
   }
 
   /** Resolves true when watching, false when there is no metadata service to watch. */
