@@ -14,6 +14,7 @@ import { OpsModule } from './ops/ops.module';
 import { PAGE_DIR, PageController } from './page/page.controller';
 import { StatusModule } from './status/status.module';
 import { UploadModule } from './upload/upload.module';
+import { WebhooksModule } from './webhooks/webhooks.module';
 
 /** Where the build puts the page: `page/` next to main.js. */
 export function defaultPageDir(): string {
@@ -42,6 +43,7 @@ export class AppModule {
         EventsModule,
         OpsModule,
         StatusModule,
+        WebhooksModule,
       ],
       // The page's GET / and the classic POST / share the root path; order does not matter (different methods).
       controllers: [PageController],

@@ -16,6 +16,8 @@ export class AwsResources {
   readonly launchDeadLetterQueue?: Queue;
   /** Monitor messages that failed again and again, when configured. */
   readonly monitorDeadLetterQueue?: Queue;
+  /** Webhook deliveries (WEBHOOK_QUEUE_URL), when configured. */
+  readonly webhookQueue?: Queue;
 
   constructor(config: AppConfig, clients: AwsClients) {
     const q = { visibleCountIncludesInFlight: config.aws.sqsVisibleCountIncludesInFlight };
@@ -26,5 +28,6 @@ export class AwsResources {
     this.launchQueue = new Queue(clients.sqs, config.queues.launch, { ...q, deadLetterQueue: this.launchDeadLetterQueue });
     this.monitorQueue = new Queue(clients.sqs, config.queues.monitor, { ...q, deadLetterQueue: this.monitorDeadLetterQueue });
     this.outputQueue = new Queue(clients.sqs, config.queues.output, q);
+    if (config.queues.webhook) this.webhookQueue = new Queue(clients.sqs, config.queues.webhook, q);
   }
 }

@@ -33,7 +33,7 @@ export interface AwsSettings {
 export class AppConfig {
   readonly aws!: AwsSettings;
   readonly buckets!: { input: string; output: string };
-  readonly queues!: { launch: string; monitor: string; output: string; launchDeadLetter?: string; monitorDeadLetter?: string };
+  readonly queues!: { launch: string; monitor: string; output: string; launchDeadLetter?: string; monitorDeadLetter?: string; webhook?: string };
   /** Seconds a queue consumer may fail (or stall) before /health says unhealthy. */
   readonly consumerUnhealthySeconds!: number;
   readonly fleet!: { maxWorkers: number; idleSeconds: number; maxAttempts: number };
@@ -90,6 +90,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): AppConfig {
       output: e.OUTPUT_QUEUE_URL,
       launchDeadLetter: e.LAUNCH_DEAD_LETTER_QUEUE_URL,
       monitorDeadLetter: e.MONITOR_DEAD_LETTER_QUEUE_URL,
+      webhook: e.WEBHOOK_QUEUE_URL,
     },
     consumerUnhealthySeconds: e.CONSUMER_UNHEALTHY_SECONDS,
     fleet: { maxWorkers: e.MAX_WORKERS, idleSeconds: e.IDLE_SECONDS, maxAttempts: e.MAX_ATTEMPTS },

@@ -71,6 +71,11 @@ export class Environment {
   /** A worker with no work for this long terminates itself, seconds. */
   @Transform(toInt) @Max(86400) @Min(1) @IsInt() IDLE_SECONDS = 60;
   /** Tries per image before an error result. */
+  /**
+   * Queue of webhook deliveries (one per finished batch with a callbackUrl), sent and consumed by the
+   * web tier; a failed delivery goes back to it delayed. Unset: webhooks are off (a callbackUrl is refused).
+   */
+  @IsOptional() @IsUrl(URL_OPTIONS) WEBHOOK_QUEUE_URL?: string;
   @Transform(toInt) @Max(100) @Min(1) @IsInt() MAX_ATTEMPTS = 3;
 
   /** HTTP port of an app that serves HTTP (0: any free port). */

@@ -53,6 +53,13 @@ export class WebEnvironment {
   @IsOptional() @IsUrl(URL_OPTIONS) AWS_ENDPOINT_URL_SSM?: string;
   /** `production` makes API keys mandatory. */
   @IsOptional() @IsString() NODE_ENV?: string;
+  /**
+   * Webhook signing secrets, comma-separated `tenant=secret` entries (at least 32 bytes each; never logged):
+   * a batch's webhook is signed with its tenant's. A tenant without one cannot give a callbackUrl.
+   */
+  @Transform(toList) @IsArray() @IsString({ each: true }) WEBHOOK_SECRETS: string[] = [];
+  /** Base URL clients reach this API at (behind the load balancer), for the links in webhook deliveries; default http://localhost:PORT. */
+  @IsOptional() @IsUrl(URL_OPTIONS) PUBLIC_URL?: string;
 }
 
 export interface WebSettings {
@@ -77,6 +84,9 @@ export interface WebSettings {
   apiKeysSecretId?: string;
   ssmEndpoint?: string;
   production: boolean;
+  /** WEBHOOK_SECRETS entries as given (`tenant=secret`), parsed and checked by the web tier. */
+  webhookSecrets: string[];
+  publicUrl?: string;
 }
 
 export function webSettings(e: WebEnvironment): WebSettings {
@@ -102,5 +112,7 @@ export function webSettings(e: WebEnvironment): WebSettings {
     apiKeysSecretId: e.API_KEYS_SECRET_ID,
     ssmEndpoint: e.AWS_ENDPOINT_URL_SSM,
     production: e.NODE_ENV === 'production',
+    webhookSecrets: e.WEBHOOK_SECRETS,
+    publicUrl: e.PUBLIC_URL?.replace(/\/+$/, ''),
   };
 }

@@ -127,6 +127,32 @@ export function parseInputKey(
   key: string,
 ): { batchId: string; imageId: string; ext: ImageExtension } | undefined {
   const m = INPUT_KEY_PATTERN.exec(key);
+/**
+ * Output bucket: webhook bookkeeping, one object per batch with a callbackUrl.
+ * - `webhooks/pending/<tenant>/<batchId>`: written before the batch exists, removed once its
+ *   delivery is enqueued (a web tier that starts looks for these: none is lost in a restart);
+ * - `webhooks/enqueued/<batchId>`: created with If-None-Match by the tier that enqueues it (one delivery);
+ * - `webhooks/delivered/<batchId>`: written once the receiver accepted it (a repeat is not sent).
+ */
+export const WEBHOOK_PENDING_PREFIX = 'webhooks/pending/';
+
+export function webhookPendingKey(tenant: string, batchId: string): string {
+  return `${WEBHOOK_PENDING_PREFIX}${tenant}/${batchId}`;
+}
+
+export function parseWebhookPendingKey(key: string): { tenant: string; batchId: string } | undefined {
+  const m = new RegExp(`^webhooks/pending/([A-Za-z0-9][A-Za-z0-9_-]{0,63})/(${UUID})$`).exec(key);
+  return m ? { tenant: m[1], batchId: m[2] } : undefined;
+}
+
+export function webhookEnqueuedKey(batchId: string): string {
+  return `webhooks/enqueued/${batchId}`;
+}
+
+export function webhookDeliveredKey(deliveryId: string): string {
+  return `webhooks/delivered/${deliveryId}`;
+}
+
   return m ? { batchId: m[1], imageId: m[2], ext: m[3] as ImageExtension } : undefined;
 }
 

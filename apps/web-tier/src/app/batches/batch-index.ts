@@ -13,6 +13,7 @@ import {
   isUuid,
   parseBatchListKey,
   type ImageExtension,
+  webhookPendingKey,
 } from '@app/contracts';
 import { mapLimit } from '../results/map-limit';
 
@@ -74,6 +75,9 @@ export class BatchIndex {
    * marker is readable, just not listed).
    */
   async create(meta: BatchMeta): Promise<void> {
+    // A webhook batch is marked pending first: a crash right after leaves a marker without a batch
+    // (skipped and removed by the webhook re-check), never a batch whose webhook nobody looks for.
+    if (meta.callbackUrl) await this.bucket.put(webhookPendingKey(meta.tenant, meta.batchId), Buffer.alloc(0), {});
     await Promise.all([
       this.bucket.put(batchIndexKey(meta.tenant, meta.batchId), JSON.stringify(meta), JSON_TYPE),
       this.bucket.put(batchListKey(meta.tenant, meta.batchId, Date.parse(meta.createdAt)), Buffer.alloc(0), {}),

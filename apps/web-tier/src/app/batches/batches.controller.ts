@@ -11,6 +11,7 @@ import { IDEMPOTENCY_HEADER_DOC } from '../common/idempotency';
 import { CSV_COLUMNS, EXPORT_FORMATS, type ExportFormat } from './batch-export';
 import { BatchDto, BatchListDto, BatchSummaryDto, CreateBatchDto, parseCreateBatch } from './batches.dto';
 import { BatchesService, DEFAULT_LIST_LIMIT, MAX_LIST_LIMIT } from './batches.service';
+import { WebhookPolicy } from '../webhooks/webhook-policy';
 
 
 /** Batches as jobs: created empty, filled by uploads, closed, read, exported, deleted; always the caller's tenant's own. */
@@ -25,6 +26,7 @@ export class BatchesController {
   constructor(
     private readonly batches: BatchesService,
     private readonly idempotency: IdempotencyStore,
+    private readonly webhooks: WebhookPolicy,
   ) {}
 
   @Post()
@@ -32,7 +34,7 @@ export class BatchesController {
   @ApiBody({ type: CreateBatchDto, required: false })
   @ApiHeader(IDEMPOTENCY_HEADER_DOC)
   @ApiResponse({ status: 201, type: BatchSummaryDto, description: 'Created; `Location` names it', headers: { Location: { description: '/api/batches/{batchId}', schema: { type: 'string' } } } })
-  @ApiResponse({ status: 400, type: ErrorDto, description: 'A bad label or callbackUrl, an unknown field, a malformed Idempotency-Key' })
+  @ApiResponse({ status: 400, type: ErrorDto, description: 'A bad label or callbackUrl (in production: not https, or a private address; or the tenant has no webhook secret), an unknown field, a malformed Idempotency-Key' })
   @ApiResponse({ status: 409, type: ErrorDto, description: 'A request with this Idempotency-Key is still in progress (Retry-After)' })
   @ApiResponse({ status: 422, type: ErrorDto, description: 'The Idempotency-Key was used for a different request' })
   async create(
@@ -42,6 +44,7 @@ export class BatchesController {
     @Res({ passthrough: true }) res: Response,
   ): Promise<BatchSummaryDto> {
     const fields = parseCreateBatch(body);
+    this.webhooks.check(tenant, fields.callbackUrl);
     const idempotencyKey = idempotencyKeyOf(key);
     let created: BatchSummaryDto;
     if (idempotencyKey) {

@@ -5,7 +5,7 @@ import { ImageResultDto } from '../results/dto';
 export class BatchSummaryDto {
   @ApiProperty({ format: 'uuid' }) batchId!: string;
   @ApiPropertyOptional({ maxLength: 200, description: 'The label given when the batch was created' }) label?: string;
-  @ApiPropertyOptional({ format: 'uri', description: 'Where the batch is announced when it finishes (stored; not yet called)' }) callbackUrl?: string;
+  @ApiPropertyOptional({ format: 'uri', description: 'Where the batch is announced when it finishes: one signed POST (see the webhooks section of docs/jobs-api.md)' }) callbackUrl?: string;
   @ApiProperty({ format: 'date-time' }) createdAt!: string;
   @ApiProperty({ description: 'True once no more images can be added (a batch made by POST /api/images is closed at once)' }) closed!: boolean;
   @ApiProperty({ description: 'Images in the batch' }) total!: number;
@@ -24,7 +24,7 @@ export const MAX_CALLBACK_URL_CHARS = 2048;
 
 /** The optional body of `POST /api/batches`. */
 export class CreateBatchDto {
-  @ApiPropertyOptional({ format: 'uri', maxLength: MAX_CALLBACK_URL_CHARS, example: 'https://example.com/hooks/ics', description: 'An absolute http(s) URL, told when the batch finishes' })
+  @ApiPropertyOptional({ format: 'uri', maxLength: MAX_CALLBACK_URL_CHARS, example: 'https://example.com/hooks/ics', description: 'An absolute URL (https in production, never a private address) that gets one POST signed with ICS-Signature when the batch finishes; the tenant needs a webhook secret' })
   callbackUrl?: string;
 
   @ApiPropertyOptional({ maxLength: MAX_LABEL_CHARS, example: 'holiday photos' })

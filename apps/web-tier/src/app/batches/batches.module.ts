@@ -13,13 +13,14 @@ import { BatchIndex } from './batch-index';
 import { BatchesController } from './batches.controller';
 import { BatchesService } from './batches.service';
 
+import { WebhookPolicyModule } from '../webhooks/webhook-policy.module';
 /**
  * Batches and their results: the batch index, the results this tier knows
  * (fed by the output queue and the output bucket), and the jobs API that
  * reads, lists, exports and deletes them.
  */
 @Module({
-  imports: [AwsModule, CommonModule, WebMetricsModule],
+  imports: [AwsModule, CommonModule, WebMetricsModule, WebhookPolicyModule],
   controllers: [BatchesController, ResultsController],
   providers: [BatchIndex, BatchFinished, BatchExport, BatchesService, ResultsStore, ResultsService, OutputConsumer, ResultRecheck],
   exports: [BatchIndex, BatchFinished, BatchesService, ResultsStore, ResultsService, OutputConsumer],

@@ -38,7 +38,8 @@ describe('jobs API with tenants', () => {
 
   beforeAll(async () => {
     stack = await startTestStack();
-    web = await startWebApp(stack, { API_KEYS: `alpha=${KEY_A},beta=${KEY_B}` });
+    // Alpha may give a callbackUrl (it has a webhook secret); its deliveries go to a closed loopback port.
+    web = await startWebApp(stack, { API_KEYS: `alpha=${KEY_A},beta=${KEY_B}`, WEBHOOK_SECRETS: `alpha=${'w'.repeat(32)}` });
   });
   afterAll(async () => {
     await closeTier(web);
@@ -70,10 +71,10 @@ describe('jobs API with tenants', () => {
   }
 
   it('creates an open batch, adds images, closes it (idempotently), and refuses images once closed', async () => {
-    const res = await createBatch(KEY_A, { label: 'holiday', callbackUrl: 'https://example.com/hook' });
+    const res = await createBatch(KEY_A, { label: 'holiday', callbackUrl: 'http://127.0.0.1:9/hook' });
     const created = await json<Summary>(res, 201);
     expect(res.headers.get('location')).toBe(`/api/batches/${created.batchId}`);
-    expect(created).toMatchObject({ label: 'holiday', callbackUrl: 'https://example.com/hook', closed: false, total: 0, done: 0, failed: 0, queued: 0, finished: false });
+    expect(created).toMatchObject({ label: 'holiday', callbackUrl: 'http://127.0.0.1:9/hook', closed: false, total: 0, done: 0, failed: 0, queued: 0, finished: false });
     const upload = await json<Upload>(addImages(KEY_A, created.batchId, [3]), 202);
     expect(upload).toMatchObject({ batchId: created.batchId, images: [{ fileName: 'test_3.JPEG', status: 'queued' }] });
     const [launch] = await takeLaunches(stack.resources, 1);

@@ -125,6 +125,7 @@ export class ResultsStore {
     const batch = existing ?? newBatch(batchId, true);
     // Rebuilt from the full listing of the batch's stored images.
     batch.complete = true;
+      this.events.emit('result', r);
     const newlyResolved: ImageRecord[] = [];
     for (const r of records) {
       if (!batch.imageIds.includes(r.imageId)) batch.imageIds.push(r.imageId);
@@ -169,6 +170,7 @@ export class ResultsStore {
       fileName: known?.fileName ?? msg.fileName,
       inputKey: known?.inputKey,
       uploadedAt: known?.uploadedAt,
+    this.events.emit('result', record);
       status: msg.status === 'ok' ? 'done' : 'error',
       result: msg,
       unconfirmed: known ? undefined : true,
@@ -213,6 +215,12 @@ export class ResultsStore {
 
   /**
    * Up to `max` images still queued that were uploaded (or last checked)
+  /** Calls `listener` for each later result of any batch (e.g. to notice a batch finishing); returns the unsubscribe function. */
+  onResult(listener: (r: ImageRecord) => void): () => void {
+    this.events.on('result', listener);
+    return () => this.events.off('result', listener);
+  }
+
    * before `olderThan`, oldest check first, marked as checked now: for the
    * look-up of results written but never announced.
    */
