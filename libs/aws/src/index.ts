@@ -6,3 +6,5 @@ export * from './lib/aws-resources';
 export * from './lib/aws.module';
 export * from './lib/queue-consumer';
 export * from './lib/queue-consumer-options';
+export * from './lib/topic';
+export * from './lib/subscribed-queue';

@@ -1,6 +1,6 @@
-import type { ObjectStore, Queue } from '@app/aws';
+import type { MessageSink, ObjectStore, Queue } from '@app/aws';
 import type { Classifier } from '@app/classifier';
-import { launchMessage, outputError, resultKey, serialize, type OutputMessage, type WorkerState } from '@app/contracts';
+import { launchMessage, outputError, resultKey, serialize, tenantGroupId, type OutputMessage, type WorkerState } from '@app/contracts';
 import { AttemptLedger, BatchSender, ResultPublisher } from '@app/results';
 import { ClaimStage } from './claim-stage';
 import { ClassifyStage } from './classify-stage';
@@ -42,7 +42,8 @@ export interface WorkerLoopSettings {
 export interface WorkerLoopDeps {
   launchQueue: Queue;
   monitorQueue: Queue;
-  outputQueue: Queue;
+  /** Where results are announced: the results topic, or the output queue (AwsResources.resultAnnouncements). */
+  outputQueue: MessageSink;
   inputBucket: ObjectStore;
   outputBucket: ObjectStore;
   classifier: Pick<Classifier, 'decode' | 'infer' | 'backend' | 'model'>;
@@ -282,8 +283,9 @@ export class WorkerLoop {
       const again = serialize(
         launchMessage({ batchId: msg.batchId, imageId: msg.imageId, fileName: msg.fileName, attempt: msg.attempt, inputKey: msg.inputKey, enqueuedAt: msg.enqueuedAt, handBacks: Math.min(100, handBacks), ...(msg.tenant ? { tenant: msg.tenant } : {}) }),
       );
-      if (now) await now.sender.send(again, now.delaySeconds);
-      else await this.d.launchQueue.send(again, Math.min(30, 2 ** handBacks));
+      // Still the tenant's: its MessageGroupId keeps the launch queue's share fair.
+      if (now) await now.sender.send(again, now.delaySeconds, tenantGroupId(msg.tenant));
+      else await this.d.launchQueue.send(again, Math.min(30, 2 ** handBacks), tenantGroupId(msg.tenant));
     } catch (sendErr) {
       return this.giveUpOn(job, new Error(`${err.message}; hand-back failed: ${(sendErr as Error).message}`));
     }

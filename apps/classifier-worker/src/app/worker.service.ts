@@ -46,7 +46,7 @@ export class WorkerService implements OnModuleInit, OnApplicationBootstrap, Befo
     this.loop = new WorkerLoop({
       launchQueue: this.resources.launchQueue,
       monitorQueue: this.resources.monitorQueue,
-      outputQueue: this.resources.outputQueue,
+      outputQueue: this.resources.resultAnnouncements,
       inputBucket: this.resources.inputBucket,
       outputBucket: this.resources.outputBucket,
       classifier: this.classifier,

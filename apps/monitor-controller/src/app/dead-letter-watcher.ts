@@ -46,7 +46,7 @@ export class DeadLetterWatcher implements OnApplicationBootstrap, OnApplicationS
     registry: MetricsRegistry,
     private readonly config: AppConfig,
   ) {
-    this.publisher = new ResultPublisher(aws.outputBucket, aws.outputQueue);
+    this.publisher = new ResultPublisher(aws.outputBucket, aws.resultAnnouncements);
     const outcomes = new Counter({
       name: 'ics_dead_letter_outcomes_total',
       help: 'Dead-lettered launch and monitor messages by queue and outcome',

@@ -23,7 +23,7 @@ export class GiveUp {
   readonly publisher: ResultPublisher;
 
   constructor(aws: AwsResources) {
-    this.publisher = new ResultPublisher(aws.outputBucket, aws.outputQueue);
+    this.publisher = new ResultPublisher(aws.outputBucket, aws.resultAnnouncements);
   }
 
   /** Resolves with the image's one answer: the error result, or the result written before it. */

@@ -2,6 +2,7 @@ import { Agent as HttpAgent } from 'node:http';
 import { Agent as HttpsAgent } from 'node:https';
 import { EC2Client } from '@aws-sdk/client-ec2';
 import { S3Client } from '@aws-sdk/client-s3';
+import { SNSClient } from '@aws-sdk/client-sns';
 import { SQSClient } from '@aws-sdk/client-sqs';
 import { Injectable, type OnApplicationShutdown } from '@nestjs/common';
 import { NodeHttpHandler } from '@smithy/node-http-handler';
@@ -35,6 +36,7 @@ export class AwsClients implements OnApplicationShutdown {
   private s3Client?: S3Client;
   private sqsClient?: SQSClient;
   private ec2Client?: EC2Client;
+  private snsClient?: SNSClient;
   private readonly aws: AwsSettings;
 
   constructor(config: AppConfig) {
@@ -77,6 +79,17 @@ export class AwsClients implements OnApplicationShutdown {
     return this.ec2Client;
   }
 
+  get sns(): SNSClient {
+    this.snsClient ??= new SNSClient({
+      region: this.aws.region,
+      endpoint: this.aws.endpoints.sns,
+      maxAttempts: MAX_ATTEMPTS,
+      retryMode: 'standard',
+      requestHandler: requestHandler(),
+    });
+    return this.snsClient;
+  }
+
   onApplicationShutdown(): void {
     this.destroy();
   }
@@ -85,5 +98,6 @@ export class AwsClients implements OnApplicationShutdown {
     this.s3Client?.destroy();
     this.sqsClient?.destroy();
     this.ec2Client?.destroy();
+    this.snsClient?.destroy();
   }
 }

@@ -32,6 +32,12 @@ describe('loadConfig', () => {
     expect(c.http.port).toBe(3000);
   });
 
+  it('takes OUTPUT_TOPIC_ARN as an SNS topic ARN and refuses anything else', () => {
+    expect(loadConfig({ ...queues }).topics.output).toBeUndefined();
+    expect(loadConfig({ ...queues, OUTPUT_TOPIC_ARN: 'arn:aws:sns:eu-west-1:123456789012:ics-results' }).topics.output).toBe('arn:aws:sns:eu-west-1:123456789012:ics-results');
+    expect(() => loadConfig({ ...queues, OUTPUT_TOPIC_ARN: 'arn:aws:sqs:eu-west-1:123456789012:ics-results' })).toThrow(/OUTPUT_TOPIC_ARN must be an SNS topic ARN/);
+  });
+
   it('resolves per-service endpoints like the AWS SDK: specific first, then AWS_ENDPOINT_URL', () => {
     const c = loadConfig({
       ...queues,
@@ -44,6 +50,7 @@ describe('loadConfig', () => {
       s3: 'http://127.0.0.1:4566',
       sqs: 'http://localhost:9324',
       ec2: 'http://127.0.0.1:4566',
+      sns: 'http://127.0.0.1:4566',
     });
     expect(c.aws.s3ForcePathStyle).toBe(true);
     expect(c.aws.requestChecksumCalculation).toBe('WHEN_REQUIRED');

@@ -19,7 +19,7 @@ type ChecksumMode = (typeof CHECKSUM_MODES)[number];
 export interface AwsSettings {
   region: string;
   /** Per-service endpoints, already resolved from AWS_ENDPOINT_URL_<SERVICE> then AWS_ENDPOINT_URL. */
-  endpoints: { s3?: string; sqs?: string; ec2?: string };
+  endpoints: { s3?: string; sqs?: string; ec2?: string; sns?: string };
   s3ForcePathStyle: boolean;
   requestChecksumCalculation: ChecksumMode;
   responseChecksumValidation: ChecksumMode;
@@ -34,6 +34,8 @@ export class AppConfig {
   readonly aws!: AwsSettings;
   readonly buckets!: { input: string; output: string };
   readonly queues!: { launch: string; monitor: string; output: string; launchDeadLetter?: string; monitorDeadLetter?: string; webhook?: string };
+  /** SNS topics: `output`, the results (when set, they go there instead of the output queue). */
+  readonly topics!: { output?: string };
   /** Seconds a queue consumer may fail (or stall) before /health says unhealthy. */
   readonly consumerUnhealthySeconds!: number;
   readonly fleet!: { maxWorkers: number; idleSeconds: number; maxAttempts: number };
@@ -77,6 +79,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): AppConfig {
         s3,
         sqs: e.AWS_ENDPOINT_URL_SQS ?? e.AWS_ENDPOINT_URL,
         ec2: e.AWS_ENDPOINT_URL_EC2 ?? e.AWS_ENDPOINT_URL,
+        sns: e.AWS_ENDPOINT_URL_SNS ?? e.AWS_ENDPOINT_URL,
       },
       s3ForcePathStyle: e.S3_FORCE_PATH_STYLE ?? s3 !== undefined,
       requestChecksumCalculation: e.AWS_REQUEST_CHECKSUM_CALCULATION,
@@ -92,6 +95,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): AppConfig {
       monitorDeadLetter: e.MONITOR_DEAD_LETTER_QUEUE_URL,
       webhook: e.WEBHOOK_QUEUE_URL,
     },
+    topics: { output: e.OUTPUT_TOPIC_ARN },
     consumerUnhealthySeconds: e.CONSUMER_UNHEALTHY_SECONDS,
     fleet: { maxWorkers: e.MAX_WORKERS, idleSeconds: e.IDLE_SECONDS, maxAttempts: e.MAX_ATTEMPTS },
     http: { port: e.PORT },

@@ -36,6 +36,8 @@ export class Environment {
   @IsOptional() @IsUrl(URL_OPTIONS) AWS_ENDPOINT_URL_SQS?: string;
   /** EC2 endpoint; default AWS_ENDPOINT_URL. */
   @IsOptional() @IsUrl(URL_OPTIONS) AWS_ENDPOINT_URL_EC2?: string;
+  /** SNS endpoint; default AWS_ENDPOINT_URL. */
+  @IsOptional() @IsUrl(URL_OPTIONS) AWS_ENDPOINT_URL_SNS?: string;
 
   /** Path-style S3 URLs; emulators need them. Defaults to on when an S3 endpoint is set. */
   @IsOptional() @Transform(toBool) @IsBoolean() S3_FORCE_PATH_STYLE?: boolean;
@@ -57,12 +59,23 @@ export class Environment {
   @IsUrl(URL_OPTIONS) LAUNCH_QUEUE_URL!: string;
   /** Queue of the delayed monitor messages: "worker X started image Y". */
   @IsUrl(URL_OPTIONS) MONITOR_QUEUE_URL!: string;
-  /** Queue of one output message per finished image, read by the web tier. */
+  /** Queue of one output message per finished image, read by the web tier (when OUTPUT_TOPIC_ARN is unset). */
   @IsUrl(URL_OPTIONS) OUTPUT_QUEUE_URL!: string;
+  /**
+   * SNS topic of the results: set, workers and the monitor publish each result to it (not to
+   * OUTPUT_QUEUE_URL) and every web tier hears every result through a queue of its own subscribed to it.
+   */
+  @IsOptional() @Matches(/^arn:aws[a-z-]*:sns:[a-z0-9-]+:\d{12}:[A-Za-z0-9_-]{1,256}$/, { message: 'OUTPUT_TOPIC_ARN must be an SNS topic ARN' })
+  OUTPUT_TOPIC_ARN?: string;
   /** The launch queue's dead-letter queue: the monitor controller turns what lands there into error results. */
   @IsOptional() @IsUrl(URL_OPTIONS) LAUNCH_DEAD_LETTER_QUEUE_URL?: string;
   /** The monitor queue's dead-letter queue: the monitor controller gives each image found there one answer. */
   @IsOptional() @IsUrl(URL_OPTIONS) MONITOR_DEAD_LETTER_QUEUE_URL?: string;
+  /**
+   * Queue of webhook deliveries (one per finished batch with a callbackUrl), sent and consumed by the
+   * web tier; a failed delivery goes back to it delayed. Unset: webhooks are off (a callbackUrl is refused).
+   */
+  @IsOptional() @IsUrl(URL_OPTIONS) WEBHOOK_QUEUE_URL?: string;
   /** A queue consumer whose receives have failed (or that made no progress) for this long reports unhealthy. */
   @Transform(toInt) @Max(86400) @Min(1) @IsInt() CONSUMER_UNHEALTHY_SECONDS = 60;
 
@@ -71,11 +84,6 @@ export class Environment {
   /** A worker with no work for this long terminates itself, seconds. */
   @Transform(toInt) @Max(86400) @Min(1) @IsInt() IDLE_SECONDS = 60;
   /** Tries per image before an error result. */
-  /**
-   * Queue of webhook deliveries (one per finished batch with a callbackUrl), sent and consumed by the
-   * web tier; a failed delivery goes back to it delayed. Unset: webhooks are off (a callbackUrl is refused).
-   */
-  @IsOptional() @IsUrl(URL_OPTIONS) WEBHOOK_QUEUE_URL?: string;
   @Transform(toInt) @Max(100) @Min(1) @IsInt() MAX_ATTEMPTS = 3;
 
   /** HTTP port of an app that serves HTTP (0: any free port). */

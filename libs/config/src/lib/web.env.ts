@@ -6,6 +6,11 @@ import { toInt, toList, URL_OPTIONS } from './env-helpers';
 export class WebEnvironment {
   /** Most files in one upload. */
   @Transform(toInt) @Max(10000) @Min(1) @IsInt() MAX_FILES = 100;
+  /**
+   * Images a tenant may have accepted and not yet answered, counted by each web tier for the uploads it took;
+   * an upload that would pass it gets 429 + Retry-After, and nothing of it is stored or queued.
+   */
+  @Transform(toInt) @Max(10_000_000) @Min(1) @IsInt() TENANT_MAX_IMAGES_IN_FLIGHT = 5000;
   /** Largest file accepted, bytes. */
   @Transform(toInt) @Max(1024 * 1024 * 1024) @Min(1) @IsInt() MAX_FILE_BYTES = 10 * 1024 * 1024;
   /** How long the classic `POST /` holds a request for its result, seconds. */
@@ -33,6 +38,11 @@ export class WebEnvironment {
    * message with it, which then reappears only after its visibility timeout.
    */
   @Transform(toInt) @Max(20) @Min(0) @IsInt() OUTPUT_POLL_SECONDS = 20;
+  /**
+   * With OUTPUT_TOPIC_ARN: each web tier creates its own results queue named this prefix and a random
+   * id at start, and deletes it at stop (the stack allows web tiers queues of this prefix only).
+   */
+  @Matches(/^[A-Za-z0-9_-]{1,60}$/, { message: 'WEB_TIER_QUEUE_PREFIX must be 1..60 of A-Z a-z 0-9 _ -' }) WEB_TIER_QUEUE_PREFIX = 'ics-web-tier-';
   /** Folder of the built upload page (index.html, page.js, styles.css); default: `page` next to main.js. */
   @IsOptional() @IsString() WEB_PAGE_DIR?: string;
   /** Upload bytes held in memory across all requests; a request that would pass it gets 503 + Retry-After. At least MAX_FILE_BYTES. */
@@ -53,6 +63,28 @@ export class WebEnvironment {
   @IsOptional() @IsUrl(URL_OPTIONS) AWS_ENDPOINT_URL_SSM?: string;
   /** `production` makes API keys mandatory. */
   @IsOptional() @IsString() NODE_ENV?: string;
+  /** An upload body that brings fewer bytes than this per second over UPLOAD_RATE_WINDOW_SECONDS is cut with 408, and what it stored removed; 0 = never. */
+  @Transform(toInt) @Max(1024 * 1024 * 1024) @Min(0) @IsInt() UPLOAD_MIN_BYTES_PER_SECOND = 1024;
+  /** The window an upload's rate is judged over, seconds; time in which the tier itself holds the body back does not count. */
+  @Transform(toInt) @Max(600) @Min(1) @IsInt() UPLOAD_RATE_WINDOW_SECONDS = 10;
+  /** Uploads whose body is still arriving, per client address, on one web tier; more get 429 + Retry-After. */
+  @Transform(toInt) @Max(1_000_000) @Min(1) @IsInt() UPLOADS_PER_IP_MAX = 128;
+  /** Uploads whose body is still arriving, per tenant, on one web tier; more get 429 + Retry-After. */
+  @Transform(toInt) @Max(1_000_000) @Min(1) @IsInt() UPLOADS_PER_TENANT_MAX = 512;
+  /** Open event streams and classic requests (held until their result), per client address, on one web tier; more get 429 + Retry-After. */
+  @Transform(toInt) @Max(1_000_000) @Min(1) @IsInt() WAITING_CONNECTIONS_PER_IP_MAX = 256;
+  /** Open event streams and classic requests, per tenant, on one web tier; more get 429 + Retry-After. */
+  @Transform(toInt) @Max(1_000_000) @Min(1) @IsInt() WAITING_CONNECTIONS_PER_TENANT_MAX = 1024;
+  /** Open event streams and classic requests in all, on one web tier; more get 429 + Retry-After. */
+  @Transform(toInt) @Max(1_000_000) @Min(1) @IsInt() WAITING_CONNECTIONS_MAX = 4096;
+  /** An event stream whose client reads nothing for this long (its send buffer stays full) is dropped, seconds. */
+  @Transform(toInt) @Max(3600) @Min(1) @IsInt() SSE_DRAIN_TIMEOUT_SECONDS = 30;
+  /**
+   * The load balancer's idle timeout, seconds (the CDK stack sets 330). The tier keeps an idle connection open 5 s
+   * longer (keepAliveTimeout) and waits 10 s longer for a request's headers, so that the balancer, never the tier,
+   * closes a connection it may be about to reuse (which would answer 502).
+   */
+  @Transform(toInt) @Max(4000) @Min(1) @IsInt() LOAD_BALANCER_IDLE_SECONDS = 330;
   /**
    * Webhook signing secrets, comma-separated `tenant=secret` entries (at least 32 bytes each; never logged):
    * a batch's webhook is signed with its tenant's. A tenant without one cannot give a callbackUrl.
@@ -64,6 +96,7 @@ export class WebEnvironment {
 
 export interface WebSettings {
   maxFiles: number;
+  tenantMaxImagesInFlight: number;
   maxFileBytes: number;
   classicTimeoutSeconds: number;
   apiKeys: string[];
@@ -74,6 +107,7 @@ export interface WebSettings {
   imageUrlTtlSeconds: number;
   uploadConcurrency: number;
   outputPollSeconds: number;
+  tierQueuePrefix: string;
   pageDir?: string;
   uploadMaxBytesInFlight: number;
   sseHeartbeatSeconds: number;
@@ -84,6 +118,15 @@ export interface WebSettings {
   apiKeysSecretId?: string;
   ssmEndpoint?: string;
   production: boolean;
+  uploadMinBytesPerSecond: number;
+  uploadRateWindowSeconds: number;
+  uploadsPerIpMax: number;
+  uploadsPerTenantMax: number;
+  waitingConnectionsPerIpMax: number;
+  waitingConnectionsPerTenantMax: number;
+  waitingConnectionsMax: number;
+  sseDrainTimeoutSeconds: number;
+  loadBalancerIdleSeconds: number;
   /** WEBHOOK_SECRETS entries as given (`tenant=secret`), parsed and checked by the web tier. */
   webhookSecrets: string[];
   publicUrl?: string;
@@ -92,6 +135,7 @@ export interface WebSettings {
 export function webSettings(e: WebEnvironment): WebSettings {
   return {
     maxFiles: e.MAX_FILES,
+    tenantMaxImagesInFlight: e.TENANT_MAX_IMAGES_IN_FLIGHT,
     maxFileBytes: e.MAX_FILE_BYTES,
     classicTimeoutSeconds: e.CLASSIC_TIMEOUT_SECONDS,
     apiKeys: e.API_KEYS,
@@ -102,6 +146,7 @@ export function webSettings(e: WebEnvironment): WebSettings {
     imageUrlTtlSeconds: e.IMAGE_URL_TTL_SECONDS,
     uploadConcurrency: e.UPLOAD_CONCURRENCY,
     outputPollSeconds: e.OUTPUT_POLL_SECONDS,
+    tierQueuePrefix: e.WEB_TIER_QUEUE_PREFIX,
     pageDir: e.WEB_PAGE_DIR,
     uploadMaxBytesInFlight: e.UPLOAD_MAX_BYTES_IN_FLIGHT,
     sseHeartbeatSeconds: e.SSE_HEARTBEAT_SECONDS,
@@ -112,6 +157,15 @@ export function webSettings(e: WebEnvironment): WebSettings {
     apiKeysSecretId: e.API_KEYS_SECRET_ID,
     ssmEndpoint: e.AWS_ENDPOINT_URL_SSM,
     production: e.NODE_ENV === 'production',
+    uploadMinBytesPerSecond: e.UPLOAD_MIN_BYTES_PER_SECOND,
+    uploadRateWindowSeconds: e.UPLOAD_RATE_WINDOW_SECONDS,
+    uploadsPerIpMax: e.UPLOADS_PER_IP_MAX,
+    uploadsPerTenantMax: e.UPLOADS_PER_TENANT_MAX,
+    waitingConnectionsPerIpMax: e.WAITING_CONNECTIONS_PER_IP_MAX,
+    waitingConnectionsPerTenantMax: e.WAITING_CONNECTIONS_PER_TENANT_MAX,
+    waitingConnectionsMax: e.WAITING_CONNECTIONS_MAX,
+    sseDrainTimeoutSeconds: e.SSE_DRAIN_TIMEOUT_SECONDS,
+    loadBalancerIdleSeconds: e.LOAD_BALANCER_IDLE_SECONDS,
     webhookSecrets: e.WEBHOOK_SECRETS,
     publicUrl: e.PUBLIC_URL?.replace(/\/+$/, ''),
   };

@@ -1,4 +1,4 @@
-import { AwsAdapterError, SQS_BATCH_LIMIT, type BatchFailure, type Queue } from '@app/aws';
+import { AwsAdapterError, SQS_BATCH_LIMIT, type BatchFailure, type MessageSink, type Queue } from '@app/aws';
 
 export interface BatchOptions {
   /** Tries per entry in all (default 3). */
@@ -99,22 +99,22 @@ const byIndex = (failures: BatchFailure[], index: (f: BatchFailure) => number) =
   new Map(failures.map((f) => [index(f), { reason: `${f.code}: ${f.message}`, retry: !f.senderFault }]));
 
 /**
- * Sends messages to one queue in SendMessageBatch calls (see Batcher): ten
+ * Sends messages to one queue (SendMessageBatch) or topic (PublishBatch) in batch calls (see Batcher): ten
  * messages per call when load is heavy, no wait worth noticing when it is light.
  */
 export class BatchSender {
-  private readonly batcher: Batcher<{ body: string; delaySeconds?: number }>;
+  private readonly batcher: Batcher<{ body: string; delaySeconds?: number; messageGroupId?: string }>;
 
-  constructor(queue: Queue, options: BatchOptions = {}) {
+  constructor(queue: MessageSink, options: BatchOptions = {}) {
     this.batcher = new Batcher(async (entries) => {
-      const failures = await queue.sendBatch(entries.map((e, i) => ({ id: String(i), body: e.body, delaySeconds: e.delaySeconds })));
+      const failures = await queue.sendBatch(entries.map((e, i) => ({ id: String(i), body: e.body, delaySeconds: e.delaySeconds, messageGroupId: e.messageGroupId })));
       return byIndex(failures, (f) => Number(f.id));
     }, options);
   }
 
-  /** Resolves once sent; rejects after the last refused try. */
-  send(body: string, delaySeconds?: number): Promise<void> {
-    return this.batcher.add({ body, delaySeconds });
+  /** Resolves once sent; rejects after the last refused try. `messageGroupId`: the tenant, on a fair queue. */
+  send(body: string, delaySeconds?: number, messageGroupId?: string): Promise<void> {
+    return this.batcher.add({ body, delaySeconds, messageGroupId });
   }
 
   /** Resolves when nothing is pending. */

@@ -1,4 +1,4 @@
-import { NotFoundError, type ObjectStore, type Queue } from '@app/aws';
+import { NotFoundError, type MessageSink, type ObjectStore } from '@app/aws';
 import { parseOutputMessage, resultKey, serialize, type OutputMessage } from '@app/contracts';
 import { BatchSender } from './batch-sender';
 
@@ -40,8 +40,9 @@ export interface ResultPublisherOptions {
  *
  *   1. write the result under the image id, only if none is there (S3
  *      conditional put, If-None-Match: *): the first result written wins;
- *   2. announce the winner on the output queue (ours, or the one already
- *      there: a late loser repeats the winner, it never contradicts it).
+ *   2. announce the winner on the output topic, or the output queue when no
+ *      topic is configured (ours, or the one already there: a late loser
+ *      repeats the winner, it never contradicts it).
  *
  * A crash between 1 and 2 leaves a result nobody announced; whoever finds a
  * result it cannot tell was announced announces it (`announceFound`), at worst
@@ -55,10 +56,11 @@ export class ResultPublisher {
 
   constructor(
     private readonly bucket: ObjectStore,
-    private readonly outputQueue: Queue,
+    /** The results topic, or the output queue (AwsResources.resultAnnouncements). */
+    private readonly announcements: MessageSink,
     options: ResultPublisherOptions = {},
   ) {
-    if (options.batch) this.sender = new BatchSender(outputQueue, { lingerMs: options.lingerMs });
+    if (options.batch) this.sender = new BatchSender(announcements, { lingerMs: options.lingerMs });
   }
 
   async publish(result: OutputMessage): Promise<PublishOutcome> {
@@ -101,7 +103,7 @@ export class ResultPublisher {
   private async announce(result: OutputMessage): Promise<void> {
     const json = serialize(result);
     if (this.sender) await this.sender.send(json);
-    else await this.outputQueue.send(json);
+    else await this.announcements.send(json);
   }
 
   private async stored(imageId: string): Promise<OutputMessage | undefined> {

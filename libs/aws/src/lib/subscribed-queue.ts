@@ -1,0 +1,157 @@
+import {
+  CreateQueueCommand,
+  DeleteQueueCommand,
+  GetQueueAttributesCommand,
+  ListQueuesCommand,
+  ListQueueTagsCommand,
+  SetQueueAttributesCommand,
+  TagQueueCommand,
+  type SQSClient,
+} from '@aws-sdk/client-sqs';
+import { call, NotFoundError } from './errors';
+import { Queue, type QueueOptions } from './queue';
+import type { Topic } from './topic';
+
+/** Tag on each subscribed queue: when its owner last said it is alive (seconds since epoch). */
+export const LAST_SEEN_TAG = 'ics:last-seen';
+
+export interface SubscribedQueueOptions {
+  /** The queue's name (`[A-Za-z0-9_-]{1,80}`); unique per owner, e.g. a prefix and a random id. */
+  name: string;
+  /**
+   * How long an unread message stays, seconds (SQS: 60..1209600): a queue whose
+   * owner died holds no more than this much of the topic's traffic.
+   */
+  retentionSeconds: number;
+  queueOptions?: QueueOptions;
+  /** Injected clock (ms), for the last-seen tag. */
+  now?: () => number;
+}
+
+const seconds = (ms: number) => String(Math.floor(ms / 1000));
+
+/**
+ * An SQS queue of one process, subscribed to a topic with raw message
+ * delivery: every process that opens one hears every message published to the
+ * topic. Opened at start (created, or found again with the same name), removed
+ * at shutdown (unsubscribed, then deleted). A process that dies without
+ * removing its queue leaves it behind: its last-seen tag stops moving, and any
+ * other owner's sweep removes it once that is older than the abandonment
+ * bound; until then, retention bounds what it holds.
+ */
+export class SubscribedQueue {
+  private constructor(
+    private readonly sqs: SQSClient,
+    private readonly topic: Topic,
+    readonly queue: Queue,
+    readonly queueArn: string,
+    readonly subscriptionArn: string,
+    private readonly now: () => number,
+  ) {}
+
+  static async open(sqs: SQSClient, topic: Topic, o: SubscribedQueueOptions): Promise<SubscribedQueue> {
+    const now = o.now ?? Date.now;
+    const created = await call('sqs.CreateQueue', () =>
+      sqs.send(
+        new CreateQueueCommand({
+          QueueName: o.name,
+          Attributes: { MessageRetentionPeriod: String(o.retentionSeconds) },
+          tags: { [LAST_SEEN_TAG]: seconds(now()) },
+        }),
+      ),
+    );
+    const url = created.QueueUrl;
+    if (!url) throw new Error(`sqs.CreateQueue: no QueueUrl for ${o.name}`);
+    const queueArn = await arnOf(sqs, url);
+    // On AWS the topic may send to the queue only when the queue's policy says so.
+    await call('sqs.SetQueueAttributes', () => sqs.send(new SetQueueAttributesCommand({ QueueUrl: url, Attributes: { Policy: topicMaySend(queueArn, topic.arn) } })));
+    const subscriptionArn = await topic.subscribeQueue(queueArn);
+    return new SubscribedQueue(sqs, topic, new Queue(sqs, url, o.queueOptions), queueArn, subscriptionArn, now);
+  }
+
+  /** Moves the last-seen tag to now: the queue is not abandoned. */
+  async touch(): Promise<void> {
+    await call('sqs.TagQueue', () => this.sqs.send(new TagQueueCommand({ QueueUrl: this.queue.url, Tags: { [LAST_SEEN_TAG]: seconds(this.now()) } })));
+  }
+
+  /** Unsubscribes (so the topic stops sending) and deletes the queue. */
+  async remove(): Promise<void> {
+    await this.topic.unsubscribe(this.subscriptionArn);
+    await deleteQueue(this.sqs, this.queue.url);
+  }
+
+  /**
+   * Removes every queue named with `prefix` (but `keepUrl`) whose last-seen tag
+   * is older than `abandonedAfterSeconds` (or missing): its subscriptions to the
+   * topic, then the queue. Returns the URLs removed. One queue's failure does
+   * not stop the others'; the first is rethrown at the end.
+   */
+  static async sweep(
+    sqs: SQSClient,
+    topic: Topic,
+    o: { prefix: string; abandonedAfterSeconds: number; keepUrl?: string; now?: () => number },
+  ): Promise<string[]> {
+    const cutoff = (o.now ?? Date.now)() / 1000 - o.abandonedAfterSeconds;
+    const removed: string[] = [];
+    let failure: unknown;
+    for (const url of await listQueues(sqs, o.prefix)) {
+      if (url === o.keepUrl) continue;
+      try {
+        const tags = await call('sqs.ListQueueTags', () => sqs.send(new ListQueueTagsCommand({ QueueUrl: url })));
+        const lastSeen = Number(tags.Tags?.[LAST_SEEN_TAG] ?? 0);
+        if (lastSeen >= cutoff) continue;
+        for (const s of await topic.subscriptionsOf(await arnOf(sqs, url))) await topic.unsubscribe(s);
+        await deleteQueue(sqs, url);
+        removed.push(url);
+      } catch (err) {
+        // Deleted meanwhile (by its owner, or another sweep): nothing left to do.
+        if (!(err instanceof NotFoundError)) failure ??= err;
+      }
+    }
+    if (failure) throw failure;
+    return removed;
+  }
+}
+
+async function arnOf(sqs: SQSClient, url: string): Promise<string> {
+  const attrs = await call('sqs.GetQueueAttributes', () => sqs.send(new GetQueueAttributesCommand({ QueueUrl: url, AttributeNames: ['QueueArn'] })));
+  const arn = attrs.Attributes?.QueueArn;
+  if (!arn) throw new Error(`sqs.GetQueueAttributes: no QueueArn for ${url}`);
+  return arn;
+}
+
+async function deleteQueue(sqs: SQSClient, url: string): Promise<void> {
+  try {
+    await call('sqs.DeleteQueue', () => sqs.send(new DeleteQueueCommand({ QueueUrl: url })));
+  } catch (err) {
+    if (!(err instanceof NotFoundError)) throw err;
+  }
+}
+
+async function listQueues(sqs: SQSClient, prefix: string): Promise<string[]> {
+  const urls: string[] = [];
+  let token: string | undefined;
+  do {
+    const out = await call('sqs.ListQueues', () => sqs.send(new ListQueuesCommand({ QueueNamePrefix: prefix, NextToken: token, MaxResults: 1000 })));
+    urls.push(...(out.QueueUrls ?? []));
+    token = out.NextToken;
+  } while (token);
+  return urls;
+}
+
+/** The queue policy that lets the topic (and nothing else through this statement) send to the queue. */
+function topicMaySend(queueArn: string, topicArn: string): string {
+  return JSON.stringify({
+    Version: '2012-10-17',
+    Statement: [
+      {
+        Sid: 'TopicMaySend',
+        Effect: 'Allow',
+        Principal: { Service: 'sns.amazonaws.com' },
+        Action: 'sqs:SendMessage',
+        Resource: queueArn,
+        Condition: { ArnEquals: { 'aws:SourceArn': topicArn } },
+      },
+    ],
+  });
+}

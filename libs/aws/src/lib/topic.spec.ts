@@ -1,0 +1,90 @@
+import { GetQueueAttributesCommand, ListQueuesCommand, ListQueueTagsCommand } from '@aws-sdk/client-sqs';
+import { loadConfig, type AppConfig } from '@app/config';
+import { startLocalAws, LOCAL_CREDENTIALS, type LocalAws } from '@tools/local-aws';
+import { AwsResources } from './aws-resources';
+import { AwsClients } from './clients';
+import { LAST_SEEN_TAG, SubscribedQueue } from './subscribed-queue';
+import { Topic } from './topic';
+
+describe('results topic: publish to SNS, one subscribed queue per process (against the local edge)', () => {
+  let aws: LocalAws;
+  let clients: AwsClients;
+  let topic: Topic;
+  let resources: AwsResources;
+  let config: AppConfig;
+
+  beforeAll(async () => {
+    aws = await startLocalAws({ port: 0 });
+    Object.assign(process.env, { AWS_ACCESS_KEY_ID: LOCAL_CREDENTIALS.accessKeyId, AWS_SECRET_ACCESS_KEY: LOCAL_CREDENTIALS.secretAccessKey });
+    clients = new AwsClients(loadConfig(aws.env));
+    topic = await Topic.create(clients.sns, 'results');
+    config = loadConfig({ ...aws.env, OUTPUT_TOPIC_ARN: topic.arn });
+    resources = new AwsResources(config, clients);
+  });
+  afterAll(async () => {
+    clients?.destroy();
+    await aws?.stop();
+  });
+
+  const queueNames = async (prefix: string) =>
+    ((await clients.sqs.send(new ListQueuesCommand({ QueueNamePrefix: prefix }))).QueueUrls ?? []).map((u) => u.slice(u.lastIndexOf('/') + 1)).sort();
+  const bodies = async (q: SubscribedQueue, n: number) => {
+    const got: string[] = [];
+    while (got.length < n) {
+      const batch = await q.queue.receive({ maxMessages: 10, waitSeconds: 1 });
+      got.push(...batch.map((m) => m.body));
+      if (batch.length > 0) await q.queue.deleteBatch(batch.map((m) => m.receiptHandle));
+    }
+    return got.sort();
+  };
+
+  it('announces results on the topic when OUTPUT_TOPIC_ARN is set, else on the output queue', () => {
+    expect(resources.resultAnnouncements).toBe(resources.outputTopic);
+    expect(resources.outputTopic?.arn).toBe('arn:aws:sns:us-east-1:000000000000:results');
+    const queueOnly = new AwsResources(loadConfig(aws.env), clients);
+    expect(queueOnly.outputTopic).toBeUndefined();
+    expect(queueOnly.resultAnnouncements).toBe(queueOnly.outputQueue);
+  });
+
+  it('every subscribed queue gets every message, as published (raw), in batch calls of ten', async () => {
+    const a = await resources.subscribeToResults({ name: 'fan-a', retentionSeconds: 600 });
+    const b = await resources.subscribeToResults({ name: 'fan-b', retentionSeconds: 600 });
+    const messages = Array.from({ length: 13 }, (_, i) => JSON.stringify({ imageId: `img-${i}` }));
+    const refused = await topic.sendBatch(messages.map((body, i) => ({ id: String(i), body })));
+    expect(refused).toEqual([]);
+    expect(await bodies(a, 13)).toEqual([...messages].sort());
+    expect(await bodies(b, 13)).toEqual([...messages].sort());
+    // The queue expires what its owner never reads.
+    const attrs = await clients.sqs.send(new GetQueueAttributesCommand({ QueueUrl: a.queue.url, AttributeNames: ['MessageRetentionPeriod'] }));
+    expect(attrs.Attributes?.MessageRetentionPeriod).toBe('600');
+    // A delayed entry is refused as the sender's fault, not sent early.
+    expect(await topic.sendBatch([{ id: 'late', body: 'x', delaySeconds: 5 }])).toEqual([expect.objectContaining({ id: 'late', senderFault: true })]);
+
+    await a.remove();
+    await b.remove();
+    expect(await topic.subscriptionsOf(a.queueArn)).toEqual([]);
+    expect(await queueNames('fan-')).toEqual([]);
+  });
+
+  it('a sweep removes the queues whose owner stopped touching them, and only those', async () => {
+    let clock = Date.parse('2026-01-01T00:00:00Z');
+    const now = () => clock;
+    const gone = await resources.subscribeToResults({ name: 'sweep-gone', retentionSeconds: 600, now });
+    const alive = await resources.subscribeToResults({ name: 'sweep-alive', retentionSeconds: 600, now });
+    const self = await resources.subscribeToResults({ name: 'sweep-self', retentionSeconds: 600, now });
+    clock += 10 * 60_000;
+    await alive.touch();
+    const tags = await clients.sqs.send(new ListQueueTagsCommand({ QueueUrl: alive.queue.url }));
+    expect(tags.Tags?.[LAST_SEEN_TAG]).toBe(String(clock / 1000));
+    clock += 6 * 60_000;
+
+    const removed = await resources.sweepResultQueues({ prefix: 'sweep-', abandonedAfterSeconds: 15 * 60, keepUrl: self.queue.url, now });
+    expect(removed).toEqual([gone.queue.url]);
+    expect(await topic.subscriptionsOf(gone.queueArn)).toEqual([]);
+    expect(await queueNames('sweep-')).toEqual(['sweep-alive', 'sweep-self']);
+    await topic.send('after the sweep');
+    expect(await bodies(alive, 1)).toEqual(['after the sweep']);
+    await alive.remove();
+    await self.remove();
+  });
+});
