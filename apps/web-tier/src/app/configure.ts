@@ -5,6 +5,7 @@ import type { Express } from 'express';
 import helmet from 'helmet';
 import { API_KEY_HEADER } from './common/api-key.guard';
 import { ApiKeys } from './common/api-keys';
+import { applyServerTimeouts } from './common/server-timeouts';
 import { buildOpenApi, OPENAPI_PATH } from './openapi';
 import { PAGE_DIR } from './page/page.controller';
 import { UploadMemory } from './upload/upload-memory';
@@ -21,9 +22,11 @@ export async function configureWebApp(app: NestExpressApplication, config: AppCo
   UploadMemory.check(config);
   const keys = app.get(ApiKeys);
   await keys.load();
-  // Exactly one proxy hop (the load balancer): req.ip, which the rate limit keys on, is the
+  // Exactly one proxy hop (the load balancer): req.ip, which the rate limit and the per-client caps key on, is the
   // address that hop saw, not one a client wrote into X-Forwarded-For itself.
   app.set('trust proxy', 1);
+  // Idle connections outlive the load balancer's idle timeout, so that it, not the tier, closes them.
+  applyServerTimeouts(app.getHttpServer(), config.web.loadBalancerIdleSeconds);
   app.use(
     helmet({
       contentSecurityPolicy: {

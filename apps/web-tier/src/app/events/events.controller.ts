@@ -1,9 +1,10 @@
-import { Controller, Get, Headers, Param, Res } from '@nestjs/common';
+import { Controller, Get, Headers, Param, Res, UseGuards } from '@nestjs/common';
 import { ApiHeader, ApiOperation, ApiParam, ApiProduces, ApiResponse, ApiSecurity, ApiTags } from '@nestjs/swagger';
 import type { Response } from 'express';
 import { BatchesService } from '../batches/batches.service';
 import { Tenant } from '../common/api-key.guard';
 import { UuidPipe } from '../common/uuid.pipe';
+import { WaitingConnectionGuard } from '../common/waiting-connection.guard';
 import { ErrorDto } from '../common/error.dto';
 import { BatchEvents } from './batch-events';
 
@@ -17,6 +18,7 @@ export class EventsController {
   ) {}
 
   @Get(':batchId/events')
+  @UseGuards(WaitingConnectionGuard)
   @ApiOperation({
     operationId: 'followBatch',
     summary: "A batch's results as server-sent events",
@@ -33,7 +35,7 @@ export class EventsController {
   @ApiResponse({ status: 400, type: ErrorDto, description: 'Not a UUID' })
   @ApiResponse({ status: 401, type: ErrorDto, description: 'API key missing or wrong (when keys are configured)' })
   @ApiResponse({ status: 404, type: ErrorDto, description: "No such batch (or another tenant's)" })
-  @ApiResponse({ status: 429, type: ErrorDto, description: 'Rate limit' })
+  @ApiResponse({ status: 429, type: ErrorDto, description: 'Rate limit, or too many open event streams and classic requests (per client address, per tenant, in all; Retry-After)' })
   @ApiResponse({ status: 503, type: ErrorDto, description: 'Storage unavailable (Retry-After)' })
   async events(
     @Param('batchId', UuidPipe) batchId: string,

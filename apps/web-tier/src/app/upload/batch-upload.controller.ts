@@ -2,13 +2,13 @@ import { Controller, Headers, HttpCode, HttpStatus, Param, Post, Req, Res } from
 import { ApiBody, ApiConsumes, ApiHeader, ApiOperation, ApiParam, ApiResponse, ApiSecurity, ApiTags } from '@nestjs/swagger';
 import type { Request, Response } from 'express';
 import { BatchesService } from '../batches/batches.service';
-import { BATCH_ID, NOT_FOUND, RATE_LIMITED, UNAUTHORIZED, UNAVAILABLE } from '../common/api-docs';
+import { BATCH_ID, NOT_FOUND, UNAUTHORIZED, UNAVAILABLE } from '../common/api-docs';
 import { Tenant } from '../common/api-key.guard';
 import { IDEMPOTENCY_HEADER, IDEMPOTENCY_HEADER_DOC, idempotencyKeyOf } from '../common/idempotency';
 import { UuidPipe } from '../common/uuid.pipe';
 import { ErrorDto } from '../common/error.dto';
 import { UploadResponseDto } from './upload.dto';
-import { UPLOAD_BODY, UPLOAD_FIELD } from './upload.controller';
+import { UPLOAD_BODY, UPLOAD_FIELD, UPLOAD_LIMITED, UPLOAD_TOO_SLOW } from './upload.controller';
 import { UploadService } from './upload.service';
 
 /** Uploads into an open batch of the caller's tenant. */
@@ -31,12 +31,13 @@ export class BatchUploadController {
   @ApiResponse({ status: 202, type: UploadResponseDto, description: 'Stored and queued' })
   @ApiResponse({ status: 400, type: ErrorDto, description: 'Not a UUID, no files, the wrong field, an empty file, a malformed body' })
   @ApiResponse(NOT_FOUND)
+  @ApiResponse(UPLOAD_TOO_SLOW)
   @ApiResponse({ status: 409, type: ErrorDto, description: '`batch is closed`, or a request with this Idempotency-Key is still in progress (Retry-After)' })
   @ApiResponse({ status: 413, type: ErrorDto, description: 'A file over the size limit, or too many files' })
   @ApiResponse({ status: 415, type: ErrorDto, description: 'A file that is not a JPEG, PNG, WebP or GIF image' })
   @ApiResponse({ status: 422, type: ErrorDto, description: 'The Idempotency-Key was used for a different request' })
   @ApiResponse(UNAUTHORIZED)
-  @ApiResponse(RATE_LIMITED)
+  @ApiResponse(UPLOAD_LIMITED)
   @ApiResponse(UNAVAILABLE)
   async addImages(
     @Param('batchId', UuidPipe) batchId: string,

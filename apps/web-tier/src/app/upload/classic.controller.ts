@@ -8,6 +8,7 @@ import {
   UnprocessableEntityException,
   BadGatewayException,
   Req,
+  UseGuards,
 } from '@nestjs/common';
 import { ApiBody, ApiConsumes, ApiOperation, ApiProduces, ApiResponse, ApiSecurity, ApiTags } from '@nestjs/swagger';
 import { AppConfig } from '@app/config';
@@ -16,7 +17,9 @@ import { MetricsService } from '../ops/metrics.service';
 import { ErrorDto } from '../common/error.dto';
 import { ResultsStore, ResultTimeoutError, ShuttingDownError } from '../results/results.store';
 import { Tenant } from '../common/api-key.guard';
+import { WaitingConnectionGuard } from '../common/waiting-connection.guard';
 import { baseName } from './file-name';
+import { UPLOAD_TOO_SLOW } from './upload.controller';
 import { UploadService } from './upload.service';
 
 export const CLASSIC_FIELD = 'myfile';
@@ -37,6 +40,7 @@ export class ClassicController {
   ) {}
 
   @Post()
+  @UseGuards(WaitingConnectionGuard)
   @ApiOperation({
     operationId: 'classify',
     summary: 'Classify one image and wait for the answer (classic mode)',
@@ -51,7 +55,8 @@ export class ClassicController {
   @ApiResponse({ status: 413, type: ErrorDto })
   @ApiResponse({ status: 415, type: ErrorDto })
   @ApiResponse({ status: 422, type: ErrorDto, description: 'The worker could not classify the image (permanent)' })
-  @ApiResponse({ status: 429, type: ErrorDto, description: 'Rate limit' })
+  @ApiResponse(UPLOAD_TOO_SLOW)
+  @ApiResponse({ status: 429, type: ErrorDto, description: 'Rate limit, or too many uploads in flight or open event streams and classic requests (Retry-After)' })
   @ApiResponse({ status: 502, type: ErrorDto, description: 'Classification failed after every attempt' })
   @ApiResponse({ status: 503, type: ErrorDto, description: 'Storage or queue unavailable, or the web tier is stopping' })
   @ApiResponse({ status: 504, type: ErrorDto, description: 'No result within the timeout; the image id lets you ask later' })

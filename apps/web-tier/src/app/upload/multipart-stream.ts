@@ -30,6 +30,8 @@ export interface MultipartOptions {
   count(delta: number): void;
   /** File parts seen so far (also after a failure), for the metrics. */
   progress: { files: number };
+  /** Aborted: stop reading and fail with the signal's reason (a body too slow, memory gone), once the stores started have settled. */
+  signal?: AbortSignal;
 }
 
 /**
@@ -71,6 +73,7 @@ export function readMultipart(req: Request, opts: MultipartOptions, store: (file
       if (ended) return;
       ended = true;
       req.off('close', onRequestClose);
+      opts.signal?.removeEventListener('abort', onAbort);
       void reading
         .then(() => Promise.all(storing))
         .then(() => (failure ? reject(failure) : resolve()));
@@ -88,6 +91,8 @@ export function readMultipart(req: Request, opts: MultipartOptions, store: (file
       if (!req.complete) fail(new BadRequestException('the upload was cut off before its end'));
     };
     req.on('close', onRequestClose);
+    const onAbort = () => fail(opts.signal?.reason);
+    opts.signal?.addEventListener('abort', onAbort, { once: true });
 
     const readFile = async (field: string, stream: Readable, info: FileInfo): Promise<void> => {
       if (failure) return void stream.resume();

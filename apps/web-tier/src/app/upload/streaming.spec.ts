@@ -141,10 +141,11 @@ describe('uploads stream to S3 with bounded memory', () => {
 
   it('past UPLOAD_MAX_BYTES_IN_FLIGHT: 503 with Retry-After before the body is read; room again once uploads finish', async () => {
     web = await startWebApp(stack, { MAX_FILE_BYTES: String(MiB), UPLOAD_MAX_BYTES_IN_FLIGHT: String(2 * MiB) });
-    // Two uploads without a declared length each reserve one file's worth, and stay open.
+    // Two uploads without a declared length, each needing one file's worth, stay open. Each has brought
+    // 600 KB, and a body holds twice what it has brought up to its need: the whole MiB each.
     const gates = [deferred(), deferred()];
     const open = gates.map((g) => {
-      const { stream } = streamingBody([{ name: 'a.jpg', size: 1000 }, { name: 'b.jpg', size: 1000 }], (i) => (i === 1 ? g.promise : Promise.resolve()));
+      const { stream } = streamingBody([{ name: 'a.jpg', size: 600_000 }, { name: 'b.jpg', size: 1000 }], (i) => (i === 1 ? g.promise : Promise.resolve()));
       return post(tier().url, stream);
     });
     await eventually(async () => (await metric(tier(), 'ics_web_upload_reserved_bytes')) === 2 * MiB);

@@ -7,14 +7,21 @@ import { formatBytes } from './upload.errors';
 /** How long a client refused for memory is told to wait, seconds. */
 export const BUSY_RETRY_AFTER_SECONDS = 2;
 
+/** What a request holds before its body has shown that it is really arriving. */
+export const FIRST_RESERVATION_BYTES = 64 * 1024;
+
 /**
  * Upload bytes held in memory, across all requests. Before a request's body
- * is read it reserves what it may hold: its declared length, or one file's
- * worth (MAX_FILE_BYTES) when that is less or no length is declared; a
- * request only ever holds one file's worth at a time (see MultipartStream). A
- * reservation beyond UPLOAD_MAX_BYTES_IN_FLIGHT is refused (503 +
- * Retry-After) before a byte is read. The bytes actually buffered are counted
- * too, with their peak, for /metrics and the memory tests.
+ * is read it must fit what it may hold: its declared length, or one file's
+ * worth (MAX_FILE_BYTES) when that is less or no length is declared (a
+ * request only ever holds one file's worth at a time, see MultipartStream);
+ * a request that does not fit under UPLOAD_MAX_BYTES_IN_FLIGHT is refused
+ * (503 + Retry-After) before a byte is read. It then holds only 64 KiB, and
+ * twice what its body has brought so far as it arrives, up to that need: so
+ * slow bodies, which bring little, cannot hold the cap from everyone else
+ * (26 of them trickling a few bytes a second once held all 256 MiB). Growing
+ * may find the room gone: 503 then, mid-body. The bytes actually buffered are
+ * counted too, with their peak, for /metrics and the memory tests.
  */
 @Injectable()
 export class UploadMemory {
@@ -40,32 +47,45 @@ export class UploadMemory {
     }
   }
 
-  /** Reserves room for a request that declared `declaredBytes` (NaN: unknown); throws 503 when there is none. */
+  /** Reserves room for a request that declared `declaredBytes` (NaN: unknown); throws 503 when its whole need does not fit now. */
   reserve(declaredBytes: number): Reservation {
     const want = Number.isFinite(declaredBytes) && declaredBytes >= 0 ? Math.min(declaredBytes, this.perRequest) : this.perRequest;
-    if (this.reserved + want > this.cap) {
-      this.metrics.uploadsBusy.inc();
-      throw new HttpException(
-        errorBody(
-          HttpStatus.SERVICE_UNAVAILABLE,
-          `busy: uploads already hold ${formatBytes(this.reserved)} of ${formatBytes(this.cap)} in memory; try again in ${BUSY_RETRY_AFTER_SECONDS} s`,
-          { retryAfterSeconds: BUSY_RETRY_AFTER_SECONDS },
-        ),
-        HttpStatus.SERVICE_UNAVAILABLE,
-      );
-    }
-    this.reserved += want;
+    if (this.reserved + want > this.cap) throw this.busy();
+    let held = Math.min(want, FIRST_RESERVATION_BYTES);
+    this.reserved += held;
     this.metrics.uploadReservedBytes.set(this.reserved);
     let released = false;
     return {
-      bytes: want,
+      get bytes() {
+        return held;
+      },
+      received: (bytes: number) => {
+        if (released || held >= want || 2 * bytes <= held) return;
+        const next = Math.min(want, 2 * bytes);
+        if (this.reserved + next - held > this.cap) throw this.busy();
+        this.reserved += next - held;
+        held = next;
+        this.metrics.uploadReservedBytes.set(this.reserved);
+      },
       release: () => {
         if (released) return;
         released = true;
-        this.reserved -= want;
+        this.reserved -= held;
         this.metrics.uploadReservedBytes.set(this.reserved);
       },
     };
+  }
+
+  private busy(): HttpException {
+    this.metrics.uploadsBusy.inc();
+    return new HttpException(
+      errorBody(
+        HttpStatus.SERVICE_UNAVAILABLE,
+        `busy: uploads already hold ${formatBytes(this.reserved)} of ${formatBytes(this.cap)} in memory; try again in ${BUSY_RETRY_AFTER_SECONDS} s`,
+        { retryAfterSeconds: BUSY_RETRY_AFTER_SECONDS },
+      ),
+      HttpStatus.SERVICE_UNAVAILABLE,
+    );
   }
 
   /** Counts bytes buffered (positive) or let go (negative). */
@@ -84,6 +104,9 @@ export class UploadMemory {
 }
 
 export interface Reservation {
-  bytes: number;
+  /** Held now. */
+  readonly bytes: number;
+  /** The body has brought `bytes` so far: hold up to twice that (at most the need); throws 503 when the room is gone. */
+  received(bytes: number): void;
   release(): void;
 }

@@ -16,6 +16,10 @@ export const UPLOAD_BODY = {
   },
 };
 
+/** An upload cut for its pace, for OpenAPI. */
+export const UPLOAD_TOO_SLOW = { status: 408, type: ErrorDto, description: 'The body came slower than UPLOAD_MIN_BYTES_PER_SECOND; what it stored was removed, nothing queued' };
+/** The rate limit and the caps on uploads in flight, for OpenAPI. */
+export const UPLOAD_LIMITED = { status: 429, type: ErrorDto, description: 'Rate limit, or too many uploads in flight per client address or per tenant (Retry-After)' };
 
 export const UPLOAD_FIELD = 'images';
 
@@ -41,11 +45,12 @@ export class UploadController {
   @ApiResponse({ status: 202, type: UploadResponseDto, description: 'Stored and queued' })
   @ApiResponse({ status: 400, type: ErrorDto, description: 'No files, the wrong field, an empty file, a malformed body' })
   @ApiResponse({ status: 401, type: ErrorDto, description: 'API key missing or wrong (when keys are configured)' })
+  @ApiResponse(UPLOAD_TOO_SLOW)
   @ApiResponse({ status: 409, type: ErrorDto, description: 'A request with this Idempotency-Key is still in progress (Retry-After)' })
   @ApiResponse({ status: 413, type: ErrorDto, description: 'A file over the size limit, or too many files' })
   @ApiResponse({ status: 415, type: ErrorDto, description: 'A file that is not a JPEG, PNG, WebP or GIF image' })
   @ApiResponse({ status: 422, type: ErrorDto, description: 'The Idempotency-Key was used for a different request' })
-  @ApiResponse({ status: 429, type: ErrorDto, description: 'Rate limit' })
+  @ApiResponse(UPLOAD_LIMITED)
   @ApiResponse({ status: 503, type: ErrorDto, description: 'Storage or queue unavailable (`failed` lists the files), or uploads hold UPLOAD_MAX_BYTES_IN_FLIGHT (Retry-After)' })
   upload(
     @Req() req: Request,

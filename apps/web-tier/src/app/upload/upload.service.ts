@@ -5,6 +5,7 @@ import { AppConfig } from '@app/config';
 import { CONTENT_TYPES, inputKey, launchMessage, serialize, type ImageExtension } from '@app/contracts';
 import type { Request, Response } from 'express';
 import { BatchIndex, type BatchMeta, type BatchPart, type IndexedImage } from '../batches/batch-index';
+import { ClientLimits } from '../common/client-limits';
 import { errorBody } from '../common/http-error.filter';
 import { MetricsService, type UploadMode } from '../ops/metrics.service';
 import type { FailedFileDto, UploadResponseDto } from './upload.dto';
@@ -14,6 +15,7 @@ import { encodeMetadataValue } from './file-name';
 import { IdempotencyStore, requestHash, type IdempotencyClaim, type StoredAnswer } from '../common/idempotency';
 import { InputCleanup } from './input-cleanup';
 import { LaunchPublisher } from './launch-publisher';
+import { UploadBodyGuard } from './upload-body-guard';
 import { readMultipart, type ReceivedFile } from './multipart-stream';
 import { formatBytes } from './upload.errors';
 import { UploadMemory } from './upload-memory';
@@ -74,6 +76,7 @@ export class UploadService {
     private readonly metrics: MetricsService,
     private readonly index: BatchIndex,
     private readonly idempotency: IdempotencyStore,
+    private readonly limits: ClientLimits,
   ) {}
 
   async accept(req: Request, res: Response, mode: UploadMode, field: string, target: UploadTarget): Promise<UploadResponseDto> {
@@ -93,23 +96,34 @@ export class UploadService {
       throw new PayloadTooLargeException(`the upload takes ${formatBytes(declared)}, more than ${maxFiles} file(s) of at most ${formatBytes(maxFileBytes)} can`);
     }
     let reservation;
+    let endUpload: (() => void) | undefined;
     try {
+      // Per client address and tenant first: a client over its cap takes no memory.
+      endUpload = this.limits.startUpload(req, target.tenant);
       reservation = this.memory.reserve(declared);
     } catch (err) {
+      endUpload?.();
       res.setHeader('Connection', 'close');
       throw err;
     }
+    const body = new UploadBodyGuard(req, res, reservation, {
+      minBytesPerSecond: this.config.web.uploadMinBytesPerSecond,
+      windowMs: this.config.web.uploadRateWindowSeconds * 1000,
+    });
 
     const batchId = target.batch?.batchId ?? randomUUID();
     const enqueuedAt = new Date().toISOString();
     const planned: Planned[] = [];
     const progress = { files: 0 };
     try {
-      await readMultipart(
+      const reading = readMultipart(
         req,
-        { field, single, maxFiles, maxFileBytes, concurrency: this.config.web.uploadConcurrency, count: (d) => this.memory.count(d), progress },
+        { field, single, maxFiles, maxFileBytes, concurrency: this.config.web.uploadConcurrency, count: (d) => this.memory.count(d), progress, signal: body.signal },
         (file) => this.storeOne(batchId, target.tenant, enqueuedAt, file, planned),
       );
+      // The body is piped now: watching it cannot start it flowing into nothing.
+      body.start();
+      await reading;
     } catch (err) {
       // Bad input: nothing of this upload may stay behind.
       const stored = planned.filter((p) => !p.failed);
@@ -117,7 +131,9 @@ export class UploadService {
       this.metrics.uploads.inc({ mode, outcome: 'refused' }, Math.max(1, progress.files));
       throw err;
     } finally {
+      body.stop();
       reservation.release();
+      endUpload();
     }
     if (planned.length === 0) {
       this.metrics.uploads.inc({ mode, outcome: 'refused' });
