@@ -45,15 +45,17 @@ export function checksumsBeside(dir: string): Map<string, string> | undefined {
 /**
  * Checks each listed file of `dir` against its SHA-256; every name in
  * `required` must be listed. Throws a ModelLoadError naming the file.
+ * `hashed`: SHA-256s the caller has just computed from the same bytes (file name ->
+ * hash), so that a large model file is not read and hashed a second time at start.
  */
-export function verifyChecksums(dir: string, sums: Map<string, string>, required: string[], where: string): void {
+export function verifyChecksums(dir: string, sums: Map<string, string>, required: string[], where: string, hashed: ReadonlyMap<string, string> = new Map()): void {
   for (const name of required) {
     if (!sums.has(name)) throw new ModelLoadError(`${where}: ${name} has no checksum`);
   }
   for (const [name, expected] of sums) {
     const file = join(dir, name);
     if (!existsSync(file)) throw new ModelLoadError(`${where}: ${name} is missing from ${dir}`);
-    const actual = sha256OfFile(file);
+    const actual = hashed.get(name) ?? sha256OfFile(file);
     if (actual !== expected) {
       throw new ModelIntegrityError(`${where}: ${file} has SHA-256 ${actual}, expected ${expected}: the file is corrupt or not the model it should be`);
     }
