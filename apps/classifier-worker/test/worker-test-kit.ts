@@ -34,17 +34,17 @@ export function photos(n: number, dir = SMALL_IMAGES): TestImage[] {
     .map((name) => ({ bytes: readFileSync(join(dir, name)), ext: 'jpg', name }));
 }
 
-/** Stores the images and sends one launch message each (in batches of ten). */
-export async function enqueue(stack: TestStack, images: TestImage[], attempt = 1): Promise<LaunchMessage[]> {
+/** Stores the images and sends one launch message each (in batches of ten), the tenant's when one is named. */
+export async function enqueue(stack: TestStack, images: TestImage[], attempt = 1, tenant?: string): Promise<LaunchMessage[]> {
   const batchId = randomUUID();
   const messages: LaunchMessage[] = [];
   for (const img of images) {
     const imageId = randomUUID();
     const key = inputKey(batchId, imageId, img.ext);
     if (!img.missing) await stack.resources.inputBucket.put(key, img.bytes);
-    messages.push(launchMessage({ batchId, imageId, fileName: img.name, attempt, inputKey: key, enqueuedAt: new Date().toISOString() }));
+    messages.push(launchMessage({ batchId, imageId, fileName: img.name, attempt, inputKey: key, enqueuedAt: new Date().toISOString(), ...(tenant ? { tenant } : {}) }));
   }
-  await stack.resources.launchQueue.sendBatch(messages.map((m, i) => ({ id: String(i), body: serialize(m) })));
+  await stack.resources.launchQueue.sendBatch(messages.map((m, i) => ({ id: String(i), body: serialize(m), messageGroupId: tenant })));
   return messages;
 }
 

@@ -222,6 +222,7 @@ export class ClaimStage {
         deadline: at(settings.imageDeadlineSeconds),
         hardDeadline: at(Math.max(settings.imageHardLimitSeconds, settings.imageDeadlineSeconds)),
         handBacks: msg.handBacks,
+        ...(msg.tenant ? { tenant: msg.tenant } : {}),
       }),
     );
     try {

@@ -86,8 +86,8 @@ describe('WorkerLoop against the embedded S3/SQS', () => {
     expect(states.at(-1)).toEqual(['stopping', 12]);
   }, 30_000);
 
-  it('claims each image with its first check, delayed by LIVENESS_CHECK_SECONDS, naming the worker, the image, the attempt and its deadlines', async () => {
-    const [sent] = await enqueue(stack, photos(1), 2);
+  it('claims each image with its first check, delayed by LIVENESS_CHECK_SECONDS, naming the worker, the image, the attempt, its tenant and its deadlines', async () => {
+    const [sent] = await enqueue(stack, photos(1), 2, 'acme');
     const { worker } = loop({}, { imageDeadlineSeconds: 30, imageHardLimitSeconds: 90, livenessCheckSeconds: 5, idleSeconds: 1 });
     const before = Date.now();
     await worker.run();
@@ -101,6 +101,7 @@ describe('WorkerLoop against the embedded S3/SQS', () => {
       inputKey: sent.inputKey,
       attempt: 2,
       instanceId: 'local-7',
+      tenant: 'acme',
     });
     expect(Date.parse(monitor.deadline) - Date.parse(monitor.startedAt)).toBe(30_000);
     expect(Date.parse(monitor.hardDeadline ?? '') - Date.parse(monitor.startedAt)).toBe(90_000);
@@ -224,11 +225,18 @@ describe('WorkerLoop against the embedded S3/SQS', () => {
     expect((await stack.resources.launchQueue.depth()).inFlight).toBe(1); // it will come back
   }, 30_000);
 
-  it('hands an image back when its result cannot be written, and after MAX_HAND_BACKS leaves it to the monitor (heartbeat), announcing nothing', async () => {
-    const [sent] = await enqueue(stack, photos(1));
+  it("hands an image back (still the tenant's) when its result cannot be written, and after MAX_HAND_BACKS leaves it to the monitor (heartbeat), announcing nothing", async () => {
+    const [sent] = await enqueue(stack, photos(1), 1, 'acme');
     const noPut = Object.create(stack.resources.outputBucket) as ObjectStore;
     noPut.putIfAbsent = () => Promise.reject(new RetryableError('s3.PutObject: SlowDown', 's3.PutObject'));
-    const { worker, lines } = loop({ outputBucket: noPut }, { maxHandBacks: 1, idleSeconds: 4 });
+    // The hand-back's send, seen on its way to the real launch queue.
+    const handedBackAs: (string | undefined)[] = [];
+    const launch = Object.create(stack.resources.launchQueue) as Queue;
+    launch.send = (body, delaySeconds, groupId) => {
+      handedBackAs.push(groupId);
+      return stack.resources.launchQueue.send(body, delaySeconds, groupId);
+    };
+    const { worker, lines } = loop({ outputBucket: noPut, launchQueue: launch }, { maxHandBacks: 1, idleSeconds: 4 });
     expect(await worker.run()).toBe('idle');
     expect(worker.done).toBe(0);
     expect(lines.filter((l) => l.msg === 'image handed back after a passing failure').map((l) => l.fields)).toEqual([
@@ -240,6 +248,7 @@ describe('WorkerLoop against the embedded S3/SQS', () => {
     // The take handed back (handBacks 0), then the new take (handBacks 1) given up.
     expect(beat.handedBack).toEqual([{ imageId: sent.imageId, attempt: 1, handBacks: 0 }]);
     expect(beat.failed).toEqual([{ imageId: sent.imageId, attempt: 1, handBacks: 1 }]);
+    expect(handedBackAs).toEqual(['acme']);
   }, 30_000);
 
   it('writes no result when the image cannot be read for a passing reason: handed back, then left to the monitor', async () => {

@@ -135,6 +135,17 @@ describe('DeadlineMonitor', () => {
     expect(await drain(stack.resources.launchQueue)).toEqual([]);
   });
 
+  it("re-queues a tenant's image as the tenant's: the launch message names it and carries it as its MessageGroupId", async () => {
+    const msg = monitorMessage({ ...message(1), tenant: 'acme' });
+
+    expect(await monitor.handle(serialize(msg))).toBe('requeued');
+    const got = await stack.resources.launchQueue.receive({ maxMessages: 10 });
+    await stack.resources.launchQueue.deleteBatch(got.map((m) => m.receiptHandle));
+    expect(got).toHaveLength(1);
+    expect(got[0].messageGroupId).toBe('acme');
+    expect(parseLaunchMessage(got[0].body)).toMatchObject({ imageId: msg.imageId, attempt: 2, tenant: 'acme' });
+  });
+
   it('after the last attempt sends an error result to the queue and the bucket, and re-queues nothing', async () => {
     const msg = message(3);
     expect(await monitor.handle(serialize(msg))).toBe('gave-up');

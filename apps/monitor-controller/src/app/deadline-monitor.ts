@@ -2,7 +2,7 @@ import { Injectable, Logger, type OnApplicationBootstrap, type OnApplicationShut
 import { Counter } from 'prom-client';
 import { AwsAdapterError, AwsResources, type ReceivedMessage } from '@app/aws';
 import { AppConfig } from '@app/config';
-import { launchMessage, MessageParseError, monitorMessage, parseMonitorMessage, serialize, type MonitorMessage } from '@app/contracts';
+import { launchMessage, MessageParseError, monitorMessage, parseMonitorMessage, serialize, tenantGroupId, type MonitorMessage } from '@app/contracts';
 import { Fleet } from '@app/fleet';
 import { MetricsRegistry } from '@app/platform';
 import { AttemptLedger } from '@app/results';
@@ -222,8 +222,12 @@ export class DeadlineMonitor implements OnApplicationBootstrap, OnApplicationShu
           inputKey: msg.inputKey,
           attempt: next,
           enqueuedAt: new Date().toISOString(),
+          ...(msg.tenant ? { tenant: msg.tenant } : {}),
         }),
       ),
+      undefined,
+      // Still the tenant's: its MessageGroupId keeps the launch queue's share fair.
+      tenantGroupId(msg.tenant),
     );
     await this.ledger.record(msg.imageId, next);
     this.logger.warn({ msg: `${what}: image re-queued as attempt ${next}`, ...ctx });

@@ -23,6 +23,8 @@ export interface ReceivedMessage {
   /** How many times this message has been received, this time included. */
   receiveCount: number;
   sentAt?: Date;
+  /** The tenant it was sent for, on a fair queue. */
+  messageGroupId?: string;
 }
 
 export interface ReceiveOptions {
@@ -38,6 +40,8 @@ export interface BatchEntry {
   id: string;
   body: string;
   delaySeconds?: number;
+  /** The tenant, on a fair queue (see Queue.send). */
+  messageGroupId?: string;
 }
 
 export interface BatchFailure {
@@ -90,11 +94,15 @@ export class Queue {
     return this.options.deadLetterQueue;
   }
 
-  /** Sends one message; returns its id. */
-  async send(body: string, delaySeconds?: number): Promise<string> {
+  /**
+   * Sends one message; returns its id. `messageGroupId` names the tenant on a
+   * fair queue (a standard queue whose messages carry it): SQS then keeps one
+   * tenant's backlog from delaying another's messages.
+   */
+  async send(body: string, delaySeconds?: number, messageGroupId?: string): Promise<string> {
     const out = await call('sqs.SendMessage', () =>
       this.sqs.send(
-        new SendMessageCommand({ QueueUrl: this.url, MessageBody: body, DelaySeconds: delaySeconds }),
+        new SendMessageCommand({ QueueUrl: this.url, MessageBody: body, DelaySeconds: delaySeconds, MessageGroupId: messageGroupId }),
       ),
     );
     return out.MessageId ?? '';
@@ -108,7 +116,7 @@ export class Queue {
         this.sqs.send(
           new SendMessageBatchCommand({
             QueueUrl: this.url,
-            Entries: chunk.map((e) => ({ Id: e.id, MessageBody: e.body, DelaySeconds: e.delaySeconds })),
+            Entries: chunk.map((e) => ({ Id: e.id, MessageBody: e.body, DelaySeconds: e.delaySeconds, MessageGroupId: e.messageGroupId })),
           }),
         ),
       );
@@ -154,7 +162,7 @@ export class Queue {
           // local-aws-sqs returns ApproximateReceiveCount only for the older
           // AttributeNames; real SQS takes either. Ask with both.
           AttributeNames: ['All'],
-          MessageSystemAttributeNames: ['ApproximateReceiveCount', 'SentTimestamp'],
+          MessageSystemAttributeNames: ['ApproximateReceiveCount', 'SentTimestamp', 'MessageGroupId'],
         }),
         { abortSignal: options.abortSignal },
       ),
@@ -240,5 +248,6 @@ function toReceived(m: Message): ReceivedMessage {
     receiptHandle: m.ReceiptHandle ?? '',
     receiveCount: Number(attrs.ApproximateReceiveCount ?? 1),
     sentAt: sent ? new Date(Number(sent)) : undefined,
+    ...(attrs.MessageGroupId ? { messageGroupId: attrs.MessageGroupId } : {}),
   };
 }

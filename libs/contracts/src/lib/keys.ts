@@ -71,6 +71,15 @@ export function isTenant(value: string): boolean {
 }
 
 /**
+ * The `MessageGroupId` of a tenant's launch messages: the tenant itself, so that
+ * SQS fair queues share the launch queue out between tenants. A message from
+ * before tenants existed belongs to the default tenant.
+ */
+export function tenantGroupId(tenant: string | undefined): string {
+  return tenant ?? DEFAULT_TENANT;
+}
+
+/**
  * Output bucket: the batch index, the source of truth for which images a
  * batch has (the input bucket's lifecycle empties it; the index stays as long
  * as the results). Under the tenant, so another tenant's lookup finds nothing.

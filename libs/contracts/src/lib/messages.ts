@@ -140,6 +140,11 @@ export class MonitorMessage extends ImageRef {
   @Min(0)
   @Max(100_000)
   checkFailures?: number;
+
+  /** Carried from the launch message, so that a re-queue stays the tenant's (its MessageGroupId). */
+  @IsOptional()
+  @Matches(TENANT_PATTERN, { message: 'tenant must be 1-64 letters, digits, "_" or "-"' })
+  tenant?: string;
 }
 
 /** One take of an image a worker holds, handed back or failed. */

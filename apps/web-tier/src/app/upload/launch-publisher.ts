@@ -6,6 +6,8 @@ const LINGER_MS = 2;
 
 interface Pending {
   body: string;
+  /** The tenant (its MessageGroupId on the fair launch queue). */
+  groupId?: string;
   resolve: () => void;
   reject: (err: Error) => void;
 }
@@ -31,10 +33,14 @@ export class LaunchPublisher {
 
   constructor(private readonly aws: AwsResources) {}
 
-  /** One promise per body: resolves once SQS has the message, rejects with why not. */
-  publish(bodies: string[]): Promise<void>[] {
+  /**
+   * One promise per body: resolves once SQS has the message, rejects with why not.
+   * `groupId` (the tenant) goes out as each message's MessageGroupId, so that the
+   * launch queue shares workers out fairly between tenants.
+   */
+  publish(bodies: string[], groupId?: string): Promise<void>[] {
     const promises = bodies.map(
-      (body) => new Promise<void>((resolve, reject) => this.pending.push({ body, resolve, reject })),
+      (body) => new Promise<void>((resolve, reject) => this.pending.push({ body, groupId, resolve, reject })),
     );
     if (this.pending.length >= SQS_BATCH_LIMIT) {
       this.flush();
@@ -53,7 +59,7 @@ export class LaunchPublisher {
   }
 
   private async send(chunk: Pending[]): Promise<void> {
-    const entries: BatchEntry[] = chunk.map((p, i) => ({ id: `m${i}`, body: p.body }));
+    const entries: BatchEntry[] = chunk.map((p, i) => ({ id: `m${i}`, body: p.body, messageGroupId: p.groupId }));
     try {
       const failures = new Map((await this.aws.launchQueue.sendBatch(entries)).map((f) => [f.id, f]));
       chunk.forEach((p, i) => {

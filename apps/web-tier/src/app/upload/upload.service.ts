@@ -2,7 +2,7 @@ import { createHash, randomUUID } from 'node:crypto';
 import { BadRequestException, HttpException, HttpStatus, Injectable, Logger, PayloadTooLargeException } from '@nestjs/common';
 import { AwsAdapterError, AwsResources } from '@app/aws';
 import { AppConfig } from '@app/config';
-import { CONTENT_TYPES, inputKey, launchMessage, serialize, type ImageExtension } from '@app/contracts';
+import { CONTENT_TYPES, inputKey, launchMessage, serialize, tenantGroupId, type ImageExtension } from '@app/contracts';
 import type { Request, Response } from 'express';
 import { BatchIndex, type BatchMeta, type BatchPart, type IndexedImage } from '../batches/batch-index';
 import { ClientLimits } from '../common/client-limits';
@@ -231,7 +231,7 @@ export class UploadService {
     if (toSend.length > 0) this.store.addBatch(batchId, toSend.map((p) => ({ imageId: p.imageId, fileName: p.fileName, inputKey: p.key, uploadedAt })));
 
     // Batched with other requests' messages.
-    const sent = await Promise.allSettled(this.publisher.publish(toSend.map((p) => p.body)));
+    const sent = await Promise.allSettled(this.publisher.publish(toSend.map((p) => p.body), tenantGroupId(target.tenant)));
     const unsent = toSend.filter((_, i) => sent[i].status === 'rejected');
     const leftBehind = new Set(unsent.length > 0 ? await this.cleanup.remove(unsent.map((p) => p.key)) : []);
     if (unsent.length > 0) this.store.removeImages(batchId, unsent.map((p) => p.imageId));
