@@ -31,7 +31,7 @@ describe("npm start and the caller's environment", () => {
   });
 
   it("keeps npm start's own settings and npm's variables out of the apps, without a word", () => {
-    const c = sortCallerEnvironment({ PORT: '0', LOCAL_AWS_PORT: '0', LOCAL_RUN_DIR: '/tmp/x', LOCAL_FLEET: 'ec2', npm_lifecycle_event: 'start' });
+    const c = sortCallerEnvironment({ PORT: '0', LOCAL_AWS_PORT: '0', LOCAL_RUN_DIR: '/tmp/x', LOCAL_FLEET: 'ec2', WEB_TIERS: '3', CONTROL_PLANES: '2', npm_lifecycle_event: 'start' });
     expect(c).toEqual({ passThrough: {}, refused: [], ignored: [] });
   });
 

@@ -12,10 +12,11 @@ export const SET_BY_NPM_START: readonly string[] = [
   'WORKER_MAIN',
   'HOST',
   'LAUNCH_CONTROLLER_URL',
+  'OUTPUT_TOPIC_ARN',
 ];
 
-/** Read by npm start itself (web port, run folder, edge port, fleet kind), not passed to the apps as such. */
-const NPM_START_SETTINGS = new Set(['PORT', 'LOCAL_RUN_DIR', 'LOCAL_RUN_SKIP_BUILD', 'LOCAL_AWS_PORT', 'LOCAL_FLEET', 'EC2_BOOT_SECONDS']);
+/** Read by npm start itself (web port, run folder, edge port, fleet kind, copies of the apps), not passed to the apps as such. */
+const NPM_START_SETTINGS = new Set(['PORT', 'LOCAL_RUN_DIR', 'LOCAL_RUN_SKIP_BUILD', 'LOCAL_AWS_PORT', 'LOCAL_FLEET', 'EC2_BOOT_SECONDS', 'WEB_TIERS', 'CONTROL_PLANES']);
 
 /** Often exported in a developer's shell for real AWS; harmless here, so only a warning. */
 const SHELL_AWS = /^AWS_(ACCESS_KEY_ID|SECRET_ACCESS_KEY|SESSION_TOKEN|REGION|DEFAULT_REGION|PROFILE|CONFIG_FILE|SHARED_CREDENTIALS_FILE|CA_BUNDLE|SDK_.*)$/;

@@ -97,6 +97,21 @@ export function spawnNpmStart(command: string[], options: { cwd: string; env: Re
 }
 
 /**
+ * Resolves with the address npm start prints as its `Upload page` once it is
+ * up; rejects when it exits first or is not up within timeoutMs, with the end of its output.
+ */
+export async function waitForNpmStart(run: NpmStartRun, timeoutMs: number): Promise<string> {
+  const until = Date.now() + timeoutMs;
+  for (;;) {
+    const url = /Upload page\s+(http:\/\/\S+?)\/?\s/.exec(run.output())?.[1];
+    if (url) return url;
+    const code = await Promise.race([run.exited, new Promise<'waiting'>((r) => setTimeout(() => r('waiting'), 200))]);
+    if (code !== 'waiting') throw new Error(`npm start exited (${code}) before it was ready:\n${run.output().slice(-3000)}`);
+    if (Date.now() > until) throw new Error(`npm start not ready within ${timeoutMs / 1000} s:\n${run.output().slice(-3000)}`);
+  }
+}
+
+/**
  * For afterEach: Ctrl-C to every run still going, SIGKILL to its whole group
  * after graceMs. The system's own processes carry the run's marker; a test
  * checks those separately.

@@ -5,3 +5,6 @@ export * from './ports';
 export * from './model';
 export * from './worker-census';
 export * from './e2e-helpers';
+export * from './load-balancer';
+export * from './s3-brownout';
+export * from './topology';

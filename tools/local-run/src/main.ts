@@ -11,6 +11,7 @@ import { ignoredMessage, refusalMessage, SET_BY_NPM_START, sortCallerEnvironment
 import { resolveModel } from './model';
 import { isPortFree } from './ports';
 import { startLocalSystem, WORKSPACE_ROOT, type LocalSystem } from './system';
+import { serviceLines, topologyOf, type Topology } from './topology';
 
 parseCommandLine({
   name: 'npm start --',
@@ -23,6 +24,8 @@ parseCommandLine({
   LOCAL_FLEET           local (worker processes) or ec2 (the EC2 provider against the EC2 stand-in)
   EC2_BOOT_SECONDS      with LOCAL_FLEET=ec2: seconds an instance stays pending (default 3)
   LOCAL_RUN_SKIP_BUILD  true: use the apps already built in dist/
+  WEB_TIERS             web tiers behind a local round-robin load balancer on PORT (default 1)
+  CONTROL_PLANES        launch controllers and monitor controllers, this many of each (default 1)
 Any other app variable (MAX_WORKERS, IDLE_SECONDS, MODEL_DIR, LOG_LEVEL, ...: docs/configuration.md)
 is passed to every app. It sets these itself and refuses a value for them:
   ${SET_BY_NPM_START.filter((n) => !/^AWS_(ACCESS_KEY_ID|SECRET_ACCESS_KEY|REGION)$/.test(n)).join(', ')}
@@ -44,6 +47,12 @@ async function main(): Promise<void> {
   const ignored = ignoredMessage(caller);
   if (ignored) console.warn(`npm start: ${ignored}`);
 
+  let topology: Topology;
+  try {
+    topology = topologyOf(process.env);
+  } catch (err) {
+    fail((err as Error).message);
+  }
   const port = Number(process.env['PORT'] ?? 3000);
   if (!Number.isInteger(port) || port < 0 || port > 65535) fail(`PORT must be a port number (got ${process.env['PORT']})`);
 
@@ -79,6 +88,9 @@ async function main(): Promise<void> {
       runDir,
       fleet,
       ec2BootSeconds,
+      // Always behind the balancer, one tier or many: the same path whatever WEB_TIERS says.
+      webTiers: topology.webTiers,
+      controlPlanes: topology.controlPlanes,
       onSupervisorEvent: (e) =>
         console.log(
           e.kind === 'crashed'
@@ -101,15 +113,11 @@ async function main(): Promise<void> {
   console.log(`
 The image classification service is running.
 
-  Upload page     ${system.webUrl}/
-  Swagger UI      ${system.webUrl}/docs
-  Fleet status    ${system.launchControllerUrl}/api/fleet
-  Local S3/SQS    ${system.aws.endpoint}${system.ec2 ? `\n  EC2 stand-in    ${system.ec2.endpoint}` : ''}
-  Logs            ${system.logDir}/<app>.log, workers in ${system.fleetDir}/${system.ec2 ? 'i-<id>' : 'local-N'}.log
+${serviceLines(system).join('\n')}
 
 Set by npm start for every app: ${SET_BY_NPM_START.join(', ')}.
 
-The web tier and both controllers are restarted if they crash.
+${topology.webTiers > 1 || topology.controlPlanes > 1 ? 'Every web tier and controller is restarted if it crashes.' : 'The web tier and both controllers are restarted if they crash.'}
 Press Ctrl-C to stop everything (workers included).`);
 
   let stopping = false;

@@ -9,7 +9,10 @@ export const RESTART_DELAYS_MS = [250, 500, 1000, 2000, 5000];
 const NEVER_MS = 2 ** 31 - 1;
 
 export interface SupervisedAppOptions {
+  /** The app (APP_NAME, and its "<name> ready" line). */
   name: string;
+  /** Which copy, when several of one app run (`web-tier-2`): named so in events. Default: `name`. */
+  label?: string;
   /** The built artifact, run with this Node. */
   main: string;
   cwd: string;
@@ -56,11 +59,11 @@ export class SupervisedApp {
       this.starts += 1;
       if (this.starts > 1) {
         this.restarts += 1;
-        o.onEvent?.({ app: o.name, kind: 'restarted', pid: child.pid ?? 0, restarts: this.restarts });
+        o.onEvent?.({ app: this.label, kind: 'restarted', pid: child.pid ?? 0, restarts: this.restarts });
       }
     });
     this.monitor.on('exit', (code, signal) => {
-      if (!this.stopping) o.onEvent?.({ app: o.name, kind: 'crashed', code, signal, restarts: this.restarts });
+      if (!this.stopping) o.onEvent?.({ app: this.label, kind: 'crashed', code, signal, restarts: this.restarts });
     });
     // respawn reports a failed spawn as a warning and retries; nothing to add.
     this.monitor.on('warn', () => undefined);
@@ -68,6 +71,11 @@ export class SupervisedApp {
 
   get name(): string {
     return this.o.name;
+  }
+
+  /** This copy's name (`web-tier-2`), or the app's when it runs once. */
+  get label(): string {
+    return this.o.label ?? this.o.name;
   }
 
   /** The current process, 0 between a crash and its restart. */

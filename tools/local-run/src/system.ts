@@ -5,7 +5,10 @@ import { readWorkerRecords } from '@app/fleet';
 import { LOCAL_CREDENTIALS, startFaultProxy, startLocalAws, type FaultProxy, type LocalAws } from '@tools/local-aws';
 import type { Ec2StandIn } from '@tools/ec2-standin';
 import { startStandInFleet } from './ec2-standin-fleet';
+import { startLoadBalancer, type LoadBalancer } from './load-balancer';
+import { createOutputTopic } from './output-topic';
 import { freePort } from './ports';
+import { startS3Brownout, type S3Brownout } from './s3-brownout';
 import { SupervisedApp, type SupervisorEvent } from './supervisor';
 
 import { WORKSPACE_ROOT } from '@tools/testing';
@@ -28,7 +31,8 @@ export interface LocalSystemOptions {
   onSupervisorEvent?: (event: SupervisorEvent) => void;
   /**
    * Put a proxy between the apps and the embedded S3/SQS, so that a chaos run
-   * can make the edge unreachable for a while (`system.edge.cut()`, then `restore()`).
+   * can make the edge unreachable for a while (`system.edge.cut()`, then `restore()`)
+   * or brown S3 out (`system.s3Brownout.begin()`, then `end()`).
    */
   edgeProxy?: boolean;
   /**
@@ -38,20 +42,48 @@ export interface LocalSystemOptions {
    */
   fleet?: 'local' | 'ec2';
   ec2BootSeconds?: number;
+  /**
+   * Web tiers behind a local round-robin load balancer listening on `webPort`
+   * (each tier on a free port of its own). Undefined: one tier on `webPort`, no balancer.
+   */
+  webTiers?: number;
+  /** Launch controllers and monitor controllers, this many of each (default 1): one holds the launch lease. */
+  controlPlanes?: number;
+}
+
+/** One of several copies of an app, with its own address. */
+export interface AppCopy {
+  /** 1-based, as npm start prints it. */
+  n: number;
+  url: string;
+  app: SupervisedApp;
 }
 
 export interface LocalSystem {
+  /** Where users go: the load balancer when there is one, else the one web tier. */
   webUrl: string;
   launchControllerUrl: string;
+  /** Every web tier, by number. */
+  webTiers: AppCopy[];
+  /** In front of the web tiers, when `webTiers` was given. */
+  loadBalancer?: LoadBalancer;
+  /** Every launch controller (one of them holds the launch lease), by number. */
+  launchControllers: AppCopy[];
+  monitorControllers: AppCopy[];
   aws: LocalAws;
   logDir: string;
   fleetDir: string;
   /** Marks every process of this run (ICS_RUN_ID in its environment). */
   runId: string;
-  /** The control apps, each restarted when it exits by itself (as systemd's Restart=always does). */
+  /**
+   * The control apps (the first copy of each), each restarted when it exits by
+   * itself (as systemd's Restart=always does).
+   */
   apps: Record<ControlApp, SupervisedApp>;
   /** Between the apps and the embedded S3/SQS, when asked for. */
   edge?: FaultProxy;
+  /** Behind `edge`, when there is one: browns S3 out (503 SlowDown) on demand. */
+  s3Brownout?: S3Brownout;
   /** The EC2 stand-in, with `fleet: 'ec2'`. */
   ec2?: Ec2StandIn;
   stop(): Promise<void>;
@@ -71,19 +103,24 @@ export async function startLocalSystem(o: LocalSystemOptions): Promise<LocalSyst
   const running: SupervisedApp[] = [];
   const runId = randomUUID();
   let edge: FaultProxy | undefined;
+  let s3Brownout: S3Brownout | undefined;
   let ec2: Ec2StandIn | undefined;
 
+  let loadBalancer: LoadBalancer | undefined;
+
   const stop = async () => {
-    // Web tier first (no new uploads), then the monitor, then the launch
-    // controller, which stops its workers before it exits.
+    // Web tiers first (no new uploads), then the monitors, then the launch
+    // controllers, which stop their workers before they exit.
     for (const app of running) app.prepareStop();
     for (const name of ['web-tier', 'monitor-controller', 'launch-controller']) {
-      await running.find((r) => r.name === name)?.stop();
+      await Promise.all(running.filter((r) => r.name === name).map((r) => r.stop()));
+      if (name === 'web-tier') await loadBalancer?.stop();
     }
     killStragglers(fleetDir);
     // After the launch controller, so that nothing launches while the instances stop.
     await ec2?.stop();
     await edge?.stop();
+    await s3Brownout?.stop();
     await aws.stop();
   };
 
@@ -91,17 +128,25 @@ export async function startLocalSystem(o: LocalSystemOptions): Promise<LocalSyst
     // Apps reach S3/SQS through the proxy when there is one: every address of the edge is rewritten.
     let awsEnv = aws.env;
     if (o.edgeProxy) {
-      edge = await startFaultProxy({ port: Number(new URL(aws.endpoint).port) });
+      // Apps → TCP fault proxy (cut) → HTTP S3 brownout → edge.
+      s3Brownout = await startS3Brownout(aws.endpoint);
+      edge = await startFaultProxy({ port: s3Brownout.port });
       const from = new URL(aws.endpoint).host;
       const to = new URL(edge.endpoint).host;
       awsEnv = Object.fromEntries(Object.entries(aws.env).map(([k, v]) => [k, v.split(from).join(to)]));
     }
-    const launchPort = await freePort();
-    const webPort = o.webPort === 0 ? await freePort() : o.webPort;
+    const planes = o.controlPlanes ?? 1;
+    const tierCount = o.webTiers ?? 1;
+    if (!(Number.isInteger(planes) && planes >= 1)) throw new Error(`controlPlanes must be a whole number of at least 1 (got ${planes})`);
+    if (!(Number.isInteger(tierCount) && tierCount >= 1)) throw new Error(`webTiers must be a whole number of at least 1 (got ${tierCount})`);
+    const behindBalancer = o.webTiers !== undefined;
+    // Behind a balancer the tiers take free ports and the balancer the web port; alone, the one tier takes it.
+    const webPort = o.webPort === 0 && !behindBalancer ? await freePort() : o.webPort;
     const base: Record<string, string> = {
       PATH: process.env['PATH'] ?? '',
       HOME: process.env['HOME'] ?? '',
       ...awsEnv,
+      OUTPUT_TOPIC_ARN: await createOutputTopic(aws),
       AWS_ACCESS_KEY_ID: LOCAL_CREDENTIALS.accessKeyId,
       AWS_SECRET_ACCESS_KEY: LOCAL_CREDENTIALS.secretAccessKey,
       FLEET_PROVIDER: 'local',
@@ -123,28 +168,60 @@ export async function startLocalSystem(o: LocalSystemOptions): Promise<LocalSyst
       ec2 = fleet.standIn;
       Object.assign(base, fleet.env);
     }
-    const launchControllerUrl = `http://127.0.0.1:${launchPort}`;
-    const apps: [ControlApp, Record<string, string>][] = [
-      ['launch-controller', { PORT: String(launchPort) }],
-      ['monitor-controller', { PORT: String(await freePort()) }],
-      ['web-tier', { PORT: String(webPort), LAUNCH_CONTROLLER_URL: launchControllerUrl }],
-    ];
-    for (const [name, extra] of apps) {
-      const app = new SupervisedApp({
-        name,
-        main: join(WORKSPACE_ROOT, 'dist/apps', name, 'main.js'),
-        cwd: WORKSPACE_ROOT,
-        env: { ...base, ...extra },
-        logFile: join(logDir, `${name}.log`),
-        stopGraceMs: 20_000,
-        onEvent: o.onSupervisorEvent,
-      });
-      running.push(app);
-      app.start();
-      await app.waitForReady(o.readyTimeoutMs ?? 60_000);
-    }
-    const byName = Object.fromEntries(running.map((a) => [a.name, a])) as Record<ControlApp, SupervisedApp>;
-    return { webUrl: `http://127.0.0.1:${webPort}`, launchControllerUrl, aws, logDir, fleetDir, runId, apps: byName, edge, ec2, stop };
+    // Several copies of one app: numbered labels and log files (`web-tier-2.log`); one copy keeps the app's name.
+    const start = (name: ControlApp, count: number, env: (n: number, port: number) => Record<string, string>) =>
+      Promise.all(
+        Array.from({ length: count }, async (_, i): Promise<AppCopy> => {
+          const n = i + 1;
+          const label = count === 1 ? name : `${name}-${n}`;
+          const port = await freePort();
+          const app = new SupervisedApp({
+            name,
+            label,
+            main: join(WORKSPACE_ROOT, 'dist/apps', name, 'main.js'),
+            cwd: WORKSPACE_ROOT,
+            env: { ...base, ...env(n, port) },
+            logFile: join(logDir, `${label}.log`),
+            stopGraceMs: 20_000,
+            onEvent: o.onSupervisorEvent,
+          });
+          running.push(app);
+          app.start();
+          await app.waitForReady(o.readyTimeoutMs ?? 60_000);
+          return { n, url: `http://127.0.0.1:${port}`, app };
+        }),
+      );
+    const launchControllers = await start('launch-controller', planes, (_, port) => ({ PORT: String(port) }));
+    const launchControllerUrl = launchControllers[0].url;
+    const monitorControllers = await start('monitor-controller', planes, (_, port) => ({ PORT: String(port) }));
+    const webTiers = await start('web-tier', tierCount, (_, port) => ({
+      PORT: String(behindBalancer ? port : webPort),
+      LAUNCH_CONTROLLER_URL: launchControllerUrl,
+    }));
+    if (!behindBalancer) webTiers[0].url = `http://127.0.0.1:${webPort}`;
+    else loadBalancer = await startLoadBalancer({ targets: webTiers.map((t) => t.url), port: webPort });
+    const apps: Record<ControlApp, SupervisedApp> = {
+      'launch-controller': launchControllers[0].app,
+      'monitor-controller': monitorControllers[0].app,
+      'web-tier': webTiers[0].app,
+    };
+    return {
+      webUrl: loadBalancer?.url ?? webTiers[0].url,
+      launchControllerUrl,
+      webTiers,
+      loadBalancer,
+      launchControllers,
+      monitorControllers,
+      aws,
+      logDir,
+      fleetDir,
+      runId,
+      apps,
+      edge,
+      s3Brownout,
+      ec2,
+      stop,
+    };
   } catch (err) {
     await stop();
     throw err;
