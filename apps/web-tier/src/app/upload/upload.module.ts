@@ -10,12 +10,13 @@ import { LaunchPublisher } from './launch-publisher';
 import { UploadController } from './upload.controller';
 import { UploadService } from './upload.service';
 import { UploadMemory } from './upload-memory';
+import { TenantImagesInFlight } from './tenant-images-in-flight';
 
 /** Uploads: the classic one-file POST /, POST /api/images, and images added to an open batch. */
 @Module({
   imports: [AwsModule, BatchesModule, CommonModule, WebMetricsModule],
   controllers: [ClassicController, UploadController, BatchUploadController],
-  providers: [UploadService, LaunchPublisher, InputCleanup, UploadMemory],
+  providers: [UploadService, LaunchPublisher, InputCleanup, UploadMemory, TenantImagesInFlight],
   exports: [UploadMemory],
 })
 export class UploadModule {}

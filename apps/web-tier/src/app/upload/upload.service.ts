@@ -15,6 +15,7 @@ import { encodeMetadataValue } from './file-name';
 import { IdempotencyStore, requestHash, type IdempotencyClaim, type StoredAnswer } from '../common/idempotency';
 import { InputCleanup } from './input-cleanup';
 import { LaunchPublisher } from './launch-publisher';
+import { TenantImagesInFlight, type ImagesRoom } from './tenant-images-in-flight';
 import { UploadBodyGuard } from './upload-body-guard';
 import { readMultipart, type ReceivedFile } from './multipart-stream';
 import { formatBytes } from './upload.errors';
@@ -76,6 +77,7 @@ export class UploadService {
     private readonly metrics: MetricsService,
     private readonly index: BatchIndex,
     private readonly idempotency: IdempotencyStore,
+    private readonly imagesInFlight: TenantImagesInFlight,
     private readonly limits: ClientLimits,
   ) {}
 
@@ -94,6 +96,13 @@ export class UploadService {
       res.setHeader('Connection', 'close');
       this.metrics.uploads.inc({ mode, outcome: 'refused' });
       throw new PayloadTooLargeException(`the upload takes ${formatBytes(declared)}, more than ${maxFiles} file(s) of at most ${formatBytes(maxFileBytes)} can`);
+    }
+    try {
+      // A tenant at its images-in-flight limit is refused before a byte is read or stored.
+      this.imagesInFlight.check(target.tenant);
+    } catch (err) {
+      res.setHeader('Connection', 'close');
+      throw err;
     }
     let reservation;
     let endUpload: (() => void) | undefined;
@@ -156,7 +165,7 @@ export class UploadService {
     }
     let answer: UploadResponseDto;
     try {
-      answer = await this.enqueue(batchId, planned, mode, target);
+      answer = await this.enqueueWithinLimit(batchId, planned, mode, target);
     } catch (err) {
       await claim?.abandon();
       throw err;
@@ -194,6 +203,29 @@ export class UploadService {
       });
     } catch (err) {
       p.failed = reason(err);
+    }
+  }
+
+  /**
+   * enqueue() within the tenant's TENANT_MAX_IMAGES_IN_FLIGHT: refused (429), the stored
+   * files are removed and nothing is sent; accepted, each image sent counts until answered.
+   */
+  private async enqueueWithinLimit(batchId: string, planned: Planned[], mode: UploadMode, target: UploadTarget): Promise<UploadResponseDto> {
+    const stored = planned.filter((p) => !p.failed);
+    let room: ImagesRoom;
+    try {
+      room = this.imagesInFlight.reserve(target.tenant, stored.length);
+    } catch (err) {
+      await this.cleanup.remove(stored.map((p) => p.key));
+      this.metrics.uploads.inc({ mode, outcome: 'refused' }, planned.length);
+      throw err;
+    }
+    try {
+      const answer = await this.enqueue(batchId, planned, mode, target);
+      room.hold(answer.images.map((i) => i.imageId));
+      return answer;
+    } finally {
+      room.release();
     }
   }
 
