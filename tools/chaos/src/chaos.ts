@@ -2,16 +2,19 @@ import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
-import { isProcessAlive, readWorkerRecords } from '@app/fleet';
 import { percentile } from '@tools/loadgen';
 import {
   startLocalSystem,
   type ControlApp,
   type LocalSystem,
+  type TargetStats,
 } from '@tools/local-run';
+import { watchHandover, type LeaseKill } from './lease-handover';
 import { AnswerLedger } from './ledger';
 import { ResultTracker } from './result-tracker';
 import { ServiceClient, type ClassicOutcome } from './service-client';
+import { faultWindows, heldSecondsOf } from './system-faults';
+import { copiesOf, leaseholder, liveWorkers, pickOne, sigkill } from './victims';
 
 export interface ChaosOptions {
   /** Uploaded through POST /api/images in uploads of `batchSize`. */
@@ -31,23 +34,48 @@ export interface ChaosOptions {
   /** When the S3/SQS edge becomes unreachable, and for how long. */
   edgeCutAtMs: number;
   edgeCutMs: number;
+  /** When S3 answers 503 SlowDown to every request, and for how long (0: never). */
+  s3BrownoutAtMs?: number;
+  s3BrownoutMs?: number;
+  /** When the EC2 stand-in answers RequestLimitExceeded to every call, and for how long (0: never; `fleet: 'ec2'` only). */
+  ec2ThrottleAtMs?: number;
+  ec2ThrottleMs?: number;
+  /** Web tiers behind the local load balancer (undefined: one tier, no balancer). */
+  webTiers?: number;
+  /** Launch and monitor controllers, this many of each (default 1). */
+  controlPlanes?: number;
+  /** `ec2`: workers run on the EC2 stand-in's instances (worker processes are killed, not instances). */
+  fleet?: 'local' | 'ec2';
   timeoutMs: number;
   runDir?: string;
   log?: (line: string) => void;
 }
 
 export interface ChaosReport {
+  /** Images the client meant to classify (an upload sent again with its Idempotency-Key counts once). */
+  sent: number;
   accepted: number;
   answered: number;
   lost: number;
   conflicting: number;
+  /** Images answered with an error (every image of the run classifies when nothing fails). */
+  errorResults: number;
+  /** Uploads sent again with their Idempotency-Key after a cut connection or a transient answer. */
+  uploadRetries: number;
   /** Classic requests whose connection died with the web tier (answered only if the REST API has their one result). */
   cut: number;
   maxAttempts: number;
   /** From a worker's death to the answers of the images it held. */
   recoverySeconds: { p50: number; p99: number; samples: number };
   wallSeconds: number;
-  kills: { workers: number; apps: string[]; edgeCutSeconds: number };
+  kills: { workers: number; apps: string[]; edgeCutSeconds: number; s3BrownoutSeconds: number; ec2ThrottleSeconds: number };
+  /** Requests the load balancer sent to each web tier, and how many of them failed (with a balancer). */
+  tiers?: TargetStats[];
+  /** The launch leaseholder's kill, when there was one: who held it, and how soon a controller held it again. */
+  lease?: { killed: string; handoverSeconds: number | null; newHolder: string | null; firstLaunchAfterKillSeconds: number | null };
+  /** Most instances pending or running at once, as the EC2 stand-in counts them (`fleet: 'ec2'`). */
+  peakInstances?: number;
+  maxWorkers: number;
   restarts: Record<string, number>;
   /** Classic requests: how each ended, and the latency of those answered in their own response. */
   classic: {
@@ -84,6 +112,10 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosReport> {
     awsPort: 0,
     runDir,
     edgeProxy: true,
+    webTiers: o.webTiers,
+    controlPlanes: o.controlPlanes,
+    fleet: o.fleet,
+    ec2BootSeconds: o.fleet === 'ec2' ? 1 : undefined,
     onSupervisorEvent: (e) => {
       if (e.kind === 'restarted') restarts[e.app] = e.restarts;
       log(`supervisor: ${e.app} ${e.kind}`);
@@ -141,22 +173,22 @@ async function underChaos(
     // Chaos, on a schedule.
     const workerKills: WorkerKill[] = [];
     const appKills: string[] = [];
-    let edgeCutSeconds = 0;
+    const windows = faultWindows(system, o, log);
+    let leaseKill: LeaseKill | undefined;
+    let peakInstances = 0;
     const chaos = (async () => {
       let nextWorkerKill = o.workerKillEveryMs;
       const appsLeft = new Map(
         Object.entries(o.appKillsAtMs) as [ControlApp, number][],
       );
-      let edgeCut: Promise<void> | undefined;
       while (pending() && Date.now() < deadline) {
         const t = performance.now() - t0;
+        windows.tick(t);
+        if (system.ec2) peakInstances = Math.max(peakInstances, system.ec2.instances().filter((i) => i.state === 'pending' || i.state === 'running').length);
         if (t >= nextWorkerKill && workerKills.length < o.maxWorkerKills) {
           nextWorkerKill += o.workerKillEveryMs;
-          const live = readWorkerRecords(system.fleetDir).filter(
-            (r) => isProcessAlive(r.pid) && pastStartUp(system.fleetDir, r.id),
-          );
-          const victim = live[Math.floor(Math.random() * live.length)];
-          if (victim && kill(victim.pid)) {
+          const victim = pickOne(liveWorkers(system));
+          if (victim && sigkill(victim.pid)) {
             const k: WorkerKill = {
               workerId: victim.id,
               at: performance.now(),
@@ -168,26 +200,20 @@ async function underChaos(
           }
         }
         for (const [app, at] of appsLeft) {
-          const pid = system.apps[app].pid;
-          if (t >= at && pid && kill(pid)) {
+          if (t < at) continue;
+          // The launch controller killed is the one holding the lease; of the others, any copy.
+          const victim = app === 'launch-controller' ? await leaseholder(system.launchControllers) : pickOne(copiesOf(system, app));
+          const pid = victim?.app.pid;
+          if (victim && pid && sigkill(pid)) {
             appsLeft.delete(app);
-            appKills.push(app);
-            log(`killed ${app} (pid ${pid})`);
+            appKills.push(victim.app.label);
+            log(`killed ${victim.app.label} (pid ${pid})${app === 'launch-controller' ? ', the launch leaseholder' : ''}`);
+            if (app === 'launch-controller') leaseKill = watchHandover(system, victim, log);
           }
-        }
-        if (!edgeCut && t >= o.edgeCutAtMs && o.edgeCutMs > 0 && system.edge) {
-          log(`S3/SQS edge unreachable for ${o.edgeCutMs} ms`);
-          const edge = system.edge;
-          edge.cut();
-          edgeCut = sleep(o.edgeCutMs).then(() => {
-            edge.restore();
-            edgeCutSeconds = o.edgeCutMs / 1000;
-            log('S3/SQS edge reachable again');
-          });
         }
         await sleep(100);
       }
-      await edgeCut;
+      windows.endAll(performance.now() - t0);
     })();
 
     await uploads;
@@ -220,10 +246,13 @@ async function underChaos(
     const recovery = recoverySamples(workerKills, system.fleetDir, ledger);
     const summary = ledger.summary();
     return {
+      sent: o.batchImages.length + o.classicImages.length,
       accepted: summary.accepted,
       answered: summary.answered,
       lost: summary.lost,
       conflicting: summary.conflicting,
+      errorResults: summary.errorResults,
+      uploadRetries: client.uploadRetries,
       cut: classicCounts.cut,
       maxAttempts: summary.maxAttempts,
       recoverySeconds: {
@@ -232,7 +261,11 @@ async function underChaos(
         samples: recovery.length,
       },
       wallSeconds: tenths(wallSeconds),
-      kills: { workers: workerKills.length, apps: appKills, edgeCutSeconds },
+      kills: { workers: workerKills.length, apps: appKills, ...heldSecondsOf(windows) },
+      tiers: system.loadBalancer?.stats(),
+      lease: leaseKill && (await leaseKill.report()),
+      peakInstances: system.ec2 ? peakInstances : undefined,
+      maxWorkers: o.maxWorkers,
       restarts,
       classic: { ...classicCounts, latencySeconds: classicLatency(classic) },
       conflicts: summary.conflicts,
@@ -286,25 +319,4 @@ function classicLatency(outcomes: Map<string, ClassicOutcome>): {
     .filter((o) => o.kind === 'answered')
     .map((o) => o.ms / 1000);
   return { p50: tenths(percentile(answered, 50)), p95: tenths(percentile(answered, 95)) };
-}
-
-/** A worker that has said it is ready: killing one still loading its model would test nothing. */
-function pastStartUp(fleetDir: string, workerId: string): boolean {
-  try {
-    return readFileSync(join(fleetDir, `${workerId}.log`), 'utf8').includes(
-      'classifier-worker ready',
-    );
-  } catch {
-    return false;
-  }
-}
-
-
-function kill(pid: number): boolean {
-  try {
-    process.kill(pid, 'SIGKILL');
-    return true;
-  } catch {
-    return false;
-  }
 }

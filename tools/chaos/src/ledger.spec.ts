@@ -36,6 +36,15 @@ describe('AnswerLedger', () => {
     expect(l.summary()).toMatchObject({ answered: 0, lost: 1, lostImages: [{ imageId: 'a', fileName: 'cat.jpg' }] });
   });
 
+  it('counts the images a user was answered with an error, not those answered with a label or not answered', () => {
+    const l = ledger();
+    for (const id of ['ok', 'err', 'lost']) l.accept(id, `${id}.jpg`, 'batch');
+    l.see('ok', 'sse', { status: 'ok', label: 'tabby' });
+    l.see('err', 'rest-image', { status: 'error', attempt: 3 });
+    l.see('lost', 'bucket', { status: 'error' });
+    expect(l.summary()).toMatchObject({ answered: 2, lost: 1, errorResults: 1 });
+  });
+
   it('an answer for an image that was never accepted is a bug in the run, not a silent extra', () => {
     expect(() => ledger().see('nope', 'sse', { status: 'error' })).toThrow(/never accepted/);
   });

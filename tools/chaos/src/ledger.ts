@@ -26,6 +26,8 @@ export interface LedgerSummary {
   lost: number;
   /** Images with two different answers anywhere. */
   conflicting: number;
+  /** Images whose answer is an error (every image of a chaos run classifies when nothing fails). */
+  errorResults: number;
   maxAttempts: number;
   conflicts: { imageId: string; fileName: string; answers: string[] }[];
   lostImages: { imageId: string; fileName: string }[];
@@ -102,7 +104,9 @@ export class AnswerLedger {
     const conflicts: LedgerSummary['conflicts'] = [];
     const lostImages: LedgerSummary['lostImages'] = [];
     let maxAttempts = 0;
+    let errorResults = 0;
     for (const e of this.entries.values()) {
+      if (e.firstAnsweredAt !== undefined && this.answerOf(e.imageId)?.status === 'error') errorResults += 1;
       if (e.firstAnsweredAt === undefined) lostImages.push({ imageId: e.imageId, fileName: e.fileName });
       const distinct = new Set(e.seen.map((s) => identity(s.answer)));
       if (distinct.size > 1) {
@@ -115,6 +119,7 @@ export class AnswerLedger {
       answered: this.entries.size - lostImages.length,
       lost: lostImages.length,
       conflicting: conflicts.length,
+      errorResults,
       maxAttempts,
       conflicts,
       lostImages,

@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { basename } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -44,17 +45,33 @@ export class ServiceClient {
     this.api = new IcsClient({ url });
   }
 
-  /** POST /api/images; retried while the web tier is unreachable or answers 502/503. */
+  /** Uploads sent again after a cut connection or a transient answer. */
+  uploadRetries = 0;
+
+  /**
+   * POST /api/images with an Idempotency-Key, sent again with the same key
+   * whenever the connection was cut or the answer was transient (a tier
+   * killed mid-upload, 502 from the balancer, 503 in a brownout, 409 while the
+   * first try is still in flight): the service answers it once, whatever
+   * tier each try reaches.
+   */
   async upload(files: string[], deadline: number): Promise<Accepted> {
+    const idempotencyKey = randomUUID();
     for (;;) {
+      let waitMs = 500;
       try {
-        return await this.api.uploadImages(files.map((f) => ({ name: basename(f), data: new Blob([readFileSync(f)]) })));
+        return await this.api.uploadImages(
+          files.map((f) => ({ name: basename(f), data: new Blob([readFileSync(f)]) })),
+          { idempotencyKey },
+        );
       } catch (err) {
-        const down = isConnectionError(err) || (err instanceof ApiError && (err.status === 502 || err.status === 503));
-        if (!down) throw new Error(`upload refused: ${(err as Error).message}`);
+        const again = isConnectionError(err) || (err instanceof ApiError && err.transient);
+        if (!again) throw new Error(`upload refused: ${(err as Error).message}`);
+        if (err instanceof ApiError && err.retryAfterMs !== undefined) waitMs = Math.min(5000, Math.max(100, err.retryAfterMs));
       }
-      if (Date.now() > deadline) throw new Error('upload: the web tier did not accept it before the deadline');
-      await sleep(500);
+      if (Date.now() > deadline) throw new Error('upload: the service did not accept it before the deadline');
+      this.uploadRetries += 1;
+      await sleep(waitMs);
     }
   }
 
