@@ -6,21 +6,16 @@ import { BatchFinished } from '../batches/batch-finished';
 import { MetricsService } from '../ops/metrics.service';
 import { batchSummary, ResultsService } from '../results/results.service';
 import { ResultsStore, type ImageRecord } from '../results/results.store';
+import { SeenPlaces } from './seen-places';
 
 /** How soon a client should reconnect after the stream ends without `done` (ms). */
 const RETRY_MS = 1_000;
 
-/** `<logId>.<n>`: the client has seen the first n entries of that log. */
-function parseLastEventId(value: string | undefined): { logId: string; seen: number } | undefined {
-  const m = /^([A-Za-z0-9_-]{1,32})\.(\d{1,9})$/.exec(value ?? '');
-  return m ? { logId: m[1], seen: Number(m[2]) } : undefined;
-}
-
 /**
- * A batch's results as server-sent events. Each `result` event carries the
- * id `<logId>.<n>` (its place in the batch's result log), so a client that
- * reconnects with `Last-Event-ID` is sent only what it missed (everything,
- * when the log is not the one it saw: another process, or a batch rebuilt).
+ * A batch's results as server-sent events. Each `result` event's id names
+ * every image of the batch the client has been sent so far (SeenPlaces, by
+ * place in the batch index), so a client that reconnects with
+ * `Last-Event-ID`, to this tier or any other, is sent exactly what it missed.
  * Comment lines every SSE_HEARTBEAT_SECONDS keep proxies from closing an
  * idle stream; after SSE_MAX_LIFETIME_SECONDS the stream ends (no `done`) and
  * the client reconnects, so no stream holds a connection and its listeners
@@ -43,9 +38,16 @@ export class BatchEvents {
    */
   async stream(indexed: IndexedBatch, lastEventId: string | undefined, res: Response): Promise<void> {
     const batchId = indexed.meta.batchId;
+    const places = new Map(indexed.images.map((image, place) => [image.imageId, place]));
+    const seen = SeenPlaces.parse(lastEventId, indexed.images.length);
+    /** Images to send when they have a result and the client has not had it: the snapshot, then arrivals. */
+    const toSend: string[] = [];
     let pump = () => undefined as void;
     // Subscribe before reading the snapshot so that no result falls in between.
-    const unsubscribe = this.store.onBatchResult(batchId, () => pump());
+    const unsubscribe = this.store.onBatchResult(batchId, (r) => {
+      toSend.push(r.imageId);
+      pump();
+    });
     let records: ImageRecord[];
     try {
       records = await this.results.batchRecords(indexed);
@@ -54,10 +56,9 @@ export class BatchEvents {
       throw err;
     }
     const ids = new Set(records.map((r) => r.imageId));
-    // Read after the snapshot: batchRecords may have rebuilt the batch (and its log).
-    const log = this.store.batchLog(batchId) ?? { logId: 'snapshot', imageIds: records.filter((r) => r.status !== 'queued').map((r) => r.imageId) };
-    const last = parseLastEventId(lastEventId);
-    let cursor = last && last.logId === log.logId ? Math.min(last.seen, log.imageIds.length) : 0;
+    const snapshot = new Map(records.map((r) => [r.imageId, r]));
+    // Results known now first, in the batch's order.
+    toSend.unshift(...records.map((r) => r.imageId));
 
     res.status(200).set({
       'Content-Type': 'text/event-stream; charset=utf-8',
@@ -87,17 +88,21 @@ export class BatchEvents {
 
     const finished = () => [...ids].filter((id) => this.store.image(id)?.status !== 'queued' && this.store.image(id) !== undefined);
     let sending = Promise.resolve();
+    let next = 0;
     let doneSent = false;
     pump = () => {
       // DTOs are built asynchronously (presigned URLs): chain the writes to keep events in order.
       sending = sending.then(async () => {
-        while (!closed && cursor < log.imageIds.length) {
-          const imageId = log.imageIds[cursor++];
-          const record = this.store.image(imageId);
-          if (!ids.has(imageId) || !record || record.status === 'queued') continue;
+        while (!closed && next < toSend.length) {
+          const imageId = toSend[next++];
+          const place = places.get(imageId);
+          if (place === undefined || seen.has(place)) continue;
+          const record = this.store.image(imageId) ?? snapshot.get(imageId);
+          if (!record || record.status === 'queued') continue;
           const dto = await this.results.toDto(record);
           if (closed) return;
-          res.write(`event: result\nid: ${log.logId}.${cursor}\ndata: ${JSON.stringify(dto)}\n\n`);
+          seen.add(place);
+          res.write(`event: result\nid: ${seen}\ndata: ${JSON.stringify(dto)}\n\n`);
         }
         const results = finished();
         if (closed || doneSent || results.length < ids.size || !indexed.meta.closed) return;

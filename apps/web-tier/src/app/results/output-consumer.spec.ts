@@ -6,6 +6,7 @@ import { startFaultProxy, type FaultProxy } from '@tools/local-aws';
 import { startTestStack, until, type TestStack } from '@tools/testing';
 import { MetricsService } from '../ops/metrics.service';
 import { OutputConsumer } from './output-consumer';
+import { ResultsInbox } from './results-inbox';
 import { ResultsStore, ShuttingDownError } from './results.store';
 
 describe('OutputConsumer against the embedded SQS', () => {
@@ -19,10 +20,10 @@ describe('OutputConsumer against the embedded SQS', () => {
     stack = await startTestStack({ queuePrefix: 'outc-' });
     config = loadConfig({ ...stack.env, OUTPUT_POLL_SECONDS: '1' });
   });
-  beforeEach(() => {
+  beforeEach(async () => {
     store = new ResultsStore(config);
     metrics = new MetricsService();
-    consumer = new OutputConsumer(stack.resources, store, metrics, config);
+    consumer = new OutputConsumer(await ResultsInbox.open(stack.resources, config), store, metrics, config);
   });
   // A long poll aborted at shutdown may still take a message at the emulator until its 1 s wait
   // ends; the edge hands such a message back at once, so the next test's consumer gets it.
@@ -93,7 +94,7 @@ describe('OutputConsumer against the embedded SQS', () => {
     const env = { ...stack.env, OUTPUT_POLL_SECONDS: '1', AWS_ENDPOINT_URL: proxy.endpoint, OUTPUT_QUEUE_URL: stack.aws.queues.output.replace(`:${stack.aws.port}/`, `:${proxy.port}/`) };
     const viaProxy = loadConfig(env);
     const clients = new AwsClients(viaProxy);
-    const behindProxy = new OutputConsumer(new AwsResources(viaProxy, clients), store, metrics, viaProxy);
+    const behindProxy = new OutputConsumer(await ResultsInbox.open(new AwsResources(viaProxy, clients), viaProxy), store, metrics, viaProxy);
     const events: string[] = [];
     behindProxy.consumer.on('backing_off', () => events.push('backing_off'));
     behindProxy.consumer.on('recovered', () => events.push('recovered'));

@@ -1,8 +1,9 @@
 import { Injectable, Logger, type BeforeApplicationShutdown, type OnApplicationBootstrap } from '@nestjs/common';
-import { AwsResources, QueueConsumer, type ReceivedMessage } from '@app/aws';
+import { QueueConsumer, type ReceivedMessage } from '@app/aws';
 import { AppConfig } from '@app/config';
 import { MessageParseError, parseOutputMessage } from '@app/contracts';
 import { MetricsService } from '../ops/metrics.service';
+import { ResultsInbox } from './results-inbox';
 import { ResultsStore } from './results.store';
 
 /**
@@ -15,8 +16,9 @@ const VISIBILITY_SECONDS = 10;
 export type OutputOutcome = 'applied' | 'duplicate' | 'invalid';
 
 /**
- * Consumes the output queue (over the shared QueueConsumer: long poll, back-off
- * that never dies, stop() that drains): each result goes into the ResultsStore
+ * Consumes this tier's results queue (see ResultsInbox: its own queue on the
+ * results topic, or the output queue) over the shared QueueConsumer (long poll,
+ * back-off that never dies, stop() that drains): each result goes into the ResultsStore
  * (which pushes it to waiting requests and streams), then its message is
  * deleted. A duplicate is applied once and deleted; a malformed message can
  * never be read, so it is logged and deleted rather than retried forever.
@@ -28,13 +30,13 @@ export class OutputConsumer implements OnApplicationBootstrap, BeforeApplication
   readonly consumer: QueueConsumer<OutputOutcome>;
 
   constructor(
-    aws: AwsResources,
+    private readonly inbox: ResultsInbox,
     private readonly store: ResultsStore,
     private readonly metrics: MetricsService,
     config: AppConfig,
   ) {
     this.consumer = new QueueConsumer<OutputOutcome>({
-      queue: aws.outputQueue,
+      queue: inbox.queue,
       handleMessage: async (m) => this.apply(m),
       batchSize: 10,
       waitSeconds: config.web.outputPollSeconds,
@@ -51,6 +53,8 @@ export class OutputConsumer implements OnApplicationBootstrap, BeforeApplication
     // Release held requests and streams first: the HTTP server waits for them.
     this.store.shutdown();
     await this.consumer.stop();
+    // Only once nothing reads it: a tier's own queue is unsubscribed and deleted.
+    await this.inbox.close();
   }
 
   /** Applies one output message to the store; the consumer deletes it afterwards. */

@@ -1,4 +1,3 @@
-import { randomBytes } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import { Injectable } from '@nestjs/common';
 import { AppConfig } from '@app/config';
@@ -34,20 +33,6 @@ interface BatchRecord {
   pending: number;
   /** False when rebuilt from storage after a restart and some image ids may be missing. */
   complete: boolean;
-  /**
-   * Image ids in the order their results became known here: an event stream's
-   * position is an index into it (SSE ids `<logId>.<n>`), so a reconnecting
-   * client is sent exactly what it missed. Only ever appended to.
-   */
-  log: string[];
-  /** Names this log; a different one (another process, or the batch forgotten and rebuilt) means replay all. */
-  logId: string;
-}
-
-/** A batch's result log, as event streams read it (the array grows as results arrive). */
-export interface BatchLog {
-  logId: string;
-  imageIds: readonly string[];
 }
 
 const newBatch = (batchId: string, complete: boolean): BatchRecord => ({
@@ -55,8 +40,6 @@ const newBatch = (batchId: string, complete: boolean): BatchRecord => ({
   imageIds: [],
   pending: 0,
   complete,
-  log: [],
-  logId: randomBytes(6).toString('base64url'),
 });
 
 export class ShuttingDownError extends Error {
@@ -125,7 +108,6 @@ export class ResultsStore {
     const batch = existing ?? newBatch(batchId, true);
     // Rebuilt from the full listing of the batch's stored images.
     batch.complete = true;
-      this.events.emit('result', r);
     const newlyResolved: ImageRecord[] = [];
     for (const r of records) {
       if (!batch.imageIds.includes(r.imageId)) batch.imageIds.push(r.imageId);
@@ -134,7 +116,6 @@ export class ResultsStore {
       // A result only heard on the queue gives way to the bucket's (the first one written).
       const resolves = (known?.status === 'queued' && r.status !== 'queued') || (known?.unconfirmed === true && r.result !== undefined);
       if (!known || resolves) this.images.set(r.imageId, { ...known, ...r, unconfirmed: undefined });
-      if (this.images.get(r.imageId)?.status !== 'queued' && !batch.log.includes(r.imageId)) batch.log.push(r.imageId);
       if (resolves) newlyResolved.push(this.images.get(r.imageId) as ImageRecord);
     }
     batch.pending = batch.imageIds.filter((id) => this.images.get(id)?.status === 'queued').length;
@@ -144,6 +125,7 @@ export class ResultsStore {
     for (const r of newlyResolved) {
       this.events.emit(`image:${r.imageId}`, r);
       this.events.emit(`batch:${batchId}`, r);
+      this.events.emit('result', r);
     }
   }
 
@@ -170,7 +152,6 @@ export class ResultsStore {
       fileName: known?.fileName ?? msg.fileName,
       inputKey: known?.inputKey,
       uploadedAt: known?.uploadedAt,
-    this.events.emit('result', record);
       status: msg.status === 'ok' ? 'done' : 'error',
       result: msg,
       unconfirmed: known ? undefined : true,
@@ -186,10 +167,10 @@ export class ResultsStore {
     }
     if (!batch.imageIds.includes(record.imageId)) batch.imageIds.push(record.imageId);
     else if (known) batch.pending--;
-    batch.log.push(record.imageId);
     this.evict();
     this.events.emit(`image:${record.imageId}`, record);
     this.events.emit(`batch:${record.batchId}`, record);
+    this.events.emit('result', record);
     return { record, duplicate: false };
   }
 
@@ -207,20 +188,8 @@ export class ResultsStore {
     return confirmed;
   }
 
-  /** The batch's result log, or undefined when the batch is not in memory. */
-  batchLog(batchId: string): BatchLog | undefined {
-    const b = this.batches.get(batchId);
-    return b ? { logId: b.logId, imageIds: b.log } : undefined;
-  }
-
   /**
    * Up to `max` images still queued that were uploaded (or last checked)
-  /** Calls `listener` for each later result of any batch (e.g. to notice a batch finishing); returns the unsubscribe function. */
-  onResult(listener: (r: ImageRecord) => void): () => void {
-    this.events.on('result', listener);
-    return () => this.events.off('result', listener);
-  }
-
    * before `olderThan`, oldest check first, marked as checked now: for the
    * look-up of results written but never announced.
    */
@@ -244,6 +213,12 @@ export class ResultsStore {
   onBatchResult(batchId: string, listener: (r: ImageRecord) => void): () => void {
     this.events.on(`batch:${batchId}`, listener);
     return () => this.events.off(`batch:${batchId}`, listener);
+  }
+
+  /** Calls `listener` for each later result of any batch (e.g. to notice a batch finishing); returns the unsubscribe function. */
+  onResult(listener: (r: ImageRecord) => void): () => void {
+    this.events.on('result', listener);
+    return () => this.events.off('result', listener);
   }
 
   /** Calls `listener` once when the process starts shutting down. */
