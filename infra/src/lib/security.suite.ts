@@ -173,7 +173,7 @@ describe('control host: one role per app, the instance role only assumes them', 
   it('web tier: uploads, results, the launch and output queues, its API keys; never EC2 or IAM', () => {
     const web = s['web-tier'];
     expect(Object.keys(web).sort()).toEqual(
-      ['ConsumeOutputMessages', 'InputImages', 'ListBuckets', 'ReadApiKeys', 'ReadApiKeysSecret', 'ReadMonitorQueueDepth', 'ReadOwnConfig', 'ReadResults', 'SendLaunchMessages'].sort(),
+      ['ConsumeOutputMessages', 'InputImages', 'ListBuckets', 'ReadApiKeys', 'ReadApiKeysSecret', 'ReadMonitorQueueDepth', 'ReadOwnConfig', 'ReadResults', 'SendLaunchMessages', 'WebhookDeliveries', 'WebhookRecords'].sort(),
     );
     expect(actionsOf(web['InputImages'])).toEqual(['s3:DeleteObject', 's3:GetObject', 's3:PutObject']);
     expect(web['InputImages'].Resource).toEqual(objects(storage.inputBucket));
@@ -183,6 +183,10 @@ describe('control host: one role per app, the instance role only assumes them', 
     expect(web['ReadApiKeysSecret']).toMatchObject({ Action: 'secretsmanager:GetSecretValue', Resource: { Ref: id(controlHost.apiKeys) } });
     expect(JSON.stringify(web['ReadApiKeys'].Resource)).toContain(':parameter/aws/reference/secretsmanager/ics/api-keys');
     expect(web['ReadMonitorQueueDepth']).toMatchObject({ Action: 'sqs:GetQueueAttributes', Resource: getAtt(queues.monitorQueue) });
+    expect(actionsOf(web['WebhookDeliveries'])).toEqual(['sqs:DeleteMessage', 'sqs:ReceiveMessage', 'sqs:SendMessage']);
+    expect(web['WebhookDeliveries'].Resource).toEqual(getAtt(queues.webhookQueue));
+    expect(actionsOf(web['WebhookRecords'])).toEqual(['s3:DeleteObject', 's3:PutObject']);
+    expect(web['WebhookRecords'].Resource).toEqual(objects(storage.outputBucket, 'webhooks/'));
     for (const a of ['ec2:RunInstances', 'ec2:TerminateInstances', 'ec2:CreateTags', 'ec2:DescribeInstances', 'iam:PassRole', 's3:ListAllMyBuckets']) {
       expect(grants('web-tier', a)).toBe(false);
     }

@@ -76,6 +76,8 @@ describe('queues', () => {
       'ics-monitor',
       'ics-monitor-dlq',
       'ics-output',
+      'ics-webhook',
+      'ics-webhook-dlq',
     ]);
     for (const q of Object.values(queues)) expect(q['Properties'].SqsManagedSseEnabled).toBe(true);
   });
@@ -89,14 +91,19 @@ describe('queues', () => {
       QueueName: 'ics-monitor',
       RedrivePolicy: { deadLetterTargetArn: { 'Fn::GetAtt': [id(stack.queues.monitorDeadLetterQueue), 'Arn'] }, maxReceiveCount: 5 },
     });
-    for (const name of ['ics-output', 'ics-launch-dlq', 'ics-monitor-dlq']) {
+    template.hasResourceProperties('AWS::SQS::Queue', {
+      QueueName: 'ics-webhook',
+      VisibilityTimeout: 60,
+      RedrivePolicy: { deadLetterTargetArn: { 'Fn::GetAtt': [id(stack.queues.webhookDeadLetterQueue), 'Arn'] }, maxReceiveCount: 10 },
+    });
+    for (const name of ['ics-output', 'ics-launch-dlq', 'ics-monitor-dlq', 'ics-webhook-dlq']) {
       template.hasResourceProperties('AWS::SQS::Queue', { QueueName: name, RedrivePolicy: Match.absent() });
     }
   });
 
   it('refuse requests without TLS', () => {
     const policies = template.findResources('AWS::SQS::QueuePolicy');
-    expect(Object.keys(policies)).toHaveLength(5);
+    expect(Object.keys(policies)).toHaveLength(7);
     for (const policy of Object.values(policies)) {
       expect(policy['Properties'].PolicyDocument.Statement).toContainEqual(
         expect.objectContaining({ Effect: 'Deny', Condition: { Bool: { 'aws:SecureTransport': 'false' } } }),
@@ -251,6 +258,7 @@ describe('user data and configuration', () => {
     const web = loadConfig(appEnv('web-tier'));
     expect(web.web.production).toBe(true);
     expect(web.web.apiKeysSecretId).toBe('ics/api-keys');
+    expect(web.queues.webhook).toBe('https://sqs.eu-west-1.amazonaws.com/123456789012/ics-webhook');
     // No image link outlives the role session credentials that sign it.
     expect(web.web.imageUrlTtlSeconds).toBe(300);
     for (const app of ['launch-controller', 'monitor-controller']) {

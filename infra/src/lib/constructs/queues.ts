@@ -19,6 +19,9 @@ export class Queues extends Construct {
   readonly monitorQueue: sqs.Queue;
   readonly monitorDeadLetterQueue: sqs.Queue;
   readonly outputQueue: sqs.Queue;
+  /** Webhook deliveries: sent and consumed by the web tier; a failed one is sent again delayed, for 24 h. */
+  readonly webhookQueue: sqs.Queue;
+  readonly webhookDeadLetterQueue: sqs.Queue;
 
   constructor(scope: Construct, id: string, props: QueuesProps) {
     super(scope, id);
@@ -56,6 +59,19 @@ export class Queues extends Construct {
       queueName: `${name}-output`,
       visibilityTimeout: Duration.seconds(30),
       retentionPeriod: Duration.days(4),
+    });
+    this.webhookDeadLetterQueue = queue('WebhookDeadLetterQueue', undefined, {
+      queueName: `${name}-webhook-dlq`,
+      retentionPeriod: Duration.days(14),
+    });
+    this.webhookQueue = queue('WebhookQueue', undefined, {
+      queueName: `${name}-webhook`,
+      // Above the delivery's 10 s request bound and its S3 checks.
+      visibilityTimeout: Duration.seconds(60),
+      retentionPeriod: Duration.days(4),
+      // A receiver's failure is retried by the web tier itself (a new, delayed message); what lands
+      // here is a delivery the web tier could not even handle (S3 or SQS failing for 10 receives).
+      deadLetterQueue: { queue: this.webhookDeadLetterQueue, maxReceiveCount: 10 },
     });
   }
 }

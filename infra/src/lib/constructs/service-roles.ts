@@ -70,6 +70,13 @@ export class ServiceRoles extends Construct {
       actions: ['sqs:ReceiveMessage', 'sqs:DeleteMessage', 'sqs:GetQueueAttributes'],
       resources: [queues.outputQueue.queueArn],
     });
+    // Webhooks (apps/web-tier webhooks/): the delivery queue, which the web tier both feeds (a
+    // retry is a new delayed message) and consumes, and its records under webhooks/.
+    allow('web-tier', 'WebhookDeliveries', {
+      actions: ['sqs:SendMessage', 'sqs:ReceiveMessage', 'sqs:DeleteMessage'],
+      resources: [queues.webhookQueue.queueArn],
+    });
+    allow('web-tier', 'WebhookRecords', { actions: ['s3:PutObject', 's3:DeleteObject'], resources: [storage.outputBucket.arnForObjects('webhooks/*')] });
     // The API keys, read through SSM's Secrets Manager reference (apps/web-tier api-keys.ts).
     allow('web-tier', 'ReadApiKeys', {
       actions: ['ssm:GetParameter'],
