@@ -67,10 +67,15 @@ if [ -z "$model_url" ]; then
 fi
 
 mkdir -p /var/log/ics
+# The metric: each worker's agent reports mem_used_percent once a minute, also without
+# dimensions, so its per-minute sample count is the number of workers alive (the stack's
+# dashboard, "Fleet size").
 cat > /etc/ics/cloudwatch-agent.json <<'JSON'
 {"logs": {"logs_collected": {"files": {"collect_list": [
   {"file_path": "/var/log/ics/classifier-worker.log", "log_group_name": "@@LOG_GROUP@@", "log_stream_name": "{instance_id}"}
-]}}}}
+]}}},
+ "metrics": {"namespace": "ICS/@@STACK_NAME@@", "metrics_collection_interval": 60, "aggregation_dimensions": [[]],
+  "metrics_collected": {"mem": {"measurement": ["mem_used_percent"]}}}}
 JSON
 # Log shipping is not worth a worker: without the agent the log stays on the instance.
 /opt/aws/amazon-cloudwatch-agent/bin/amazon-cloudwatch-agent-ctl -a fetch-config -m ec2 -s -c file:/etc/ics/cloudwatch-agent.json \

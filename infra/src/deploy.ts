@@ -31,6 +31,7 @@ export const PARAMETERS = [
   'WorkerArm64BaseAmiId',
   'WorkerCapacity',
   'ControlHostInstanceType',
+  'ControlHostCount',
   'MaxWorkers',
   'IdleSeconds',
   'ImageDeadlineSeconds',
@@ -42,6 +43,7 @@ export const PARAMETERS = [
   'AlertEmail',
   'MonthlyBudgetUsd',
   'LaunchQueueMaxAgeSeconds',
+  'QueueMaxAgeSeconds',
   'LogRetentionDays',
   'LogLevel',
 ] as const;

@@ -41,7 +41,7 @@ describe('alarms', () => {
 
   it('reach AlertEmail by e-mail, over TLS only', () => {
     template.hasResourceProperties('AWS::SNS::Subscription', { Protocol: 'email', Endpoint: { Ref: 'AlertEmail' }, TopicArn: topic });
-    expect(alarms).toHaveLength(3);
+    expect(alarms).toHaveLength(7);
   });
 });
 
@@ -81,7 +81,7 @@ describe('logs', () => {
   });
 
   it('are collected from the files the units append to, into those groups', () => {
-    const host = resolveValue(json, json.Resources[id(stack.controlHost.instance)].Properties?.['UserData']);
+    const host = resolveValue(json, (json.Resources[id(stack.controlHost.launchTemplate)].Properties as { LaunchTemplateData: { UserData: unknown } }).LaunchTemplateData.UserData);
     for (const app of CONTROL_APPS) {
       expect(host).toContain(`{"file_path": "/var/log/ics/${app}.log", "log_group_name": "/ics/${app}", "log_stream_name": "{instance_id}"}`);
     }

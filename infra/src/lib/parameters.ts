@@ -66,7 +66,16 @@ export function defineParameters(stack: Stack) {
     controlHostInstanceType: p('ControlHostInstanceType', {
       type: 'String',
       default: 't3.small',
-      description: 'Instance type of the control host (web tier and both controllers).',
+      description: 'Instance type of the control hosts (each runs the web tier and both controllers).',
+    }),
+    controlHostCount: p('ControlHostCount', {
+      type: 'Number',
+      default: 2,
+      minValue: 2,
+      maxValue: 20,
+      description:
+        'Control hosts in the Auto Scaling group, spread over two availability zones: each runs the web tier (behind the load balancer) ' +
+        'and both controllers (one launch controller holds the launch lease, the others stand by). At least 2, so no single host is in the path.',
     }),
     maxWorkers: p('MaxWorkers', {
       type: 'Number',
@@ -136,6 +145,14 @@ export function defineParameters(stack: Stack) {
       default: 600,
       minValue: 60,
       description: 'Alarm when the oldest launch message waits longer than this (no worker is taking images).',
+    }),
+    queueMaxAgeSeconds: p('QueueMaxAgeSeconds', {
+      type: 'Number',
+      default: 300,
+      minValue: 60,
+      description:
+        'Alarm when the oldest message of the monitor queue (deadline checks) or the output queue (results for the web tiers) ' +
+        'is older than this plus its longest delay: a controller or web tier is not consuming.',
     }),
     logRetentionDays: p('LogRetentionDays', {
       type: 'Number',

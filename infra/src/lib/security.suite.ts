@@ -44,14 +44,16 @@ describe('edge: an HTTPS load balancer is the only way in', () => {
       Protocol: 'HTTPS',
       Certificates: [{ CertificateArn: { Ref: 'CertificateArn' } }],
       SslPolicy: 'ELBSecurityPolicy-TLS13-1-2-2021-06',
-      DefaultActions: [{ Type: 'forward', TargetGroupArn: { Ref: id(edge.httpsListener.node.findChild('WebTierGroup')) } }],
+      DefaultActions: [{ Type: 'forward', TargetGroupArn: { Ref: id(edge.targetGroup) } }],
     });
     template.hasResourceProperties('AWS::ElasticLoadBalancingV2::TargetGroup', {
       Port: WEB_PORT,
       Protocol: 'HTTP',
       HealthCheckPath: '/health',
-      Targets: [{ Id: { Ref: id(controlHost.instance) }, Port: WEB_PORT }],
+      TargetType: 'instance',
     });
+    // The control hosts' group registers every host it launches.
+    expect(json.Resources[id(controlHost.group)].Properties?.['TargetGroupARNs']).toEqual([{ Ref: id(edge.targetGroup) }]);
     expect(json.Parameters?.['CertificateArn']).toMatchObject({ Type: 'String' });
     expect(json.Parameters?.['CertificateArn']).not.toHaveProperty('Default');
   });
@@ -83,16 +85,21 @@ describe('network: nothing but the load balancer, on 443 and 80, is open to the 
 
   it('admits the world (WebAllowedCidr, default 0.0.0.0/0) only at the load balancer, only on 443 and 80', () => {
     expect(json.Parameters?.['WebAllowedCidr']).toMatchObject({ Default: '0.0.0.0/0' });
-    const open = ingress().filter(([, r]) => 'CidrIp' in r || 'CidrIpv6' in r);
+    const vpcCidr = getAtt(stack.node.findChild('Vpc'), 'CidrBlock');
+    const open = ingress().filter(([, r]) => ('CidrIp' in r || 'CidrIpv6' in r) && JSON.stringify(r['CidrIp']) !== JSON.stringify(vpcCidr));
     expect(open.map(([gid, r]) => [gid, r['CidrIp'], r['FromPort'], r['ToPort']]).sort()).toEqual([
       [id(edge.securityGroup), { Ref: 'WebAllowedCidr' }, 443, 443],
       [id(edge.securityGroup), { Ref: 'WebAllowedCidr' }, 80, 80],
     ]);
+    // The rest by address: the workers' interface endpoints, HTTPS from inside the VPC only.
+    const endpointGroups = Object.values(stack.workerNetwork.endpoints).map((e) => id(e.connections.securityGroups[0]));
+    const byAddress = ingress().filter(([, r]) => JSON.stringify(r['CidrIp']) === JSON.stringify(vpcCidr));
+    expect(byAddress.map(([gid, r]) => [gid, r['FromPort'], r['ToPort']]).sort()).toEqual(endpointGroups.map((g) => [g, 443, 443]).sort());
     // Every other ingress rule names a security group as its source.
     for (const [, r] of ingress().filter(([, r]) => !('CidrIp' in r || 'CidrIpv6' in r))) expect(r['SourceSecurityGroupId']).toBeDefined();
   });
 
-  it('lets only the load balancer reach the control host, on the web tier\'s port; workers admit nothing', () => {
+  it('lets only the load balancer reach the control hosts, on the web tier\'s port; workers admit nothing', () => {
     const toHost = ingress().filter(([gid]) => gid === id(controlHost.securityGroup));
     expect(toHost.map(([, r]) => r)).toEqual([
       expect.objectContaining({ SourceSecurityGroupId: getAtt(edge.securityGroup, 'GroupId'), FromPort: WEB_PORT, ToPort: WEB_PORT, IpProtocol: 'tcp' }),
@@ -104,13 +111,18 @@ describe('network: nothing but the load balancer, on 443 and 80, is open to the 
 describe('worker role: its own instance only', () => {
   it('has exactly these statements, no wildcard action, no unbounded resource', () => {
     expect(Object.keys(s.worker).sort()).toEqual(
-      ['HandBackLaunchMessages', 'ListModel', 'ListResults', 'ReadArtifactsAndModel', 'ReadInputImages', 'Results', 'SendMonitorAndOutputMessages', 'ShipWorkerLogs', 'TagOwnWorkerState', 'TakeLaunchMessages'].sort(),
+      [
+        'HandBackLaunchMessages', 'Heartbeats', 'ListModel', 'ListResults', 'PublishFleetMetric', 'ReadArtifactsAndModel', 'ReadAttempts', 'ReadInputImages',
+        'Results', 'SendMonitorAndOutputMessages', 'ShipWorkerLogs', 'TagOwnWorkerState', 'TakeLaunchMessages',
+      ].sort(),
     );
     for (const st of all(s.worker)) {
       expect(st.Effect).toBe('Allow');
       for (const a of [st.Action].flat()) expect(a).not.toMatch(/\*/);
-      expect(JSON.stringify(st.Resource)).not.toBe('"*"');
+      // PutMetricData has no resources: its namespace condition bounds it instead.
+      if (st.Sid !== 'PublishFleetMetric') expect(JSON.stringify(st.Resource)).not.toBe('"*"');
     }
+    expect(s.worker['PublishFleetMetric']).toMatchObject({ Action: 'cloudwatch:PutMetricData', Condition: { StringEquals: { 'cloudwatch:namespace': 'ICS/ics' } } });
     expect(json.Resources[id(worker.role)].Properties?.['ManagedPolicyArns']).toBeUndefined();
   });
 
@@ -136,7 +148,7 @@ describe('worker role: its own instance only', () => {
     expect(s.worker['ReadInputImages']).toMatchObject({ Action: 's3:GetObject', Resource: objects(storage.inputBucket) });
     // Reads too: a refused conditional put reads the result that won.
     expect(actionsOf(s.worker['Results'])).toEqual(['s3:GetObject', 's3:PutObject']);
-    expect(s.worker['Results'].Resource).toEqual(objects(storage.outputBucket));
+    expect(s.worker['Results'].Resource).toEqual(objects(storage.outputBucket, 'results/'));
     expect(s.worker['ListResults']).toMatchObject({ Action: 's3:ListBucket', Resource: getAtt(storage.outputBucket) });
     expect(all(s.worker).some((x) => actionsOf(x).includes('s3:DeleteObject'))).toBe(false);
     expect(actionsOf(s.worker['TakeLaunchMessages'])).toEqual(['sqs:ChangeMessageVisibility', 'sqs:DeleteMessage', 'sqs:ReceiveMessage']);
@@ -173,7 +185,10 @@ describe('control host: one role per app, the instance role only assumes them', 
   it('web tier: uploads, results, the launch and output queues, its API keys; never EC2 or IAM', () => {
     const web = s['web-tier'];
     expect(Object.keys(web).sort()).toEqual(
-      ['ConsumeOutputMessages', 'InputImages', 'ListBuckets', 'ReadApiKeys', 'ReadApiKeysSecret', 'ReadMonitorQueueDepth', 'ReadOwnConfig', 'ReadResults', 'SendLaunchMessages', 'WebhookDeliveries', 'WebhookRecords'].sort(),
+      [
+        'BatchIndexAndIdempotency', 'ConsumeOutputMessages', 'DeleteBatchResults', 'InputImages', 'ListBuckets', 'ReadApiKeys', 'ReadApiKeysSecret',
+        'ReadMonitorQueueDepth', 'ReadOwnConfig', 'ReadResults', 'SendLaunchMessages', 'WebhookDeliveries', 'WebhookRecords',
+      ].sort(),
     );
     expect(actionsOf(web['InputImages'])).toEqual(['s3:DeleteObject', 's3:GetObject', 's3:PutObject']);
     expect(web['InputImages'].Resource).toEqual(objects(storage.inputBucket));
@@ -224,7 +239,9 @@ describe('control host: one role per app, the instance role only assumes them', 
     expect(lc['PassWorkerRole']).toMatchObject({ Resource: getAtt(worker.role), Condition: { StringEquals: { 'iam:PassedToService': 'ec2.amazonaws.com' } } });
     expect(lc['TagWorkersAtLaunch'].Condition).toEqual({ StringEquals: { 'ec2:CreateAction': 'RunInstances' } });
     expect(grants('launch-controller', 'ec2:TerminateInstances')).toBe(false);
-    expect(all(lc).some((x) => JSON.stringify(x).includes('s3:'))).toBe(false);
+    // In S3 only the launch lease, under control/.
+    expect(all(lc).filter((x) => JSON.stringify(x).includes('s3:')).map((x) => x.Sid).sort()).toEqual(['LaunchLease', 'ListLease']);
+    expect(lc['LaunchLease'].Resource).toEqual(objects(storage.outputBucket, 'control/'));
   });
 
   it('monitor controller: terminates only this stack\'s workers, re-queues, writes results, drains both dead-letter queues; never launches', () => {
@@ -252,25 +269,26 @@ describe('control host: one role per app, the instance role only assumes them', 
     for (const [role, st] of Object.entries(s)) {
       for (const x of all(st)) {
         for (const a of actionsOf(x)) expect({ role, a }).toEqual({ role, a: expect.not.stringMatching(/\*/) });
-        if (JSON.stringify(x.Resource) === '"*"') expect([role, x.Sid]).toEqual([role, expect.stringMatching(/^(ListWorkers|SessionManagerAgent)$/)]);
+        if (JSON.stringify(x.Resource) === '"*"') expect([role, x.Sid]).toEqual([role, expect.stringMatching(/^(ListWorkers|SessionManagerAgent|PublishFleetMetric)$/)]);
       }
     }
     expect(actionsOf(s['launch-controller']['ListWorkers'])).toEqual(['ec2:DescribeInstances']);
   });
 });
 
-describe('control host: pinned, and nothing secret in its user data', () => {
-  const host = json.Resources[id(controlHost.instance)].Properties as Record<string, unknown>;
+describe('control hosts: pinned, and nothing secret in their user data', () => {
+  const host = (json.Resources[id(controlHost.launchTemplate)].Properties as { LaunchTemplateData: Record<string, unknown> }).LaunchTemplateData;
 
-  it('runs the BaseAmiId parameter: no AMI lookup in the template, so a deploy never swaps the host by itself', () => {
+  it('run the BaseAmiId parameter: no AMI lookup in the template, so a deploy never swaps the hosts by itself', () => {
     expect(host['ImageId']).toEqual({ Ref: 'BaseAmiId' });
+    expect(host['InstanceType']).toEqual({ Ref: 'ControlHostInstanceType' });
     expect(json.Parameters?.['BaseAmiId']).toEqual(expect.objectContaining({ Type: 'AWS::EC2::Image::Id' }));
     expect(json.Parameters?.['BaseAmiId']).not.toHaveProperty('Default');
     expect(Object.values(json.Parameters ?? {}).filter((p) => p.Type.startsWith('AWS::SSM::Parameter::Value'))).toEqual([]);
   });
 
-  it('has a launch template named after the stack, requiring IMDSv2 with one hop', () => {
-    expect(host['LaunchTemplate']).toEqual({
+  it('have a launch template named after the stack, requiring IMDSv2 with one hop, with the instance role and the hosts\' group', () => {
+    expect(json.Resources[id(controlHost.group)].Properties?.['LaunchTemplate']).toEqual({
       LaunchTemplateId: { Ref: id(controlHost.launchTemplate) },
       Version: getAtt(controlHost.launchTemplate, 'LatestVersionNumber'),
     });
@@ -278,9 +296,12 @@ describe('control host: pinned, and nothing secret in its user data', () => {
       LaunchTemplateName: 'ics-control-host',
       LaunchTemplateData: { MetadataOptions: { HttpTokens: 'required', HttpEndpoint: 'enabled', HttpPutResponseHopLimit: 1 } },
     });
+    expect(host['IamInstanceProfile']).toEqual({ Arn: getAtt(controlHost.instanceProfile) });
+    expect(json.Resources[id(controlHost.instanceProfile)].Properties?.['Roles']).toEqual([{ Ref: id(controlHost.instanceRole) }]);
+    expect(host['SecurityGroupIds']).toEqual([getAtt(controlHost.securityGroup, 'GroupId')]);
   });
 
-  it('keeps the API keys in a generated Secrets Manager secret that no user data or parameter holds', () => {
+  it('keep the API keys in a generated Secrets Manager secret that no user data or parameter holds', () => {
     template.hasResourceProperties('AWS::SecretsManager::Secret', {
       Name: 'ics/api-keys',
       GenerateSecretString: { PasswordLength: 48, ExcludePunctuation: true, IncludeSpace: false },
@@ -296,7 +317,10 @@ describe('control host: pinned, and nothing secret in its user data', () => {
     }
   });
 
-  it('is replaced, not just restarted, when its bootstrap changes (user data runs only on a first boot)', () => {
-    expect(id(controlHost.instance)).toMatch(/^ControlHostInstance[0-9A-F]{8}[0-9a-f]{16}$/);
+  it('are replaced one at a time, not just restarted, when their bootstrap changes (user data runs only on a first boot)', () => {
+    // A changed user data is a new template version; the group follows the latest version and rolls it out.
+    expect(json.Resources[id(controlHost.group)]).toMatchObject({
+      UpdatePolicy: { AutoScalingRollingUpdate: { MaxBatchSize: 1, MinInstancesInService: 1 } },
+    });
   });
 });

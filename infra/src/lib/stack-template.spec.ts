@@ -6,3 +6,5 @@
 import './stack.suite';
 import './security.suite';
 import './operations.suite';
+import './answers.suite';
+import './control-plane.suite';

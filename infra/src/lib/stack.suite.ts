@@ -1,6 +1,7 @@
 import { App } from 'aws-cdk-lib';
 import { Match, Template } from 'aws-cdk-lib/assertions';
 import { getMetadataStorage } from 'class-validator';
+import { idempotencyKey } from '@app/contracts';
 import { Environment, loadConfig, ScalingEnvironment, WebEnvironment, WorkerEnvironment } from '@app/config';
 import { AwsClients } from '@app/aws';
 import { createFleet, Ec2Fleet } from '@app/fleet';
@@ -46,7 +47,12 @@ describe('buckets', () => {
   it('expire inputs after 7 days and results after 30; old artifact versions after 30', () => {
     const rules = (b: object) => (json.Resources[id(b)].Properties?.['LifecycleConfiguration'] as { Rules: unknown[] }).Rules;
     expect(rules(stack.storage.inputBucket)).toEqual([expect.objectContaining({ ExpirationInDays: 7 })]);
-    expect(rules(stack.storage.outputBucket)).toEqual([expect.objectContaining({ ExpirationInDays: 30 })]);
+    expect(rules(stack.storage.outputBucket)).toEqual([
+      expect.objectContaining({ Id: 'expire-results', ExpirationInDays: 30 }),
+      // Idempotency-Key records answer a retry for at least 24 h, then go (S3 expires at midnight UTC after the age: 2 to 3 days).
+      expect.objectContaining({ Id: 'expire-idempotency-records', Prefix: 'idempotency/', ExpirationInDays: 2 }),
+    ]);
+    expect(idempotencyKey('tenant', 'hash')).toMatch(/^idempotency\//);
     expect(rules(stack.storage.artifactBucket)).toEqual([expect.objectContaining({ NoncurrentVersionExpiration: { NoncurrentDays: 30 } })]);
   });
 
@@ -63,7 +69,7 @@ describe('buckets', () => {
   it('have retention days that can be changed at synth time', () => {
     const t = Template.fromStack(new IcsStack(new App(), 'Other', { stackName: 'other', inputRetentionDays: 2, outputRetentionDays: 90 }));
     t.hasResourceProperties('AWS::S3::Bucket', { LifecycleConfiguration: { Rules: [Match.objectLike({ ExpirationInDays: 2 })] } });
-    t.hasResourceProperties('AWS::S3::Bucket', { LifecycleConfiguration: { Rules: [Match.objectLike({ ExpirationInDays: 90 })] } });
+    t.hasResourceProperties('AWS::S3::Bucket', { LifecycleConfiguration: { Rules: Match.arrayWith([Match.objectLike({ Id: 'expire-results', ExpirationInDays: 90 })]) } });
   });
 });
 
@@ -153,15 +159,16 @@ describe('worker launch template', () => {
     ]);
   });
 
-  it('runs as the worker instance profile, in a public subnet of the stack, in a security group with no inbound rule', () => {
+  it('runs as the worker instance profile, in an isolated subnet without a public address, in a security group with no inbound rule', () => {
     expect(data['IamInstanceProfile']).toEqual({ Arn: { 'Fn::GetAtt': [id(stack.worker.instanceProfile), 'Arn'] } });
-    const subnets = Object.keys(template.findResources('AWS::EC2::Subnet'));
+    const subnets = template.findResources('AWS::EC2::Subnet');
+    const [isolated] = Object.keys(subnets).filter((k) => subnets[k]['Properties'].MapPublicIpOnLaunch === false);
     expect(data['NetworkInterfaces']).toEqual([
       {
         DeviceIndex: 0,
-        SubnetId: { Ref: subnets[0] },
+        SubnetId: { Ref: isolated },
         Groups: [{ 'Fn::GetAtt': [id(stack.worker.securityGroup), 'GroupId'] }],
-        AssociatePublicIpAddress: true,
+        AssociatePublicIpAddress: false,
         DeleteOnTermination: true,
       },
     ]);
@@ -179,7 +186,7 @@ describe('user data and configuration', () => {
   const platformVariables = new Set(['CONFIG_SSM_PATH', 'AWS_PROFILE', 'AWS_CONFIG_FILE']);
   const lt = json.Resources[id(stack.worker.launchTemplate)].Properties as { LaunchTemplateData: { UserData: unknown } };
   const workerScript = (parameters: Record<string, string> = {}) => resolveValue(json, lt.LaunchTemplateData.UserData, { ...BASE_AMI, ...parameters });
-  const hostScript = resolveValue(json, json.Resources[id(stack.controlHost.instance)].Properties?.['UserData']);
+  const hostScript = resolveValue(json, (json.Resources[id(stack.controlHost.launchTemplate)].Properties as { LaunchTemplateData: { UserData: unknown } }).LaunchTemplateData.UserData);
   /** The SSM parameters of the template, name -> value as deployed. */
   const ssmParameters = Object.fromEntries(
     Object.values(template.findResources('AWS::SSM::Parameter')).map((r) => [
@@ -311,6 +318,7 @@ describe('the stack as a whole', () => {
     // Both launch templates: a second stack in the region must not collide with the first.
     const names = Object.values(other.findResources('AWS::EC2::LaunchTemplate')).map((r) => r['Properties'].LaunchTemplateName).sort();
     expect(names).toEqual(['ics-staging-control-host', 'ics-staging-worker']);
+    other.hasResourceProperties('AWS::AutoScaling::AutoScalingGroup', { AutoScalingGroupName: 'ics-staging-control-hosts' });
     const roleNames = Object.values(other.findResources('AWS::IAM::Role')).map((r) => r['Properties'].RoleName).filter(Boolean).sort();
     expect(roleNames).toEqual(['ics-staging-launch-controller', 'ics-staging-monitor-controller', 'ics-staging-web-tier']);
   });

@@ -7,6 +7,7 @@ import { Edge } from './constructs/edge';
 import { Operations } from './constructs/operations';
 import { Queues } from './constructs/queues';
 import { Storage } from './constructs/storage';
+import { WorkerNetwork } from './constructs/worker-network';
 import { WorkerTemplate } from './constructs/worker-template';
 import { defineParameters } from './parameters';
 
@@ -33,13 +34,15 @@ export interface IcsStackProps extends StackProps {
 /**
  * The whole deployment, one construct per concern: storage (buckets), queues (with
  * dead-letter queues), the worker template (role, launch template), the control host
- * (per-app roles, configuration in SSM, API keys in Secrets Manager), the edge (HTTPS
- * load balancer) and operations (alarms, budget). A VPC without NAT holds them.
+ * group (per-app roles, configuration in SSM, API keys in Secrets Manager), the edge
+ * (HTTPS load balancer), the workers' endpoints, and operations (alarms, dashboard,
+ * budget). A VPC without NAT holds them.
  */
 export class IcsStack extends Stack {
   readonly storage: Storage;
   readonly queues: Queues;
   readonly worker: WorkerTemplate;
+  readonly workerNetwork: WorkerNetwork;
   readonly controlHost: ControlHost;
   readonly edge: Edge;
   readonly operations: Operations;
@@ -76,14 +79,21 @@ export class IcsStack extends Stack {
     const { inputBucket, outputBucket, artifactBucket } = this.storage;
     const { launchQueue, monitorQueue, outputQueue } = this.queues;
 
-    // Public subnets only (no NAT gateway to pay for); S3 through a free gateway endpoint.
+    // Public subnets for the load balancer and the control hosts; isolated subnets (no route
+    // out of the VPC, no NAT gateway to pay for) for the workers, which decode untrusted bytes
+    // and so reach only the AWS endpoints they call: S3 through the free gateway endpoint
+    // (every subnet's route table), the rest through interface endpoints (WorkerNetwork).
     const vpc = new ec2.Vpc(this, 'Vpc', {
       maxAzs: 2,
       natGateways: 0,
-      subnetConfiguration: [{ name: 'public', subnetType: ec2.SubnetType.PUBLIC, cidrMask: 24 }],
+      subnetConfiguration: [
+        { name: 'public', subnetType: ec2.SubnetType.PUBLIC, cidrMask: 24 },
+        { name: 'workers', subnetType: ec2.SubnetType.PRIVATE_ISOLATED, cidrMask: 24 },
+      ],
       gatewayEndpoints: { S3: { service: ec2.GatewayVpcEndpointAwsService.S3 } },
     });
-    const workerSubnet = vpc.publicSubnets[0];
+    const workerSubnet = vpc.isolatedSubnets[0];
+    this.workerNetwork = new WorkerNetwork(this, 'WorkerNetwork', { vpc, subnet: workerSubnet });
 
     const common = {
       STACK_NAME: name,
@@ -117,12 +127,20 @@ export class IcsStack extends Stack {
     this.edge = new Edge(this, 'Edge', {
       params,
       vpc,
-      webHost: this.controlHost.instance,
+      webHosts: this.controlHost.securityGroup,
       webPort: WEB_PORT,
       // CLASSIC_TIMEOUT_SECONDS (300) plus a margin: the classic upload holds its request until the result.
       idleTimeout: Duration.seconds(330),
     });
-    this.operations = new Operations(this, 'Operations', { name, params, queues: this.queues });
+    this.controlHost.group.targetGroupArns = [this.edge.targetGroup.targetGroupArn];
+    this.operations = new Operations(this, 'Operations', {
+      name,
+      params,
+      queues: this.queues,
+      loadBalancer: this.edge.loadBalancer,
+      webTargets: this.edge.targetGroup,
+      controlHosts: this.controlHost.group,
+    });
 
     // ---- Outputs: what the runbook and `tools/packaging` deploy read.
     const out = (outputId: string, value: string, description: string) => new CfnOutput(this, outputId, { value, description });
@@ -137,11 +155,15 @@ export class IcsStack extends Stack {
     out('MonitorDeadLetterQueueUrl', this.queues.monitorDeadLetterQueue.queueUrl, 'Deadline checks that kept failing');
     out('OutputQueueUrl', outputQueue.queueUrl, 'OUTPUT_QUEUE_URL');
     out('WorkerLaunchTemplateId', this.worker.launchTemplate.ref, 'EC2_LAUNCH_TEMPLATE_ID');
-    out('WorkerSubnetId', workerSubnet.subnetId, 'The subnet workers run in (set in the launch template)');
+    out('WorkerSubnetId', workerSubnet.subnetId, 'The isolated subnet workers run in (set in the launch template)');
+    // Baking needs the internet (Node, npm): the builder runs in a public subnet with a public address.
+    out('BuilderSubnetId', vpc.publicSubnets[0].subnetId, 'A public subnet for the AMI builder (docs/operations.md, "Bake the worker AMI")');
+    out('WorkerSecurityGroupId', this.worker.securityGroup.securityGroupId, 'The workers\' security group (no inbound), for the AMI builder');
     out('WorkerInstanceProfileName', this.worker.instanceProfile.instanceProfileName, 'For the AMI builder instance');
-    out('ControlHostInstanceId', this.controlHost.instance.instanceId, 'aws ssm start-session --target <this>');
+    out('ControlHostGroupName', this.controlHost.group.ref, 'The control hosts\' Auto Scaling group (aws ssm send-command --targets Key=tag:aws:autoscaling:groupName,Values=<this>)');
     out('ConfigPath', `/${name}/config`, 'SSM Parameter Store path of the control apps\' configuration');
     out('ApiKeysSecretName', `${name}/api-keys`, 'Secrets Manager secret with the API keys (comma-separated)');
     out('AlertTopicArn', this.operations.topic.topicArn, 'SNS topic of the alarms');
+    out('DashboardName', this.operations.dashboard.dashboardName, 'CloudWatch dashboard: queues, fleet size, results per minute, p95 latency');
   }
 }

@@ -1,4 +1,5 @@
-import { Aws } from 'aws-cdk-lib';
+import { Aws, Fn } from 'aws-cdk-lib';
+import * as autoscaling from 'aws-cdk-lib/aws-autoscaling';
 import * as ec2 from 'aws-cdk-lib/aws-ec2';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import type * as logs from 'aws-cdk-lib/aws-logs';
@@ -30,10 +31,14 @@ export interface ControlHostProps {
 }
 
 /**
- * The control host (web tier, launch controller, monitor controller) and what it
- * needs to come back the same after any redeploy: its configuration in SSM Parameter
- * Store under /<stack>/config/{shared,<app>}/ and the API keys in Secrets Manager, both
- * read by the apps at each start; a pinned AMI; a launch template named after the stack.
+ * The control hosts (each runs the web tier, the launch controller and the monitor
+ * controller) and what they need to come back the same after any redeploy: their
+ * configuration in SSM Parameter Store under /<stack>/config/{shared,<app>}/ and the API
+ * keys in Secrets Manager, both read by the apps at each start; a pinned AMI; a launch
+ * template named after the stack; an Auto Scaling group of ControlHostCount (at least 2)
+ * hosts across two availability zones, so that no one machine is in the path: the load
+ * balancer spreads the web tier over them, any number of monitor controllers is safe, and
+ * the launch controllers share one lease (an S3 object) so exactly one launches.
  *
  * Credentials: the instance role can do nothing but assume one role per app (and what
  * the host's agents need). A root timer (ics-credentials) assumes each app's role and
@@ -43,8 +48,10 @@ export interface ControlHostProps {
  * instance role, nor another app's credentials.
  */
 export class ControlHost extends Construct {
-  readonly instance: ec2.Instance;
+  /** The hosts: web tier (a target of the load balancer's target group) and both controllers on each. */
+  readonly group: autoscaling.CfnAutoScalingGroup;
   readonly instanceRole: iam.Role;
+  readonly instanceProfile: iam.CfnInstanceProfile;
   readonly securityGroup: ec2.SecurityGroup;
   readonly launchTemplate: ec2.CfnLaunchTemplate;
   readonly apiKeys: secretsmanager.Secret;
@@ -162,12 +169,6 @@ export class ControlHost extends Construct {
       allowAllOutbound: true,
     });
     keepLogicalId(this.securityGroup, 'ControlHostSecurityGroup99EA551A');
-    this.launchTemplate = new ec2.CfnLaunchTemplate(this, 'LaunchTemplate', {
-      launchTemplateName: `${name}-control-host`,
-      launchTemplateData: {
-        metadataOptions: { httpTokens: 'required', httpEndpoint: 'enabled', httpPutResponseHopLimit: 1 },
-      },
-    });
     const roles = this.services.roles;
     const userData = renderUserData('control-host.sh', {
       AWS_REGION: Aws.REGION,
@@ -183,27 +184,44 @@ export class ControlHost extends Construct {
       LAUNCH_CONTROLLER_LOG_GROUP: this.logGroups['launch-controller'].ref,
       MONITOR_CONTROLLER_LOG_GROUP: this.logGroups['monitor-controller'].ref,
     });
-    const baseImage: ec2.IMachineImage = {
-      getImage: () => ({ imageId: params.baseAmiId.valueAsString, osType: ec2.OperatingSystemType.LINUX, userData: ec2.UserData.forLinux() }),
-    };
-    this.instance = new ec2.Instance(this, 'Instance', {
-      vpc: props.vpc,
-      vpcSubnets: { subnetType: ec2.SubnetType.PUBLIC },
-      instanceType: new ec2.InstanceType(params.controlHostInstanceType.valueAsString),
-      machineImage: baseImage,
-      role: this.instanceRole,
-      securityGroup: this.securityGroup,
-      userData: ec2.UserData.custom(userData),
-      // A changed bootstrap makes a new host rather than one that never ran it: the
-      // host keeps nothing of its own (configuration in SSM, keys in Secrets Manager).
-      userDataCausesReplacement: true,
-      blockDevices: [
-        { deviceName: '/dev/xvda', volume: ec2.BlockDeviceVolume.ebs(16, { encrypted: true, volumeType: ec2.EbsDeviceVolumeType.GP3 }) },
-      ],
+    this.instanceProfile = new iam.CfnInstanceProfile(this, 'InstanceProfile', { roles: [this.instanceRole.roleName] });
+    // Everything a host is, in the launch template: the group launches every host alike, and
+    // a changed bootstrap is a new template version that the rolling update rolls out.
+    this.launchTemplate = new ec2.CfnLaunchTemplate(this, 'LaunchTemplate', {
+      launchTemplateName: `${name}-control-host`,
+      launchTemplateData: {
+        imageId: params.baseAmiId.valueAsString,
+        instanceType: params.controlHostInstanceType.valueAsString,
+        iamInstanceProfile: { arn: this.instanceProfile.attrArn },
+        securityGroupIds: [this.securityGroup.securityGroupId],
+        metadataOptions: { httpTokens: 'required', httpEndpoint: 'enabled', httpPutResponseHopLimit: 1 },
+        blockDeviceMappings: [{ deviceName: '/dev/xvda', ebs: { volumeSize: 16, volumeType: 'gp3', encrypted: true, deleteOnTermination: true } }],
+        userData: Fn.base64(userData),
+        tagSpecifications: [{ resourceType: 'instance', tags: [{ key: 'Name', value: `${name}-control-host` }] }],
+      },
     });
-    (this.instance.node.defaultChild as ec2.CfnInstance).launchTemplate = {
-      launchTemplateId: this.launchTemplate.ref,
-      version: this.launchTemplate.attrLatestVersionNumber,
+    // Public subnets (the hosts reach SSM, Secrets Manager and the AWS APIs without a NAT
+    // gateway); the security group admits only the load balancer. One subnet per AZ: the group
+    // keeps its hosts balanced across both, so losing an AZ leaves the other's hosts serving.
+    const count = params.controlHostCount.valueAsString;
+    this.group = new autoscaling.CfnAutoScalingGroup(this, 'Group', {
+      autoScalingGroupName: `${name}-control-hosts`,
+      minSize: count,
+      maxSize: count,
+      desiredCapacity: count,
+      vpcZoneIdentifier: props.vpc.publicSubnets.map((s) => s.subnetId),
+      launchTemplate: { launchTemplateId: this.launchTemplate.ref, version: this.launchTemplate.attrLatestVersionNumber },
+      // A host whose web tier fails the load balancer's health check is replaced, not just taken out.
+      healthCheckType: 'ELB',
+      healthCheckGracePeriod: 600,
+      // For the dashboard's fleet panel: hosts in service.
+      metricsCollection: [{ granularity: '1Minute', metrics: ['GroupInServiceInstances', 'GroupDesiredCapacity'] }],
+      tags: [{ key: 'Name', value: `${name}-control-host`, propagateAtLaunch: true }],
+    });
+    // A new template version (user data, AMI, type) replaces hosts one at a time: the others
+    // keep serving, and a standby launch controller takes the lease over from a replaced one.
+    this.group.cfnOptions.updatePolicy = {
+      autoScalingRollingUpdate: { maxBatchSize: 1, minInstancesInService: 1, pauseTime: 'PT10M', waitOnResourceSignals: false },
     };
   }
 }

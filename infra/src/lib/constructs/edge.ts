@@ -1,15 +1,14 @@
 import { Duration } from 'aws-cdk-lib';
 import * as ec2 from 'aws-cdk-lib/aws-ec2';
 import * as elbv2 from 'aws-cdk-lib/aws-elasticloadbalancingv2';
-import * as targets from 'aws-cdk-lib/aws-elasticloadbalancingv2-targets';
 import { Construct } from 'constructs';
 import type { Parameters } from '../parameters';
 
 export interface EdgeProps {
   params: Parameters;
   vpc: ec2.IVpc;
-  /** The web tier's host and port. */
-  webHost: ec2.Instance;
+  /** The web tier's hosts (their security group) and port. */
+  webHosts: ec2.IConnectable;
   webPort: number;
   /** Longest a request may stay open: the classic synchronous upload waits for its result. */
   idleTimeout: Duration;
@@ -19,11 +18,13 @@ export interface EdgeProps {
  * The only way in from the internet: an HTTPS Application Load Balancer (the ACM
  * certificate of DomainName; TLS 1.2 or newer) that forwards to the web tier, and
  * HTTP on port 80 that only redirects to HTTPS. Both are open to WebAllowedCidr; the
- * control host admits the load balancer alone, on the web tier's port. The web tier
+ * control hosts admit the load balancer alone, on the web tier's port. The web tier
  * trusts exactly this one proxy hop for the client address (X-Forwarded-For).
  */
 export class Edge extends Construct {
   readonly loadBalancer: elbv2.ApplicationLoadBalancer;
+  /** The web tiers: the control hosts' Auto Scaling group registers its instances here. */
+  readonly targetGroup: elbv2.ApplicationTargetGroup;
   readonly securityGroup: ec2.SecurityGroup;
   readonly httpsListener: elbv2.ApplicationListener;
   readonly httpListener: elbv2.ApplicationListener;
@@ -50,7 +51,7 @@ export class Edge extends Construct {
       dropInvalidHeaderFields: true,
     });
     // The load balancer reaches the web tier on its port: egress here, ingress on the host.
-    this.loadBalancer.connections.allowTo(props.webHost, ec2.Port.tcp(props.webPort), 'load balancer to the web tier');
+    this.loadBalancer.connections.allowTo(props.webHosts, ec2.Port.tcp(props.webPort), 'load balancer to the web tier');
 
     this.httpsListener = this.loadBalancer.addListener('Https', {
       port: 443,
@@ -60,13 +61,16 @@ export class Edge extends Construct {
       // The rules above say who may connect; CDK's default would open it to 0.0.0.0/0.
       open: false,
     });
-    this.httpsListener.addTargets('WebTier', {
+    // Instances join and leave with the Auto Scaling group (its TargetGroupARNs), in both AZs.
+    this.targetGroup = new elbv2.ApplicationTargetGroup(this, 'WebTier', {
+      vpc: props.vpc,
       port: props.webPort,
       protocol: elbv2.ApplicationProtocol.HTTP,
-      targets: [new targets.InstanceTarget(props.webHost, props.webPort)],
+      targetType: elbv2.TargetType.INSTANCE,
       healthCheck: { path: '/health', healthyHttpCodes: '200', interval: Duration.seconds(15), healthyThresholdCount: 2 },
       deregistrationDelay: Duration.seconds(30),
     });
+    this.httpsListener.addTargetGroups('WebTier', { targetGroups: [this.targetGroup] });
     this.httpListener = this.loadBalancer.addListener('Http', {
       port: 80,
       protocol: elbv2.ApplicationProtocol.HTTP,

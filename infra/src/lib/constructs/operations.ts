@@ -1,29 +1,44 @@
 import { Duration } from 'aws-cdk-lib';
+import type * as autoscaling from 'aws-cdk-lib/aws-autoscaling';
 import * as budgets from 'aws-cdk-lib/aws-budgets';
 import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
 import * as actions from 'aws-cdk-lib/aws-cloudwatch-actions';
+import * as elbv2 from 'aws-cdk-lib/aws-elasticloadbalancingv2';
 import * as sns from 'aws-cdk-lib/aws-sns';
 import * as subscriptions from 'aws-cdk-lib/aws-sns-subscriptions';
 import type * as sqs from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
 import type { Parameters } from '../parameters';
 import type { Queues } from './queues';
+import { FLEET_METRIC, fleetNamespace } from './worker-template';
+
+/** The longest delay a monitor message is sent with (SQS's limit): its age includes it. */
+const MAX_MONITOR_DELAY_SECONDS = 900;
+/** 5xx answers (load balancer and web tiers together) in 5 minutes that page someone. */
+const ALB_5XX_PER_5_MINUTES = 10;
 
 export interface OperationsProps {
   name: string;
   params: Parameters;
   queues: Queues;
+  loadBalancer: elbv2.ApplicationLoadBalancer;
+  /** The web tiers behind the load balancer. */
+  webTargets: elbv2.ApplicationTargetGroup;
+  controlHosts: autoscaling.CfnAutoScalingGroup;
 }
 
 /**
  * What an operator expects to be told: a dead letter (an image nobody could take, a
- * check that kept failing), a launch queue whose oldest image waits too long (no
- * workers are taking work), and spend past the monthly budget. All mail AlertEmail.
+ * check that kept failing), a queue whose oldest message waits too long (no worker is
+ * taking images; no monitor controller or web tier is consuming), 5xx answers at the
+ * load balancer, an unhealthy web tier, and spend past the monthly budget. All mail
+ * AlertEmail. And what they look at: one dashboard of queues, fleet, results and latency.
  */
 export class Operations extends Construct {
   readonly topic: sns.Topic;
   readonly alarms: cloudwatch.Alarm[] = [];
   readonly budget: budgets.CfnBudget;
+  readonly dashboard: cloudwatch.Dashboard;
 
   constructor(scope: Construct, id: string, props: OperationsProps) {
     super(scope, id);
@@ -53,6 +68,61 @@ export class Operations extends Construct {
       treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
     });
 
+    const monitorAge = queues.monitorQueue.metricApproximateAgeOfOldestMessage({ period: Duration.minutes(1), statistic: 'Maximum' });
+    this.alarm('monitor-queue-stuck', {
+      alarmName: `${name}-monitor-queue-stuck`,
+      alarmDescription: 'A deadline check has waited longer than QueueMaxAgeSeconds past its delay: no monitor controller is consuming',
+      // A check is sent with a delay of up to 900 s and its age counts from the send.
+      metric: new cloudwatch.MathExpression({
+        expression: `age - ${MAX_MONITOR_DELAY_SECONDS}`,
+        usingMetrics: { age: monitorAge },
+        label: 'monitor queue: oldest check past its longest delay (s)',
+        period: Duration.minutes(1),
+      }),
+      threshold: params.queueMaxAgeSeconds.valueAsNumber,
+      comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
+      evaluationPeriods: 3,
+      treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
+    });
+    this.alarm('output-queue-stuck', {
+      alarmName: `${name}-output-queue-stuck`,
+      alarmDescription: 'A result has waited longer than QueueMaxAgeSeconds on the output queue: no web tier is consuming',
+      metric: queues.outputQueue.metricApproximateAgeOfOldestMessage({ period: Duration.minutes(1), statistic: 'Maximum' }),
+      threshold: params.queueMaxAgeSeconds.valueAsNumber,
+      comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
+      evaluationPeriods: 3,
+      treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
+    });
+    const fiveMinutes = { period: Duration.minutes(5), statistic: 'Sum' };
+    this.alarm('alb-5xx', {
+      alarmName: `${name}-alb-5xx`,
+      alarmDescription: `More than ${ALB_5XX_PER_5_MINUTES} 5xx answers in 5 minutes, from the load balancer (no healthy web tier) or the web tiers`,
+      metric: new cloudwatch.MathExpression({
+        expression: 'FILL(elb, 0) + FILL(target, 0)',
+        usingMetrics: {
+          elb: props.loadBalancer.metrics.httpCodeElb(elbv2.HttpCodeElb.ELB_5XX_COUNT, fiveMinutes),
+          target: props.loadBalancer.metrics.httpCodeTarget(elbv2.HttpCodeTarget.TARGET_5XX_COUNT, fiveMinutes),
+        },
+        label: '5xx answers',
+        period: Duration.minutes(5),
+      }),
+      threshold: ALB_5XX_PER_5_MINUTES,
+      comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
+      evaluationPeriods: 1,
+      treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
+    });
+    this.alarm('unhealthy-web-tiers', {
+      alarmName: `${name}-unhealthy-web-tiers`,
+      alarmDescription: 'A web tier has failed the load balancer\'s health check for three minutes (its host is being replaced, or cannot be)',
+      metric: props.webTargets.metrics.unhealthyHostCount({ period: Duration.minutes(1), statistic: 'Maximum' }),
+      threshold: 0,
+      comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
+      evaluationPeriods: 3,
+      treatMissingData: cloudwatch.TreatMissingData.BREACHING,
+    });
+
+    this.dashboard = this.buildDashboard(props);
+
     // Account-wide cost (a tag filter would need the ics:stack cost allocation tag activated first).
     const notify = (notificationType: 'ACTUAL' | 'FORECASTED', threshold: number) => ({
       notification: { notificationType, comparisonOperator: 'GREATER_THAN', threshold, thresholdType: 'PERCENTAGE' },
@@ -67,6 +137,77 @@ export class Operations extends Construct {
       },
       notificationsWithSubscribers: [notify('ACTUAL', 80), notify('FORECASTED', 100)],
     });
+  }
+
+  private buildDashboard(props: OperationsProps): cloudwatch.Dashboard {
+    const { name, queues } = props;
+    const minute = Duration.minutes(1);
+    const named = [
+      ['launch', queues.launchQueue],
+      ['monitor', queues.monitorQueue],
+      ['output', queues.outputQueue],
+      ['launch DLQ', queues.launchDeadLetterQueue],
+      ['monitor DLQ', queues.monitorDeadLetterQueue],
+    ] as const;
+    const graph = (title: string, left: cloudwatch.IMetric[], leftYAxis?: cloudwatch.YAxisProps) =>
+      new cloudwatch.GraphWidget({ title, left, leftYAxis, width: 12, height: 6 });
+    const dashboard = new cloudwatch.Dashboard(this, 'Dashboard', { dashboardName: `${name}-overview`, defaultInterval: Duration.hours(3) });
+    dashboard.addWidgets(
+      graph(
+        'Queue depth (visible messages)',
+        named.map(([label, q]) => q.metricApproximateNumberOfMessagesVisible({ period: minute, statistic: 'Maximum', label })),
+        { min: 0 },
+      ),
+      graph(
+        'Oldest message age (s)',
+        named.slice(0, 3).map(([label, q]) => q.metricApproximateAgeOfOldestMessage({ period: minute, statistic: 'Maximum', label })),
+        { min: 0 },
+      ),
+    );
+    dashboard.addWidgets(
+      graph(
+        'Fleet size',
+        [
+          // Every worker's CloudWatch agent reports this once a minute (worker user data): its sample count is the workers alive.
+          new cloudwatch.Metric({ namespace: fleetNamespace(name), metricName: FLEET_METRIC, period: minute, statistic: 'SampleCount', label: 'workers' }),
+          new cloudwatch.Metric({
+            namespace: 'AWS/AutoScaling',
+            metricName: 'GroupInServiceInstances',
+            dimensionsMap: { AutoScalingGroupName: props.controlHosts.ref },
+            period: minute,
+            statistic: 'Maximum',
+            label: 'control hosts in service',
+          }),
+          props.webTargets.metrics.healthyHostCount({ period: minute, statistic: 'Minimum', label: 'healthy web tiers' }),
+        ],
+        { min: 0 },
+      ),
+      graph(
+        'Results per minute',
+        // Each result is announced once on the output queue (a rare re-announcement counts twice).
+        [queues.outputQueue.metricNumberOfMessagesSent({ period: minute, statistic: 'Sum', label: 'results' })],
+        { min: 0 },
+      ),
+    );
+    dashboard.addWidgets(
+      graph(
+        'p95 latency (s)',
+        [
+          // A classic request is held until its image's result, so this is upload-to-answer for them.
+          props.loadBalancer.metrics.targetResponseTime({ period: minute, statistic: 'p95', label: 'p95 response time' }),
+        ],
+        { min: 0 },
+      ),
+      graph(
+        '5xx answers',
+        [
+          props.loadBalancer.metrics.httpCodeElb(elbv2.HttpCodeElb.ELB_5XX_COUNT, { period: minute, statistic: 'Sum', label: 'load balancer 5xx' }),
+          props.loadBalancer.metrics.httpCodeTarget(elbv2.HttpCodeTarget.TARGET_5XX_COUNT, { period: minute, statistic: 'Sum', label: 'web tier 5xx' }),
+        ],
+        { min: 0 },
+      ),
+    );
+    return dashboard;
   }
 
   private alarm(id: string, props: cloudwatch.AlarmProps): cloudwatch.Alarm {

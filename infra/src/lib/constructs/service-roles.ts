@@ -2,7 +2,7 @@ import { Aws } from 'aws-cdk-lib';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import type * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import { Construct } from 'constructs';
-import { ROLE_TAG, STACK_TAG, WORKER_ROLE } from '@app/contracts';
+import { RESULT_PREFIX, ROLE_TAG, STACK_TAG, WORKER_ROLE } from '@app/contracts';
 import type { Parameters } from '../parameters';
 import type { ControlApp } from '@app/contracts';
 import type { Queues } from './queues';
@@ -20,6 +20,11 @@ export interface ServiceRolesProps {
   apiKeys: secretsmanager.ISecret;
   configPaths: Record<ControlApp, string[]>;
 }
+
+/** Output bucket prefixes the web tier writes (libs/contracts keys.ts: batchIndexKey, batchListKey, idempotencyKey). */
+export const WEB_TIER_OUTPUT_PREFIXES = ['batches/', 'batch-list/', 'idempotency/'];
+/** Where the launch lease lives in the output bucket (apps/launch-controller launch-lease.ts). */
+export const LEASE_PREFIX = 'control/';
 
 /**
  * One role per control app, each with exactly the calls that app makes (libs/aws
@@ -63,6 +68,18 @@ export class ServiceRoles extends Construct {
     allow('web-tier', 'ReadResults', { actions: ['s3:GetObject'], resources: [storage.outputBucket.arnForObjects('*')] });
     // Without ListBucket a missing result is 403 instead of 404; a batch is listed.
     allow('web-tier', 'ListBuckets', { actions: ['s3:ListBucket'], resources: [storage.inputBucket.bucketArn, storage.outputBucket.bucketArn] });
+    // The batch index, the batch list and Idempotency-Key records live in the output bucket
+    // (apps/web-tier batch-index.ts, idempotency.ts); DELETE /api/batches/{id} removes a
+    // batch's results and records too. Results themselves are written only by workers and
+    // the monitor controller.
+    allow('web-tier', 'BatchIndexAndIdempotency', {
+      actions: ['s3:PutObject', 's3:DeleteObject'],
+      resources: WEB_TIER_OUTPUT_PREFIXES.map((p) => storage.outputBucket.arnForObjects(`${p}*`)),
+    });
+    allow('web-tier', 'DeleteBatchResults', {
+      actions: ['s3:DeleteObject'],
+      resources: [RESULT_PREFIX, 'attempts/', 'announced/'].map((p) => storage.outputBucket.arnForObjects(`${p}*`)),
+    });
     allow('web-tier', 'SendLaunchMessages', { actions: ['sqs:SendMessage', 'sqs:GetQueueAttributes'], resources: [queues.launchQueue.queueArn] });
     // /api/status shows the monitor queue's depth too.
     allow('web-tier', 'ReadMonitorQueueDepth', { actions: ['sqs:GetQueueAttributes'], resources: [queues.monitorQueue.queueArn] });
@@ -86,6 +103,15 @@ export class ServiceRoles extends Construct {
 
     // ---- launch controller: the backlog, and workers only as the template makes them.
     allow('launch-controller', 'ReadLaunchQueueDepth', { actions: ['sqs:GetQueueAttributes'], resources: [queues.launchQueue.queueArn] });
+    // The launch lease (launch-lease.ts): one object under control/, written with conditional
+    // puts, so that of the controllers on every control host exactly one launches.
+    allow('launch-controller', 'LaunchLease', {
+      actions: ['s3:GetObject', 's3:PutObject', 's3:DeleteObject'],
+      resources: [storage.outputBucket.arnForObjects(`${LEASE_PREFIX}*`)],
+    });
+    // Without ListBucket a missing lease is 403 instead of 404 (a prefix condition would not
+    // help: a GET carries no s3:prefix).
+    allow('launch-controller', 'ListLease', { actions: ['s3:ListBucket'], resources: [storage.outputBucket.bucketArn] });
     const launchTemplateArn = arn(`launch-template/${worker.launchTemplate.ref}`);
     // Every resource of the launch must come from the worker template, unchanged
     // (ec2:IsLaunchTemplateResource): no other type, volume, network or image.

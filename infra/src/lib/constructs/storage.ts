@@ -1,10 +1,16 @@
 import { Duration, RemovalPolicy, type CfnResource } from 'aws-cdk-lib';
+import * as iam from 'aws-cdk-lib/aws-iam';
 import * as s3 from 'aws-cdk-lib/aws-s3';
 import { Construct } from 'constructs';
+import { RESULT_PREFIX } from '@app/contracts';
 
 /** Where the artifacts and the model go in the artifact bucket (tools/packaging uploads them). */
 export const ARTIFACT_PREFIX = 'artifacts/';
 export const MODEL_PREFIX = 'models/current/';
+/** `Idempotency-Key` records in the output bucket (libs/contracts idempotencyKey); a retry is answered from them for at least 24 h. */
+export const IDEMPOTENCY_PREFIX = 'idempotency/';
+/** Days an idempotency record is kept: more than the 24 h a client may retry within (S3 expires objects at the next midnight UTC after the age). */
+export const IDEMPOTENCY_RETENTION_DAYS = 2;
 
 export interface StorageProps {
   /** Days an uploaded image is kept in the input bucket. */
@@ -60,8 +66,28 @@ export class Storage extends Construct {
           expiration: Duration.days(props.outputRetentionDays),
           abortIncompleteMultipartUploadAfter: Duration.days(1),
         },
+        {
+          id: 'expire-idempotency-records',
+          prefix: IDEMPOTENCY_PREFIX,
+          expiration: Duration.days(IDEMPOTENCY_RETENTION_DAYS),
+          abortIncompleteMultipartUploadAfter: Duration.days(1),
+        },
       ],
     });
+    // An answer is written once: under results/ a write must be a conditional create
+    // (If-None-Match), whoever sends it. The first result written stays the answer even if
+    // a worker (which decodes untrusted bytes) is taken over: it cannot overwrite, only race.
+    // No multipart exemption: results are single small PUTs.
+    this.outputBucket.addToResourcePolicy(
+      new iam.PolicyStatement({
+        sid: 'ResultsAreWrittenOnce',
+        effect: iam.Effect.DENY,
+        principals: [new iam.AnyPrincipal()],
+        actions: ['s3:PutObject'],
+        resources: [this.outputBucket.arnForObjects(`${RESULT_PREFIX}*`)],
+        conditions: { Null: { 's3:if-none-match': 'true' } },
+      }),
+    );
     this.artifactBucket = privateBucket('ArtifactBucket', 'ArtifactBucket7410C9EF', {
       versioned: true,
       lifecycleRules: [

@@ -3,11 +3,19 @@ import * as ec2 from 'aws-cdk-lib/aws-ec2';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import { Construct } from 'constructs';
-import { WORKER_STATE_TAG } from '@app/contracts';
+import { RESULT_PREFIX, WORKER_STATE_TAG } from '@app/contracts';
 import { DEFAULT_WORKER_INSTANCE_TYPES, type Parameters } from '../parameters';
 import { renderUserData } from '../user-data';
 import type { Queues } from './queues';
 import { ARTIFACT_PREFIX, keepLogicalId, MODEL_PREFIX, type Storage } from './storage';
+
+/** The metric every worker's CloudWatch agent reports once a minute (deploy/user-data/worker.sh): its sample count is the fleet size. */
+export const FLEET_METRIC = 'mem_used_percent';
+export const fleetNamespace = (stackName: string) => `ICS/${stackName}`;
+
+/** Output bucket prefixes of heartbeatKey and attemptKey (libs/contracts keys.ts). */
+export const HEARTBEAT_PREFIX = 'heartbeats/';
+export const ATTEMPT_PREFIX = 'attempts/';
 
 /** The root volume every worker gets; the launch controller may not ask for a bigger one. */
 export const WORKER_VOLUME_GB = 16;
@@ -17,6 +25,7 @@ export interface WorkerTemplateProps {
   params: Parameters;
   storage: Storage;
   queues: Queues;
+  /** An isolated subnet (no route out of the VPC) with the endpoints the worker calls. */
   subnet: ec2.ISubnet;
   vpc: ec2.IVpc;
   /** The configuration every host shares (region, buckets, queues, ...), as user data values. */
@@ -75,9 +84,14 @@ export class WorkerTemplate extends Construct {
     });
     const allow = (sid: string, s: Omit<iam.PolicyStatementProps, 'sid'>) => this.role.addToPolicy(new iam.PolicyStatement({ sid, ...s }));
     allow('ReadInputImages', { actions: ['s3:GetObject'], resources: [storage.inputBucket.arnForObjects('*')] });
-    // Results (first writer wins: a refused conditional put reads the winner), announcement
-    // marks, attempt records and heartbeats (libs/results, heartbeat-keeper.ts).
-    allow('Results', { actions: ['s3:GetObject', 's3:PutObject'], resources: [storage.outputBucket.arnForObjects('*')] });
+    // Results under results/ only (first writer wins: a refused conditional put reads the
+    // winner; the bucket policy refuses any write there that is not a conditional create),
+    // its own heartbeat (heartbeat-keeper.ts), and the monitor's attempt records, read-only.
+    // Nothing else in the output bucket: a worker decodes untrusted bytes, so it must not be
+    // able to touch batch indexes, idempotency records or the launch lease.
+    allow('Results', { actions: ['s3:GetObject', 's3:PutObject'], resources: [storage.outputBucket.arnForObjects(`${RESULT_PREFIX}*`)] });
+    allow('Heartbeats', { actions: ['s3:PutObject'], resources: [storage.outputBucket.arnForObjects(`${HEARTBEAT_PREFIX}*`)] });
+    allow('ReadAttempts', { actions: ['s3:GetObject'], resources: [storage.outputBucket.arnForObjects(`${ATTEMPT_PREFIX}*`)] });
     // Without ListBucket a missing object is 403 instead of 404, and "not there" is what the publisher asks.
     allow('ListResults', { actions: ['s3:ListBucket'], resources: [storage.outputBucket.bucketArn] });
     // ChangeMessageVisibility: the claim stage keeps a held message invisible, and hands one back (0) on shutdown.
@@ -114,6 +128,12 @@ export class WorkerTemplate extends Construct {
       conditions: { StringLike: { 's3:prefix': [`${MODEL_PREFIX}*`] } },
     });
     this.role.addToPolicy(shipLogsStatement('ShipWorkerLogs', [this.logGroup]));
+    // The agent's fleet-size metric, in the stack's own namespace only (PutMetricData has no resources).
+    allow('PublishFleetMetric', {
+      actions: ['cloudwatch:PutMetricData'],
+      resources: ['*'],
+      conditions: { StringEquals: { 'cloudwatch:namespace': fleetNamespace(name) } },
+    });
     this.instanceProfile = new iam.InstanceProfile(this, 'InstanceProfile', { role: this.role });
 
     const useBakedAmi = new CfnCondition(this, 'UseBakedAmi', {
@@ -154,7 +174,9 @@ export class WorkerTemplate extends Construct {
             deviceIndex: 0,
             subnetId: props.subnet.subnetId,
             groups: [this.securityGroup.securityGroupId],
-            associatePublicIpAddress: true,
+            // No public address: the worker subnet is isolated and reaches only the AWS
+            // endpoints in the VPC (S3, SQS, SNS, EC2, CloudWatch); IMDS is link-local.
+            associatePublicIpAddress: false,
             deleteOnTermination: true,
           },
         ],

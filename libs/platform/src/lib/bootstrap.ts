@@ -5,6 +5,7 @@ import { AppConfig, ConfigError, loadConfig } from '@app/config';
 import { EXIT, parseCommandLine } from '@app/command-line';
 import { appCommandLine } from './environment-help';
 import { loadSsmConfig } from './ssm-config';
+import { SystemdWatchdog, systemdNotify, watchdogIntervalMs, type LivenessProbe } from './systemd-watchdog';
 
 export interface AppDefinition<A extends INestApplicationContext> {
   /** Shown in every log line and in the ready message. */
@@ -15,6 +16,11 @@ export interface AppDefinition<A extends INestApplicationContext> {
   http: boolean;
   /** Anything to set up on the app before it listens (Swagger, pipes, middleware). */
   configure?: (app: A, config: AppConfig) => void | Promise<void>;
+  /**
+   * Whether its consumers and loops make progress: under systemd's WatchdogSec the
+   * app pings the watchdog only while this says healthy (systemd-watchdog.ts).
+   */
+  liveness?: (app: A, config: AppConfig) => LivenessProbe;
 }
 
 /**
@@ -40,10 +46,12 @@ export async function startApp<A extends INestApplicationContext = INestApplicat
   ) as unknown as A;
   const logger = app.get(Logger);
   app.useLogger(logger);
+  let watchdog: SystemdWatchdog | undefined;
   // Nest's own shutdown hooks re-raise the signal after closing, so the process
   // ends "killed by SIGTERM"; a clean stop should exit 0.
   for (const signal of ['SIGTERM', 'SIGINT'] as const) {
     process.once(signal, () => {
+      watchdog?.stop();
       logger.log(`${def.name} stopping (${signal})`, 'Bootstrap');
       app.close().then(
         () => process.exit(0),
@@ -63,6 +71,16 @@ export async function startApp<A extends INestApplicationContext = INestApplicat
   } else {
     await app.init();
     logger.log(`${def.name} ready`, 'Bootstrap');
+  }
+  const intervalMs = watchdogIntervalMs(env);
+  if (intervalMs !== undefined) {
+    if (def.liveness) {
+      watchdog = new SystemdWatchdog({ probe: def.liveness(app, config), notify: systemdNotify(), intervalMs, log: (m) => logger.warn(m, 'Watchdog') });
+      watchdog.start();
+      logger.log(`systemd watchdog: probing every ${intervalMs} ms, pinging only while the app makes progress`, 'Bootstrap');
+    } else {
+      logger.error(`${def.name} runs under a systemd watchdog but has no liveness probe: it will never ping`, 'Bootstrap');
+    }
   }
   return app;
 }
