@@ -3,6 +3,7 @@ import { AppConfig } from '@app/config';
 import type { Response } from 'express';
 import type { IndexedBatch } from '../batches/batch-index';
 import { BatchFinished } from '../batches/batch-finished';
+import { BackpressuredWriter } from '../common/backpressured-writer';
 import { MetricsService } from '../ops/metrics.service';
 import { batchSummary, ResultsService } from '../results/results.service';
 import { ResultsStore, type ImageRecord } from '../results/results.store';
@@ -71,7 +72,12 @@ export class BatchEvents {
     this.metrics.sseStreams.inc();
 
     let closed = false;
-    const heartbeat = setInterval(() => res.write(': keep-alive\n\n'), this.config.web.sseHeartbeatSeconds * 1000);
+    // At the reader's pace: a reader whose buffer stays full for SSE_DRAIN_TIMEOUT_SECONDS is dropped.
+    const out = new BackpressuredWriter(res, this.config.web.sseDrainTimeoutSeconds * 1000);
+    const heartbeat = setInterval(() => {
+      // A full buffer already keeps the connection busy: no comment piles up behind it.
+      if (!out.full) res.write(': keep-alive\n\n');
+    }, this.config.web.sseHeartbeatSeconds * 1000);
     const lifetime = setTimeout(() => finish(), this.config.web.sseMaxLifetimeSeconds * 1000);
     const finish = () => {
       if (closed) return;
@@ -102,14 +108,14 @@ export class BatchEvents {
           const dto = await this.results.toDto(record);
           if (closed) return;
           seen.add(place);
-          res.write(`event: result\nid: ${seen}\ndata: ${JSON.stringify(dto)}\n\n`);
+          await out.write(`event: result\nid: ${seen}\ndata: ${JSON.stringify(dto)}\n\n`);
         }
         const results = finished();
         if (closed || doneSent || results.length < ids.size || !indexed.meta.closed) return;
         doneSent = true;
         this.finishedBatches.announce(indexed.meta.tenant, batchSummary(indexed.meta, records.map((r) => this.store.image(r.imageId) ?? r)));
         const failed = results.filter((id) => this.store.image(id)?.status === 'error').length;
-        res.write(`event: done\ndata: ${JSON.stringify({ batchId, total: ids.size, done: results.length - failed, failed })}\n\n`);
+        await out.write(`event: done\ndata: ${JSON.stringify({ batchId, total: ids.size, done: results.length - failed, failed })}\n\n`);
         finish();
       });
     };
