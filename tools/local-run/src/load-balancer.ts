@@ -1,5 +1,6 @@
 import { Agent, createServer, request, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { PassThrough, type Readable } from 'node:stream';
 import { createProxyServer } from 'http-proxy';
 
 export interface LoadBalancerOptions {
@@ -31,6 +32,54 @@ export interface LoadBalancer {
   /** Per target: what it was sent, what failed, whether it is in rotation now. */
   stats(): TargetStats[];
   stop(): Promise<void>;
+}
+
+/** Bodies up to this size are kept until their tier answers, so that one refused by a dead tier goes on to the next. */
+const REPLAYABLE_BYTES = 1024 * 1024;
+
+/**
+ * A request body as it streams to a tier, kept (up to a bound) until the
+ * tier answers: a connection the tier refused received none of it, so the
+ * same bytes can go to the next tier.
+ */
+class ReplayableBody {
+  private chunks: Buffer[] = [];
+  private size = 0;
+  private ended = false;
+  private dropped = false;
+
+  constructor(private readonly req: IncomingMessage) {
+    req.on('data', (c: Buffer) => {
+      if (this.dropped) return;
+      this.chunks.push(c);
+      this.size += c.length;
+      if (this.size > REPLAYABLE_BYTES) this.release();
+    });
+    req.on('end', () => (this.ended = true));
+  }
+
+  get replayable(): boolean {
+    return !this.dropped;
+  }
+
+  /** The whole body again: what was read so far, then the rest as it comes. */
+  replay(): Readable {
+    const out = new PassThrough();
+    for (const c of this.chunks) out.write(c);
+    if (this.ended) out.end();
+    else {
+      this.req.on('data', (c: Buffer) => out.write(c));
+      this.req.once('end', () => out.end());
+      this.req.resume();
+    }
+    return out;
+  }
+
+  /** The tier answered (or the body is too big to keep): nothing to replay any more. */
+  release(): void {
+    this.dropped = true;
+    this.chunks = [];
+  }
 }
 
 /** Errors that mean the target process is not there (killed, restarting): take it out of rotation. */
@@ -85,13 +134,14 @@ export class RoundRobin {
  * (uploads, held classic requests, SSE streams) goes to the next tier in
  * turn and is streamed both ways by http-proxy. A tier whose connection fails
  * leaves the rotation until it answers HTTP again (the supervisor restarts it
- * on the same port). A request without a body that found its target gone is
- * sent to the next one; anything else gets 502, or is cut if its answer had
- * begun, as a client of a real load balancer sees it.
+ * on the same port). A request its tier refused to connect goes on to the
+ * next tier (its body replayed, up to a bound); anything else gets 502, or
+ * is cut if its answer had begun, as a client of a real load balancer sees it.
  */
 export async function startLoadBalancer(o: LoadBalancerOptions): Promise<LoadBalancer> {
   const targets = o.targets.map((url, i) => ({ tier: i + 1, url, requests: 0, failed: 0 }));
   const rotation = new RoundRobin(targets.length);
+  const bodies = new WeakMap<IncomingMessage, ReplayableBody>();
   // Connections to the tiers are reused; a killed tier's sockets fail and take it out of rotation.
   const agent = new Agent({ keepAlive: true, maxSockets: 1024 });
   // xfwd: the tiers see the client's address in X-Forwarded-For (they trust one proxy), as behind the ALB.
@@ -106,22 +156,24 @@ export async function startLoadBalancer(o: LoadBalancerOptions): Promise<LoadBal
   });
   // A tier that dies mid-answer (an event stream, say) cuts the client's connection, so the client
   // sees the end and reconnects instead of waiting on a stream nobody writes to any more.
-  proxy.on('proxyRes', (proxyRes, _req, res) => {
+  proxy.on('proxyRes', (proxyRes, req, res) => {
+    bodies.get(req)?.release();
     proxyRes.once('close', () => {
       if (!proxyRes.complete) res.destroy();
     });
   });
 
-  const forward = (req: IncomingMessage, res: ServerResponse, tried: number) => {
+  const forward = (req: IncomingMessage, res: ServerResponse, tried: number, body?: Readable) => {
     const index = rotation.pick();
     const target = targets[index];
     target.requests += 1;
-    proxy.web(req, res, { target: target.url }, (err: NodeJS.ErrnoException) => {
+    proxy.web(req, res, { target: target.url, buffer: body }, (err: NodeJS.ErrnoException) => {
       target.failed += 1;
       if (TARGET_GONE.has(err.code ?? '')) rotation.markDown(index);
-      const bodiless = req.method === 'GET' || req.method === 'HEAD';
-      if (err.code === 'ECONNREFUSED' && bodiless && !res.headersSent && tried + 1 < targets.length) {
-        forward(req, res, tried + 1);
+      // Refused: no byte reached that tier, so the request goes to the next one, body and all.
+      const kept = bodies.get(req);
+      if (err.code === 'ECONNREFUSED' && !res.headersSent && tried + 1 < targets.length && kept?.replayable) {
+        forward(req, res, tried + 1, kept.replay());
         return;
       }
       if (res.headersSent) {
@@ -134,7 +186,10 @@ export async function startLoadBalancer(o: LoadBalancerOptions): Promise<LoadBal
     });
   };
 
-  const server: Server = createServer((req, res) => forward(req, res, 0));
+  const server: Server = createServer((req, res) => {
+    bodies.set(req, new ReplayableBody(req));
+    forward(req, res, 0);
+  });
   server.maxConnections = o.maxConnections ?? 4096;
   // Held classic requests and event streams last as long as the tier holds them: no proxy-side timeout.
   server.requestTimeout = 0;
