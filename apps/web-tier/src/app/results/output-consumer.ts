@@ -3,7 +3,9 @@ import { QueueConsumer, type ReceivedMessage } from '@app/aws';
 import { AppConfig } from '@app/config';
 import { MessageParseError, parseOutputMessage } from '@app/contracts';
 import { MetricsService } from '../ops/metrics.service';
+import { confirmAgainstStored } from './result-confirmation';
 import { ResultsInbox } from './results-inbox';
+import { ResultsService } from './results.service';
 import { ResultsStore } from './results.store';
 
 /**
@@ -13,7 +15,7 @@ import { ResultsStore } from './results.store';
  */
 const VISIBILITY_SECONDS = 10;
 
-export type OutputOutcome = 'applied' | 'duplicate' | 'invalid';
+export type OutputOutcome = 'applied' | 'duplicate' | 'invalid' | 'not-stored';
 
 /**
  * Consumes this tier's results queue (see ResultsInbox: its own queue on the
@@ -22,6 +24,9 @@ export type OutputOutcome = 'applied' | 'duplicate' | 'invalid';
  * (which pushes it to waiting requests and streams), then its message is
  * deleted. A duplicate is applied once and deleted; a malformed message can
  * never be read, so it is logged and deleted rather than retried forever.
+ * A new result is confirmed against the output bucket before it is served
+ * (result-confirmation.ts): the stored result is the answer, whatever the
+ * message says; a failed read leaves the message for a later receive.
  */
 @Injectable()
 export class OutputConsumer implements OnApplicationBootstrap, BeforeApplicationShutdown {
@@ -34,6 +39,7 @@ export class OutputConsumer implements OnApplicationBootstrap, BeforeApplication
     private readonly store: ResultsStore,
     private readonly metrics: MetricsService,
     config: AppConfig,
+    private readonly results: ResultsService,
   ) {
     this.consumer = new QueueConsumer<OutputOutcome>({
       queue: inbox.queue,
@@ -58,16 +64,34 @@ export class OutputConsumer implements OnApplicationBootstrap, BeforeApplication
   }
 
   /** Applies one output message to the store; the consumer deletes it afterwards. */
-  apply(m: ReceivedMessage): OutputOutcome {
-    let result;
+  async apply(m: ReceivedMessage): Promise<OutputOutcome> {
+    let announced;
     try {
-      result = parseOutputMessage(m.body);
+      announced = parseOutputMessage(m.body);
     } catch (err) {
       if (!(err instanceof MessageParseError)) throw err;
       this.metrics.results.inc({ status: 'invalid' });
       this.logger.error(`dropping an unreadable output message ${m.messageId}: ${err.message}`);
       return 'invalid';
     }
+    // Answered here already: nothing to read, nothing changes.
+    const known = this.store.image(announced.imageId);
+    if (known && known.status !== 'queued') {
+      this.metrics.results.inc({ status: 'duplicate' });
+      return 'duplicate';
+    }
+    // A transient S3 error throws: the message comes back later, never a wrong answer now.
+    const confirmation = confirmAgainstStored(announced, await this.results.readStoredResult(announced.imageId));
+    if (confirmation.verdict === 'not-stored') {
+      this.metrics.results.inc({ status: 'not_stored' });
+      this.logger.warn(`image ${announced.imageId}: announced by ${announced.producedBy} but no result is stored; ignored`);
+      return 'not-stored';
+    }
+    if (confirmation.verdict === 'replaced') {
+      this.metrics.results.inc({ status: 'replaced' });
+      this.logger.warn(`image ${announced.imageId}: the announcement by ${announced.producedBy} differs from the stored result; serving the stored one`);
+    }
+    const result = confirmation.result;
     const { record, duplicate } = this.store.applyResult(result);
     if (duplicate) {
       this.metrics.results.inc({ status: 'duplicate' });
