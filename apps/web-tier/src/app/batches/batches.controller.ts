@@ -61,6 +61,7 @@ export class BatchesController {
     } else {
       created = await this.batches.create(tenant, fields);
     }
+    this.webhooks.created(tenant, created);
     res.status(HttpStatus.CREATED).setHeader('Location', `/api/batches/${created.batchId}`);
     return created;
   }

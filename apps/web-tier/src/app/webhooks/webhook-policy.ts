@@ -2,6 +2,7 @@ import { isIP } from 'node:net';
 import { BadRequestException, Injectable } from '@nestjs/common';
 import { AppConfig } from '@app/config';
 import { isForbiddenAddress } from './forbidden-addresses';
+import { PendingWebhookBatches } from './pending-webhook-batches';
 import { WebhookSecrets } from './webhook-secrets';
 
 /** A URL's host as an address when it is one (URL keeps IPv6 in brackets). */
@@ -43,6 +44,7 @@ export class WebhookPolicy {
   constructor(
     config: AppConfig,
     private readonly secrets: WebhookSecrets,
+    private readonly pending: PendingWebhookBatches,
   ) {
     this.production = config.web.production;
     this.enabled = config.queues.webhook !== undefined;
@@ -55,5 +57,10 @@ export class WebhookPolicy {
     const problem = callbackUrlProblem(callbackUrl, this.production);
     if (problem) throw new BadRequestException(problem);
     if (!this.secrets.secretOf(tenant)) throw new BadRequestException(`callbackUrl: tenant ${tenant} has no webhook secret to sign deliveries with (WEBHOOK_SECRETS)`);
+  }
+
+  /** A batch was created: with a callbackUrl, its results are watched here from now on (not only from the next re-check). */
+  created(tenant: string, batch: { batchId: string; callbackUrl?: string }): void {
+    if (batch.callbackUrl !== undefined) this.pending.add(tenant, batch.batchId);
   }
 }

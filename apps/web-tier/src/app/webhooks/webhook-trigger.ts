@@ -10,6 +10,7 @@ import { batchSummary, ResultsService } from '../results/results.service';
 import { ResultsStore } from '../results/results.store';
 import { serializeWebhookDelivery, type WebhookDelivery, type WebhookPayload } from './webhook-delivery';
 import { WEBHOOK_CLOCK, type Clock } from './webhook-clock';
+import { PendingWebhookBatches } from './pending-webhook-batches';
 
 /** Pending webhook batches looked at per re-check, and at once: a bounded load on S3 whatever the backlog. */
 const PER_SWEEP = 200;
@@ -39,8 +40,6 @@ export class WebhookTrigger implements OnApplicationBootstrap, OnApplicationShut
   private readonly logger = new Logger(WebhookTrigger.name);
   private readonly queue?: Queue;
   private readonly publicUrl: string;
-  /** Batches known to be pending here (batchId → tenant): a result of one of them is a reason to look. */
-  private readonly pending = new Map<string, string>();
   /** Looks in progress per batch, and whether another was asked for meanwhile. */
   private readonly looking = new Map<string, { again: boolean }>();
   private readonly unsubscribe: (() => void)[] = [];
@@ -57,6 +56,7 @@ export class WebhookTrigger implements OnApplicationBootstrap, OnApplicationShut
     private readonly results: ResultsService,
     private readonly store: ResultsStore,
     private readonly finished: BatchFinished,
+    private readonly pending: PendingWebhookBatches,
     config: AppConfig,
     @Inject(WEBHOOK_CLOCK) private readonly now: Clock,
   ) {
@@ -71,7 +71,7 @@ export class WebhookTrigger implements OnApplicationBootstrap, OnApplicationShut
         if (batch.callbackUrl) this.background(this.enqueue(tenant, batch));
       }),
       this.store.onResult((r) => {
-        const tenant = this.pending.get(r.batchId);
+        const tenant = this.pending.tenantOf(r.batchId);
         if (tenant !== undefined) this.look(tenant, r.batchId);
       }),
     );
@@ -100,7 +100,7 @@ export class WebhookTrigger implements OnApplicationBootstrap, OnApplicationShut
     const page = await this.aws.outputBucket.listPage(WEBHOOK_PENDING_PREFIX, { after: this.sweepAfter, maxKeys: PER_SWEEP });
     this.sweepAfter = page.next;
     const refs = page.keys.map(parseWebhookPendingKey).filter((r): r is { tenant: string; batchId: string } => r !== undefined);
-    for (const r of refs) this.pending.set(r.batchId, r.tenant);
+    for (const r of refs) this.pending.add(r.tenant, r.batchId);
     return mapLimit(refs, CONCURRENCY, (r) => this.check(r.tenant, r.batchId));
   }
 
