@@ -1,4 +1,4 @@
-import { CreateTagsCommand, type EC2Client } from '@aws-sdk/client-ec2';
+import type { EC2Client } from '@aws-sdk/client-ec2';
 import { WORKER_STATE_TAG, type WorkerState, type WorkerStatusMessage } from '@app/contracts';
 import type { WorkerLogger } from './logger';
 
@@ -107,6 +107,8 @@ export class Ec2Platform implements WorkerPlatform {
     while (this.wanted !== undefined && this.wanted !== this.tagged) {
       const state = this.wanted;
       try {
+        // Required here, not at the top: a local worker never loads the EC2 client (AwsClients.ec2).
+        const { CreateTagsCommand } = require('@aws-sdk/client-ec2') as typeof import('@aws-sdk/client-ec2');
         await this.ec2.send(
           new CreateTagsCommand({ Resources: [this.workerId], Tags: [{ Key: WORKER_STATE_TAG, Value: state }] }),
         );

@@ -1,6 +1,6 @@
 import { Agent as HttpAgent } from 'node:http';
 import { Agent as HttpsAgent } from 'node:https';
-import { EC2Client } from '@aws-sdk/client-ec2';
+import type { EC2Client } from '@aws-sdk/client-ec2';
 import { S3Client } from '@aws-sdk/client-s3';
 import { SNSClient } from '@aws-sdk/client-sns';
 import { SQSClient } from '@aws-sdk/client-sqs';
@@ -69,7 +69,10 @@ export class AwsClients implements OnApplicationShutdown {
   }
 
   get ec2(): EC2Client {
-    this.ec2Client ??= new EC2Client({
+    // Loaded on first use: the EC2 client is the SDK's largest (about 0.7 CPU-s to load here), and
+    // a local worker, which never calls EC2, would pay it in every cold start.
+    const { EC2Client: Client } = require('@aws-sdk/client-ec2') as typeof import('@aws-sdk/client-ec2');
+    this.ec2Client ??= new Client({
       region: this.aws.region,
       endpoint: this.aws.endpoints.ec2,
       maxAttempts: MAX_ATTEMPTS,

@@ -7,7 +7,6 @@ import {
   PutObjectCommand,
   type S3Client,
 } from '@aws-sdk/client-s3';
-import { getSignedUrl } from '@aws-sdk/s3-request-presigner';
 import { call, ConflictError, NotFoundError, PreconditionFailedError } from './errors';
 
 /** What a conditional create did: wrote the object, or found one there already (and wrote nothing). */
@@ -206,6 +205,8 @@ export class ObjectStore {
 
   /** A URL anyone can GET the object from until it expires (signing is local: no request made). */
   async presignGet(key: string, expiresInSeconds = 3600): Promise<string> {
+    // Loaded on first use: only the web tier signs URLs, and every worker start would load it.
+    const { getSignedUrl } = require('@aws-sdk/s3-request-presigner') as typeof import('@aws-sdk/s3-request-presigner');
     return call('s3.presign', () =>
       getSignedUrl(this.s3, new GetObjectCommand({ Bucket: this.bucket, Key: key }), {
         expiresIn: expiresInSeconds,

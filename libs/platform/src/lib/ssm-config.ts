@@ -1,4 +1,4 @@
-import { GetParametersByPathCommand, SSMClient, type Parameter } from '@aws-sdk/client-ssm';
+import type { Parameter, SSMClient } from '@aws-sdk/client-ssm';
 import { NodeHttpHandler } from '@smithy/node-http-handler';
 import { ConfigError } from '@app/config';
 
@@ -27,10 +27,14 @@ export function ssmPathsOf(raw: string): string[] {
   return paths.map((p) => (p.endsWith('/') ? p : `${p}/`));
 }
 
+/** Loaded only with CONFIG_SSM_PATH set: every app's start would otherwise load the SSM client for nothing. */
+const ssm = () => require('@aws-sdk/client-ssm') as typeof import('@aws-sdk/client-ssm');
+
 function defaultClient(env: NodeJS.ProcessEnv): SSMClient {
+  const { SSMClient: Client } = ssm();
   const keyId = env['AWS_ACCESS_KEY_ID'];
   const secret = env['AWS_SECRET_ACCESS_KEY'];
-  return new SSMClient({
+  return new Client({
     // Credentials come from the SDK's default chain (the process environment, a profile,
     // the instance role); an environment handed in explicitly brings its own keys.
     ...(env !== process.env && keyId && secret
@@ -49,7 +53,7 @@ async function readPath(client: SSMClient, path: string): Promise<Parameter[]> {
   let nextToken: string | undefined;
   do {
     const page = await client.send(
-      new GetParametersByPathCommand({ Path: path, Recursive: false, WithDecryption: true, NextToken: nextToken, MaxResults: 10 }),
+      new (ssm().GetParametersByPathCommand)({ Path: path, Recursive: false, WithDecryption: true, NextToken: nextToken, MaxResults: 10 }),
     );
     parameters.push(...(page.Parameters ?? []));
     nextToken = page.NextToken;
