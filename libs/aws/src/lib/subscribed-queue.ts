@@ -55,7 +55,8 @@ export class SubscribedQueue {
       sqs.send(
         new CreateQueueCommand({
           QueueName: o.name,
-          Attributes: { MessageRetentionPeriod: String(o.retentionSeconds) },
+          // Encrypted at rest, as the stack's own queues are (SSE-SQS).
+          Attributes: { MessageRetentionPeriod: String(o.retentionSeconds), SqsManagedSseEnabled: 'true' },
           tags: { [LAST_SEEN_TAG]: seconds(now()) },
         }),
       ),
@@ -139,7 +140,7 @@ async function listQueues(sqs: SQSClient, prefix: string): Promise<string[]> {
   return urls;
 }
 
-/** The queue policy that lets the topic (and nothing else through this statement) send to the queue. */
+/** The queue policy: the topic (and nothing else through this statement) may send to the queue; TLS only, as the stack's queues. */
 function topicMaySend(queueArn: string, topicArn: string): string {
   return JSON.stringify({
     Version: '2012-10-17',
@@ -151,6 +152,14 @@ function topicMaySend(queueArn: string, topicArn: string): string {
         Action: 'sqs:SendMessage',
         Resource: queueArn,
         Condition: { ArnEquals: { 'aws:SourceArn': topicArn } },
+      },
+      {
+        Sid: 'TlsOnly',
+        Effect: 'Deny',
+        Principal: '*',
+        Action: 'sqs:*',
+        Resource: queueArn,
+        Condition: { Bool: { 'aws:SecureTransport': 'false' } },
       },
     ],
   });

@@ -54,9 +54,16 @@ describe('results topic: publish to SNS, one subscribed queue per process (again
     expect(refused).toEqual([]);
     expect(await bodies(a, 13)).toEqual([...messages].sort());
     expect(await bodies(b, 13)).toEqual([...messages].sort());
-    // The queue expires what its owner never reads.
-    const attrs = await clients.sqs.send(new GetQueueAttributesCommand({ QueueUrl: a.queue.url, AttributeNames: ['MessageRetentionPeriod'] }));
+    // The queue expires what its owner never reads, and only the topic may send to it.
+    const attrs = await clients.sqs.send(new GetQueueAttributesCommand({ QueueUrl: a.queue.url, AttributeNames: ['MessageRetentionPeriod', 'Policy'] }));
     expect(attrs.Attributes?.MessageRetentionPeriod).toBe('600');
+    expect(JSON.parse(attrs.Attributes?.Policy ?? '{}').Statement[0]).toMatchObject({
+      Effect: 'Allow',
+      Principal: { Service: 'sns.amazonaws.com' },
+      Action: 'sqs:SendMessage',
+      Resource: a.queueArn,
+      Condition: { ArnEquals: { 'aws:SourceArn': topic.arn } },
+    });
     // A delayed entry is refused as the sender's fault, not sent early.
     expect(await topic.sendBatch([{ id: 'late', body: 'x', delaySeconds: 5 }])).toEqual([expect.objectContaining({ id: 'late', senderFault: true })]);
 
