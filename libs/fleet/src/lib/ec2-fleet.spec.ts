@@ -93,7 +93,7 @@ describe('Ec2Fleet', () => {
     expect(input.LaunchTemplate).toBeUndefined();
   });
 
-  it('lists workers by stack tag and state across pages, with busy/free from their tag', async () => {
+  it('lists workers by stack tag and state across pages, with busy/free/stopping from their tag', async () => {
     ec2Mock
       .on(DescribeInstancesCommand)
       .resolvesOnce({
@@ -113,6 +113,7 @@ describe('Ec2Fleet', () => {
             Instances: [
               { InstanceId: 'i-3', State: { Name: 'running' }, Tags: [{ Key: 'ics:worker-state', Value: 'free' }] },
               { InstanceId: 'i-4', State: { Name: 'shutting-down' } },
+              { InstanceId: 'i-5', State: { Name: 'running' }, Tags: [{ Key: 'ics:worker-state', Value: 'stopping' }] },
             ],
           },
         ],
@@ -124,6 +125,8 @@ describe('Ec2Fleet', () => {
       ['i-2', 'pending', false, undefined],
       ['i-3', 'running', false, 'free'],
       ['i-4', 'terminating', false, undefined],
+      // Running, but its worker is leaving (a Spot notice, or idle): not a free worker.
+      ['i-5', 'terminating', false, 'stopping'],
     ]);
     const calls = ec2Mock.commandCalls(DescribeInstancesCommand);
     expect(calls.map((c) => c.args[0].input.NextToken)).toEqual([undefined, 'page-2']);

@@ -233,7 +233,9 @@ function toWorker(i: Instance): WorkerInstance | undefined {
   const workerState = (WORKER_STATES as readonly string[]).includes(tag ?? '') ? (tag as WorkerState) : undefined;
   return {
     id: i.InstanceId,
-    state,
+    // A worker that says it is stopping (idle, or handing back on a Spot notice) takes no more work: it
+    // is on its way out, as the local fleet counts it, not a free worker that would drain the backlog.
+    state: workerState === 'stopping' && state === 'running' ? 'terminating' : state,
     launchedAt: i.LaunchTime ?? new Date(),
     workerState,
     busy: workerState === 'busy',
