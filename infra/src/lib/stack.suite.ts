@@ -191,7 +191,7 @@ describe('user data and configuration', () => {
   const ssmParameters = Object.fromEntries(
     Object.values(template.findResources('AWS::SSM::Parameter')).map((r) => [
       r['Properties'].Name as string,
-      resolveValue(json, r['Properties'].Value),
+      resolveValue(json, r['Properties'].Value, { DomainName: 'images.example.org' }),
     ]),
   );
   /** An app's configuration as libs/platform reads it: every path of CONFIG_SSM_PATH, the unit's env winning. */
@@ -266,6 +266,7 @@ describe('user data and configuration', () => {
     expect(web.web.production).toBe(true);
     expect(web.web.apiKeysSecretId).toBe('ics/api-keys');
     expect(web.queues.webhook).toBe('https://sqs.eu-west-1.amazonaws.com/123456789012/ics-webhook');
+    expect(web.web.publicUrl).toBe('https://images.example.org');
     // No image link outlives the role session credentials that sign it.
     expect(web.web.imageUrlTtlSeconds).toBe(300);
     for (const app of ['launch-controller', 'monitor-controller']) {

@@ -86,6 +86,8 @@ export class ControlHost extends Construct {
         NODE_ENV: 'production',
         API_KEYS_SECRET_ID: `${name}/api-keys`,
         WEBHOOK_QUEUE_URL: queues.webhookQueue.queueUrl,
+        // The links in webhook deliveries: the address clients use, through the load balancer.
+        PUBLIC_URL: `https://${params.domainName.valueAsString}`,
         LAUNCH_CONTROLLER_URL: `http://127.0.0.1:${APP_PORTS['launch-controller']}`,
         // A presigned URL dies with the credentials that signed it: the web tier's role
         // session has at least 5 minutes left whenever the SDK uses it (it refreshes earlier).
