@@ -14,7 +14,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { EXIT, existingPath, parseCommandLine, runMain, UsageError, writeJsonOutput } from '@app/command-line';
 import { listImages, runLoad } from '@tools/loadgen';
-import { spawnNpmStart, type NpmStartRun } from '@tools/local-run';
+import { spawnNpmStart, waitForNpmStart } from '@tools/local-run';
 import { DATASET_DIR, WORKSPACE_ROOT } from '@tools/testing';
 
 const ENGINES = ['onnx', 'tfjs'] as const;
@@ -59,25 +59,13 @@ function workerColdStarts(fleetDir: string): number[] {
     .map((l) => (JSON.parse(l) as { coldStartMs: number }).coldStartMs);
 }
 
-/** Resolves with the web tier's URL once npm start says the service is running. */
-async function ready(run: NpmStartRun, timeoutMs: number): Promise<string> {
-  const until = Date.now() + timeoutMs;
-  for (;;) {
-    const url = /Upload page\s+(http:\/\/\S+?)\/?\s/.exec(run.output())?.[1];
-    if (url) return url;
-    const code = await Promise.race([run.exited, new Promise<'waiting'>((r) => setTimeout(() => r('waiting'), 200))]);
-    if (code !== 'waiting') throw new Error(`npm start exited (${code}) before it was ready:\n${run.output().slice(-3000)}`);
-    if (Date.now() > until) throw new Error(`npm start not ready within ${timeoutMs / 1000} s:\n${run.output().slice(-3000)}`);
-  }
-}
-
 async function runEngine(engine: string, imagesDir: string, count: number, startTimeoutMs: number): Promise<EngineRun> {
   const runDir = mkdtempSync(join(tmpdir(), `bench-classic-${engine}-`));
   const env: Record<string, string> = { PATH: process.env['PATH'] ?? '', HOME: process.env['HOME'] ?? '', PORT: '0', LOCAL_AWS_PORT: '0', LOCAL_RUN_DIR: runDir, INFERENCE_ENGINE: engine, ...(process.env['LOCAL_RUN_SKIP_BUILD'] ? { LOCAL_RUN_SKIP_BUILD: process.env['LOCAL_RUN_SKIP_BUILD'] } : {}) };
   const t0 = performance.now();
   const run = spawnNpmStart(['npm', 'start'], { cwd: WORKSPACE_ROOT, env });
   try {
-    const url = await ready(run, startTimeoutMs);
+    const url = await waitForNpmStart(run, startTimeoutMs);
     const startSeconds = (performance.now() - t0) / 1000;
     console.error(`${engine}: npm start ready at ${url} after ${startSeconds.toFixed(1)} s; sending ${count} classic requests`);
     const { report, results } = await runLoad({ url, imagesDir, concurrency: count, mode: 'classic', scaleInTimeoutMs: 0, progress: false, requestTimeoutMs: 600_000 });
