@@ -64,4 +64,35 @@ describe('WorkerLoop.handBackAll (a worker about to disappear)', () => {
     const checks = (await drain(r.monitorQueue, 3, 5000)).map(parseMonitorMessage);
     expect(checks.map((c) => c.session)).toEqual([worker.session, worker.session, worker.session]);
   }, 30_000);
+
+  it('hands back visible at once even while its own long poll is waiting (room to spare): none is swallowed by the leaving worker', async () => {
+    const sent = await enqueue(stack, photos(3));
+    const { classifier, waiting } = heldModel();
+    const r = stack.resources;
+    // Room for 3 more: the worker's next long poll is waiting on the launch queue when it is told to leave.
+    const worker = new WorkerLoop({
+      launchQueue: r.launchQueue,
+      monitorQueue: r.monitorQueue,
+      outputQueue: r.outputQueue,
+      inputBucket: r.inputBucket,
+      outputBucket: r.outputBucket,
+      classifier,
+      workerId: 'i-0fedcba9876543210',
+      settings: { pollWaitSeconds: 5, idleSeconds: 60, imageDeadlineSeconds: 300, livenessCheckSeconds: 1, prefetch: 6 },
+      log: recordingLogger().log,
+    });
+    const running = worker.run();
+    while (waiting.length < 3) await new Promise((res) => setTimeout(res, 20));
+
+    expect(await worker.handBackAll('spot interruption notice')).toBe(3);
+    // Not delayed, not taken by this worker's poll: every one waits for the next worker's receive.
+    expect(await r.launchQueue.depth()).toEqual({ visible: 3, inFlight: 0, delayed: 0 });
+    const again = await r.launchQueue.receive({ maxMessages: 10, waitSeconds: 0 });
+    expect(again.map((m) => parseLaunchMessage(m.body).imageId).sort()).toEqual(sent.map((m) => m.imageId).sort());
+    await r.launchQueue.deleteBatch(again.map((m) => m.receiptHandle));
+
+    waiting.forEach((release) => release());
+    expect(await running).toBe('stopped');
+    await drain(r.monitorQueue, 3, 3000);
+  }, 30_000);
 });
