@@ -48,14 +48,36 @@ function jpeg(size: number, seed: number): Buffer {
   return b;
 }
 
-/** One normal upload, as a browser or curl sends it (declared length); its answer time in ms. */
-async function normalUpload(url: string, seed: number): Promise<{ ms: number; status: number }> {
-  const body = new FormData();
-  body.append('images', new Blob([new Uint8Array(jpeg(NORMAL_BYTES, seed))], { type: 'image/jpeg' }), `normal-${seed}.jpg`);
+const partHead = (name: string) => `--${BOUNDARY}\r\nContent-Disposition: form-data; name="images"; filename="${name}"\r\nContent-Type: image/jpeg\r\n\r\n`;
+
+/**
+ * One normal upload, as a browser or curl sends it (declared length); its
+ * answer time in ms. Over node:http, which reads an answer that comes before
+ * the body is sent (a refusal), where fetch may only report a broken pipe.
+ */
+function normalUpload(url: string, seed: number): Promise<{ ms: number; status: number }> {
+  const body = Buffer.concat([Buffer.from(partHead(`normal-${seed}.jpg`)), jpeg(NORMAL_BYTES, seed), Buffer.from(`\r\n--${BOUNDARY}--\r\n`)]);
+  const { port } = new URL(url);
   const started = performance.now();
-  const res = await fetch(`${url}/api/images`, { method: 'POST', body });
-  await res.arrayBuffer();
-  return { ms: performance.now() - started, status: res.status };
+  return new Promise((resolve) => {
+    const req = request({
+      host: '127.0.0.1',
+      port,
+      method: 'POST',
+      path: '/api/images',
+      headers: { 'content-type': `multipart/form-data; boundary=${BOUNDARY}`, 'content-length': String(body.length) },
+    });
+    let answered = false;
+    req.on('response', (res) => {
+      answered = true;
+      res.resume();
+      res.on('end', () => resolve({ ms: performance.now() - started, status: res.statusCode ?? 0 }));
+    });
+    req.on('error', () => {
+      if (!answered) resolve({ ms: performance.now() - started, status: 0 });
+    });
+    req.end(body);
+  });
 }
 
 interface SlowOutcome {
@@ -82,7 +104,7 @@ function slowUpload(url: string, i: number, declared: number): Promise<SlowOutco
       sent += b.length;
       req.write(b);
     };
-    send(Buffer.from(`--${BOUNDARY}\r\nContent-Disposition: form-data; name="images"; filename="slow-${i}.jpg"\r\nContent-Type: image/jpeg\r\n\r\n`));
+    send(Buffer.from(partHead(`slow-${i}.jpg`)));
     send(jpeg(12, i));
     const per = Math.max(1, Math.round((RATE * TICK_MS) / 1000));
     const timer = setInterval(() => send(Buffer.alloc(per, 7)), TICK_MS);
