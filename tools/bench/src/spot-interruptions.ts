@@ -1,14 +1,16 @@
 /**
- * `npx tsx --tsconfig tsconfig.base.json tools/bench/src/spot-interruptions.ts [--interrupt-seconds 12] [--time-scale 12] [--json OUT]`
+ * `npx tsx --tsconfig tsconfig.base.json tools/bench/src/spot-interruptions.ts [--interrupt-seconds 20] [--time-scale 12] [--rounds 3] [--max-workers 2] [--json OUT]`
  *
  * Spot workers interrupted under load, through the whole local system: `npm start`
  * with LOCAL_FLEET=ec2 WORKER_CAPACITY=spot EC2_SPOT_INTERRUPT_SECONDS EC2_TIME_SCALE
  * (the EC2 stand-in serves each Spot instance's interruption notice on its metadata
  * service that many seconds after it runs, and ends the instance two scaled minutes
- * later), and the classic load (one request per image, all at once). Prints:
+ * later), and the classic load (one request per image, all at once; `--rounds` times in a row). Prints:
  * - each instance's InstanceLifecycle as DescribeInstances shows it (spot);
  * - for each worker that saw a notice: the images it held and handed back, and how
- *   long after its notice the last of them was answered (goal: within 10 s);
+ *   long after its notice (served by the stand-in) the last of them was answered (goal:
+ *   within 10 s), with the timeline in between: notice seen, images handed back, worker
+ *   gone, and for each worker that answered them when it was launched and began polling;
  * - every image answered once (one answer per request, one stored result per image).
  * Too slow for the test suite (instances boot, load the model and are interrupted on
  * a real clock); the hand-back itself is unit-tested in the worker and the monitor.
@@ -27,7 +29,10 @@ const values = parseCommandLine({
   summary:
     'Spot workers interrupted mid-batch under the classic load (LOCAL_FLEET=ec2 WORKER_CAPACITY=spot npm start): lifecycle, hand-backs, time from each notice to the last handed-back image answered, answers per image.',
   flags: {
-    'interrupt-seconds': { type: 'string', description: 'EC2_SPOT_INTERRUPT_SECONDS: a Spot instance is interrupted this long after it runs', default: '12', number: { min: 0 } },
+    // Longer than a worker's cold start on a busy machine (6-13 s at a load of 20 on 2 cores), so that each
+    // worker is interrupted while it works, not while it still loads the model.
+    'interrupt-seconds': { type: 'string', description: 'EC2_SPOT_INTERRUPT_SECONDS: a Spot instance is interrupted this long after it runs', default: '20', number: { min: 0 } },
+    rounds: { type: 'string', description: 'the images are sent this many times, one round after the other (a load that lasts across interruptions)', default: '3', number: { integer: true, min: 1 } },
     'time-scale': { type: 'string', description: "EC2_TIME_SCALE: EC2's two-minute notice runs this many times faster", default: '12', number: { min: 0.001 } },
     images: { type: 'string', value: 'DIR', description: 'the images sent, one request each', default: SMALL_IMAGES_DIR },
     model: { type: 'string', value: 'DIR', description: 'MODEL_DIR of the workers ("default": the default model)', default: MODEL_DIR },
@@ -42,7 +47,15 @@ interface LogLine {
   msg: string;
   imageId?: string;
   handedBack?: number;
+  terminateAt?: string;
 }
+
+/** EC2's two minutes of warning, as the stand-in scales them. */
+const NOTICE_MS = 120_000;
+
+/** Seconds from `from` to `to` (epoch ms), one decimal; undefined when either is unknown. */
+const secondsBetween = (from: number | undefined, to: number | undefined) =>
+  from === undefined || to === undefined ? undefined : Math.round((to - from) / 100) / 10;
 
 /** Each instance worker's log lines (JSON), by instance id. */
 function workerLogs(fleetDir: string): Map<string, LogLine[]> {
@@ -114,20 +127,29 @@ runMain('spot-interruptions', async () => {
     const ec2 = new EC2Client({ region: 'us-east-1', endpoint, credentials: { accessKeyId: 'watcher', secretAccessKey: 'watcher' } });
 
     const started = Date.now();
-    const load = await runLoad({ url: webUrl, imagesDir, concurrency: listImages(imagesDir).length, mode: 'classic', scaleInTimeoutMs: 0, progress: false, requestTimeoutMs: 600_000 });
+    const loads = [];
+    for (let round = 0; round < Number(values.rounds); round++) {
+      loads.push(await runLoad({ url: webUrl, imagesDir, concurrency: listImages(imagesDir).length, mode: 'classic', scaleInTimeoutMs: 0, progress: false, requestTimeoutMs: 600_000 }));
+    }
     // Every instance ended (interrupted, or idle after the load), so that every log is complete.
     await until('every instance terminated', async () => (await describeAll(ec2)).every((i) => i.State?.Name === 'terminated'), 300_000);
     const instances = await describeAll(ec2);
     const logs = workerLogs(join(runDir, 'fleet'));
 
     const result = async (imageId: string): Promise<ImageResult> => (await (await fetch(`${webUrl}/api/images/${imageId}`)).json()) as ImageResult;
+    const timeScale = Number(env['EC2_TIME_SCALE']);
+    const polling = (id: string | undefined) => (logs.get(id ?? '') ?? []).find((l) => l.msg === 'polling the launch queue')?.time;
     const workers = [];
     for (const i of instances) {
       const lines = logs.get(i.InstanceId ?? '') ?? [];
       const notice = lines.find((l) => l.msg === 'Spot interruption notice');
+      // When the stand-in began to serve the notice: two scaled minutes before the termination it names
+      // (the worker sees it at its next metadata poll).
+      const servedAt = notice?.terminateAt ? Date.parse(notice.terminateAt) - NOTICE_MS / timeScale : notice?.time;
       const handedBackIds = notice ? lines.filter((l) => l.time >= notice.time && l.msg === 'image handed back after a passing failure' && l.imageId).map((l) => l.imageId as string) : [];
       const answers = await Promise.all(handedBackIds.map(result));
-      const answeredAfterMs = answers.map((a) => (a.completedAt ? Date.parse(a.completedAt) - (notice as LogLine).time : Infinity));
+      const answeredAt = answers.map((a) => (a.completedAt ? Date.parse(a.completedAt) : Infinity));
+      const answeredBy = [...new Set(answers.map((a) => a.producedBy))];
       workers.push({
         instanceId: i.InstanceId,
         instanceLifecycle: i.InstanceLifecycle ?? 'on-demand',
@@ -135,23 +157,35 @@ runMain('spot-interruptions', async () => {
         imagesClassified: lines.filter((l) => l.msg === 'image classified').length,
         noticeSeenAt: notice ? new Date(notice.time).toISOString() : undefined,
         handedBack: handedBackIds.length,
-        handedBackAnsweredBy: [...new Set(answers.map((a) => a.producedBy))],
-        lastHandedBackAnsweredSecondsAfterNotice: answeredAfterMs.length ? Math.round(Math.max(...answeredAfterMs) / 100) / 10 : undefined,
+        handedBackAnsweredBy: answeredBy,
+        lastHandedBackAnsweredSecondsAfterNotice: answeredAt.length ? secondsBetween(servedAt, Math.max(...answeredAt)) : undefined,
+        // Where the time from the notice to the last answer goes, each in seconds after the notice was served.
+        timeline: notice && {
+          seen: secondsBetween(servedAt, notice.time),
+          handedBack: secondsBetween(servedAt, lines.find((l) => l.msg === 'every image held handed back')?.time),
+          exited: secondsBetween(servedAt, lines.at(-1)?.time),
+          answeredBy: answeredBy.map((id) => {
+            const by = instances.find((x) => x.InstanceId === id);
+            return { instanceId: id, launched: secondsBetween(servedAt, by?.LaunchTime?.getTime()), polling: secondsBetween(servedAt, polling(id)) };
+          }),
+          firstAnswer: answeredAt.length ? secondsBetween(servedAt, Math.min(...answeredAt)) : undefined,
+        },
       });
     }
     const interrupted = workers.filter((w) => w.noticeSeenAt);
     const figures = {
-      images: load.report.requests,
-      answered: load.report.succeeded,
-      failed: load.report.failed,
-      distinctImagesAnswered: new Set(load.results.filter((r) => r.ok).map((r) => r.name)).size,
+      images: loads.reduce((n, l) => n + l.report.requests, 0),
+      answered: loads.reduce((n, l) => n + l.report.succeeded, 0),
+      failed: loads.reduce((n, l) => n + l.report.failed, 0),
+      // Each round sends every file once: a file answered twice in a round would show here.
+      distinctImagesAnswered: loads.reduce((n, l) => n + new Set(l.results.filter((r) => r.ok).map((r) => r.name)).size, 0),
       wallSeconds: Math.round((Date.now() - started) / 100) / 10,
       instances: workers.length,
       spotInstances: workers.filter((w) => w.instanceLifecycle === 'spot').length,
       interrupted: interrupted.length,
       interruptedMidBatch: interrupted.filter((w) => w.handedBack > 0).length,
       worstSecondsFromNoticeToLastHandedBackAnswer: Math.max(0, ...interrupted.map((w) => w.lastHandedBackAnsweredSecondsAfterNotice ?? 0)),
-      settings: { EC2_SPOT_INTERRUPT_SECONDS: env['EC2_SPOT_INTERRUPT_SECONDS'], EC2_TIME_SCALE: env['EC2_TIME_SCALE'], MAX_WORKERS: env['MAX_WORKERS'], model: values.model },
+      settings: { EC2_SPOT_INTERRUPT_SECONDS: env['EC2_SPOT_INTERRUPT_SECONDS'], EC2_TIME_SCALE: env['EC2_TIME_SCALE'], MAX_WORKERS: env['MAX_WORKERS'], model: values.model, rounds: Number(values.rounds) },
       workers,
     };
     console.log(JSON.stringify(figures, null, 2));
