@@ -51,7 +51,7 @@ export class AwsResources {
   }
 
   /** Removes abandoned queues subscribed to the results topic (see SubscribedQueue.sweep). */
-  async sweepResultQueues(o: { prefix: string; abandonedAfterSeconds: number; keepUrl?: string; now?: () => number }): Promise<string[]> {
+  async sweepResultQueues(o: { prefix: string; abandonedAfterSeconds: number; keepArn?: string; now?: () => number }): Promise<string[]> {
     if (!this.outputTopic) return [];
     return SubscribedQueue.sweep(this.clients.sqs, this.outputTopic, o);
   }

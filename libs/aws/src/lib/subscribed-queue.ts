@@ -2,7 +2,7 @@ import {
   CreateQueueCommand,
   DeleteQueueCommand,
   GetQueueAttributesCommand,
-  ListQueuesCommand,
+  GetQueueUrlCommand,
   ListQueueTagsCommand,
   SetQueueAttributesCommand,
   TagQueueCommand,
@@ -37,7 +37,9 @@ const seconds = (ms: number) => String(Math.floor(ms / 1000));
  * at shutdown (unsubscribed, then deleted). A process that dies without
  * removing its queue leaves it behind: its last-seen tag stops moving, and any
  * other owner's sweep removes it once that is older than the abandonment
- * bound; until then, retention bounds what it holds.
+ * bound; until then, retention bounds what it holds. Every call is on the
+ * topic or on queues of the owner's name prefix, so IAM can bound an owner to
+ * both.
  */
 export class SubscribedQueue {
   private constructor(
@@ -82,28 +84,34 @@ export class SubscribedQueue {
   }
 
   /**
-   * Removes every queue named with `prefix` (but `keepUrl`) whose last-seen tag
-   * is older than `abandonedAfterSeconds` (or missing): its subscriptions to the
-   * topic, then the queue. Returns the URLs removed. One queue's failure does
-   * not stop the others'; the first is rethrown at the end.
+   * Removes the queues subscribed to the topic whose names start with `prefix`
+   * (but `keepArn`) and whose last-seen tag is older than
+   * `abandonedAfterSeconds` (or missing): the subscription, then the queue. A
+   * subscription whose queue is gone is removed too. Found through the topic's
+   * subscriptions, so that the caller needs no account-wide ListQueues. Returns
+   * the queue ARNs removed. One queue's failure does not stop the others'; the
+   * first is rethrown at the end.
    */
   static async sweep(
     sqs: SQSClient,
     topic: Topic,
-    o: { prefix: string; abandonedAfterSeconds: number; keepUrl?: string; now?: () => number },
+    o: { prefix: string; abandonedAfterSeconds: number; keepArn?: string; now?: () => number },
   ): Promise<string[]> {
     const cutoff = (o.now ?? Date.now)() / 1000 - o.abandonedAfterSeconds;
     const removed: string[] = [];
     let failure: unknown;
-    for (const url of await listQueues(sqs, o.prefix)) {
-      if (url === o.keepUrl) continue;
+    for (const s of await topic.subscriptions()) {
+      const name = /^arn:[^:]+:sqs:[^:]+:\d+:([A-Za-z0-9_-]+)$/.exec(s.endpoint)?.[1];
+      if (!name?.startsWith(o.prefix) || s.endpoint === o.keepArn) continue;
       try {
-        const tags = await call('sqs.ListQueueTags', () => sqs.send(new ListQueueTagsCommand({ QueueUrl: url })));
-        const lastSeen = Number(tags.Tags?.[LAST_SEEN_TAG] ?? 0);
-        if (lastSeen >= cutoff) continue;
-        for (const s of await topic.subscriptionsOf(await arnOf(sqs, url))) await topic.unsubscribe(s);
-        await deleteQueue(sqs, url);
-        removed.push(url);
+        const url = await urlOf(sqs, name);
+        if (url) {
+          const tags = await call('sqs.ListQueueTags', () => sqs.send(new ListQueueTagsCommand({ QueueUrl: url })));
+          if (Number(tags.Tags?.[LAST_SEEN_TAG] ?? 0) >= cutoff) continue;
+        }
+        await topic.unsubscribe(s.arn);
+        if (url) await deleteQueue(sqs, url);
+        removed.push(s.endpoint);
       } catch (err) {
         // Deleted meanwhile (by its owner, or another sweep): nothing left to do.
         if (!(err instanceof NotFoundError)) failure ??= err;
@@ -111,6 +119,16 @@ export class SubscribedQueue {
     }
     if (failure) throw failure;
     return removed;
+  }
+}
+
+/** The queue's URL, or undefined when there is no such queue. */
+async function urlOf(sqs: SQSClient, name: string): Promise<string | undefined> {
+  try {
+    return (await call('sqs.GetQueueUrl', () => sqs.send(new GetQueueUrlCommand({ QueueName: name })))).QueueUrl;
+  } catch (err) {
+    if (err instanceof NotFoundError) return undefined;
+    throw err;
   }
 }
 
@@ -127,17 +145,6 @@ async function deleteQueue(sqs: SQSClient, url: string): Promise<void> {
   } catch (err) {
     if (!(err instanceof NotFoundError)) throw err;
   }
-}
-
-async function listQueues(sqs: SQSClient, prefix: string): Promise<string[]> {
-  const urls: string[] = [];
-  let token: string | undefined;
-  do {
-    const out = await call('sqs.ListQueues', () => sqs.send(new ListQueuesCommand({ QueueNamePrefix: prefix, NextToken: token, MaxResults: 1000 })));
-    urls.push(...(out.QueueUrls ?? []));
-    token = out.NextToken;
-  } while (token);
-  return urls;
 }
 
 /** The queue policy: the topic (and nothing else through this statement) may send to the queue; TLS only, as the stack's queues. */

@@ -1,4 +1,4 @@
-import { GetQueueAttributesCommand, ListQueuesCommand, ListQueueTagsCommand } from '@aws-sdk/client-sqs';
+import { DeleteQueueCommand, GetQueueAttributesCommand, ListQueuesCommand, ListQueueTagsCommand } from '@aws-sdk/client-sqs';
 import { loadConfig, type AppConfig } from '@app/config';
 import { startLocalAws, LOCAL_CREDENTIALS, type LocalAws } from '@tools/local-aws';
 import { AwsResources } from './aws-resources';
@@ -79,19 +79,26 @@ describe('results topic: publish to SNS, one subscribed queue per process (again
     const gone = await resources.subscribeToResults({ name: 'sweep-gone', retentionSeconds: 600, now });
     const alive = await resources.subscribeToResults({ name: 'sweep-alive', retentionSeconds: 600, now });
     const self = await resources.subscribeToResults({ name: 'sweep-self', retentionSeconds: 600, now });
+    // A queue deleted without its subscription (an owner that died between the two): the subscription goes.
+    const dangling = await resources.subscribeToResults({ name: 'sweep-dangling', retentionSeconds: 600, now });
+    await clients.sqs.send(new DeleteQueueCommand({ QueueUrl: dangling.queue.url }));
+    const other = await resources.subscribeToResults({ name: 'other-prefix', retentionSeconds: 600, now });
     clock += 10 * 60_000;
     await alive.touch();
     const tags = await clients.sqs.send(new ListQueueTagsCommand({ QueueUrl: alive.queue.url }));
     expect(tags.Tags?.[LAST_SEEN_TAG]).toBe(String(clock / 1000));
     clock += 6 * 60_000;
 
-    const removed = await resources.sweepResultQueues({ prefix: 'sweep-', abandonedAfterSeconds: 15 * 60, keepUrl: self.queue.url, now });
-    expect(removed).toEqual([gone.queue.url]);
+    const removed = await resources.sweepResultQueues({ prefix: 'sweep-', abandonedAfterSeconds: 15 * 60, keepArn: self.queueArn, now });
+    expect(removed.sort()).toEqual([gone.queueArn, dangling.queueArn].sort());
     expect(await topic.subscriptionsOf(gone.queueArn)).toEqual([]);
+    expect(await topic.subscriptionsOf(dangling.queueArn)).toEqual([]);
+    expect(await topic.subscriptionsOf(other.queueArn)).toEqual([other.subscriptionArn]);
     expect(await queueNames('sweep-')).toEqual(['sweep-alive', 'sweep-self']);
     await topic.send('after the sweep');
     expect(await bodies(alive, 1)).toEqual(['after the sweep']);
     await alive.remove();
     await self.remove();
+    await other.remove();
   });
 });

@@ -81,15 +81,20 @@ export class Topic implements MessageSink {
     await call('sns.Unsubscribe', () => this.sns.send(new UnsubscribeCommand({ SubscriptionArn: subscriptionArn })));
   }
 
-  /** The subscriptions that deliver to this queue (every page of the topic's list). */
-  async subscriptionsOf(queueArn: string): Promise<string[]> {
-    const found: string[] = [];
+  /** Every subscription of the topic (every page of its list): its ARN and endpoint (for SQS, the queue's ARN). */
+  async subscriptions(): Promise<{ arn: string; endpoint: string }[]> {
+    const found: { arn: string; endpoint: string }[] = [];
     let token: string | undefined;
     do {
       const out = await call('sns.ListSubscriptionsByTopic', () => this.sns.send(new ListSubscriptionsByTopicCommand({ TopicArn: this.arn, NextToken: token })));
-      for (const s of out.Subscriptions ?? []) if (s.Endpoint === queueArn && s.SubscriptionArn) found.push(s.SubscriptionArn);
+      for (const s of out.Subscriptions ?? []) if (s.SubscriptionArn && s.Endpoint) found.push({ arn: s.SubscriptionArn, endpoint: s.Endpoint });
       token = out.NextToken;
     } while (token);
     return found;
+  }
+
+  /** The subscriptions that deliver to this queue. */
+  async subscriptionsOf(queueArn: string): Promise<string[]> {
+    return (await this.subscriptions()).filter((s) => s.endpoint === queueArn).map((s) => s.arn);
   }
 }

@@ -80,8 +80,8 @@ export class ResultsInbox {
   /** One sweep; never throws (a failure is logged and the next round tries again). */
   private async sweep(): Promise<void> {
     try {
-      const removed = await this.aws.sweepResultQueues({ prefix: this.prefix, abandonedAfterSeconds: ABANDONED_AFTER_SECONDS, keepUrl: this.queue.url });
-      for (const url of removed) this.logger.log(`removed the queue of a web tier that is gone: ${url}`);
+      const removed = await this.aws.sweepResultQueues({ prefix: this.prefix, abandonedAfterSeconds: ABANDONED_AFTER_SECONDS, keepArn: this.own?.queueArn });
+      for (const arn of removed) this.logger.log(`removed the queue of a web tier that is gone: ${arn}`);
     } catch (err) {
       this.logger.warn(`sweep of abandoned tier queues failed (tried again in ${TOUCH_SECONDS} s): ${(err as Error).message}`);
     } finally {
