@@ -1,4 +1,4 @@
-import { Injectable, Logger } from '@nestjs/common';
+import { Injectable, Logger, type OnModuleInit } from '@nestjs/common';
 import { AppConfig, ConfigError } from '@app/config';
 import { isTenant } from '@app/contracts';
 
@@ -27,18 +27,29 @@ export function parseWebhookSecrets(entries: string[]): Map<string, Buffer> {
   return secrets;
 }
 
-/** Each tenant's webhook signing secret (WEBHOOK_SECRETS), checked when the app starts. */
+/**
+ * Each tenant's webhook signing secret (WEBHOOK_SECRETS), checked when the app
+ * starts: in onModuleInit rather than the constructor, so that a bad entry
+ * stops the start like any configuration error (one line, exit 2) instead of
+ * failing Nest's dependency injection.
+ */
 @Injectable()
-export class WebhookSecrets {
+export class WebhookSecrets implements OnModuleInit {
   private readonly logger = new Logger(WebhookSecrets.name);
-  private readonly secrets: Map<string, Buffer>;
+  private secrets?: Map<string, Buffer>;
 
-  constructor(config: AppConfig) {
-    this.secrets = parseWebhookSecrets(config.web.webhookSecrets);
-    if (this.secrets.size > 0) this.logger.log(`webhook secrets of ${this.secrets.size} tenant(s) loaded`);
+  constructor(private readonly config: AppConfig) {}
+
+  onModuleInit(): void {
+    const secrets = this.load();
+    if (secrets.size > 0) this.logger.log(`webhook secrets of ${secrets.size} tenant(s) loaded`);
   }
 
   secretOf(tenant: string): Buffer | undefined {
-    return this.secrets.get(tenant);
+    return this.load().get(tenant);
+  }
+
+  private load(): Map<string, Buffer> {
+    return (this.secrets ??= parseWebhookSecrets(this.config.web.webhookSecrets));
   }
 }

@@ -92,6 +92,15 @@ describe('webhooks', () => {
       web = await startWebApp(stack, env);
     });
 
+    it('does not start with a malformed WEBHOOK_SECRETS, naming the entry, never the secret', async () => {
+      const failed = await startWebApp(stack, { ...env, WEBHOOK_SECRETS: 'alpha=too-short-secret' }).then(
+        (app) => app.close().then(() => undefined),
+        (err: unknown) => err as Error,
+      );
+      expect(failed?.message).toMatch(/WEBHOOK_SECRETS: entry 1 of 1 \(tenant alpha\) has 16 bytes/);
+      expect(failed?.message).not.toContain('too-short-secret');
+    });
+
     it('refuses a callbackUrl of a tenant without a webhook secret (400, nothing stored)', async () => {
       const res = await createBatch(KEY_B, { callbackUrl: `${receiver.url}/b` });
       expect(res.status).toBe(400);
