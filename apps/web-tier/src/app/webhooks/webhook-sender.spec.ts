@@ -3,8 +3,10 @@ import type { AddressInfo } from 'node:net';
 import type { LookupAddress } from 'node:dns';
 import { ConfigError } from '@app/config';
 import { isForbiddenAddress } from './forbidden-addresses';
-import { callbackUrlProblem } from './webhook-policy';
-import { parseWebhookSecrets } from './webhook-secrets';
+import { BadRequestException } from '@nestjs/common';
+import { PendingWebhookBatches } from './pending-webhook-batches';
+import { callbackUrlProblem, WebhookPolicy } from './webhook-policy';
+import { parseWebhookSecrets, WebhookSecrets } from './webhook-secrets';
 import { WebhookSender, type Resolver } from './webhook-sender';
 import type { WebhookDelivery } from './webhook-delivery';
 
@@ -50,6 +52,23 @@ describe('callbackUrl rules', () => {
     for (const url of ['https://127.0.0.1/x', 'https://[::1]:8443/x', 'https://169.254.169.254/latest', 'https://10.0.0.8/x', 'https://localhost/x', 'https://a.localhost/x']) {
       expect(callbackUrlProblem(url, true)).toMatch(/private address/);
     }
+  });
+});
+
+describe('WebhookPolicy (creating a batch)', () => {
+  const policy = (production: boolean, webhookQueue?: string) => {
+    const config = { web: { production, webhookSecrets: [`alpha=${'a'.repeat(32)}`] }, queues: { webhook: webhookQueue } } as never;
+    return new WebhookPolicy(config, new WebhookSecrets(config), new PendingWebhookBatches());
+  };
+
+  it('answers 400 with the reason: not https or a private address in production, no secret, webhooks off', () => {
+    const prod = policy(true, 'https://sqs.example/q');
+    expect(() => prod.check('alpha', 'https://hooks.example.com/x')).not.toThrow();
+    expect(() => prod.check('alpha', 'http://hooks.example.com/x')).toThrow(new BadRequestException('callbackUrl must use https'));
+    expect(() => prod.check('alpha', 'https://169.254.169.254/latest')).toThrow(/private address/);
+    expect(() => prod.check('beta', 'https://hooks.example.com/x')).toThrow(/tenant beta has no webhook secret/);
+    expect(() => policy(false).check('alpha', 'http://127.0.0.1:1/x')).toThrow(/webhooks are not configured/);
+    expect(() => policy(false).check('alpha', undefined)).not.toThrow();
   });
 });
 
