@@ -1,6 +1,16 @@
 import type { Config } from 'jest';
 import { getJestProjectsAsync } from '@nx/jest';
 
+/**
+ * Every project's tests in one Jest run (`npm test` runs it through the workspace's `test` target):
+ * one set of workers serves all projects, where a Jest per project would start its own CLI and
+ * workers and load ts-jest, Nest and the AWS SDK again for each (measured: about 5 CPU-s a project).
+ */
 export default async (): Promise<Config> => ({
   projects: await getJestProjectsAsync(),
+  // A bound for a loaded 2-core machine, not the expected time: tests wait on events, and one that hangs still fails.
+  testTimeout: 30_000,
+  // More workers than cores: many spec files spend most of their time waiting on a child process,
+  // a browser or a long poll, and a waiting worker must not keep a core idle.
+  maxWorkers: 4,
 });
