@@ -1,6 +1,7 @@
 import { Injectable } from '@nestjs/common';
 import { AppConfig } from '@app/config';
 import type { Request } from 'express';
+import { MetricsService } from '../ops/metrics.service';
 import { InFlightLimits } from './in-flight-limits';
 
 /** How long a client refused by a cap is told to wait, seconds. */
@@ -27,22 +28,23 @@ export class ClientLimits {
   private readonly uploads: InFlightLimits;
   private readonly waiting: InFlightLimits;
 
-  constructor(config: AppConfig) {
+  constructor(config: AppConfig, metrics: MetricsService) {
     const w = config.web;
+    const count = (what: string, scope: string) => () => metrics.clientLimited.inc({ what, scope });
     this.uploads = new InFlightLimits(
       'uploads',
       [
-        { scope: 'per client address', max: w.uploadsPerIpMax },
-        { scope: 'per tenant', max: w.uploadsPerTenantMax },
+        { scope: 'per client address', max: w.uploadsPerIpMax, refused: count('uploads', 'address') },
+        { scope: 'per tenant', max: w.uploadsPerTenantMax, refused: count('uploads', 'tenant') },
       ],
       LIMITED_RETRY_AFTER_SECONDS,
     );
     this.waiting = new InFlightLimits(
       'open event streams and classic requests',
       [
-        { scope: 'per client address', max: w.waitingConnectionsPerIpMax },
-        { scope: 'per tenant', max: w.waitingConnectionsPerTenantMax },
-        { scope: 'in all', max: w.waitingConnectionsMax },
+        { scope: 'per client address', max: w.waitingConnectionsPerIpMax, refused: count('waiting', 'address') },
+        { scope: 'per tenant', max: w.waitingConnectionsPerTenantMax, refused: count('waiting', 'tenant') },
+        { scope: 'in all', max: w.waitingConnectionsMax, refused: count('waiting', 'all') },
       ],
       LIMITED_RETRY_AFTER_SECONDS,
     );

@@ -1,5 +1,6 @@
 import { Module } from '@nestjs/common';
 import { AwsModule } from '@app/aws';
+import { WebMetricsModule } from '../ops/metrics.module';
 import { ApiKeys } from './api-keys';
 import { ClientLimits } from './client-limits';
 import { IdempotencyStore } from './idempotency';
@@ -9,7 +10,7 @@ import { IdempotencyStore } from './idempotency';
  * what one client may hold open (uploads, event streams and classic requests).
  */
 @Module({
-  imports: [AwsModule],
+  imports: [AwsModule, WebMetricsModule],
   providers: [ApiKeys, IdempotencyStore, ClientLimits],
   exports: [ApiKeys, IdempotencyStore, ClientLimits],
 })

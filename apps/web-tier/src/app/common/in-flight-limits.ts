@@ -6,6 +6,8 @@ export interface InFlightCap {
   /** Said in the 429's message: "per client address", "per tenant", "in all". */
   scope: string;
   max: number;
+  /** Told of each request this cap refuses (for metrics). */
+  refused?: () => void;
 }
 
 /**
@@ -32,6 +34,7 @@ export class InFlightLimits {
     this.caps.forEach((cap, i) => {
       const now = this.counts[i].get(keys[i]) ?? 0;
       if (now >= cap.max) {
+        cap.refused?.();
         throw new HttpException(
           errorBody(HttpStatus.TOO_MANY_REQUESTS, `too many ${this.what} at once: at most ${cap.max} ${cap.scope}; try again in ${this.retryAfterSeconds} s`, {
             retryAfterSeconds: this.retryAfterSeconds,

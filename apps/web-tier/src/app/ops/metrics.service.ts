@@ -72,6 +72,19 @@ export class MetricsService {
     registers: [this.registry],
   });
 
+  readonly uploadsTooSlow = new Counter({
+    name: 'ics_web_uploads_too_slow_total',
+    help: 'Upload bodies cut with 408: slower than UPLOAD_MIN_BYTES_PER_SECOND over a window',
+    registers: [this.registry],
+  });
+
+  readonly clientLimited = new Counter({
+    name: 'ics_web_client_limited_total',
+    help: 'Requests refused with 429 by a cap on what clients hold open, by what (uploads, waiting) and scope (address, tenant, all)',
+    labelNames: ['what', 'scope'] as const,
+    registers: [this.registry],
+  });
+
   readonly sseStreams = new Gauge({
     name: 'ics_web_sse_streams',
     help: 'Event streams open now',

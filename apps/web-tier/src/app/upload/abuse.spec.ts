@@ -60,11 +60,12 @@ function openUpload(url: string, headers: Record<string, string> = {}, path = '/
   };
 }
 
+/** A value from /metrics; `name` may carry labels, as the page writes them: `x_total{what="uploads"}`. */
 async function metric(web: WebApp, name: string): Promise<number> {
   const text = await (await fetch(`${web.url}/metrics`, { headers: { 'x-api-key': KEY_A } })).text();
-  const m = new RegExp(`^${name} (\\d+)`, 'm').exec(text);
-  if (!m) throw new Error(`${name} not in /metrics`);
-  return Number(m[1]);
+  const line = text.split('\n').find((l) => l.startsWith(`${name} `));
+  if (!line) throw new Error(`${name} not in /metrics`);
+  return Number(line.slice(name.length + 1));
 }
 
 describe('upload and stream abuse', () => {
@@ -121,6 +122,33 @@ describe('upload and stream abuse', () => {
     expect(await counts(stack.resources)).toEqual({ objects: 1, messages: 1 });
     expect(await metric(web, 'ics_web_upload_reserved_bytes')).toBe(0);
     expect(await metric(web, 'ics_web_upload_buffered_bytes')).toBe(0);
+    expect(await metric(web, 'ics_web_uploads_too_slow_total')).toBe(4);
+  });
+
+  it('a body that grows past the memory left gets 503 mid-body and leaves nothing stored; the others go through', async () => {
+    // Room for two whole files and the third's first 64 KiB.
+    web = await startWebApp(stack, { MAX_FILE_BYTES: String(MiB), UPLOAD_MAX_BYTES_IN_FLIGHT: String(2 * MiB + 64 * 1024) });
+    const ups = Array.from({ length: 2 }, () => openUpload(web?.url ?? ''));
+    open.push(...ups);
+    // Both fit their whole need (1 MiB each) at the start, and each holds 64 KiB.
+    for (const u of ups) u.write(Buffer.concat([Buffer.from(partHead('grow.jpg')), jpeg(12)]));
+    await eventually(async () => (await metric(web as WebApp, 'ics_web_upload_reserved_bytes')) === 2 * 64 * 1024);
+    const third = openUpload(web.url);
+    open.push(third);
+    third.write(Buffer.concat([Buffer.from(partHead('third.jpg')), jpeg(12)]));
+    await eventually(async () => (await metric(web as WebApp, 'ics_web_upload_reserved_bytes')) === 3 * 64 * 1024);
+    // The first two grow to 1 MiB each: the cap is full, and the third cannot grow.
+    for (const u of ups) u.write(Buffer.alloc(600_000, 3));
+    await eventually(async () => (await metric(web as WebApp, 'ics_web_upload_reserved_bytes')) === 2 * MiB + 64 * 1024);
+    third.write(Buffer.alloc(200_000, 3));
+    const refused = await third.answer;
+    expect(refused.status).toBe(503);
+    expect(refused.headers['retry-after']).toBe('2');
+    expect(JSON.parse(refused.body).message).toBe('busy: uploads already hold 2.1 MiB of 2.1 MiB in memory; try again in 2 s');
+    for (const u of ups) u.end(lastBoundary);
+    expect((await Promise.all(ups.map((u) => u.answer))).map((a) => a.status)).toEqual([202, 202]);
+    expect(await counts(stack.resources)).toEqual({ objects: 2, messages: 2 });
+    expect(await metric(web, 'ics_web_upload_reserved_bytes')).toBe(0);
   });
 
   describe('caps per client address, per tenant and in all', () => {
@@ -157,6 +185,7 @@ describe('upload and stream abuse', () => {
         message: 'too many uploads at once: at most 2 per client address; try again in 5 s',
         retryAfterSeconds: 5,
       });
+      expect(await metric(web, 'ics_web_client_limited_total{what="uploads",scope="address"}')).toBe(1);
 
       const otherAddress = openUpload(url, client('10.0.0.2'));
       open.push(otherAddress);

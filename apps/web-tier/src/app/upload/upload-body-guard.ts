@@ -19,9 +19,14 @@ export class UploadBodyGuard {
     private readonly res: Response,
     reservation: Reservation,
     rule: BodyRateRule,
+    /** Told when the body is cut for its pace (for metrics). */
+    tooSlow: () => void = () => undefined,
   ) {
     this.watch = new SlowBodyWatch(req, rule, {
-      onSlow: (message) => this.stopWith(new RequestTimeoutException(message)),
+      onSlow: (message) => {
+        tooSlow();
+        this.stopWith(new RequestTimeoutException(message));
+      },
       onBytes: (received) => {
         try {
           reservation.received(received);

@@ -115,10 +115,8 @@ export class UploadService {
       res.setHeader('Connection', 'close');
       throw err;
     }
-    const body = new UploadBodyGuard(req, res, reservation, {
-      minBytesPerSecond: this.config.web.uploadMinBytesPerSecond,
-      windowMs: this.config.web.uploadRateWindowSeconds * 1000,
-    });
+    const rule = { minBytesPerSecond: this.config.web.uploadMinBytesPerSecond, windowMs: this.config.web.uploadRateWindowSeconds * 1000 };
+    const body = new UploadBodyGuard(req, res, reservation, rule, () => this.metrics.uploadsTooSlow.inc());
 
     const batchId = target.batch?.batchId ?? randomUUID();
     const enqueuedAt = new Date().toISOString();
