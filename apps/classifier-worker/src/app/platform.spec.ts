@@ -94,6 +94,7 @@ describe('Ec2Platform', () => {
     ec2.on(CreateTagsCommand).resolves({});
     const p = new Ec2Platform(id, new EC2Client({ region: 'us-east-1' }), recordingLogger().log);
     p.reportState('starting');
+    await new Promise((resolve) => setImmediate(resolve)); // the first tag is on its way
     p.reportState('free');
     p.reportState('busy');
     await p.flush();
@@ -101,6 +102,17 @@ describe('Ec2Platform', () => {
     expect(calls[0]).toEqual({ Resources: [id], Tags: [{ Key: WORKER_STATE_TAG, Value: 'starting' }] });
     // 'free' was overtaken by 'busy' while the first call was in flight.
     expect(calls.map((c) => c.Tags?.[0].Value)).toEqual(['starting', 'busy']);
+  });
+
+  it('makes the EC2 client only for its first tag, after a turn of the event loop (not on the way to loading the model)', async () => {
+    ec2.on(CreateTagsCommand).resolves({});
+    const make = jest.fn(() => new EC2Client({ region: 'us-east-1' }));
+    const p = new Ec2Platform(id, make, recordingLogger().log);
+    p.reportState('starting');
+    expect(make).not.toHaveBeenCalled();
+    await p.flush();
+    expect(make).toHaveBeenCalled();
+    expect(ec2.commandCalls(CreateTagsCommand).map((c) => c.args[0].input.Tags?.[0].Value)).toEqual(['starting']);
   });
 
   it('when idle, sends its last state tag and leaves the instance to power off: it never calls TerminateInstances', async () => {

@@ -86,12 +86,20 @@ export class Ec2Platform implements WorkerPlatform {
   private tagged?: WorkerState;
   private wanted?: WorkerState;
   private tagging?: Promise<void>;
+  private readonly ec2: () => EC2Client;
 
+  /**
+   * `ec2` may be a getter: the EC2 client is the SDK's largest to load (about 0.7 CPU-s), and
+   * made on the first tag, after a turn of the event loop, it loads while the model loads in
+   * its own thread rather than before (the worker reports 'starting' just before the model).
+   */
   constructor(
     readonly workerId: string,
-    private readonly ec2: EC2Client,
+    ec2: EC2Client | (() => EC2Client),
     private readonly log: WorkerLogger,
-  ) {}
+  ) {
+    this.ec2 = typeof ec2 === 'function' ? ec2 : () => ec2;
+  }
 
   reportState(state: WorkerState): void {
     this.wanted = state;
@@ -104,12 +112,13 @@ export class Ec2Platform implements WorkerPlatform {
   }
 
   private async tagLoop(): Promise<void> {
+    await new Promise((resolve) => setImmediate(resolve));
     while (this.wanted !== undefined && this.wanted !== this.tagged) {
       const state = this.wanted;
       try {
         // Required here, not at the top: a local worker never loads the EC2 client (AwsClients.ec2).
         const { CreateTagsCommand } = require('@aws-sdk/client-ec2') as typeof import('@aws-sdk/client-ec2');
-        await this.ec2.send(
+        await this.ec2().send(
           new CreateTagsCommand({ Resources: [this.workerId], Tags: [{ Key: WORKER_STATE_TAG, Value: state }] }),
         );
         this.tagged = state;

@@ -39,7 +39,7 @@ export class WorkerService implements OnModuleInit, OnApplicationBootstrap, Befo
     const w = this.config.worker;
     this.platform =
       w.platform === 'ec2'
-        ? new Ec2Platform(await fetchInstanceId(w.metadataEndpoint), this.clients.ec2, this.log)
+        ? new Ec2Platform(await fetchInstanceId(w.metadataEndpoint), () => this.clients.ec2, this.log)
         : new LocalPlatform(w.workerId ?? `local-${process.pid}`);
     this.platform.reportState('starting', 0);
     this.classifier = await Classifier.create(classifierOptions(w), this.log);
