@@ -8,7 +8,7 @@ import {
   SubscribeCommand,
   UnsubscribeCommand,
 } from '@aws-sdk/client-sns';
-import { CreateQueueCommand, GetQueueAttributesCommand, ReceiveMessageCommand, SQSClient } from '@aws-sdk/client-sqs';
+import { CreateQueueCommand, DeleteQueueCommand, GetQueueAttributesCommand, ReceiveMessageCommand, SQSClient } from '@aws-sdk/client-sqs';
 import { LOCAL_CREDENTIALS, startLocalAws, type LocalAws } from './local-aws';
 
 jest.setTimeout(30_000);
@@ -86,6 +86,17 @@ describe('SNS on the local edge (a test double), driven by the real SDK', () => 
     await sns.send(new UnsubscribeCommand({ SubscriptionArn: first.SubscriptionArn }));
     await sns.send(new PublishCommand({ TopicArn, Message: 'after' }));
     expect(await drain(q.url)).toEqual([]);
+  });
+
+  it('drops deliveries to a subscribed queue that was deleted (as SNS does), also after it delivered there', async () => {
+    const { TopicArn } = await sns.send(new CreateTopicCommand({ Name: 'outlived' }));
+    const kept = await queue('kept');
+    const gone = await queue('gone');
+    for (const q of [kept, gone]) await sns.send(new SubscribeCommand({ TopicArn, Protocol: 'sqs', Endpoint: q.arn, Attributes: { RawMessageDelivery: 'true' } }));
+    await sns.send(new PublishCommand({ TopicArn, Message: 'before' }));
+    await sqs.send(new DeleteQueueCommand({ QueueUrl: gone.url }));
+    await sns.send(new PublishBatchCommand({ TopicArn, PublishBatchRequestEntries: [{ Id: 'a', Message: 'after' }] }));
+    expect((await drain(kept.url)).map((m) => m.Body).sort()).toEqual(['after', 'before']);
   });
 
   it('answers SNS errors the SDK knows: a missing topic is NotFound', async () => {

@@ -17,6 +17,7 @@ import { GetQueueUrlCommand, SendMessageCommand, SQSClient, type MessageAttribut
  */
 export class LocalSns {
   private readonly topics = new Map<string, Map<string, Subscription>>();
+  private readonly queueUrls = new Map<string, string>();
 
   constructor(
     private readonly options: { region: string; accountId: string; sqs: SQSClient },
@@ -96,16 +97,20 @@ export class LocalSns {
         if (batch.length > 10) throw new SnsError(400, 'TooManyEntriesInBatchRequest', 'The batch request contains more entries than permissible');
         const successful: string[] = [];
         const failed: string[] = [];
-        for (const entry of batch) {
+        // Entries are delivered at once, not one after the other (SNS keeps no order on a standard topic either).
+        const delivered = await Promise.all(
+          batch.map(async (entry) => {
+            const message = entry.get('Message');
+            return message === undefined ? undefined : this.publish(topicArn, message, messageAttributesOf(entry, 'MessageAttributes'));
+          }),
+        );
+        batch.forEach((entry, i) => {
           const id = entry.get('Id') ?? '';
-          const message = entry.get('Message');
-          if (message === undefined) {
+          const messageId = delivered[i];
+          if (messageId === undefined) {
             failed.push(`<member><Id>${xml(id)}</Id><Code>InvalidParameter</Code><Message>Message is required</Message><SenderFault>true</SenderFault></member>`);
-            continue;
-          }
-          const messageId = await this.publish(topicArn, message, messageAttributesOf(entry, 'MessageAttributes'));
-          successful.push(`<member><Id>${xml(id)}</Id><MessageId>${messageId}</MessageId></member>`);
-        }
+          } else successful.push(`<member><Id>${xml(id)}</Id><MessageId>${messageId}</MessageId></member>`);
+        });
         return `<Successful>${successful.join('')}</Successful><Failed>${failed.join('')}</Failed>`;
       }
       default:
@@ -138,17 +143,28 @@ export class LocalSns {
               UnsubscribeURL: `local-edge/?Action=Unsubscribe&SubscriptionArn=${encodeURIComponent(s.arn)}`,
               ...(Object.keys(attributes).length ? { MessageAttributes: Object.fromEntries(Object.entries(attributes).map(([k, v]) => [k, { Type: v.DataType, Value: v.StringValue }])) } : {}),
             });
-        await this.options.sqs.send(
-          new SendMessageCommand({ QueueUrl: queueUrl, MessageBody: body, MessageAttributes: s.raw && Object.keys(attributes).length ? attributes : undefined }),
-        );
+        try {
+          await this.options.sqs.send(
+            new SendMessageCommand({ QueueUrl: queueUrl, MessageBody: body, MessageAttributes: s.raw && Object.keys(attributes).length ? attributes : undefined }),
+          );
+        } catch (err) {
+          // Deleted since its URL was looked up: dropped, as above.
+          if ((err as Error).name !== 'QueueDoesNotExist') throw err;
+          this.queueUrls.delete(s.queueName);
+        }
       }),
     );
     return messageId;
   }
 
   private async queueUrl(queueName: string): Promise<string | undefined> {
+    // Looked up once per queue, not once per delivery: a publish to several tiers' queues is on every result's path.
+    const known = this.queueUrls.get(queueName);
+    if (known) return known;
     try {
-      return (await this.options.sqs.send(new GetQueueUrlCommand({ QueueName: queueName }))).QueueUrl;
+      const url = (await this.options.sqs.send(new GetQueueUrlCommand({ QueueName: queueName }))).QueueUrl;
+      if (url) this.queueUrls.set(queueName, url);
+      return url;
     } catch {
       return undefined;
     }
