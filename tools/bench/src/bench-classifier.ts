@@ -29,7 +29,7 @@ import { availableParallelism } from 'node:os';
 import { extname, join, resolve } from 'node:path';
 import { EXIT, parseCommandLine, runMain } from '@app/command-line';
 import { Classifier, LocalEngine, consoleLogger } from '@app/classifier';
-import { inputKey, launchMessage, parseOutputMessage, serialize, type ImageExtension } from '@app/contracts';
+import { inputKey, launchMessage, parseOutputMessage, resultKey, serialize, type ImageExtension } from '@app/contracts';
 import { DATASET_DIR, WORKSPACE_ROOT, spawnApp, startTestStack, type TestStack } from '@tools/testing';
 
 /** INFERENCE_ENGINE's values. */
@@ -418,7 +418,7 @@ async function measureBatch(files: ImageFile[], requested: number | undefined, r
         for (const m of got) if (ids.includes(parseOutputMessage(m.body).imageId)) outputs++;
         await r.outputQueue.deleteBatch(got.map((m) => m.receiptHandle));
       }
-      for (const id of ids) if (!(await r.outputBucket.exists(`${id}.json`))) throw new Error(`no result for ${id}`);
+      for (const id of ids) if (!(await r.outputBucket.exists(resultKey(id)))) throw new Error(`no result for ${id}`);
       verified += files.length;
     }
     rssAfterAll = rssMb(worker.process.pid ?? 0);
