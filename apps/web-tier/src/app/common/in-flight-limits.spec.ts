@@ -28,7 +28,7 @@ describe('InFlightLimits', () => {
     l.acquire(['10.0.0.1', 'a']);
     expect(refusal(() => l.acquire(['10.0.0.1', 'b']))).toEqual({
       status: 429,
-      body: { statusCode: 429, error: 'Too Many Requests', message: 'too many uploads at once: at most 2 per client address; try again in 5 s', retryAfterSeconds: 5 },
+      body: { message: 'too many uploads at once: at most 2 per client address; try again in 5 s', retryAfterSeconds: 5 },
     });
     // The refused one took no place under the tenant cap.
     expect(l.inFlight(1, 'b')).toBe(0);

@@ -1,5 +1,4 @@
 import { HttpException, HttpStatus } from '@nestjs/common';
-import { errorBody } from './http-error.filter';
 
 /** One cap: at most `max` at once for each value of a key (a client address, a tenant, or one key for all). */
 export interface InFlightCap {
@@ -35,10 +34,9 @@ export class InFlightLimits {
       const now = this.counts[i].get(keys[i]) ?? 0;
       if (now >= cap.max) {
         cap.refused?.();
+        // The error filter gives it the API's shape and turns retryAfterSeconds into Retry-After.
         throw new HttpException(
-          errorBody(HttpStatus.TOO_MANY_REQUESTS, `too many ${this.what} at once: at most ${cap.max} ${cap.scope}; try again in ${this.retryAfterSeconds} s`, {
-            retryAfterSeconds: this.retryAfterSeconds,
-          }),
+          { message: `too many ${this.what} at once: at most ${cap.max} ${cap.scope}; try again in ${this.retryAfterSeconds} s`, retryAfterSeconds: this.retryAfterSeconds },
           HttpStatus.TOO_MANY_REQUESTS,
         );
       }
