@@ -49,34 +49,45 @@ describe('fair message groups on the local edge', () => {
     await send(url, 'B0', 'B');
 
     // Without fair groups, B0 would be the 31st message out.
-    expect(bodies(await receive(url, 10))).toEqual(['A0', 'B0', 'A1', 'A2', 'A3', 'A4', 'A5', 'A6', 'A7', 'A8']);
-    expect(bodies(await receive(url, 10))).toEqual(['A9', 'A10', 'A11', 'A12', 'A13', 'A14', 'A15', 'A16', 'A17', 'A18']);
+    expect(bodies(await receive(url, 10))).toEqual(['B0', 'A0', 'A1', 'A2', 'A3', 'A4', 'A5', 'A6', 'A7', 'A8']);
+    // B's next message, sent behind A's remaining 21, still goes first.
+    await send(url, 'B1', 'B');
+    expect(bodies(await receive(url, 3))).toEqual(['B1', 'A9', 'A10']);
   });
 
-  it('gives each receive to the group with the fewest messages in flight, oldest first within a group', async () => {
+  it('gives each receive to the group with the fewest messages outstanding (waiting or in flight), oldest first within a group', async () => {
     const url = await newQueue();
     await sendMany(url, 'A', 3);
-    await sendMany(url, 'B', 2);
+    await sendMany(url, 'B', 3);
 
-    const [a0] = await receive(url); // tie (none in flight): the oldest waiting message
-    const [b0] = await receive(url); // A has one in flight, B none
-    const [a1] = await receive(url); // one each: the older head
-    expect(bodies([a0, b0, a1])).toEqual(['A0', 'B0', 'A1']);
+    const [a0] = await receive(url); // a tie (3 each): the oldest waiting message
+    const [a1] = await receive(url); // still 3 each: A's head is older
+    expect(bodies([a0, a1])).toEqual(['A0', 'A1']);
 
-    // A's two finish: A has none in flight and B one, so A is served first again.
+    // A's two finish: A has one outstanding, B three, so A's last goes before B's first.
     for (const m of [a0, a1]) await sqs.send(new DeleteMessageCommand({ QueueUrl: url, ReceiptHandle: m.ReceiptHandle }));
     expect(bodies(await receive(url))).toEqual(['A2']);
-    expect(bodies(await receive(url))).toEqual(['B1']);
+    expect(bodies(await receive(url, 3))).toEqual(['B0', 'B1', 'B2']);
     expect(await receive(url)).toEqual([]);
+  });
+
+  it('counts messages in flight as outstanding: a tenant holding many is served after one with a few waiting', async () => {
+    const url = await newQueue();
+    await sendMany(url, 'A', 4);
+    const held = await receive(url, 4); // A: 4 in flight, none waiting
+    await sendMany(url, 'C', 2);
+    await sendMany(url, 'A', 1); // A: 5 outstanding, C: 2
+    expect(bodies(held)).toEqual(['A0', 'A1', 'A2', 'A3']);
+    expect(bodies(await receive(url, 3))).toEqual(['C0', 'C1', 'A0']);
   });
 
   it('counts each message without a MessageGroupId as a tenant of its own', async () => {
     const url = await newQueue();
     await sendMany(url, 'A', 5);
     await send(url, 'lone');
+    await send(url, 'alone too');
 
-    expect(bodies(await receive(url))).toEqual(['A0']);
-    expect(bodies(await receive(url))).toEqual(['lone']);
+    expect(bodies(await receive(url, 3))).toEqual(['lone', 'alone too', 'A0']);
   });
 
   it('keeps the emulator\'s visibility: a released message comes back, its receives counted', async () => {
@@ -101,6 +112,6 @@ describe('fair message groups on the local edge', () => {
     await sendMany(aws.queues.launch, 'tenant-a', 12);
     await send(aws.queues.launch, 'tenant-b first', 'tenant-b');
     const got = bodies(await receive(aws.queues.launch, 3));
-    expect(got).toEqual(['tenant-a0', 'tenant-b first', 'tenant-a1']);
+    expect(got).toEqual(['tenant-b first', 'tenant-a0', 'tenant-a1']);
   });
 });

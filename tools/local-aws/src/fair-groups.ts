@@ -61,10 +61,14 @@ const installed = new WeakSet<object>();
  * tenant's first message. local-aws-sqs keeps `MessageGroupId` on a standard
  * queue but serves strictly oldest first. This replaces the receive of each
  * standard queue: each message taken goes to the group with the fewest
- * messages in flight (ties: the group whose oldest waiting message is
- * oldest), oldest first within a group. AWS starts reordering only once a
- * tenant has at least 30 messages in flight and over 10% of them; the edge
- * always does, which gives the same order whenever a backlog matters.
+ * messages outstanding, waiting or in flight (ties: the group whose oldest
+ * waiting message is oldest), oldest first within a group. So the quiet
+ * tenants are served first whenever they have a message waiting, and the
+ * tenant with the backlog gets the rest, as SQS does once it has marked a
+ * tenant noisy (AWS marks a tenant whose messages in flight are at least 30
+ * and over 10% of all, or whose share of recent processing time is over 10%;
+ * the edge does not wait for that, so locally, with few workers, the order is
+ * what a large fleet on AWS sees).
  *
  * Everything else stays the emulator's: a message is hidden through its own
  * ChangeMessageVisibility (receive count, visibility timer, redrive), and the
@@ -127,14 +131,16 @@ function install(queue: EmulatedQueue): void {
   /** Takes up to `wanted` visible messages, fairly across groups. */
   const takeFairly = (wanted: number, visibility: number | string | undefined): EmulatedRecord[] => {
     const now = Date.now();
-    const inFlight = new Map<string, number>();
+    /** Messages outstanding per group: waiting or in flight (a receive moves one from the first to the second). */
+    const load = new Map<string, number>();
     const waiting = new Map<string, Tracked[]>();
     for (const [id, t] of records) {
       if (!t.entry.visible) {
         const until = t.hiddenUntil ?? Infinity;
-        if (until > now) inFlight.set(t.group, (inFlight.get(t.group) ?? 0) + 1);
+        if (until > now) load.set(t.group, (load.get(t.group) ?? 0) + 1);
         else if (until + GONE_AFTER_MS < now) records.delete(id);
       } else if (!t.entry.delayed) {
+        load.set(t.group, (load.get(t.group) ?? 0) + 1);
         const list = waiting.get(t.group);
         if (list) list.push(t);
         else waiting.set(t.group, [t]);
@@ -146,7 +152,7 @@ function install(queue: EmulatedQueue): void {
       for (const group of waiting.keys()) {
         if (best === undefined) best = group;
         else {
-          const d = (inFlight.get(group) ?? 0) - (inFlight.get(best) ?? 0);
+          const d = (load.get(group) ?? 0) - (load.get(best) ?? 0);
           if (d < 0 || (d === 0 && headSeq(waiting, group) < headSeq(waiting, best))) best = group;
         }
       }
@@ -154,9 +160,8 @@ function install(queue: EmulatedQueue): void {
       const list = waiting.get(group) as Tracked[];
       const next = list.shift() as Tracked;
       if (list.length === 0) waiting.delete(group);
-      if (!take(next, visibility)) continue;
-      inFlight.set(group, (inFlight.get(group) ?? 0) + 1);
-      taken.push(next.entry);
+      if (take(next, visibility)) taken.push(next.entry);
+      else load.set(group, (load.get(group) ?? 1) - 1);
     }
     return taken;
   };
