@@ -1,16 +1,22 @@
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { Logger } from '@nestjs/common';
-import { Queue, type AwsResources } from '@app/aws';
+import { AwsResources, Queue } from '@app/aws';
+import { AppConfig } from '@app/config';
 import { verifyWebhookSignature, WEBHOOK_DELIVERY_HEADER, WEBHOOK_SIGNATURE_HEADER } from '@app/api-client/webhooks';
-import { webhookDeliveredKey, webhookPendingKey, WEBHOOK_PENDING_PREFIX } from '@app/contracts';
+import { webhookDeliveredKey, webhookEnqueuedKey, webhookPendingKey, WEBHOOK_PENDING_PREFIX } from '@app/contracts';
 import { startTestStack, until, type TestStack } from '@tools/testing';
 import { closeTier, datasetImage, form, publishResult, resultFor, startWebApp, takeLaunches, type WebApp } from '../../../test/web-test-kit';
+import { BatchFinished } from '../batches/batch-finished';
+import { BatchIndex } from '../batches/batch-index';
+import { ResultsService } from '../results/results.service';
+import { ResultsStore } from '../results/results.store';
+import { PendingWebhookBatches } from './pending-webhook-batches';
 import { retryDelaySeconds, RETRY_WINDOW_MS, WebhookDeliveries } from './webhook-deliveries';
 import type { WebhookDelivery, WebhookPayload } from './webhook-delivery';
 import { WebhookSecrets } from './webhook-secrets';
 import { WebhookSender } from './webhook-sender';
-import { WebhookTrigger } from './webhook-trigger';
+import { STALE_CLAIM_MS, WebhookTrigger } from './webhook-trigger';
 
 jest.setTimeout(60_000);
 
@@ -136,6 +142,26 @@ describe('webhooks', () => {
       });
       expect(byBatch.get(second)).toMatchObject({ path: '/two', verdict: { valid: true }, payload: { batchId: second, total: 1, done: 1, failed: 0 } });
       expect(await stack.resources.outputBucket.exists(webhookDeliveredKey(first))).toBe(true);
+    });
+
+    it('enqueues again a delivery whose claimer died before sending it, once the claim is stale, and delivers it once', async () => {
+      const batchId = await openBatch(`${receiver.url}/stale`, [5]);
+      const [launch] = await takeLaunches(stack.resources, 1);
+      // A tier claimed the delivery and died before sending it: the claim is there, the pending marker too.
+      await stack.resources.outputBucket.createIfAbsent(webhookEnqueuedKey(batchId), '{}');
+      await close(batchId);
+      await publishResult(stack.resources, resultFor(launch, 'a lighthouse'));
+      await until('the batch finished', async () => ((await (await call(`/api/batches/${batchId}`, KEY_A)).json()) as { finished: boolean }).finished);
+      const app = (web as WebApp).app;
+      const later = (ms: number) =>
+        new WebhookTrigger(app.get(AwsResources), app.get(BatchIndex), app.get(ResultsService), app.get(ResultsStore), app.get(BatchFinished), app.get(PendingWebhookBatches), app.get(AppConfig), () => Date.now() + ms);
+      expect(await later(0).check('alpha', batchId)).toBe('already-enqueued');
+      expect(receiver.received.some((r) => r.payload.batchId === batchId)).toBe(false);
+      expect(await later(STALE_CLAIM_MS + 60_000).check('alpha', batchId)).toBe('enqueued');
+      await until('the delivery', () => receiver.received.some((r) => r.payload.batchId === batchId), 15_000);
+      expect(await later(STALE_CLAIM_MS + 60_000).check('alpha', batchId)).toBe('already-enqueued');
+      await until('nothing left to deliver', () => settled(stack.resources));
+      expect(receiver.received.filter((r) => r.payload.batchId === batchId)).toHaveLength(1);
     });
 
     it('delivers exactly once when the web tier restarted between the last result and the delivery', async () => {
