@@ -29,6 +29,7 @@ const values = parseCommandLine({
     requests: { type: 'string', description: 'requests per run (the first N images)', default: '100', number: { integer: true, min: 1 } },
     'request-timeout': { type: 'string', description: 'seconds a request may be held', default: '300', number: { min: 1 } },
     'start-timeout': { type: 'string', description: 'seconds npm start may take to be ready (it builds the apps first)', default: '600', number: { min: 1 } },
+    'keep-logs': { type: 'boolean', description: "keep each run's folder (app and worker logs) and print where it is" },
   },
   epilog: `Passes MODEL_DIR, MODEL_URL, INFERENCE_ENGINE, MAX_WORKERS, IDLE_SECONDS, LOCAL_FLEET and LOCAL_RUN_SKIP_BUILD on to npm start.
 Exit 1 when a request was not answered or threeTiers.p95 > ${GOAL_RATIO} × oneTier.p95.`,
@@ -76,7 +77,7 @@ async function classic(url: string, file: string, timeoutMs: number): Promise<Ou
   });
 }
 
-async function runTiers(tiers: number, files: string[], o: { startTimeoutMs: number; requestTimeoutMs: number }): Promise<TierRun> {
+async function runTiers(tiers: number, files: string[], o: { startTimeoutMs: number; requestTimeoutMs: number; keepLogs: boolean }): Promise<TierRun> {
   const runDir = mkdtempSync(join(tmpdir(), `bench-tiers-${tiers}-`));
   const passed = Object.fromEntries(PASSED_ON.flatMap((k) => (process.env[k] ? [[k, process.env[k] as string]] : [])));
   const env = { PATH: process.env['PATH'] ?? '', HOME: process.env['HOME'] ?? '', ...passed, PORT: '0', LOCAL_AWS_PORT: '0', LOCAL_RUN_DIR: runDir, WEB_TIERS: String(tiers) };
@@ -96,13 +97,14 @@ async function runTiers(tiers: number, files: string[], o: { startTimeoutMs: num
     };
   } finally {
     await run.stop(60_000);
-    rmSync(runDir, { recursive: true, force: true });
+    if (o.keepLogs) console.error(`WEB_TIERS=${tiers}: logs kept in ${runDir}/logs and ${runDir}/fleet`);
+    else rmSync(runDir, { recursive: true, force: true });
   }
 }
 
 runMain('bench:tiers', async () => {
   const files = listImages(existingPath('images', values.images), Number(values.requests));
-  const o = { startTimeoutMs: Number(values['start-timeout']) * 1000, requestTimeoutMs: Number(values['request-timeout']) * 1000 };
+  const o = { startTimeoutMs: Number(values['start-timeout']) * 1000, requestTimeoutMs: Number(values['request-timeout']) * 1000, keepLogs: values['keep-logs'] };
   const oneTier = await runTiers(1, files, o);
   const threeTiers = await runTiers(3, files, o);
   const ratio = oneTier.p95 > 0 ? Math.round((threeTiers.p95 / oneTier.p95) * 100) / 100 : null;
