@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { CONTROL_APPS } from './constructs/control-host';
-import { logicalIdOf, synthStack } from './synth-for-tests';
+import { logicalIdOf, statementsOf, synthStack } from './synth-for-tests';
 import { DEPLOY_DIR } from './user-data';
 
 const { stack, template, json } = synthStack();
@@ -35,6 +35,40 @@ describe('control plane: no single host in the path', () => {
     const outputs = (json as unknown as { Outputs: Record<string, { Value: unknown }> }).Outputs;
     expect(outputs['ControlHostGroupName'].Value).toEqual({ Ref: id(stack.controlHost.group) });
     expect(outputs['ControlHostInstanceId']).toBeUndefined();
+  });
+});
+
+describe('results reach every web tier', () => {
+  const ssm = (name: string) => {
+    const [rid] = Object.keys(template.findResources('AWS::SSM::Parameter', { Properties: { Name: name } }));
+    return json.Resources[rid]?.Properties?.['Value'];
+  };
+  const statements = (role: object) => statementsOf(json, id(role));
+  const topicRef = { Ref: id(stack.results.topic) };
+
+  it('workers and the monitor controller publish each result to the results topic, which every app is told of', () => {
+    template.hasResourceProperties('AWS::SNS::Topic', { TopicName: 'ics-results' });
+    expect(ssm('/ics/config/shared/OUTPUT_TOPIC_ARN')).toEqual(topicRef);
+    expect(statements(stack.worker.role)['PublishResults']).toMatchObject({ Action: 'sns:Publish', Resource: topicRef });
+    expect(statements(stack.controlHost.services.roles['monitor-controller'])['PublishResults']).toMatchObject({ Action: 'sns:Publish', Resource: topicRef });
+    const workerData = readFileSync(join(DEPLOY_DIR, 'user-data', 'worker.sh'), 'utf8');
+    expect(workerData).toContain('OUTPUT_TOPIC_ARN=@@OUTPUT_TOPIC_ARN@@');
+  });
+
+  it('each web tier may create, subscribe and delete only queues named after the stack\'s web tier prefix', () => {
+    expect(ssm('/ics/config/web-tier/WEB_TIER_QUEUE_PREFIX')).toBe('ics-web-tier-');
+    const web = statements(stack.controlHost.services.roles['web-tier']);
+    expect(web['OwnResultsQueue'].Action).toEqual(expect.arrayContaining(['sqs:CreateQueue', 'sqs:DeleteQueue', 'sqs:ReceiveMessage', 'sqs:SetQueueAttributes']));
+    expect(web['OwnResultsQueue'].Resource).toEqual({
+      'Fn::Join': ['', ['arn:', { Ref: 'AWS::Partition' }, ':sqs:', { Ref: 'AWS::Region' }, ':', { Ref: 'AWS::AccountId' }, ':ics-web-tier-*']],
+    });
+    expect(web['SubscribeToResults']).toMatchObject({ Action: ['sns:Subscribe', 'sns:Unsubscribe', 'sns:ListSubscriptionsByTopic'], Resource: topicRef });
+    // No publishing: a web tier hears results, it never makes them.
+    expect(JSON.stringify(web)).not.toContain('sns:Publish');
+  });
+
+  it('alarm when the topic fails to deliver to a tier\'s queue', () => {
+    expect(alarm('ics-results-undelivered')).toMatchObject({ Namespace: 'AWS/SNS', MetricName: 'NumberOfNotificationsFailed', Threshold: 0, AlarmActions: [topic] });
   });
 });
 

@@ -41,7 +41,7 @@ describe('alarms', () => {
 
   it('reach AlertEmail by e-mail, over TLS only', () => {
     template.hasResourceProperties('AWS::SNS::Subscription', { Protocol: 'email', Endpoint: { Ref: 'AlertEmail' }, TopicArn: topic });
-    expect(alarms).toHaveLength(7);
+    expect(alarms).toHaveLength(8);
   });
 });
 

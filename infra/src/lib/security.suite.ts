@@ -112,7 +112,7 @@ describe('worker role: its own instance only', () => {
   it('has exactly these statements, no wildcard action, no unbounded resource', () => {
     expect(Object.keys(s.worker).sort()).toEqual(
       [
-        'HandBackLaunchMessages', 'Heartbeats', 'ListModel', 'ListResults', 'PublishFleetMetric', 'ReadArtifactsAndModel', 'ReadAttempts', 'ReadInputImages',
+        'HandBackLaunchMessages', 'Heartbeats', 'ListModel', 'ListResults', 'PublishFleetMetric', 'PublishResults', 'ReadArtifactsAndModel', 'ReadAttempts', 'ReadInputImages',
         'Results', 'SendMonitorAndOutputMessages', 'ShipWorkerLogs', 'TagOwnWorkerState', 'TakeLaunchMessages',
       ].sort(),
     );
@@ -186,7 +186,7 @@ describe('control host: one role per app, the instance role only assumes them', 
     const web = s['web-tier'];
     expect(Object.keys(web).sort()).toEqual(
       [
-        'BatchIndexAndIdempotency', 'ConsumeOutputMessages', 'DeleteBatchResults', 'InputImages', 'ListBuckets', 'ReadApiKeys', 'ReadApiKeysSecret',
+        'BatchIndexAndIdempotency', 'ConsumeOutputMessages', 'DeleteBatchResults', 'InputImages', 'ListBuckets', 'OwnResultsQueue', 'ReadApiKeys', 'ReadApiKeysSecret', 'SubscribeToResults',
         'ReadMonitorQueueDepth', 'ReadOwnConfig', 'ReadResults', 'SendLaunchMessages', 'WebhookDeliveries', 'WebhookRecords',
       ].sort(),
     );

@@ -6,6 +6,7 @@ import { ControlHost, WEB_PORT } from './constructs/control-host';
 import { Edge } from './constructs/edge';
 import { Operations } from './constructs/operations';
 import { Queues } from './constructs/queues';
+import { ResultsTopic } from './constructs/results-topic';
 import { Storage } from './constructs/storage';
 import { WorkerNetwork } from './constructs/worker-network';
 import { WorkerTemplate } from './constructs/worker-template';
@@ -41,6 +42,7 @@ export interface IcsStackProps extends StackProps {
 export class IcsStack extends Stack {
   readonly storage: Storage;
   readonly queues: Queues;
+  readonly results: ResultsTopic;
   readonly worker: WorkerTemplate;
   readonly workerNetwork: WorkerNetwork;
   readonly controlHost: ControlHost;
@@ -76,6 +78,7 @@ export class IcsStack extends Stack {
       launchMaxReceiveCount: props.launchMaxReceiveCount ?? 5,
       monitorMaxReceiveCount: 5,
     });
+    this.results = new ResultsTopic(this, 'Results', { name });
     const { inputBucket, outputBucket, artifactBucket } = this.storage;
     const { launchQueue, monitorQueue, outputQueue } = this.queues;
 
@@ -102,6 +105,7 @@ export class IcsStack extends Stack {
       LAUNCH_QUEUE_URL: launchQueue.queueUrl,
       MONITOR_QUEUE_URL: monitorQueue.queueUrl,
       OUTPUT_QUEUE_URL: outputQueue.queueUrl,
+      OUTPUT_TOPIC_ARN: this.results.topic.topicArn,
       IDLE_SECONDS: params.idleSeconds.valueAsString,
       IMAGE_DEADLINE_SECONDS: params.imageDeadlineSeconds.valueAsString,
       LOG_LEVEL: params.logLevel.valueAsString,
@@ -111,6 +115,7 @@ export class IcsStack extends Stack {
       params,
       storage: this.storage,
       queues: this.queues,
+      results: this.results,
       vpc,
       subnet: workerSubnet,
       shared: { ...common, AWS_REGION: Aws.REGION, ARTIFACT_BUCKET: artifactBucket.bucketName },
@@ -120,6 +125,7 @@ export class IcsStack extends Stack {
       params,
       storage: this.storage,
       queues: this.queues,
+      results: this.results,
       worker: this.worker,
       vpc,
       shared: { ...common, MAX_WORKERS: params.maxWorkers.valueAsString },
@@ -137,6 +143,7 @@ export class IcsStack extends Stack {
       name,
       params,
       queues: this.queues,
+      results: this.results,
       loadBalancer: this.edge.loadBalancer,
       webTargets: this.edge.targetGroup,
       controlHosts: this.controlHost.group,
@@ -154,6 +161,7 @@ export class IcsStack extends Stack {
     out('MonitorQueueUrl', monitorQueue.queueUrl, 'MONITOR_QUEUE_URL');
     out('MonitorDeadLetterQueueUrl', this.queues.monitorDeadLetterQueue.queueUrl, 'Deadline checks that kept failing');
     out('OutputQueueUrl', outputQueue.queueUrl, 'OUTPUT_QUEUE_URL');
+    out('ResultsTopicArn', this.results.topic.topicArn, 'OUTPUT_TOPIC_ARN: every web tier hears every result on a queue of its own');
     out('WorkerLaunchTemplateId', this.worker.launchTemplate.ref, 'EC2_LAUNCH_TEMPLATE_ID');
     out('WorkerSubnetId', workerSubnet.subnetId, 'The isolated subnet workers run in (set in the launch template)');
     // Baking needs the internet (Node, npm): the builder runs in a public subnet with a public address.

@@ -71,6 +71,8 @@ function resolveRef(t: Template, id: string, parameters: Record<string, string>)
       return 'subnet-0123456789abcdef0';
     case 'AWS::EC2::SecurityGroup':
       return 'sg-0123456789abcdef0';
+    case 'AWS::SNS::Topic':
+      return `arn:aws:sns:${SAMPLE.region}:${SAMPLE.account}:${String(props['TopicName'] ?? id)}`;
     case 'AWS::Logs::LogGroup':
       return String(props['LogGroupName'] ?? id);
     default:

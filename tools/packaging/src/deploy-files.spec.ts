@@ -125,7 +125,7 @@ describe('user data and scripts', () => {
     const files = envFiles(workerScript);
     const sample = (v: string) =>
       v.replace(/@@([A-Z_]+)@@/g, (_, k: string) =>
-        k.endsWith('_QUEUE_URL') ? `https://sqs.us-east-1.amazonaws.com/123456789012/${k.toLowerCase()}` : k.endsWith('SECONDS') ? '60' : k === 'AWS_REGION' ? 'us-east-1' : k === 'LOG_LEVEL' ? 'info' : `ics-${k.toLowerCase().replace(/_/g, '-')}`,
+        k.endsWith('_QUEUE_URL') ? `https://sqs.us-east-1.amazonaws.com/123456789012/${k.toLowerCase()}` : k.endsWith('_TOPIC_ARN') ? `arn:aws:sns:us-east-1:123456789012:${k.toLowerCase()}` : k.endsWith('SECONDS') ? '60' : k === 'AWS_REGION' ? 'us-east-1' : k === 'LOG_LEVEL' ? 'info' : `ics-${k.toLowerCase().replace(/_/g, '-')}`,
       );
     const env = Object.fromEntries(
       Object.entries({ ...files['/etc/ics/ics.env'], ...files['/etc/ics/classifier-worker.env'] }).map(([k, v]) => [k, sample(v)]),

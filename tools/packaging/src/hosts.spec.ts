@@ -144,6 +144,8 @@ describe('the hosts\' configuration starts the built apps', () => {
       LAUNCH_QUEUE_URL: stack.env['LAUNCH_QUEUE_URL'],
       MONITOR_QUEUE_URL: stack.env['MONITOR_QUEUE_URL'],
       OUTPUT_QUEUE_URL: stack.env['OUTPUT_QUEUE_URL'],
+      // Only published to when a result is made; this test stops at ready.
+      OUTPUT_TOPIC_ARN: 'arn:aws:sns:us-east-1:000000000000:ics-test-results',
       IDLE_SECONDS: '60',
       IMAGE_DEADLINE_SECONDS: '120',
       LOG_LEVEL: 'info',

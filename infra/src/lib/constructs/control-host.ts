@@ -9,6 +9,7 @@ import { Construct } from 'constructs';
 import type { Parameters } from '../parameters';
 import { renderUserData } from '../user-data';
 import type { Queues } from './queues';
+import { webTierQueuePrefix, type ResultsTopic } from './results-topic';
 import type { ControlApp } from '@app/contracts';
 import { ServiceRoles } from './service-roles';
 import { ARTIFACT_PREFIX, keepLogicalId, type Storage } from './storage';
@@ -24,6 +25,7 @@ export interface ControlHostProps {
   params: Parameters;
   storage: Storage;
   queues: Queues;
+  results: ResultsTopic;
   worker: WorkerTemplate;
   vpc: ec2.IVpc;
   /** The configuration every app shares, as SSM parameter values. */
@@ -92,6 +94,8 @@ export class ControlHost extends Construct {
         // A presigned URL dies with the credentials that signed it: the web tier's role
         // session has at least 5 minutes left whenever the SDK uses it (it refreshes earlier).
         IMAGE_URL_TTL_SECONDS: '300',
+        // Each tier's own queue on the results topic: named after the stack, the only names its role may create.
+        WEB_TIER_QUEUE_PREFIX: webTierQueuePrefix(name),
       },
       'launch-controller': {
         PORT: String(APP_PORTS['launch-controller']),
@@ -134,6 +138,7 @@ export class ControlHost extends Construct {
       hostRole: this.instanceRole,
       storage,
       queues,
+      results: props.results,
       worker,
       params,
       apiKeys: this.apiKeys,

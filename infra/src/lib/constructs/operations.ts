@@ -10,6 +10,7 @@ import type * as sqs from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
 import type { Parameters } from '../parameters';
 import type { Queues } from './queues';
+import type { ResultsTopic } from './results-topic';
 import { FLEET_METRIC, fleetNamespace } from './worker-template';
 
 /** The longest delay a monitor message is sent with (SQS's limit): its age includes it. */
@@ -21,6 +22,7 @@ export interface OperationsProps {
   name: string;
   params: Parameters;
   queues: Queues;
+  results: ResultsTopic;
   loadBalancer: elbv2.ApplicationLoadBalancer;
   /** The web tiers behind the load balancer. */
   webTargets: elbv2.ApplicationTargetGroup;
@@ -91,6 +93,15 @@ export class Operations extends Construct {
       threshold: params.queueMaxAgeSeconds.valueAsNumber,
       comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
       evaluationPeriods: 3,
+      treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
+    });
+    this.alarm('results-undelivered', {
+      alarmName: `${name}-results-undelivered`,
+      alarmDescription: 'The results topic failed to deliver to a web tier\'s queue (its queue gone, or its policy refusing the topic)',
+      metric: props.results.topic.metricNumberOfNotificationsFailed({ period: Duration.minutes(5), statistic: 'Sum' }),
+      threshold: 0,
+      comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
+      evaluationPeriods: 1,
       treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
     });
     const fiveMinutes = { period: Duration.minutes(5), statistic: 'Sum' };
@@ -184,8 +195,12 @@ export class Operations extends Construct {
       ),
       graph(
         'Results per minute',
-        // Each result is announced once on the output queue (a rare re-announcement counts twice).
-        [queues.outputQueue.metricNumberOfMessagesSent({ period: minute, statistic: 'Sum', label: 'results' })],
+        // Each result is announced once (a rare re-announcement counts twice): on the results
+        // topic, or on the output queue when a deployment runs without it.
+        [
+          props.results.topic.metricNumberOfMessagesPublished({ period: minute, statistic: 'Sum', label: 'results' }),
+          queues.outputQueue.metricNumberOfMessagesSent({ period: minute, statistic: 'Sum', label: 'results (output queue)' }),
+        ],
         { min: 0 },
       ),
     );

@@ -6,6 +6,7 @@ import { RESULT_PREFIX, ROLE_TAG, STACK_TAG, WORKER_ROLE } from '@app/contracts'
 import type { Parameters } from '../parameters';
 import type { ControlApp } from '@app/contracts';
 import type { Queues } from './queues';
+import type { ResultsTopic } from './results-topic';
 import type { Storage } from './storage';
 import { WORKER_VOLUME_GB, type WorkerTemplate } from './worker-template';
 
@@ -15,6 +16,7 @@ export interface ServiceRolesProps {
   hostRole: iam.IRole;
   storage: Storage;
   queues: Queues;
+  results: ResultsTopic;
   worker: WorkerTemplate;
   params: Parameters;
   apiKeys: secretsmanager.ISecret;
@@ -79,6 +81,20 @@ export class ServiceRoles extends Construct {
     allow('web-tier', 'DeleteBatchResults', {
       actions: ['s3:DeleteObject'],
       resources: [RESULT_PREFIX, 'attempts/', 'announced/'].map((p) => storage.outputBucket.arnForObjects(`${p}*`)),
+    });
+    // Its own results queue on the results topic (libs/aws SubscribedQueue): created, tagged,
+    // subscribed and consumed at start, removed at stop; abandoned ones swept. Only queues
+    // named WEB_TIER_QUEUE_PREFIX*, never the stack's own.
+    allow('web-tier', 'OwnResultsQueue', {
+      actions: [
+        'sqs:CreateQueue', 'sqs:GetQueueUrl', 'sqs:GetQueueAttributes', 'sqs:SetQueueAttributes', 'sqs:TagQueue', 'sqs:ListQueueTags',
+        'sqs:ReceiveMessage', 'sqs:DeleteMessage', 'sqs:ChangeMessageVisibility', 'sqs:DeleteQueue',
+      ],
+      resources: [props.results.webTierQueueArns],
+    });
+    allow('web-tier', 'SubscribeToResults', {
+      actions: ['sns:Subscribe', 'sns:Unsubscribe', 'sns:ListSubscriptionsByTopic'],
+      resources: [props.results.topic.topicArn],
     });
     allow('web-tier', 'SendLaunchMessages', { actions: ['sqs:SendMessage', 'sqs:GetQueueAttributes'], resources: [queues.launchQueue.queueArn] });
     // /api/status shows the monitor queue's depth too.
@@ -165,6 +181,7 @@ export class ServiceRoles extends Construct {
     });
     allow('monitor-controller', 'RequeueImages', { actions: ['sqs:SendMessage'], resources: [queues.launchQueue.queueArn] });
     allow('monitor-controller', 'SendErrorResults', { actions: ['sqs:SendMessage'], resources: [queues.outputQueue.queueArn] });
+    allow('monitor-controller', 'PublishResults', { actions: ['sns:Publish'], resources: [props.results.topic.topicArn] });
     allow('monitor-controller', 'Results', { actions: ['s3:GetObject', 's3:PutObject'], resources: [storage.outputBucket.arnForObjects('*')] });
     allow('monitor-controller', 'ListResults', { actions: ['s3:ListBucket'], resources: [storage.outputBucket.bucketArn] });
     // Its poll loops (libs/aws QueueConsumer) extend a message's visibility while they work on it.

@@ -7,6 +7,7 @@ import { RESULT_PREFIX, WORKER_STATE_TAG } from '@app/contracts';
 import { DEFAULT_WORKER_INSTANCE_TYPES, type Parameters } from '../parameters';
 import { renderUserData } from '../user-data';
 import type { Queues } from './queues';
+import type { ResultsTopic } from './results-topic';
 import { ARTIFACT_PREFIX, keepLogicalId, MODEL_PREFIX, type Storage } from './storage';
 
 /** The metric every worker's CloudWatch agent reports once a minute (deploy/user-data/worker.sh): its sample count is the fleet size. */
@@ -25,6 +26,7 @@ export interface WorkerTemplateProps {
   params: Parameters;
   storage: Storage;
   queues: Queues;
+  results: ResultsTopic;
   /** An isolated subnet (no route out of the VPC) with the endpoints the worker calls. */
   subnet: ec2.ISubnet;
   vpc: ec2.IVpc;
@@ -101,6 +103,8 @@ export class WorkerTemplate extends Construct {
     });
     // A passing S3/SQS failure hands the image back: the same attempt sent again to the launch queue.
     allow('HandBackLaunchMessages', { actions: ['sqs:SendMessage'], resources: [queues.launchQueue.queueArn] });
+    // Each result to every web tier (PublishBatch is authorised as sns:Publish).
+    allow('PublishResults', { actions: ['sns:Publish'], resources: [props.results.topic.topicArn] });
     allow('SendMonitorAndOutputMessages', {
       actions: ['sqs:SendMessage'],
       resources: [queues.monitorQueue.queueArn, queues.outputQueue.queueArn],
