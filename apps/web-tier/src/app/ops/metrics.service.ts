@@ -33,6 +33,13 @@ export class MetricsService {
     registers: [this.registry],
   });
 
+  readonly webhookAttempts = new Counter({
+    name: 'ics_web_webhook_attempts_total',
+    help: 'Webhook delivery attempts handled, by outcome (delivered, duplicate, retry-scheduled, given-up, invalid)',
+    labelNames: ['outcome'] as const,
+    registers: [this.registry],
+  });
+
   readonly latency = new Histogram({
     name: 'ics_web_result_latency_seconds',
     help: 'End-to-end time from an upload being accepted to its result reaching the web tier',

@@ -2,6 +2,7 @@ import { Inject, Injectable, Logger, type BeforeApplicationShutdown, type OnAppl
 import { AwsResources, QueueConsumer, SQS_MAX_DELAY_SECONDS, type ReceivedMessage } from '@app/aws';
 import { AppConfig } from '@app/config';
 import { webhookDeliveredKey } from '@app/contracts';
+import { MetricsService } from '../ops/metrics.service';
 import { WEBHOOK_CLOCK, type Clock } from './webhook-clock';
 import { parseWebhookDelivery, serializeWebhookDelivery, WebhookDeliveryParseError, type WebhookDelivery } from './webhook-delivery';
 import { WebhookSecrets } from './webhook-secrets';
@@ -49,6 +50,7 @@ export class WebhookDeliveries implements OnApplicationBootstrap, BeforeApplicat
     private readonly aws: AwsResources,
     private readonly secrets: WebhookSecrets,
     private readonly sender: WebhookSender,
+    private readonly metrics: MetricsService,
     config: AppConfig,
     @Inject(WEBHOOK_CLOCK) private readonly now: Clock,
   ) {
@@ -56,7 +58,11 @@ export class WebhookDeliveries implements OnApplicationBootstrap, BeforeApplicat
     this.consumer = new QueueConsumer<DeliveryOutcome>({
       queue: aws.webhookQueue,
       name: 'webhooks',
-      handleMessage: (m) => this.handle(m),
+      handleMessage: async (m) => {
+        const outcome = await this.handle(m);
+        this.metrics.webhookAttempts.inc({ outcome });
+        return outcome;
+      },
       batchSize: 10,
       waitSeconds: config.web.outputPollSeconds,
       visibilityTimeoutSeconds: VISIBILITY_SECONDS,

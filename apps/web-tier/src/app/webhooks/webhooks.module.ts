@@ -2,6 +2,7 @@ import { Module } from '@nestjs/common';
 import { AwsModule } from '@app/aws';
 import { AppConfig } from '@app/config';
 import { BatchesModule } from '../batches/batches.module';
+import { WebMetricsModule } from '../ops/metrics.module';
 import { WEBHOOK_CLOCK, type Clock } from './webhook-clock';
 import { WebhookDeliveries } from './webhook-deliveries';
 import { WebhookPolicyModule } from './webhook-policy.module';
@@ -15,7 +16,7 @@ import { WebhookTrigger } from './webhook-trigger';
  * POSTs them, retrying with back-off for 24 h.
  */
 @Module({
-  imports: [AwsModule, BatchesModule, WebhookPolicyModule],
+  imports: [AwsModule, BatchesModule, WebhookPolicyModule, WebMetricsModule],
   providers: [
     { provide: WEBHOOK_CLOCK, useValue: (() => Date.now()) satisfies Clock },
     { provide: WebhookSender, inject: [AppConfig], useFactory: (config: AppConfig) => new WebhookSender({ production: config.web.production }) },

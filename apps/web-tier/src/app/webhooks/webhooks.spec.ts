@@ -11,6 +11,7 @@ import { BatchFinished } from '../batches/batch-finished';
 import { BatchIndex } from '../batches/batch-index';
 import { ResultsService } from '../results/results.service';
 import { ResultsStore } from '../results/results.store';
+import { MetricsService } from '../ops/metrics.service';
 import { PendingWebhookBatches } from './pending-webhook-batches';
 import { retryDelaySeconds, RETRY_WINDOW_MS, WebhookDeliveries } from './webhook-deliveries';
 import type { WebhookDelivery, WebhookPayload } from './webhook-delivery';
@@ -142,6 +143,7 @@ describe('webhooks', () => {
       });
       expect(byBatch.get(second)).toMatchObject({ path: '/two', verdict: { valid: true }, payload: { batchId: second, total: 1, done: 1, failed: 0 } });
       expect(await stack.resources.outputBucket.exists(webhookDeliveredKey(first))).toBe(true);
+      expect(await (await call('/metrics', KEY_A)).text()).toMatch(/^ics_web_webhook_attempts_total\{outcome="delivered"\} 2$/m);
     });
 
     it('enqueues again a delivery whose claimer died before sending it, once the claim is stale, and delivers it once', async () => {
@@ -199,7 +201,7 @@ describe('webhooks', () => {
       sender = new WebhookSender({ production: false });
       const secrets = new WebhookSecrets({ web: { webhookSecrets: [`alpha=${SECRET_A}`] } } as never);
       const aws = { outputBucket: stack.resources.outputBucket, webhookQueue: scratch } as unknown as AwsResources;
-      deliveries = new WebhookDeliveries(aws, secrets, sender, { web: { outputPollSeconds: 1 } } as never, () => now);
+      deliveries = new WebhookDeliveries(aws, secrets, sender, new MetricsService(), { web: { outputPollSeconds: 1 } } as never, () => now);
       sends = jest.spyOn(scratch, 'send');
     });
     afterAll(async () => {
