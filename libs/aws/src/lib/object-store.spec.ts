@@ -99,13 +99,11 @@ describe('ObjectStore against the embedded S3', () => {
   });
 
   it('lists past one page of results', async () => {
-    const many = Array.from({ length: 1005 }, (_, i) => `page/${String(i).padStart(4, '0')}`);
-    for (let i = 0; i < many.length; i += 50) {
-      await Promise.all(many.slice(i, i + 50).map((k) => store.put(k, 'x')));
-    }
-    const listed = await store.list('page/');
-    expect(listed).toHaveLength(1005);
-  }, 60_000);
+    // Three requests of 3 keys: the same truncated-page walk as past S3's default 1000, without writing 1000 objects.
+    const many = Array.from({ length: 7 }, (_, i) => `page/${i}`);
+    await Promise.all(many.map((k) => store.put(k, 'x')));
+    expect((await store.list('page/', { pageSize: 3 })).map((o) => o.key)).toEqual(many);
+  });
 
   it('gives a presigned URL that plain fetch() can download', async () => {
     const bytes = fixture('small/test_1.JPEG');

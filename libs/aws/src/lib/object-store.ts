@@ -172,8 +172,8 @@ export class ObjectStore {
     await call('s3.DeleteObject', () => this.s3.send(new DeleteObjectCommand({ Bucket: this.bucket, Key: key })));
   }
 
-  /** Every key under the prefix (all pages). */
-  async list(prefix = ''): Promise<{ key: string; size: number }[]> {
+  /** Every key under the prefix (all pages; `pageSize` keys a request, S3's default 1000 when unset). */
+  async list(prefix = '', { pageSize }: { pageSize?: number } = {}): Promise<{ key: string; size: number }[]> {
     const keys: { key: string; size: number }[] = [];
     // ListObjects (v1, paged by Marker = the last key seen) rather than v2:
     // s3rver makes v2 continuation tokens with DES, which Node 20's OpenSSL 3
@@ -181,7 +181,7 @@ export class ObjectStore {
     let startAfter: string | undefined;
     for (;;) {
       const out = await call('s3.ListObjects', () =>
-        this.s3.send(new ListObjectsCommand({ Bucket: this.bucket, Prefix: prefix, Marker: startAfter })),
+        this.s3.send(new ListObjectsCommand({ Bucket: this.bucket, Prefix: prefix, Marker: startAfter, MaxKeys: pageSize })),
       );
       for (const o of out.Contents ?? []) if (o.Key) keys.push({ key: o.Key, size: o.Size ?? 0 });
       const last = keys.at(-1)?.key;
