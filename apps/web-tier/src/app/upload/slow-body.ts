@@ -36,6 +36,8 @@ export class SlowBodyWatch {
   ) {}
 
   start(): this {
+    // A body already read whole has nothing left to judge.
+    if (this.body.readableEnded) return this;
     this.body.on('data', this.onData);
     this.body.on('pause', this.onPause);
     this.body.on('resume', this.onResume);
@@ -81,6 +83,7 @@ export class SlowBodyWatch {
   private judge(): void {
     this.timer = undefined;
     if (this.stopped) return;
+    if (this.body.readableEnded) return this.stop();
     const least = (this.rule.minBytesPerSecond * this.rule.windowMs) / 1000;
     if (this.windowBytes >= least) return this.openWindow();
     const seconds = this.rule.windowMs / 1000;
