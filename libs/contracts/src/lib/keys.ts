@@ -127,15 +127,6 @@ export function parseBatchListKey(key: string): { tenant: string; batchId: strin
   return m ? { tenant: m[1], batchId: m[3], createdAtMs: LIST_TIME_CEILING - Number(m[2]) } : undefined;
 }
 
-/** Output bucket: an `Idempotency-Key` record, under the tenant and a hash of the key (any bytes a client sends stay out of the key). */
-export function idempotencyKey(tenant: string, keyHash: string): string {
-  return `idempotency/${tenant}/${keyHash}.json`;
-}
-
-export function parseInputKey(
-  key: string,
-): { batchId: string; imageId: string; ext: ImageExtension } | undefined {
-  const m = INPUT_KEY_PATTERN.exec(key);
 /**
  * Output bucket: webhook bookkeeping, one object per batch with a callbackUrl.
  * - `webhooks/pending/<tenant>/<batchId>`: written before the batch exists, removed once its
@@ -162,6 +153,15 @@ export function webhookDeliveredKey(deliveryId: string): string {
   return `webhooks/delivered/${deliveryId}`;
 }
 
+/** Output bucket: an `Idempotency-Key` record, under the tenant and a hash of the key (any bytes a client sends stay out of the key). */
+export function idempotencyKey(tenant: string, keyHash: string): string {
+  return `idempotency/${tenant}/${keyHash}.json`;
+}
+
+export function parseInputKey(
+  key: string,
+): { batchId: string; imageId: string; ext: ImageExtension } | undefined {
+  const m = INPUT_KEY_PATTERN.exec(key);
   return m ? { batchId: m[1], imageId: m[2], ext: m[3] as ImageExtension } : undefined;
 }
 
