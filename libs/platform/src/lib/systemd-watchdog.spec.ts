@@ -119,15 +119,28 @@ describe('watchdogIntervalMs', () => {
 });
 
 describe('consumersProbe', () => {
-  const consumer = (stalledAt: number) => ({
-    health: (bound: number, now = 0) => (now - stalledAt > bound ? { healthy: false, reason: `stalled since ${stalledAt}` } : { healthy: true }),
+  /** Stalls (no progress) from `stalledAt`; with `failing`, because its receives fail from then on. */
+  const consumer = (stalledAt: number, o: { failing?: boolean; state?: string } = {}) => ({
+    health: (bound: number, now = 0) => {
+      const status = { state: o.state ?? 'running', failingSince: o.failing ? new Date(stalledAt) : undefined };
+      return now - stalledAt > bound || status.state !== 'running'
+        ? { healthy: false, reason: `${o.failing ? 'failing' : 'stalled'} since ${stalledAt}`, status }
+        : { healthy: true, status };
+    },
   });
 
-  it('is healthy only while every consumer is, and never with none running', () => {
-    const consumers = [consumer(0), consumer(50_000)];
-    const probe = consumersProbe(() => consumers, 60_000);
+  it('is healthy only while every consumer progresses, and never with none running or one stopped', () => {
+    const probe = consumersProbe(() => [consumer(0), consumer(50_000)], 60_000);
     expect(probe(55_000)).toEqual({ healthy: true });
     expect(probe(70_000)).toEqual({ healthy: false, reason: 'stalled since 0' });
     expect(consumersProbe(() => [], 60_000)(0)).toEqual({ healthy: false, reason: 'no queue consumer is running' });
+    expect(consumersProbe(() => [consumer(1_000_000, { state: 'stopped' })], 60_000)(0)).toMatchObject({ healthy: false });
+  });
+
+  it('rides out failing receives (an outage) up to its tolerance, then is not alive', () => {
+    const probe = consumersProbe(() => [consumer(0, { failing: true })], 60_000, 600_000);
+    expect(probe(120_000)).toEqual({ healthy: true });
+    expect(probe(599_000)).toEqual({ healthy: true });
+    expect(probe(601_000)).toEqual({ healthy: false, reason: 'failing since 0' });
   });
 });

@@ -78,18 +78,33 @@ export class SystemdWatchdog {
 
 /** What a queue consumer says of itself (libs/aws QueueConsumer.health). */
 export interface ConsumerWithHealth {
-  health(unhealthyAfterMs: number, now?: number): { healthy: boolean; reason?: string };
+  health(
+    unhealthyAfterMs: number,
+    now?: number,
+  ): { healthy: boolean; reason?: string; status?: { state: string; failingSince?: Date } };
 }
 
 /**
- * A probe over queue consumers: healthy while there is at least one and each
- * one receives and makes progress (QueueConsumer.health's own bounds).
+ * How long a consumer may keep failing its receives (an S3 or SQS brownout: its
+ * loop alive, backing off and retrying) before a restart is worth what it cuts
+ * (a web tier's held requests): a restart mends little in an outage.
  */
-export function consumersProbe(consumers: () => ConsumerWithHealth[], unhealthyAfterMs: number): LivenessProbe {
+export const OUTAGE_TOLERANCE_MS = 10 * 60_000;
+
+/**
+ * A probe over queue consumers: alive while there is at least one and each one
+ * makes progress (QueueConsumer.health's own bounds), or is riding out failing
+ * receives for less than `outageToleranceMs`. Stopped, or stalled with its
+ * receives working (every handler hung): not alive.
+ */
+export function consumersProbe(consumers: () => ConsumerWithHealth[], unhealthyAfterMs: number, outageToleranceMs = OUTAGE_TOLERANCE_MS): LivenessProbe {
   return (now) => {
     const all = consumers();
     if (all.length === 0) return { healthy: false, reason: 'no queue consumer is running' };
-    const problems = all.map((c) => c.health(unhealthyAfterMs, now)).filter((h) => !h.healthy);
+    const problems = all
+      .map((c) => c.health(unhealthyAfterMs, now))
+      .filter((h) => !h.healthy)
+      .filter((h) => !(h.status?.state === 'running' && h.status.failingSince && now - h.status.failingSince.getTime() < outageToleranceMs));
     return problems.length === 0 ? { healthy: true } : { healthy: false, reason: problems.map((p) => p.reason).join('; ') };
   };
 }
