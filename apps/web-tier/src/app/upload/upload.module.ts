@@ -7,6 +7,7 @@ import { BatchUploadController } from './batch-upload.controller';
 import { ClassicController } from './classic.controller';
 import { InputCleanup } from './input-cleanup';
 import { LaunchPublisher } from './launch-publisher';
+import { UploadAdmission } from './upload-admission';
 import { UploadController } from './upload.controller';
 import { UploadService } from './upload.service';
 import { UploadMemory } from './upload-memory';
@@ -16,7 +17,7 @@ import { TenantImagesInFlight } from './tenant-images-in-flight';
 @Module({
   imports: [AwsModule, BatchesModule, CommonModule, WebMetricsModule],
   controllers: [ClassicController, UploadController, BatchUploadController],
-  providers: [UploadService, LaunchPublisher, InputCleanup, UploadMemory, TenantImagesInFlight],
+  providers: [UploadService, UploadAdmission, LaunchPublisher, InputCleanup, UploadMemory, TenantImagesInFlight],
   exports: [UploadMemory],
 })
 export class UploadModule {}

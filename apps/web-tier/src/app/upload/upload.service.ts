@@ -5,7 +5,6 @@ import { AppConfig } from '@app/config';
 import { CONTENT_TYPES, inputKey, launchMessage, serialize, tenantGroupId, type ImageExtension } from '@app/contracts';
 import type { Request, Response } from 'express';
 import { BatchIndex, type BatchMeta, type BatchPart, type IndexedImage } from '../batches/batch-index';
-import { ClientLimits } from '../common/client-limits';
 import { errorBody } from '../common/http-error.filter';
 import { MetricsService, type UploadMode } from '../ops/metrics.service';
 import type { FailedFileDto, UploadResponseDto } from './upload.dto';
@@ -16,7 +15,7 @@ import { IdempotencyStore, requestHash, type IdempotencyClaim, type StoredAnswer
 import { InputCleanup } from './input-cleanup';
 import { LaunchPublisher } from './launch-publisher';
 import { TenantImagesInFlight, type ImagesRoom } from './tenant-images-in-flight';
-import { UploadBodyGuard } from './upload-body-guard';
+import { UploadAdmission } from './upload-admission';
 import { readMultipart, type ReceivedFile } from './multipart-stream';
 import { formatBytes } from './upload.errors';
 import { UploadMemory } from './upload-memory';
@@ -78,7 +77,7 @@ export class UploadService {
     private readonly index: BatchIndex,
     private readonly idempotency: IdempotencyStore,
     private readonly imagesInFlight: TenantImagesInFlight,
-    private readonly limits: ClientLimits,
+    private readonly admission: UploadAdmission,
   ) {}
 
   async accept(req: Request, res: Response, mode: UploadMode, field: string, target: UploadTarget): Promise<UploadResponseDto> {
@@ -104,19 +103,8 @@ export class UploadService {
       res.setHeader('Connection', 'close');
       throw err;
     }
-    let reservation;
-    let endUpload: (() => void) | undefined;
-    try {
-      // Per client address and tenant first: a client over its cap takes no memory.
-      endUpload = this.limits.startUpload(req, target.tenant);
-      reservation = this.memory.reserve(declared);
-    } catch (err) {
-      endUpload?.();
-      res.setHeader('Connection', 'close');
-      throw err;
-    }
-    const rule = { minBytesPerSecond: this.config.web.uploadMinBytesPerSecond, windowMs: this.config.web.uploadRateWindowSeconds * 1000 };
-    const body = new UploadBodyGuard(req, res, reservation, rule, () => this.metrics.uploadsTooSlow.inc());
+    // Caps per client address and tenant, and the upload memory; then the body is watched while read.
+    const body = this.admission.admit(req, res, target.tenant, declared);
 
     const batchId = target.batch?.batchId ?? randomUUID();
     const enqueuedAt = new Date().toISOString();
@@ -129,7 +117,7 @@ export class UploadService {
         (file) => this.storeOne(batchId, target.tenant, enqueuedAt, file, planned),
       );
       // The body is piped now: watching it cannot start it flowing into nothing.
-      body.start();
+      body.watch();
       await reading;
     } catch (err) {
       // Bad input: nothing of this upload may stay behind.
@@ -138,9 +126,7 @@ export class UploadService {
       this.metrics.uploads.inc({ mode, outcome: 'refused' }, Math.max(1, progress.files));
       throw err;
     } finally {
-      body.stop();
-      reservation.release();
-      endUpload();
+      body.end();
     }
     if (planned.length === 0) {
       this.metrics.uploads.inc({ mode, outcome: 'refused' });
