@@ -22,13 +22,13 @@ describe('control plane: no single host in the path', () => {
     );
   });
 
-  it('spreads the hosts over two availability zones, replacing a host the load balancer finds unhealthy', () => {
+  it('spreads the hosts over two availability zones behind the load balancer, replacing a dead host (not one whose AWS calls fail)', () => {
     const subnets = group['VPCZoneIdentifier'] as { Ref: string }[];
     expect(subnets).toHaveLength(2);
     const azs = subnets.map((s) => JSON.stringify(json.Resources[s.Ref].Properties?.['AvailabilityZone']));
     expect(new Set(azs).size).toBe(2);
     for (const s of subnets) expect(json.Resources[s.Ref].Properties?.['MapPublicIpOnLaunch']).toBe(true);
-    expect(group).toMatchObject({ HealthCheckType: 'ELB', TargetGroupARNs: [{ Ref: id(stack.edge.targetGroup) }] });
+    expect(group).toMatchObject({ HealthCheckType: 'EC2', TargetGroupARNs: [{ Ref: id(stack.edge.targetGroup) }] });
   });
 
   it('tells the runbook which group to reach the hosts through', () => {

@@ -218,8 +218,11 @@ export class ControlHost extends Construct {
       desiredCapacity: count,
       vpcZoneIdentifier: props.vpc.publicSubnets.map((s) => s.subnetId),
       launchTemplate: { launchTemplateId: this.launchTemplate.ref, version: this.launchTemplate.attrLatestVersionNumber },
-      // A host whose web tier fails the load balancer's health check is replaced, not just taken out.
-      healthCheckType: 'ELB',
+      // A dead host (EC2 status checks) is replaced. Not the load balancer's check: the web
+      // tier's /health fails while S3 or SQS does, and replacing every host in an AWS brownout
+      // would cut every held request. A hung app is restarted by its systemd watchdog, and the
+      // load balancer routes around a tier that fails /health meanwhile.
+      healthCheckType: 'EC2',
       healthCheckGracePeriod: 600,
       // For the dashboard's fleet panel: hosts in service.
       metricsCollection: [{ granularity: '1Minute', metrics: ['GroupInServiceInstances', 'GroupDesiredCapacity'] }],
