@@ -155,6 +155,7 @@ async function underChaos(
         classic.set(basename(f), await client.classic(f, o.timeoutMs));
       }),
     );
+    let uploading = true;
     const uploads = (async () => {
       for (let i = 0; i < o.batchImages.length; i += o.batchSize) {
         const accepted = await client.upload(
@@ -165,8 +166,10 @@ async function underChaos(
           ledger.accept(img.imageId, img.fileName, 'batch');
         tracker.watchBatch(accepted.batchId, stopWatching.signal);
       }
-    })();
+    })().finally(() => (uploading = false));
+    // Uploads still being sent (retried through a brownout, say) are pending too: the failures go on until they are in.
     const pending = () =>
+      uploading ||
       classic.size < o.classicImages.length ||
       ledger.answeredCount < ledger.size;
 
