@@ -129,7 +129,8 @@ export class Operations extends Construct {
       threshold: 0,
       comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
       evaluationPeriods: 3,
-      treatMissingData: cloudwatch.TreatMissingData.BREACHING,
+      // The load balancer reports the count every minute; no data is no target group, not a sick tier.
+      treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
     });
 
     this.dashboard = this.buildDashboard(props);
