@@ -75,8 +75,9 @@ const installed = new WeakSet<object>();
  * long-poll timing is the emulator's (it collects until it has
  * MaxNumberOfMessages or the wait ends).
  */
-export function withFairGroups(emulator: { service: EmulatedSqsService; requestHandler: Handler }): Handler {
+export function withFairGroups(enabled: boolean, emulator: { service: EmulatedSqsService; requestHandler: Handler }): Handler {
   const { service, requestHandler: handler } = emulator;
+  if (!enabled) return handler;
   return (req, res) => {
     // Queues may be created at any time (CreateQueue): take each new one before its first message.
     for (const queue of service.Queues as EmulatedQueue[]) {

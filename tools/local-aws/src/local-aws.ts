@@ -51,6 +51,11 @@ export interface LocalAwsOptions {
   monitorMaxReceiveCount?: number;
   /** Visibility timeout of the monitor queue, seconds (default 30). */
   monitorVisibilitySeconds?: number;
+  /**
+   * Standard queues serve message groups (tenants) fairly, as SQS fair queues do (default true);
+   * false: strictly oldest first, as local-aws-sqs does (to measure what fair queues change).
+   */
+  fairGroups?: boolean;
 }
 
 export interface LocalAws {
@@ -180,7 +185,7 @@ export async function startLocalAws(options: LocalAwsOptions = {}): Promise<Loca
   // QueueUrl-as-endpoint logic lands here too.
   // Wrapped: a long poll whose client died gives its messages back at once (see abandoned-receives.ts),
   // and standard queues serve message groups (tenants) fairly, as SQS fair queues do (see fair-groups.ts).
-  sqs.handler = releaseAbandonedReceives(withFairGroups(createRequestHandler({
+  sqs.handler = releaseAbandonedReceives(withFairGroups(options.fairGroups ?? true, createRequestHandler({
     port,
     hostname: publicHost,
     region,

@@ -27,6 +27,8 @@ export interface LocalSystemOptions {
   env: Record<string, string>;
   /** How long to wait for each app's "ready" line. */
   readyTimeoutMs?: number;
+  /** The edge's fair message groups (default on); off only to measure what they change (bench:fair --unfair). */
+  fairGroups?: boolean;
   /** Crashes and restarts of the supervised control apps. */
   onSupervisorEvent?: (event: SupervisorEvent) => void;
   /**
@@ -99,7 +101,7 @@ export async function startLocalSystem(o: LocalSystemOptions): Promise<LocalSyst
   const logDir = join(runDir, 'logs');
   const fleetDir = join(runDir, 'fleet');
   mkdirSync(logDir, { recursive: true });
-  const aws = await startLocalAws({ port: o.awsPort, dataDir: join(runDir, 's3') });
+  const aws = await startLocalAws({ port: o.awsPort, dataDir: join(runDir, 's3'), fairGroups: o.fairGroups });
   const running: SupervisedApp[] = [];
   const runId = randomUUID();
   let edge: FaultProxy | undefined;
