@@ -35,6 +35,7 @@ const values = parseCommandLine({
     images: { type: 'string', value: 'DIR', description: 'images to send (cycled for the backlog)', default: SMALL_IMAGES_DIR },
     'max-workers': { type: 'string', description: 'MAX_WORKERS (locally also bounded by the cores)', default: '2', number: { integer: true, min: 1 } },
     'worker-prefetch': { type: 'string', value: 'N', description: "WORKER_PREFETCH: images a worker holds at once (default: the worker's own)", number: { integer: true, min: 1 } },
+    unfair: { type: 'boolean', description: "the edge serves strictly oldest first (no fair message groups): what fair queues change" },
     'skip-backlog-wait': { type: 'boolean', description: "do not wait for tenant A's backlog to be answered (no backlogAnsweredSeconds)" },
     'skip-build': { type: 'boolean', description: 'use the apps already built in dist/ (default: build them, cached by Nx)' },
     json: { type: 'string', value: 'OUT', description: 'write the figures as JSON' },
@@ -132,6 +133,7 @@ runMain('bench:fair', async () => {
     runDir,
     // A loaded machine may take minutes to boot the apps.
     readyTimeoutMs: 300_000,
+    fairGroups: !values.unfair,
     env: {
       MODEL_DIR: process.env['MODEL_DIR'] ?? MODEL_DIR,
       API_KEYS: `tenant-a=${KEYS.A},tenant-b=${KEYS.B}`,
@@ -179,6 +181,7 @@ runMain('bench:fair', async () => {
       backlogWaitingAtStartOfB: queuedAhead,
       backlogWaitingAtEndOfB: leftAfterB,
       backlogAnsweredSeconds: doneA === undefined ? null : +((doneA - tA) / 1000).toFixed(1),
+      fairGroups: !values.unfair,
       workers: { solo: workersSolo, shared: workersShared, maxWorkers, prefetch: values['worker-prefetch'] ? Number(values['worker-prefetch']) : 'default' },
       model: process.env['MODEL_DIR'] ?? MODEL_DIR,
       failed: [...warm.failed, ...solo.failed, ...shared.failed],
