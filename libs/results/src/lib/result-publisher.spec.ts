@@ -31,18 +31,18 @@ describe('ResultPublisher against the embedded S3/SQS', () => {
   }
   const stored = async (imageId: string) => parseOutputMessage((await stack.resources.outputBucket.getBuffer(resultKey(imageId))).toString());
 
-  it('writes the result and announces it, with one S3 request', async () => {
+  it('writes the result (a conditional create under results/, as the bucket policy demands) and announces it, with one S3 request', async () => {
     const writes: string[] = [];
     const bucket = Object.create(stack.resources.outputBucket) as ObjectStore;
-    bucket.put = (key, ...rest) => (writes.push(key), stack.resources.outputBucket.put(key, ...rest));
-    bucket.putIfAbsent = (key, ...rest) => (writes.push(key), stack.resources.outputBucket.putIfAbsent(key, ...rest));
+    bucket.put = (key, ...rest) => (writes.push(`put ${key}`), stack.resources.outputBucket.put(key, ...rest));
+    bucket.putIfAbsent = (key, ...rest) => (writes.push(`putIfAbsent ${key}`), stack.resources.outputBucket.putIfAbsent(key, ...rest));
     bucket.exists = (key) => (writes.push(`exists ${key}`), stack.resources.outputBucket.exists(key));
     const publisher = new ResultPublisher(bucket, stack.resources.outputQueue);
     const result = ok();
     expect(await publisher.publish(result)).toEqual({ result, won: true });
     expect(await stored(result.imageId)).toEqual(result);
     expect(await announcements()).toEqual([result]);
-    expect(writes).toEqual([resultKey(result.imageId)]);
+    expect(writes).toEqual([`putIfAbsent results/${result.imageId}.json`]);
   });
 
   it('the first result written wins: a second one is not written, and the first is announced again instead', async () => {
