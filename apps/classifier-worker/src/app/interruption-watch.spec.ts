@@ -5,6 +5,8 @@ import { InterruptionWatch, type InterruptionNotice } from './interruption-watch
 /** A fake IMDSv2 on loopback: tokens on PUT, `spot/instance-action` 404 until `notice` is set. */
 class FakeImds {
   notice?: { action: string; time: string };
+  /** Token requests still to refuse with 503 (a service that does not answer in time). */
+  failTokens = 0;
   /** Tokens it still accepts (a "restart" clears them). */
   readonly tokens = new Set<string>();
   readonly requests: string[] = [];
@@ -31,6 +33,10 @@ class FakeImds {
     };
     if (req.url === '/latest/api/token') {
       if (req.method !== 'PUT' || !req.headers['x-aws-ec2-metadata-token-ttl-seconds']) return reply(400, 'Bad Request');
+      if (this.failTokens > 0) {
+        this.failTokens--;
+        return reply(503, 'Service Unavailable');
+      }
       const token = `t${this.requests.length}`;
       this.tokens.add(token);
       return reply(200, token);
@@ -127,6 +133,18 @@ describe('InterruptionWatch', () => {
     watch.stop();
     expect(lines.filter((l) => l.level === 'warn').map((l) => l.msg)).toEqual(['cannot read the Spot interruption notice: trying again']);
     expect(onNotice).not.toHaveBeenCalled();
+  });
+
+  it('keeps watching when the first request fails on a service known to be there (a busy instance), and sees the notice', async () => {
+    const { log, lines } = quietLog();
+    const notices: InterruptionNotice[] = [];
+    imds.failTokens = 1;
+    const watch = new InterruptionWatch({ endpoint: imds.endpoint, serviceKnown: true, onNotice: (n) => void notices.push(n), log });
+    expect(await watch.start()).toBe(true);
+    imds.notice = { action: 'terminate', time: '2026-12-02T07:00:00Z' };
+    await step(0, 3, () => notices.length > 0); // the refused token, a new one, the notice
+    expect(notices.map((n) => n.action)).toEqual(['terminate']);
+    expect(lines.filter((l) => l.level === 'warn').map((l) => l.msg)).toEqual(['cannot read the Spot interruption notice: trying again', 'Spot interruption notice']);
   });
 
   it('stays off without a word where there is no metadata service (not on EC2)', async () => {

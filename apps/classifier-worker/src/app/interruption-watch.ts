@@ -22,6 +22,13 @@ export interface InterruptionWatchOptions {
   requestTimeoutMs?: number;
   /** Session token lifetime asked for, seconds. */
   tokenTtlSeconds?: number;
+  /**
+   * The metadata service is known to be there (the worker read its instance id from it at
+   * start): a first request that fails is a passing error, retried at each poll, not a sign
+   * that there is no service. On a busy machine the first token request can miss its
+   * timeout, and the watch must not then stay off for the instance's life.
+   */
+  serviceKnown?: boolean;
   /** Called once, with the first notice seen; polling stops then. */
   onNotice: (notice: InterruptionNotice) => void | Promise<void>;
   log: WorkerLogger;
@@ -57,8 +64,10 @@ export class InterruptionWatch {
     if (this.running) return true;
     try {
       await this.session();
-    } catch {
-      return false; // not on EC2 (or metadata turned off): nothing to watch, nothing to say
+    } catch (err) {
+      if (!this.o.serviceKnown) return false; // not on EC2 (or metadata turned off): nothing to watch, nothing to say
+      this.o.log.warn({ reason: (err as Error).message }, 'cannot read the Spot interruption notice: trying again');
+      this.failing = true;
     }
     this.running = true;
     this.o.log.info({ pollSeconds: this.pollMs / 1000 }, 'watching for a Spot interruption notice');

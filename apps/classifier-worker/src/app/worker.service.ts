@@ -77,7 +77,8 @@ export class WorkerService implements OnModuleInit, OnApplicationBootstrap, Befo
       },
     );
     if (this.platform.kind === 'ec2') {
-      this.interruptions = new InterruptionWatch({ endpoint: this.config.worker.metadataEndpoint, log: this.log, onNotice: (n) => this.interrupted(n) });
+      // serviceKnown: the instance id came from this metadata service a moment ago.
+      this.interruptions = new InterruptionWatch({ endpoint: this.config.worker.metadataEndpoint, serviceKnown: true, log: this.log, onNotice: (n) => this.interrupted(n) });
       void this.interruptions.start();
     }
   }
