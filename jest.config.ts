@@ -7,7 +7,8 @@ import { getJestProjectsAsync } from '@nx/jest';
  * workers and load ts-jest, Nest and the AWS SDK again for each (measured: about 5 CPU-s a project).
  */
 export default async (): Promise<Config> => ({
-  projects: await getJestProjectsAsync(),
+  // Not '<rootDir>' itself: the workspace target that runs this file is found as a Jest project too.
+  projects: (await getJestProjectsAsync()).filter((project) => project !== '<rootDir>'),
   // A bound for a loaded 2-core machine, not the expected time: tests wait on events, and one that hangs still fails.
   testTimeout: 30_000,
   // More workers than cores: many spec files spend most of their time waiting on a child process,
