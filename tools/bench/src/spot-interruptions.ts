@@ -98,6 +98,8 @@ interface ImageResult {
 runMain('spot-interruptions', async () => {
   const imagesDir = existingPath('images', values.images);
   const runDir = mkdtempSync(join(tmpdir(), 'spot-interruptions-'));
+  // Kept when a goal is missed: the instances' and apps' logs say why.
+  let keepLogs = false;
   const env: Record<string, string> = {
     PATH: process.env['PATH'] ?? '',
     HOME: process.env['HOME'] ?? '',
@@ -196,9 +198,13 @@ runMain('spot-interruptions', async () => {
         `last handed-back image answered at most ${figures.worstSecondsFromNoticeToLastHandedBackAnswer} s after its worker's notice (goal ≤ 10 s)`,
     );
     const ok = figures.answered === figures.images && figures.distinctImagesAnswered === figures.images && figures.worstSecondsFromNoticeToLastHandedBackAnswer <= 10;
+    if (!ok) {
+      keepLogs = true;
+      console.log(`logs kept in ${runDir} (fleet/i-*.log, logs/*.log)`);
+    }
     return ok ? EXIT.done : EXIT.goalFailed;
   } finally {
     await run.stop(60_000);
-    rmSync(runDir, { recursive: true, force: true });
+    if (!keepLogs) rmSync(runDir, { recursive: true, force: true });
   }
 });
