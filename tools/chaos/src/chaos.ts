@@ -60,8 +60,10 @@ export interface ChaosReport {
   conflicting: number;
   /** Images answered with an error (every image of the run classifies when nothing fails). */
   errorResults: number;
-  /** Uploads sent again with their Idempotency-Key after a cut connection or a transient answer. */
+  /** Uploads sent again with their Idempotency-Key after a cut connection or a transient answer, or for files a partial answer failed. */
   uploadRetries: number;
+  /** Classic requests sent again after a 502, 503 or 429 (nothing stored). */
+  classicRetries: number;
   /** Classic requests whose connection died with the web tier (answered only if the REST API has their one result). */
   cut: number;
   maxAttempts: number;
@@ -158,13 +160,10 @@ async function underChaos(
     let uploading = true;
     const uploads = (async () => {
       for (let i = 0; i < o.batchImages.length; i += o.batchSize) {
-        const accepted = await client.upload(
-          o.batchImages.slice(i, i + o.batchSize),
-          deadline,
-        );
-        for (const img of accepted.images)
-          ledger.accept(img.imageId, img.fileName, 'batch');
-        tracker.watchBatch(accepted.batchId, stopWatching.signal);
+        for (const accepted of await client.uploadAll(o.batchImages.slice(i, i + o.batchSize), deadline)) {
+          for (const img of accepted.images) ledger.accept(img.imageId, img.fileName, 'batch');
+          tracker.watchBatch(accepted.batchId, stopWatching.signal);
+        }
       }
     })().finally(() => (uploading = false));
     // Uploads still being sent (retried through a brownout, say) are pending too: the failures go on until they are in.
@@ -256,6 +255,7 @@ async function underChaos(
       conflicting: summary.conflicting,
       errorResults: summary.errorResults,
       uploadRetries: client.uploadRetries,
+      classicRetries: client.classicRetries,
       cut: classicCounts.cut,
       maxAttempts: summary.maxAttempts,
       recoverySeconds: {

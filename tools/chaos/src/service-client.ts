@@ -23,6 +23,8 @@ export interface BatchView {
 export interface Accepted {
   batchId: string;
   images: { imageId: string; fileName: string }[];
+  /** Files the service could not take this time (storage or the queue failed for them). */
+  failed?: { fileName: string; reason: string }[];
 }
 
 export type ClassicOutcome = { kind: 'answered'; label: string; ms: number } | { kind: 'refused'; status: number; body: string; ms: number } | { kind: 'cut'; error: string; ms: number };
@@ -45,8 +47,31 @@ export class ServiceClient {
     this.api = new IcsClient({ url });
   }
 
-  /** Uploads sent again after a cut connection or a transient answer. */
+  /** Uploads sent again after a cut connection or a transient answer, and files sent again after a partial failure. */
   uploadRetries = 0;
+  /** Classic requests sent again after the service said it could not take them (502, 503, 429). */
+  classicRetries = 0;
+
+  /**
+   * Uploads every file until the service has taken each one: the files a
+   * partial answer names as failed go again, in an upload of their own (a new
+   * request, so a new Idempotency-Key). One answer per upload made.
+   */
+  async uploadAll(files: string[], deadline: number): Promise<Accepted[]> {
+    const answers: Accepted[] = [];
+    let left = files;
+    while (left.length > 0) {
+      const answer = await this.upload(left, deadline);
+      answers.push(answer);
+      const failed = new Set((answer.failed ?? []).map((f) => f.fileName));
+      left = left.filter((f) => failed.has(basename(f)));
+      if (left.length === 0) break;
+      if (Date.now() > deadline) throw new Error(`upload: ${left.length} file(s) never taken before the deadline`);
+      this.uploadRetries += 1;
+      await sleep(500);
+    }
+    return answers;
+  }
 
   /**
    * POST /api/images with an Idempotency-Key, sent again with the same key
@@ -75,13 +100,24 @@ export class ServiceClient {
     }
   }
 
-  /** The classic request: one file as `myfile`, held until its result (`name:label`). */
+  /**
+   * The classic request: one file as `myfile`, held until its result
+   * (`name:label`). Sent again while the service answers that it could not
+   * take it (502, 503, 429: nothing was stored or queued), as a user would.
+   */
   async classic(file: string, timeoutMs: number): Promise<ClassicOutcome> {
     const t0 = performance.now();
     try {
-      const form = new FormData();
-      form.append('myfile', new Blob([readFileSync(file)]), basename(file));
-      const res = await fetch(`${this.url}/`, { method: 'POST', body: form, signal: AbortSignal.timeout(timeoutMs) });
+      let res: Response;
+      for (;;) {
+        const form = new FormData();
+        form.append('myfile', new Blob([readFileSync(file)]), basename(file));
+        res = await fetch(`${this.url}/`, { method: 'POST', body: form, signal: AbortSignal.timeout(Math.max(1, timeoutMs - (performance.now() - t0))) });
+        if (![502, 503, 429].includes(res.status) || performance.now() - t0 > timeoutMs - 1000) break;
+        await res.body?.cancel();
+        this.classicRetries += 1;
+        await sleep(1000);
+      }
       const body = await res.text();
       const ms = performance.now() - t0;
       if (res.status !== 200) return { kind: 'refused', status: res.status, body, ms };

@@ -125,10 +125,10 @@ async function soak(
           (_, k) => o.files[(sent + k) % o.files.length],
         );
         sent += files.length;
-        const accepted = await client.upload(files, deadline);
-        for (const img of accepted.images)
-          ledger.accept(img.imageId, img.fileName, 'batch');
-        tracker.watchBatch(accepted.batchId, stop.signal, { events: false });
+        for (const accepted of await client.uploadAll(files, deadline)) {
+          for (const img of accepted.images) ledger.accept(img.imageId, img.fileName, 'batch');
+          tracker.watchBatch(accepted.batchId, stop.signal, { events: false });
+        }
       }
     })();
 
