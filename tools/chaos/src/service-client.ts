@@ -43,7 +43,11 @@ export function answerOfView(v: ImageView): Answer | undefined {
 export class ServiceClient {
   private readonly api: IcsClient;
 
-  constructor(readonly url: string) {
+  /** `retryPauseMs`: the wait before sending again (a test makes it 0). */
+  constructor(
+    readonly url: string,
+    private readonly retryPauseMs = 500,
+  ) {
     this.api = new IcsClient({ url });
   }
 
@@ -68,7 +72,7 @@ export class ServiceClient {
       if (left.length === 0) break;
       if (Date.now() > deadline) throw new Error(`upload: ${left.length} file(s) never taken before the deadline`);
       this.uploadRetries += 1;
-      await sleep(500);
+      await sleep(this.retryPauseMs);
     }
     return answers;
   }
@@ -83,7 +87,7 @@ export class ServiceClient {
   async upload(files: string[], deadline: number): Promise<Accepted> {
     const idempotencyKey = randomUUID();
     for (;;) {
-      let waitMs = 500;
+      let waitMs = this.retryPauseMs;
       try {
         return await this.api.uploadImages(
           files.map((f) => ({ name: basename(f), data: new Blob([readFileSync(f)]) })),
@@ -92,7 +96,7 @@ export class ServiceClient {
       } catch (err) {
         const again = isConnectionError(err) || (err instanceof ApiError && err.transient);
         if (!again) throw new Error(`upload refused: ${(err as Error).message}`);
-        if (err instanceof ApiError && err.retryAfterMs !== undefined) waitMs = Math.min(5000, Math.max(100, err.retryAfterMs));
+        if (err instanceof ApiError && err.retryAfterMs !== undefined) waitMs = Math.min(5000, err.retryAfterMs);
       }
       if (Date.now() > deadline) throw new Error('upload: the service did not accept it before the deadline');
       this.uploadRetries += 1;
@@ -112,11 +116,11 @@ export class ServiceClient {
       for (;;) {
         const form = new FormData();
         form.append('myfile', new Blob([readFileSync(file)]), basename(file));
-        res = await fetch(`${this.url}/`, { method: 'POST', body: form, signal: AbortSignal.timeout(Math.max(1, timeoutMs - (performance.now() - t0))) });
+        res = await fetch(`${this.url}/`, { method: 'POST', body: form, signal: AbortSignal.timeout(Math.max(1, Math.floor(timeoutMs - (performance.now() - t0)))) });
         if (![502, 503, 429].includes(res.status) || performance.now() - t0 > timeoutMs - 1000) break;
         await res.body?.cancel();
         this.classicRetries += 1;
-        await sleep(1000);
+        await sleep(this.retryPauseMs * 2);
       }
       const body = await res.text();
       const ms = performance.now() - t0;
