@@ -174,6 +174,7 @@ async function underChaos(
 
     // Chaos, on a schedule.
     const workerKills: WorkerKill[] = [];
+    const killedPids = new Set<number>();
     const appKills: string[] = [];
     const windows = faultWindows(system, o, log);
     let leaseKill: LeaseKill | undefined;
@@ -189,8 +190,10 @@ async function underChaos(
         if (system.ec2) peakInstances = Math.max(peakInstances, system.ec2.instances().filter((i) => i.state === 'pending' || i.state === 'running').length);
         if (t >= nextWorkerKill && workerKills.length < o.maxWorkerKills) {
           nextWorkerKill += o.workerKillEveryMs;
-          const victim = pickOne(liveWorkers(system));
+          // A process already killed may linger a moment unreaped: it is not a new victim.
+          const victim = pickOne(liveWorkers(system).filter((w) => !killedPids.has(w.pid)));
           if (victim && sigkill(victim.pid)) {
+            killedPids.add(victim.pid);
             const k: WorkerKill = {
               workerId: victim.id,
               at: performance.now(),
