@@ -100,25 +100,25 @@ describe('uploads stream to S3 with bounded memory', () => {
   });
   afterAll(() => stack?.stop());
 
-  it('a 64 MiB upload of 32 files is held at most one file (2 MiB) at a time, and every byte arrives', async () => {
-    web = await startWebApp(stack, { MAX_FILE_BYTES: String(2 * MiB), MAX_FILES: '40' });
-    const parts = Array.from({ length: 32 }, (_, i) => ({ name: `big-${i}.jpg`, size: 2 * MiB }));
+  it('a 16 MiB upload of 8 files is held at most one file (2 MiB) at a time, and every byte arrives', async () => {
+    web = await startWebApp(stack, { MAX_FILE_BYTES: String(2 * MiB), MAX_FILES: '10' });
+    const parts = Array.from({ length: 8 }, (_, i) => ({ name: `big-${i}.jpg`, size: 2 * MiB }));
     const { stream, hashes } = streamingBody(parts);
     const res = await post(web.url, stream);
     const body = (await res.json()) as { batchId: string; images: { imageId: string; fileName: string }[] };
-    expect({ status: res.status, files: body.images?.length }).toEqual({ status: 202, files: 32 });
+    expect({ status: res.status, files: body.images?.length }).toEqual({ status: 202, files: 8 });
     for (const [i, img] of body.images.entries()) {
       expect(img.fileName).toBe(`big-${i}.jpg`);
       const stored = await stack.resources.inputBucket.getBuffer(`${body.batchId}/${img.imageId}.jpg`);
       expect(createHash('sha256').update(stored).digest('hex')).toBe(hashes[i]);
     }
     const peak = await metric(web, 'ics_web_upload_buffered_peak_bytes');
-    // Memory stores would have held all 64 MiB before the first byte reached S3.
+    // Memory stores would have held all 16 MiB before the first byte reached S3.
     expect(peak).toBeGreaterThanOrEqual(2 * MiB);
     expect(peak).toBeLessThanOrEqual(2 * MiB);
     expect(await metric(web, 'ics_web_upload_buffered_bytes')).toBe(0);
     expect(await metric(web, 'ics_web_upload_reserved_bytes')).toBe(0);
-    expect(await counts(stack.resources)).toEqual({ objects: 32, messages: 32 });
+    expect(await counts(stack.resources)).toEqual({ objects: 8, messages: 8 });
   });
 
   it('a bad file late in the upload: 415, and the files already streamed to S3 are removed, nothing enqueued', async () => {
