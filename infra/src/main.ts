@@ -14,28 +14,33 @@ export { DEFAULT_OUTDIR };
  * Deploy-time settings are CloudFormation parameters (see docs/operations.md).
  */
 
-function positiveInt(name: string, fallback: number): number {
-  const raw = process.env[name];
+type Settings = Record<string, string | undefined>;
+
+function positiveInt(settings: Settings, name: string, fallback: number): number {
+  const raw = settings[name];
   if (raw === undefined || raw === '') return fallback;
   const n = Number(raw);
   if (!Number.isInteger(n) || n < 1) throw new Error(`${name} must be a whole number of days >= 1 (got ${JSON.stringify(raw)})`);
   return n;
 }
 
-export function synth(outdir = process.env['ICS_CDK_OUT'] ?? DEFAULT_OUTDIR): string {
+/** The stack as `npm run synth` writes it, from the synth-time settings given (the environment by default). */
+export function synthesise(outdir: string, settings: Settings = process.env): { directory: string; stack: IcsStack } {
   const app = new App({ outdir });
-  const stackName = process.env['ICS_STACK_NAME'] ?? 'ics';
-  new IcsStack(app, 'Ics', {
-    stackName,
+  const stack = new IcsStack(app, 'Ics', {
+    stackName: settings['ICS_STACK_NAME'] ?? 'ics',
     description: 'Elastic image classification: S3, SQS, worker launch template, control host behind an HTTPS load balancer',
     // Deploys with the caller's credentials (no bootstrap roles); the template itself, too big to
     // pass inline, goes through the bootstrap bucket: `npx cdk bootstrap` once per account and region.
     synthesizer: new CliCredentialsStackSynthesizer(),
-    inputRetentionDays: positiveInt('ICS_INPUT_RETENTION_DAYS', 7),
-    outputRetentionDays: positiveInt('ICS_OUTPUT_RETENTION_DAYS', 30),
+    inputRetentionDays: positiveInt(settings, 'ICS_INPUT_RETENTION_DAYS', 7),
+    outputRetentionDays: positiveInt(settings, 'ICS_OUTPUT_RETENTION_DAYS', 30),
   });
-  const assembly = app.synth();
-  return assembly.directory;
+  return { directory: app.synth().directory, stack };
+}
+
+export function synth(outdir = process.env['ICS_CDK_OUT'] ?? DEFAULT_OUTDIR): string {
+  return synthesise(outdir).directory;
 }
 
 if (require.main === module) {

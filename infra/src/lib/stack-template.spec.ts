@@ -8,3 +8,4 @@ import './security.suite';
 import './operations.suite';
 import './answers.suite';
 import './control-plane.suite';
+import './main.suite';

@@ -1,10 +1,16 @@
 import 'reflect-metadata';
-import { App, CliCredentialsStackSynthesizer } from 'aws-cdk-lib';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { Template } from 'aws-cdk-lib/assertions';
+import { synthesise } from '../main';
 import { IcsStack } from './stack';
 import type { Template as Cfn } from './template-values';
 
-/** Test support: the stack synthesised as `npm run synth` does, and helpers to read its IAM. */
+/**
+ * Test support: the stack synthesised by `npm run synth`'s own code into a temporary cloud
+ * assembly (`directory`), and helpers to read its IAM.
+ */
 export function synthStack(stackName = 'ics') {
   // The default stack once per test file: every suite reads it, none changes it.
   if (stackName === 'ics') return (defaultStack ??= synth(stackName));
@@ -13,11 +19,13 @@ export function synthStack(stackName = 'ics') {
 
 let defaultStack: ReturnType<typeof synth> | undefined;
 
-function synth(stackName: string) {
-  const app = new App();
-  const stack = new IcsStack(app, 'Ics', { stackName, synthesizer: new CliCredentialsStackSynthesizer() });
+function synth(stackName: string): { stack: IcsStack; template: Template; json: Cfn; directory: string } {
+  // Only the stack name: synthesis must need nothing else from the environment (no AWS account, no credentials).
+  const { stack, directory } = synthesise(mkdtempSync(join(tmpdir(), 'cdk-out-')), { ICS_STACK_NAME: stackName });
+  process.once('exit', () => rmSync(directory, { recursive: true, force: true }));
+  // The assembly is already written: fromStack reads the synthesis made above, it does not synthesise again.
   const template = Template.fromStack(stack);
-  return { stack, template, json: template.toJSON() as Cfn };
+  return { stack, template, json: template.toJSON() as Cfn, directory };
 }
 
 export type Statement = { Sid: string; Effect: string; Action: string | string[]; Resource: unknown; Condition?: Record<string, Record<string, unknown>> };
