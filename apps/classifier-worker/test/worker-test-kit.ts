@@ -6,6 +6,7 @@ import {
   inputKey,
   launchMessage,
   parseOutputMessage,
+  resultKey,
   serialize,
   type ImageExtension,
   type LaunchMessage,
@@ -65,8 +66,8 @@ export async function outputs(stack: TestStack, n: number, timeoutMs?: number): 
 }
 
 export async function storedResult(stack: TestStack, imageId: string): Promise<OutputMessage | undefined> {
-  if (!(await stack.resources.outputBucket.exists(`${imageId}.json`))) return undefined;
-  return parseOutputMessage((await stack.resources.outputBucket.getBuffer(`${imageId}.json`)).toString('utf8'));
+  const stored = await stack.resources.outputBucket.getIfExists(resultKey(imageId));
+  return stored && parseOutputMessage(stored.body.toString('utf8'));
 }
 
 /** A logger that keeps every line, for assertions. */

@@ -13,7 +13,7 @@ import { randomUUID } from 'node:crypto';
 import { join } from 'node:path';
 import { EXIT, parseCommandLine, runMain } from '@app/command-line';
 import { Classifier, silentLogger } from '@app/classifier';
-import { inputKey, launchMessage, serialize } from '@app/contracts';
+import { inputKey, launchMessage, resultKey, serialize } from '@app/contracts';
 import { scene, startTestStack, WORKSPACE_ROOT } from '@tools/testing';
 
 const values = parseCommandLine({
@@ -69,11 +69,11 @@ async function main(): Promise<boolean> {
     try {
       for (const img of images) {
         const until = Date.now() + 120_000;
-        while (!(await r.outputBucket.exists(`${img.imageId}.json`))) {
+        while (!(await r.outputBucket.exists(resultKey(img.imageId)))) {
           if (Date.now() > until) throw new Error(`no result for ${img.name}:\n${lines.slice(-20).join('\n')}`);
           await new Promise((res) => setTimeout(res, 250));
         }
-        const result = JSON.parse((await r.outputBucket.getBuffer(`${img.imageId}.json`)).toString('utf8')) as { label?: string };
+        const result = JSON.parse((await r.outputBucket.getBuffer(resultKey(img.imageId))).toString('utf8')) as { label?: string };
         const want = await reference.classify(img.bytes);
         const same = result.label === want.label;
         failed ||= !same;

@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { RetryableError, SQS_BATCH_LIMIT, UnreachableError, type ObjectStore, type Queue } from '@app/aws';
 import { Classifier, InferenceError } from '@app/classifier';
-import { heartbeatKey, outputError, parseHeartbeat, parseMonitorMessage, serialize, type WorkerState } from '@app/contracts';
+import { attemptKey, heartbeatKey, outputError, parseHeartbeat, parseMonitorMessage, resultKey, serialize, type WorkerState } from '@app/contracts';
 import { eventually, MODEL_DIR, sleep, startTestStack, until, type TestStack } from '@tools/testing';
 import { drain, enqueue, outputs, photos, recordingLogger, SAMPLE_IMAGES, storedResult } from '../../test/worker-test-kit';
 import { WorkerLoop, type WorkerLoopDeps, type WorkerLoopSettings } from './worker-loop';
@@ -292,7 +292,7 @@ describe('WorkerLoop against the embedded S3/SQS', () => {
         decode: classifier.decode.bind(classifier),
         infer: async (d: Parameters<Classifier['infer']>[0]) => {
           expect(await drain(stack.resources.monitorQueue, 1)).toHaveLength(1);
-          await stack.resources.outputBucket.put(`attempts/${sent.imageId}.json`, JSON.stringify({ attempt: 2, at: new Date().toISOString() }));
+          await stack.resources.outputBucket.put(attemptKey(sent.imageId), JSON.stringify({ attempt: 2, at: new Date().toISOString() }));
           return classifier.infer(d);
         },
       };
@@ -305,7 +305,7 @@ describe('WorkerLoop against the embedded S3/SQS', () => {
     it('the first result written wins: a worker never overwrites an answer, and announces the one there', async () => {
       const [sent] = await enqueue(stack, photos(1), 3);
       const gaveUp = outputError({ batchId: sent.batchId, imageId: sent.imageId, fileName: sent.fileName, attempt: 3, producedBy: 'monitor-controller', completedAt: new Date().toISOString(), reason: 'no result after 3 attempts', permanent: false });
-      await stack.resources.outputBucket.put(`${sent.imageId}.json`, serialize(gaveUp));
+      await stack.resources.outputBucket.put(resultKey(sent.imageId), serialize(gaveUp));
       const { worker } = loop();
       expect(await worker.run()).toBe('idle');
       expect(await storedResult(stack, sent.imageId)).toEqual(gaveUp);
