@@ -26,7 +26,7 @@ describe('the deadline monitor in a brownout', () => {
     const launch = recordingQueue();
     const monitorQ = recordingQueue();
     const output = recordingQueue();
-    const aws = { outputBucket: bucket, launchQueue: launch.queue, monitorQueue: monitorQ.queue, outputQueue: output.queue } as unknown as AwsResources;
+    const aws = { outputBucket: bucket, launchQueue: launch.queue, monitorQueue: monitorQ.queue, outputQueue: output.queue, resultAnnouncements: output.queue } as unknown as AwsResources;
     const fleet = new OneInstanceFleet('gone');
     const monitor = new DeadlineMonitor(config, aws, fleet, new GiveUp(aws), new MetricsRegistry());
     return { monitor, fleet, out, launched: launch.sent, rechecks: monitorQ.sent, delays: monitorQ.delays, announced: output.sent };

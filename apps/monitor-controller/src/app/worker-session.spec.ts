@@ -28,7 +28,7 @@ describe('DeadlineMonitor and worker sessions (restarted worker processes)', () 
     const launch = recordingQueue();
     const monitorQ = recordingQueue();
     const output = recordingQueue();
-    const aws = { outputBucket: out.bucket, launchQueue: launch.queue, monitorQueue: monitorQ.queue, outputQueue: output.queue } as unknown as AwsResources;
+    const aws = { outputBucket: out.bucket, launchQueue: launch.queue, monitorQueue: monitorQ.queue, outputQueue: output.queue, resultAnnouncements: output.queue } as unknown as AwsResources;
     const fleet = new OneInstanceFleet(liveness);
     const monitor = new DeadlineMonitor(config, aws, fleet, new GiveUp(aws), new MetricsRegistry());
     const beat = (fields: Partial<Heartbeat>) =>
