@@ -123,7 +123,7 @@ describe('the containerised system\'s configuration', () => {
     for (const app of ['launch-controller', 'monitor-controller'] as const) {
       const config = loadConfig(env[app]);
       expect(config.scaling.provider).toBe('ec2');
-      expect(config.aws.endpoints).toEqual({ s3: 'http://127.0.0.1:14566', sqs: 'http://127.0.0.1:14566', ec2: 'http://127.0.0.1:14567' });
+      expect(config.aws.endpoints).toEqual({ s3: 'http://127.0.0.1:14566', sqs: 'http://127.0.0.1:14566', sns: 'http://127.0.0.1:14566', ec2: 'http://127.0.0.1:14567' });
       expect(config.scaling.ec2.launchTemplateId).toBe(env['local-aws']['EC2_LAUNCH_TEMPLATE_ID'] ?? 'lt-0105a1c0ffee00001');
     }
     expect(loadConfig(env['web-tier']).web.launchControllerUrl).toBe('http://127.0.0.1:13001');
