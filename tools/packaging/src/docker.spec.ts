@@ -170,7 +170,7 @@ describe('docker/compose.moto.yaml', () => {
     const env = processEnv(moto[app]);
     expect(unknownVariables(Object.keys(env))).toEqual([]);
     const config = loadConfig(env);
-    expect(config.aws.endpoints).toEqual({ s3: 'http://aws:5000', sqs: 'http://aws:5000', ec2: 'http://aws:5000' });
+    expect(config.aws.endpoints).toEqual({ s3: 'http://aws:5000', sqs: 'http://aws:5000', sns: 'http://aws:5000', ec2: 'http://aws:5000' });
     expect(config.aws.s3ForcePathStyle).toBe(true);
   });
 
