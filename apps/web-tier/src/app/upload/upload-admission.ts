@@ -6,6 +6,18 @@ import { MetricsService } from '../ops/metrics.service';
 import { UploadBodyGuard } from './upload-body-guard';
 import { UploadMemory, type Reservation } from './upload-memory';
 
+/** Bodies up to this size are read and dropped after a refusal; larger ones end the connection. */
+const DRAIN_REFUSED_BODY_BYTES = 1024 * 1024;
+
+/**
+ * For a refusal answered before the body is read. A small body is left for Node to read and drop,
+ * so the client, still sending it, gets the answer (a closed connection meets its write with EPIPE
+ * instead); a large or undeclared one is not worth reading, and the connection is closed.
+ */
+export function refuseBeforeBody(res: Response, declaredBytes: number): void {
+  if (!(declaredBytes <= DRAIN_REFUSED_BODY_BYTES)) res.setHeader('Connection', 'close');
+}
+
 /** One admitted upload body. */
 export interface AdmittedUpload {
   /** Aborted when the body is cut (too slow: 408; the memory gone: 503), with the error to answer. */
@@ -41,7 +53,7 @@ export class UploadAdmission {
       reservation = this.memory.reserve(declaredBytes);
     } catch (err) {
       endUpload?.();
-      res.setHeader('Connection', 'close');
+      refuseBeforeBody(res, declaredBytes);
       throw err;
     }
     const release = endUpload;

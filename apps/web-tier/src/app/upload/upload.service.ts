@@ -15,7 +15,7 @@ import { IdempotencyStore, requestHash, type IdempotencyClaim, type StoredAnswer
 import { InputCleanup } from './input-cleanup';
 import { LaunchPublisher } from './launch-publisher';
 import { TenantImagesInFlight, type ImagesRoom } from './tenant-images-in-flight';
-import { UploadAdmission } from './upload-admission';
+import { refuseBeforeBody, UploadAdmission } from './upload-admission';
 import { readMultipart, type ReceivedFile } from './multipart-stream';
 import { formatBytes } from './upload.errors';
 import { UploadMemory } from './upload-memory';
@@ -100,7 +100,7 @@ export class UploadService {
       // A tenant at its images-in-flight limit is refused before a byte is read or stored.
       this.imagesInFlight.check(target.tenant);
     } catch (err) {
-      res.setHeader('Connection', 'close');
+      refuseBeforeBody(res, declared);
       throw err;
     }
     // Caps per client address and tenant, and the upload memory; then the body is watched while read.
