@@ -213,7 +213,7 @@ async function underChaos(
             appsLeft.delete(app);
             appKills.push(victim.app.label);
             log(`killed ${victim.app.label} (pid ${pid})${app === 'launch-controller' ? ', the launch leaseholder' : ''}`);
-            if (app === 'launch-controller') leaseKill = watchHandover(system, victim, log);
+            if (app === 'launch-controller') leaseKill = watchHandover(system, victim, log, Math.max(0, deadline - Date.now()));
           }
         }
         await sleep(100);

@@ -10,7 +10,8 @@ export interface LeaseKill {
 /**
  * After the launch leaseholder was SIGKILLed: how soon a controller (a
  * standby, or the killed one restarted) says it holds the lease, and on the
- * EC2 path how soon after the kill the next instance was launched.
+ * EC2 path how soon after the kill the next instance was launched (watched
+ * until `giveUpMs`: an S3 brownout holds every controller off the lease).
  */
 export function watchHandover(system: Pick<LocalSystem, 'launchControllers' | 'ec2'>, killed: AppCopy, log: (line: string) => void, giveUpMs = 120_000): LeaseKill {
   const killedAt = Date.now();
