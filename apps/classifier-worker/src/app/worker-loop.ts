@@ -10,6 +10,7 @@ import { ModelBrokenError, PermanentImageError, ref, type Job } from './job';
 import type { WorkerLogger } from './logger';
 import { PrefetchBudget } from './prefetch-budget';
 import { PublishStage } from './publish-stage';
+import { TenantTurns } from './tenant-turns';
 
 export interface WorkerLoopSettings {
   /** Long-poll wait, seconds. */
@@ -28,7 +29,10 @@ export interface WorkerLoopSettings {
   maxHandBacks?: number;
   /** Most images held at once (WORKER_PREFETCH); fewer when the deadline allows fewer. */
   prefetch: number;
-  /** Images downloaded and decoded ahead of the model at once (bounds memory). */
+  /**
+   * Images between the bucket and the model at once: being read, decoded, or decoded and waiting for
+   * the model (bounds memory; default 8). Places go to tenants in turn (TenantTurns).
+   */
   lookahead?: number;
   /**
    * How long a finished image's output message waits for others to share its call, ms (default 100):
@@ -83,6 +87,7 @@ export class WorkerLoop {
   private readonly budget: PrefetchBudget;
   private readonly heartbeat: HeartbeatKeeper;
   private readonly claim: ClaimStage;
+  private readonly turns: TenantTurns;
   private readonly fetch: FetchStage;
   private readonly classify: ClassifyStage;
   private readonly publish: PublishStage;
@@ -132,7 +137,8 @@ export class WorkerLoop {
       idleLeftMs: () => (this.receiving > 0 ? Infinity : s.idleSeconds * 1000 - (performance.now() - this.lastWork)),
       onIdle: () => this.end('idle'),
     });
-    this.fetch = new FetchStage(d.inputBucket, d.classifier, s.lookahead ?? 8);
+    this.turns = new TenantTurns(s.lookahead ?? 8);
+    this.fetch = new FetchStage(d.inputBucket, d.classifier);
     this.classify = new ClassifyStage(d.classifier, d.workerId, (ms) => this.budget.observe(ms));
     this.publish = new PublishStage(
       new ResultPublisher(d.outputBucket, d.outputQueue, { batch: true, lingerMs: s.outputLingerMs ?? 100 }),
@@ -235,6 +241,7 @@ export class WorkerLoop {
 
   private async stages(job: Job, status: { handedBack: boolean }): Promise<void> {
     let result: OutputMessage;
+    await this.turns.acquire(job.msg.tenant ?? '');
     try {
       const decoded = await this.fetch.run(job);
       this.heartbeat.progress();
@@ -255,6 +262,8 @@ export class WorkerLoop {
         await this.handBack(job, err as Error);
         return;
       }
+    } finally {
+      this.turns.release();
     }
     let outcome;
     try {
