@@ -108,6 +108,17 @@ describe('fair message groups on the local edge', () => {
     expect(await receive(url)).toEqual([]);
   });
 
+  it('answers a long poll once it has messages, fewer than asked for, as SQS does', async () => {
+    const url = await newQueue();
+    await send(url, 'A0', 'A');
+    await send(url, 'B0', 'B');
+    const started = Date.now();
+    const got = await sqs.send(new ReceiveMessageCommand({ QueueUrl: url, MaxNumberOfMessages: 10, WaitTimeSeconds: 20 }));
+    expect(bodies(got.Messages ?? []).sort()).toEqual(['A0', 'B0']);
+    // Not the 20 s wait: the emulator alone held a poll open until it had all ten.
+    expect(Date.now() - started).toBeLessThan(5_000);
+  });
+
   it('serves the launch queue fairly too (the edge applies it to the queues it creates)', async () => {
     await sendMany(aws.queues.launch, 'tenant-a', 12);
     await send(aws.queues.launch, 'tenant-b first', 'tenant-b');

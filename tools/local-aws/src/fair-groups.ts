@@ -171,11 +171,14 @@ function install(queue: EmulatedQueue): void {
     const waitSeconds = Number(WaitTimeSeconds ?? queue.ReceiveMessageWaitTimeSeconds);
     const wanted = Number(MaxNumberOfMessages ?? 1);
     const visibility = VisibilityTimeout === undefined ? undefined : Number(VisibilityTimeout);
-    const until = Date.now() + MIN_COLLECT_MS + waitSeconds * 1000;
+    const started = Date.now();
+    const until = started + MIN_COLLECT_MS + waitSeconds * 1000;
     const taken: EmulatedRecord[] = [];
     for (;;) {
       taken.push(...takeFairly(wanted - taken.length, visibility));
-      if (taken.length >= wanted || Date.now() >= until) break;
+      // As SQS does, a long poll answers once it has messages, not only once it has MaxNumberOfMessages
+      // (local-aws-sqs waits for all of them, so a few messages sat in a pending poll for up to 20 s).
+      if (taken.length >= wanted || Date.now() >= until || (taken.length > 0 && Date.now() >= started + MIN_COLLECT_MS)) break;
       await sleep(POLL_MS);
     }
     // Copies, as the emulator answers: later receives must not change what this one returns.

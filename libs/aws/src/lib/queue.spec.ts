@@ -54,20 +54,6 @@ describe('Queue against the embedded SQS', () => {
     expect(Date.now() - sentAt).toBeLessThan(3000);
   });
 
-  // DESIGN.md: local-aws-sqs holds a long poll with MaxNumberOfMessages > 1 until it
-  // has that many or the wait ends. Queue.receive works around it (short poll, then
-  // long poll for one); this shows the raw behaviour it avoids.
-  it('quirk: a raw long poll for ten waits out its time on the emulator', async () => {
-    const q = await freshQueue();
-    await q.send('only one');
-    const started = Date.now();
-    const out = await clients.sqs.send(
-      new ReceiveMessageCommand({ QueueUrl: q.url, MaxNumberOfMessages: 10, WaitTimeSeconds: 1 }),
-    );
-    expect(out.Messages).toHaveLength(1);
-    expect(Date.now() - started).toBeGreaterThanOrEqual(950);
-  });
-
   it('redelivers after the visibility timeout with the receive count', async () => {
     const q = await freshQueue({ VisibilityTimeout: '1' });
     await q.send('again');

@@ -135,8 +135,8 @@ export class Queue {
   /**
    * Receives up to `maxMessages`, waiting up to `waitSeconds` for the first.
    *
-   * Real SQS answers a long poll as soon as any message is there; local-aws-sqs
-   * waits until it has `maxMessages` or the wait ends. So a batch is taken with
+   * Real SQS (and the local edge) answer a long poll as soon as any message is there; local-aws-sqs
+   * alone waits until it has `maxMessages` or the wait ends. So a batch is taken with
    * a short poll first, and only an empty queue is long-polled, for one message:
    * the same result on both, and no waiting while messages are available.
    */
