@@ -20,6 +20,11 @@ async function startBuiltWebTier(stack: TestStack, env: Record<string, string> =
   return { run, url: `http://127.0.0.1:${port}` };
 }
 
+/** One Chromium for the file's pages (a launch costs seconds of CPU); every browser is closed at the end. */
+let chromium: Promise<Browser> | undefined;
+const sharedChromium = () => (chromium ??= launchChromium());
+afterAll(() => closeAllBrowsers());
+
 describe('the upload page in headless Chromium, with the real worker', () => {
   let stack: TestStack;
   let web: { run: RunningApp; url: string };
@@ -28,11 +33,10 @@ describe('the upload page in headless Chromium, with the real worker', () => {
 
   beforeAll(async () => {
     stack = await startTestStack();
-    [web, worker, browser] = await Promise.all([startBuiltWebTier(stack), startRealWorker(stack, 'test-1'), launchChromium()]);
+    [web, worker, browser] = await Promise.all([startBuiltWebTier(stack), startRealWorker(stack, 'test-1'), sharedChromium()]);
   });
   afterAll(async () => {
-    // Every browser and app started above, even one a failed set-up never handed back, is stopped here.
-    await closeAllBrowsers();
+    // Every app started above, even one a failed set-up never handed back, is stopped here (browsers at the file's end).
     const stopped = await stopAllApps();
     await stack?.stop();
     for (const s of stopped) expect(s).toEqual({ app: s.app, code: 0 });
@@ -162,16 +166,13 @@ describe('the upload page in headless Chromium, with the real worker', () => {
 });
 
 describe('the page across the server\'s event-stream lifetime', () => {
-  afterAll(async () => {
-    await closeAllBrowsers();
-    await stopAllApps();
-  });
+  afterAll(() => stopAllApps());
 
   it('keeps following a batch whose results come after its stream ended, and shows each result once', async () => {
     const stack = await startTestStack();
     try {
       // Streams end after 1 s; no worker yet, so the results come several streams later.
-      const [web, browser] = await Promise.all([startBuiltWebTier(stack, { SSE_MAX_LIFETIME_SECONDS: '1' }), launchChromium()]);
+      const [web, browser] = await Promise.all([startBuiltWebTier(stack, { SSE_MAX_LIFETIME_SECONDS: '1' }), sharedChromium()]);
       const page = await browser.newPage();
       const streams: string[] = [];
       page.on('request', (r) => r.url().includes('/events') && streams.push(r.headers()['last-event-id'] ?? ''));
@@ -185,8 +186,8 @@ describe('the page across the server\'s event-stream lifetime', () => {
       expect(await page.textContent('#summary')).toBe('3 labelled, 0 failed, 0 waiting, of 3');
       await page.waitForFunction(() => document.querySelector('#message')?.textContent === 'All 3 images have a result.');
       for (const label of await page.$$eval('.card .label', (els) => els.map((e) => e.textContent))) expect(IMAGENET_LABELS).toContain(label);
+      await page.close();
     } finally {
-      await closeAllBrowsers();
       await stopAllApps();
       await stack.stop();
     }

@@ -29,7 +29,7 @@ describe('npm start', () => {
   it('runs the whole system, classifies an upload, and Ctrl-C leaves no process behind', async () => {
     const runDir = mkdtempSync(join(tmpdir(), 'start-'));
     const marker = `FLEET_STATE_DIR=${join(runDir, 'fleet')}`;
-    const run = npmStart({ MODEL_DIR, PORT: '0', LOCAL_AWS_PORT: '0', LOCAL_RUN_DIR: runDir, MAX_WORKERS: '2', IDLE_SECONDS: '60' });
+    const run = npmStart({ MODEL_DIR, PORT: '0', LOCAL_AWS_PORT: '0', LOCAL_RUN_DIR: runDir, MAX_WORKERS: '1', IDLE_SECONDS: '60' });
     try {
       await until(`npm start to be up:\n${run.output()}`, () => run.output().includes('Press Ctrl-C to stop everything'), 120_000, 200);
       const webUrl = /Upload page\s+(http:\/\/\S+)\//.exec(run.output())?.[1];
