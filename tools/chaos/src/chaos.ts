@@ -13,10 +13,11 @@ import { watchHandover, type LeaseKill } from './lease-handover';
 import { AnswerLedger } from './ledger';
 import { ResultTracker } from './result-tracker';
 import { ServiceClient, type ClassicOutcome } from './service-client';
-import { faultWindows, heldSecondsOf } from './system-faults';
+import { faultWindows, heldSecondsOf, type FaultSchedule } from './system-faults';
 import { copiesOf, leaseholder, liveWorkers, pickOne, sigkill } from './victims';
 
-export interface ChaosOptions {
+/** The run's shape; its timed failures (edge cut, S3 brownout, EC2 throttle; 0 ms: never) are the FaultSchedule. */
+export interface ChaosOptions extends FaultSchedule {
   /** Uploaded through POST /api/images in uploads of `batchSize`. */
   batchImages: string[];
   /** Each sent as its own classic POST / (field `myfile`), all at once. */
@@ -31,15 +32,6 @@ export interface ChaosOptions {
   maxWorkerKills: number;
   /** When (ms after the load starts) each control app is SIGKILLed once; the supervisor restarts it. */
   appKillsAtMs: Partial<Record<ControlApp, number>>;
-  /** When the S3/SQS edge becomes unreachable, and for how long. */
-  edgeCutAtMs: number;
-  edgeCutMs: number;
-  /** When S3 answers 503 SlowDown to every request, and for how long (0: never). */
-  s3BrownoutAtMs?: number;
-  s3BrownoutMs?: number;
-  /** When the EC2 stand-in answers RequestLimitExceeded to every call, and for how long (0: never; `fleet: 'ec2'` only). */
-  ec2ThrottleAtMs?: number;
-  ec2ThrottleMs?: number;
   /** Web tiers behind the local load balancer (undefined: one tier, no balancer). */
   webTiers?: number;
   /** Launch and monitor controllers, this many of each (default 1). */

@@ -3,10 +3,13 @@ import { FaultWindows } from './fault-windows';
 
 /** When each timed failure of a run begins and how long it holds, ms. */
 export interface FaultSchedule {
+  /** When the S3/SQS edge becomes unreachable, and for how long. */
   edgeCutAtMs: number;
   edgeCutMs: number;
+  /** When S3 answers 503 SlowDown to every request, and for how long (0: never). */
   s3BrownoutAtMs?: number;
   s3BrownoutMs?: number;
+  /** When the EC2 stand-in answers RequestLimitExceeded to every call, and for how long (0: never; `fleet: 'ec2'` only). */
   ec2ThrottleAtMs?: number;
   ec2ThrottleMs?: number;
 }
