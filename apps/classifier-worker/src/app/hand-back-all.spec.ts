@@ -1,6 +1,6 @@
 import type { Classifier } from '@app/classifier';
 import { heartbeatKey, parseHeartbeat, parseLaunchMessage, parseMonitorMessage } from '@app/contracts';
-import { startTestStack, type TestStack } from '@tools/testing';
+import { startTestStack, until, type TestStack } from '@tools/testing';
 import { drain, enqueue, photos, recordingLogger } from '../../test/worker-test-kit';
 import { WorkerLoop } from './worker-loop';
 
@@ -43,7 +43,7 @@ describe('WorkerLoop.handBackAll (a worker about to disappear)', () => {
       log,
     });
     const running = worker.run();
-    while (waiting.length < 3) await new Promise((res) => setTimeout(res, 20));
+    await until('the worker to hold its three images', () => waiting.length >= 3);
 
     expect(await worker.handBackAll('spot interruption notice')).toBe(3);
     // Back in the launch queue at once (no delay), the same attempt, as a new take.
@@ -82,7 +82,7 @@ describe('WorkerLoop.handBackAll (a worker about to disappear)', () => {
       log: recordingLogger().log,
     });
     const running = worker.run();
-    while (waiting.length < 3) await new Promise((res) => setTimeout(res, 20));
+    await until('the worker to hold its three images', () => waiting.length >= 3);
 
     expect(await worker.handBackAll('spot interruption notice')).toBe(3);
     // Not delayed, not taken by this worker's poll: every one waits for the next worker's receive.

@@ -87,7 +87,11 @@ describe('jobs API with tenants', () => {
     expect(refused).toMatchObject({ statusCode: 409, error: 'Conflict', message: 'batch is closed' });
 
     await publishResult(stack.resources, resultFor(launch, 'a lighthouse'));
-    const answered = await json<Batch>(call(`/api/batches/${created.batchId}`, KEY_A), 200);
+    // The tier hears the result on its queue: the batch shows it once the announcement is applied.
+    const answered = await eventually(async () => {
+      const batch = await json<Batch>(call(`/api/batches/${created.batchId}`, KEY_A), 200);
+      return batch.finished && batch;
+    });
     expect(answered).toMatchObject({ closed: true, done: 1, finished: true, images: [{ label: 'a lighthouse' }] });
   });
 
