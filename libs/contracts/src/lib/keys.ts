@@ -106,6 +106,18 @@ export function batchPartKey(tenant: string, batchId: string, writtenAtMs: numbe
   return `${batchPartPrefix(tenant, batchId)}${String(writtenAtMs).padStart(15, '0')}-${unique}.json`;
 }
 
+/**
+ * Output bucket: `batches/<tenant>/by-image/<imageId>.json`, the batch an image
+ * was uploaded into, so that any web tier can find a still-queued image by its
+ * id alone (`by-image` is never a batch id, which is a UUID). Under the tenant,
+ * like the index: another tenant's lookup finds nothing. A pointer is only a
+ * hint: the batch index decides whether the image belongs to the batch (a
+ * pointer of an upload that failed after all stays behind).
+ */
+export function imageBatchKey(tenant: string, imageId: string): string {
+  return `batches/${tenant}/by-image/${imageId}.json`;
+}
+
 /** Largest time a listing key can invert (year 2286): newest-first order is ascending key order. */
 const LIST_TIME_CEILING = 9_999_999_999_999;
 

@@ -9,6 +9,7 @@ import {
   batchPartKey,
   batchPartPrefix,
   IMAGE_EXTENSIONS,
+  imageBatchKey,
   inputKey,
   isUuid,
   parseBatchListKey,
@@ -43,6 +44,12 @@ export interface IndexedBatch {
   images: IndexedImage[];
 }
 
+/** What an image's pointer holds: the batch it was uploaded into. */
+interface ImagePointer {
+  v: 1;
+  batchId: string;
+}
+
 /** A written part: its key, so that it can be rewritten when some of its images failed after all. */
 export interface BatchPart {
   key: string;
@@ -57,6 +64,8 @@ const JSON_TYPE = { contentType: 'application/json' };
  * written before any launch message of the batch leaves (so no result belongs
  * to an unindexed image), and it is append-only per request (a part per
  * upload), so adds from several tiers at once never overwrite each other.
+ * Each indexed image also has a pointer to its batch, so that a tier that
+ * did not take the upload finds a still-queued image by its id.
  * A lookup under another tenant finds nothing: that is the ownership check.
  */
 @Injectable()
@@ -75,6 +84,7 @@ export class BatchIndex {
    * marker is readable, just not listed).
    */
   async create(meta: BatchMeta): Promise<void> {
+    await this.writePointers(meta.tenant, meta.batchId, meta.images ?? []);
     // A webhook batch is marked pending first: a crash right after leaves a marker without a batch
     // (skipped and removed by the webhook re-check), never a batch whose webhook nobody looks for.
     if (meta.callbackUrl) await this.bucket.put(webhookPendingKey(meta.tenant, meta.batchId), Buffer.alloc(0), {});
@@ -86,6 +96,7 @@ export class BatchIndex {
 
   /** Records images added to an open batch (one part per request). */
   async addPart(tenant: string, batchId: string, images: IndexedImage[]): Promise<BatchPart> {
+    await this.writePointers(tenant, batchId, images);
     const key = batchPartKey(tenant, batchId, Date.now(), randomBytes(6).toString('hex'));
     await this.bucket.put(key, JSON.stringify({ images }), JSON_TYPE);
     return { key };
@@ -137,6 +148,29 @@ export class BatchIndex {
     return { meta, images };
   }
 
+  /**
+   * The tenant's batch that holds the image, and the image as indexed; undefined
+   * when the tenant has no such image (never uploaded, another tenant's, its
+   * upload failed after all, or its batch deleted). Follows the image's pointer,
+   * then checks the batch index, which has the last word.
+   */
+  async findImage(tenant: string, imageId: string): Promise<{ meta: BatchMeta; image: IndexedImage } | undefined> {
+    let pointer: ImagePointer;
+    try {
+      pointer = JSON.parse((await this.bucket.getBuffer(imageBatchKey(tenant, imageId))).toString('utf8')) as ImagePointer;
+    } catch (err) {
+      if (err instanceof NotFoundError) return undefined;
+      throw err;
+    }
+    if (typeof pointer.batchId !== 'string' || !isUuid(pointer.batchId)) return undefined;
+    const meta = await this.meta(tenant, pointer.batchId);
+    // A batch created by an upload lists its images in its record: no parts to read.
+    const inline = meta?.images?.find((i) => i.imageId === imageId);
+    if (!meta || inline) return meta && inline ? { meta, image: inline } : undefined;
+    const image = (await this.read(tenant, pointer.batchId))?.images.find((i) => i.imageId === imageId);
+    return image ? { meta, image } : undefined;
+  }
+
   /** Marks the batch closed (idempotent); returns its record, or undefined when the tenant has no such batch. */
   async close(tenant: string, batchId: string, now = new Date()): Promise<BatchMeta | undefined> {
     const meta = await this.meta(tenant, batchId);
@@ -163,14 +197,29 @@ export class BatchIndex {
     return page.next ? { batches, nextCursor: Buffer.from(page.next).toString('base64url') } : { batches };
   }
 
-  /** Removes the index of a batch: parts, then the record, then the list marker last (a crash leaves it deletable again). */
-  async remove(meta: BatchMeta): Promise<void> {
+  /**
+   * Removes the index of a batch: its images' pointers and parts, then the
+   * record, then the list marker last (a crash leaves it deletable again).
+   * `imageIds`: every image of the batch (default: those its record lists).
+   */
+  async remove(meta: BatchMeta, imageIds: string[] = (meta.images ?? []).map((i) => i.imageId)): Promise<void> {
     const keys = (await this.bucket.list(batchIndexPrefix(meta.tenant, meta.batchId))).map((o) => o.key);
     const record = batchIndexKey(meta.tenant, meta.batchId);
-    await mapLimit(keys.filter((k) => k !== record), 8, (k) => this.bucket.delete(k));
+    const pointers = imageIds.map((id) => imageBatchKey(meta.tenant, id));
+    await mapLimit([...pointers, ...keys.filter((k) => k !== record)], 8, (k) => this.bucket.delete(k));
     await this.bucket.delete(record);
     await this.bucket.delete(batchListKey(meta.tenant, meta.batchId, Date.parse(meta.createdAt)));
     this.logger.log(`batch ${meta.batchId} of ${meta.tenant}: index removed`);
+  }
+
+  /**
+   * Writes each image's pointer to its batch. Before the batch's record or
+   * part: a pointer alone leads nowhere (the index decides), so a crash in
+   * between leaves garbage, never an indexed image that no tier can find.
+   */
+  private async writePointers(tenant: string, batchId: string, images: IndexedImage[]): Promise<void> {
+    const body = JSON.stringify({ v: 1, batchId } satisfies ImagePointer);
+    await mapLimit(images, 16, (i) => this.bucket.put(imageBatchKey(tenant, i.imageId), body, JSON_TYPE));
   }
 }
 

@@ -96,7 +96,7 @@ export class BatchesService {
     await mapLimit(inputs, 8, (key) => this.aws.inputBucket.delete(key));
     const outputs = images.flatMap((i) => [resultKey(i.imageId), announcedKey(i.imageId), attemptKey(i.imageId)]);
     await mapLimit(outputs, 8, (key) => this.aws.outputBucket.delete(key));
-    await this.index.remove(meta);
+    await this.index.remove(meta, images.map((i) => i.imageId));
     this.store.removeImages(batchId, images.map((i) => i.imageId));
     this.logger.log(`batch ${batchId} of ${tenant} deleted: ${inputs.length} input(s), ${images.length} result(s)`);
   }

@@ -4,6 +4,7 @@ import { loadConfig, type AppConfig } from '@app/config';
 import { outputSuccess, parseOutputMessage, resultKey, serialize, type OutputMessage } from '@app/contracts';
 import { startFaultProxy, type FaultProxy } from '@tools/local-aws';
 import { startTestStack, until, type TestStack } from '@tools/testing';
+import { BatchIndex } from '../batches/batch-index';
 import { MetricsService } from '../ops/metrics.service';
 import { OutputConsumer } from './output-consumer';
 import { ResultsInbox } from './results-inbox';
@@ -24,7 +25,7 @@ describe('OutputConsumer against the embedded SQS', () => {
   beforeEach(async () => {
     store = new ResultsStore(config);
     metrics = new MetricsService();
-    consumer = new OutputConsumer(await ResultsInbox.open(stack.resources, config), store, metrics, config, new ResultsService(store, stack.resources, config));
+    consumer = new OutputConsumer(await ResultsInbox.open(stack.resources, config), store, metrics, config, new ResultsService(store, stack.resources, config, new BatchIndex(stack.resources)));
   });
   // A long poll aborted at shutdown may still take a message at the emulator until its 1 s wait
   // ends; the edge hands such a message back at once, so the next test's consumer gets it.
@@ -129,7 +130,8 @@ describe('OutputConsumer against the embedded SQS', () => {
     const env = { ...stack.env, OUTPUT_POLL_SECONDS: '1', AWS_ENDPOINT_URL: proxy.endpoint, OUTPUT_QUEUE_URL: stack.aws.queues.output.replace(`:${stack.aws.port}/`, `:${proxy.port}/`) };
     const viaProxy = loadConfig(env);
     const clients = new AwsClients(viaProxy);
-    const behindProxy = new OutputConsumer(await ResultsInbox.open(new AwsResources(viaProxy, clients), viaProxy), store, metrics, viaProxy, new ResultsService(store, new AwsResources(viaProxy, clients), viaProxy));
+    const resources = new AwsResources(viaProxy, clients);
+    const behindProxy = new OutputConsumer(await ResultsInbox.open(resources, viaProxy), store, metrics, viaProxy, new ResultsService(store, resources, viaProxy, new BatchIndex(resources)));
     const events: string[] = [];
     behindProxy.consumer.on('backing_off', () => events.push('backing_off'));
     behindProxy.consumer.on('recovered', () => events.push('recovered'));

@@ -1,23 +1,23 @@
 import { Controller, Get, Param } from '@nestjs/common';
 import { ApiOperation, ApiParam, ApiResponse, ApiSecurity, ApiTags } from '@nestjs/swagger';
-import { BatchIndex } from '../batches/batch-index';
 import { Tenant } from '../common/api-key.guard';
 import { UuidPipe } from '../common/uuid.pipe';
 import { ErrorDto } from '../common/error.dto';
 import { ImageResultDto } from './dto';
-import { imageNotFound, ResultsService } from './results.service';
+import { ResultsService } from './results.service';
 
 @ApiTags('results')
 @ApiSecurity('api-key')
 @Controller('api')
 export class ResultsController {
-  constructor(
-    private readonly results: ResultsService,
-    private readonly index: BatchIndex,
-  ) {}
+  constructor(private readonly results: ResultsService) {}
 
   @Get('images/:imageId')
-  @ApiOperation({ operationId: 'getImage', summary: "One image's status and result" })
+  @ApiOperation({
+    operationId: 'getImage',
+    summary: "One image's status and result",
+    description: '`queued` until its result is stored, then `done` or `error`: the same answer on every web tier, whichever took the upload.',
+  })
   @ApiParam({ name: 'imageId', format: 'uuid' })
   @ApiResponse({ status: 200, type: ImageResultDto })
   @ApiResponse({ status: 400, type: ErrorDto, description: 'Not a UUID' })
@@ -25,10 +25,7 @@ export class ResultsController {
   @ApiResponse({ status: 404, type: ErrorDto, description: "No such image (or another tenant's)" })
   @ApiResponse({ status: 429, type: ErrorDto, description: 'Rate limit' })
   @ApiResponse({ status: 503, type: ErrorDto, description: 'Storage unavailable (Retry-After)' })
-  async image(@Param('imageId', UuidPipe) imageId: string, @Tenant() tenant: string): Promise<ImageResultDto> {
-    const dto = await this.results.image(imageId);
-    // The image's batch must be the caller's: another tenant's image is as unknown as a missing one.
-    if (!(await this.index.meta(tenant, dto.batchId))) throw imageNotFound(imageId);
-    return dto;
+  image(@Param('imageId', UuidPipe) imageId: string, @Tenant() tenant: string): Promise<ImageResultDto> {
+    return this.results.image(tenant, imageId);
   }
 }

@@ -2,7 +2,7 @@ import { Injectable, Logger, NotFoundException } from '@nestjs/common';
 import { AwsResources, NotFoundError } from '@app/aws';
 import { AppConfig } from '@app/config';
 import { parseOutputMessage, resultKey, type OutputMessage } from '@app/contracts';
-import { indexedInputKey, type BatchMeta, type IndexedBatch } from '../batches/batch-index';
+import { BatchIndex, indexedInputKey, type BatchMeta, type IndexedBatch } from '../batches/batch-index';
 import type { BatchDto, BatchSummaryDto } from '../batches/batches.dto';
 import type { ImageResultDto } from './dto';
 import { mapLimit } from './map-limit';
@@ -11,9 +11,9 @@ import { ResultsStore, type ImageRecord } from './results.store';
 /** Object metadata keys on stored images (x-amz-meta-*). */
 export const META_FILE_NAME = 'file-name';
 
-/** One answer for an image that is unknown, not yet answered on another tier, or another tenant's: ids reveal nothing. */
+/** One answer for an image that is unknown or another tenant's: ids reveal nothing. */
 export function imageNotFound(imageId: string): NotFoundException {
-  return new NotFoundException(`no image ${imageId} (unknown, or not answered yet and uploaded through another web tier)`);
+  return new NotFoundException(`no image ${imageId}`);
 }
 
 /** A batch's counts and record, without its images. */
@@ -49,22 +49,32 @@ export class ResultsService {
     private readonly store: ResultsStore,
     private readonly aws: AwsResources,
     private readonly config: AppConfig,
+    private readonly index: BatchIndex,
   ) {}
 
-  async image(imageId: string): Promise<ImageResultDto> {
+  /**
+   * One of the tenant's images, answered the same on every web tier: a result
+   * in the output bucket wins over what this tier has heard (the bucket has the
+   * word, as for the batch routes); a still-queued image that this tier did not
+   * take is found through the batch index. Another tenant's image is as unknown
+   * as a missing one.
+   */
+  async image(tenant: string, imageId: string): Promise<ImageResultDto> {
     let known = this.store.image(imageId);
     if (known?.unconfirmed) known = this.store.confirm(imageId, await this.readStoredResult(imageId));
-    if (known) return this.toDto(known);
-    const stored = await this.readStoredResult(imageId);
-    if (!stored) throw imageNotFound(imageId);
-    const record: ImageRecord = {
-      imageId,
-      batchId: stored.batchId,
-      fileName: stored.fileName,
-      status: stored.status === 'ok' ? 'done' : 'error',
-      result: stored,
-    };
-    return this.toDto(await this.withInputKey(record));
+    const stored = known && known.status !== 'queued' ? undefined : await this.readStoredResult(imageId);
+    const record: ImageRecord | undefined = stored
+      ? { imageId, batchId: stored.batchId, fileName: known?.fileName ?? stored.fileName, inputKey: known?.inputKey, status: stored.status === 'ok' ? 'done' : 'error', result: stored }
+      : known;
+    if (record) {
+      // The image's batch must be the caller's.
+      if (!(await this.index.meta(tenant, record.batchId))) throw imageNotFound(imageId);
+      return this.toDto(record.inputKey ? record : await this.withInputKey(record));
+    }
+    const found = await this.index.findImage(tenant, imageId);
+    if (!found) throw imageNotFound(imageId);
+    const { meta, image } = found;
+    return this.toDto({ imageId, batchId: meta.batchId, fileName: image.fileName, inputKey: indexedInputKey(meta.batchId, image), status: 'queued' });
   }
 
   /** The batch as the API shows it: its record from the index, and every image with its result. */
