@@ -4,9 +4,6 @@ module.exports = {
   testEnvironment: 'node',
   // Instances start real processes; on a busy machine a node start alone can take seconds.
   testTimeout: 30_000,
-  transform: {
-    '^.+\\.[tj]s$': ['ts-jest', { tsconfig: '<rootDir>/tsconfig.spec.json' }],
-  },
   moduleFileExtensions: ['ts', 'js', 'html'],
   coverageDirectory: '../../coverage/tools/ec2-standin',
 };

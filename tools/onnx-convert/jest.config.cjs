@@ -3,9 +3,6 @@ module.exports = {
   preset: '../../jest.preset.js',
   // ONNX Runtime runs in the test process: see the environment's comment.
   testEnvironment: '<rootDir>/../../libs/classifier/test/onnx-jest-environment.cjs',
-  transform: {
-    '^.+\\.[tj]s$': ['ts-jest', { tsconfig: '<rootDir>/tsconfig.spec.json' }],
-  },
   moduleFileExtensions: ['ts', 'js', 'html'],
   coverageDirectory: '../../coverage/tools/onnx-convert',
 };
