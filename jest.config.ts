@@ -4,7 +4,7 @@ import { getJestProjectsAsync } from '@nx/jest';
 /**
  * Every project's tests in one Jest run (`npm test` runs it through the workspace's `test` target):
  * one set of workers serves all projects, where a Jest per project would start its own CLI and
- * workers and load ts-jest, Nest and the AWS SDK again for each (measured: about 5 CPU-s a project).
+ * workers and load the transformer, Nest and the AWS SDK again for each (measured: about 5 CPU-s a project).
  */
 export default async (): Promise<Config> => ({
   // Not '<rootDir>' itself: the workspace target that runs this file is found as a Jest project too.

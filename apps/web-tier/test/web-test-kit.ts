@@ -33,7 +33,7 @@ export interface WebApp {
   close(): Promise<void>;
 }
 
-/** The web tier in this process (compiled by ts-jest), listening on 127.0.0.1 on a free port. */
+/** The web tier in this process (compiled by swc, as every spec), listening on 127.0.0.1 on a free port. */
 export async function startWebApp(stack: TestStack, env: Record<string, string> = {}): Promise<WebApp> {
   const config = loadConfig({ ...stack.env, LOG_LEVEL: 'error', WEB_PAGE_DIR: BUILT_PAGE_DIR, OUTPUT_POLL_SECONDS: '1', ...env });
   const app = await NestFactory.create<NestExpressApplication>(AppModule.register(config), { logger: false });
