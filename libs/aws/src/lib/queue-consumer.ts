@@ -2,12 +2,15 @@ import { EventEmitter } from 'node:events';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Logger, type LoggerService } from '@nestjs/common';
 import { AwsAdapterError } from './errors';
+import { MessageHold } from './message-hold';
 import { SQS_BATCH_LIMIT, type Queue, type QueueConsumerHealth, type ReceivedMessage } from './queue';
 import {
   checkConsumerOptions,
+  holdTiming,
   type ConsumerHealth,
   type ConsumerState,
   type ConsumerStatus,
+  type HoldTiming,
   type MessageContext,
   type MessageHandler,
   type QueueConsumerOptions,
@@ -24,6 +27,8 @@ export interface ConsumerEvents<T> {
   message_handled: [message: ReceivedMessage, outcome: T];
   /** The handler threw: the message is left for SQS to redeliver (or dead-letter). */
   handler_failed: [message: ReceivedMessage, error: Error];
+  /** The handler held the message past handlerTimeoutSeconds: let go of, the message visible again for another receive. */
+  handler_abandoned: [message: ReceivedMessage];
   /** Handled, but the delete failed: SQS will deliver it again (handlers are idempotent). */
   delete_failed: [message: ReceivedMessage, error: Error];
   heartbeat_failed: [message: ReceivedMessage, error: Error];
@@ -35,8 +40,7 @@ interface ResolvedOptions<T> {
   batchSize: number;
   maxInFlight: number;
   waitSeconds: number;
-  visibilityTimeoutSeconds?: number;
-  heartbeatSeconds?: number;
+  timing: HoldTiming;
   deleteAfterHandling: boolean;
   backoff: { initialMs: number; maxMs: number };
 }
@@ -44,7 +48,11 @@ interface ResolvedOptions<T> {
 /**
  * One SQS consumer loop, in the manner of bbc/sqs-consumer: long polls a queue,
  * hands each message to `handleMessage`, deletes it when the handler resolves and
- * leaves it for redelivery when it throws. It never dies on an error: a failed
+ * leaves it for redelivery when it throws. While a handler holds a message the
+ * consumer keeps it hidden (heartbeats at half the visibility timeout), and a
+ * handler that holds it past handlerTimeoutSeconds is abandoned: its message is
+ * visible again at once, and its place goes to the next message (a hung call
+ * cannot hold a message, or the consumer, for ever). It never dies on an error: a failed
  * receive is logged, backed off (exponential, with jitter) and retried until it
  * works again. `stop()` ends the poll and waits for the handlers in flight.
  *
@@ -65,6 +73,7 @@ export class QueueConsumer<T = unknown> extends EventEmitter<ConsumerEvents<T>> 
   private wakeUp?: () => void;
   private handled = 0;
   private failed = 0;
+  private abandoned = 0;
   private failures = 0;
   private failingSince?: Date;
   private lastError?: string;
@@ -82,8 +91,7 @@ export class QueueConsumer<T = unknown> extends EventEmitter<ConsumerEvents<T>> 
       batchSize,
       maxInFlight: options.maxInFlight ?? batchSize,
       waitSeconds: options.waitSeconds ?? 20,
-      visibilityTimeoutSeconds: options.visibilityTimeoutSeconds,
-      heartbeatSeconds: options.heartbeatSeconds,
+      timing: holdTiming(options),
       deleteAfterHandling: options.deleteAfterHandling ?? true,
       backoff: { initialMs: options.backoff?.initialMs ?? 250, maxMs: options.backoff?.maxMs ?? 5_000 },
     };
@@ -99,6 +107,7 @@ export class QueueConsumer<T = unknown> extends EventEmitter<ConsumerEvents<T>> 
       inFlight: this.inFlight.size,
       handled: this.handled,
       failed: this.failed,
+      abandoned: this.abandoned,
       failingSince: this.failingSince,
       lastError: this.lastError,
       lastProgressAt: this.lastProgressAt,
@@ -172,7 +181,7 @@ export class QueueConsumer<T = unknown> extends EventEmitter<ConsumerEvents<T>> 
         messages = await this.queue.receive({
           maxMessages: room,
           waitSeconds: this.options.waitSeconds,
-          visibilityTimeoutSeconds: this.options.visibilityTimeoutSeconds,
+          visibilityTimeoutSeconds: this.options.timing.visibilityTimeoutSeconds,
           abortSignal: this.pollAbort.signal,
         });
       } catch (err) {
@@ -235,36 +244,36 @@ export class QueueConsumer<T = unknown> extends EventEmitter<ConsumerEvents<T>> 
   }
 
   private async handle(m: ReceivedMessage): Promise<void> {
-    let settled = false;
-    const heartbeat = this.startHeartbeat(m, () => settled);
+    const hold = new MessageHold(this.queue, m, this.options.timing, (e) => {
+      this.logger.warn(`${this.name}: could not extend the visibility of message ${m.messageId}: ${e.message}`);
+      this.emit('heartbeat_failed', m, e);
+    });
     const context: MessageContext = {
       ack: async () => {
-        if (settled) return;
-        settled = true;
-        clearInterval(heartbeat);
-        await this.queue.delete(m.receiptHandle);
+        if (hold.settle()) await this.queue.delete(m.receiptHandle);
       },
       release: async (visibilitySeconds = 0) => {
-        if (settled) return;
-        settled = true;
-        clearInterval(heartbeat);
-        await this.queue.changeVisibility(m.receiptHandle, visibilitySeconds);
+        if (hold.settle()) await this.queue.changeVisibility(m.receiptHandle, visibilitySeconds);
       },
     };
-    let outcome: T;
-    try {
-      outcome = await this.options.handleMessage(m, context);
-    } catch (err) {
-      clearInterval(heartbeat);
+    // Called inside an async function: a handler that throws before its first await fails like one that rejects.
+    const work = (async () => this.options.handleMessage(m, context))();
+    const ended = await Promise.race([
+      work.then(
+        (outcome) => ({ outcome }),
+        (err: unknown) => ({ error: asError(err) }),
+      ),
+      hold.expired.then(() => 'expired' as const),
+    ]);
+    if (ended === 'expired') return this.abandon(m, work);
+    hold.stop();
+    if ('error' in ended) {
       this.failed++;
-      const e = asError(err);
-      this.logger.error(`${this.name}: message ${m.messageId} (receive ${m.receiveCount}) failed, left for redelivery: ${e.message}`);
-      this.emit('handler_failed', m, e);
+      this.logger.error(`${this.name}: message ${m.messageId} (receive ${m.receiveCount}) failed, left for redelivery: ${ended.error.message}`);
+      this.emit('handler_failed', m, ended.error);
       return;
     }
-    clearInterval(heartbeat);
-    if (this.options.deleteAfterHandling && !settled) {
-      settled = true;
+    if (this.options.deleteAfterHandling && hold.settle()) {
       try {
         await this.queue.delete(m.receiptHandle);
       } catch (err) {
@@ -274,23 +283,29 @@ export class QueueConsumer<T = unknown> extends EventEmitter<ConsumerEvents<T>> 
       }
     }
     this.handled++;
-    this.emit('message_handled', m, outcome);
+    this.emit('message_handled', m, ended.outcome);
   }
 
-  /** Keeps a message hidden while its handler runs (only with heartbeatSeconds). */
-  private startHeartbeat(m: ReceivedMessage, settled: () => boolean): NodeJS.Timeout | undefined {
-    const { heartbeatSeconds, visibilityTimeoutSeconds } = this.options;
-    if (heartbeatSeconds === undefined || visibilityTimeoutSeconds === undefined) return undefined;
-    const timer = setInterval(() => {
-      if (settled()) return;
-      this.queue.changeVisibility(m.receiptHandle, visibilityTimeoutSeconds).catch((err: unknown) => {
-        const e = asError(err);
-        this.logger.warn(`${this.name}: could not extend the visibility of message ${m.messageId}: ${e.message}`);
-        this.emit('heartbeat_failed', m, e);
-      });
-    }, heartbeatSeconds * 1000);
-    timer.unref();
-    return timer;
+  /**
+   * Lets go of a handler that held its message too long: the message is made
+   * visible again at once (should that fail, it comes back when its visibility
+   * ends, heartbeats having stopped), and the handler, which may still be
+   * running, no longer counts nor touches the message.
+   */
+  private async abandon(m: ReceivedMessage, work: Promise<T>): Promise<void> {
+    this.abandoned++;
+    const seconds = this.options.timing.handlerTimeoutSeconds;
+    this.logger.warn(`${this.name}: message ${m.messageId} (receive ${m.receiveCount}) held by its handler for ${seconds} s: abandoned, visible again for another receive`);
+    this.emit('handler_abandoned', m);
+    work.then(
+      () => this.logger.warn(`${this.name}: the abandoned handler of message ${m.messageId} finished after all; its message was already let go`),
+      (err: unknown) => this.logger.warn(`${this.name}: the abandoned handler of message ${m.messageId} failed after all: ${asError(err).message}`),
+    );
+    try {
+      await this.queue.changeVisibility(m.receiptHandle, 0);
+    } catch (err) {
+      this.logger.warn(`${this.name}: could not make message ${m.messageId} visible again (${asError(err).message}): it comes back when its visibility timeout ends`);
+    }
   }
 }
 
