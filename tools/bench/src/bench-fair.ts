@@ -20,6 +20,7 @@ import { EXIT, existingPath, parseCommandLine, runMain, writeJsonOutput } from '
 import { listImages, percentile } from '@tools/loadgen';
 import { buildApps, liveWorkerPids, startLocalSystem } from '@tools/local-run';
 import { MODEL_DIR, SMALL_IMAGES_DIR } from '@tools/testing/files';
+import { formatTrace, readClassified, sampleQueues, summarise, traceRequests, type QueueDepths, type SentRequest } from './bench-fair-trace';
 
 const KEYS = { A: 'bench-fair-tenant-a-0123456789abcdef0123', B: 'bench-fair-tenant-b-0123456789abcdef0123' } as const;
 /** The web tier's MAX_FILES default: the backlog goes up in uploads of this many. */
@@ -39,6 +40,7 @@ const values = parseCommandLine({
     'skip-backlog-wait': { type: 'boolean', description: "do not wait for tenant A's backlog to be answered (no backlogAnsweredSeconds)" },
     'skip-build': { type: 'boolean', description: 'use the apps already built in dist/ (default: build them, cached by Nx)' },
     json: { type: 'string', value: 'OUT', description: 'write the figures as JSON' },
+    trace: { type: 'boolean', description: "print where tenant B's requests waited, stage by stage (from the workers' logs), and keep the logs" },
   },
   epilog: 'MODEL_DIR (default: the small test model) is the workers\' model. Exit 1 when a request failed.',
 });
@@ -51,24 +53,33 @@ interface Image {
 interface Phase {
   latenciesMs: number[];
   failed: string[];
+  /** Each request's file name and its send and answer times (epoch ms), for --trace. */
+  sent: SentRequest[];
 }
 
 function read(paths: string[]): Image[] {
   return paths.map((p) => ({ name: basename(p), bytes: readFileSync(p) }));
 }
 
-/** N classic requests at once (tenant B): each `POST /` is held until its label comes back. */
-async function classic(url: string, images: Image[]): Promise<Phase> {
-  const phase: Phase = { latenciesMs: [], failed: [] };
+/**
+ * N classic requests at once (tenant B): each `POST /` is held until its label comes back.
+ * File names carry the phase and the request's number, so that the workers' logs tell them apart.
+ */
+async function classic(url: string, images: Image[], phaseName: string): Promise<Phase> {
+  const phase: Phase = { latenciesMs: [], failed: [], sent: [] };
   await Promise.all(
-    images.map(async (img) => {
+    images.map(async (img, i) => {
+      const fileName = `b-${phaseName}-${String(i).padStart(3, '0')}-${img.name}`;
       const form = new FormData();
-      form.append('myfile', new Blob([new Uint8Array(img.bytes)]), img.name);
+      form.append('myfile', new Blob([new Uint8Array(img.bytes)]), fileName);
+      const sent: SentRequest = { fileName, sentAt: Date.now() };
+      phase.sent.push(sent);
       const t0 = performance.now();
       try {
         const res = await fetch(`${url}/`, { method: 'POST', headers: { 'x-api-key': KEYS.B }, body: form, signal: AbortSignal.timeout(600_000) });
         const text = await res.text();
         if (!res.ok || !text.includes(':')) throw new Error(`HTTP ${res.status}: ${text.slice(0, 200)}`);
+        sent.answeredAt = Date.now();
         phase.latenciesMs.push(performance.now() - t0);
       } catch (err) {
         phase.failed.push(`${img.name}: ${(err as Error).message}`);
@@ -117,6 +128,12 @@ async function backlogAnswered(url: string, batches: string[], timeoutMs: number
 
 const ms = (n: number) => Math.round(n);
 
+/** Tenant B's requests stage by stage, per phase (--trace). */
+function traceOf(runDir: string, phases: Record<string, Phase>) {
+  const classified = readClassified(runDir);
+  return Object.fromEntries(Object.entries(phases).map(([name, p]) => [name, summarise(traceRequests(p.sent, classified, 'tenant-b'))]));
+}
+
 runMain('bench:fair', async () => {
   const all = listImages(existingPath('images', values.images));
   const requests = Number(values.requests);
@@ -151,17 +168,20 @@ runMain('bench:fair', async () => {
   try {
     const url = system.webUrl;
     console.error(`bench:fair: warming up (${requests} classic requests of tenant B) …`);
-    const warm = await classic(url, bImages);
+    const warm = await classic(url, bImages, 'warm');
 
     console.error('bench:fair: solo: tenant B alone …');
-    const solo = await classic(url, bImages);
+    const solo = await classic(url, bImages, 'solo');
     const workersSolo = liveWorkerPids(system.runId).length;
 
     console.error(`bench:fair: shared: tenant A queues ${backlog} images, then tenant B …`);
     const tA = performance.now();
     const batches = await queueBacklog(url, aImages);
     const queuedAhead = await launchBacklog(url);
-    const shared = await classic(url, bImages);
+    const sharedRun = classic(url, bImages, 'shared');
+    const depths: Promise<Record<string, QueueDepths>> | undefined = values.trace ? sampleQueues(system.aws.endpoint, system.aws.env, sharedRun) : undefined;
+    const shared = await sharedRun;
+    const queuesDuringB = await depths;
     const workersShared = liveWorkerPids(system.runId).length;
     const leftAfterB = await launchBacklog(url);
     const doneA = values['skip-backlog-wait'] ? undefined : await backlogAnswered(url, batches, 900_000);
@@ -185,6 +205,7 @@ runMain('bench:fair', async () => {
       workers: { solo: workersSolo, shared: workersShared, maxWorkers, prefetch: values['worker-prefetch'] ? Number(values['worker-prefetch']) : 'default' },
       model: process.env['MODEL_DIR'] ?? MODEL_DIR,
       failed: [...warm.failed, ...solo.failed, ...shared.failed],
+      ...(values.trace ? { trace: traceOf(runDir, { solo, shared }), queuesDuringB } : {}),
     };
     console.log(JSON.stringify(figures));
     writeJsonOutput(values.json, figures);
@@ -192,12 +213,13 @@ runMain('bench:fair', async () => {
       `tenant B's classic p95: alone ${soloP95} ms, behind tenant A's ${backlog} images ${sharedP95} ms ` +
         `(ratio ${figures.ratio}; goal ≤ 2); A's backlog answered in ${figures.backlogAnsweredSeconds} s`,
     );
+    if (figures.trace) console.log(`where tenant B's requests waited:\n${formatTrace(figures.trace)}\nqueues while B's shared requests ran: ${JSON.stringify(figures.queuesDuringB)}`);
     finished = true;
     return figures.failed.length > 0 ? EXIT.goalFailed : EXIT.done;
   } finally {
     await system.stop();
     // The logs stay when the run did not finish.
-    if (finished) rmSync(runDir, { recursive: true, force: true });
+    if (finished && !values.trace) rmSync(runDir, { recursive: true, force: true });
     else console.error(`bench:fair: the logs are kept in ${runDir}/logs`);
   }
 });

@@ -24,8 +24,10 @@ export class ClassifyStage {
     } catch (err) {
       throw new ModelBrokenError((err as Error).message, { cause: err });
     }
-    this.onModelTime(performance.now() - started);
+    const modelMs = performance.now() - started;
+    this.onModelTime(modelMs);
     job.t.infer = inference.inferenceMs;
+    job.t.modelWait = Math.max(0, modelMs - inference.inferenceMs * inference.batchSize);
     job.t.batchSize = inference.batchSize;
     const [best] = inference.top5;
     const { msg } = job;

@@ -2,10 +2,18 @@ import type { LaunchMessage } from '@app/contracts';
 
 /** Where one image's time went, in milliseconds. */
 export interface StageTimings {
+  /** The upload's enqueuedAt (its image stored, then its launch message sent) to received by this worker. */
+  queue?: number;
+  /** Received to a place in the prefetch budget. */
+  room?: number;
   claim?: number;
+  /** Claimed to a place between the bucket and the model (TenantTurns). */
+  turn?: number;
   download?: number;
   decode?: number;
   infer?: number;
+  /** Decoded to the model's answer, less the model's own time: waiting behind other images for the model. */
+  modelWait?: number;
   batchSize?: number;
   publish?: number;
 }
@@ -16,6 +24,8 @@ export interface Job {
   receiveCount: number;
   /** performance.now() when it was received. */
   receivedAt: number;
+  /** Launch messages this worker held (received, not yet finished) when this one arrived. */
+  heldAtReceive?: number;
   t: StageTimings;
 }
 

@@ -241,7 +241,9 @@ export class WorkerLoop {
 
   private async stages(job: Job, status: { handedBack: boolean }): Promise<void> {
     let result: OutputMessage;
+    const waited = performance.now();
     await this.turns.acquire(job.msg.tenant ?? '');
+    job.t.turn = performance.now() - waited;
     try {
       const decoded = await this.fetch.run(job);
       this.heartbeat.progress();
@@ -323,7 +325,7 @@ export class WorkerLoop {
 
   private logFinished(job: Job, result: OutputMessage, outcome: 'published' | 'answered-before' | 'superseded'): void {
     const { msg } = job;
-    const ids = { imageId: msg.imageId, batchId: msg.batchId, attempt: msg.attempt };
+    const ids = { imageId: msg.imageId, batchId: msg.batchId, attempt: msg.attempt, tenant: msg.tenant, fileName: msg.fileName };
     if (outcome === 'superseded') {
       this.d.log.warn(ids, 'attempt superseded by a later one: result discarded');
       return;
@@ -342,6 +344,7 @@ export class WorkerLoop {
       {
         ...ids,
         receiveCount: job.receiveCount,
+        heldAtReceive: job.heldAtReceive,
         status: result.status,
         ...(result.status === 'ok' ? { label: result.label, confidence: round(result.confidence) } : { reason: result.reason }),
         batchSize: job.t.batchSize,
