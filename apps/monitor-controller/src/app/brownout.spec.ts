@@ -15,7 +15,12 @@ import { WorkerWatch } from './worker-watch';
  * about every watched worker in one call per round.
  */
 describe('the deadline monitor in a brownout', () => {
-  const config = { fleet: { maxAttempts: 3 }, worker: { livenessCheckSeconds: 5 } } as unknown as AppConfig;
+  const config = {
+    fleet: { maxAttempts: 3 },
+    worker: { livenessCheckSeconds: 5 },
+    scaling: { monitorVisibilitySeconds: 30 },
+    consumerHandlerTimeoutSeconds: 180,
+  } as unknown as AppConfig;
   const instanceId = 'i-0123456789abcdef0';
 
   function setUp(bucketFault?: () => Error) {

@@ -55,7 +55,10 @@ export class DeadLetterWatcher implements OnApplicationBootstrap, OnApplicationS
     });
     const watch = (queue: Queue | undefined, kind: 'launch' | 'monitor') => {
       if (!queue) return;
-      const loop = new PollLoop(queue, (body) => this.handle(body, kind), this.logger, (outcome) => outcomes.inc({ queue: kind, outcome }));
+      const loop = new PollLoop(queue, (body) => this.handle(body, kind), this.logger, (outcome) => outcomes.inc({ queue: kind, outcome }), {
+        visibilityTimeoutSeconds: config.scaling.monitorVisibilitySeconds,
+        handlerTimeoutSeconds: config.consumerHandlerTimeoutSeconds,
+      });
       this.loops.push(loop);
     };
     watch(aws.launchDeadLetterQueue, 'launch');

@@ -81,7 +81,10 @@ export class DeadlineMonitor implements OnApplicationBootstrap, OnApplicationShu
     });
     this.ledger = new AttemptLedger(aws.outputBucket);
     this.watch = new WorkerWatch(fleet, aws.outputBucket);
-    this.loop = new PollLoop(aws.monitorQueue, (body) => this.handle(body), this.logger, (outcome) => outcomes.inc({ outcome }));
+    this.loop = new PollLoop(aws.monitorQueue, (body) => this.handle(body), this.logger, (outcome) => outcomes.inc({ outcome }), {
+      visibilityTimeoutSeconds: config.scaling.monitorVisibilitySeconds,
+      handlerTimeoutSeconds: config.consumerHandlerTimeoutSeconds,
+    });
   }
 
   onApplicationBootstrap(): void {

@@ -1,6 +1,13 @@
 import type { Logger } from '@nestjs/common';
 import { QueueConsumer, type Queue, type ReceivedMessage } from '@app/aws';
 
+/** How long a received message stays hidden (renewed while handled), and how long its handler may hold it. */
+export interface PollLoopOptions {
+  waitSeconds?: number;
+  visibilityTimeoutSeconds?: number;
+  handlerTimeoutSeconds?: number;
+}
+
 /** The outcome a handler returns for a message it can never read. */
 export const MALFORMED = 'malformed';
 
@@ -22,13 +29,15 @@ export class PollLoop {
     private readonly handle: (body: string) => Promise<string>,
     private readonly logger: Logger,
     onHandled: (outcome: string) => void = () => undefined,
-    options: { waitSeconds?: number } = {},
+    options: PollLoopOptions = {},
   ) {
     this.consumer = new QueueConsumer<string>({
       queue,
       handleMessage: (m) => this.settle(m),
       batchSize: 10,
       waitSeconds: options.waitSeconds ?? 20,
+      visibilityTimeoutSeconds: options.visibilityTimeoutSeconds,
+      handlerTimeoutSeconds: options.handlerTimeoutSeconds,
       logger,
     });
     this.consumer.on('message_handled', (_m, outcome) => onHandled(outcome));

@@ -21,7 +21,12 @@ import { GiveUp } from './give-up';
 
 describe('DeadlineMonitor and worker sessions (restarted worker processes)', () => {
   const instanceId = 'i-0123456789abcdef0';
-  const config = { fleet: { maxAttempts: 3 }, worker: { livenessCheckSeconds: 5 } } as unknown as AppConfig;
+  const config = {
+    fleet: { maxAttempts: 3 },
+    worker: { livenessCheckSeconds: 5 },
+    scaling: { monitorVisibilitySeconds: 30 },
+    consumerHandlerTimeoutSeconds: 180,
+  } as unknown as AppConfig;
 
   function setUp(liveness: WorkerLiveness = 'alive') {
     const out = memoryBucket();

@@ -38,6 +38,8 @@ export class AppConfig {
   readonly topics!: { output?: string };
   /** Seconds a queue consumer may fail (or stall) before /health says unhealthy. */
   readonly consumerUnhealthySeconds!: number;
+  /** Seconds a queue handler may hold its message unsettled before it is abandoned (QueueConsumer handlerTimeoutSeconds). */
+  readonly consumerHandlerTimeoutSeconds!: number;
   readonly fleet!: { maxWorkers: number; idleSeconds: number; maxAttempts: number };
   readonly http!: { port: number };
   readonly logLevel!: (typeof LOG_LEVELS)[number];
@@ -97,6 +99,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): AppConfig {
     },
     topics: { output: e.OUTPUT_TOPIC_ARN },
     consumerUnhealthySeconds: e.CONSUMER_UNHEALTHY_SECONDS,
+    consumerHandlerTimeoutSeconds: e.QUEUE_HANDLER_TIMEOUT_SECONDS,
     fleet: { maxWorkers: e.MAX_WORKERS, idleSeconds: e.IDLE_SECONDS, maxAttempts: e.MAX_ATTEMPTS },
     http: { port: e.PORT },
     logLevel: e.LOG_LEVEL,

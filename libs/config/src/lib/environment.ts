@@ -78,6 +78,13 @@ export class Environment {
   @IsOptional() @IsUrl(URL_OPTIONS) WEBHOOK_QUEUE_URL?: string;
   /** A queue consumer whose receives have failed (or that made no progress) for this long reports unhealthy. */
   @Transform(toInt) @Max(86400) @Min(1) @IsInt() CONSUMER_UNHEALTHY_SECONDS = 60;
+  /**
+   * Longest a queue handler (a tier's results, webhooks, monitor checks, dead letters) may hold its message
+   * without settling it, seconds. Meanwhile its consumer keeps the message hidden (renewed every half visibility
+   * timeout); past it the handler is abandoned, logged, and the message is visible again at once for another receive.
+   * Above one AWS call's worst case (4 tries of 30 s), so that a slow call is not cut.
+   */
+  @Transform(toInt) @Max(43_000) @Min(1) @IsInt() QUEUE_HANDLER_TIMEOUT_SECONDS = 180;
 
   /** Most workers alive at once (locally `npm start` makes it the number of cores). */
   @Transform(toInt) @Max(1000) @Min(1) @IsInt() MAX_WORKERS = 20;

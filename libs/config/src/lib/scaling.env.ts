@@ -37,6 +37,12 @@ export class ScalingEnvironment {
    * writes) and launches; a standby takes over at most this long after the holder's last renewal, seconds.
    */
   @Transform(toInt) @Max(300) @Min(3) @IsInt() LEASE_SECONDS = 10;
+  /**
+   * Visibility timeout the monitor controller asks for on each receive from the monitor queue and the dead-letter
+   * queues, seconds: a check whose controller died is checked again after at most this long, and one that failed is
+   * retried after it. Renewed every half of it while a check runs.
+   */
+  @Transform(toInt) @Max(3600) @Min(2) @IsInt() MONITOR_VISIBILITY_SECONDS = 30;
   /** Scaling loop period, milliseconds. */
   @Transform(toInt) @Max(600_000) @Min(50) @IsInt() SCALE_TICK_MS = 1000;
   /** Tags and names of this stack's resources. */
@@ -81,6 +87,7 @@ export interface ScalingSettings {
   launchBackoffMaxMs: number;
   tickMs: number;
   leaseSeconds: number;
+  monitorVisibilitySeconds: number;
   stackName: string;
   workerMain: string;
   workerKillGraceMs: number;
@@ -112,6 +119,7 @@ export function scalingSettings(e: ScalingEnvironment): ScalingSettings {
     launchBackoffMaxMs: e.LAUNCH_BACKOFF_MAX_MS,
     tickMs: e.SCALE_TICK_MS,
     leaseSeconds: e.LEASE_SECONDS,
+    monitorVisibilitySeconds: e.MONITOR_VISIBILITY_SECONDS,
     stackName: e.STACK_NAME,
     workerMain: e.WORKER_MAIN,
     workerKillGraceMs: e.WORKER_KILL_GRACE_MS,

@@ -47,6 +47,7 @@ export class OutputConsumer implements OnApplicationBootstrap, BeforeApplication
       batchSize: 10,
       waitSeconds: config.web.outputPollSeconds,
       visibilityTimeoutSeconds: VISIBILITY_SECONDS,
+      handlerTimeoutSeconds: config.consumerHandlerTimeoutSeconds,
       logger: this.logger,
     });
   }

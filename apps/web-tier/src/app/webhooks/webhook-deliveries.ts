@@ -66,6 +66,7 @@ export class WebhookDeliveries implements OnApplicationBootstrap, BeforeApplicat
       batchSize: 10,
       waitSeconds: config.web.outputPollSeconds,
       visibilityTimeoutSeconds: VISIBILITY_SECONDS,
+      handlerTimeoutSeconds: config.consumerHandlerTimeoutSeconds,
       logger: this.logger,
     });
   }
