@@ -198,7 +198,8 @@ describe('control host: one role per app, the instance role only assumes them', 
     expect(web['ReadApiKeysSecret']).toMatchObject({ Action: 'secretsmanager:GetSecretValue', Resource: { Ref: id(controlHost.apiKeys) } });
     expect(JSON.stringify(web['ReadApiKeys'].Resource)).toContain(':parameter/aws/reference/secretsmanager/ics/api-keys');
     expect(web['ReadMonitorQueueDepth']).toMatchObject({ Action: 'sqs:GetQueueAttributes', Resource: getAtt(queues.monitorQueue) });
-    expect(actionsOf(web['WebhookDeliveries'])).toEqual(['sqs:DeleteMessage', 'sqs:ReceiveMessage', 'sqs:SendMessage']);
+    expect(actionsOf(web['WebhookDeliveries'])).toEqual(['sqs:ChangeMessageVisibility', 'sqs:DeleteMessage', 'sqs:ReceiveMessage', 'sqs:SendMessage']);
+    expect(actionsOf(web['ConsumeOutputMessages'])).toEqual(['sqs:ChangeMessageVisibility', 'sqs:DeleteMessage', 'sqs:GetQueueAttributes', 'sqs:ReceiveMessage']);
     expect(web['WebhookDeliveries'].Resource).toEqual(getAtt(queues.webhookQueue));
     expect(actionsOf(web['WebhookRecords'])).toEqual(['s3:DeleteObject', 's3:PutObject']);
     expect(web['WebhookRecords'].Resource).toEqual(objects(storage.outputBucket, 'webhooks/'));

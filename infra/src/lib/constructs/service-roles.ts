@@ -99,14 +99,15 @@ export class ServiceRoles extends Construct {
     allow('web-tier', 'SendLaunchMessages', { actions: ['sqs:SendMessage', 'sqs:GetQueueAttributes'], resources: [queues.launchQueue.queueArn] });
     // /api/status shows the monitor queue's depth too.
     allow('web-tier', 'ReadMonitorQueueDepth', { actions: ['sqs:GetQueueAttributes'], resources: [queues.monitorQueue.queueArn] });
+    // ChangeMessageVisibility: a consumer keeps a message hidden while its handler runs, and gives back one it abandons.
     allow('web-tier', 'ConsumeOutputMessages', {
-      actions: ['sqs:ReceiveMessage', 'sqs:DeleteMessage', 'sqs:GetQueueAttributes'],
+      actions: ['sqs:ReceiveMessage', 'sqs:DeleteMessage', 'sqs:ChangeMessageVisibility', 'sqs:GetQueueAttributes'],
       resources: [queues.outputQueue.queueArn],
     });
     // Webhooks (apps/web-tier webhooks/): the delivery queue, which the web tier both feeds (a
     // retry is a new delayed message) and consumes, and its records under webhooks/.
     allow('web-tier', 'WebhookDeliveries', {
-      actions: ['sqs:SendMessage', 'sqs:ReceiveMessage', 'sqs:DeleteMessage'],
+      actions: ['sqs:SendMessage', 'sqs:ReceiveMessage', 'sqs:DeleteMessage', 'sqs:ChangeMessageVisibility'],
       resources: [queues.webhookQueue.queueArn],
     });
     allow('web-tier', 'WebhookRecords', { actions: ['s3:PutObject', 's3:DeleteObject'], resources: [storage.outputBucket.arnForObjects('webhooks/*')] });
