@@ -1,4 +1,4 @@
-import { App, CliCredentialsStackSynthesizer } from 'aws-cdk-lib';
+import { App, CliCredentialsStackSynthesizer } from 'aws-cdk-lib/core';
 import { IcsStack } from './lib/stack';
 import { DEFAULT_OUTDIR } from './paths';
 

@@ -1,4 +1,4 @@
-import { CfnParameter, type Stack } from 'aws-cdk-lib';
+import { CfnParameter, type Stack } from 'aws-cdk-lib/core';
 
 /** WORKER_CAPACITY of the launch controller (libs/config). */
 export const WORKER_CAPACITIES = ['on-demand', 'spot', 'spot-first'];

@@ -1,4 +1,4 @@
-import { App } from 'aws-cdk-lib';
+import { App } from 'aws-cdk-lib/core';
 import { Match, Template } from 'aws-cdk-lib/assertions';
 import { getMetadataStorage } from 'class-validator';
 import { idempotencyKey } from '@app/contracts';
