@@ -25,7 +25,7 @@ interface Classified {
 }
 
 /** Stages in the order an image meets them; each is milliseconds. */
-export const STAGES = ['upload', 'queue', 'room', 'claim', 'turn', 'download', 'decode', 'modelWait', 'infer', 'publish', 'toAnswer'] as const;
+export const STAGES = ['upload', 'store', 'queue', 'room', 'claim', 'turn', 'download', 'decode', 'modelWait', 'infer', 'publish', 'toAnswer'] as const;
 export type Stage = (typeof STAGES)[number];
 
 export interface StageSummary {
@@ -60,8 +60,9 @@ export function readClassified(runDir: string): Classified[] {
 }
 
 /**
- * Each request's stages: upload = sent → enqueuedAt (as the worker's queueMs
- * counts back from its receive), the worker's own stages, and toAnswer = the
+ * Each request's stages: upload = sent → the upload's enqueuedAt (counted back
+ * from the worker's receive), store = enqueuedAt → the launch message sent,
+ * queue = sent → received by a worker, the worker's own stages, and toAnswer = the
  * worker's log line (result written and announced) → the answer reached the bench
  * (the results topic, the tier's queue and its check against the stored result).
  */
@@ -74,10 +75,11 @@ export function traceRequests(sent: SentRequest[], classified: Classified[], ten
     if (!c || r.answeredAt === undefined) continue;
     const t = (k: string) => c.timings[`${k}Ms`] ?? 0;
     const receivedAt = c.time - t('total');
-    const enqueuedAt = receivedAt - t('queue');
+    const enqueuedAt = receivedAt - t('queue') - t('store');
     out.push({
       stages: {
         upload: enqueuedAt - r.sentAt,
+        store: t('store'),
         queue: t('queue'),
         room: t('room'),
         claim: t('claim'),

@@ -24,7 +24,8 @@ describe('ClaimStage batching against the embedded SQS', () => {
       launchQueue,
       monitorQueue: stack.resources.monitorQueue,
       workerId: 'local-7',
-      settings: { pollWaitSeconds: 1, imageDeadlineSeconds: 60, imageHardLimitSeconds: 120, livenessCheckSeconds: 30, prefetch: 20 },
+      // Gathering room for a whole minute: this test is about room, not time.
+      settings: { pollWaitSeconds: 1, imageDeadlineSeconds: 60, imageHardLimitSeconds: 120, livenessCheckSeconds: 30, prefetch: 20, receiveGatherMs: 60_000 },
       budget: new PrefetchBudget(20, 60_000, 20),
       log: recordingLogger().log,
       work: (job) => {
@@ -50,6 +51,44 @@ describe('ClaimStage batching against the embedded SQS', () => {
       expect(asked).toEqual([10, 10, 10]);
       // Their deletes went in one call per receive: nothing is left in the launch queue.
       expect(await stack.resources.launchQueue.depth()).toMatchObject({ visible: 0, inFlight: 0 });
+    } finally {
+      const stopping = s.stop();
+      await until('every claim finished', () => {
+        finish.splice(0).forEach((f) => f());
+        return settled === claimed.length;
+      });
+      await stopping;
+    }
+  }, 30_000);
+
+  it("receives once the gather time has passed with room for one: a quiet tenant's message does not wait for half the budget to free", async () => {
+    await enqueue(stack, photos(30), 1, 'busy');
+    const claimed: Job[] = [];
+    const finish: (() => void)[] = [];
+    let settled = 0;
+    const { queue: launchQueue, asked } = recordingReceives(stack.resources.launchQueue);
+    const s = new ClaimStage({
+      launchQueue,
+      monitorQueue: stack.resources.monitorQueue,
+      workerId: 'local-8',
+      settings: { pollWaitSeconds: 1, imageDeadlineSeconds: 60, imageHardLimitSeconds: 120, livenessCheckSeconds: 30, prefetch: 20, receiveGatherMs: 50 },
+      budget: new PrefetchBudget(20, 60_000, 20),
+      log: recordingLogger().log,
+      work: (job) => {
+        claimed.push(job);
+        return new Promise<void>((r) => finish.push(r));
+      },
+      onSettled: () => settled++,
+    });
+    try {
+      s.start();
+      await until('the budget full of the busy tenant', () => claimed.length === 20);
+      const [quiet] = await enqueue(stack, photos(1), 1, 'quiet');
+      // One of the busy tenant's images finishes: room for one, far from half the budget.
+      finish.shift()?.();
+      await until("the quiet tenant's image claimed", () => claimed.some((j) => j.msg.imageId === quiet.imageId));
+      expect(asked).toEqual([10, 10, 1]);
+      expect(claimed).toHaveLength(21);
     } finally {
       const stopping = s.stop();
       await until('every claim finished', () => {

@@ -5,6 +5,7 @@ import { BatchDeleter, BatchSender } from '@app/results';
 import type { Job } from './job';
 import type { WorkerLogger } from './logger';
 import type { PrefetchBudget } from './prefetch-budget';
+import { ReceiveGate } from './receive-gate';
 
 export interface ClaimSettings {
   pollWaitSeconds: number;
@@ -23,6 +24,12 @@ export interface ClaimSettings {
    * while this one may still claim it. Default 10.
    */
   claimTimeoutSeconds?: number;
+  /**
+   * Once there is room for one message, how long the worker gathers more room before
+   * it receives anyway, ms (default 200): what a quiet tenant's message may wait in the
+   * launch queue for this worker's next receive, beyond the time for a place to free.
+   */
+  receiveGatherMs?: number;
 }
 
 export interface ClaimDeps {
@@ -69,11 +76,19 @@ export class ClaimStage {
   private readonly stopping = new AbortController();
   /** Messages received and not settled yet. */
   private received = 0;
+  private readonly gate: ReceiveGate;
 
   constructor(private readonly d: ClaimDeps) {
     this.checks = new BatchSender(d.monitorQueue);
     this.deletes = new BatchDeleter(d.launchQueue);
     const batchSize = Math.min(SQS_BATCH_LIMIT, d.settings.prefetch);
+    this.gate = new ReceiveGate({
+      room: () => d.budget.limit - this.received,
+      // A good share of the budget: half of it, up to a receive's ten.
+      want: () => Math.min(batchSize, Math.max(1, Math.floor(d.budget.limit / 2))),
+      onChange: (fn) => d.budget.onChange(fn),
+      gatherMs: d.settings.receiveGatherMs ?? 200,
+    });
     this.consumer = new QueueConsumer<ClaimOutcome>({
       queue: this.paced(d.launchQueue),
       name: 'launch queue',
@@ -115,20 +130,18 @@ export class ClaimStage {
    *
    * A receive waits until there is room for a good share of the budget (half of
    * it, up to ten), not for one message: one call takes many while the images
-   * already held keep the model busy. Deletes go through the batch deleter.
+   * already held keep the model busy; but not longer than the gather time once
+   * there is room for one (ReceiveGate). Deletes go through the batch deleter.
    */
   private paced(queue: Queue): Queue {
     const wrapped = Object.create(queue) as Queue;
     wrapped.delete = (receiptHandle) => this.deletes.delete(receiptHandle);
     wrapped.receive = async (o = {}) => {
-      const want = () => Math.min(o.maxMessages ?? 1, Math.max(1, Math.floor(this.d.budget.limit / 2)));
-      while (this.d.budget.limit - this.received < want()) {
-        if (!(await this.roomOrAbort(o.abortSignal))) return [];
-      }
+      if (!(await this.gate.open(o.abortSignal))) return [];
       const left = this.d.idleLeftMs?.() ?? Infinity;
       if (left <= 0) {
         this.d.onIdle?.();
-        await this.roomOrAbort(o.abortSignal, true);
+        await this.untilAborted(o.abortSignal);
         return [];
       }
       const wait = Number.isFinite(left) ? Math.min(o.waitSeconds ?? 0, Math.ceil(left / 1000)) : o.waitSeconds;
@@ -138,18 +151,11 @@ export class ClaimStage {
     return wrapped;
   }
 
-  /** Resolves true when the budget may have room, false when `abort` fires (or only on abort, with `untilAbort`). */
-  private roomOrAbort(abort: AbortSignal | undefined, untilAbort = false): Promise<boolean> {
+  /** Resolves when `abort` fires (at once if it has; never without one). */
+  private untilAborted(abort: AbortSignal | undefined): Promise<void> {
     return new Promise((resolve) => {
-      if (abort?.aborted) return resolve(false);
-      const done = (ok: boolean) => {
-        unsubscribe();
-        abort?.removeEventListener('abort', onAbort);
-        resolve(ok);
-      };
-      const onAbort = () => done(false);
-      const unsubscribe = untilAbort ? () => undefined : this.d.budget.onChange(() => done(true));
-      abort?.addEventListener('abort', onAbort, { once: true });
+      if (abort?.aborted) return resolve();
+      abort?.addEventListener('abort', () => resolve(), { once: true });
     });
   }
 
@@ -176,6 +182,10 @@ export class ClaimStage {
       return 'malformed';
     }
     const receivedAt = performance.now();
+    const heldAtReceive = this.received - 1;
+    const enqueuedAt = Date.parse(msg.enqueuedAt);
+    const sentAt = m.sentAt?.getTime() ?? enqueuedAt;
+    const waited = { store: Math.max(0, sentAt - enqueuedAt), queue: Math.max(0, Date.now() - sentAt) };
     const timeoutMs = (this.d.settings.claimTimeoutSeconds ?? 10) * 1000;
     const timeout = AbortSignal.timeout(timeoutMs);
     if (!(await this.d.budget.acquire(AbortSignal.any([this.stopping.signal, timeout])))) {
@@ -186,8 +196,8 @@ export class ClaimStage {
       return 'released';
     }
     try {
-      const job: Job = { msg, receiveCount: m.receiveCount, receivedAt, t: {} };
       const t = performance.now();
+      const job: Job = { msg, receiveCount: m.receiveCount, receivedAt, heldAtReceive, t: { ...waited, room: t - receivedAt } };
       await withTimeout(this.announce(msg), timeoutMs - (t - receivedAt), 'claim timed out: the launch message is left to come back');
       // Checked before deleted: a crash in between leaves both (a duplicate), never neither.
       // The delete goes with the others of this receive; the image need not wait for it.

@@ -2,7 +2,9 @@ import type { LaunchMessage } from '@app/contracts';
 
 /** Where one image's time went, in milliseconds. */
 export interface StageTimings {
-  /** The upload's enqueuedAt (its image stored, then its launch message sent) to received by this worker. */
+  /** The upload's enqueuedAt to its launch message sent (SentTimestamp): the web tier storing the image. */
+  store?: number;
+  /** Launch message sent to received by this worker: waiting in the launch queue. */
   queue?: number;
   /** Received to a place in the prefetch budget. */
   room?: number;
