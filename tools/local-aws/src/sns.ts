@@ -86,7 +86,7 @@ export class LocalSns {
       case 'Publish': {
         const topicArn = required(p, 'TopicArn');
         const message = required(p, 'Message');
-        const messageId = await this.publish(topicArn, message, messageAttributes(p, 'MessageAttributes'));
+        const messageId = await this.publish(topicArn, message, messageAttributes(p, 'MessageAttributes'), p.get('MessageGroupId') ?? undefined);
         return `<MessageId>${messageId}</MessageId>`;
       }
       case 'PublishBatch': {
@@ -101,7 +101,7 @@ export class LocalSns {
         const delivered = await Promise.all(
           batch.map(async (entry) => {
             const message = entry.get('Message');
-            return message === undefined ? undefined : this.publish(topicArn, message, messageAttributesOf(entry, 'MessageAttributes'));
+            return message === undefined ? undefined : this.publish(topicArn, message, messageAttributesOf(entry, 'MessageAttributes'), entry.get('MessageGroupId'));
           }),
         );
         batch.forEach((entry, i) => {
@@ -124,7 +124,12 @@ export class LocalSns {
     return subscriptions;
   }
 
-  private async publish(topicArn: string, message: string, attributes: Record<string, MessageAttributeValue>): Promise<string> {
+  /**
+   * Delivers to every subscribed queue. A standard topic forwards a message's
+   * MessageGroupId to SQS standard queues (it makes them fair queues) and to
+   * no other kind of subscription.
+   */
+  private async publish(topicArn: string, message: string, attributes: Record<string, MessageAttributeValue>, messageGroupId?: string): Promise<string> {
     const messageId = randomUUID();
     const subscriptions = [...this.topic(topicArn).values()];
     await Promise.all(
@@ -145,7 +150,7 @@ export class LocalSns {
             });
         try {
           await this.options.sqs.send(
-            new SendMessageCommand({ QueueUrl: queueUrl, MessageBody: body, MessageAttributes: s.raw && Object.keys(attributes).length ? attributes : undefined }),
+            new SendMessageCommand({ QueueUrl: queueUrl, MessageBody: body, MessageAttributes: s.raw && Object.keys(attributes).length ? attributes : undefined, MessageGroupId: messageGroupId }),
           );
         } catch (err) {
           // Deleted since its URL was looked up: dropped, as above.

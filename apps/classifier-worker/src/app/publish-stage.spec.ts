@@ -60,4 +60,22 @@ describe('PublishStage against the embedded S3/SQS', () => {
     expect(await stored(job.msg.imageId)).toMatchObject({ producedBy: 'local-1', label: 'goldfish' });
     expect(await outputs(stack, 1, 3000)).toEqual([expect.objectContaining({ producedBy: 'local-1', label: 'goldfish' })]);
   });
+
+  it("announces under the image's tenant: a quiet tenant's result is received before a busy tenant's that were announced first", async () => {
+    const stage = new PublishStage(new ResultPublisher(stack.resources.outputBucket, stack.resources.outputQueue, { batch: true }), new AttemptLedger(stack.resources.outputBucket), 60_000);
+    const take = async (tenant: string) => {
+      const [msg] = await enqueue(stack, photos(1), 1, tenant);
+      const job: Job = { msg, receiveCount: 1, receivedAt: performance.now(), t: {} };
+      const result = outputSuccess({ batchId: msg.batchId, imageId: msg.imageId, fileName: msg.fileName, attempt: 1, producedBy: 'local-1', completedAt: new Date().toISOString(), label: 'tench', confidence: 0.5, top5: [], timings: {} });
+      return { job, result };
+    };
+    const busy = [await take('busy'), await take('busy'), await take('busy')];
+    const quiet = await take('quiet');
+    for (const { job, result } of [...busy, quiet]) expect(await stage.run(job, result)).toBe('published');
+    await stage.idle();
+    const [first] = await stack.resources.outputQueue.receive({ maxMessages: 1, waitSeconds: 1 });
+    expect(parseOutputMessage(first.body).imageId).toBe(quiet.job.msg.imageId);
+    await stack.resources.outputQueue.delete(first.receiptHandle);
+    expect((await outputs(stack, 3, 3000)).map((o) => o.imageId).sort()).toEqual(busy.map((b) => b.job.msg.imageId).sort());
+  });
 });

@@ -1,4 +1,4 @@
-import type { OutputMessage } from '@app/contracts';
+import { tenantGroupId, type OutputMessage } from '@app/contracts';
 import type { AttemptLedger, ResultPublisher } from '@app/results';
 import type { Job } from './job';
 
@@ -27,7 +27,8 @@ export class PublishStage {
   async run(job: Job, result: OutputMessage): Promise<PublishOutcome> {
     const t = performance.now();
     if (t - job.receivedAt >= this.supersedableAfterMs && (await this.ledger.isSuperseded(job.msg.imageId, job.msg.attempt))) return 'superseded';
-    const { won } = await this.publisher.publish(result);
+    // Announced under the tenant's group: its results do not queue behind another tenant's at the web tiers.
+    const { won } = await this.publisher.publish(result, tenantGroupId(job.msg.tenant));
     job.t.publish = performance.now() - t;
     return won ? 'published' : 'answered-before';
   }

@@ -73,6 +73,18 @@ describe('results topic: publish to SNS, one subscribed queue per process (again
     expect(await queueNames('fan-')).toEqual([]);
   });
 
+  it("a subscribed queue is a fair queue for the published MessageGroupId: a quiet tenant's result is received before a busy tenant's backlog", async () => {
+    const q = await resources.subscribeToResults({ name: 'fair-results', retentionSeconds: 600 });
+    const busy = Array.from({ length: 9 }, (_, i) => ({ id: `b${i}`, body: `busy-${i}`, messageGroupId: 'busy' }));
+    expect(await topic.sendBatch([...busy, { id: 'q0', body: 'quiet-0', messageGroupId: 'quiet' }])).toEqual([]);
+    // Sent last, received first: the group with the fewest messages outstanding is served first.
+    const [first] = await q.queue.receive({ maxMessages: 1, waitSeconds: 1 });
+    expect(first.body).toBe('quiet-0');
+    await q.queue.delete(first.receiptHandle);
+    expect(await bodies(q, 9)).toEqual(busy.map((b) => b.body).sort());
+    await q.remove();
+  });
+
   it('a sweep removes the queues whose owner stopped touching them, and only those', async () => {
     let clock = Date.parse('2026-01-01T00:00:00Z');
     const now = () => clock;

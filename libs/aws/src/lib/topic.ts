@@ -53,7 +53,13 @@ export class Topic implements MessageSink {
     for (let i = 0; i < sendable.length; i += SNS_BATCH_LIMIT) {
       const chunk = sendable.slice(i, i + SNS_BATCH_LIMIT);
       const out = await call('sns.PublishBatch', () =>
-        this.sns.send(new PublishBatchCommand({ TopicArn: this.arn, PublishBatchRequestEntries: chunk.map((e) => ({ Id: e.id, Message: e.body })) })),
+        this.sns.send(
+          new PublishBatchCommand({
+            TopicArn: this.arn,
+            // A standard topic forwards MessageGroupId to its SQS subscriptions: fair queues there too.
+            PublishBatchRequestEntries: chunk.map((e) => ({ Id: e.id, Message: e.body, ...(e.messageGroupId ? { MessageGroupId: e.messageGroupId } : {}) })),
+          }),
+        ),
       );
       for (const f of out.Failed ?? []) {
         failures.push({ id: f.Id ?? '', code: f.Code ?? 'Unknown', message: f.Message ?? '', senderFault: f.SenderFault ?? false });

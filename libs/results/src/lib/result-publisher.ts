@@ -63,14 +63,20 @@ export class ResultPublisher {
     if (options.batch) this.sender = new BatchSender(announcements, { lingerMs: options.lingerMs });
   }
 
-  async publish(result: OutputMessage): Promise<PublishOutcome> {
+  /**
+   * `messageGroupId` (the image's tenant) goes with the announcement: on a fair
+   * queue, or a topic's subscribed queues, another tenant's results then do
+   * not wait behind a busy tenant's (announcements sent in batches, as the
+   * workers send them, carry it).
+   */
+  async publish(result: OutputMessage, messageGroupId?: string): Promise<PublishOutcome> {
     const json = serialize(result);
     // Two tries: the one there may be deleted between our refused put and our read of it.
     for (let tries = 1; ; tries++) {
       const won = (await this.bucket.putIfAbsent(resultKey(result.imageId), json, { contentType: 'application/json' })) === 'created';
       const winner = won ? result : await this.stored(result.imageId);
       if (winner) {
-        await this.announce(winner);
+        await this.announce(winner, messageGroupId);
         return { result: winner, won };
       }
       if (tries >= 2) throw new Error(`result of ${result.imageId}: refused as present, then not found`);
@@ -100,9 +106,9 @@ export class ResultPublisher {
     await this.sender?.idle();
   }
 
-  private async announce(result: OutputMessage): Promise<void> {
+  private async announce(result: OutputMessage, messageGroupId?: string): Promise<void> {
     const json = serialize(result);
-    if (this.sender) await this.sender.send(json);
+    if (this.sender) await this.sender.send(json, undefined, messageGroupId);
     else await this.announcements.send(json);
   }
 
