@@ -43,7 +43,7 @@ describe('DeadLetterWatcher', () => {
     const imageId = randomUUID();
     return { batchId, imageId, fileName: 'boom.jpg', inputKey: inputKey(batchId, imageId, 'jpg') };
   }
-  const launch = (r = ref()) => launchMessage({ ...r, attempt: 1, enqueuedAt: new Date().toISOString() });
+  const launch = (r = ref(), attempt = 1) => launchMessage({ ...r, attempt, enqueuedAt: new Date().toISOString() });
   const monitor = (r = ref(), attempt = 1) =>
     monitorMessage({
       ...r,
@@ -60,8 +60,9 @@ describe('DeadLetterWatcher', () => {
   }
   const stored = async (imageId: string) => parseOutputMessage((await stack.resources.outputBucket.getBuffer(resultKey(imageId))).toString());
 
-  it('turns an image whose workers all died before announcing it into an error result', async () => {
-    const msg = launch();
+  it('turns an image whose last attempt no worker could take (its workers all died before checking it in) into an error result', async () => {
+    // Earlier attempts go back to the launch queue (dead-letter-requeue.spec): only a spent image is answered with an error.
+    const msg = launch(ref(), 3);
     const { launchQueue, launchDeadLetterQueue } = stack.resources;
     await launchQueue.send(serialize(msg));
     // Two workers take it and die without deleting it.
@@ -73,7 +74,7 @@ describe('DeadLetterWatcher', () => {
     expect(await watcher.handle(dead.body, 'launch')).toBe('gave-up');
     await launchDeadLetterQueue?.delete(dead.receiptHandle);
     const [result] = await announcements();
-    expect(result).toMatchObject({ status: 'error', imageId: msg.imageId, permanent: false, producedBy: 'monitor-controller' });
+    expect(result).toMatchObject({ status: 'error', imageId: msg.imageId, attempt: 3, permanent: false, producedBy: 'monitor-controller' });
     expect(result.status === 'error' && result.reason).toMatch(/dead-lettered/);
     expect(await stored(msg.imageId)).toEqual(result);
   });
@@ -106,13 +107,13 @@ describe('DeadLetterWatcher', () => {
     expect(await announcements()).toEqual([]);
   });
 
-  it('a dead-lettered check of an image with attempts left goes back to the monitor queue, delayed, and no error result is written', async () => {
+  it('a dead-lettered check before its hard limit goes back to the monitor queue, delayed, and no error result is written', async () => {
     // The monitor queue records what is sent to it (delayed messages cannot be received to look at).
     const sent: { body: string; delay?: number }[] = [];
     const monitorQueue = { ...stack.resources.monitorQueue, send: async (body: string, delay?: number) => (sent.push({ body, delay }), 'id') };
     const resources = { ...stack.resources, monitorQueue } as unknown as typeof stack.resources;
     const requeuing = new DeadLetterWatcher(resources, new GiveUp(resources), new MetricsRegistry(), loadConfig({ ...stack.env, MAX_ATTEMPTS: '3' }));
-    const msg = monitor(ref(), 1);
+    const msg = monitorMessage({ ...monitor(ref(), 1), hardDeadline: new Date(Date.now() + 120_000).toISOString() });
     expect(await requeuing.handle(serialize(msg), 'monitor')).toBe('check-requeued');
     // A second trip through the dead-letter queue counts on, so the checks back off further.
     expect(await requeuing.handle(serialize(monitorMessage({ ...msg, attempt: 2, checkFailures: 4 })), 'monitor')).toBe('check-requeued');

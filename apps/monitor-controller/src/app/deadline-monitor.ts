@@ -2,11 +2,12 @@ import { Injectable, Logger, type OnApplicationBootstrap, type OnApplicationShut
 import { Counter } from 'prom-client';
 import { AwsAdapterError, AwsResources, type ReceivedMessage } from '@app/aws';
 import { AppConfig } from '@app/config';
-import { launchMessage, MessageParseError, monitorMessage, parseMonitorMessage, serialize, tenantGroupId, type MonitorMessage } from '@app/contracts';
+import { MessageParseError, monitorMessage, parseMonitorMessage, serialize, type MonitorMessage } from '@app/contracts';
 import { Fleet } from '@app/fleet';
 import { MetricsRegistry } from '@app/platform';
 import { AttemptLedger } from '@app/results';
 import { GiveUp, MONITOR_PRODUCER } from './give-up';
+import { NextAttempt } from './next-attempt';
 import { PollLoop } from './poll-loop';
 import { finishedBySession, listed, lostToRestart } from './worker-session';
 import { WorkerWatch, type WorkerView } from './worker-watch';
@@ -65,6 +66,7 @@ export class DeadlineMonitor implements OnApplicationBootstrap, OnApplicationShu
   private readonly loop: PollLoop;
   private readonly ledger: AttemptLedger;
   private readonly watch: WorkerWatch;
+  private readonly nextAttempt: NextAttempt;
 
   constructor(
     private readonly config: AppConfig,
@@ -80,6 +82,7 @@ export class DeadlineMonitor implements OnApplicationBootstrap, OnApplicationShu
       registers: [registry],
     });
     this.ledger = new AttemptLedger(aws.outputBucket);
+    this.nextAttempt = new NextAttempt(aws, giveUp, config.fleet.maxAttempts);
     this.watch = new WorkerWatch(fleet, aws.outputBucket);
     this.loop = new PollLoop(aws.monitorQueue, (body) => this.handle(body), this.logger, (outcome) => outcomes.inc({ outcome }), {
       visibilityTimeoutSeconds: config.scaling.monitorVisibilitySeconds,
@@ -204,36 +207,16 @@ export class DeadlineMonitor implements OnApplicationBootstrap, OnApplicationShu
     if (cause.terminate) await this.fleet.terminate(msg.instanceId);
     const what = cause.terminate ? `${cause.reason}: worker terminated` : cause.reason;
 
-    if (msg.attempt >= this.config.fleet.maxAttempts) {
-      const answer = await this.giveUp.send(msg, `no result after ${msg.attempt} attempts (${cause.reason})`);
-      if (answer.producedBy === MONITOR_PRODUCER) {
+    const outcome = await this.nextAttempt.after(msg, cause.reason);
+    if (outcome.kind === 'gave-up') {
+      if (outcome.answer.producedBy === MONITOR_PRODUCER) {
         this.logger.warn({ msg: `gave up after ${msg.attempt} attempts: error result sent`, ...ctx });
       } else {
         this.logger.warn({ msg: `a result arrived as the monitor gave up: that result stands`, ...ctx });
       }
       return 'gave-up';
     }
-
-    const next = msg.attempt + 1;
-    // Send before you record: a crash in between leaves the image queued twice (harmless), never not at all.
-    await this.aws.launchQueue.send(
-      serialize(
-        launchMessage({
-          batchId: msg.batchId,
-          imageId: msg.imageId,
-          fileName: msg.fileName,
-          inputKey: msg.inputKey,
-          attempt: next,
-          enqueuedAt: new Date().toISOString(),
-          ...(msg.tenant ? { tenant: msg.tenant } : {}),
-        }),
-      ),
-      undefined,
-      // Still the tenant's: its MessageGroupId keeps the launch queue's share fair.
-      tenantGroupId(msg.tenant),
-    );
-    await this.ledger.record(msg.imageId, next);
-    this.logger.warn({ msg: `${what}: image re-queued as attempt ${next}`, ...ctx });
+    this.logger.warn({ msg: `${what}: image re-queued as attempt ${outcome.attempt}`, ...ctx });
     return 'requeued';
   }
 }
