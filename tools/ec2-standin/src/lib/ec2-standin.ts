@@ -20,7 +20,7 @@ import { join } from 'node:path';
 import { Ec2Api, type ApiCall } from './ec2-api';
 import { NO_FAULTS, type Ec2Faults } from './faults';
 import { IMDS_PREFIX, MetadataService } from './imds';
-import { writeShutdownShim } from './instance-process';
+import { WORKER_UNIT, writeShutdownShim } from './instance-process';
 import { InstanceTable, type InstanceView } from './instances';
 import { LaunchTemplates, type LaunchTemplate, type LaunchTemplateConfig } from './launch-templates';
 import { SpotInterruptions } from './spot';
@@ -45,7 +45,7 @@ export interface Ec2StandInOptions {
     logDir: string;
     /** SIGKILL this long after SIGTERM when an instance terminates. Default 10 000. */
     killGraceMs?: number;
-    /** A crashed worker restarts after this long (systemd RestartSec). Default 5 000. */
+    /** A crashed worker restarts after this long (systemd RestartSec). Default: the unit's, 1 000. */
     restartDelayMs?: number;
   };
   faults?: Partial<Ec2Faults>;
@@ -102,7 +102,7 @@ export async function startEc2StandIn(options: Ec2StandInOptions = {}): Promise<
       cwd: options.worker.cwd ?? process.cwd(),
       logDir: options.worker.logDir,
       killGraceMs: options.worker.killGraceMs ?? 10_000,
-      restartDelayMs: options.worker.restartDelayMs ?? 5_000,
+      restartDelayMs: options.worker.restartDelayMs ?? WORKER_UNIT.restartDelayMs,
     },
     metadataEndpoint,
     binDir,

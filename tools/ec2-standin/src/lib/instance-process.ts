@@ -2,6 +2,13 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { chmodSync, closeSync, mkdirSync, openSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 
+/**
+ * What deploy/systemd/classifier-worker.service says about restarts (RestartSec,
+ * StartLimitBurst, StartLimitIntervalSec), which the stand-in's instances follow;
+ * worker-unit.spec checks that the two agree.
+ */
+export const WORKER_UNIT = { restartDelayMs: 1_000, startLimitBurst: 5, startLimitIntervalMs: 300_000 } as const;
+
 export interface InstanceProcessOptions {
   instanceId: string;
   /** The script the instance's service runs (node), e.g. dist/apps/classifier-worker/main.js. */

@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { InstanceProcess } from './instance-process';
+import { InstanceProcess, WORKER_UNIT } from './instance-process';
 
 export const INSTANCE_STATE_CODES = {
   pending: 0,
@@ -176,8 +176,8 @@ export class InstanceTable {
         logFile: join(w.logDir, `${i.id}.log`),
         binDir: this.o.binDir,
         restartDelayMs: w.restartDelayMs,
-        startLimitBurst: 5,
-        startLimitIntervalMs: 300_000,
+        startLimitBurst: WORKER_UNIT.startLimitBurst,
+        startLimitIntervalMs: WORKER_UNIT.startLimitIntervalMs,
       },
       (reason) => this.powerOff(i.id, reason),
       this.o.log,
