@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import type { AwsResources } from '@app/aws';
+import { RetryableError, type AwsResources } from '@app/aws';
 import type { AppConfig } from '@app/config';
 import {
   attemptKey,
@@ -95,6 +95,15 @@ describe('DeadLetterWatcher: a dead-lettered message is not an answer', () => {
     expect(launched.map(parseLaunchMessage)).toEqual([expect.objectContaining({ imageId: msg.imageId, attempt: 2, tenant: 'team-a' })]);
     expect(rechecks).toEqual([]);
     expect(announced).toEqual([]);
+  });
+
+  it('while S3 answers 503 the dead-lettered message is left for its next receive: nothing launched, nothing answered', async () => {
+    const { watcher, out, launched, rechecks, announced } = setUp();
+    out.bucket.getBuffer = async () => Promise.reject(new RetryableError('s3.GetObject: SlowDown', 's3.GetObject'));
+    await expect(watcher.handle(serialize(launch(1)), 'launch')).rejects.toThrow('SlowDown');
+    await expect(watcher.handle(serialize(check(3)), 'monitor')).rejects.toThrow('SlowDown');
+    expect([launched, rechecks, announced]).toEqual([[], [], []]);
+    expect([...out.objects.keys()]).toEqual([]);
   });
 
   it('a dead-lettered message of an attempt already superseded is dropped: no second launch, no answer', async () => {
