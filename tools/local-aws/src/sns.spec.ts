@@ -88,6 +88,17 @@ describe('SNS on the local edge (a test double), driven by the real SDK', () => 
     expect(await drain(q.url)).toEqual([]);
   });
 
+  it('forwards MessageGroupId (Publish and PublishBatch) to subscribed standard queues, as a standard topic does for SQS fair queues', async () => {
+    const { TopicArn } = await sns.send(new CreateTopicCommand({ Name: 'grouped' }));
+    const q = await queue('grouped-target');
+    await sns.send(new SubscribeCommand({ TopicArn, Protocol: 'sqs', Endpoint: q.arn, Attributes: { RawMessageDelivery: 'true' } }));
+    await sns.send(new PublishCommand({ TopicArn, Message: 'one', MessageGroupId: 'tenant-a' }));
+    await sns.send(new PublishBatchCommand({ TopicArn, PublishBatchRequestEntries: [{ Id: 'e0', Message: 'two', MessageGroupId: 'tenant-b' }, { Id: 'e1', Message: 'three' }] }));
+    const out = await sqs.send(new ReceiveMessageCommand({ QueueUrl: q.url, MaxNumberOfMessages: 10, WaitTimeSeconds: 0, AttributeNames: ['All'], MessageSystemAttributeNames: ['MessageGroupId'] }));
+    const groups = Object.fromEntries((out.Messages ?? []).map((m) => [m.Body, m.Attributes?.MessageGroupId ?? null]));
+    expect(groups).toEqual({ one: 'tenant-a', two: 'tenant-b', three: null });
+  });
+
   it('drops deliveries to a subscribed queue that was deleted (as SNS does), also after it delivered there', async () => {
     const { TopicArn } = await sns.send(new CreateTopicCommand({ Name: 'outlived' }));
     const kept = await queue('kept');
