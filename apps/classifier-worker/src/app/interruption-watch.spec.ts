@@ -52,6 +52,12 @@ class FakeImds {
   }
 }
 
+/**
+ * The request timeout runs on the real clock (AbortSignal.timeout), not Jest's: on a loaded machine a
+ * loopback answer took longer than the watch's default second. Only the test about timeouts uses a short one.
+ */
+const PATIENT_MS = 10_000;
+
 const quietLog = () => {
   const lines: { level: string; msg: string }[] = [];
   const at = (level: string) => (_f: object, msg: string) => void lines.push({ level, msg });
@@ -88,7 +94,7 @@ describe('InterruptionWatch', () => {
   it('polls spot/instance-action every second with one IMDSv2 token, and hands the notice on once, then stops', async () => {
     const notices: InterruptionNotice[] = [];
     const { log, lines } = quietLog();
-    const watch = new InterruptionWatch({ endpoint: imds.endpoint, onNotice: (n) => void notices.push(n), log });
+    const watch = new InterruptionWatch({ endpoint: imds.endpoint, onNotice: (n) => void notices.push(n), log, requestTimeoutMs: PATIENT_MS });
     expect(await watch.start()).toBe(true);
     await step(0, 2); // the token, then the first check at once
     await jest.advanceTimersByTimeAsync(999);
@@ -111,7 +117,7 @@ describe('InterruptionWatch', () => {
 
   it('takes a new token when the old one is refused (expired, or the service restarted)', async () => {
     const notices: InterruptionNotice[] = [];
-    const watch = new InterruptionWatch({ endpoint: imds.endpoint, onNotice: (n) => void notices.push(n), log: quietLog().log });
+    const watch = new InterruptionWatch({ endpoint: imds.endpoint, onNotice: (n) => void notices.push(n), log: quietLog().log, requestTimeoutMs: PATIENT_MS });
     await watch.start();
     await step(0, 2);
     imds.tokens.clear();
@@ -124,7 +130,7 @@ describe('InterruptionWatch', () => {
   it('keeps polling through a failing check, warning once', async () => {
     const { log, lines } = quietLog();
     const onNotice = jest.fn();
-    const watch = new InterruptionWatch({ endpoint: imds.endpoint, onNotice, log });
+    const watch = new InterruptionWatch({ endpoint: imds.endpoint, onNotice, log, requestTimeoutMs: PATIENT_MS });
     await watch.start();
     imds.notice = { action: 'terminate' } as { action: string; time: string }; // no time: not a notice to act on
     await step(0, 2);
@@ -139,7 +145,7 @@ describe('InterruptionWatch', () => {
     const { log, lines } = quietLog();
     const notices: InterruptionNotice[] = [];
     imds.failTokens = 1;
-    const watch = new InterruptionWatch({ endpoint: imds.endpoint, serviceKnown: true, onNotice: (n) => void notices.push(n), log });
+    const watch = new InterruptionWatch({ endpoint: imds.endpoint, serviceKnown: true, onNotice: (n) => void notices.push(n), log, requestTimeoutMs: PATIENT_MS });
     expect(await watch.start()).toBe(true);
     imds.notice = { action: 'terminate', time: '2026-12-02T07:00:00Z' };
     await step(0, 3, () => notices.length > 0); // the refused token, a new one, the notice
