@@ -4,6 +4,7 @@ import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createRequestHandler } from 'local-aws-sqs';
+import { makeOverwritesAtomic, type S3rverStore } from './atomic-overwrites';
 import { releaseAbandonedReceives } from './abandoned-receives';
 import { withFairGroups } from './fair-groups';
 import { SQSClient } from '@aws-sdk/client-sqs';
@@ -13,10 +14,7 @@ import { LocalSns } from './sns';
 const S3rver = require('s3rver') as new (options: Record<string, unknown>) => {
   configureBuckets(): Promise<void>;
   callback(): (req: IncomingMessage, res: ServerResponse) => void;
-  store: {
-    existsObject(bucket: string, key: string): Promise<boolean>;
-    getMetadata(bucket: string, key: string): Promise<Record<string, unknown>>;
-  };
+  store: S3rverStore & { existsObject(bucket: string, key: string): Promise<boolean> };
 };
 
 /** s3rver accepts only its own fixed key pair. */
@@ -136,6 +134,7 @@ export async function startLocalAws(options: LocalAwsOptions = {}): Promise<Loca
     configureBuckets: [{ name: inputBucket }, { name: outputBucket }],
   });
   await s3.configureBuckets();
+  makeOverwritesAtomic(s3.store);
   // s3rver ignores If-None-Match and If-Match on PUT: the edge gives S3's conditional-write semantics.
   const s3Writes = new ConditionalWrites(async (bucket, key) => {
     if (!(await s3.store.existsObject(bucket, key))) return undefined;
