@@ -85,6 +85,8 @@ export interface ChaosReport {
 interface WorkerKill {
   workerId: string;
   at: number;
+  /** The same moment by the wall clock, which the worker's log lines carry. */
+  atWall: number;
   /** What its last heartbeat said it held. */
   held: string[];
 }
@@ -189,6 +191,7 @@ async function underChaos(
             const k: WorkerKill = {
               workerId: victim.id,
               at: performance.now(),
+              atWall: Date.now(),
               held: [],
             };
             workerKills.push(k);
@@ -240,7 +243,7 @@ async function underChaos(
     // Every channel's answer for every image, after the dust settles.
     await tracker.verifyEverywhere(deadline);
 
-    const recovery = recoverySamples(workerKills, system.fleetDir, ledger);
+    const recovery = recoverySamples(workerKills, system.fleetDir, ledger, o.fleet === 'ec2');
     const summary = ledger.summary();
     return {
       sent: o.batchImages.length + o.classicImages.length,
@@ -277,32 +280,33 @@ async function underChaos(
 
 /**
  * For each killed worker, the images it held (its last heartbeat, and any its
- * log names) that another worker or the monitor's give-up answered later:
+ * log named before the kill) that were answered after it (on EC2 possibly by the restarted process):
  * seconds from the kill to that answer.
  */
 function recoverySamples(
   kills: WorkerKill[],
   fleetDir: string,
   ledger: AnswerLedger,
+  /** EC2: the killed process's unit restarts it on the same instance, under the same worker id. */
+  restartsUnderSameId: boolean,
 ): number[] {
   const samples: number[] = [];
   for (const k of kills) {
     const logFile = join(fleetDir, `${k.workerId}.log`);
-    const logged = existsSync(logFile)
-      ? (readFileSync(logFile, 'utf8').match(
-          /[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}/g,
-        ) ?? [])
+    // Only what the killed process logged: on EC2 the restarted one writes to the same file.
+    const linesBefore = existsSync(logFile)
+      ? readFileSync(logFile, 'utf8').split('\n').filter((line) => {
+          const time = /"time":(\d+)/.exec(line)?.[1];
+          return time === undefined || Number(time) <= k.atWall;
+        })
       : [];
+    const logged = linesBefore.join('\n').match(/[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}/g) ?? [];
     for (const id of new Set([...k.held, ...logged])) {
       const at = ledger.answeredAt(id);
       const answer = ledger.answerOf(id);
-      if (
-        at === undefined ||
-        !answer ||
-        answer.producedBy === k.workerId ||
-        at < k.at
-      )
-        continue;
+      if (at === undefined || !answer || at < k.at) continue;
+      // Locally a killed worker's id never answers again: an answer under it was written before the kill.
+      if (!restartsUnderSameId && answer.producedBy === k.workerId) continue;
       samples.push((at - k.at) / 1000);
     }
   }
