@@ -67,7 +67,7 @@ export class Environment {
    */
   @IsOptional() @Matches(/^arn:aws[a-z-]*:sns:[a-z0-9-]+:\d{12}:[A-Za-z0-9_-]{1,256}$/, { message: 'OUTPUT_TOPIC_ARN must be an SNS topic ARN' })
   OUTPUT_TOPIC_ARN?: string;
-  /** The launch queue's dead-letter queue: the monitor controller turns what lands there into error results. */
+  /** The launch queue's dead-letter queue: the monitor controller queues what lands there as its image's next attempt (an error result once `MAX_ATTEMPTS` are spent). */
   @IsOptional() @IsUrl(URL_OPTIONS) LAUNCH_DEAD_LETTER_QUEUE_URL?: string;
   /** The monitor queue's dead-letter queue: the monitor controller gives each image found there one answer. */
   @IsOptional() @IsUrl(URL_OPTIONS) MONITOR_DEAD_LETTER_QUEUE_URL?: string;

@@ -13,7 +13,7 @@ describe('liveness and hand-back variables', () => {
       imageHardLimitSeconds: 600,
       livenessCheckSeconds: 5,
       heartbeatSeconds: 2,
-      maxHandBacks: 3,
+      maxHandBacks: 8,
     });
   });
 

@@ -81,8 +81,12 @@ export class WorkerEnvironment {
   @Transform(toInt) @Max(900) @Min(1) @IsInt() LIVENESS_CHECK_SECONDS = 5;
   /** How often a worker holding images rewrites its heartbeat (progress, held, handed back). */
   @Transform(toInt) @Max(300) @Min(1) @IsInt() HEARTBEAT_SECONDS = 2;
-  /** Times an image may be handed back after a passing failure before that counts as a failed attempt. */
-  @Transform(toInt) @Max(100) @Min(0) @IsInt() MAX_HAND_BACKS = 3;
+  /**
+   * Times an image may be handed back after a passing failure before that counts as a failed attempt. Each hand-back
+   * waits twice as long as the one before, from 2 s up to 30 s: 8 ride out about 2.5 minutes of an S3 or SQS outage
+   * per attempt, so an outage of minutes does not spend the image's attempts and end in an error result.
+   */
+  @Transform(toInt) @Max(100) @Min(0) @IsInt() MAX_HAND_BACKS = 8;
   /** Long-poll wait of the launch queue, seconds (0..20). */
   @Transform(toInt) @Max(20) @Min(0) @IsInt() POLL_WAIT_SECONDS = 20;
   /** Images one worker holds at once (received, not yet finished); a receive takes at most 10. */
