@@ -1,4 +1,9 @@
-import { startTestStack, stopAllApps, type RunningApp, type TestStack } from '@tools/testing';
+import { createHash } from 'node:crypto';
+import { AwsResources, Topic } from '@app/aws';
+import { loadConfig } from '@app/config';
+import { idempotencyKey } from '@app/contracts';
+import { ResultPublisher } from '@app/results';
+import { startTestStack, stopAllApps, until, type RunningApp, type TestStack } from '@tools/testing';
 import {
   counts,
   datasetImage,
@@ -6,12 +11,16 @@ import {
   fakeLabel,
   form,
   IMAGENET_LABELS,
+  publishResult,
+  resultFor,
   startFakeWorker,
   startRealWorker,
   startWebApp,
+  takeLaunches,
   type FakeWorker,
   type WebApp,
 } from '../../test/web-test-kit';
+import { ResultsStore } from './results/results.store';
 
 jest.setTimeout(120_000);
 
@@ -119,6 +128,94 @@ describe('classic one-file mode: POST / holds the request until the result', () 
       // Drain its message for the next tests.
       fake = startFakeWorker(stack.resources);
       await eventually(async () => (await counts(stack.resources)).messages === 0);
+    });
+  });
+
+  describe('with an Idempotency-Key, across two tiers on the results topic', () => {
+    const KEY_A = 'alpha-key-0123456789abcdef0123456789abcdef';
+    const KEY_B = 'beta-key-0123456789abcdef0123456789abcdef0';
+    const tiers: WebApp[] = [];
+    let resources: AwsResources;
+    let publisher: ResultPublisher;
+
+    beforeAll(async () => {
+      stack = await startTestStack({ queuePrefix: 'classic-key-' });
+      const topic = await Topic.create(stack.clients.sns, 'classic-key-results');
+      const env = { OUTPUT_TOPIC_ARN: topic.arn, WEB_TIER_QUEUE_PREFIX: 'classic-key-tier-', API_KEYS: `alpha=${KEY_A},beta=${KEY_B}`, CLASSIC_TIMEOUT_SECONDS: '3' };
+      const started = await Promise.allSettled([1, 2].map(() => startWebApp(stack, env)));
+      for (const s of started) if (s.status === 'fulfilled') tiers.push(s.value);
+      const failed = started.find((s) => s.status === 'rejected');
+      if (failed) throw failed.reason;
+      resources = new AwsResources(loadConfig({ ...stack.env, ...env }), stack.clients);
+      // The test plays the worker: the result to the output bucket, then the topic every tier hears.
+      publisher = new ResultPublisher(resources.outputBucket, resources.resultAnnouncements);
+    });
+    afterAll(async () => {
+      await Promise.all(tiers.map((t) => t.close()));
+      await stack?.stop();
+    });
+
+    const keyed = (tier: 0 | 1, key: string, i: number, apiKey = KEY_A) =>
+      fetch(`${tiers[tier].url}/`, { method: 'POST', headers: { 'x-api-key': apiKey, 'Idempotency-Key': key }, body: form('myfile', [datasetImage(i)]) });
+    const answer = async (r: Response) => ({ status: r.status, imageId: r.headers.get('image-id'), text: await r.text() });
+    /** Until the first request of a key has stored its answer (a retry before that is told 409, still in progress). */
+    const keyAnswered = (tenant: string, key: string) =>
+      until(`the ${key} answer is stored`, async () => {
+        const record = idempotencyKey(tenant, createHash('sha256').update(key).digest('hex'));
+        return (await resources.outputBucket.getBuffer(record).catch(() => undefined))?.toString('utf8').includes('"state":"done"') ?? false;
+      });
+
+    it("a retry on another tier while the first waits stores and queues nothing new: both get the same image's label and Image-Id", async () => {
+      const before = (await stack.resources.inputBucket.list()).length;
+      const first = keyed(0, 'classic-1', 20);
+      const [launch] = await takeLaunches(stack.resources, 1);
+      await keyAnswered('alpha', 'classic-1');
+      // The retry (say the balancer cut the first) lands on the other tier, which waits for the first one's image.
+      const retry = keyed(1, 'classic-1', 20);
+      await until('the retry waits for the first image', () => tiers[1].app.get(ResultsStore).image(launch.imageId) !== undefined);
+      await publisher.publish(resultFor(launch, 'tabby'));
+      const answers = await Promise.all([first, retry].map(async (r) => answer(await r)));
+      expect(answers).toEqual([
+        { status: 200, imageId: launch.imageId, text: 'test_20:tabby' },
+        { status: 200, imageId: launch.imageId, text: 'test_20:tabby' },
+      ]);
+      // One image stored, one launch message sent: the one the worker took.
+      const stored = (await stack.resources.inputBucket.list()).map((o) => o.key);
+      expect(stored).toHaveLength(before + 1);
+      expect(stored.filter((k) => k.includes(launch.imageId))).toHaveLength(1);
+      expect(await counts(stack.resources)).toMatchObject({ messages: 0 });
+    });
+
+    it('a retry after the first timed out answers at once from the stored result, on a tier that never heard of the image', async () => {
+      const first = keyed(0, 'classic-2', 21);
+      const [launch] = await takeLaunches(stack.resources, 1);
+      await keyAnswered('alpha', 'classic-2');
+      // Stored but never announced: only the output bucket has it.
+      await publishResult(resources, resultFor(launch, 'velvet'), { bucket: true, queue: false });
+      const timedOut = await answer(await first);
+      expect(timedOut).toMatchObject({ status: 504, imageId: launch.imageId });
+      const objects = (await stack.resources.inputBucket.list()).length;
+      const started = Date.now();
+      expect(await answer(await keyed(1, 'classic-2', 21))).toEqual({ status: 200, imageId: launch.imageId, text: 'test_21:velvet' });
+      expect(Date.now() - started).toBeLessThan(3000);
+      expect((await stack.resources.inputBucket.list()).length).toBe(objects);
+      expect(await counts(stack.resources)).toMatchObject({ messages: 0 });
+    });
+
+    it("the same key with another file is 422 and stores nothing; another tenant's same key is its own request", async () => {
+      const objects = (await stack.resources.inputBucket.list()).length;
+      const other = await keyed(1, 'classic-1', 22);
+      expect(other.status).toBe(422);
+      expect(await other.json()).toMatchObject({ statusCode: 422, error: 'Unprocessable Entity', message: expect.stringContaining('Idempotency-Key') });
+      expect((await stack.resources.inputBucket.list()).length).toBe(objects);
+      expect(await counts(stack.resources)).toMatchObject({ messages: 0 });
+
+      const beta = keyed(0, 'classic-1', 20, KEY_B);
+      const [launch] = await takeLaunches(stack.resources, 1);
+      expect(launch.tenant).toBe('beta');
+      await publisher.publish(resultFor(launch, 'beta-label'));
+      const got = await answer(await beta);
+      expect(got).toEqual({ status: 200, imageId: launch.imageId, text: 'test_20:beta-label' });
     });
   });
 });

@@ -44,6 +44,8 @@ export async function configureWebApp(app: NestExpressApplication, config: AppCo
     app.enableCors({
       origin: origins.includes('*') ? true : origins,
       allowedHeaders: ['Content-Type', API_KEY_HEADER, 'Last-Event-ID', 'Idempotency-Key'],
+      // A browser's classic request may read which image it got.
+      exposedHeaders: ['Image-Id'],
       methods: ['GET', 'POST', 'DELETE'],
       maxAge: 600,
     });

@@ -7,22 +7,32 @@ import {
   ServiceUnavailableException,
   UnprocessableEntityException,
   BadGatewayException,
+  Headers,
   Req,
   UseGuards,
 } from '@nestjs/common';
-import { ApiBody, ApiConsumes, ApiOperation, ApiProduces, ApiResponse, ApiSecurity, ApiTags } from '@nestjs/swagger';
-import { AppConfig } from '@app/config';
+import { ApiBody, ApiConsumes, ApiHeader, ApiOperation, ApiProduces, ApiResponse, ApiSecurity, ApiTags } from '@nestjs/swagger';
 import type { Request, Response } from 'express';
 import { MetricsService } from '../ops/metrics.service';
 import { ErrorDto } from '../common/error.dto';
-import { ResultsStore, ResultTimeoutError, ShuttingDownError } from '../results/results.store';
+import { ResultTimeoutError, ShuttingDownError } from '../results/results.store';
 import { Tenant } from '../common/api-key.guard';
+import { IDEMPOTENCY_HEADER, IDEMPOTENCY_HEADER_DOC, idempotencyKeyOf } from '../common/idempotency';
 import { WaitingConnectionGuard } from '../common/waiting-connection.guard';
+import { ClassicService, IMAGE_ID_HEADER } from './classic.service';
 import { baseName } from './file-name';
 import { UPLOAD_TOO_SLOW } from './upload.controller';
 import { UploadService } from './upload.service';
 
 export const CLASSIC_FIELD = 'myfile';
+
+/** The `Image-Id` response header, for OpenAPI. */
+const IMAGE_ID = {
+  [IMAGE_ID_HEADER]: {
+    description: 'The image this request classified: with an Idempotency-Key, every retry names the image of the first request',
+    schema: { type: 'string', format: 'uuid' },
+  },
+};
 
 /**
  * The classic one-file mode of the original load generator: one image in
@@ -34,8 +44,7 @@ export const CLASSIC_FIELD = 'myfile';
 export class ClassicController {
   constructor(
     private readonly uploads: UploadService,
-    private readonly store: ResultsStore,
-    private readonly config: AppConfig,
+    private readonly classic: ClassicService,
     private readonly metrics: MetricsService,
   ) {}
 
@@ -44,29 +53,38 @@ export class ClassicController {
   @ApiOperation({
     operationId: 'classify',
     summary: 'Classify one image and wait for the answer (classic mode)',
-    description: `Holds the request until the result arrives (at most CLASSIC_TIMEOUT_SECONDS) and answers \`<file name without extension>:<label>\`.`,
+    description:
+      'Holds the request until the result arrives (at most CLASSIC_TIMEOUT_SECONDS) and answers `<file name without extension>:<label>`. ' +
+      'The `Image-Id` header names the image. A retry with the same `Idempotency-Key` and the same file stores nothing new: ' +
+      'it waits for the first request\'s image and answers with its result.',
   })
   @ApiConsumes('multipart/form-data')
   @ApiBody({ schema: { type: 'object', required: [CLASSIC_FIELD], properties: { [CLASSIC_FIELD]: { type: 'string', format: 'binary' } } } })
   @ApiProduces('text/plain')
-  @ApiResponse({ status: 200, description: 'The label', schema: { type: 'string', example: 'test_0:bathtub' } })
+  @ApiHeader(IDEMPOTENCY_HEADER_DOC)
+  @ApiResponse({ status: 200, description: 'The label', schema: { type: 'string', example: 'test_0:bathtub' }, headers: IMAGE_ID })
   @ApiResponse({ status: 400, type: ErrorDto })
   @ApiResponse({ status: 401, type: ErrorDto, description: 'API key missing or wrong (when keys are configured)' })
+  @ApiResponse({ status: 409, type: ErrorDto, description: 'A request with this Idempotency-Key is still being stored (Retry-After)' })
   @ApiResponse({ status: 413, type: ErrorDto })
   @ApiResponse({ status: 415, type: ErrorDto })
-  @ApiResponse({ status: 422, type: ErrorDto, description: 'The worker could not classify the image (permanent)' })
+  @ApiResponse({ status: 422, type: ErrorDto, description: 'The worker could not classify the image (permanent), or the Idempotency-Key was used for a different request', headers: IMAGE_ID })
   @ApiResponse(UPLOAD_TOO_SLOW)
   @ApiResponse({ status: 429, type: ErrorDto, description: 'Rate limit, or too many uploads in flight or open event streams and classic requests (Retry-After)' })
-  @ApiResponse({ status: 502, type: ErrorDto, description: 'Classification failed after every attempt' })
-  @ApiResponse({ status: 503, type: ErrorDto, description: 'Storage or queue unavailable, or the web tier is stopping' })
-  @ApiResponse({ status: 504, type: ErrorDto, description: 'No result within the timeout; the image id lets you ask later' })
+  @ApiResponse({ status: 502, type: ErrorDto, description: 'Classification failed after every attempt', headers: IMAGE_ID })
+  @ApiResponse({ status: 503, type: ErrorDto, description: 'Storage or queue unavailable, or the web tier is stopping (then with `Image-Id`: retry with the same Idempotency-Key)' })
+  @ApiResponse({ status: 504, type: ErrorDto, description: 'No result within the timeout; the image id lets you ask later', headers: IMAGE_ID })
   async classify(
     @Req() req: Request,
     @Res({ passthrough: true }) res: Response,
     @Tenant() tenant: string,
+    @Headers(IDEMPOTENCY_HEADER) key: string | undefined,
   ): Promise<string> {
-    const { images } = await this.uploads.accept(req, res, 'classic', CLASSIC_FIELD, { tenant });
+    const idempotencyKey = idempotencyKeyOf(key);
+    const { batchId, images } = await this.uploads.accept(req, res, 'classic', CLASSIC_FIELD, { tenant, idempotencyKey });
     const { imageId, fileName } = images[0];
+    // Named before the wait, so every answer from here on (an error too) says which image it is about.
+    res.setHeader(IMAGE_ID_HEADER, imageId);
     // A client that gives up stops being waited for.
     const gone = new AbortController();
     const onClose = () => {
@@ -74,7 +92,7 @@ export class ClassicController {
     };
     res.once('close', onClose);
     try {
-      const record = await this.store.waitForResult(imageId, this.config.web.classicTimeoutSeconds * 1000, gone.signal);
+      const record = await this.classic.waitForResult({ imageId, batchId, fileName }, gone.signal);
       const result = record.result;
       if (!result) throw new Error(`image ${imageId} resolved without a result`);
       if (result.status === 'error') {

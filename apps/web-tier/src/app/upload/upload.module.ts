@@ -5,6 +5,7 @@ import { CommonModule } from '../common/common.module';
 import { WebMetricsModule } from '../ops/metrics.module';
 import { BatchUploadController } from './batch-upload.controller';
 import { ClassicController } from './classic.controller';
+import { ClassicService } from './classic.service';
 import { InputCleanup } from './input-cleanup';
 import { LaunchPublisher } from './launch-publisher';
 import { UploadAdmission } from './upload-admission';
@@ -17,7 +18,7 @@ import { TenantImagesInFlight } from './tenant-images-in-flight';
 @Module({
   imports: [AwsModule, BatchesModule, CommonModule, WebMetricsModule],
   controllers: [ClassicController, UploadController, BatchUploadController],
-  providers: [UploadService, UploadAdmission, LaunchPublisher, InputCleanup, UploadMemory, TenantImagesInFlight],
+  providers: [UploadService, ClassicService, UploadAdmission, LaunchPublisher, InputCleanup, UploadMemory, TenantImagesInFlight],
   exports: [UploadMemory],
 })
 export class UploadModule {}
