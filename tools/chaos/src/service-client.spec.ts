@@ -6,7 +6,10 @@ import { join } from 'node:path';
 import { ServiceClient } from './service-client';
 
 /** A stand-in web tier that answers each request as the test scripts it, and records what it was sent. */
-async function scriptedTier(answers: { status: number; body: unknown }[]): Promise<{ url: string; seen: { url: string; key?: string; files: string[] }[]; server: Server }> {
+/** A scripted answer: a status, a body and headers, or `cut`: the connection closed with no answer (the tier died). */
+type Scripted = { status: number; body: unknown; headers?: Record<string, string> } | { cut: true };
+
+async function scriptedTier(answers: Scripted[]): Promise<{ url: string; seen: { url: string; key?: string; files: string[] }[]; server: Server }> {
   const seen: { url: string; key?: string; files: string[] }[] = [];
   const server = createServer((req: IncomingMessage, res) => {
     let body = '';
@@ -15,7 +18,11 @@ async function scriptedTier(answers: { status: number; body: unknown }[]): Promi
     req.on('end', () => {
       seen.push({ url: req.url ?? '', key: req.headers['idempotency-key'] as string | undefined, files: [...body.matchAll(/filename="([^"]+)"/g)].map((m) => m[1]) });
       const a = answers.shift() ?? { status: 500, body: { statusCode: 500, error: 'Internal Server Error', message: 'unscripted' } };
-      res.writeHead(a.status, { 'content-type': typeof a.body === 'string' ? 'text/plain' : 'application/json' });
+      if ('cut' in a) {
+        req.socket.destroy();
+        return;
+      }
+      res.writeHead(a.status, { 'content-type': typeof a.body === 'string' ? 'text/plain' : 'application/json', ...a.headers });
       res.end(typeof a.body === 'string' ? a.body : JSON.stringify(a.body));
     });
   });
@@ -63,6 +70,35 @@ describe('the chaos client', () => {
     expect(outcome).toMatchObject({ kind: 'answered', label: 'tabby' });
     expect(tier.seen.map((s) => s.url)).toEqual(['/', '/', '/']);
     expect(client.classicRetries).toBe(2);
+  });
+
+  it('sends a classic request cut after the tier stored its image again with the same Idempotency-Key, and learns the image it got', async () => {
+    // The tier that took it dies: the balancer answers 502 (naming no image), then the connection of the next try is cut.
+    const tier = await scriptedTier([
+      { status: 502, body: { statusCode: 502, error: 'Bad Gateway', message: 'web tier 1 did not answer' } },
+      { cut: true },
+      { status: 200, body: 'e:tabby', headers: { 'Image-Id': 'image-of-e' } },
+    ]);
+    servers.push(tier.server);
+    const client = new ServiceClient(tier.url, 0);
+    expect(await client.classic(file('e.jpg'), 10_000)).toMatchObject({ kind: 'answered', label: 'tabby', imageId: 'image-of-e' });
+    const keys = tier.seen.map((s) => s.key);
+    expect(keys).toHaveLength(3);
+    expect(keys[0]).toMatch(/^[0-9a-f-]{36}$/);
+    expect(new Set(keys).size).toBe(1);
+    expect(tier.seen.map((s) => s.files)).toEqual([['e.jpg'], ['e.jpg'], ['e.jpg']]);
+    expect(client.classicRetries).toBe(2);
+  });
+
+  it("takes a 502 naming an image as the service's answer (classification failed), and gives each classic file its own key", async () => {
+    const failed = { status: 502, body: { statusCode: 502, error: 'Bad Gateway', message: 'f.jpg: classification failed after 3 attempt(s)' }, headers: { 'Image-Id': 'image-of-f' } };
+    const tier = await scriptedTier([failed, { status: 200, body: 'g:velvet', headers: { 'Image-Id': 'image-of-g' } }]);
+    servers.push(tier.server);
+    const client = new ServiceClient(tier.url, 0);
+    expect(await client.classic(file('f.jpg'), 10_000)).toMatchObject({ kind: 'refused', status: 502, imageId: 'image-of-f' });
+    expect(await client.classic(file('g.jpg'), 10_000)).toMatchObject({ kind: 'answered', imageId: 'image-of-g' });
+    expect(client.classicRetries).toBe(0);
+    expect(tier.seen[0].key).not.toBe(tier.seen[1].key);
   });
 
   it('takes a classic refusal about the image itself as the answer', async () => {

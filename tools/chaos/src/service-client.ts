@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { basename } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { ApiError, IcsClient, isConnectionError } from '@app/api-client';
+import { ApiError, IcsClient, isConnectionError, parseRetryAfter } from '@app/api-client';
 import type { Answer } from './ledger';
 
 /** An image's result as the REST API and the event stream show it. */
@@ -27,7 +27,27 @@ export interface Accepted {
   failed?: { fileName: string; reason: string }[];
 }
 
-export type ClassicOutcome = { kind: 'answered'; label: string; ms: number } | { kind: 'refused'; status: number; body: string; ms: number } | { kind: 'cut'; error: string; ms: number };
+/**
+ * How a classic request ended; `imageId` is the image the service named in its
+ * `Image-Id` header (on any try), absent when no answer ever named one.
+ */
+export type ClassicOutcome = ({ kind: 'answered'; label: string } | { kind: 'refused'; status: number; body: string } | { kind: 'cut'; error: string }) & {
+  ms: number;
+  imageId?: string;
+};
+
+/**
+ * A classic answer that says the request may not have been taken, or was cut
+ * on its way back: worth sending again with the same Idempotency-Key (which
+ * makes the service answer for the image it stored first, if it stored one).
+ * A 502 naming an image is the service's own answer (classification failed
+ * after every attempt); one naming none came from the balancer in front of a
+ * dead tier.
+ */
+export function isClassicRetryable(status: number, imageId: string | null): boolean {
+  if (status === 502) return imageId === null;
+  return status === 503 || status === 429 || status === 409;
+}
 
 
 export function answerOfView(v: ImageView): Answer | undefined {
@@ -53,7 +73,7 @@ export class ServiceClient {
 
   /** Uploads sent again after a cut connection or a transient answer, and files sent again after a partial failure. */
   uploadRetries = 0;
-  /** Classic requests sent again after the service said it could not take them (502, 503, 429). */
+  /** Classic requests sent again with their Idempotency-Key (see classic()). */
   classicRetries = 0;
 
   /**
@@ -106,29 +126,55 @@ export class ServiceClient {
 
   /**
    * The classic request: one file as `myfile`, held until its result
-   * (`name:label`). Sent again while the service answers that it could not
-   * take it (502, 503, 429: nothing was stored or queued), as a user would.
+   * (`name:label`), with an Idempotency-Key of its own. Sent again with that
+   * key while the service answers that it could not take it or is still taking
+   * it (503, 429, 409), when the balancer answers 502 for a tier that died
+   * holding it, or when the connection is cut, as a user would: the service
+   * then stores nothing new and answers for the image it stored first.
    */
   async classic(file: string, timeoutMs: number): Promise<ClassicOutcome> {
     const t0 = performance.now();
+    const ms = () => performance.now() - t0;
+    const idempotencyKey = randomUUID();
+    const bytes = readFileSync(file);
+    let imageId: string | undefined;
+    for (;;) {
+      const outcome = await this.classicTry(file, bytes, idempotencyKey, Math.max(1, Math.floor(timeoutMs - ms())));
+      imageId = outcome.imageId ?? imageId;
+      const timeLeft = ms() <= timeoutMs - 1000;
+      if (!timeLeft || !outcome.retry) {
+        const end = { ms: ms(), ...(imageId !== undefined && { imageId }) };
+        return { ...outcome.result, ...end };
+      }
+      this.classicRetries += 1;
+      await sleep(Math.min(5000, outcome.retryAfterMs ?? this.retryPauseMs * 2));
+    }
+  }
+
+  /** One try of a classic request: how it ended, the image it named, and whether to send it again. */
+  private async classicTry(
+    file: string,
+    bytes: Buffer,
+    idempotencyKey: string,
+    timeoutMs: number,
+  ): Promise<{ result: { kind: 'answered'; label: string } | { kind: 'refused'; status: number; body: string } | { kind: 'cut'; error: string }; imageId?: string; retry: boolean; retryAfterMs?: number }> {
+    let named: string | null = null;
     try {
-      let res: Response;
-      for (;;) {
-        const form = new FormData();
-        form.append('myfile', new Blob([readFileSync(file)]), basename(file));
-        res = await fetch(`${this.url}/`, { method: 'POST', body: form, signal: AbortSignal.timeout(Math.max(1, Math.floor(timeoutMs - (performance.now() - t0)))) });
-        if (![502, 503, 429].includes(res.status) || performance.now() - t0 > timeoutMs - 1000) break;
+      const form = new FormData();
+      form.append('myfile', new Blob([new Uint8Array(bytes)]), basename(file));
+      const res = await fetch(`${this.url}/`, { method: 'POST', headers: { 'Idempotency-Key': idempotencyKey }, body: form, signal: AbortSignal.timeout(timeoutMs) });
+      named = res.headers.get('image-id');
+      const imageId = named ?? undefined;
+      if (isClassicRetryable(res.status, named)) {
         await res.body?.cancel();
-        this.classicRetries += 1;
-        await sleep(this.retryPauseMs * 2);
+        return { result: { kind: 'refused', status: res.status, body: '' }, imageId, retry: true, retryAfterMs: parseRetryAfter(res.headers.get('retry-after'), Date.now()) };
       }
       const body = await res.text();
-      const ms = performance.now() - t0;
-      if (res.status !== 200) return { kind: 'refused', status: res.status, body, ms };
-      const colon = body.indexOf(':');
-      return { kind: 'answered', label: body.slice(colon + 1).trim(), ms };
+      if (res.status !== 200) return { result: { kind: 'refused', status: res.status, body }, imageId, retry: false };
+      return { result: { kind: 'answered', label: body.slice(body.indexOf(':') + 1).trim() }, imageId, retry: false };
     } catch (err) {
-      return { kind: 'cut', error: String((err as Error & { cause?: unknown }).cause ?? err), ms: performance.now() - t0 };
+      // Cut (the tier died holding it): sent again; our own timeout ends the request.
+      return { result: { kind: 'cut', error: String((err as Error & { cause?: unknown }).cause ?? err) }, imageId: named ?? undefined, retry: isConnectionError(err) };
     }
   }
 
