@@ -49,12 +49,14 @@ export interface ChaosReport {
   accepted: number;
   answered: number;
   lost: number;
+  /** Stored copies beyond the first of an image the client sent once (a retry that became a second image). */
+  duplicates: number;
   conflicting: number;
   /** Images answered with an error (every image of the run classifies when nothing fails). */
   errorResults: number;
   /** Uploads sent again with their Idempotency-Key after a cut connection or a transient answer, or for files a partial answer failed. */
   uploadRetries: number;
-  /** Classic requests sent again after a 502, 503 or 429 (nothing stored). */
+  /** Classic requests sent again with their Idempotency-Key (a cut connection, the balancer's 502, 503, 429, 409). */
   classicRetries: number;
   /** Classic requests whose connection died with the web tier (answered only if the REST API has their one result). */
   cut: number;
@@ -235,7 +237,7 @@ async function underChaos(
     const wallSeconds =
       ((ledger.lastAnswerAt() ?? performance.now()) - t0) / 1000;
 
-    // Classic images join the account by their result in the bucket (the request never learns its id).
+    // Classic images join the account by the image id each response named (by file name when none did).
     const classicCounts = { answered: 0, cut: 0, refused: 0 };
     const classicNames = new Map<string, ClassicOutcome>(classic);
     await tracker.settleClassic(classicNames, t0, deadline, classicCounts);
@@ -250,6 +252,7 @@ async function underChaos(
       accepted: summary.accepted,
       answered: summary.answered,
       lost: summary.lost,
+      duplicates: summary.duplicates,
       conflicting: summary.conflicting,
       errorResults: summary.errorResults,
       uploadRetries: client.uploadRetries,

@@ -15,15 +15,21 @@ interface Entry {
   imageId: string;
   fileName: string;
   source: 'batch' | 'classic';
+  /** The image the client meant to send that this one stored: two entries of one request are a duplicate. */
+  request: string;
   acceptedAt: number;
   firstAnsweredAt?: number;
   seen: { channel: Channel; answer: Answer }[];
 }
 
 export interface LedgerSummary {
+  /** Images the client meant to send that the service stored, each once however many copies it stored. */
   accepted: number;
+  /** Of those, the ones whose every stored copy was answered. */
   answered: number;
   lost: number;
+  /** Stored copies beyond the first of one image the client sent (a retry that became a second image). */
+  duplicates: number;
   /** Images with two different answers anywhere. */
   conflicting: number;
   /** Images whose answer is an error (every image of a chaos run classifies when nothing fails). */
@@ -44,8 +50,9 @@ export class AnswerLedger {
 
   constructor(private readonly clock: () => number = () => performance.now()) {}
 
-  accept(imageId: string, fileName: string, source: Entry['source']): void {
-    if (!this.entries.has(imageId)) this.entries.set(imageId, { imageId, fileName, source, acceptedAt: this.clock(), seen: [] });
+  /** `request`: the image the client meant to send that this stored image is of (default: itself). */
+  accept(imageId: string, fileName: string, source: Entry['source'], request = imageId): void {
+    if (!this.entries.has(imageId)) this.entries.set(imageId, { imageId, fileName, source, request, acceptedAt: this.clock(), seen: [] });
   }
 
   has(imageId: string): boolean {
@@ -105,9 +112,15 @@ export class AnswerLedger {
     const lostImages: LedgerSummary['lostImages'] = [];
     let maxAttempts = 0;
     let errorResults = 0;
+    const requests = new Set<string>();
+    const lostRequests = new Set<string>();
     for (const e of this.entries.values()) {
+      requests.add(e.request);
       if (e.firstAnsweredAt !== undefined && this.answerOf(e.imageId)?.status === 'error') errorResults += 1;
-      if (e.firstAnsweredAt === undefined) lostImages.push({ imageId: e.imageId, fileName: e.fileName });
+      if (e.firstAnsweredAt === undefined) {
+        lostImages.push({ imageId: e.imageId, fileName: e.fileName });
+        lostRequests.add(e.request);
+      }
       const distinct = new Set(e.seen.map((s) => identity(s.answer)));
       if (distinct.size > 1) {
         conflicts.push({ imageId: e.imageId, fileName: e.fileName, answers: e.seen.map((s) => `${s.channel}=${identity(s.answer)}`) });
@@ -115,9 +128,10 @@ export class AnswerLedger {
       for (const s of e.seen) maxAttempts = Math.max(maxAttempts, s.answer.attempt ?? 0);
     }
     return {
-      accepted: this.entries.size,
-      answered: this.entries.size - lostImages.length,
-      lost: lostImages.length,
+      accepted: requests.size,
+      answered: requests.size - lostRequests.size,
+      lost: lostRequests.size,
+      duplicates: this.entries.size - requests.size,
       conflicting: conflicts.length,
       errorResults,
       maxAttempts,

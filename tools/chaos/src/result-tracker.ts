@@ -3,18 +3,10 @@ import type { AwsClients, AwsResources } from '@app/aws';
 import { heartbeatKey, parseHeartbeat, RESULT_PREFIX } from '@app/contracts';
 import { resourcesOf, type LocalSystem } from '@tools/local-run';
 import type { Answer, AnswerLedger } from './ledger';
+import { awaitingResults, classicEntries, type ClassicEntry, type StoredResult } from './ledger-classic';
 import { answerOfView, type ClassicOutcome, type ServiceClient } from './service-client';
 
 const RESULT_KEY = /^results\/[0-9a-f-]{36}\.json$/;
-
-interface StoredResult {
-  imageId: string;
-  fileName: string;
-  status: 'ok' | 'error';
-  label?: string;
-  attempt?: number;
-  producedBy?: string;
-}
 
 const answerOfStored = (r: StoredResult): Answer => ({ status: r.status, label: r.label, attempt: r.attempt, producedBy: r.producedBy });
 
@@ -89,37 +81,35 @@ export class ResultTracker {
   }
 
   /**
-   * Classic requests join the account through the bucket: a request never
-   * learns its image id, so its file name finds its one result. A request
-   * that was cut (or refused) counts as answered only when the REST API
-   * serves that result.
+   * Classic requests join the account by the image each one's response named
+   * (`Image-Id`); one that never got such an answer, by its file name, with
+   * every stored copy of that name (see classicEntries). A request counts as
+   * answered in its response, or, for an image it did not get an answer for,
+   * when the REST API serves that image's one result.
    */
   async settleClassic(outcomes: Map<string, ClassicOutcome>, t0: number, deadline: number, counts: { answered: number; cut: number; refused: number }): Promise<void> {
-    let byName = new Map<string, StoredResult>();
+    // Batch images are the run's other images: a classic file of the same name is not one of their copies.
+    const isBatchImage = (id: string) => this.ledger.has(id);
+    let entries: ClassicEntry[];
     for (;;) {
-      byName = new Map([...(await this.storedResults()).values()].filter((r) => outcomes.has(r.fileName)).map((r) => [r.fileName, r]));
-      if (byName.size >= outcomes.size || Date.now() > deadline) break;
+      entries = classicEntries(outcomes, [...(await this.storedResults()).values()], isBatchImage);
+      if (awaitingResults(outcomes, entries).length === 0 || Date.now() > deadline) break;
       await sleep(1000);
     }
-    for (const [name, outcome] of outcomes) {
-      const stored = byName.get(name);
-      const id = stored?.imageId ?? `classic:${name}`;
-      this.ledger.accept(id, name, 'classic');
-      if (outcome.kind === 'answered') {
-        counts.answered += 1;
-        this.ledger.see(id, 'classic', { status: 'ok', label: outcome.label }, t0 + outcome.ms);
-        if (stored) this.ledger.see(id, 'bucket', answerOfStored(stored));
-        continue;
-      }
-      if (outcome.kind === 'cut') counts.cut += 1;
+    for (const outcome of outcomes.values()) {
+      if (outcome.kind === 'answered') counts.answered += 1;
+      else if (outcome.kind === 'cut') counts.cut += 1;
       else counts.refused += 1;
-      if (!stored) continue;
-      const view = await this.untilTerminal(stored.imageId, deadline);
+    }
+    for (const e of entries) {
+      this.ledger.accept(e.imageId, e.fileName, 'classic', e.request);
+      const outcome = outcomes.get(e.fileName);
+      if (e.response && outcome) this.ledger.see(e.imageId, 'classic', e.response, t0 + outcome.ms);
+      if (e.stored) this.ledger.see(e.imageId, 'bucket', answerOfStored(e.stored));
+      if (e.response || (!e.stored && !outcome?.imageId)) continue;
+      const view = await this.untilTerminal(e.imageId, deadline);
       const a = view && answerOfView(view);
-      if (a) {
-        this.ledger.see(id, 'rest-image', a);
-        this.ledger.see(id, 'bucket', answerOfStored(stored));
-      }
+      if (a) this.ledger.see(e.imageId, 'rest-image', a);
     }
   }
 
