@@ -1,5 +1,5 @@
 /**
- * `npm run bench:fair -- [--json OUT] [--backlog 500] [--requests 20] [--images DIR]`
+ * `npm run bench:fair -- [--json OUT] [--backlog 500] [--requests 20] [--images DIR] [--trace]`
  *
  * Fair share between tenants, side by side in one run of the whole local
  * system (the built apps, the local fleet, the embedded S3/SQS edge with its
@@ -11,6 +11,8 @@
  *   request), and once it is accepted tenant B sends the same N requests.
  * Prints B's p95 latency alone and behind A's backlog, and their ratio (goal:
  * shared ≤ 2 × solo), and how long A's backlog took to be answered.
+ * `--trace` adds where B's requests waited, stage by stage, per phase
+ * (bench-fair-trace.ts), and the launch and results queues' depth meanwhile.
  */
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
