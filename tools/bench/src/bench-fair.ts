@@ -12,7 +12,7 @@
  * Prints B's p95 latency alone and behind A's backlog, and their ratio (goal:
  * shared ≤ 2 × solo), and how long A's backlog took to be answered.
  * `--trace` adds where B's requests waited, stage by stage, per phase
- * (bench-fair-trace.ts), and the launch and results queues' depth meanwhile.
+ * (lib/fair-trace.ts), and the launch and results queues' depth meanwhile.
  */
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -22,7 +22,7 @@ import { EXIT, existingPath, parseCommandLine, runMain, writeJsonOutput } from '
 import { listImages, percentile } from '@tools/loadgen';
 import { buildApps, liveWorkerPids, startLocalSystem } from '@tools/local-run';
 import { MODEL_DIR, SMALL_IMAGES_DIR } from '@tools/testing/files';
-import { formatTrace, readClassified, sampleQueues, summarise, traceRequests, type QueueDepths, type SentRequest } from './bench-fair-trace';
+import { formatTrace, readClassified, sampleQueues, summarise, traceRequests, type QueueDepths, type SentRequest } from './lib/fair-trace';
 
 const KEYS = { A: 'bench-fair-tenant-a-0123456789abcdef0123', B: 'bench-fair-tenant-b-0123456789abcdef0123' } as const;
 /** The web tier's MAX_FILES default: the backlog goes up in uploads of this many. */
