@@ -84,7 +84,6 @@ export class BatchIndex {
    * marker is readable, just not listed).
    */
   async create(meta: BatchMeta): Promise<void> {
-    await this.writePointers(meta.tenant, meta.batchId, meta.images ?? []);
     // A webhook batch is marked pending first: a crash right after leaves a marker without a batch
     // (skipped and removed by the webhook re-check), never a batch whose webhook nobody looks for.
     if (meta.callbackUrl) await this.bucket.put(webhookPendingKey(meta.tenant, meta.batchId), Buffer.alloc(0), {});
@@ -96,7 +95,6 @@ export class BatchIndex {
 
   /** Records images added to an open batch (one part per request). */
   async addPart(tenant: string, batchId: string, images: IndexedImage[]): Promise<BatchPart> {
-    await this.writePointers(tenant, batchId, images);
     const key = batchPartKey(tenant, batchId, Date.now(), randomBytes(6).toString('hex'));
     await this.bucket.put(key, JSON.stringify({ images }), JSON_TYPE);
     return { key };
@@ -213,13 +211,13 @@ export class BatchIndex {
   }
 
   /**
-   * Writes each image's pointer to its batch. Before the batch's record or
-   * part: a pointer alone leads nowhere (the index decides), so a crash in
-   * between leaves garbage, never an indexed image that no tier can find.
+   * Writes an image's pointer to its batch. Callers write it before the batch's
+   * record or part that lists the image (the upload writes it beside the image's
+   * input object): a pointer alone leads nowhere (the index decides), so a crash
+   * in between leaves garbage, never an indexed image that no tier can find.
    */
-  private async writePointers(tenant: string, batchId: string, images: IndexedImage[]): Promise<void> {
-    const body = JSON.stringify({ v: 1, batchId } satisfies ImagePointer);
-    await mapLimit(images, 16, (i) => this.bucket.put(imageBatchKey(tenant, i.imageId), body, JSON_TYPE));
+  async writePointer(tenant: string, batchId: string, imageId: string): Promise<void> {
+    await this.bucket.put(imageBatchKey(tenant, imageId), JSON.stringify({ v: 1, batchId } satisfies ImagePointer), JSON_TYPE);
   }
 }
 

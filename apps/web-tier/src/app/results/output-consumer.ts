@@ -45,6 +45,9 @@ export class OutputConsumer implements OnApplicationBootstrap, BeforeApplication
       queue: inbox.queue,
       handleMessage: async (m) => this.apply(m),
       batchSize: 10,
+      // Each result is checked against the bucket before it is served (a read that a busy edge slows): with
+      // only one receive's worth in flight, a quiet tenant's result waited for a slot behind a busy tenant's.
+      maxInFlight: 40,
       waitSeconds: config.web.outputPollSeconds,
       visibilityTimeoutSeconds: VISIBILITY_SECONDS,
       handlerTimeoutSeconds: config.consumerHandlerTimeoutSeconds,

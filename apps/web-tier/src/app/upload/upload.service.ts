@@ -181,10 +181,15 @@ export class UploadService {
     const p: Planned = { index: file.index, imageId, fileName: file.fileName, ext: file.ext, key, size: file.bytes.length, digest, body };
     planned.push(p);
     try {
-      await this.aws.inputBucket.put(key, file.bytes, {
-        contentType: CONTENT_TYPES[file.ext],
-        metadata: { [META_FILE_NAME]: encodeMetadataValue(file.fileName), 'batch-id': batchId, 'image-id': imageId },
-      });
+      // The pointer beside the bytes, both before the index lists the image: one round trip
+      // where two in a row slowed every upload (and a busy tenant's load slows each several times).
+      await Promise.all([
+        this.aws.inputBucket.put(key, file.bytes, {
+          contentType: CONTENT_TYPES[file.ext],
+          metadata: { [META_FILE_NAME]: encodeMetadataValue(file.fileName), 'batch-id': batchId, 'image-id': imageId },
+        }),
+        this.index.writePointer(tenant, batchId, imageId),
+      ]);
     } catch (err) {
       p.failed = reason(err);
     }
