@@ -24,9 +24,13 @@ function positiveInt(settings: Settings, name: string, fallback: number): number
   return n;
 }
 
-/** The stack as `npm run synth` writes it, from the synth-time settings given (the environment by default). */
-export function synthesise(outdir: string, settings: Settings = process.env): { directory: string; stack: IcsStack } {
-  const app = new App({ outdir });
+/**
+ * The stack as `npm run synth` writes it, from the synth-time settings given (the environment by default).
+ * `cdkValidation`: CDK's own CloudFormation checks of the template (on in `npm run synth`); the template
+ * tests, which assert the template itself, leave them out (starting their engine costs about 7 CPU-s).
+ */
+export function synthesise(outdir: string, settings: Settings = process.env, cdkValidation = true): { directory: string; stack: IcsStack } {
+  const app = new App({ outdir, builtinCloudFormationValidation: cdkValidation });
   const stack = new IcsStack(app, 'Ics', {
     stackName: settings['ICS_STACK_NAME'] ?? 'ics',
     description: 'Elastic image classification: S3, SQS, worker launch template, control host behind an HTTPS load balancer',

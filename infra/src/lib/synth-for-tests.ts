@@ -21,7 +21,7 @@ let defaultStack: ReturnType<typeof synth> | undefined;
 
 function synth(stackName: string): { stack: IcsStack; template: Template; json: Cfn; directory: string } {
   // Only the stack name: synthesis must need nothing else from the environment (no AWS account, no credentials).
-  const { stack, directory } = synthesise(mkdtempSync(join(tmpdir(), 'cdk-out-')), { ICS_STACK_NAME: stackName });
+  const { stack, directory } = synthesise(mkdtempSync(join(tmpdir(), 'cdk-out-')), { ICS_STACK_NAME: stackName }, false);
   process.once('exit', () => rmSync(directory, { recursive: true, force: true }));
   // The assembly is already written: fromStack reads the synthesis made above, it does not synthesise again.
   const template = Template.fromStack(stack);
