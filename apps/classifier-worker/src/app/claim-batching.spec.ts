@@ -7,6 +7,45 @@ import { PrefetchBudget } from './prefetch-budget';
 /** One turn of the event loop: what a settled claim sets off (a receive) has started by then. */
 const turn = () => new Promise<void>((r) => setImmediate(r));
 
+/**
+ * A claim stage with a budget of 20 whose work holds each image until the test finishes it
+ * (`finishOne`); `stop` finishes what is left and waits for every claim to settle.
+ */
+function holdingStage(stack: TestStack, workerId: string, receiveGatherMs: number) {
+  const claimed: Job[] = [];
+  const finish: (() => void)[] = [];
+  let settled = 0;
+  const { queue: launchQueue, asked } = recordingReceives(stack.resources.launchQueue);
+  const stage = new ClaimStage({
+    launchQueue,
+    monitorQueue: stack.resources.monitorQueue,
+    workerId,
+    settings: { pollWaitSeconds: 1, imageDeadlineSeconds: 60, imageHardLimitSeconds: 120, livenessCheckSeconds: 30, prefetch: 20, receiveGatherMs },
+    budget: new PrefetchBudget(20, 60_000, 20),
+    log: recordingLogger().log,
+    work: (job) => {
+      claimed.push(job);
+      return new Promise<void>((r) => finish.push(r));
+    },
+    onSettled: () => settled++,
+  });
+  return {
+    stage,
+    claimed,
+    asked,
+    settled: () => settled,
+    finishOne: () => finish.shift()?.(),
+    async stop(): Promise<void> {
+      const stopping = stage.stop();
+      await until('every claim finished', () => {
+        finish.splice(0).forEach((f) => f());
+        return settled === claimed.length;
+      });
+      await stopping;
+    },
+  };
+}
+
 describe('ClaimStage batching against the embedded SQS', () => {
   let stack: TestStack;
   beforeAll(async () => {
@@ -16,86 +55,44 @@ describe('ClaimStage batching against the embedded SQS', () => {
 
   it('receives in batches of half the budget as images finish, not one message per finished image', async () => {
     await enqueue(stack, photos(30));
-    const claimed: Job[] = [];
-    const finish: (() => void)[] = [];
-    let settled = 0;
-    const { queue: launchQueue, asked } = recordingReceives(stack.resources.launchQueue);
-    const s = new ClaimStage({
-      launchQueue,
-      monitorQueue: stack.resources.monitorQueue,
-      workerId: 'local-7',
-      // Gathering room for a whole minute: this test is about room, not time.
-      settings: { pollWaitSeconds: 1, imageDeadlineSeconds: 60, imageHardLimitSeconds: 120, livenessCheckSeconds: 30, prefetch: 20, receiveGatherMs: 60_000 },
-      budget: new PrefetchBudget(20, 60_000, 20),
-      log: recordingLogger().log,
-      work: (job) => {
-        claimed.push(job);
-        return new Promise<void>((r) => finish.push(r));
-      },
-      onSettled: () => settled++,
-    });
+    // Gathering room for a whole minute: this test is about room, not time.
+    const { stage, claimed, asked, settled, finishOne, stop } = holdingStage(stack, 'local-7', 60_000);
     try {
-      s.start();
+      stage.start();
       await until('the budget full', () => claimed.length === 20);
       expect(asked).toEqual([10, 10]);
       // Nine images finish one by one: room for fewer than half the budget, so no receive.
       for (let i = 1; i <= 9; i++) {
-        finish.shift()?.();
-        await until(`image ${i} settled`, () => settled === i);
+        finishOne();
+        await until(`image ${i} settled`, () => settled() === i);
         await turn();
       }
       expect(asked).toEqual([10, 10]);
       // The tenth makes room for a full batch: one receive takes the remaining ten.
-      finish.shift()?.();
+      finishOne();
       await until('the last ten claimed', () => claimed.length === 30);
       expect(asked).toEqual([10, 10, 10]);
       // Their deletes went in one call per receive: nothing is left in the launch queue.
       expect(await stack.resources.launchQueue.depth()).toMatchObject({ visible: 0, inFlight: 0 });
     } finally {
-      const stopping = s.stop();
-      await until('every claim finished', () => {
-        finish.splice(0).forEach((f) => f());
-        return settled === claimed.length;
-      });
-      await stopping;
+      await stop();
     }
   }, 30_000);
 
   it("receives once the gather time has passed with room for one: a quiet tenant's message does not wait for half the budget to free", async () => {
     await enqueue(stack, photos(30), 1, 'busy');
-    const claimed: Job[] = [];
-    const finish: (() => void)[] = [];
-    let settled = 0;
-    const { queue: launchQueue, asked } = recordingReceives(stack.resources.launchQueue);
-    const s = new ClaimStage({
-      launchQueue,
-      monitorQueue: stack.resources.monitorQueue,
-      workerId: 'local-8',
-      settings: { pollWaitSeconds: 1, imageDeadlineSeconds: 60, imageHardLimitSeconds: 120, livenessCheckSeconds: 30, prefetch: 20, receiveGatherMs: 50 },
-      budget: new PrefetchBudget(20, 60_000, 20),
-      log: recordingLogger().log,
-      work: (job) => {
-        claimed.push(job);
-        return new Promise<void>((r) => finish.push(r));
-      },
-      onSettled: () => settled++,
-    });
+    const { stage, claimed, asked, finishOne, stop } = holdingStage(stack, 'local-8', 50);
     try {
-      s.start();
+      stage.start();
       await until('the budget full of the busy tenant', () => claimed.length === 20);
       const [quiet] = await enqueue(stack, photos(1), 1, 'quiet');
       // One of the busy tenant's images finishes: room for one, far from half the budget.
-      finish.shift()?.();
+      finishOne();
       await until("the quiet tenant's image claimed", () => claimed.some((j) => j.msg.imageId === quiet.imageId));
       expect(asked).toEqual([10, 10, 1]);
       expect(claimed).toHaveLength(21);
     } finally {
-      const stopping = s.stop();
-      await until('every claim finished', () => {
-        finish.splice(0).forEach((f) => f());
-        return settled === claimed.length;
-      });
-      await stopping;
+      await stop();
     }
   }, 30_000);
 });
