@@ -25,7 +25,7 @@ const values = parseCommandLine({
   summary: 'CONTROL_PLANES=2 LOCAL_FLEET=ec2 npm start under a burst, the launch leaseholder SIGKILLed mid-burst: handover time, first launch after the kill, peak instances.',
   flags: {
     json: { type: 'string', value: 'OUT', description: 'write the figures as JSON' },
-    images: { type: 'string', value: 'DIR', description: 'the burst', default: join(DATASET_DIR, 'imagenet-100/images') },
+    images: { type: 'string', value: 'DIR', description: 'the burst (500 photos: a smaller one is done by the first worker before the standby takes over, and needs no launch)', default: join(DATASET_DIR, 'imagenet-sample/images') },
     first: { type: 'string', description: 'images uploaded before the kill (the rest right after it)', default: '10', number: { integer: true, min: 1 } },
     'max-workers': { type: 'string', description: 'MAX_WORKERS of the stack', default: '4', number: { integer: true, min: 1 } },
     timeout: { type: 'string', description: 'give up after this many seconds', default: '600', number: { min: 1 } },
@@ -101,7 +101,10 @@ runMain('handover', async () => {
     process.kill(pids[0], 'SIGKILL');
     const launchedBefore = launchTimes.length;
     console.error(`SIGKILLed the leaseholder ${holderUrl} (pid ${pids[0]}) with ${launchedBefore} instance(s) launched; uploading the other ${files.length - first}`);
-    batches.push((await upload(files.slice(first))).batchId);
+    // In uploads of at most 100 files (the web tier's MAX_FILES default), while the handover is watched.
+    const rest = (async () => {
+      for (let i = first; i < files.length; i += 100) batches.push((await upload(files.slice(i, i + 100))).batchId);
+    })();
 
     let handoverSeconds: number | null = null;
     let newHolder: string | null = null;
@@ -114,6 +117,7 @@ runMain('handover', async () => {
       }
       await sleep(200);
     }
+    await rest;
 
     let answered = 0;
     for (;;) {
