@@ -1,7 +1,21 @@
 const nxPreset = require('@nx/jest/preset').default;
+const { join } = require('node:path');
+
+/**
+ * The workspace's import aliases (tsconfig.base.json `paths`, all exact names), mapped for Jest's own
+ * resolver: otherwise each alias first fails Jest's resolution and then goes through TypeScript's,
+ * which every worker loads for it.
+ */
+const aliases = Object.fromEntries(
+  Object.entries(require('./tsconfig.base.json').compilerOptions.paths).map(([name, [target]]) => [
+    `^${name.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&')}$`,
+    join(__dirname, target),
+  ]),
+);
 
 module.exports = {
   ...nxPreset,
+  moduleNameMapper: aliases,
   // Specs are transpiled by swc, file by file: types are checked once for the whole workspace by the
   // typecheck target, so the tests need only the JavaScript (swc does it in a fraction of ts-jest's CPU).
   // Nest's dependency injection reads the constructor types that decorator metadata records.
