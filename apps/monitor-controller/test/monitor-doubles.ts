@@ -1,4 +1,5 @@
 import { NotFoundError, type ObjectStore, type Queue } from '@app/aws';
+import type { AppConfig } from '@app/config';
 import { Fleet, type WorkerInstance, type WorkerLiveness } from '@app/fleet';
 
 /** In-memory stand-ins for what the deadline monitor touches, for tests of its decisions alone. */
@@ -63,3 +64,11 @@ export class OneInstanceFleet extends Fleet {
     this.terminated.push(id);
   }
 }
+
+/** The monitor's settings the in-memory specs use: three attempts, checks every 5 s, a 30 s visibility. */
+export const MONITOR_TEST_CONFIG = {
+  fleet: { maxAttempts: 3 },
+  worker: { livenessCheckSeconds: 5 },
+  scaling: { monitorVisibilitySeconds: 30 },
+  consumerHandlerTimeoutSeconds: 180,
+} as unknown as AppConfig;

@@ -1,9 +1,8 @@
 import { randomUUID } from 'node:crypto';
 import { RetryableError, UnreachableError, type AwsResources, type ObjectStore } from '@app/aws';
-import type { AppConfig } from '@app/config';
 import { heartbeat, heartbeatKey, inputKey, monitorMessage, parseMonitorMessage, serialize, type MonitorMessage } from '@app/contracts';
 import { MetricsRegistry } from '@app/platform';
-import { memoryBucket, OneInstanceFleet, recordingQueue } from '../../test/monitor-doubles';
+import { memoryBucket, OneInstanceFleet, recordingQueue, MONITOR_TEST_CONFIG } from '../../test/monitor-doubles';
 import { DeadlineMonitor, MAX_CHECK_BACKOFF_SECONDS } from './deadline-monitor';
 import { GiveUp } from './give-up';
 import { WorkerWatch } from './worker-watch';
@@ -15,12 +14,7 @@ import { WorkerWatch } from './worker-watch';
  * about every watched worker in one call per round.
  */
 describe('the deadline monitor in a brownout', () => {
-  const config = {
-    fleet: { maxAttempts: 3 },
-    worker: { livenessCheckSeconds: 5 },
-    scaling: { monitorVisibilitySeconds: 30 },
-    consumerHandlerTimeoutSeconds: 180,
-  } as unknown as AppConfig;
+  const config = MONITOR_TEST_CONFIG;
   const instanceId = 'i-0123456789abcdef0';
 
   function setUp(bucketFault?: () => Error) {

@@ -1,6 +1,5 @@
 import { randomUUID } from 'node:crypto';
 import { RetryableError, type AwsResources } from '@app/aws';
-import type { AppConfig } from '@app/config';
 import {
   attemptKey,
   inputKey,
@@ -14,7 +13,7 @@ import {
   type MonitorMessage,
 } from '@app/contracts';
 import { MetricsRegistry } from '@app/platform';
-import { memoryBucket, recordingQueue } from '../../test/monitor-doubles';
+import { memoryBucket, recordingQueue, MONITOR_TEST_CONFIG } from '../../test/monitor-doubles';
 import { DeadLetterWatcher, REQUEUED_CHECK_DELAY_SECONDS, REQUEUED_LAUNCH_DELAY_SECONDS } from './dead-letter-watcher';
 import { GiveUp } from './give-up';
 
@@ -26,11 +25,7 @@ import { GiveUp } from './give-up';
  * attempt 1, and that error stayed the images' answer.
  */
 describe('DeadLetterWatcher: a dead-lettered message is not an answer', () => {
-  const config = {
-    fleet: { maxAttempts: 3 },
-    scaling: { monitorVisibilitySeconds: 30 },
-    consumerHandlerTimeoutSeconds: 180,
-  } as unknown as AppConfig;
+  const config = MONITOR_TEST_CONFIG;
 
   function setUp() {
     const out = memoryBucket();

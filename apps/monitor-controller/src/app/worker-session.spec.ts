@@ -1,6 +1,5 @@
 import { randomUUID } from 'node:crypto';
 import type { AwsResources } from '@app/aws';
-import type { AppConfig } from '@app/config';
 import {
   heartbeat,
   heartbeatKey,
@@ -15,18 +14,13 @@ import {
 } from '@app/contracts';
 import type { WorkerLiveness } from '@app/fleet';
 import { MetricsRegistry } from '@app/platform';
-import { memoryBucket, OneInstanceFleet, recordingQueue } from '../../test/monitor-doubles';
+import { memoryBucket, OneInstanceFleet, recordingQueue, MONITOR_TEST_CONFIG } from '../../test/monitor-doubles';
 import { DeadlineMonitor } from './deadline-monitor';
 import { GiveUp } from './give-up';
 
 describe('DeadlineMonitor and worker sessions (restarted worker processes)', () => {
   const instanceId = 'i-0123456789abcdef0';
-  const config = {
-    fleet: { maxAttempts: 3 },
-    worker: { livenessCheckSeconds: 5 },
-    scaling: { monitorVisibilitySeconds: 30 },
-    consumerHandlerTimeoutSeconds: 180,
-  } as unknown as AppConfig;
+  const config = MONITOR_TEST_CONFIG;
 
   function setUp(liveness: WorkerLiveness = 'alive') {
     const out = memoryBucket();
