@@ -37,6 +37,7 @@ const values = parseCommandLine({
     requests: { type: 'string', value: 'N', description: 'classic requests tenant B sends at once, each phase', default: '20', number: { integer: true, min: 1 } },
     images: { type: 'string', value: 'DIR', description: 'images to send (cycled for the backlog)', default: SMALL_IMAGES_DIR },
     'max-workers': { type: 'string', description: 'MAX_WORKERS (locally also bounded by the cores)', default: '2', number: { integer: true, min: 1 } },
+    'worker-nice': { type: 'string', value: 'N', description: "WORKER_NICE: the workers' scheduling priority, 0 to 19 (default: the local fleet's own)", number: { integer: true, min: 0, max: 19 } },
     'worker-prefetch': { type: 'string', value: 'N', description: "WORKER_PREFETCH: images a worker holds at once (default: the worker's own)", number: { integer: true, min: 1 } },
     unfair: { type: 'boolean', description: "the edge serves strictly oldest first (no fair message groups): what fair queues change" },
     'skip-backlog-wait': { type: 'boolean', description: "do not wait for tenant A's backlog to be answered (no backlogAnsweredSeconds)" },
@@ -161,6 +162,7 @@ runMain('bench:fair', async () => {
       IDLE_SECONDS: '600',
       LOG_LEVEL: 'info',
       ...(values['worker-prefetch'] ? { WORKER_PREFETCH: values['worker-prefetch'] } : {}),
+      ...(values['worker-nice'] ? { WORKER_NICE: values['worker-nice'] } : {}),
     },
   });
   let finished = false;
@@ -204,7 +206,7 @@ runMain('bench:fair', async () => {
       backlogWaitingAtEndOfB: leftAfterB,
       backlogAnsweredSeconds: doneA === undefined ? null : +((doneA - tA) / 1000).toFixed(1),
       fairGroups: !values.unfair,
-      workers: { solo: workersSolo, shared: workersShared, maxWorkers, prefetch: values['worker-prefetch'] ? Number(values['worker-prefetch']) : 'default' },
+      workers: { solo: workersSolo, shared: workersShared, maxWorkers, prefetch: values['worker-prefetch'] ? Number(values['worker-prefetch']) : 'default', nice: values['worker-nice'] ? Number(values['worker-nice']) : 'default' },
       model: process.env['MODEL_DIR'] ?? MODEL_DIR,
       failed: [...warm.failed, ...solo.failed, ...shared.failed],
       ...(values.trace ? { trace: traceOf(runDir, { solo, shared }), queuesDuringB } : {}),

@@ -52,6 +52,11 @@ export class ScalingEnvironment {
   @IsString() WORKER_MAIN = 'dist/apps/classifier-worker/main.js';
   /** Local provider: SIGKILL a worker this long after SIGTERM, milliseconds. */
   @Transform(toInt) @Max(600_000) @Min(0) @IsInt() WORKER_KILL_GRACE_MS = 10_000;
+  /**
+   * Local provider: the workers' scheduling priority (nice, 0 to 19). On one machine the workers would take the CPU
+   * that the web tier, the edge and the controllers need to answer other tenants; on AWS they have instances of their own.
+   */
+  @Transform(toInt) @Max(19) @Min(0) @IsInt() WORKER_NICE = 19;
   /** Local provider: one record (and log) per worker process, shared by the controllers. */
   @IsString() FLEET_STATE_DIR = '.local-run/fleet';
 
@@ -91,6 +96,7 @@ export interface ScalingSettings {
   stackName: string;
   workerMain: string;
   workerKillGraceMs: number;
+  workerNice: number;
   fleetStateDir: string;
   ec2: {
     launchTemplateId?: string;
@@ -123,6 +129,7 @@ export function scalingSettings(e: ScalingEnvironment): ScalingSettings {
     stackName: e.STACK_NAME,
     workerMain: e.WORKER_MAIN,
     workerKillGraceMs: e.WORKER_KILL_GRACE_MS,
+    workerNice: e.WORKER_NICE,
     fleetStateDir: e.FLEET_STATE_DIR,
     ec2: {
       launchTemplateId: e.EC2_LAUNCH_TEMPLATE_ID,

@@ -23,6 +23,7 @@ export function createFleet(config: AppConfig, clients: AwsClients, env: NodeJS.
     env,
     stateDir: s.fleetStateDir,
     killGraceMs: s.workerKillGraceMs,
+    nice: s.workerNice,
   });
 }
 

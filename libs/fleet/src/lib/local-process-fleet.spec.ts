@@ -1,5 +1,5 @@
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { getPriority, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { until } from '@tools/testing/eventually';
 import { LocalProcessFleet, readWorkerRecord, isProcessAlive } from './local-process-fleet';
@@ -30,6 +30,18 @@ describe('LocalProcessFleet', () => {
     expect(busy).toMatchObject({ state: 'running', workerState: 'busy' });
     await until('both workers running and free', async () => (await fleet.list()).every((w) => w.state === 'running' && !w.busy));
     expect(readFileSync(join(dir, 'local-1.log'), 'utf8')).toContain('local-1 started');
+  });
+
+  it('runs its workers at the nice value it is given, every thread of them', async () => {
+    const lowered = new LocalProcessFleet({ workerMain: FIXTURE, env: { PATH: process.env['PATH'] }, stateDir: dir, killGraceMs: 300, nice: 7 });
+    const [w] = await lowered.launch(1);
+    await until('the worker to run', async () => (await lowered.list())[0]?.state === 'running');
+    const pid = pidOf(w.id);
+    expect(getPriority(pid)).toBe(7);
+    const threads = readdirSync(`/proc/${pid}/task`);
+    expect(threads.length).toBeGreaterThan(1);
+    expect(threads.map((tid) => getPriority(Number(tid)))).toEqual(threads.map(() => 7));
+    await lowered.shutdown();
   });
 
   it('is seen and stopped from another process through the records (as the monitor controller does)', async () => {

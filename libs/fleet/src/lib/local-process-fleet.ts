@@ -14,6 +14,8 @@ export interface LocalProcessFleetOptions {
   stateDir: string;
   /** SIGKILL this long after SIGTERM if the worker is still there. */
   killGraceMs: number;
+  /** Scheduling priority of every worker (0 to 19; default 0, the launcher's own). */
+  nice?: number;
 }
 
 /** What a worker's record holds: enough for any process on this machine to see and stop it. */
@@ -102,7 +104,11 @@ export class LocalProcessFleet extends Fleet {
     const log = openSync(join(this.dir, `${id}.log`), 'a');
     let child: ChildProcess;
     try {
-      child = spawn(process.execPath, [resolve(this.options.workerMain)], {
+      // Through nice(1) rather than setpriority on the child's pid: that would miss the threads Node starts first.
+      const command = [process.execPath, resolve(this.options.workerMain)];
+      const nice = this.options.nice ?? 0;
+      if (nice !== 0) command.unshift('nice', '-n', String(nice));
+      child = spawn(command[0], command.slice(1), {
         env: { ...this.options.env, APP_NAME: 'classifier-worker', WORKER_ID: id, WORKER_PLATFORM: 'local' },
         stdio: ['ignore', log, log, 'ipc'],
       });
