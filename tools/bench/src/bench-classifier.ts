@@ -30,6 +30,7 @@ import { extname, join, resolve } from 'node:path';
 import { EXIT, parseCommandLine, runMain } from '@app/command-line';
 import { Classifier, LocalEngine, consoleLogger } from '@app/classifier';
 import { inputKey, launchMessage, parseOutputMessage, resultKey, serialize, type ImageExtension } from '@app/contracts';
+import { percentile } from '@tools/loadgen';
 import { DATASET_DIR, WORKSPACE_ROOT, spawnApp, startTestStack, type TestStack } from '@tools/testing';
 
 /** INFERENCE_ENGINE's values. */
@@ -40,10 +41,6 @@ const EXT: Record<string, ImageExtension> = { '.jpg': 'jpg', '.jpeg': 'jpg', '.p
 const BREAKDOWN = ['claim', 'download', 'decode', 'infer', 'publish'] as const;
 
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
-const percentile = (xs: number[], p: number) => {
-  const s = [...xs].sort((a, b) => a - b);
-  return s[Math.min(s.length - 1, Math.ceil((p / 100) * s.length) - 1)];
-};
 const r1 = (x: number) => Math.round(x * 10) / 10;
 const r2 = (x: number) => Math.round(x * 100) / 100;
 

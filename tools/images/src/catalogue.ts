@@ -1,6 +1,7 @@
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
+import { WORKSPACE_ROOT } from '@tools/testing/files';
 
-export const WORKSPACE_ROOT = resolve(__dirname, '../../..');
+export { WORKSPACE_ROOT };
 /** Logs, the offline base's assembly and check runs: gitignored, outside every image's build context. */
 export const WORK_DIR = join(WORKSPACE_ROOT, 'tmp/images');
 

@@ -7,6 +7,7 @@
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { percentile } from '@tools/loadgen';
+import { sleep } from '@tools/testing/eventually';
 
 /** One of tenant B's requests as the bench saw it (epoch ms). */
 export interface SentRequest {
@@ -149,7 +150,7 @@ export async function sampleQueues(endpoint: string, env: Record<string, string>
         seen[name].waiting.push(waiting);
         seen[name].inFlight.push(inFlight);
       }
-      await new Promise((r) => setTimeout(r, everyMs));
+      await sleep(everyMs);
     }
   } finally {
     sqs.destroy();
