@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { Logger, type Provider } from '@nestjs/common';
-import { AwsResources, type Queue, type SubscribedQueue } from '@app/aws';
+import { createTimeout, type CreateTimeoutOptions } from 'retry';
+import { AwsAdapterError, AwsResources, type Queue, type SubscribedQueue } from '@app/aws';
 import { AppConfig } from '@app/config';
 
 /**
@@ -13,6 +14,12 @@ export const TIER_QUEUE_RETENTION_SECONDS = 600;
 const TOUCH_SECONDS = 60;
 /** A tier queue not touched for this long belongs to a tier that is gone; any tier removes it. */
 const ABANDONED_AFTER_SECONDS = 15 * 60;
+/**
+ * Between tries to open this tier's queue while SQS or SNS is unreachable or failing: 1 s doubling
+ * (randomised) up to 30 s, for as long as it lasts. Exiting instead left the restarts to the
+ * supervisor, whose start limit gives up during a long outage.
+ */
+export const OPEN_BACKOFF: CreateTimeoutOptions = { factor: 2, minTimeout: 1000, maxTimeout: 30_000, randomize: true };
 
 /**
  * Where this web tier hears results. With a results topic (OUTPUT_TOPIC_ARN)
@@ -38,8 +45,20 @@ export class ResultsInbox {
 
   static async open(aws: AwsResources, config: AppConfig): Promise<ResultsInbox> {
     if (!aws.outputTopic) return new ResultsInbox(aws.outputQueue, aws, config.web.tierQueuePrefix);
+    // One name for every try: creating and subscribing are idempotent, so a try that failed half-way leaves nothing extra.
     const name = `${config.web.tierQueuePrefix}${randomBytes(8).toString('hex')}`;
-    const own = await aws.subscribeToResults({ name, retentionSeconds: TIER_QUEUE_RETENTION_SECONDS });
+    const logger = new Logger(ResultsInbox.name);
+    let own: SubscribedQueue | undefined;
+    for (let attempt = 0; !own; attempt++) {
+      try {
+        own = await aws.subscribeToResults({ name, retentionSeconds: TIER_QUEUE_RETENTION_SECONDS });
+      } catch (err) {
+        if (!(err instanceof AwsAdapterError && err.retryable)) throw err;
+        const waitMs = createTimeout(attempt, OPEN_BACKOFF);
+        logger.warn(`could not open this tier's results queue ${name} (trying again in ${(waitMs / 1000).toFixed(1)} s): ${err.message}`);
+        await new Promise((resolve) => setTimeout(resolve, waitMs));
+      }
+    }
     const inbox = new ResultsInbox(own.queue, aws, config.web.tierQueuePrefix, own);
     inbox.logger.log(`hearing results of ${aws.outputTopic.arn} on this tier's queue ${name}`);
     inbox.keepAlive();
