@@ -125,6 +125,35 @@ describe('OutputConsumer against the embedded SQS', () => {
     expect(store.image(real.imageId)).toMatchObject({ result: { label: 'tabby' } });
   });
 
+  it("keeps reading while results wait on slow bucket reads: a quiet tenant's result is not held behind 30 of a busy tenant's", async () => {
+    const busy = Array.from({ length: 30 }, () => result(randomUUID(), 'tabby'));
+    const quiet = result(randomUUID(), 'goldfish');
+    await Promise.all([...busy, quiet].map(storeResult));
+    // The busy tenant's confirmations are held at the bucket until the quiet result is served.
+    const slowIds = new Set(busy.map((r) => r.imageId));
+    let releaseSlowReads!: () => void;
+    const slowReads = new Promise<void>((resolve) => (releaseSlowReads = resolve));
+    class SlowForBusy extends ResultsService {
+      override async readStoredResult(imageId: string) {
+        if (slowIds.has(imageId)) await slowReads;
+        return super.readStoredResult(imageId);
+      }
+    }
+    const gated = new OutputConsumer(await ResultsInbox.open(stack.resources, config), store, metrics, config, new SlowForBusy(store, stack.resources, config, new BatchIndex(stack.resources)));
+    try {
+      for (const r of busy) await stack.resources.outputQueue.send(serialize(r));
+      await stack.resources.outputQueue.send(serialize(quiet));
+      const served = store.waitForResult(quiet.imageId, 10_000);
+      gated.onApplicationBootstrap();
+      expect(await served).toMatchObject({ status: 'done', result: { label: 'goldfish' } });
+      expect(busy.filter((r) => store.image(r.imageId)?.status === 'done')).toEqual([]);
+    } finally {
+      releaseSlowReads();
+      await until('every result handled', () => gated.consumer.status.handled === 31);
+      await gated.beforeApplicationShutdown();
+    }
+  }, 20_000);
+
   it('rides out an SQS outage: backs off, recovers, and delivers what arrived meanwhile', async () => {
     const proxy: FaultProxy = await startFaultProxy({ port: stack.aws.port });
     const env = { ...stack.env, OUTPUT_POLL_SECONDS: '1', AWS_ENDPOINT_URL: proxy.endpoint, OUTPUT_QUEUE_URL: stack.aws.queues.output.replace(`:${stack.aws.port}/`, `:${proxy.port}/`) };
