@@ -5,13 +5,14 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createRequestHandler } from 'local-aws-sqs';
 import { makeOverwritesAtomic, type S3rverStore } from './atomic-overwrites';
+import { dropS3RequestLog, type MiddlewareChain } from './s3-request-log';
 import { releaseAbandonedReceives } from './abandoned-receives';
 import { withFairGroups } from './fair-groups';
 import { SQSClient } from '@aws-sdk/client-sqs';
 import { ConditionalWrites } from './conditional-writes';
 import { LocalSns } from './sns';
 // s3rver ships no types; its default export is a Koa app whose callback() serves S3.
-const S3rver = require('s3rver') as new (options: Record<string, unknown>) => {
+const S3rver = require('s3rver') as new (options: Record<string, unknown>) => MiddlewareChain & {
   configureBuckets(): Promise<void>;
   callback(): (req: IncomingMessage, res: ServerResponse) => void;
   store: S3rverStore & { existsObject(bucket: string, key: string): Promise<boolean> };
@@ -134,6 +135,7 @@ export async function startLocalAws(options: LocalAwsOptions = {}): Promise<Loca
     configureBuckets: [{ name: inputBucket }, { name: outputBucket }],
   });
   await s3.configureBuckets();
+  dropS3RequestLog(s3);
   makeOverwritesAtomic(s3.store);
   // s3rver ignores If-None-Match and If-Match on PUT: the edge gives S3's conditional-write semantics.
   const s3Writes = new ConditionalWrites(async (bucket, key) => {
