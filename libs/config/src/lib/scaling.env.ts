@@ -53,7 +53,8 @@ export class ScalingEnvironment {
   /** Local provider: SIGKILL a worker this long after SIGTERM, milliseconds. */
   @Transform(toInt) @Max(600_000) @Min(0) @IsInt() WORKER_KILL_GRACE_MS = 10_000;
   /**
-   * Local provider: the workers' scheduling priority (nice, 0 to 19). On one machine the workers would take the CPU
+   * Local provider: how much lower the workers' scheduling priority is than the launch controller's (nice, 0 to 19;
+   * the lowest there is, from a launcher at 0). On one machine the workers would take the CPU
    * that the web tier, the edge and the controllers need to answer other tenants; on AWS they have instances of their own.
    */
   @Transform(toInt) @Max(19) @Min(0) @IsInt() WORKER_NICE = 19;

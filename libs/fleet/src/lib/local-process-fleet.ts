@@ -14,7 +14,7 @@ export interface LocalProcessFleetOptions {
   stateDir: string;
   /** SIGKILL this long after SIGTERM if the worker is still there. */
   killGraceMs: number;
-  /** Scheduling priority of every worker (0 to 19; default 0, the launcher's own). */
+  /** How much lower every worker's scheduling priority is than the launcher's (nice(1) -n, 0 to 19; default 0). */
   nice?: number;
 }
 
