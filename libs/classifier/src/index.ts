@@ -4,6 +4,7 @@ export * from './lib/labels';
 export * from './lib/logger';
 export * from './lib/preprocess';
 export * from './lib/engine';
+export * from './lib/model-input';
 export * from './lib/model-source';
 export * from './lib/model-files';
 export * from './lib/metadata';

@@ -1,4 +1,4 @@
-import type { Classifier } from '@app/classifier';
+import { decodedImage, type Classifier } from '@app/classifier';
 import { heartbeatKey, parseHeartbeat, parseLaunchMessage, parseMonitorMessage } from '@app/contracts';
 import { startTestStack, until, type TestStack } from '@tools/testing';
 import { drain, enqueue, photos, recordingLogger } from '../../test/worker-test-kit';
@@ -10,7 +10,7 @@ function heldModel() {
   const classifier: Pick<Classifier, 'decode' | 'infer' | 'backend' | 'model'> = {
     backend: 'fake',
     model: 'held',
-    decode: async () => ({ data: new Float32Array(3), format: 'jpeg', decodeMs: 0 }),
+    decode: async () => decodedImage(new Uint8Array(3), [0, 1], 'jpeg', 0),
     infer: async () => {
       await new Promise<void>((r) => waiting.push(r));
       return { top5: [{ label: 'tabby', classIndex: 1, confidence: 0.9 }], inferenceMs: 1, batchSize: 1 } as unknown as Awaited<ReturnType<Classifier['infer']>>;

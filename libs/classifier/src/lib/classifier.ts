@@ -10,6 +10,7 @@ import { silentLogger, type ClassifierLogger } from './logger';
 import { readModelMetadata, type ModelMetadata, type ResizeKernel } from './metadata';
 import { readModelJson } from './model-files';
 import { resolveModelSource, type ModelSource } from './model-source';
+import type { ModelInput } from './model-input';
 import { decodeImage, type DecodedImage, type PreprocessOptions } from './preprocess';
 
 export interface ClassifierOptions {
@@ -80,7 +81,8 @@ export interface Classification extends Inference {
 }
 
 interface Waiting {
-  data: Float32Array;
+  /** Values in the model's range, or (a decoded image) its 8-bit pixels. */
+  data: Float32Array | Uint8Array;
   resolve: (r: Inference) => void;
   reject: (e: Error) => void;
 }
@@ -223,9 +225,9 @@ export class Classifier {
     }
   }
 
-  /** Runs the model on one decoded image (its data is handed over: do not re-use it). */
+  /** Runs the model on one decoded image (its pixels), or on values already in the model's range (copied: the caller keeps them). */
   infer(image: DecodedImage | Float32Array): Promise<Inference> {
-    const data = image instanceof Float32Array ? image : image.data;
+    const data = image instanceof Float32Array ? image : image.pixels;
     const expected = this.inputSize * this.inputSize * 3;
     if (data.length !== expected) {
       return Promise.reject(new RangeError(`input has ${data.length} values, the model takes ${expected}`));
@@ -254,14 +256,16 @@ export class Classifier {
 
   private pump(): void {
     while (this.inFlight < MAX_BATCHES_IN_FLIGHT && this.waiting.length > 0) {
-      const batch = this.waiting.splice(0, this.maxBatch);
+      // A batch is all pixels or all values (never both), as the model thread takes it.
+      const pixels = !(this.waiting[0].data instanceof Float32Array);
+      const alike = this.waiting.findIndex((w) => !(w.data instanceof Float32Array) !== pixels);
+      const batch = this.waiting.splice(0, Math.min(this.maxBatch, alike === -1 ? Infinity : alike));
       const n = batch.length;
       const per = batch[0].data.length;
-      let input = batch[0].data;
-      if (n > 1) {
-        input = new Float32Array(per * n);
-        batch.forEach((w, i) => input.set(w.data, i * per));
-      }
+      // Always a fresh array: it is handed to the model thread (transferred), and a decoder's buffer may not be.
+      const values = pixels ? new Uint8Array(per * n) : new Float32Array(per * n);
+      batch.forEach((w, i) => values.set(w.data, i * per));
+      const input: ModelInput = values instanceof Float32Array ? values : { pixels: values, range: this.inputRange };
       this.inFlight++;
       this.engine
         .run(input, n)

@@ -4,6 +4,7 @@ import { Worker } from 'node:worker_threads';
 import { InferenceError, ModelLoadError } from './errors';
 import type { ClassifierLogger } from './logger';
 import type { ModelRunnerLike, RunnerInfo, RunnerOptions } from './model-runner';
+import { ModelInputBuffer, type ModelInput } from './model-input';
 import { loadRunner } from './runner';
 
 export interface EngineInfo extends RunnerInfo {
@@ -21,15 +22,15 @@ export interface EngineResult {
 /** Runs the model: in this thread, or in a worker thread of its own. */
 export interface InferenceEngine {
   readonly info: EngineInfo;
-  /** `batch` holds n images of inputSize x inputSize x 3; its buffer may be transferred (do not re-use it). */
-  run(batch: Float32Array, n: number): Promise<EngineResult>;
+  /** `batch` holds n images; its buffer may be transferred (do not re-use it). */
+  run(batch: ModelInput, n: number): Promise<EngineResult>;
   /** Live tensors where the model runs (for leak checks). */
   numTensors(): Promise<number>;
   close(): Promise<void>;
 }
 
 /** Messages between ThreadEngine and inference-thread.ts. */
-export type ToThread = { type: 'run'; id: number; batch: Float32Array; n: number } | { type: 'memory'; id: number };
+export type ToThread = { type: 'run'; id: number; batch: ModelInput; n: number } | { type: 'memory'; id: number };
 export type FromThread =
   | { type: 'ready'; info: RunnerInfo }
   | { type: 'failed'; message: string }
@@ -50,9 +51,10 @@ export class LocalEngine implements InferenceEngine {
     return new LocalEngine(runner, { ...runner.info, thread: false });
   }
 
-  async run(batch: Float32Array, n: number): Promise<EngineResult> {
+  async run(batch: ModelInput, n: number): Promise<EngineResult> {
     const started = performance.now();
-    const output = await this.runner.run(batch, n);
+    // Benchmarks and tests: a fresh array per batch, as runs here may overlap.
+    const output = await this.runner.run(new ModelInputBuffer().fill(batch), n);
     return { output, ms: performance.now() - started };
   }
 
@@ -150,9 +152,10 @@ export class ThreadEngine implements InferenceEngine {
     });
   }
 
-  run(batch: Float32Array, n: number): Promise<EngineResult> {
+  run(batch: ModelInput, n: number): Promise<EngineResult> {
     // Transfer rather than copy when the array owns its whole buffer.
-    const transfer = batch.byteOffset === 0 && batch.byteLength === batch.buffer.byteLength ? [batch.buffer as ArrayBuffer] : [];
+    const array = batch instanceof Float32Array ? batch : batch.pixels;
+    const transfer = array.byteOffset === 0 && array.byteLength === array.buffer.byteLength ? [array.buffer as ArrayBuffer] : [];
     return this.request({ type: 'run', id: this.nextId++, batch, n }, transfer);
   }
 

@@ -4,6 +4,7 @@
  */
 import { parentPort, workerData } from 'node:worker_threads';
 import type { FromThread, ToThread } from './engine';
+import { ModelInputBuffer } from './model-input';
 import type { ClassifierLogger } from './logger';
 import type { RunnerOptions } from './model-runner';
 import { loadRunner } from './runner';
@@ -18,23 +19,28 @@ const log: ClassifierLogger = {
 
 loadRunner(workerData as RunnerOptions, log).then(
   (runner) => {
-    // Requests are handled in order; a run is synchronous WebAssembly, so the
-    // next request waits in the port's queue until this one is answered.
+    const input = new ModelInputBuffer();
+    // One request at a time, in order: the input buffer is re-used, so a batch
+    // is filled only once the run before it has ended.
+    let previous: Promise<void> = Promise.resolve();
     port.on('message', (m: ToThread) => {
+      previous = previous.then(() => handle(m));
+    });
+    const handle = async (m: ToThread): Promise<void> => {
       if (m.type === 'memory') {
         send({ type: 'memory', id: m.id, numTensors: runner.numTensors() });
         return;
       }
       const started = performance.now();
-      runner.run(m.batch, m.n).then(
-        (output) => {
-          // Transfer only an array that owns its whole buffer (never a view of the wasm heap).
-          const owns = output.byteOffset === 0 && output.byteLength === output.buffer.byteLength;
-          send({ type: 'result', id: m.id, output, ms: performance.now() - started }, owns ? [output.buffer as ArrayBuffer] : []);
-        },
-        (err: unknown) => send({ type: 'error', id: m.id, message: (err as Error).message ?? String(err) }),
-      );
-    });
+      try {
+        const output = await runner.run(input.fill(m.batch), m.n);
+        // Transfer only an array that owns its whole buffer (never a view of the wasm heap).
+        const owns = output.byteOffset === 0 && output.byteLength === output.buffer.byteLength;
+        send({ type: 'result', id: m.id, output, ms: performance.now() - started }, owns ? [output.buffer as ArrayBuffer] : []);
+      } catch (err) {
+        send({ type: 'error', id: m.id, message: (err as Error).message ?? String(err) });
+      }
+    };
     send({ type: 'ready', info: runner.info });
   },
   (err: unknown) => send({ type: 'failed', message: (err as Error).message ?? String(err) }),

@@ -9,6 +9,8 @@ import { MODEL_DIR, scene, smallImage } from '@tools/testing/files';
 import { makeTestCertificate, resolveInChild, startHttpsModelServer, stopModelResolver, type TestCertificate } from '../testing/https-model-server';
 import { sha256OfFile } from './checksums';
 import { Classifier, type Inference } from './classifier';
+import { ThreadEngine } from './engine';
+import type { ModelInput } from './model-input';
 import { enginePreferenceFromEnv, intraOpThreads } from './engine-choice';
 import { ModelIntegrityError, ModelLoadError } from './errors';
 import { silentLogger } from './logger';
@@ -105,6 +107,41 @@ describe('the ONNX engine in the calling thread', () => {
   it('shares the cores out among the model runs of a host', () => {
     expect([intraOpThreads(8, 1), intraOpThreads(8, 3), intraOpThreads(2, 4), intraOpThreads(4, 0)]).toEqual([8, 2, 1, 4]);
   });
+});
+
+describe('the ONNX engine in its own thread', () => {
+  it("is handed a decoded image's 8-bit pixels and answers as from its values in the model's range, in batches of any size", async () => {
+    const c = await Classifier.create({ modelDir: onnxOnly, maxBatch: 4, inferenceThreads: 1 });
+    // What each batch handed to the thread was, read before its buffer is transferred away.
+    const pixelBatches: { images: number; range: unknown }[] = [];
+    const run = ThreadEngine.prototype.run;
+    const handed = jest.spyOn(ThreadEngine.prototype, 'run').mockImplementation(function (this: ThreadEngine, input: ModelInput, n: number) {
+      if (!(input instanceof Float32Array)) pixelBatches.push({ images: input.pixels.length / (c.inputSize * c.inputSize * 3), range: input.range });
+      return run.call(this, input, n);
+    });
+    try {
+      expect(c.engineInfo).toMatchObject({ engine: 'onnx', thread: true });
+      const decoded = await Promise.all(images.map((i) => c.decode(i.bytes)));
+      const fromValues: Inference[] = [];
+      for (const d of decoded) fromValues.push(await c.infer(d.data));
+      // Pixels and values queued together go in separate batches; then single images, which
+      // read the start of the input buffer the thread re-uses from the full batch before.
+      const together = await Promise.all([...decoded.map((d) => c.infer(d)), ...decoded.map((d) => c.infer(d.data))]);
+      const alone: Inference[] = [];
+      for (const d of decoded) alone.push(await c.infer(d));
+      expect(pixelBatches.map((b) => b.images)).toEqual([1, 3, 1, 1, 1, 1]);
+      expect(pixelBatches[0].range).toEqual(c.inputRange);
+      for (const answers of [together.slice(0, images.length), together.slice(images.length), alone]) {
+        answers.forEach((r, i) => {
+          expect(r.top5.map((p) => p.classIndex)).toEqual(fromValues[i].top5.map((p) => p.classIndex));
+          r.top5.forEach((p, k) => expect(p.confidence).toBeCloseTo(fromValues[i].top5[k].confidence, 6));
+        });
+      }
+    } finally {
+      handed.mockRestore();
+      await c.close();
+    }
+  }, 60_000);
 });
 
 describe('MODEL_URL of an ONNX model', () => {

@@ -2,6 +2,7 @@ import sharp, { type OutputInfo } from 'sharp';
 import { sniffImageType } from '@app/contracts';
 import { ImageDecodeError } from './errors';
 import type { ResizeKernel } from './metadata';
+import { scalePixels } from './model-input';
 
 export const IMAGE_FORMATS = ['jpeg', 'png', 'webp', 'gif'] as const;
 export type ImageFormat = (typeof IMAGE_FORMATS)[number];
@@ -32,10 +33,34 @@ export interface PreprocessOptions {
 }
 
 export interface DecodedImage {
-  /** size x size x 3, RGB, row-major, already scaled to the model's range. */
-  data: Float32Array;
+  /** size x size x 3, RGB, row-major, 8 bits per channel. */
+  pixels: Uint8Array;
+  /** The model's input range: pixel 0 maps to min, 255 to max. */
+  range: readonly [number, number];
+  /**
+   * The pixels scaled to the model's range, made on first read. The classifier
+   * hands the model thread the pixels instead, a quarter of the bytes, and
+   * scales them there into a buffer it re-uses: 1.2 MB less garbage per image
+   * (600 KB here, as much again for the batch), whose churn drove a full
+   * garbage collection every few dozen images.
+   */
+  readonly data: Float32Array;
   format: ImageFormat;
   decodeMs: number;
+}
+
+/** A decoded image whose `data` is scaled from its pixels on first read. */
+export function decodedImage(pixels: Uint8Array, range: readonly [number, number], format: ImageFormat, decodeMs: number): DecodedImage {
+  let scaled: Float32Array | undefined;
+  return {
+    pixels,
+    range,
+    format,
+    decodeMs,
+    get data() {
+      return (scaled ??= scalePixels(pixels, range));
+    },
+  };
 }
 
 // libvips' operation cache keeps recent images for re-use; a worker never sees
@@ -47,7 +72,7 @@ sharp.cache(false);
  * EXIF orientation applied, a centred square of `cropFraction` x the shorter
  * edge cut out (1: resized to cover size x size, centre crop), alpha flattened
  * onto white, grayscale and CMYK converted to sRGB, resized with `kernel`,
- * 8 bits per channel, scaled to the model's range. Anything else is an ImageDecodeError.
+ * 8 bits per channel (`data`: scaled to the model's range). Anything else is an ImageDecodeError.
  */
 export async function decodeImage(bytes: Uint8Array, options: PreprocessOptions): Promise<DecodedImage> {
   const started = performance.now();
@@ -99,9 +124,5 @@ export async function decodeImage(bytes: Uint8Array, options: PreprocessOptions)
   if (info.channels !== 3 || info.width !== options.size || info.height !== options.size) {
     throw new ImageDecodeError('undecodable', `unexpected decoder output ${info.width}x${info.height}x${info.channels}`);
   }
-  const [min, max] = options.range;
-  const scale = (max - min) / 255;
-  const out = new Float32Array(data.length);
-  for (let i = 0; i < data.length; i++) out[i] = min + data[i] * scale;
-  return { data: out, format, decodeMs: performance.now() - started };
+  return decodedImage(data, options.range, format, performance.now() - started);
 }
