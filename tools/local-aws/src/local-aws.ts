@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { createRequestHandler } from 'local-aws-sqs';
 import { makeOverwritesAtomic, type S3rverStore } from './atomic-overwrites';
 import { dropS3RequestLog, type MiddlewareChain } from './s3-request-log';
-import { cacheBucketConfigs, type BucketConfigStore } from './bucket-config-cache';
+import { cacheBuckets, type BucketStore } from './bucket-cache';
 import { releaseAbandonedReceives } from './abandoned-receives';
 import { withFairGroups } from './fair-groups';
 import { SQSClient } from '@aws-sdk/client-sqs';
@@ -16,7 +16,7 @@ import { LocalSns } from './sns';
 const S3rver = require('s3rver') as new (options: Record<string, unknown>) => MiddlewareChain & {
   configureBuckets(): Promise<void>;
   callback(): (req: IncomingMessage, res: ServerResponse) => void;
-  store: S3rverStore & BucketConfigStore & { existsObject(bucket: string, key: string): Promise<boolean> };
+  store: S3rverStore & BucketStore & { existsObject(bucket: string, key: string): Promise<boolean> };
 };
 
 /** s3rver accepts only its own fixed key pair. */
@@ -137,7 +137,7 @@ export async function startLocalAws(options: LocalAwsOptions = {}): Promise<Loca
   });
   await s3.configureBuckets();
   dropS3RequestLog(s3);
-  cacheBucketConfigs(s3.store);
+  cacheBuckets(s3.store);
   makeOverwritesAtomic(s3.store);
   // s3rver ignores If-None-Match and If-Match on PUT: the edge gives S3's conditional-write semantics.
   const s3Writes = new ConditionalWrites(async (bucket, key) => {

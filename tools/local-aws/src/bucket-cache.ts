@@ -1,5 +1,7 @@
-/** The parts of s3rver's FilesystemStore that keep a bucket's configurations (it ships no types). */
-export interface BucketConfigStore {
+/** The parts of s3rver's FilesystemStore that keep buckets and their configurations (it ships no types). */
+export interface BucketStore {
+  /** The bucket (its name and creation date), or null when there is none. */
+  getBucket(bucket: string): Promise<unknown>;
   getSubresource(bucket: string, key: string | undefined, type: string): Promise<unknown>;
   putSubresource(bucket: string, key: string | undefined, resource: { type: string }): Promise<void>;
   deleteSubresource(bucket: string, key: string | undefined, type: string): Promise<void>;
@@ -8,24 +10,42 @@ export interface BucketConfigStore {
 }
 
 /**
- * Keeps a bucket's configurations (CORS, website) in memory. s3rver's CORS and website
+ * Keeps buckets and their configurations (CORS, website) in memory. s3rver's CORS and website
  * middleware read both from disk on every request, and as no bucket here has either, each
- * request paid two failed file reads (about a sixth of the embedded S3's CPU per request).
+ * request paid two failed file reads (about a sixth of the embedded S3's CPU per request);
+ * every request also checks that its bucket exists with a stat of the bucket's folder.
  * Every change goes through the store, so the cache is dropped on each: what a request sees
- * is what the disk holds. An object's own subresources (its tags) are not cached.
+ * is what the disk holds. A missing bucket is not remembered (it may be created next), nor
+ * an object's own subresources (its tags).
  */
-export function cacheBucketConfigs(store: BucketConfigStore): void {
+export function cacheBuckets(store: BucketStore): void {
   const cached = new Map<string, Promise<unknown>>();
+  const buckets = new Map<string, Promise<unknown>>();
   const id = (bucket: string, type: string) => `${bucket}\0${type}`;
   const forget = (bucket: string) => {
+    buckets.delete(bucket);
     for (const k of cached.keys()) if (k.startsWith(`${bucket}\0`)) cached.delete(k);
   };
+  const getBucket = store.getBucket.bind(store);
   const get = store.getSubresource.bind(store);
   const put = store.putSubresource.bind(store);
   const remove = store.deleteSubresource.bind(store);
   const putBucket = store.putBucket.bind(store);
   const deleteBucket = store.deleteBucket.bind(store);
 
+  store.getBucket = (bucket) => {
+    let found = buckets.get(bucket);
+    if (!found) {
+      found = getBucket(bucket);
+      buckets.set(bucket, found);
+      // Neither a failed read nor "no such bucket" is remembered.
+      found.then(
+        (b) => b ?? buckets.delete(bucket),
+        () => buckets.delete(bucket),
+      );
+    }
+    return found;
+  };
   store.getSubresource = (bucket, key, type) => {
     if (key !== undefined) return get(bucket, key, type);
     let config = cached.get(id(bucket, type));

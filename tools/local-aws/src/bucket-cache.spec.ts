@@ -1,30 +1,59 @@
-import { DeleteBucketCorsCommand, PutBucketCorsCommand, S3Client } from '@aws-sdk/client-s3';
-import { cacheBucketConfigs, type BucketConfigStore } from './bucket-config-cache';
+import {
+  CreateBucketCommand,
+  DeleteBucketCommand,
+  DeleteBucketCorsCommand,
+  DeleteObjectCommand,
+  GetObjectCommand,
+  PutBucketCorsCommand,
+  PutObjectCommand,
+  S3Client,
+} from '@aws-sdk/client-s3';
+import { cacheBuckets, type BucketStore } from './bucket-cache';
 import { LOCAL_CREDENTIALS, startLocalAws, type LocalAws } from './local-aws';
 
-/** A store that counts its reads of bucket configurations and holds what was put. */
+/** A store that counts its reads of buckets and their configurations, and holds what was put. */
 function countingStore() {
   const configs = new Map<string, { type: string }>();
+  const buckets = new Set<string>();
   const reads: string[] = [];
-  const store: BucketConfigStore = {
+  const store: BucketStore = {
+    getBucket: async (bucket) => {
+      reads.push(`bucket ${bucket}`);
+      return buckets.has(bucket) ? { name: bucket } : null;
+    },
     getSubresource: async (bucket, key, type) => {
       reads.push(`${bucket}/${key ?? ''}/${type}`);
       return configs.get(`${bucket}/${key ?? ''}/${type}`) ?? null;
     },
     putSubresource: async (bucket, key, resource) => void configs.set(`${bucket}/${key ?? ''}/${resource.type}`, resource),
     deleteSubresource: async (bucket, key, type) => void configs.delete(`${bucket}/${key ?? ''}/${type}`),
-    putBucket: async () => undefined,
+    putBucket: async (bucket) => void buckets.add(bucket),
     deleteBucket: async (bucket) => {
+      buckets.delete(bucket);
       for (const k of configs.keys()) if (k.startsWith(`${bucket}/`)) configs.delete(k);
     },
   };
   return { store, reads };
 }
 
-describe('cacheBucketConfigs: bucket configurations read from disk once, not on every request', () => {
+describe('cacheBuckets: buckets and their configurations read from disk once, not on every request', () => {
+  it('looks a bucket up once while it exists, and again after it is deleted or was missing', async () => {
+    const { store, reads } = countingStore();
+    cacheBuckets(store);
+    expect(await store.getBucket('b')).toBeNull();
+    expect(await store.getBucket('b')).toBeNull();
+    await store.putBucket('b');
+    expect(await store.getBucket('b')).toEqual({ name: 'b' });
+    expect(await store.getBucket('b')).toEqual({ name: 'b' });
+    expect(reads).toEqual(['bucket b', 'bucket b', 'bucket b']);
+    await store.deleteBucket('b');
+    expect(await store.getBucket('b')).toBeNull();
+    expect(reads).toHaveLength(4);
+  });
+
   it('reads a bucket configuration once, and again after each change to it', async () => {
     const { store, reads } = countingStore();
-    cacheBucketConfigs(store);
+    cacheBuckets(store);
     expect(await store.getSubresource('b', undefined, 'cors')).toBeNull();
     expect(await store.getSubresource('b', undefined, 'cors')).toBeNull();
     expect(reads).toEqual(['b//cors']);
@@ -41,7 +70,7 @@ describe('cacheBucketConfigs: bucket configurations read from disk once, not on 
 
   it("reads an object's own subresources every time", async () => {
     const { store, reads } = countingStore();
-    cacheBucketConfigs(store);
+    cacheBuckets(store);
     await store.getSubresource('b', 'k', 'tagging');
     await store.getSubresource('b', 'k', 'tagging');
     expect(reads).toEqual(['b/k/tagging', 'b/k/tagging']);
@@ -55,14 +84,14 @@ describe('cacheBucketConfigs: bucket configurations read from disk once, not on 
       if (fail) throw new Error('EMFILE');
       return read(...args);
     };
-    cacheBucketConfigs(store);
+    cacheBuckets(store);
     await expect(store.getSubresource('b', undefined, 'cors')).rejects.toThrow('EMFILE');
     fail = false;
     await expect(store.getSubresource('b', undefined, 'cors')).resolves.toBeNull();
   });
 });
 
-describe('the embedded S3 with cached bucket configurations', () => {
+describe('the embedded S3 with cached buckets and configurations', () => {
   let aws: LocalAws;
   let s3: S3Client;
   beforeAll(async () => {
@@ -87,5 +116,17 @@ describe('the embedded S3 with cached bucket configurations', () => {
     expect(allowed.headers.get('access-control-allow-methods')).toBe('GET');
     await s3.send(new DeleteBucketCorsCommand({ Bucket: aws.buckets.input }));
     expect((await preflight()).status).toBe(403);
+  });
+
+  it('answers NoSuchBucket for a bucket once it is deleted, and serves it again once re-created', async () => {
+    const Bucket = 'cached-then-deleted';
+    await s3.send(new CreateBucketCommand({ Bucket }));
+    await s3.send(new PutObjectCommand({ Bucket, Key: 'k', Body: 'one' }));
+    await s3.send(new DeleteObjectCommand({ Bucket, Key: 'k' }));
+    await s3.send(new DeleteBucketCommand({ Bucket }));
+    await expect(s3.send(new PutObjectCommand({ Bucket, Key: 'k', Body: 'two' }))).rejects.toMatchObject({ name: 'NoSuchBucket' });
+    await s3.send(new CreateBucketCommand({ Bucket }));
+    await s3.send(new PutObjectCommand({ Bucket, Key: 'k', Body: 'three' }));
+    expect(await (await s3.send(new GetObjectCommand({ Bucket, Key: 'k' }))).Body?.transformToString()).toBe('three');
   });
 });
