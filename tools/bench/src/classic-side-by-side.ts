@@ -8,6 +8,9 @@
  * tools/loadgen); the wall time from the first request to the last answer; then
  * Ctrl-C, and the next engine. Prints each engine's figures and each one's wall
  * time as a fraction of the last engine's (the goal: onnx at most 0.5 of tfjs).
+ * `--rounds N` runs the engines in turn N times (this machine is shared and one
+ * run's wall time moves by a second or more): each engine's figures are then its
+ * median run's, and `rounds` lists every run's wall time.
  */
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -27,6 +30,7 @@ const values = parseCommandLine({
     engine: { type: 'string', value: 'E[,E...]', description: 'INFERENCE_ENGINE values, each run in turn (onnx, tfjs)', default: 'onnx,tfjs' },
     images: { type: 'string', value: 'DIR', description: 'the classic images', default: join(DATASET_DIR, 'imagenet-100/images') },
     json: { type: 'string', value: 'OUT', description: 'write the figures as JSON' },
+    rounds: { type: 'string', description: 'run the engines in turn this many times and report the median run of each', default: '1', number: { integer: true, min: 1 } },
     'start-timeout': { type: 'string', description: 'seconds npm start may take to be ready (it builds the apps first)', default: '600', number: { min: 1 } },
   },
   epilog: "The ratio is each engine's wall time over tfjs's (else the last engine's). Exit 1 when a request failed.",
@@ -87,26 +91,36 @@ async function runEngine(engine: string, imagesDir: string, count: number, start
   }
 }
 
+/** The run with the median wall time (the lower middle one of an even count); every run's failures counted. */
+function medianRun(runs: EngineRun[]): EngineRun {
+  const sorted = [...runs].sort((a, b) => a.wallSeconds - b.wallSeconds);
+  return { ...sorted[Math.floor((sorted.length - 1) / 2)], failed: runs.reduce((n, r) => n + r.failed, 0) };
+}
+
 runMain('bench:classic', async () => {
   const engines = values.engine.split(',').map((e) => e.trim());
   const unknown = engines.filter((e) => !(ENGINES as readonly string[]).includes(e));
   if (unknown.length > 0) throw new UsageError(`--engine takes onnx and/or tfjs, comma-separated (got ${values.engine})`);
   const imagesDir = existingPath('images', values.images);
   const count = listImages(imagesDir).length;
-  const runs: EngineRun[] = [];
-  for (const engine of engines) runs.push(await runEngine(engine, imagesDir, count, Number(values['start-timeout']) * 1000));
+  const all: EngineRun[][] = engines.map(() => []);
+  for (let round = 0; round < Number(values.rounds); round++) {
+    for (const [i, engine] of engines.entries()) all[i].push(await runEngine(engine, imagesDir, count, Number(values['start-timeout']) * 1000));
+  }
+  const runs = all.map(medianRun);
   const base = runs.find((r) => r.engine === 'tfjs') ?? (runs.at(-1) as EngineRun);
   const figures = {
     images: count,
     engines: Object.fromEntries(runs.map((r) => [r.engine, { ...r, ratio: Math.round((r.wallSeconds / base.wallSeconds) * 100) / 100 }])),
     ratioOf: base.engine,
+    rounds: Object.fromEntries(all.map((r) => [r[0].engine, r.map((x) => x.wallSeconds)])),
   };
   console.log(JSON.stringify(figures));
   writeJsonOutput(values.json, figures);
   for (const r of runs) {
     console.log(
       `${r.engine}: ${r.images} classic requests, wall ${r.wallSeconds} s to the last answer (${(r.wallSeconds / base.wallSeconds).toFixed(2)}x ${base.engine}), ` +
-        `first answer ${r.firstAnswerSeconds} s, workers' cold starts ${r.workerColdStartMs.join(', ')} ms, p50 ${r.p50Ms} ms, p95 ${r.p95Ms} ms, peak workers ${r.peakWorkers}, ${r.failed} failed`,
+        `${all[0].length > 1 ? `median of ${all[0].length} runs (${figures.rounds[r.engine].join(', ')} s), ` : ''}first answer ${r.firstAnswerSeconds} s, workers' cold starts ${r.workerColdStartMs.join(', ')} ms, p50 ${r.p50Ms} ms, p95 ${r.p95Ms} ms, peak workers ${r.peakWorkers}, ${r.failed} failed`,
     );
   }
   return runs.some((r) => r.failed > 0) ? EXIT.goalFailed : EXIT.done;
