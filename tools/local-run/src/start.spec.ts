@@ -46,6 +46,8 @@ describe('npm start', () => {
       // Three control apps and at least one worker, all carrying this run's marker.
       expect(processesWithEnv(marker, 'WORKER_ID=').length).toBeGreaterThanOrEqual(1);
       expect(processesWithEnv(marker).length).toBeGreaterThanOrEqual(4);
+      // The embedded SQS is read 4 times a second for a sooner first launch (SCALE_TICK_MS is 1000 on AWS).
+      expect(readFileSync(join(runDir, 'logs/launch-controller.log'), 'utf8')).toContain('scaling every 250 ms');
     } finally {
       run.interrupt();
     }
