@@ -164,6 +164,7 @@ export class Classifier {
       inputSize: options.inputSize ?? meta.inputSize,
       inputName: meta.inputName,
       outputName: meta.outputName,
+      warmupBatch: Math.max(1, options.maxBatch ?? DEFAULT_BATCH_SIZE[source.engine]),
     };
     const engine =
       options.thread === false

@@ -41,6 +41,8 @@ export interface RunnerOptions {
   threads?: number;
   /** From configuration or metadata; else the model's own input shape; else 224. */
   inputSize?: number;
+  /** The largest batch the model will be given: the onnx engine runs one at load, so that the first images do not pay for it. */
+  warmupBatch?: number;
   /** Graph models (from metadata): the input tensor to feed and the output tensor to read; default: the model's first. */
   inputName?: string;
   outputName?: string;

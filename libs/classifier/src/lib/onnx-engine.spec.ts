@@ -4,6 +4,7 @@
 import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import * as ort from 'onnxruntime-node';
 import { convertModelFolder } from '@tools/onnx-convert';
 import { MODEL_DIR, scene, smallImage } from '@tools/testing/files';
 import { makeTestCertificate, resolveInChild, startHttpsModelServer, stopModelResolver, type TestCertificate } from '../testing/https-model-server';
@@ -101,6 +102,19 @@ describe('the ONNX engine in the calling thread', () => {
       });
     } finally {
       await c.close();
+    }
+  }, 60_000);
+
+  it('runs the model once at load at its largest batch, so that the first images do not pay for the first run at that size', async () => {
+    // InferenceSession is typed as a factory; the value is the class whose instances the runner calls.
+    const run = jest.spyOn((ort.InferenceSession as unknown as { prototype: ort.InferenceSession }).prototype, 'run');
+    try {
+      const c = await Classifier.create({ modelDir: onnxOnly, thread: false, maxBatch: 3, inferenceThreads: 1 });
+      await c.close();
+      const batches = run.mock.calls.map(([feeds]) => Object.values(feeds as ort.InferenceSession.FeedsType)[0].dims[0]);
+      expect(batches).toEqual([1, 3]);
+    } finally {
+      run.mockRestore();
     }
   }, 60_000);
 
