@@ -1,4 +1,6 @@
-import { GetObjectCommand, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
+import { existsSync, readdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { DeleteObjectCommand, GetObjectCommand, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import { NodeHttpHandler } from '@smithy/node-http-handler';
 import { LOCAL_CREDENTIALS, startLocalAws, type LocalAws } from './local-aws';
 
@@ -60,5 +62,22 @@ describe('overwrites on the local S3 edge', () => {
       await writer;
     }
     expect(problems).toEqual([]);
+  });
+
+  it("puts into a folder that is missing, and into one s3rver removed with its last object, leaving no partial file", async () => {
+    const Bucket = aws.buckets.output;
+    const put = (Key: string, Body: string) => s3.send(new PutObjectCommand({ Bucket, Key, Body }));
+    const get = async (Key: string) => (await s3.send(new GetObjectCommand({ Bucket, Key }))).Body?.transformToString();
+    await put('fresh/deep/one.json', '1');
+    await put('fresh/deep/two.json', '2');
+    expect([await get('fresh/deep/one.json'), await get('fresh/deep/two.json')]).toEqual(['1', '2']);
+    await s3.send(new DeleteObjectCommand({ Bucket, Key: 'fresh/deep/one.json' }));
+    await s3.send(new DeleteObjectCommand({ Bucket, Key: 'fresh/deep/two.json' }));
+    expect(existsSync(join(aws.dataDir, Bucket, 'fresh'))).toBe(false);
+    await put('fresh/deep/one.json', 'again');
+    expect(await get('fresh/deep/one.json')).toBe('again');
+    const partial = (dir: string): string[] =>
+      readdirSync(dir, { withFileTypes: true }).flatMap((e) => (e.isDirectory() ? partial(join(dir, e.name)) : e.name.endsWith('.partial') ? [e.name] : []));
+    expect(partial(join(aws.dataDir, Bucket))).toEqual([]);
   });
 });

@@ -1,6 +1,5 @@
 import { createHash, randomBytes } from 'node:crypto';
-import { createWriteStream } from 'node:fs';
-import { mkdir, rename, rm } from 'node:fs/promises';
+import { mkdir, open, rename, rm, type FileHandle } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { Transform, type Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
@@ -34,9 +33,10 @@ export function makeOverwritesAtomic(store: S3rverStore): void {
   store.getMetadata = (bucket, key) => locks.read(id(bucket, key), () => getMetadata(bucket, key));
   store.putObject = async (object) => {
     const objectPath = store.getResourcePath(object.bucket, object.key, 'object');
-    await mkdir(dirname(objectPath), { recursive: true });
     // Not ending in s3rver's object suffix, so never listed as an object.
     const partial = `${objectPath}.${randomBytes(6).toString('hex')}.partial`;
+    const file = await createBeside(partial);
+    let renamed = false;
     try {
       const md5 = createHash('md5');
       let size = 0;
@@ -48,17 +48,35 @@ export function makeOverwritesAtomic(store: S3rverStore): void {
         },
       });
       const content = Buffer.isBuffer(object.content) ? [object.content] : object.content;
-      await pipeline(content, count, createWriteStream(partial));
+      await pipeline(content, count, file.createWriteStream());
       const digest = md5.digest('hex');
       await locks.write(id(object.bucket, object.key), async () => {
         await rename(partial, objectPath);
+        renamed = true;
         await putMetadata(object.bucket, object.key, object.metadata, digest);
       });
       return { size, md5: digest };
     } finally {
-      await rm(partial, { force: true });
+      await file.close().catch(() => undefined);
+      if (!renamed) await rm(partial, { force: true });
     }
   };
+}
+
+/**
+ * Opens a new file, creating its folder only when missing: most keys go into a folder that is
+ * there already, and a mkdir on every PUT was the emulator's largest file-system cost. s3rver
+ * removes a folder once its last object is deleted, so one may vanish between the two: tried again.
+ */
+async function createBeside(path: string): Promise<FileHandle> {
+  for (let tries = 1; ; tries++) {
+    try {
+      return await open(path, 'w');
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'ENOENT' || tries === 3) throw err;
+      await mkdir(dirname(path), { recursive: true });
+    }
+  }
 }
 
 /** Per key: readers share, a writer waits until no reader is inside and keeps new ones out meanwhile. */
