@@ -24,7 +24,8 @@ loadRunner(workerData as RunnerOptions, log).then(
     // is filled only once the run before it has ended.
     let previous: Promise<void> = Promise.resolve();
     port.on('message', (m: ToThread) => {
-      previous = previous.then(() => handle(m));
+      // A request that fails to answer (its reply cannot be sent) must not stop those after it.
+      previous = previous.then(() => handle(m)).catch(() => undefined);
     });
     const handle = async (m: ToThread): Promise<void> => {
       if (m.type === 'memory') {
