@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto';
+import { instanceToPlain } from 'class-transformer';
 import {
   heartbeat,
   launchMessage,
@@ -240,5 +241,30 @@ describe('key layout', () => {
     expect(parseBatchListKey(older)).toEqual({ tenant: 'acme', batchId, createdAtMs: Date.parse('2026-01-01T00:00:00Z') });
     expect(parseBatchListKey(`batch-list/acme/../${batchId}`)).toBeUndefined();
     expect([isTenant('k-0123456789'), isTenant('a/b'), isTenant(''), isTenant('x'.repeat(65))]).toEqual([true, false, false, false]);
+  });
+});
+
+describe('serialize', () => {
+  it("writes a message's own fields, nested ones included, as class-transformer's instanceToPlain would", () => {
+    const messages = [
+      launchMessage(launchFields({ tenant: 'acme', handBacks: 2 })),
+      monitorMessage({ batchId, imageId, fileName: 'cat.jpg', attempt: 1, inputKey: inputKey(batchId, imageId, 'jpg'), instanceId: 'local-1', startedAt: now, deadline: now, handBacks: 1, tenant: 'acme' }),
+      outputSuccess({
+        batchId,
+        imageId,
+        fileName: 'cat.jpg',
+        attempt: 1,
+        producedBy: 'local-1',
+        completedAt: now,
+        label: 'tabby',
+        confidence: 0.5,
+        top5: [{ label: 'tabby', classIndex: 281, confidence: 0.5 }, { label: 'tiger cat', classIndex: 282, confidence: 0.25 }],
+        timings: { inferenceMs: 8, totalMs: 20 },
+        backend: 'wasm',
+      }),
+      outputError({ batchId, imageId, fileName: 'cat.jpg', attempt: 3, producedBy: 'monitor', completedAt: now, reason: 'gave up', permanent: false }),
+      heartbeat({ workerId: 'local-1', at: now, progressAt: now, imagesDone: 7, held: [{ imageId, attempt: 1 }], handedBack: [], failed: [{ imageId: batchId, attempt: 2 }] }),
+    ];
+    for (const msg of messages) expect(serialize(msg)).toBe(JSON.stringify(instanceToPlain(msg)));
   });
 });
