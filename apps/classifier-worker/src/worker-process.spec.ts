@@ -37,6 +37,10 @@ describe('classifier-worker process', () => {
     const run = spawnApp('classifier-worker', env({ IDLE_SECONDS: '2' }));
     const polling = json(await run.waitForLine(/polling the launch queue/, 60_000));
     expect(polling).toMatchObject({ workerId: 'local-9', backend: expect.any(String), model: 'mobilenet_v1_025_224', coldStartMs: expect.any(Number) });
+    // Loaded before the app's logger existed (preload.ts), logged through it once it did.
+    expect(run.lines.filter((l) => l.includes('"model loaded on the')).map(json)).toEqual([
+      expect.objectContaining({ app: 'classifier-worker', context: 'WorkerService', model: 'mobilenet_v1_025_224' }),
+    ]);
     expect(await run.exited).toBe(0);
     expect(Date.now() - started).toBeGreaterThan(2000);
     expect(run.lines.some((l) => l.includes('"idle: exiting"'))).toBe(true);
@@ -47,6 +51,12 @@ describe('classifier-worker process', () => {
     expect(logged).toHaveLength(5);
     expect(logged[0]).toMatchObject({ imageId: expect.any(String), batchId: sent[0].batchId, attempt: 1, timings: expect.any(Object) });
   }, 90_000);
+
+  it('stops at start with the reason, exit 2, when its model cannot be loaded', async () => {
+    const run = spawnApp('classifier-worker', env({ MODEL_DIR: '/nonexistent-model-dir' }));
+    expect(await run.exited).toBe(2);
+    expect(run.lines.join('\n')).toMatch(/classifier-worker: failed to start:[\s\S]*nonexistent-model-dir/);
+  }, 60_000);
 
   it('on SIGTERM mid-image finishes what it took, stops polling and exits 0, losing no image', async () => {
     const sent = await enqueue(stack, photos(60));

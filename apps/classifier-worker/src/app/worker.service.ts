@@ -1,4 +1,5 @@
 import {
+  Inject,
   Injectable,
   type BeforeApplicationShutdown,
   type OnApplicationBootstrap,
@@ -12,6 +13,10 @@ import { AppConfig } from '@app/config';
 import { InterruptionWatch, type InterruptionNotice } from './interruption-watch';
 import { Ec2Platform, fetchInstanceId, LocalPlatform, type WorkerPlatform } from './platform';
 import { WorkerLoop, type StopReason } from './worker-loop';
+import type { PreloadedModel } from '../preload';
+
+/** The model main.ts started loading before the app's modules, or null. */
+export const PRELOADED_MODEL = Symbol('PRELOADED_MODEL');
 
 /**
  * The worker process: model loaded once at start-up (before "ready"), the
@@ -31,6 +36,7 @@ export class WorkerService implements OnModuleInit, OnApplicationBootstrap, Befo
     private readonly resources: AwsResources,
     private readonly clients: AwsClients,
     private readonly log: PinoLogger,
+    @Inject(PRELOADED_MODEL) private readonly preloaded: PreloadedModel | null,
   ) {
     log.setContext(WorkerService.name);
   }
@@ -42,7 +48,8 @@ export class WorkerService implements OnModuleInit, OnApplicationBootstrap, Befo
         ? new Ec2Platform(await fetchInstanceId(w.metadataEndpoint), () => this.clients.ec2, this.log)
         : new LocalPlatform(w.workerId ?? `local-${process.pid}`);
     this.platform.reportState('starting', 0);
-    this.classifier = await Classifier.create(classifierOptions(w), this.log);
+    if (this.preloaded) this.preloaded.log.attach(this.log);
+    this.classifier = await (this.preloaded?.classifier ?? Classifier.create(classifierOptions(w), this.log));
     this.loop = new WorkerLoop({
       launchQueue: this.resources.launchQueue,
       monitorQueue: this.resources.monitorQueue,
