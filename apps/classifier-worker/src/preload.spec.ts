@@ -2,14 +2,8 @@ import type { ClassifierLogger } from '@app/classifier';
 import { MODEL_DIR } from '@tools/testing';
 import { preloadModel } from './preload';
 
-/** What a worker needs to be configured at all (the model load reads only its own variables). */
-const WORKER_ENV = {
-  LAUNCH_QUEUE_URL: 'http://127.0.0.1:9/000000000000/ics-launch',
-  MONITOR_QUEUE_URL: 'http://127.0.0.1:9/000000000000/ics-monitor',
-  OUTPUT_QUEUE_URL: 'http://127.0.0.1:9/000000000000/ics-output',
-  INPUT_BUCKET: 'ics-input',
-  OUTPUT_BUCKET: 'ics-output',
-};
+/** What a worker needs to be configured at all (the model load reads only its own variables): its three queues. */
+const WORKER_ENV = Object.fromEntries(['LAUNCH', 'MONITOR', 'OUTPUT'].map((q) => [`${q}_QUEUE_URL`, `http://127.0.0.1:9/000000000000/${q.toLowerCase()}`]));
 
 describe('the model load started before the worker app loads', () => {
   it('loads the configured model, and holds its log lines until the app attaches its logger', async () => {
