@@ -86,7 +86,7 @@ export class Environment {
    */
   @Transform(toInt) @Max(43_000) @Min(1) @IsInt() QUEUE_HANDLER_TIMEOUT_SECONDS = 180;
 
-  /** Most workers alive at once (locally `npm start` makes it the number of cores). */
+  /** Most workers alive at once (locally `npm start` makes it what the cores keep busy: one per core, one per two for an ONNX model). */
   @Transform(toInt) @Max(1000) @Min(1) @IsInt() MAX_WORKERS = 20;
   /** A worker with no work for this long terminates itself, seconds. */
   @Transform(toInt) @Max(86400) @Min(1) @IsInt() IDLE_SECONDS = 60;
