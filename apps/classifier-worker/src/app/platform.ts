@@ -90,8 +90,9 @@ export class Ec2Platform implements WorkerPlatform {
 
   /**
    * `ec2` may be a getter: the EC2 client is the SDK's largest to load (about 0.7 CPU-s), and
-   * made on the first tag, after a turn of the event loop, it loads while the model loads in
-   * its own thread rather than before (the worker reports 'starting' just before the model).
+   * made on the first tag, after a turn of the event loop, it is not loaded before the app's
+   * other modules: the model, loading in its own thread since the process started (preload.ts),
+   * goes on meanwhile.
    */
   constructor(
     readonly workerId: string,
