@@ -19,3 +19,12 @@ export function localMaxWorkers(cores: number, engine: ModelEngine | undefined):
   const coresPerWorker = engine === 'onnx' ? 2 : 1;
   return Math.max(1, Math.floor(cores / coresPerWorker));
 }
+
+const ENGINE_NAMES: Record<ModelEngine, string> = { onnx: 'ONNX Runtime', tfjs: 'TF.js' };
+
+/** MAX_WORKERS for npm start's apps (the caller's, else localMaxWorkers), and the line npm start prints about it. */
+export function fleetSize(cores: number, engine: ModelEngine | undefined, given: string | undefined): { maxWorkers: string; line: string } {
+  if (given) return { maxWorkers: given, line: `Workers: up to ${given} at once (MAX_WORKERS)` };
+  const maxWorkers = String(localMaxWorkers(cores, engine));
+  return { maxWorkers, line: `Workers: up to ${maxWorkers} at once (MAX_WORKERS: what ${cores} cores keep busy with ${engine ? ENGINE_NAMES[engine] : 'this model'})` };
+}

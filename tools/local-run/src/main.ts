@@ -7,7 +7,7 @@ import { cpus } from 'node:os';
 import { join } from 'node:path';
 import { EXIT, parseCommandLine } from '@app/command-line';
 import { buildApps } from './build';
-import { localMaxWorkers } from './fleet-size';
+import { fleetSize } from './fleet-size';
 import { ignoredMessage, refusalMessage, SET_BY_NPM_START, sortCallerEnvironment } from './caller-env';
 import { resolveModel } from './model';
 import { isPortFree } from './ports';
@@ -70,6 +70,8 @@ async function main(): Promise<void> {
 
   const model = await resolveModel(process.env).catch((err: Error) => fail(err.message));
   console.log(`Model: ${model.description}`);
+  const { maxWorkers, line: workersLine } = fleetSize(cpus().length, model.engine, caller.passThrough['MAX_WORKERS']);
+  console.log(workersLine);
 
   const runDir = process.env['LOCAL_RUN_DIR'] ?? join(WORKSPACE_ROOT, '.local-run');
   // 4566 as LocalStack, when free; LOCAL_AWS_PORT=0 for any free port (a system that must share nothing with another on this machine).
@@ -101,7 +103,7 @@ async function main(): Promise<void> {
       env: {
         LOG_LEVEL: 'info',
         // Locally the machine bounds the fleet: as many workers as its cores keep busy for this engine (fleet-size.ts).
-        MAX_WORKERS: String(localMaxWorkers(cpus().length, model.engine)),
+        MAX_WORKERS: maxWorkers,
         IDLE_SECONDS: '30',
         ...caller.passThrough,
         ...model.env,

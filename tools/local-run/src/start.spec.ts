@@ -36,6 +36,7 @@ describe('npm start', () => {
       const webUrl = /Upload page\s+(http:\/\/\S+)\//.exec(run.output())?.[1];
       expect(webUrl).toBeDefined();
       expect(run.output()).toMatch(/Swagger UI\s+http:\/\/\S+\/docs/);
+      expect(run.output()).toContain('Workers: up to 1 at once (MAX_WORKERS)');
 
       const file = join(SMALL_IMAGES_DIR, 'test_3.JPEG');
       const form = new FormData();
