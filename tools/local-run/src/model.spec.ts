@@ -29,8 +29,9 @@ describe('npm start: which model', () => {
     writeFileSync(join(both, 'model.onnx'), '');
     await expect(resolveModel({ MODEL_DIR: both })).resolves.toMatchObject({ engine: 'onnx' });
     await expect(resolveModel({ MODEL_DIR: both, INFERENCE_ENGINE: 'tfjs' })).resolves.toMatchObject({ engine: 'tfjs' });
-    await expect(resolveModel({ MODEL_DIR: join(both, 'model.onnx'), INFERENCE_ENGINE: 'tfjs' })).resolves.toMatchObject({ engine: 'onnx' });
-    await expect(resolveModel({ MODEL_DIR, INFERENCE_ENGINE: 'onnx' })).rejects.toThrow(`INFERENCE_ENGINE=onnx but MODEL_DIR=${MODEL_DIR} has no model.onnx`);
+    await expect(resolveModel({ MODEL_DIR: join(both, 'model.onnx') })).resolves.toMatchObject({ engine: 'onnx' });
+    await expect(resolveModel({ MODEL_DIR: join(both, 'model.onnx'), INFERENCE_ENGINE: 'tfjs' })).rejects.toThrow('INFERENCE_ENGINE=tfjs but MODEL_DIR');
+    await expect(resolveModel({ MODEL_DIR, INFERENCE_ENGINE: 'onnx' })).rejects.toThrow(`INFERENCE_ENGINE=onnx but MODEL_DIR ${MODEL_DIR} has no model.onnx`);
   });
 
   it('passes MODEL_URL on to the workers', async () => {

@@ -28,12 +28,9 @@ export async function resolveModel(
     if (isFile ? !existsSync(abs) : !['model.json', 'model.onnx'].some((f) => existsSync(join(abs, f)))) {
       throw new Error(`MODEL_DIR=${dir}: there is no model.json or model.onnx in ${abs}`);
     }
-    const { chooseEngine, enginePreferenceFromEnv, ONNX_MODEL_FILE, TFJS_MODEL_FILE } = await import('@app/classifier');
-    const engine = isFile
-      ? abs.endsWith('.onnx')
-        ? 'onnx'
-        : 'tfjs'
-      : chooseEngine(enginePreferenceFromEnv(env), { onnx: existsSync(join(abs, ONNX_MODEL_FILE)), tfjs: existsSync(join(abs, TFJS_MODEL_FILE)) }, `MODEL_DIR=${dir}`);
+    // The workers' own choice (INFERENCE_ENGINE, else ONNX when there is a model.onnx): npm start sizes the fleet by it.
+    const { enginePreferenceFromEnv, modelDirChoice } = await import('@app/classifier');
+    const { engine } = modelDirChoice(abs, enginePreferenceFromEnv(env));
     return { env: { MODEL_DIR: abs }, description: `MODEL_DIR=${abs}`, engine };
   }
   const url = env['MODEL_URL'];

