@@ -1,6 +1,6 @@
 import { createServer, type IncomingMessage, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { InterruptionWatch, type InterruptionNotice } from './interruption-watch';
+import { InterruptionWatch, NOTICE_POLL_MS, type InterruptionNotice } from './interruption-watch';
 
 /** A fake IMDSv2 on loopback: tokens on PUT, `spot/instance-action` 404 until `notice` is set. */
 class FakeImds {
@@ -91,19 +91,19 @@ describe('InterruptionWatch', () => {
     await imds.close();
   });
 
-  it('polls spot/instance-action every second with one IMDSv2 token, and hands the notice on once, then stops', async () => {
+  it('polls spot/instance-action every NOTICE_POLL_MS with one IMDSv2 token, and hands the notice on once, then stops', async () => {
     const notices: InterruptionNotice[] = [];
     const { log, lines } = quietLog();
     const watch = new InterruptionWatch({ endpoint: imds.endpoint, onNotice: (n) => void notices.push(n), log, requestTimeoutMs: PATIENT_MS });
     expect(await watch.start()).toBe(true);
     await step(0, 2); // the token, then the first check at once
-    await jest.advanceTimersByTimeAsync(999);
+    await jest.advanceTimersByTimeAsync(NOTICE_POLL_MS - 1);
     expect(imds.requests).toEqual(['PUT /latest/api/token', 'GET /latest/meta-data/spot/instance-action']);
     await step(1, 3);
     expect(notices).toEqual([]);
 
     imds.notice = { action: 'terminate', time: '2026-12-02T07:00:00Z' };
-    await step(1000, 4, () => notices.length > 0);
+    await step(NOTICE_POLL_MS, 4, () => notices.length > 0);
     expect(notices).toEqual([{ action: 'terminate', time: '2026-12-02T07:00:00Z', seenAt: expect.any(Date) }]);
     expect(imds.requests.filter((r) => r.startsWith('PUT'))).toHaveLength(1);
     expect(lines).toContainEqual({ level: 'warn', msg: 'Spot interruption notice' });
@@ -122,7 +122,7 @@ describe('InterruptionWatch', () => {
     await step(0, 2);
     imds.tokens.clear();
     imds.notice = { action: 'terminate', time: '2026-12-02T07:00:00Z' };
-    await step(1000, 5, () => notices.length > 0);
+    await step(NOTICE_POLL_MS, 5, () => notices.length > 0);
     expect(imds.requests.slice(2)).toEqual(['GET /latest/meta-data/spot/instance-action', 'PUT /latest/api/token', 'GET /latest/meta-data/spot/instance-action']);
     expect(notices.map((n) => n.action)).toEqual(['terminate']);
   });
@@ -134,8 +134,8 @@ describe('InterruptionWatch', () => {
     await watch.start();
     imds.notice = { action: 'terminate' } as { action: string; time: string }; // no time: not a notice to act on
     await step(0, 2);
-    await step(1000, 3);
-    await step(1000, 4);
+    await step(NOTICE_POLL_MS, 3);
+    await step(NOTICE_POLL_MS, 4);
     watch.stop();
     expect(lines.filter((l) => l.level === 'warn').map((l) => l.msg)).toEqual(['cannot read the Spot interruption notice: trying again']);
     expect(onNotice).not.toHaveBeenCalled();
