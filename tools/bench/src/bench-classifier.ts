@@ -30,7 +30,7 @@ import { extname, join, resolve } from 'node:path';
 import { EXIT, parseCommandLine, runMain } from '@app/command-line';
 import { Classifier, LocalEngine, consoleLogger } from '@app/classifier';
 import { inputKey, launchMessage, parseOutputMessage, resultKey, serialize, type ImageExtension } from '@app/contracts';
-import { percentile } from '@tools/loadgen';
+import { median, percentile } from '@tools/loadgen';
 import { DATASET_DIR, WORKSPACE_ROOT, spawnApp, startTestStack, type TestStack } from '@tools/testing';
 
 /** INFERENCE_ENGINE's values. */
@@ -40,7 +40,6 @@ const EXT: Record<string, ImageExtension> = { '.jpg': 'jpg', '.jpeg': 'jpg', '.p
 // The worker's stages, as its "image classified" log line times them.
 const BREAKDOWN = ['claim', 'download', 'decode', 'infer', 'publish'] as const;
 
-const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 const r1 = (x: number) => Math.round(x * 10) / 10;
 const r2 = (x: number) => Math.round(x * 100) / 100;
 

@@ -13,8 +13,8 @@ import { join, resolve } from 'node:path';
 import { EXIT, parseCommandLine, runMain, UsageError } from '@app/command-line';
 import { Classifier, LocalEngine, silentLogger, type EnginePreference } from '@app/classifier';
 import { DATASET_DIR, requireSharedData } from '@tools/testing';
+import { median } from '@tools/loadgen';
 
-const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 const r1 = (x: number) => Math.round(x * 10) / 10;
 
 async function measure(engine: LocalEngine, inputs: Float32Array[], batch: number): Promise<{ wallMs: number; cpuMs: number }> {

@@ -34,6 +34,7 @@ import { Classifier, decodeImage, silentLogger } from '@app/classifier';
 import { loadConfig } from '@app/config';
 import { LOCAL_CREDENTIALS } from '@tools/local-aws';
 import { DATASET_DIR, requireSharedData, WORKSPACE_ROOT } from '@tools/testing';
+import { median } from '@tools/loadgen';
 
 const values = parseCommandLine({
   name: 'npm run bench:floor --',
@@ -47,7 +48,6 @@ const values = parseCommandLine({
 });
 
 const BUDGET_MS = 3;
-const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 const r2 = (x: number) => Math.round(x * 100) / 100;
 
 /** CPU ms per item of `each` over `items`, median of `rounds` rounds after one warm-up round. */

@@ -5,6 +5,7 @@
  */
 import { EXIT, parseCommandLine, runMain, writeJsonOutput } from '@app/command-line';
 import { startTestStack } from '@tools/testing';
+import { median } from '@tools/loadgen';
 import type { Queue } from '@app/aws';
 
 async function oneAtATime(q: Queue, n: number): Promise<number> {
@@ -48,7 +49,6 @@ runMain('bench:queue', async () => {
     await oneAtATime(q, 20); // warm up connections
     const rounds: { single: number; batch: number }[] = [];
     for (let r = 0; r < 3; r++) rounds.push({ single: await oneAtATime(q, n), batch: await batched(q, n) });
-    const median = (xs: number[]) => xs.sort((a, b) => a - b)[Math.floor(xs.length / 2)];
     const single = median(rounds.map((r) => r.single));
     const batch = median(rounds.map((r) => r.batch));
     const figures = { messages: n, rounds: 3, oneAtATimePerSecond: Math.round(single), batchedPerSecond: Math.round(batch), ratio: +(batch / single).toFixed(1) };

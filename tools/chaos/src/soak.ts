@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { readWorkerRecords } from '@app/fleet';
 import { startLocalSystem, type LocalSystem } from '@tools/local-run';
+import { median } from '@tools/loadgen';
 import { AnswerLedger } from './ledger';
 import { ResultTracker } from './result-tracker';
 import { ServiceClient } from './service-client';
@@ -186,7 +187,3 @@ async function soak(
 
 const round = (n: number) => Math.round(n * 10) / 10;
 
-function median(xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  return s[Math.floor(s.length / 2)];
-}

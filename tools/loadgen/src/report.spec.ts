@@ -1,4 +1,4 @@
-import { parseExpected, percentile, summarise, type RequestResult, type StatusSample } from './report';
+import { median, parseExpected, percentile, summarise, type RequestResult, type StatusSample } from './report';
 import { renderChart } from './chart';
 
 const r = (name: string, label: string, latencyMs: number, doneAtMs: number, ok = true): RequestResult => ({ name, ok, label, latencyMs, doneAtMs });
@@ -13,6 +13,12 @@ describe('load report', () => {
     const samples = [3, 1, 2, 4];
     expect([percentile(samples, 50), percentile(samples, 100), percentile([1, 2, 3, 4, 5, 6, 7, 8, 9, 10], 99)]).toEqual([2, 4, 10]);
     expect(samples).toEqual([3, 1, 2, 4]);
+  });
+
+  it('takes the median of a copy: the middle sample, the upper middle one of an even count, NaN of none', () => {
+    const samples = [5, 1, 4, 2];
+    expect([median([3, 1, 2]), median(samples), median([7]), median([])]).toEqual([2, 4, 7, NaN]);
+    expect(samples).toEqual([5, 1, 4, 2]);
   });
 
   it('accepts both expected-label file shapes, keyed by name without extension', () => {

@@ -41,6 +41,15 @@ export function percentile(samples: readonly number[], p: number): number {
   return sorted[Math.min(sorted.length, Math.max(1, rank)) - 1];
 }
 
+/**
+ * The middle sample of a sorted copy (the upper of the two middle ones for an even count),
+ * NaN when there are none: the figure the benchmarks report over their rounds.
+ */
+export function median(samples: readonly number[]): number {
+  if (samples.length === 0) return NaN;
+  return [...samples].sort((a, b) => a - b)[Math.floor(samples.length / 2)];
+}
+
 /** Accepts `{ name: label }` and `{ name: { label } }`; keys may carry an extension. */
 export function parseExpected(json: unknown): Map<string, string> {
   const out = new Map<string, string>();
