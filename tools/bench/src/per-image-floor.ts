@@ -132,8 +132,8 @@ runMain('bench:floor', async () => {
 
   const classifier = await Classifier.create({ thread: false }, silentLogger);
   const size = classifier.inputSize;
-  // The worker's own preprocessing with libvips' cheapest kernel (the 0.875 crop of the default model).
-  const nearest = { size, range: [0, 1] as const, cropFraction: 0.875, kernel: 'nearest' as const, maxBytes: 20 * 2 ** 20, maxPixels: 2 ** 28 };
+  // The worker's own preprocessing with libvips' cheapest kernel.
+  const nearest = { ...classifier.preprocess, kernel: 'nearest' as const };
   const decoded = await sharp(images[0]).raw().toBuffer({ resolveWithObject: true });
   const parts: Record<string, number> = {};
   try {

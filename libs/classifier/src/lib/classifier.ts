@@ -107,7 +107,8 @@ export class Classifier {
   readonly resizeKernel: ResizeKernel;
   readonly labels: LabelMapping;
   readonly maxBatch: number;
-  private readonly preprocess: PreprocessOptions;
+  /** How each image becomes the model's input (size, range, crop, kernel, limits): what `decode` applies. */
+  readonly preprocess: PreprocessOptions;
   private readonly waiting: Waiting[] = [];
   private inFlight = 0;
   private decoding = 0;
