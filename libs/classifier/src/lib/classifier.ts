@@ -12,6 +12,7 @@ import { readModelJson } from './model-files';
 import { resolveModelSource, type ModelSource } from './model-source';
 import type { ModelInput } from './model-input';
 import { decodeImage, type DecodedImage, type PreprocessOptions } from './preprocess';
+import { DecodeLanes } from './decode-lanes';
 
 export interface ClassifierOptions {
   modelDir?: string;
@@ -38,7 +39,7 @@ export interface ClassifierOptions {
   thread?: boolean;
   /** Most images per model call (default: DEFAULT_BATCH_SIZE of the engine); a batch never waits to fill. */
   maxBatch?: number;
-  /** Images decoded at once (default: one per core, at least 2); bounds decoder memory. */
+  /** Most images decoded at once (default: one per core, at least 2; more than one only while the model is idle); bounds decoder memory. */
   decodeConcurrency?: number;
 }
 
@@ -111,9 +112,7 @@ export class Classifier {
   readonly preprocess: PreprocessOptions;
   private readonly waiting: Waiting[] = [];
   private inFlight = 0;
-  private decoding = 0;
-  private readonly decodeSlots: (() => void)[] = [];
-  private readonly decodeConcurrency: number;
+  private readonly decodeLanes: DecodeLanes;
 
   private constructor(
     private readonly engine: InferenceEngine,
@@ -132,7 +131,10 @@ export class Classifier {
     this.resizeKernel = meta.resizeKernel ?? 'lanczos3';
     this.labels = mapping;
     this.maxBatch = Math.max(1, options.maxBatch ?? DEFAULT_BATCH_SIZE[engine.info.engine]);
-    this.decodeConcurrency = options.decodeConcurrency ?? Math.max(2, cpus().length);
+    this.decodeLanes = new DecodeLanes(
+      options.decodeConcurrency ?? Math.max(2, cpus().length),
+      () => this.inFlight === 0 && this.waiting.length === 0,
+    );
     this.preprocess = {
       size: this.inputSize,
       range: this.inputRange,
@@ -215,16 +217,9 @@ export class Classifier {
     return this.engine.info;
   }
 
-  /** Decodes and preprocesses one image; ImageDecodeError when it cannot. At most decodeConcurrency at once. */
-  async decode(bytes: Uint8Array): Promise<DecodedImage> {
-    if (this.decoding >= this.decodeConcurrency) await new Promise<void>((r) => this.decodeSlots.push(r));
-    this.decoding++;
-    try {
-      return await decodeImage(bytes, this.preprocess);
-    } finally {
-      this.decoding--;
-      this.decodeSlots.shift()?.();
-    }
+  /** Decodes and preprocesses one image; ImageDecodeError when it cannot. One at a time, up to decodeConcurrency while the model is idle. */
+  decode(bytes: Uint8Array): Promise<DecodedImage> {
+    return this.decodeLanes.run(() => decodeImage(bytes, this.preprocess));
   }
 
   /** Runs the model on one decoded image (its pixels), or on values already in the model's range (copied: the caller keeps them). */
@@ -287,6 +282,8 @@ export class Classifier {
         .finally(() => {
           this.inFlight--;
           this.pump();
+          // An idle model opens more decode lanes.
+          this.decodeLanes.wake();
         });
     }
   }
