@@ -42,7 +42,8 @@ export default [
         'error',
         {
           enforceBuildableLibDependency: true,
-          allow: ['^.*/eslint(\\.base)?\\.config\\.[cm]?[jt]s$'],
+          // Shared build configuration: the apps' webpack configs share one (tools/webpack).
+          allow: ['^.*/eslint(\\.base)?\\.config\\.[cm]?[jt]s$', '^.*/tools/webpack/node-app(\\.js)?$'],
           // Apps use libs; libs never use apps; contracts and config use nothing of
           // ours; tools (local stack, test helpers, benchmarks) may use libs, and
           // tests of libs may use tools.

@@ -1,4 +1,4 @@
-const { NxAppWebpackPlugin } = require('@nx/webpack/app-plugin');
+const { nodeAppWebpackConfig } = require('../../tools/webpack/node-app');
 const { join, resolve } = require('path');
 const { readFileSync } = require('fs');
 
@@ -52,29 +52,6 @@ class PageBundlePlugin {
   }
 }
 
-module.exports = {
-  output: {
-    path: join(__dirname, '../../dist/apps/web-tier'),
-    clean: true,
-    ...(process.env.NODE_ENV !== 'production' && {
-      devtoolModuleFilenameTemplate: '[absolute-resource-path]',
-    }),
-  },
-  plugins: [
-    new NxAppWebpackPlugin({
-      target: 'node',
-      compiler: 'tsc',
-      // Types are checked once for the whole workspace (`npx nx typecheck workspace`, part of npm test),
-      // not by a checker process per app build.
-      typeCheckOptions: false,
-      main: './src/main.ts',
-      tsConfig: './tsconfig.app.json',
-      assets: ['./src/assets'],
-      optimization: false,
-      outputHashing: 'none',
-      generatePackageJson: true,
-      sourceMap: true,
-    }),
-    new PageBundlePlugin({ srcDir: join(__dirname, 'src/page'), outDir: 'page' }),
-  ],
-};
+module.exports = nodeAppWebpackConfig(__dirname, {
+  plugins: [new PageBundlePlugin({ srcDir: join(__dirname, 'src/page'), outDir: 'page' })],
+});
