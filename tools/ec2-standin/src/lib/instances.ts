@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { InstanceProcess, WORKER_UNIT } from './instance-process';
+import { PendingTimers } from './timers';
 
 export const INSTANCE_STATE_CODES = {
   pending: 0,
@@ -96,7 +97,7 @@ export function newId(prefix: string): string {
  */
 export class InstanceTable {
   private readonly byId = new Map<string, StandInInstance>();
-  private readonly timers = new Set<NodeJS.Timeout>();
+  private readonly timers = new PendingTimers();
   private nextIp = 10;
   private seq = 0;
   private closed = false;
@@ -145,17 +146,9 @@ export class InstanceTable {
       this.byId.set(i.id, i);
       launched.push(i);
       this.o.log(`${i.id}: pending (boots in ${this.o.bootMs() / 1000} s)`);
-      this.after(this.o.bootMs(), () => this.boot(i));
+      this.timers.after(this.o.bootMs(), () => this.boot(i));
     }
     return launched;
-  }
-
-  private after(ms: number, fn: () => void): void {
-    const t = setTimeout(() => {
-      this.timers.delete(t);
-      fn();
-    }, ms);
-    this.timers.add(t);
   }
 
   private boot(i: StandInInstance): void {
@@ -257,8 +250,7 @@ export class InstanceTable {
   /** Stops every worker (SIGTERM, then SIGKILL) and every pending boot. */
   async close(): Promise<void> {
     this.closed = true;
-    for (const t of this.timers) clearTimeout(t);
-    this.timers.clear();
+    this.timers.cancelAll();
     await Promise.all(this.all().map((i) => i.process?.stop(this.o.worker?.killGraceMs ?? 0)));
   }
 }

@@ -1,5 +1,6 @@
 import type { Ec2Faults } from './faults';
 import type { InstanceTable, StandInInstance } from './instances';
+import { PendingTimers } from './timers';
 
 /** EC2's warning before it interrupts a Spot instance. */
 export const SPOT_NOTICE_MS = 120_000;
@@ -16,7 +17,7 @@ export const SPOT_TERMINATION_REASON = {
  * minutes later, divided by `timeScale` so that tests need not wait them out.
  */
 export class SpotInterruptions {
-  private readonly timers = new Set<NodeJS.Timeout>();
+  private readonly timers = new PendingTimers();
 
   constructor(
     private readonly table: InstanceTable,
@@ -29,7 +30,7 @@ export class SpotInterruptions {
   running(i: StandInInstance): void {
     const after = this.faults().spotInterruptSeconds;
     if (i.market !== 'spot' || after === undefined) return;
-    this.after(after * 1000, () => this.interrupt(i.id));
+    this.timers.after(after * 1000, () => this.interrupt(i.id));
   }
 
   /** Issues the notice now; false when the instance is not a running or pending Spot instance, or already noticed. */
@@ -40,20 +41,11 @@ export class SpotInterruptions {
     const noticeMs = SPOT_NOTICE_MS / this.timeScale();
     i.interruption = { action: 'terminate', noticeAt: now, at: now + noticeMs };
     this.log(`${id}: Spot interruption notice (terminate in ${Math.round(noticeMs) / 1000} s)`);
-    this.after(noticeMs, () => this.table.reclaim(id, SPOT_TERMINATION_REASON));
+    this.timers.after(noticeMs, () => this.table.reclaim(id, SPOT_TERMINATION_REASON));
     return true;
   }
 
-  private after(ms: number, fn: () => void): void {
-    const t = setTimeout(() => {
-      this.timers.delete(t);
-      fn();
-    }, ms);
-    this.timers.add(t);
-  }
-
   close(): void {
-    for (const t of this.timers) clearTimeout(t);
-    this.timers.clear();
+    this.timers.cancelAll();
   }
 }
