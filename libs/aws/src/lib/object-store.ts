@@ -30,6 +30,21 @@ export interface ObjectInfo {
   etag?: string;
 }
 
+/** What a GetObject or HeadObject response says of the object. */
+function objectInfo(
+  key: string,
+  out: { ContentLength?: number; ContentType?: string; Metadata?: Record<string, string>; LastModified?: Date; ETag?: string },
+): ObjectInfo {
+  return {
+    key,
+    size: out.ContentLength ?? 0,
+    contentType: out.ContentType,
+    metadata: out.Metadata ?? {},
+    lastModified: out.LastModified,
+    etag: out.ETag,
+  };
+}
+
 /** One S3 bucket. */
 export class ObjectStore {
   constructor(
@@ -131,14 +146,7 @@ export class ObjectStore {
       if (!out.Body) throw new NotFoundError(`s3.GetObject: ${key} has no body`, 's3.GetObject');
       return {
         stream: out.Body as Readable,
-        info: {
-          key,
-          size: out.ContentLength ?? 0,
-          contentType: out.ContentType,
-          metadata: out.Metadata ?? {},
-          lastModified: out.LastModified,
-          etag: out.ETag,
-        },
+        info: objectInfo(key, out),
       };
     });
   }
@@ -149,14 +157,7 @@ export class ObjectStore {
       const out = await call('s3.HeadObject', () =>
         this.s3.send(new HeadObjectCommand({ Bucket: this.bucket, Key: key })),
       );
-      return {
-        key,
-        size: out.ContentLength ?? 0,
-        contentType: out.ContentType,
-        metadata: out.Metadata ?? {},
-        lastModified: out.LastModified,
-        etag: out.ETag,
-      };
+      return objectInfo(key, out);
     } catch (err) {
       if (err instanceof NotFoundError) return undefined;
       throw err;
