@@ -1,9 +1,9 @@
 import { mkdtempSync, readFileSync, readlinkSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
-import { MODEL_DIR, SMALL_IMAGES_DIR, processesWithEnv, startTestStack, type TestStack } from '@tools/testing';
+import { MODEL_DIR, SMALL_IMAGES_DIR, processesWithEnv, spawnApp, startTestStack, type RunningApp, type TestStack } from '@tools/testing';
 import { CONTROL_APPS, WORKER_APP } from './lib/artifacts';
-import { ensureNode, PRODUCTION_NODE, startWithNode, type NodeApp } from './lib/node-runtime';
+import { ensureNode, PRODUCTION_NODE } from './lib/node-runtime';
 
 /**
  * Every built artifact under the Node that production runs (24, from the npm registry's
@@ -28,7 +28,7 @@ describe.each(runtimes)('built artifacts under %s', (label, nodeOf) => {
   let stack: TestStack;
   let stateDir: string;
   const marker = `ICS_RUNTIME_SMOKE=${process.pid}-${label.replace(/\W+/g, '-')}`;
-  const apps: NodeApp[] = [];
+  const apps: RunningApp[] = [];
   const urls: Record<string, string> = {};
 
   beforeAll(async () => {
@@ -45,9 +45,9 @@ describe.each(runtimes)('built artifacts under %s', (label, nodeOf) => {
       ...extra,
     });
     const start = async (app: string, extra: Record<string, string> = {}) => {
-      const run = startWithNode(node, app, env(app, extra));
+      const run = spawnApp(app, env(app, extra), [], node);
       apps.push(run);
-      const ready = JSON.parse(await run.waitFor(new RegExp(`${app} ready on `), 90_000)) as { msg: string };
+      const ready = JSON.parse(await run.waitForLine(new RegExp(`${app} ready on `), 90_000)) as { msg: string };
       urls[app] = ready.msg.slice(ready.msg.indexOf('http'));
     };
     // The launch controller starts workers as processes of its own Node, with its environment.

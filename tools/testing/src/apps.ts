@@ -48,10 +48,11 @@ export async function stopAllApps(graceMs = 10_000): Promise<{ app: string; code
 
 /**
  * Starts a built app as a real process with exactly the given extra environment
- * (and Node options that NODE_OPTIONS does not take, such as --cpu-prof).
+ * (and Node options that NODE_OPTIONS does not take, such as --cpu-prof), on this
+ * process's Node or on the `node` binary given.
  */
-export function spawnApp(app: string, env: Record<string, string>, execArgv: string[] = []): RunningApp {
-  const child = spawn(process.execPath, [...execArgv, appMain(app)], {
+export function spawnApp(app: string, env: Record<string, string>, execArgv: string[] = [], node = process.execPath): RunningApp {
+  const child = spawn(node, [...execArgv, appMain(app)], {
     cwd: WORKSPACE_ROOT,
     env: { PATH: process.env['PATH'] ?? '', HOME: process.env['HOME'] ?? '', ...testChildEnv(), ...env },
     stdio: ['ignore', 'pipe', 'pipe'],

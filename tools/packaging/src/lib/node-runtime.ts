@@ -1,4 +1,4 @@
-import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, renameSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { WORKSPACE_ROOT } from './artifacts';
@@ -39,59 +39,3 @@ export function ensureNode(version: string, cacheDir = NODE_CACHE): string {
   }
 }
 
-export interface NodeApp {
-  child: ChildProcess;
-  lines: string[];
-  waitFor(pattern: RegExp, timeoutMs: number): Promise<string>;
-  stop(graceMs?: number): Promise<number | null>;
-}
-
-/** Starts a built app (dist/apps/<app>/main.js) with the given Node binary and exactly this environment. */
-export function startWithNode(node: string, app: string, env: Record<string, string>): NodeApp {
-  const child = spawn(node, [join(WORKSPACE_ROOT, 'dist/apps', app, 'main.js')], {
-    cwd: WORKSPACE_ROOT,
-    env: { PATH: process.env['PATH'] ?? '', HOME: process.env['HOME'] ?? '', ...env },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  const lines: string[] = [];
-  const listeners = new Set<() => void>();
-  const onData = (buf: Buffer) => {
-    lines.push(...buf.toString('utf8').split('\n').filter(Boolean));
-    for (const l of [...listeners]) l();
-  };
-  child.stdout?.on('data', onData);
-  child.stderr?.on('data', onData);
-  const exited = new Promise<number | null>((r) => child.once('exit', (code) => r(code)));
-  return {
-    child,
-    lines,
-    waitFor(pattern, timeoutMs) {
-      return new Promise((resolve, reject) => {
-        const check = () => {
-          const line = lines.find((l) => pattern.test(l));
-          if (line) finish(() => resolve(line));
-        };
-        const finish = (f: () => void) => {
-          clearTimeout(timer);
-          listeners.delete(check);
-          f();
-        };
-        const timer = setTimeout(
-          () => finish(() => reject(new Error(`${app}: nothing matched ${pattern} in ${timeoutMs} ms:\n${lines.slice(-20).join('\n')}`))),
-          timeoutMs,
-        );
-        listeners.add(check);
-        void exited.then((code) => finish(() => reject(new Error(`${app} exited (${code}) before ${pattern}:\n${lines.slice(-20).join('\n')}`))));
-        check();
-      });
-    },
-    async stop(graceMs = 10_000) {
-      if (child.exitCode !== null || child.signalCode !== null) return child.exitCode;
-      child.kill('SIGTERM');
-      const timer = setTimeout(() => child.kill('SIGKILL'), graceMs);
-      const code = await exited;
-      clearTimeout(timer);
-      return code;
-    },
-  };
-}
