@@ -59,6 +59,14 @@ export async function closeTier(web: WebApp | undefined, pollSeconds = 1): Promi
   await new Promise((r) => setTimeout(r, pollSeconds * 1000 + 500));
 }
 
+/** Deletes every launch message and every input object: a stack shared by a file's tests, left empty for the next. */
+export async function emptyUploads(aws: AwsResources): Promise<void> {
+  for (let left = await aws.launchQueue.receive({ maxMessages: 10 }); left.length > 0; left = await aws.launchQueue.receive({ maxMessages: 10 })) {
+    await aws.launchQueue.deleteBatch(left.map((m) => m.receiptHandle));
+  }
+  for (const o of await aws.inputBucket.list()) await aws.inputBucket.delete(o.key);
+}
+
 /** Objects in the input bucket, and launch messages waiting or in flight. */
 export async function counts(aws: AwsResources): Promise<{ objects: number; messages: number }> {
   const [objects, depth] = await Promise.all([aws.inputBucket.list(), aws.launchQueue.depth()]);

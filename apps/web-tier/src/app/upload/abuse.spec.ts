@@ -1,6 +1,6 @@
 import { request, type IncomingHttpHeaders, type Server } from 'node:http';
 import { startTestStack, type TestStack } from '@tools/testing';
-import { counts, eventually, form, startWebApp, type WebApp } from '../../../test/web-test-kit';
+import { counts, emptyUploads, eventually, form, startWebApp, type WebApp } from '../../../test/web-test-kit';
 
 jest.setTimeout(60_000);
 
@@ -80,10 +80,7 @@ describe('upload and stream abuse', () => {
     for (const o of open.splice(0)) o.destroy();
     await web?.close();
     web = undefined;
-    for (let left = await stack.resources.launchQueue.receive({ maxMessages: 10 }); left.length > 0; left = await stack.resources.launchQueue.receive({ maxMessages: 10 })) {
-      await stack.resources.launchQueue.deleteBatch(left.map((m) => m.receiptHandle));
-    }
-    for (const o of await stack.resources.inputBucket.list()) await stack.resources.inputBucket.delete(o.key);
+    await emptyUploads(stack.resources);
   });
   afterAll(() => stack?.stop());
 

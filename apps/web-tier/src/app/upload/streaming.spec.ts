@@ -2,7 +2,7 @@ import { request } from 'node:http';
 import { createHash } from 'node:crypto';
 import { ConfigError } from '@app/config';
 import { startTestStack, type TestStack } from '@tools/testing';
-import { counts, eventually, form, startWebApp, type WebApp } from '../../../test/web-test-kit';
+import { counts, emptyUploads, eventually, form, startWebApp, type WebApp } from '../../../test/web-test-kit';
 
 jest.setTimeout(120_000);
 
@@ -92,11 +92,7 @@ describe('uploads stream to S3 with bounded memory', () => {
   afterEach(async () => {
     await web?.close();
     web = undefined;
-    // Leave the stack empty for the next test.
-    for (let left = await stack.resources.launchQueue.receive({ maxMessages: 10 }); left.length > 0; left = await stack.resources.launchQueue.receive({ maxMessages: 10 })) {
-      await stack.resources.launchQueue.deleteBatch(left.map((m) => m.receiptHandle));
-    }
-    for (const o of await stack.resources.inputBucket.list()) await stack.resources.inputBucket.delete(o.key);
+    await emptyUploads(stack.resources);
   });
   afterAll(() => stack?.stop());
 
