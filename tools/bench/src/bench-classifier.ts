@@ -32,6 +32,7 @@ import { Classifier, LocalEngine, consoleLogger } from '@app/classifier';
 import { inputKey, launchMessage, parseOutputMessage, resultKey, serialize, type ImageExtension } from '@app/contracts';
 import { median, percentile } from '@tools/loadgen';
 import { DATASET_DIR, WORKSPACE_ROOT, spawnApp, startTestStack, type TestStack } from '@tools/testing';
+import { modelBatches } from './lib/model-batches';
 
 /** INFERENCE_ENGINE's values. */
 type EnginePreference = 'auto' | 'onnx' | 'tfjs';
@@ -56,14 +57,7 @@ interface ImageFile {
  * less than wall time.
  */
 async function rawRate(engine: LocalEngine, inputs: Float32Array[], batch: number): Promise<{ rate: number; cpuMsPerImage: number; msPerImage: number[] }> {
-  const per = inputs[0].length;
-  const batches: { data: Float32Array; n: number }[] = [];
-  for (let i = 0; i < inputs.length; i += batch) {
-    const group = inputs.slice(i, i + batch);
-    const data = new Float32Array(per * group.length);
-    group.forEach((x, j) => data.set(x, j * per));
-    batches.push({ data, n: group.length });
-  }
+  const batches = modelBatches(inputs, batch);
   const msPerImage: number[] = [];
   const cpu = process.cpuUsage();
   const started = performance.now();

@@ -14,18 +14,12 @@ import { EXIT, parseCommandLine, runMain, UsageError } from '@app/command-line';
 import { Classifier, LocalEngine, silentLogger, type EnginePreference } from '@app/classifier';
 import { DATASET_DIR, requireSharedData } from '@tools/testing';
 import { median } from '@tools/loadgen';
+import { modelBatches } from './lib/model-batches';
 
 const r1 = (x: number) => Math.round(x * 10) / 10;
 
 async function measure(engine: LocalEngine, inputs: Float32Array[], batch: number): Promise<{ wallMs: number; cpuMs: number }> {
-  const per = inputs[0].length;
-  const batches: { data: Float32Array; n: number }[] = [];
-  for (let i = 0; i < inputs.length; i += batch) {
-    const group = inputs.slice(i, i + batch);
-    const data = new Float32Array(per * group.length);
-    group.forEach((x, j) => data.set(x, j * per));
-    batches.push({ data, n: group.length });
-  }
+  const batches = modelBatches(inputs, batch);
   const cpu = process.cpuUsage();
   const started = performance.now();
   // A fresh copy per call: a run may take its input over.
