@@ -10,7 +10,7 @@ import {
   type TargetStats,
 } from '@tools/local-run';
 import { watchHandover, type LeaseKill } from './lease-handover';
-import { AnswerLedger } from './ledger';
+import { AnswerLedger, type LedgerSummary } from './ledger';
 import { ResultTracker } from './result-tracker';
 import { ServiceClient, type ClassicOutcome } from './service-client';
 import { faultWindows, heldSecondsOf, type FaultSchedule } from './system-faults';
@@ -43,24 +43,16 @@ export interface ChaosOptions extends FaultSchedule {
   log?: (line: string) => void;
 }
 
-export interface ChaosReport {
+/** What a chaos run reports: the answer ledger's counts of images (LedgerSummary says what each means), and the run's own figures. */
+export interface ChaosReport extends Pick<LedgerSummary, 'accepted' | 'answered' | 'lost' | 'duplicates' | 'conflicting' | 'errorResults' | 'maxAttempts'> {
   /** Images the client meant to classify (an upload sent again with its Idempotency-Key counts once). */
   sent: number;
-  accepted: number;
-  answered: number;
-  lost: number;
-  /** Stored copies beyond the first of an image the client sent once (a retry that became a second image). */
-  duplicates: number;
-  conflicting: number;
-  /** Images answered with an error (every image of the run classifies when nothing fails). */
-  errorResults: number;
   /** Uploads sent again with their Idempotency-Key after a cut connection or a transient answer, or for files a partial answer failed. */
   uploadRetries: number;
   /** Classic requests sent again with their Idempotency-Key (a cut connection, the balancer's 502, 503, 429, 409). */
   classicRetries: number;
   /** Classic requests whose connection died with the web tier (answered only if the REST API has their one result). */
   cut: number;
-  maxAttempts: number;
   /** From a worker's death to the answers of the images it held. */
   recoverySeconds: { p50: number; p99: number; samples: number };
   wallSeconds: number;
