@@ -165,6 +165,7 @@ function costOptions(v: Record<string, string | boolean | undefined>): Partial<C
     const given = v[flag];
     if (typeof given === 'string') out[key] = num(flag, given);
   }
+  if (out.overheadMs !== undefined) out.overheadMsSource = '--overhead-ms';
   return Object.keys(out).length > 0 ? out : undefined;
 }
 

@@ -154,6 +154,9 @@ describe('npm run simulate', () => {
       }
       expect(both['today'].inputs).toMatchObject({ engine: 'tfjs', engineMs: 141, capacity: 'on-demand', architecture: 'x86_64', instanceType: 'c7i.large', onDemandPricePerHour: 0.08925 });
       expect(both['proposed'].inputs).toMatchObject({ engine: 'onnx', engineMs: 21, capacity: 'spot-first', architecture: 'arm64', spotPricePerHour: 0.0145 });
+      // Priced with the worker's CPU outside the model as measured, not the lean path's 3 ms target.
+      expect(both['proposed'].inputs).toMatchObject({ overheadMs: 8.7, overheadMsSource: 'measured on the development machine (constant)' });
+      expect(both['today'].inputs).toMatchObject({ overheadMs: 14.2, overheadMsSource: 'measured before the lean path (constant)' });
       expect(both['today'].inputs['imageSeconds']).toBeCloseTo(0.1552, 4);
       expect(both['proposed'].costPer1000Images).toBeLessThanOrEqual(both['today'].costPer1000Images / 10);
       expect(out.text).toMatch(/^proposed \/ today cost per 1000 images: 0\.0\d\d/m);
@@ -173,6 +176,25 @@ describe('npm run simulate', () => {
       expect(run(['--engine', 'onnx', '--overhead-ms', '0'])).toMatchObject({ engineMs: 25, engineMsSource: bench, imageSeconds: 0.025 });
       expect(run(['--engine', 'tfjs'])).toMatchObject({ engineMs: 200, overheadMs: 14.2 });
       expect(run(['--engine', 'tfjs', '--engine-ms', '100', '--capacity', 'spot'])).toMatchObject({ engineMs: 100, engineMsSource: '--engine-ms', capacity: 'spot', spotFallbackShare: 0 });
+    } finally {
+      if (saved === undefined) delete process.env['BENCH_CLASSIFIER_JSON'];
+      else process.env['BENCH_CLASSIFIER_JSON'] = saved;
+    }
+  });
+
+  it('--compare-cost prices the proposal with the worker overhead bench:classifier last measured for ONNX', () => {
+    const bench = join(dir, 'bench-overhead.json');
+    writeFileSync(bench, JSON.stringify({ engines: { onnx: { rawImagesPerSecond: 100, cpuMsPerImage: { workerOutsideModel: 12.5 } } } }));
+    const saved = process.env['BENCH_CLASSIFIER_JSON'];
+    process.env['BENCH_CLASSIFIER_JSON'] = bench;
+    try {
+      const json = join(dir, 'cost-measured.json');
+      runCli(['--scenario', 'steady', '--compare-cost', '--json', json]);
+      const both = JSON.parse(readFileSync(json, 'utf8')) as Record<string, { inputs: Record<string, unknown> }>;
+      expect(both['proposed'].inputs).toMatchObject({ engineMs: 10, overheadMs: 12.5, overheadMsSource: bench, imageSeconds: 0.0225 });
+      // Today's path is what it was: its overhead is not the lean path's.
+      expect(both['today'].inputs).toMatchObject({ overheadMs: 14.2 });
+      expect((runCli(['--images', '40', '--engine', 'onnx', '--overhead-ms', '2']).json as Figures & { inputs: Record<string, unknown> }).inputs).toMatchObject({ overheadMs: 2, overheadMsSource: '--overhead-ms' });
     } finally {
       if (saved === undefined) delete process.env['BENCH_CLASSIFIER_JSON'];
       else process.env['BENCH_CLASSIFIER_JSON'] = saved;
