@@ -106,6 +106,8 @@ describe('classifier-worker process', () => {
       req.on('end', () => {
         if (req.url === '/latest/api/token') return void res.end('tok');
         if (req.url === '/latest/meta-data/instance-id') return void res.end(instanceId);
+        // No Spot interruption notice (the worker polls for one every 250 ms): IMDS answers 404.
+        if (req.url?.startsWith('/latest/')) return void res.writeHead(404).end();
         const params = Object.fromEntries(new URLSearchParams(body));
         calls.push(params);
         res.setHeader('content-type', 'text/xml');
