@@ -12,7 +12,7 @@
  * The first pipeline round (cold) is reported apart; then --warm-up rounds run untimed
  * (the worker and the emulator JIT-compile their per-image paths over the first few
  * hundred images: the worker's main thread spent 8.1, 7.0, 6.0, 5.2 ms per image in the
- * rounds after the cold one, and 3.8-4.4 from the sixth on); the figures are medians of
+ * rounds after the cold one, and 3.8-4.9 from the sixth on); the figures are medians of
  * the --rounds after those. The raw rate is measured before and after the pipeline
  * (median of both), so a change of load on the machine shows in neither alone.
  * The model is the worker's: MODEL_DIR, else MODEL_URL, else the default model.
@@ -323,6 +323,7 @@ async function measureBatch(files: ImageFile[], requested: number | undefined, r
   const before = await measureRaw(files, requested, options.backend, rounds, options.engine);
   const batch = before.batch;
   const profileDir = options['cpu-prof'] ? resolve(options['cpu-prof']) : undefined;
+  const warmUp = Number(options['warm-up']);
 
   const stack: TestStack = await startTestStack();
   const spawnedAt = performance.now();
@@ -368,7 +369,6 @@ async function measureBatch(files: ImageFile[], requested: number | undefined, r
       }
     });
     const r = stack.resources;
-    const warmUp = Number(options['warm-up']);
     for (let round = 0; round <= warmUp + rounds; round++) {
       // Untimed: the images into the input bucket, the launch messages made.
       const batchId = randomUUID();
@@ -428,7 +428,7 @@ async function measureBatch(files: ImageFile[], requested: number | undefined, r
   const rawRates = [...before.results, ...after.results].map((x) => x.rate);
   const raw = median(rawRates);
   // The cold round, then the warm-up rounds, are not timed.
-  const timed = perRound.slice(1 + Number(options['warm-up']));
+  const timed = perRound.slice(1 + warmUp);
   const pipeline = median(timed.map((x) => x.rate));
   const logs = timed.flatMap((x) => x.logs);
   const avg = (k: string) => r2(logs.reduce((s, l) => s + (l.timings[`${k}Ms`] ?? 0), 0) / logs.length);
@@ -474,9 +474,9 @@ async function measureBatch(files: ImageFile[], requested: number | undefined, r
     batchSize: batch,
     prefetch: Number(options.prefetch),
     rounds,
-    warmUpRounds: Number(options['warm-up']),
+    warmUpRounds: warmUp,
     coldRoundImagesPerSecond: r1(perRound[0].rate),
-    warmUpRoundsImagesPerSecond: perRound.slice(1, 1 + Number(options['warm-up'])).map((x) => r1(x.rate)),
+    warmUpRoundsImagesPerSecond: perRound.slice(1, 1 + warmUp).map((x) => r1(x.rate)),
     pipelineRoundsImagesPerSecond: timed.map((x) => r1(x.rate)),
     rawRoundsImagesPerSecond: rawRates.map(r1),
     imagesVerified: verified,
