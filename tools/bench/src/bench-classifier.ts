@@ -23,6 +23,9 @@
  * `{ error }` for an engine that could not run; the top level repeats the first.
  * `cpuMsPerImage.workerOutsideModel` is the worker's CPU per image (all its threads)
  * less the model's own (the raw loop's): what the worker spends around the model.
+ * `workerRunQueueWaitMsPerImageByThread` is, per image and by thread, the time each of the
+ * worker's threads was ready to run but waited for a core (Linux schedstat): whether the
+ * pipeline waits on the cores it shares with the emulator, or on its requests.
  */
 import { execFileSync } from 'node:child_process';
 import { Server, type IncomingMessage } from 'node:http';
@@ -132,15 +135,22 @@ function rssMb(pid: number): number | undefined {
   }
 }
 
-/** CPU milliseconds used so far by each thread of a process (Linux), keyed by thread id, with the thread's name. */
-function threadCpuMs(pid: number): Map<number, { ms: number; name: string }> | undefined {
+/** What one thread has used so far: CPU ms, and ms spent runnable but waiting for a core (when the kernel keeps schedstats). */
+interface ThreadTimes {
+  ms: number;
+  waitMs?: number;
+  name: string;
+}
+
+/** Each thread of a process so far (Linux), keyed by thread id, with the thread's name. */
+function threadCpuMs(pid: number): Map<number, ThreadTimes> | undefined {
   try {
-    const out = new Map<number, { ms: number; name: string }>();
+    const out = new Map<number, ThreadTimes>();
     for (const tid of readdirSync(`/proc/${pid}/task`)) {
       const stat = readFileSync(`/proc/${pid}/task/${tid}/stat`, 'utf8');
       const name = stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')'));
       const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-      out.set(Number(tid), { ms: ((Number(f[11]) + Number(f[12])) * 1000) / 100, name }); // utime + stime, at 100 ticks/s
+      out.set(Number(tid), { ms: ((Number(f[11]) + Number(f[12])) * 1000) / 100, waitMs: runQueueWaitMs(pid, tid), name }); // utime + stime, at 100 ticks/s
     }
     return out;
   } catch {
@@ -148,8 +158,17 @@ function threadCpuMs(pid: number): Map<number, { ms: number; name: string }> | u
   }
 }
 
+/** schedstat's second field: nanoseconds the thread was runnable but not running. */
+function runQueueWaitMs(pid: number, tid: string): number | undefined {
+  try {
+    return Number(readFileSync(`/proc/${pid}/task/${tid}/schedstat`, 'utf8').split(' ')[1]) / 1e6;
+  } catch {
+    return undefined;
+  }
+}
+
 interface CpuSample {
-  worker?: Map<number, { ms: number; name: string }>;
+  worker?: Map<number, ThreadTimes>;
   bench: NodeJS.CpuUsage;
 }
 
@@ -165,14 +184,18 @@ function cpuPerImage(pid: number, a: CpuSample, b: CpuSample, images: number) {
   let other = 0;
   // By thread name with digits dropped (libuv's pool, libvips', V8's helpers, the model's thread), to show where it goes.
   const byThread: Record<string, number> = {};
+  // Time runnable but waiting for a core: where the threads contend for CPU rather than wait for work.
+  const waitByThread: Record<string, number> = {};
   for (const [tid, t] of b.worker) {
-    const used = t.ms - (a.worker.get(tid)?.ms ?? 0);
+    const before = a.worker.get(tid);
+    const used = t.ms - (before?.ms ?? 0);
     if (tid === pid) main += used;
     else other += used;
     const name = tid === pid ? 'main' : t.name.replace(/[\d-]+$/, '') || 'thread';
     byThread[name] = (byThread[name] ?? 0) + used / images;
+    if (t.waitMs !== undefined) waitByThread[name] = (waitByThread[name] ?? 0) + (t.waitMs - (before?.waitMs ?? 0)) / images;
   }
-  return { workerMainThread: main / images, workerOtherThreads: other / images, emulator, byThread };
+  return { workerMainThread: main / images, workerOtherThreads: other / images, emulator, byThread, waitByThread };
 }
 
 /**
@@ -438,6 +461,7 @@ async function measureBatch(files: ImageFile[], requested: number | undefined, r
   const medianOf = (rows: Record<string, number>[]) =>
     Object.fromEntries([...new Set(rows.flatMap((r) => Object.keys(r)))].sort().map((k) => [k, r2(median(rows.map((r) => r[k] ?? 0)))]));
   const byThread = medianOf(timed.map((x) => x.cpu.byThread ?? {}));
+  const waitByThread = medianOf(timed.map((x) => x.cpu.waitByThread ?? {}));
   const cpuTotal = Object.values(cpuMsPerImage).reduce((a, b) => a + b, 0);
   const rawCpuMsPerImage = median([...before.results, ...after.results].map((x) => x.cpuMsPerImage));
   // The worker's threads less the model's own CPU: what the worker spends around the model.
@@ -462,6 +486,9 @@ async function measureBatch(files: ImageFile[], requested: number | undefined, r
     cpuMsPerImage: { ...cpuMsPerImage, total: r2(cpuTotal), workerOutsideModel },
     // The worker's CPU per image by thread name (the model's included): where the rest goes.
     workerCpuMsPerImageByThread: byThread,
+    // Per image, how long each thread was runnable but waited for a core (Linux schedstat; empty without it):
+    // large beside its CPU, the pipeline is bound by the cores it shares, not by waiting for S3 or SQS.
+    workerRunQueueWaitMsPerImageByThread: waitByThread,
     cores,
     cpuBoundImagesPerSecond: r1((cores * 1000) / cpuTotal),
     // Requests to the emulator per image in the timed rounds (the bench's own launch sends included).
