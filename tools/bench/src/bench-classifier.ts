@@ -143,7 +143,7 @@ interface ThreadTimes {
 }
 
 /** Each thread of a process so far (Linux), keyed by thread id, with the thread's name. */
-function threadCpuMs(pid: number): Map<number, ThreadTimes> | undefined {
+function threadTimes(pid: number): Map<number, ThreadTimes> | undefined {
   try {
     const out = new Map<number, ThreadTimes>();
     for (const tid of readdirSync(`/proc/${pid}/task`)) {
@@ -173,7 +173,7 @@ interface CpuSample {
 }
 
 function cpuSample(pid: number): CpuSample {
-  return { worker: threadCpuMs(pid), bench: process.cpuUsage() };
+  return { worker: threadTimes(pid), bench: process.cpuUsage() };
 }
 
 /** CPU per image between two samples: the worker's main thread, its other threads, and this process (the emulator). */
