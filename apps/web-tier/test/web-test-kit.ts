@@ -13,7 +13,7 @@ import type { NestExpressApplication } from '@nestjs/platform-express';
 import type { AwsResources } from '@app/aws';
 import { loadConfig, type AppConfig } from '@app/config';
 import { outputError, outputSuccess, parseLaunchMessage, resultKey, serialize, type LaunchMessage } from '@app/contracts';
-import { eventually, MODEL_DIR, SMALL_IMAGES_DIR, smallImage, smallImageNames, spawnApp, WORKSPACE_ROOT, type RunningApp, type TestStack } from '@tools/testing';
+import { eventually, MODEL_DIR, SMALL_IMAGES_DIR, smallImage, smallImageNames, spawnApp, startTestStack, WORKSPACE_ROOT, type RunningApp, type TestStack } from '@tools/testing';
 import { AppModule } from '../src/app/app.module';
 import { configureWebApp } from '../src/app/configure';
 
@@ -57,6 +57,57 @@ export async function closeTier(web: WebApp | undefined, pollSeconds = 1): Promi
   if (!web) return;
   await web.close();
   await new Promise((r) => setTimeout(r, pollSeconds * 1000 + 500));
+}
+
+/** A test file's web tiers: see webTiersPerTest. */
+export interface WebTiers {
+  /** The file's test stack (started in beforeAll). */
+  readonly stack: TestStack;
+  /** The running tier: a test's requests go here, after a restart to the new one. */
+  readonly tier: WebApp;
+  /** Starts a tier on the stack, closing the running one first (a restart). */
+  start(env?: Record<string, string>): Promise<WebApp>;
+}
+
+/**
+ * One test stack for a file's tests and a web tier of each test's own: registers the
+ * file's hooks (stack up before all, the test's tier closed after each with `close`,
+ * then `afterEachTest`, the stack stopped after all).
+ */
+export function webTiersPerTest(
+  options: { close?: (web: WebApp) => Promise<void>; afterEachTest?: (stack: TestStack) => Promise<void> } = {},
+): WebTiers {
+  const close = options.close ?? ((web: WebApp) => closeTier(web));
+  let stack: TestStack | undefined;
+  let web: WebApp | undefined;
+  const closeRunning = async () => {
+    const running = web;
+    web = undefined;
+    if (running) await close(running);
+  };
+  beforeAll(async () => {
+    stack = await startTestStack();
+  });
+  afterEach(async () => {
+    await closeRunning();
+    if (stack) await options.afterEachTest?.(stack);
+  });
+  afterAll(() => stack?.stop());
+  return {
+    get stack() {
+      if (!stack) throw new Error('the test stack is not running');
+      return stack;
+    },
+    get tier() {
+      if (!web) throw new Error('the web tier is not running');
+      return web;
+    },
+    async start(env = {}) {
+      await closeRunning();
+      web = await startWebApp(this.stack, env);
+      return web;
+    },
+  };
 }
 
 /** Deletes every launch message and every input object: a stack shared by a file's tests, left empty for the next. */

@@ -1,6 +1,6 @@
 import { followSse } from '@app/api-client';
-import { startTestStack, until, type TestStack } from '@tools/testing';
-import { closeTier, datasetImage, eventually, form, openEvents, publishResult, resultFor, startWebApp, takeLaunches, type WebApp } from '../../../test/web-test-kit';
+import { until } from '@tools/testing';
+import { datasetImage, eventually, form, openEvents, publishResult, resultFor, takeLaunches, webTiersPerTest } from '../../../test/web-test-kit';
 
 jest.setTimeout(60_000);
 
@@ -10,32 +10,18 @@ interface Upload {
 }
 
 describe('server-sent events: heartbeats, a maximum lifetime, and Last-Event-ID replay', () => {
-  let stack: TestStack;
-  let web: WebApp | undefined;
-  const tier = (): WebApp => {
-    if (!web) throw new Error('the web tier is not running');
-    return web;
-  };
-
-  beforeAll(async () => {
-    stack = await startTestStack();
-  });
-  afterEach(async () => {
-    await closeTier(web);
-    web = undefined;
-  });
-  afterAll(() => stack?.stop());
+  const tiers = webTiersPerTest();
 
   async function upload(n: number): Promise<Upload> {
-    const res = await fetch(`${tier().url}/api/images`, { method: 'POST', body: form('images', Array.from({ length: n }, (_, i) => datasetImage(20 + i))) });
+    const res = await fetch(`${tiers.tier.url}/api/images`, { method: 'POST', body: form('images', Array.from({ length: n }, (_, i) => datasetImage(20 + i))) });
     expect(res.status).toBe(202);
     return (await res.json()) as Upload;
   }
 
   it('an idle stream gets comment lines every SSE_HEARTBEAT_SECONDS and ends after SSE_MAX_LIFETIME_SECONDS (no done)', async () => {
-    web = await startWebApp(stack, { SSE_HEARTBEAT_SECONDS: '1', SSE_MAX_LIFETIME_SECONDS: '3' });
+    const web = await tiers.start({ SSE_HEARTBEAT_SECONDS: '1', SSE_MAX_LIFETIME_SECONDS: '3' });
     const batch = await upload(1);
-    await takeLaunches(stack.resources, 1);
+    await takeLaunches(tiers.stack.resources, 1);
     const started = Date.now();
     const stream = openEvents(`${web.url}/api/batches/${batch.batchId}/events`, {}, () => false);
     const events = await stream.finished;
@@ -50,19 +36,19 @@ describe('server-sent events: heartbeats, a maximum lifetime, and Last-Event-ID 
   });
 
   it("the page's followSse reconnects after each stream's lifetime and ends up with every result once", async () => {
-    web = await startWebApp(stack, { SSE_MAX_LIFETIME_SECONDS: '1' });
+    await tiers.start({ SSE_MAX_LIFETIME_SECONDS: '1' });
     const batch = await upload(3);
-    const launches = await takeLaunches(stack.resources, 3);
+    const launches = await takeLaunches(tiers.stack.resources, 3);
     const seen: { event: string; data: { imageId?: string; label?: string } }[] = [];
     let streamsOpened = 0;
     const countingFetch: typeof fetch = (input, init) => (streamsOpened++, fetch(input, init));
     const following = (async () => {
-      for await (const ev of followSse(`${tier().url}/api/batches/${batch.batchId}/events`, { retryMs: 100, fetch: countingFetch })) seen.push({ event: ev.event, data: JSON.parse(ev.data) });
+      for await (const ev of followSse(`${tiers.tier.url}/api/batches/${batch.batchId}/events`, { retryMs: 100, fetch: countingFetch })) seen.push({ event: ev.event, data: JSON.parse(ev.data) });
     })();
     // One result per stream: after each one is seen, the next goes out only once its stream has
     // ended and the client has reconnected, so each reconnect must pick up where the last one stopped.
     for (const [i, launch] of launches.entries()) {
-      await publishResult(stack.resources, resultFor(launch, `label ${i}`));
+      await publishResult(tiers.stack.resources, resultFor(launch, `label ${i}`));
       await until(`result ${i} seen`, () => seen.length >= i + 1);
       const streamOfResult = streamsOpened;
       if (i < launches.length - 1) await until(`a stream opened after result ${i}`, () => streamsOpened > streamOfResult);
@@ -73,23 +59,23 @@ describe('server-sent events: heartbeats, a maximum lifetime, and Last-Event-ID 
   });
 
   it('a client that reconnects with Last-Event-ID gets exactly what it missed; an unknown id gets everything', async () => {
-    web = await startWebApp(stack);
+    let web = await tiers.start();
     const batch = await upload(3);
-    const launches = await takeLaunches(stack.resources, 3);
+    const launches = await takeLaunches(tiers.stack.resources, 3);
     const byId = new Map(launches.map((l) => [l.imageId, l]));
     const [first, second, third] = batch.images.map((i) => { const l = byId.get(i.imageId); if (!l) throw new Error(`no launch message for ${i.imageId}`); return l; });
     const url = `${web.url}/api/batches/${batch.batchId}/events`;
 
     const before = openEvents(url, {}, (e) => e.event === 'result');
-    await publishResult(stack.resources, resultFor(first, 'label one'));
+    await publishResult(tiers.stack.resources, resultFor(first, 'label one'));
     const [seen] = await before.finished;
     // The id names the images sent, by place in the batch: the first one.
     expect(seen).toMatchObject({ event: 'result', id: 's1.', data: { imageId: first.imageId, label: 'label one' } });
 
     // Disconnected while two more results arrive.
-    await publishResult(stack.resources, resultFor(second, 'label two'));
-    await publishResult(stack.resources, resultFor(third, 'label three'));
-    await eventually(async () => ((await (await fetch(`${tier().url}/api/batches/${batch.batchId}`)).json()) as { finished: boolean }).finished);
+    await publishResult(tiers.stack.resources, resultFor(second, 'label two'));
+    await publishResult(tiers.stack.resources, resultFor(third, 'label three'));
+    await eventually(async () => ((await (await fetch(`${tiers.tier.url}/api/batches/${batch.batchId}`)).json()) as { finished: boolean }).finished);
 
     const resumed = await openEvents(url, { 'last-event-id': String(seen.id) }).finished;
     // The two missed ones, then done.
@@ -104,8 +90,7 @@ describe('server-sent events: heartbeats, a maximum lifetime, and Last-Event-ID 
     expect(everything.map((e) => e.event)).toEqual(['result', 'result', 'result', 'done']);
 
     // The id means the same to a restarted tier (it is read against the batch index in S3): only what was missed.
-    await closeTier(web);
-    web = await startWebApp(stack);
+    web = await tiers.start();
     const afterRestart = await openEvents(`${web.url}/api/batches/${batch.batchId}/events`, { 'last-event-id': String(seen.id) }).finished;
     expect(afterRestart.map((e) => (e.data as { label?: string }).label).sort()).toEqual(['label three', 'label two', undefined].sort());
   });

@@ -1,8 +1,7 @@
 import { request } from 'node:http';
 import { createHash } from 'node:crypto';
 import { ConfigError } from '@app/config';
-import { startTestStack, type TestStack } from '@tools/testing';
-import { counts, emptyUploads, eventually, form, startWebApp, type WebApp } from '../../../test/web-test-kit';
+import { counts, emptyUploads, eventually, form, startWebApp, webTiersPerTest, type WebApp } from '../../../test/web-test-kit';
 
 jest.setTimeout(120_000);
 
@@ -79,25 +78,11 @@ function deferred(): { promise: Promise<void>; resolve: () => void } {
 }
 
 describe('uploads stream to S3 with bounded memory', () => {
-  let stack: TestStack;
-  let web: WebApp | undefined;
-  const tier = (): WebApp => {
-    if (!web) throw new Error('the web tier is not running');
-    return web;
-  };
-
-  beforeAll(async () => {
-    stack = await startTestStack();
-  });
-  afterEach(async () => {
-    await web?.close();
-    web = undefined;
-    await emptyUploads(stack.resources);
-  });
-  afterAll(() => stack?.stop());
+  // Nothing here reads the output queue: a tier is closed without waiting out its poll.
+  const tiers = webTiersPerTest({ close: (web) => web.close(), afterEachTest: (stack) => emptyUploads(stack.resources) });
 
   it('a 16 MiB upload of 8 files is held at most one file (2 MiB) at a time, and every byte arrives', async () => {
-    web = await startWebApp(stack, { MAX_FILE_BYTES: String(2 * MiB), MAX_FILES: '10' });
+    const web = await tiers.start({ MAX_FILE_BYTES: String(2 * MiB), MAX_FILES: '10' });
     const parts = Array.from({ length: 8 }, (_, i) => ({ name: `big-${i}.jpg`, size: 2 * MiB }));
     const { stream, hashes } = streamingBody(parts);
     const res = await post(web.url, stream);
@@ -105,7 +90,7 @@ describe('uploads stream to S3 with bounded memory', () => {
     expect({ status: res.status, files: body.images?.length }).toEqual({ status: 202, files: 8 });
     for (const [i, img] of body.images.entries()) {
       expect(img.fileName).toBe(`big-${i}.jpg`);
-      const stored = await stack.resources.inputBucket.getBuffer(`${body.batchId}/${img.imageId}.jpg`);
+      const stored = await tiers.stack.resources.inputBucket.getBuffer(`${body.batchId}/${img.imageId}.jpg`);
       expect(createHash('sha256').update(stored).digest('hex')).toBe(hashes[i]);
     }
     const peak = await metric(web, 'ics_web_upload_buffered_peak_bytes');
@@ -114,11 +99,11 @@ describe('uploads stream to S3 with bounded memory', () => {
     expect(peak).toBeLessThanOrEqual(2 * MiB);
     expect(await metric(web, 'ics_web_upload_buffered_bytes')).toBe(0);
     expect(await metric(web, 'ics_web_upload_reserved_bytes')).toBe(0);
-    expect(await counts(stack.resources)).toEqual({ objects: 8, messages: 8 });
+    expect(await counts(tiers.stack.resources)).toEqual({ objects: 8, messages: 8 });
   });
 
   it('a bad file late in the upload: 415, and the files already streamed to S3 are removed, nothing enqueued', async () => {
-    web = await startWebApp(stack, { MAX_FILE_BYTES: String(MiB) });
+    const web = await tiers.start({ MAX_FILE_BYTES: String(MiB) });
     const parts: PartSpec[] = [
       ...Array.from({ length: 5 }, (_, i) => ({ name: `ok-${i}.jpg`, size: MiB / 2 })),
       { name: 'notes.jpg', size: 1000, bytes: (_i, size) => Buffer.alloc(size, 'a') },
@@ -131,20 +116,20 @@ describe('uploads stream to S3 with bounded memory', () => {
       error: 'Unsupported Media Type',
       message: 'file "notes.jpg" is not a JPEG, PNG, WebP or GIF image (judged by its bytes); nothing was accepted',
     });
-    expect(await counts(stack.resources)).toEqual({ objects: 0, messages: 0 });
+    expect(await counts(tiers.stack.resources)).toEqual({ objects: 0, messages: 0 });
     expect(await metric(web, 'ics_web_upload_buffered_bytes')).toBe(0);
   });
 
   it('past UPLOAD_MAX_BYTES_IN_FLIGHT: 503 with Retry-After before the body is read; room again once uploads finish', async () => {
-    web = await startWebApp(stack, { MAX_FILE_BYTES: String(MiB), UPLOAD_MAX_BYTES_IN_FLIGHT: String(2 * MiB) });
+    const web = await tiers.start({ MAX_FILE_BYTES: String(MiB), UPLOAD_MAX_BYTES_IN_FLIGHT: String(2 * MiB) });
     // Two uploads without a declared length, each needing one file's worth, stay open. Each has brought
     // 600 KB, and a body holds twice what it has brought up to its need: the whole MiB each.
     const gates = [deferred(), deferred()];
     const open = gates.map((g) => {
       const { stream } = streamingBody([{ name: 'a.jpg', size: 600_000 }, { name: 'b.jpg', size: 1000 }], (i) => (i === 1 ? g.promise : Promise.resolve()));
-      return post(tier().url, stream);
+      return post(tiers.tier.url, stream);
     });
-    await eventually(async () => (await metric(tier(), 'ics_web_upload_reserved_bytes')) === 2 * MiB);
+    await eventually(async () => (await metric(tiers.tier, 'ics_web_upload_reserved_bytes')) === 2 * MiB);
 
     const refused = await post(web.url, streamingBody([{ name: 'c.jpg', size: 1000 }]).stream);
     expect(refused.status).toBe(503);
@@ -163,11 +148,11 @@ describe('uploads stream to S3 with bounded memory', () => {
     // A small upload with a declared length reserves only that much.
     const small = await fetch(`${web.url}/api/images`, { method: 'POST', body: form('images', [{ name: 'd.jpg', bytes: fileBytes(9, 1000) }]) });
     expect(small.status).toBe(202);
-    expect(await counts(stack.resources)).toEqual({ objects: 5, messages: 5 });
+    expect(await counts(tiers.stack.resources)).toEqual({ objects: 5, messages: 5 });
   });
 
   it('a client that goes away mid-upload leaves nothing behind and gives its memory back', async () => {
-    web = await startWebApp(stack, { MAX_FILE_BYTES: String(MiB) });
+    const web = await tiers.start({ MAX_FILE_BYTES: String(MiB) });
     const { port } = new URL(web.url);
     const client = request({ host: '127.0.0.1', port, method: 'POST', path: '/api/images', headers: { 'content-type': `multipart/form-data; boundary=${BOUNDARY}` } });
     client.on('error', () => undefined);
@@ -176,15 +161,15 @@ describe('uploads stream to S3 with bounded memory', () => {
     client.write(`\r\n--${BOUNDARY}\r\nContent-Disposition: form-data; name="images"; filename="second.jpg"\r\n\r\n`);
     client.write(fileBytes(2, 1000));
     // The first file reaches S3 while the request is still open; then the client is gone.
-    await eventually(async () => (await stack.resources.inputBucket.list()).length === 1);
+    await eventually(async () => (await tiers.stack.resources.inputBucket.list()).length === 1);
     client.destroy();
-    await eventually(async () => (await stack.resources.inputBucket.list()).length === 0);
-    expect(await counts(stack.resources)).toEqual({ objects: 0, messages: 0 });
-    await eventually(async () => (await metric(tier(), 'ics_web_upload_reserved_bytes')) === 0);
+    await eventually(async () => (await tiers.stack.resources.inputBucket.list()).length === 0);
+    expect(await counts(tiers.stack.resources)).toEqual({ objects: 0, messages: 0 });
+    await eventually(async () => (await metric(tiers.tier, 'ics_web_upload_reserved_bytes')) === 0);
     expect(await metric(web, 'ics_web_upload_buffered_bytes')).toBe(0);
   });
 
   it('refuses to start when UPLOAD_MAX_BYTES_IN_FLIGHT cannot hold one largest file', async () => {
-    await expect(startWebApp(stack, { MAX_FILE_BYTES: String(MiB), UPLOAD_MAX_BYTES_IN_FLIGHT: String(MiB - 1) })).rejects.toThrow(ConfigError);
+    await expect(startWebApp(tiers.stack, { MAX_FILE_BYTES: String(MiB), UPLOAD_MAX_BYTES_IN_FLIGHT: String(MiB - 1) })).rejects.toThrow(ConfigError);
   });
 });
