@@ -174,6 +174,14 @@ describe('Heartbeat', () => {
     expect(problemsOf(() => parseHeartbeat(bad))).toEqual(['held.0.imageId must be a UUID', 'held.0.attempt must not be less than 1']);
   });
 
+  it.each(['held', 'handedBack', 'failed'])('checks every take in %s, and takes at most 1000 of them', (list) => {
+    const beat = JSON.parse(serialize(heartbeat(fields))) as Record<string, unknown>;
+    expect(problemsOf(() => parseHeartbeat(JSON.stringify({ ...beat, [list]: [{ imageId, attempt: 101 }] })))).toEqual([`${list}.0.attempt must not be greater than 100`]);
+    const many = Array.from({ length: 1001 }, () => ({ imageId, attempt: 1 }));
+    expect(problemsOf(() => parseHeartbeat(JSON.stringify({ ...beat, [list]: many })))).toEqual([`${list} must contain no more than 1000 elements`]);
+    expect(problemsOf(() => parseHeartbeat(JSON.stringify({ ...beat, [list]: 'none' })))).toContain(`${list} must be an array`);
+  });
+
   it('names the worker session, and whether it is the session\'s last beat', () => {
     const beat = heartbeat({ ...fields, session: 'b3c1-x_9', final: true });
     expect(parseHeartbeat(serialize(beat))).toMatchObject({ session: 'b3c1-x_9', final: true });

@@ -168,6 +168,12 @@ export class HeldImage {
   handBacks?: number;
 }
 
+/** A heartbeat's list of takes: at most 1000, each one checked. */
+function HeldImageList(): PropertyDecorator {
+  const checks = [IsArray(), ArrayMaxSize(1000), ValidateNested({ each: true }), Type(() => HeldImage)];
+  return (target, property) => checks.forEach((check) => check(target, property));
+}
+
 /**
  * classifier-worker → output bucket (`heartbeats/<workerId>.json`), rewritten
  * every few seconds while the worker holds images: the monitor controller reads
@@ -196,27 +202,18 @@ export class Heartbeat {
   @Min(0)
   imagesDone!: number;
 
-  @IsArray()
-  @ArrayMaxSize(1000)
-  @ValidateNested({ each: true })
-  @Type(() => HeldImage)
+  @HeldImageList()
   held!: HeldImage[];
 
   /** Recently handed back to the launch queue (same attempt): the monitor's check for them ends. */
-  @IsArray()
-  @ArrayMaxSize(1000)
-  @ValidateNested({ each: true })
-  @Type(() => HeldImage)
+  @HeldImageList()
   handedBack!: HeldImage[];
 
   /**
    * Dropped after a failure that is not the image's fault: the monitor retries them now.
    * Listed until the monitor has acted (a later attempt queued, or an answer written).
    */
-  @IsArray()
-  @ArrayMaxSize(1000)
-  @ValidateNested({ each: true })
-  @Type(() => HeldImage)
+  @HeldImageList()
   failed!: HeldImage[];
 
   /**
