@@ -1,3 +1,4 @@
+import { once } from 'node:events';
 import { createServer, connect, type Server, type Socket } from 'node:net';
 import type { AddressInfo } from 'node:net';
 
@@ -41,10 +42,9 @@ export async function startFaultProxy(target: { port: number; host?: string }, l
     client.pipe(upstream);
     upstream.pipe(client);
   });
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(listenPort, '127.0.0.1', () => resolve());
-  });
+  // once() rejects on the server's 'error' (the port taken, say).
+  server.listen(listenPort, '127.0.0.1');
+  await once(server, 'listening');
   const port = (server.address() as AddressInfo).port;
   return {
     endpoint: `http://127.0.0.1:${port}`,

@@ -1,3 +1,4 @@
+import { once } from 'node:events';
 import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -166,10 +167,9 @@ export async function startLocalAws(options: LocalAwsOptions = {}): Promise<Loca
     }
   });
   server.keepAliveTimeout = 65_000;
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(options.port ?? 4566, host, () => resolve());
-  });
+  // once() rejects on the server's 'error' (the port taken, say).
+  server.listen(options.port ?? 4566, host);
+  await once(server, 'listening');
   const port = (server.address() as AddressInfo).port;
   const publicHost = options.publicHost ?? host;
   const endpoint = `http://${publicHost}:${port}`;

@@ -1,3 +1,4 @@
+import { once } from 'node:events';
 import { Agent, createServer, request, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { PassThrough, type Readable } from 'node:stream';
@@ -194,10 +195,9 @@ export async function startLoadBalancer(o: LoadBalancerOptions): Promise<LoadBal
   // Held classic requests and event streams last as long as the tier holds them: no proxy-side timeout.
   server.requestTimeout = 0;
   server.keepAliveTimeout = 65_000;
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(o.port, o.host ?? '127.0.0.1', () => resolve());
-  });
+  // once() rejects on the server's 'error' (the port taken, say).
+  server.listen(o.port, o.host ?? '127.0.0.1');
+  await once(server, 'listening');
   const port = (server.address() as AddressInfo).port;
 
   const probes = setInterval(() => {

@@ -1,3 +1,4 @@
+import { once } from 'node:events';
 import { Agent, createServer, type IncomingMessage, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { createProxyServer } from 'http-proxy';
@@ -60,10 +61,9 @@ export async function startS3Brownout(target: string, listenPort = 0): Promise<S
   // SQS long polls wait up to 20 s: no proxy-side request timeout.
   server.requestTimeout = 0;
   server.keepAliveTimeout = 65_000;
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(listenPort, '127.0.0.1', () => resolve());
-  });
+  // once() rejects on the server's 'error' (the port taken, say).
+  server.listen(listenPort, '127.0.0.1');
+  await once(server, 'listening');
   const port = (server.address() as AddressInfo).port;
   return {
     endpoint: `http://127.0.0.1:${port}`,

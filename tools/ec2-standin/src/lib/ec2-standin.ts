@@ -1,3 +1,4 @@
+import { once } from 'node:events';
 /**
  * EC2 STAND-IN — a test double for development, never a production component.
  *
@@ -124,10 +125,9 @@ export async function startEc2StandIn(options: Ec2StandInOptions = {}): Promise<
     );
   });
   server.keepAliveTimeout = 65_000;
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(options.port ?? 0, host, () => resolve());
-  });
+  // once() rejects on the server's 'error' (the port taken, say).
+  server.listen(options.port ?? 0, host);
+  await once(server, 'listening');
   const port = (server.address() as AddressInfo).port;
   address.endpoint = `http://${host}:${port}`;
   // The shim reads the instance's own metadata endpoint from its environment.
