@@ -18,11 +18,12 @@
 import { readdirSync, readFileSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { DescribeInstancesCommand, EC2Client, type Instance } from '@aws-sdk/client-ec2';
+import { EC2Client } from '@aws-sdk/client-ec2';
 import { EXIT, existingPath, parseCommandLine, runMain, writeJsonOutput } from '@app/command-line';
 import { listImages, runLoad } from '@tools/loadgen';
-import { spawnNpmStart, type NpmStartRun } from '@tools/local-run';
-import { MODEL_DIR, SMALL_IMAGES_DIR, WORKSPACE_ROOT } from '@tools/testing';
+import { spawnNpmStart, waitForNpmStart, type NpmStartRun } from '@tools/local-run';
+import { MODEL_DIR, SMALL_IMAGES_DIR, until, WORKSPACE_ROOT } from '@tools/testing';
+import { describeAllInstances } from '@tools/ec2-standin';
 
 const values = parseCommandLine({
   name: 'npx tsx --tsconfig tsconfig.base.json tools/bench/src/spot-interruptions.ts',
@@ -75,19 +76,6 @@ function workerLogs(fleetDir: string): Map<string, LogLine[]> {
   return out;
 }
 
-async function describeAll(ec2: EC2Client): Promise<Instance[]> {
-  const out = await ec2.send(new DescribeInstancesCommand({}));
-  return (out.Reservations ?? []).flatMap((r) => r.Instances ?? []);
-}
-
-async function until(what: string, check: () => boolean | Promise<boolean>, timeoutMs: number): Promise<void> {
-  const end = Date.now() + timeoutMs;
-  while (!(await check())) {
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 250));
-  }
-}
-
 interface ImageResult {
   imageId: string;
   status: string;
@@ -118,13 +106,7 @@ runMain('spot-interruptions', async () => {
   };
   const run: NpmStartRun = spawnNpmStart(['npm', 'start'], { cwd: WORKSPACE_ROOT, env });
   try {
-    await until('npm start to be ready', async () => {
-      if (run.output().includes('Press Ctrl-C to stop everything')) return true;
-      const code = await Promise.race([run.exited, Promise.resolve('running' as const)]);
-      if (code !== 'running') throw new Error(`npm start exited (${code}):\n${run.output().slice(-3000)}`);
-      return false;
-    }, 600_000);
-    const webUrl = /Upload page\s+(http:\/\/\S+?)\/?\s/.exec(run.output())?.[1] as string;
+    const webUrl = await waitForNpmStart(run, 600_000);
     const endpoint = /EC2 stand-in\s+(http:\/\/\S+)/.exec(run.output())?.[1] as string;
     const ec2 = new EC2Client({ region: 'us-east-1', endpoint, credentials: { accessKeyId: 'watcher', secretAccessKey: 'watcher' } });
 
@@ -134,8 +116,8 @@ runMain('spot-interruptions', async () => {
       loads.push(await runLoad({ url: webUrl, imagesDir, concurrency: listImages(imagesDir).length, mode: 'classic', scaleInTimeoutMs: 0, progress: false, requestTimeoutMs: 600_000 }));
     }
     // Every instance ended (interrupted, or idle after the load), so that every log is complete.
-    await until('every instance terminated', async () => (await describeAll(ec2)).every((i) => i.State?.Name === 'terminated'), 300_000);
-    const instances = await describeAll(ec2);
+    await until('every instance terminated', async () => (await describeAllInstances(ec2)).every((i) => i.State?.Name === 'terminated'), 300_000);
+    const instances = await describeAllInstances(ec2);
     const logs = workerLogs(join(runDir, 'fleet'));
 
     const result = async (imageId: string): Promise<ImageResult> => (await (await fetch(`${webUrl}/api/images/${imageId}`)).json()) as ImageResult;

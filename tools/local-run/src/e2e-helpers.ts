@@ -1,11 +1,11 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { readFileSync } from 'node:fs';
-import { basename } from 'node:path';
+import { basename, join } from 'node:path';
 import { AwsClients, AwsResources } from '@app/aws';
 import { loadConfig } from '@app/config';
 import { readWorkerRecords } from '@app/fleet';
 import { LOCAL_CREDENTIALS } from '@tools/local-aws';
-import { eventually, testChildEnv } from '@tools/testing';
+import { eventually, testChildEnv, WORKSPACE_ROOT } from '@tools/testing';
 import { startLocalSystem, type LocalSystem, type LocalSystemOptions } from './system';
 
 /** Adapters on the running system's S3/SQS, for checking what landed where. */
@@ -64,6 +64,18 @@ export interface NpmStartRun {
   interrupt(): void;
   /** Ctrl-C, then SIGKILL to the whole group if it has not exited after graceMs; resolves on its exit. */
   stop(graceMs: number): Promise<void>;
+}
+
+/**
+ * npm start's own program (tools/local-run/src/main.ts) run from source by this Node, on the
+ * apps' existing builds: a test target depends on those builds, and a nested build would race
+ * other suites reading dist/. The environment is only `env` (with PATH and HOME).
+ */
+export function spawnLocalRunFromSource(env: Record<string, string>): NpmStartRun {
+  return spawnNpmStart([process.execPath, join(WORKSPACE_ROOT, 'node_modules/tsx/dist/cli.mjs'), '--tsconfig', 'tsconfig.base.json', 'tools/local-run/src/main.ts'], {
+    cwd: WORKSPACE_ROOT,
+    env: { PATH: process.env['PATH'] ?? '', HOME: process.env['HOME'] ?? '', LOCAL_RUN_SKIP_BUILD: 'true', ...env },
+  });
 }
 
 /** Runs of npm start this test file began and that have not exited (Jest gives each test file its own copy). */

@@ -1,47 +1,30 @@
-import { spawn } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { DescribeInstancesCommand, EC2Client, type Instance } from '@aws-sdk/client-ec2';
+import { EC2Client } from '@aws-sdk/client-ec2';
 import { Ec2Fleet } from '@app/fleet';
-import { startEc2StandIn } from '@tools/ec2-standin';
+import { describeAllInstances, startEc2StandIn } from '@tools/ec2-standin';
 import { LOCAL_CREDENTIALS, startLocalAws } from '@tools/local-aws';
 import { runLoad } from '@tools/loadgen';
 import { MODEL_DIR, SMALL_IMAGES_DIR, smallImage, smallImageNames, WORKSPACE_ROOT } from '@tools/testing/files';
 import { until } from '@tools/testing/eventually';
 import { writeModelAnswerKey } from './answer-key';
+import { killAllNpmStarts, spawnLocalRunFromSource, waitForNpmStart } from './e2e-helpers';
 import { processesWithEnv } from './worker-census';
 
 const MAX_WORKERS = 2;
 const IDLE_SECONDS = 3;
 
-function npmStart(env: Record<string, string>) {
-  const child = spawn(process.execPath, [join(WORKSPACE_ROOT, 'node_modules/tsx/dist/cli.mjs'), '--tsconfig', 'tsconfig.base.json', 'tools/local-run/src/main.ts'], {
-    cwd: WORKSPACE_ROOT,
-    // The test target depends on the apps' builds; a nested build would race other suites reading dist/.
-    env: { PATH: process.env['PATH'] ?? '', HOME: process.env['HOME'] ?? '', LOCAL_RUN_SKIP_BUILD: 'true', ...env },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  let out = '';
-  child.stdout.on('data', (b: Buffer) => (out += b.toString()));
-  child.stderr.on('data', (b: Buffer) => (out += b.toString()));
-  const exited = new Promise<number | null>((res) => child.once('exit', (code) => res(code)));
-  return { child, exited, output: () => out };
-}
-
-/** Every instance the stand-in shows to any EC2 client: DescribeInstances without filters, all pages. */
-async function describeAll(ec2: EC2Client): Promise<Instance[]> {
-  const out = await ec2.send(new DescribeInstancesCommand({}));
-  return (out.Reservations ?? []).flatMap((r) => r.Instances ?? []);
-}
-
 describe('LOCAL_FLEET=ec2 npm start: the whole system on the EC2 provider against the EC2 stand-in', () => {
+  // Whatever a test did or failed to do, no npm start outlives it.
+  afterEach(() => killAllNpmStarts());
+
   it('classifies the classic 100 from zero instances, never more than MAX_WORKERS, back to zero, and Ctrl-C leaves nothing', async () => {
     const runDir = mkdtempSync(join(tmpdir(), 'ec2-fleet-e2e-'));
     // Passed through to every app and, by the launch template, to every instance's worker.
     const marker = `ICS_E2E_RUN=${randomUUID()}`;
-    const run = npmStart({
+    const run = spawnLocalRunFromSource({
       LOCAL_FLEET: 'ec2',
       EC2_BOOT_SECONDS: '1',
       MODEL_DIR,
@@ -55,19 +38,18 @@ describe('LOCAL_FLEET=ec2 npm start: the whole system on the EC2 provider agains
     let ec2: EC2Client | undefined;
     let passed = false;
     try {
-      await until(`npm start to be up:\n${run.output()}`, () => run.output().includes('Press Ctrl-C to stop everything'), 120_000, 200);
-      const webUrl = /Upload page\s+(http:\/\/\S+)\//.exec(run.output())?.[1] as string;
+      const webUrl = await waitForNpmStart(run, 120_000);
       const endpoint = /^ {2}EC2 stand-in {4}(http:\/\/127\.0\.0\.1:\d+)$/m.exec(run.output())?.[1];
       expect(endpoint).toBeDefined();
 
       // Any EC2 client can watch: here the real SDK with made-up credentials, as the AWS CLI would.
       ec2 = new EC2Client({ region: 'us-east-1', endpoint, credentials: { accessKeyId: 'watcher', secretAccessKey: 'watcher' } });
-      expect(await describeAll(ec2)).toEqual([]);
+      expect(await describeAllInstances(ec2)).toEqual([]);
       const samples: { alive: number; running: number; processes: number }[] = [];
       let sampling = true;
       const watcher = (async () => {
         while (sampling) {
-          const instances = await describeAll(ec2 as EC2Client);
+          const instances = await describeAllInstances(ec2 as EC2Client);
           samples.push({
             alive: instances.filter((i) => i.State?.Name !== 'terminated').length,
             running: instances.filter((i) => i.State?.Name === 'running').length,
@@ -94,7 +76,7 @@ describe('LOCAL_FLEET=ec2 npm start: the whole system on the EC2 provider agains
       expect(load.report.agreement).toMatchObject({ compared: 100, agreed: 100 });
 
       // Scale-in: each worker terminates its own instance after IDLE_SECONDS without work.
-      await until('every instance terminated', async () => (await describeAll(ec2 as EC2Client)).every((i) => i.State?.Name === 'terminated'), 60_000, 250);
+      await until('every instance terminated', async () => (await describeAllInstances(ec2 as EC2Client)).every((i) => i.State?.Name === 'terminated'), 60_000, 250);
       await until('no instance worker process left', () => workerPids().length === 0, 15_000, 100);
       sampling = false;
       await watcher;
@@ -104,7 +86,7 @@ describe('LOCAL_FLEET=ec2 npm start: the whole system on the EC2 provider agains
       expect(peak('alive')).toBeLessThanOrEqual(MAX_WORKERS);
       expect(peak('processes')).toBeLessThanOrEqual(MAX_WORKERS);
 
-      const instances = await describeAll(ec2);
+      const instances = await describeAllInstances(ec2);
       expect(instances.length).toBeGreaterThanOrEqual(1);
       for (const i of instances) {
         const tags = Object.fromEntries((i.Tags ?? []).map((t) => [t.Key, t.Value]));
@@ -134,7 +116,7 @@ describe('LOCAL_FLEET=ec2 npm start: the whole system on the EC2 provider agains
   it('Ctrl-C while instances run stops every instance worker too', async () => {
     const runDir = mkdtempSync(join(tmpdir(), 'ec2-fleet-e2e-'));
     const marker = `ICS_E2E_RUN=${randomUUID()}`;
-    const run = npmStart({
+    const run = spawnLocalRunFromSource({
       LOCAL_FLEET: 'ec2',
       EC2_BOOT_SECONDS: '0',
       MODEL_DIR,
@@ -145,8 +127,7 @@ describe('LOCAL_FLEET=ec2 npm start: the whole system on the EC2 provider agains
       [marker.split('=')[0]]: marker.split('=')[1],
     });
     try {
-      await until(`npm start to be up:\n${run.output()}`, () => run.output().includes('Press Ctrl-C to stop everything'), 120_000, 200);
-      const webUrl = /Upload page\s+(http:\/\/\S+)\//.exec(run.output())?.[1] as string;
+      const webUrl = await waitForNpmStart(run, 120_000);
       const form = new FormData();
       form.append('myfile', new Blob([new Uint8Array(smallImage(3).bytes)]), 'test_3.JPEG');
       const res = await fetch(`${webUrl}/`, { method: 'POST', body: form });

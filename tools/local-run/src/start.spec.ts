@@ -1,18 +1,10 @@
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
-import { MODEL_DIR, SMALL_IMAGES_DIR, WORKSPACE_ROOT } from '@tools/testing/files';
+import { MODEL_DIR, SMALL_IMAGES_DIR } from '@tools/testing/files';
 import { until } from '@tools/testing/eventually';
-import { killAllNpmStarts, spawnNpmStart } from './e2e-helpers';
+import { killAllNpmStarts, spawnLocalRunFromSource, waitForNpmStart } from './e2e-helpers';
 import { processesWithEnv } from './worker-census';
-
-function npmStart(env: Record<string, string>) {
-  return spawnNpmStart([process.execPath, join(WORKSPACE_ROOT, 'node_modules/tsx/dist/cli.mjs'), '--tsconfig', 'tsconfig.base.json', 'tools/local-run/src/main.ts'], {
-    cwd: WORKSPACE_ROOT,
-    // The test target depends on the apps' builds; a nested build would race other suites reading dist/.
-    env: { PATH: process.env['PATH'] ?? '', HOME: process.env['HOME'] ?? '', LOCAL_RUN_SKIP_BUILD: 'true', ...env },
-  });
-}
 
 describe('npm start', () => {
   // Whatever a test did or failed to do, no npm start outlives it.
@@ -20,7 +12,7 @@ describe('npm start', () => {
 
   it('with a MODEL_DIR that holds no model it stops at once with one message saying what is wrong', async () => {
     const runDir = mkdtempSync(join(tmpdir(), 'start-'));
-    const run = npmStart({ MODEL_DIR: runDir, LOCAL_RUN_DIR: runDir });
+    const run = spawnLocalRunFromSource({ MODEL_DIR: runDir, LOCAL_RUN_DIR: runDir });
     expect(await run.exited).toBe(2);
     expect(run.output()).toContain(`npm start: MODEL_DIR=${runDir}: there is no model.json or model.onnx in ${runDir}`);
     rmSync(runDir, { recursive: true, force: true });
@@ -30,11 +22,9 @@ describe('npm start', () => {
     const runDir = mkdtempSync(join(tmpdir(), 'start-'));
     const marker = `FLEET_STATE_DIR=${join(runDir, 'fleet')}`;
     // The worker keeps the apps' priority: under Jest the cores are shared with other specs, and a niced worker would wait behind them.
-    const run = npmStart({ MODEL_DIR, PORT: '0', LOCAL_AWS_PORT: '0', LOCAL_RUN_DIR: runDir, MAX_WORKERS: '1', IDLE_SECONDS: '60', WORKER_NICE: '0' });
+    const run = spawnLocalRunFromSource({ MODEL_DIR, PORT: '0', LOCAL_AWS_PORT: '0', LOCAL_RUN_DIR: runDir, MAX_WORKERS: '1', IDLE_SECONDS: '60', WORKER_NICE: '0' });
     try {
-      await until(`npm start to be up:\n${run.output()}`, () => run.output().includes('Press Ctrl-C to stop everything'), 120_000, 200);
-      const webUrl = /Upload page\s+(http:\/\/\S+)\//.exec(run.output())?.[1];
-      expect(webUrl).toBeDefined();
+      const webUrl = await waitForNpmStart(run, 120_000);
       expect(run.output()).toMatch(/Swagger UI\s+http:\/\/\S+\/docs/);
       expect(run.output()).toContain('Workers: up to 1 at once (MAX_WORKERS)');
 
