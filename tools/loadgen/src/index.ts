@@ -1,3 +1,4 @@
 export * from './run';
 export * from './report';
 export * from './chart';
+export * from './chart-page';
