@@ -13,6 +13,7 @@ import {
   type OutputMessage,
 } from '@app/contracts';
 import { SCENES_DIR, SMALL_IMAGES_DIR, type TestStack } from '@tools/testing';
+import type { WorkerLoopDeps } from '../src/app/worker-loop';
 
 /** The repository's rendered test images: 100 small JPEGs, and a few photo-sized ones. */
 export const SMALL_IMAGES = SMALL_IMAGES_DIR;
@@ -86,4 +87,10 @@ export function recordingReceives(queue: Queue): { queue: Queue; asked: number[]
     return queue.receive(o);
   };
   return { queue: recording, asked };
+}
+
+/** The queues and buckets a WorkerLoop works on, from a test stack (results announced on its output queue). */
+export function workerStores(stack: TestStack): Pick<WorkerLoopDeps, 'launchQueue' | 'monitorQueue' | 'outputQueue' | 'inputBucket' | 'outputBucket'> {
+  const r = stack.resources;
+  return { launchQueue: r.launchQueue, monitorQueue: r.monitorQueue, outputQueue: r.outputQueue, inputBucket: r.inputBucket, outputBucket: r.outputBucket };
 }

@@ -1,7 +1,7 @@
 import { decodedImage, type Classifier } from '@app/classifier';
 import { heartbeatKey, parseHeartbeat, parseLaunchMessage, parseMonitorMessage } from '@app/contracts';
 import { startTestStack, until, type TestStack } from '@tools/testing';
-import { drain, enqueue, photos, recordingLogger } from '../../test/worker-test-kit';
+import { drain, enqueue, photos, recordingLogger, workerStores } from '../../test/worker-test-kit';
 import { WorkerLoop } from './worker-loop';
 
 /** A model that holds every image until released: the images stay in the worker. */
@@ -32,11 +32,7 @@ describe('WorkerLoop.handBackAll (a worker about to disappear)', () => {
     const { log, lines } = recordingLogger();
     const r = stack.resources;
     const worker = new WorkerLoop({
-      launchQueue: r.launchQueue,
-      monitorQueue: r.monitorQueue,
-      outputQueue: r.outputQueue,
-      inputBucket: r.inputBucket,
-      outputBucket: r.outputBucket,
+      ...workerStores(stack),
       classifier,
       workerId: 'i-0123456789abcdef0',
       settings: { pollWaitSeconds: 1, idleSeconds: 60, imageDeadlineSeconds: 300, livenessCheckSeconds: 1, prefetch: 3 },
@@ -71,11 +67,7 @@ describe('WorkerLoop.handBackAll (a worker about to disappear)', () => {
     const r = stack.resources;
     // Room for 3 more: the worker's next long poll is waiting on the launch queue when it is told to leave.
     const worker = new WorkerLoop({
-      launchQueue: r.launchQueue,
-      monitorQueue: r.monitorQueue,
-      outputQueue: r.outputQueue,
-      inputBucket: r.inputBucket,
-      outputBucket: r.outputBucket,
+      ...workerStores(stack),
       classifier,
       workerId: 'i-0fedcba9876543210',
       settings: { pollWaitSeconds: 5, idleSeconds: 60, imageDeadlineSeconds: 300, livenessCheckSeconds: 1, prefetch: 6 },

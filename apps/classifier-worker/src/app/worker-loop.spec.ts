@@ -4,7 +4,7 @@ import { RetryableError, SQS_BATCH_LIMIT, UnreachableError, type ObjectStore, ty
 import { Classifier, InferenceError } from '@app/classifier';
 import { attemptKey, heartbeatKey, outputError, parseHeartbeat, parseMonitorMessage, resultKey, serialize, type WorkerState } from '@app/contracts';
 import { eventually, MODEL_DIR, sleep, startTestStack, until, type TestStack } from '@tools/testing';
-import { drain, enqueue, outputs, photos, recordingLogger, SAMPLE_IMAGES, storedResult } from '../../test/worker-test-kit';
+import { drain, enqueue, outputs, photos, recordingLogger, SAMPLE_IMAGES, storedResult, workerStores } from '../../test/worker-test-kit';
 import { WorkerLoop, type WorkerLoopDeps, type WorkerLoopSettings } from './worker-loop';
 
 // A second of idleness ends a run: each test's run() returns soon after its last image.
@@ -28,13 +28,8 @@ describe('WorkerLoop against the embedded S3/SQS', () => {
   function loop(over: Partial<WorkerLoopDeps> = {}, s: Partial<WorkerLoopSettings> = {}) {
     const { log, lines } = recordingLogger();
     const states: [WorkerState, number][] = [];
-    const r = stack.resources;
     const worker = new WorkerLoop({
-      launchQueue: r.launchQueue,
-      monitorQueue: r.monitorQueue,
-      outputQueue: r.outputQueue,
-      inputBucket: r.inputBucket,
-      outputBucket: r.outputBucket,
+      ...workerStores(stack),
       classifier,
       workerId: 'local-7',
       settings: { ...settings, ...s },
