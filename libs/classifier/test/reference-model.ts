@@ -11,7 +11,7 @@ interface ModelJson {
 
 export interface ReferenceOptions {
   inputSize: number;
-  /** Side of the centred square taken before resizing, as a fraction of the shorter edge. */
+  /** Side of the centred square the model sees, as a fraction of the shorter edge. */
   cropFraction: number;
   kernel: 'lanczos3' | 'cubic';
   /** Pixel 0 maps to min, 255 to max (default [0, 1]). */
@@ -53,13 +53,15 @@ export class ReferenceModel {
   /** The top-1 class (ImageNet index, offset removed) and its probability. */
   async top1(bytes: Buffer, labels: readonly string[]): Promise<{ label: string; classIndex: number; confidence: number }> {
     const { inputSize: size, cropFraction, kernel, labelOffset, applySoftmax, outputName, inputRange: [min, max] = [0, 1] } = this.options;
-    const image = sharp(bytes);
-    if (cropFraction < 1) {
-      const { width = 0, height = 0 } = await sharp(bytes).metadata();
-      const side = Math.max(1, Math.round(cropFraction * Math.min(width, height)));
-      image.extract({ left: Math.floor((width - side) / 2), top: Math.floor((height - side) / 2), width: side, height: side });
-    }
-    const pixels = await image.resize(size, size, { fit: 'cover', kernel }).removeAlpha().raw().toBuffer();
+    // The centred square of cropFraction x the shorter edge at size x size: "resize 256, centre crop 224".
+    const scaled = Math.round(size / cropFraction);
+    const margin = Math.floor((scaled - size) / 2);
+    const pixels = await sharp(bytes)
+      .resize(scaled, scaled, { fit: 'cover', kernel })
+      .extract({ left: margin, top: margin, width: size, height: size })
+      .removeAlpha()
+      .raw()
+      .toBuffer();
     const input = tf.tensor4d(Float32Array.from(pixels, (v) => min + (v / 255) * (max - min)), [1, size, size, 3]);
     const output = (outputName ? await this.model.executeAsync(input, outputName) : this.model.predict(input)) as tf.Tensor;
     const probsTensor = applySoftmax ? tf.softmax(output) : output;

@@ -22,7 +22,7 @@ export interface ModelMetadata {
   inputSize?: number;
   /** Pixel 0 maps to min, 255 to max. */
   inputRange?: [number, number];
-  /** Side of the centre crop as a fraction of the shorter edge, taken before resizing (1: the largest square). */
+  /** Side of the centred square the model sees, as a fraction of the shorter edge (1: the largest square). */
   cropFraction?: number;
   /** sharp's kernel for the resize to inputSize. */
   resizeKernel?: ResizeKernel;

@@ -69,10 +69,9 @@ sharp.cache(false);
 
 /**
  * Decodes JPEG, PNG, WebP or GIF (first frame) into the model's input:
- * EXIF orientation applied, a centred square of `cropFraction` x the shorter
- * edge cut out (1: resized to cover size x size, centre crop), alpha flattened
- * onto white, grayscale and CMYK converted to sRGB, resized with `kernel`,
- * 8 bits per channel (`data`: scaled to the model's range). Anything else is an ImageDecodeError.
+ * EXIF orientation applied, alpha flattened onto white, grayscale and CMYK
+ * converted to sRGB, the centred square of `cropFraction` x the shorter edge
+ * at size x size (resized with `kernel`), 8 bits per channel (`data`: scaled to the model's range). Anything else is an ImageDecodeError.
  */
 export async function decodeImage(bytes: Uint8Array, options: PreprocessOptions): Promise<DecodedImage> {
   const started = performance.now();
@@ -83,6 +82,8 @@ export async function decodeImage(bytes: Uint8Array, options: PreprocessOptions)
   const format = sniffImageFormat(bytes);
   if (!format) throw new ImageDecodeError('unsupported-format', 'not a JPEG, PNG, WebP or GIF image');
   let raw: { data: Buffer; info: OutputInfo };
+  const scaledSide = Math.round(options.size / (options.cropFraction ?? 1));
+  const margin = Math.floor((scaledSide - options.size) / 2);
   try {
     const image = sharp(bytes, {
       // Checked against the header before any pixel is decoded.
@@ -94,22 +95,14 @@ export async function decodeImage(bytes: Uint8Array, options: PreprocessOptions)
       // EXIF orientation applied before the crop, so the crop is centred on what a viewer sees.
       autoOrient: true,
     });
-    const crop = options.cropFraction ?? 1;
-    if (crop < 1) {
-      // The header's size (after orientation): a centred square of crop x the shorter edge.
-      const { autoOrient: oriented } = await image.metadata();
-      const side = Math.max(1, Math.round(crop * Math.min(oriented.width, oriented.height)));
-      image.extract({
-        left: Math.floor((oriented.width - side) / 2),
-        top: Math.floor((oriented.height - side) / 2),
-        width: side,
-        height: side,
-      });
-    }
     raw = await image
       .flatten({ background: '#ffffff' })
       .toColourspace('srgb')
-      .resize(options.size, options.size, { fit: 'cover', kernel: options.kernel ?? 'lanczos3' })
+      // A centred square of crop x the shorter edge, at size: the image scaled to cover a
+      // square of size / crop, then the middle size x size cut out. One pass, no header read
+      // first; libvips computes only the pixels the cut keeps.
+      .resize(scaledSide, scaledSide, { fit: 'cover', kernel: options.kernel ?? 'lanczos3' })
+      .extract({ left: margin, top: margin, width: options.size, height: options.size })
       .removeAlpha()
       .raw({ depth: 'uchar' })
       .toBuffer({ resolveWithObject: true });
