@@ -71,7 +71,8 @@ sharp.cache(false);
  * Decodes JPEG, PNG, WebP or GIF (first frame) into the model's input:
  * EXIF orientation applied, alpha flattened onto white, grayscale and CMYK
  * converted to sRGB, the centred square of `cropFraction` x the shorter edge
- * at size x size (resized with `kernel`), 8 bits per channel (`data`: scaled to the model's range). Anything else is an ImageDecodeError.
+ * at size x size (resized with `kernel`), 8 bits per channel (`data`: scaled
+ * to the model's range). Anything else is an ImageDecodeError.
  */
 export async function decodeImage(bytes: Uint8Array, options: PreprocessOptions): Promise<DecodedImage> {
   const started = performance.now();
