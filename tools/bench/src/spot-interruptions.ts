@@ -116,7 +116,7 @@ runMain('spot-interruptions', async () => {
       loads.push(await runLoad({ url: webUrl, imagesDir, concurrency: listImages(imagesDir).length, mode: 'classic', scaleInTimeoutMs: 0, progress: false, requestTimeoutMs: 600_000 }));
     }
     // Every instance ended (interrupted, or idle after the load), so that every log is complete.
-    await until('every instance terminated', async () => (await describeAllInstances(ec2)).every((i) => i.State?.Name === 'terminated'), 300_000);
+    await until('every instance terminated', async () => (await describeAllInstances(ec2)).every((i) => i.State?.Name === 'terminated'), 300_000, 250);
     const instances = await describeAllInstances(ec2);
     const logs = workerLogs(join(runDir, 'fleet'));
 
