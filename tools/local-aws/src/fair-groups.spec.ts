@@ -8,6 +8,8 @@ import {
   SQSClient,
   type Message,
 } from '@aws-sdk/client-sqs';
+import { createRequestHandler } from 'local-aws-sqs';
+import { serveGroupsFairly } from './fair-groups';
 import { LOCAL_CREDENTIALS, startLocalAws, type LocalAws } from './local-aws';
 
 /**
@@ -124,5 +126,22 @@ describe('fair message groups on the local edge', () => {
     await send(aws.queues.launch, 'tenant-b first', 'tenant-b');
     const got = bodies(await receive(aws.queues.launch, 3));
     expect(got).toEqual(['tenant-b first', 'tenant-a0', 'tenant-a1']);
+  });
+});
+
+describe('a long poll on a fair queue', () => {
+  /** Timers that keep this process alive. */
+  const refTimers = () => process.getActiveResourcesInfo().filter((r) => r === 'Timeout').length;
+
+  it("does not keep the process alive while it waits, as the emulator's own long poll does not", async () => {
+    // A poll whose client is gone waits out its WaitTimeSeconds on the edge: with a ref'd timer,
+    // a process that stopped its edge stayed up until then (a Jest run, 19 s after its tests).
+    const emulator = createRequestHandler({ port: 0, hostname: '127.0.0.1', region: 'us-east-1', accountId: '000000000000', queues: [{ QueueName: 'idle' }] });
+    serveGroupsFairly(emulator.service);
+    const [queue] = emulator.service.Queues as { receive(request: { WaitTimeSeconds: number }): Promise<unknown[]> }[];
+    const before = refTimers();
+    const waiting = queue.receive({ WaitTimeSeconds: 0.2 });
+    expect(refTimers()).toBe(before);
+    await expect(waiting).resolves.toEqual([]);
   });
 });

@@ -80,11 +80,16 @@ export function withFairGroups(enabled: boolean, emulator: { service: EmulatedSq
   if (!enabled) return handler;
   return (req, res) => {
     // Queues may be created at any time (CreateQueue): take each new one before its first message.
-    for (const queue of service.Queues as EmulatedQueue[]) {
-      if (!queue.FifoQueue && !installed.has(queue)) install(queue);
-    }
+    serveGroupsFairly(service);
     return handler(req, res);
   };
+}
+
+/** Makes each standard queue of `service` not yet served fairly serve its message groups fairly. */
+export function serveGroupsFairly(service: EmulatedSqsService): void {
+  for (const queue of service.Queues as EmulatedQueue[]) {
+    if (!queue.FifoQueue && !installed.has(queue)) install(queue);
+  }
 }
 
 function install(queue: EmulatedQueue): void {
@@ -179,7 +184,9 @@ function install(queue: EmulatedQueue): void {
       // As SQS does, a long poll answers once it has messages, not only once it has MaxNumberOfMessages
       // (local-aws-sqs waits for all of them, so a few messages sat in a pending poll for up to 20 s).
       if (taken.length >= wanted || Date.now() >= until || (taken.length > 0 && Date.now() >= started + MIN_COLLECT_MS)) break;
-      await sleep(POLL_MS);
+      // Unref'd, as the emulator's own poll timers: a poll whose client is gone must not keep a
+      // process that stopped its edge alive until the poll's wait ends.
+      await sleep(POLL_MS, undefined, { ref: false });
     }
     // Copies, as the emulator answers: later receives must not change what this one returns.
     return taken.map((e) => ({ ...e.record, attributes: { ...e.record.attributes } }));
