@@ -56,7 +56,6 @@ interface ImageFile {
   bytes: Buffer;
 }
 
-/** Decoded tensors straight through the model, in batches of `batch`: images per second. */
 /**
  * Decoded tensors straight through the model, in batches of `batch`: images per second, and the
  * CPU milliseconds per image this (single-threaded) loop used, which a busy machine distorts far
