@@ -6,7 +6,7 @@ import { UuidPipe } from '../common/uuid.pipe';
 import { ErrorDto } from '../common/error.dto';
 import { ImageResultDto } from '../results/dto';
 import { IDEMPOTENCY_HEADER, idempotencyKeyOf, IdempotencyStore, requestHash } from '../common/idempotency';
-import { BATCH_ID, NOT_FOUND, NOT_UUID, RATE_LIMITED, UNAUTHORIZED, UNAVAILABLE } from '../common/api-docs';
+import { BATCH_ID, IDEMPOTENCY_KEY_REUSED, NOT_FOUND, NOT_UUID, RATE_LIMITED, UNAUTHORIZED, UNAVAILABLE } from '../common/api-docs';
 import { IDEMPOTENCY_HEADER_DOC } from '../common/idempotency';
 import { CSV_COLUMNS, EXPORT_FORMATS, type ExportFormat } from './batch-export';
 import { BatchDto, BatchListDto, BatchSummaryDto, CreateBatchDto, parseCreateBatch } from './batches.dto';
@@ -36,7 +36,7 @@ export class BatchesController {
   @ApiResponse({ status: 201, type: BatchSummaryDto, description: 'Created; `Location` names it', headers: { Location: { description: '/api/batches/{batchId}', schema: { type: 'string' } } } })
   @ApiResponse({ status: 400, type: ErrorDto, description: 'A bad label or callbackUrl (in production: not https, or a private address; or the tenant has no webhook secret), an unknown field, a malformed Idempotency-Key' })
   @ApiResponse({ status: 409, type: ErrorDto, description: 'A request with this Idempotency-Key is still in progress (Retry-After)' })
-  @ApiResponse({ status: 422, type: ErrorDto, description: 'The Idempotency-Key was used for a different request' })
+  @ApiResponse(IDEMPOTENCY_KEY_REUSED)
   async create(
     @Tenant() tenant: string,
     @Body() body: unknown,

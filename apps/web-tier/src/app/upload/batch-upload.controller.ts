@@ -2,13 +2,13 @@ import { Controller, Headers, HttpCode, HttpStatus, Param, Post, Req, Res } from
 import { ApiBody, ApiConsumes, ApiHeader, ApiOperation, ApiParam, ApiResponse, ApiSecurity, ApiTags } from '@nestjs/swagger';
 import type { Request, Response } from 'express';
 import { BatchesService } from '../batches/batches.service';
-import { BATCH_ID, NOT_FOUND, UNAUTHORIZED, UNAVAILABLE } from '../common/api-docs';
+import { BATCH_ID, IDEMPOTENCY_KEY_REUSED, NOT_FOUND, UNAUTHORIZED, UNAVAILABLE } from '../common/api-docs';
 import { Tenant } from '../common/api-key.guard';
 import { IDEMPOTENCY_HEADER, IDEMPOTENCY_HEADER_DOC, idempotencyKeyOf } from '../common/idempotency';
 import { UuidPipe } from '../common/uuid.pipe';
 import { ErrorDto } from '../common/error.dto';
-import { UploadResponseDto } from './upload.dto';
-import { UPLOAD_BODY, UPLOAD_FIELD, UPLOAD_LIMITED, UPLOAD_TOO_SLOW } from './upload.controller';
+import type { UploadResponseDto } from './upload.dto';
+import { NOT_AN_IMAGE, UPLOAD_ACCEPTED, UPLOAD_BODY, UPLOAD_FIELD, UPLOAD_LIMITED, UPLOAD_TOO_LARGE, UPLOAD_TOO_SLOW } from './upload.controller';
 import { UploadService } from './upload.service';
 
 /** Uploads into an open batch of the caller's tenant. */
@@ -28,14 +28,14 @@ export class BatchUploadController {
   @ApiConsumes('multipart/form-data')
   @ApiBody(UPLOAD_BODY)
   @ApiHeader(IDEMPOTENCY_HEADER_DOC)
-  @ApiResponse({ status: 202, type: UploadResponseDto, description: 'Stored and queued' })
+  @ApiResponse(UPLOAD_ACCEPTED)
   @ApiResponse({ status: 400, type: ErrorDto, description: 'Not a UUID, no files, the wrong field, an empty file, a malformed body' })
   @ApiResponse(NOT_FOUND)
   @ApiResponse(UPLOAD_TOO_SLOW)
   @ApiResponse({ status: 409, type: ErrorDto, description: '`batch is closed`, or a request with this Idempotency-Key is still in progress (Retry-After)' })
-  @ApiResponse({ status: 413, type: ErrorDto, description: 'A file over the size limit, or too many files' })
-  @ApiResponse({ status: 415, type: ErrorDto, description: 'A file that is not a JPEG, PNG, WebP or GIF image' })
-  @ApiResponse({ status: 422, type: ErrorDto, description: 'The Idempotency-Key was used for a different request' })
+  @ApiResponse(UPLOAD_TOO_LARGE)
+  @ApiResponse(NOT_AN_IMAGE)
+  @ApiResponse(IDEMPOTENCY_KEY_REUSED)
   @ApiResponse(UNAUTHORIZED)
   @ApiResponse(UPLOAD_LIMITED)
   @ApiResponse(UNAVAILABLE)

@@ -1,5 +1,6 @@
 import { Controller, Headers, HttpCode, HttpStatus, Post, Req, Res } from '@nestjs/common';
 import { ApiBody, ApiConsumes, ApiHeader, ApiOperation, ApiResponse, ApiSecurity, ApiTags } from '@nestjs/swagger';
+import { IDEMPOTENCY_KEY_REUSED, UNAUTHORIZED } from '../common/api-docs';
 import { ErrorDto } from '../common/error.dto';
 import { UploadResponseDto } from './upload.dto';
 import type { Request, Response } from 'express';
@@ -16,6 +17,10 @@ export const UPLOAD_BODY = {
   },
 };
 
+/** The answers both upload routes give alike, for OpenAPI. */
+export const UPLOAD_ACCEPTED = { status: 202, type: UploadResponseDto, description: 'Stored and queued' };
+export const UPLOAD_TOO_LARGE = { status: 413, type: ErrorDto, description: 'A file over the size limit, or too many files' };
+export const NOT_AN_IMAGE = { status: 415, type: ErrorDto, description: 'A file that is not a JPEG, PNG, WebP or GIF image' };
 /** An upload cut for its pace, for OpenAPI. */
 export const UPLOAD_TOO_SLOW = { status: 408, type: ErrorDto, description: 'The body came slower than UPLOAD_MIN_BYTES_PER_SECOND; what it stored was removed, nothing queued' };
 /** The rate limit and the caps on uploads in flight, for OpenAPI. */
@@ -42,14 +47,14 @@ export class UploadController {
   @ApiConsumes('multipart/form-data')
   @ApiBody(UPLOAD_BODY)
   @ApiHeader(IDEMPOTENCY_HEADER_DOC)
-  @ApiResponse({ status: 202, type: UploadResponseDto, description: 'Stored and queued' })
+  @ApiResponse(UPLOAD_ACCEPTED)
   @ApiResponse({ status: 400, type: ErrorDto, description: 'No files, the wrong field, an empty file, a malformed body' })
-  @ApiResponse({ status: 401, type: ErrorDto, description: 'API key missing or wrong (when keys are configured)' })
+  @ApiResponse(UNAUTHORIZED)
   @ApiResponse(UPLOAD_TOO_SLOW)
   @ApiResponse({ status: 409, type: ErrorDto, description: 'A request with this Idempotency-Key is still in progress (Retry-After)' })
-  @ApiResponse({ status: 413, type: ErrorDto, description: 'A file over the size limit, or too many files' })
-  @ApiResponse({ status: 415, type: ErrorDto, description: 'A file that is not a JPEG, PNG, WebP or GIF image' })
-  @ApiResponse({ status: 422, type: ErrorDto, description: 'The Idempotency-Key was used for a different request' })
+  @ApiResponse(UPLOAD_TOO_LARGE)
+  @ApiResponse(NOT_AN_IMAGE)
+  @ApiResponse(IDEMPOTENCY_KEY_REUSED)
   @ApiResponse(UPLOAD_LIMITED)
   @ApiResponse({ status: 503, type: ErrorDto, description: 'Storage or queue unavailable (`failed` lists the files), or uploads hold UPLOAD_MAX_BYTES_IN_FLIGHT (Retry-After)' })
   upload(
