@@ -149,6 +149,19 @@ describe('MonitorMessage carries the hard deadline and hand-back count', () => {
     expect(problemsOf(() => monitorMessage({ ...fields, hardDeadline: 'tomorrow' }))).toEqual(['hardDeadline must be a valid ISO 8601 date string']);
     expect(problemsOf(() => launchMessage(launchFields({ handBacks: -1 })))).toEqual(['handBacks must not be less than 0']);
   });
+
+  it('checks its hand-back count, worker and session as the launch message and the heartbeat do', () => {
+    const { batchId: b, imageId: i, fileName, attempt, inputKey: key } = launchFields();
+    const fields = { batchId: b, imageId: i, fileName, attempt, inputKey: key, instanceId: 'i-0abc:local.3', startedAt: now, deadline: now, session: 's-1' };
+    expect(parseMonitorMessage(serialize(monitorMessage(fields)))).toEqual(monitorMessage(fields));
+    expect(problemsOf(() => monitorMessage({ ...fields, handBacks: 101 }))).toEqual(['handBacks must not be greater than 100']);
+    expect(problemsOf(() => launchMessage(launchFields({ handBacks: 101 })))).toEqual(['handBacks must not be greater than 100']);
+    expect(problemsOf(() => monitorMessage({ ...fields, handBacks: 1.5 }))).toEqual(['handBacks must be an integer number']);
+    expect(problemsOf(() => monitorMessage({ ...fields, session: 'a b' }))).toEqual(['session must be 1-64 of [A-Za-z0-9_-]']);
+    expect(problemsOf(() => monitorMessage({ ...fields, instanceId: 'i/../x' }))).toEqual(['instanceId must be 1-64 of [A-Za-z0-9._:-]']);
+    const beat = { workerId: 'i/../x', at: now, progressAt: now, imagesDone: 0, held: [{ imageId: i, attempt: 1, handBacks: 101 }], handedBack: [], failed: [] };
+    expect(problemsOf(() => heartbeat(beat))).toEqual(['workerId must be 1-64 of [A-Za-z0-9._:-]', 'held.0.handBacks must not be greater than 100']);
+  });
 });
 
 describe('Heartbeat', () => {

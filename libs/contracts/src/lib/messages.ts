@@ -23,6 +23,21 @@ import { MaxJsonBytes } from './validation';
 /** A worker process's session id (see Heartbeat.session). */
 export const SESSION_PATTERN = /^[A-Za-z0-9_-]{1,64}$/;
 
+/** A worker's id: an EC2 instance id or a local worker id (WORKER_ID). */
+export const WORKER_ID_PATTERN = /^[A-Za-z0-9._:-]{1,64}$/;
+
+/** A count of hand-backs (see LaunchMessage.handBacks): absent, or 0 to 100. */
+function HandBackCount(): PropertyDecorator {
+  const checks = [IsOptional(), IsInt(), Min(0), Max(100)];
+  return (target, property) => checks.forEach((check) => check(target, property));
+}
+
+/** A worker process's session (see Heartbeat.session): absent, or SESSION_PATTERN. */
+function OptionalSession(): PropertyDecorator {
+  const checks = [IsOptional(), Matches(SESSION_PATTERN, { message: 'session must be 1-64 of [A-Za-z0-9_-]' })];
+  return (target, property) => checks.forEach((check) => check(target, property));
+}
+
 /** Bumped when a message's shape changes incompatibly; consumers reject other versions. */
 export const SCHEMA_VERSION = 1 as const;
 
@@ -74,10 +89,7 @@ export class LaunchMessage extends ImageRef {
    * unreachable for a moment). A hand-back is not an attempt; past
    * MAX_HAND_BACKS the worker leaves the image to the monitor, which counts one.
    */
-  @IsOptional()
-  @IsInt()
-  @Min(0)
-  @Max(100)
+  @HandBackCount()
   handBacks?: number;
 
   /** Whose image this is (see TENANT_PATTERN); absent in messages from before tenants existed. */
@@ -96,7 +108,7 @@ export class MonitorMessage extends ImageRef {
 
   /** Who took the image: an EC2 instance id or a local worker id. */
   @IsString()
-  @Matches(/^[A-Za-z0-9._:-]{1,64}$/, { message: 'instanceId must be 1-64 of [A-Za-z0-9._:-]' })
+  @Matches(WORKER_ID_PATTERN, { message: 'instanceId must be 1-64 of [A-Za-z0-9._:-]' })
   instanceId!: string;
 
   @IsISO8601({ strict: true })
@@ -116,18 +128,14 @@ export class MonitorMessage extends ImageRef {
   hardDeadline?: string;
 
   /** Carried from the launch message, so that a re-queue keeps the count. */
-  @IsOptional()
-  @IsInt()
-  @Min(0)
-  @Max(100)
+  @HandBackCount()
   handBacks?: number;
 
   /**
    * The worker process that took the image (its heartbeat's `session`): a heartbeat
    * of another session on the same instance means the process that held it is gone.
    */
-  @IsOptional()
-  @Matches(SESSION_PATTERN, { message: 'session must be 1-64 of [A-Za-z0-9_-]' })
+  @OptionalSession()
   session?: string;
 
   /**
@@ -161,10 +169,7 @@ export class HeldImage {
    * The take's hand-back count (its launch message's): a worker may claim again an image it
    * handed back, and that new take must not be mistaken for the one handed back.
    */
-  @IsOptional()
-  @IsInt()
-  @Min(0)
-  @Max(100)
+  @HandBackCount()
   handBacks?: number;
 }
 
@@ -187,7 +192,7 @@ export class Heartbeat {
   @Equals('heartbeat')
   type!: 'heartbeat';
 
-  @Matches(/^[A-Za-z0-9._:-]{1,64}$/, { message: 'workerId must be 1-64 of [A-Za-z0-9._:-]' })
+  @Matches(WORKER_ID_PATTERN, { message: 'workerId must be 1-64 of [A-Za-z0-9._:-]' })
   workerId!: string;
 
   /** When this heartbeat was written (the worker's clock). */
@@ -220,8 +225,7 @@ export class Heartbeat {
    * A random id per worker process start. A process restarted on the same instance
    * writes a new one: what an older session held and this one does not is lost.
    */
-  @IsOptional()
-  @Matches(SESSION_PATTERN, { message: 'session must be 1-64 of [A-Za-z0-9_-]' })
+  @OptionalSession()
   session?: string;
 
   /** The session's last heartbeat, written as it stopped: every take not listed here was finished. */
