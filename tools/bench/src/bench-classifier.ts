@@ -37,7 +37,7 @@ import { EXIT, parseCommandLine, runMain } from '@app/command-line';
 import { Classifier, LocalEngine, consoleLogger } from '@app/classifier';
 import { inputKey, launchMessage, parseOutputMessage, resultKey, serialize, type ImageExtension } from '@app/contracts';
 import { median, percentile } from '@tools/loadgen';
-import { DATASET_DIR, WORKSPACE_ROOT, spawnApp, startTestStack, type TestStack } from '@tools/testing';
+import { DATASET_DIR, WORKSPACE_ROOT, residentMemory, spawnApp, startTestStack, type TestStack } from '@tools/testing';
 import { modelBatches } from './lib/model-batches';
 
 /** INFERENCE_ENGINE's values. */
@@ -120,18 +120,10 @@ async function measureRaw(files: ImageFile[], batch: number | undefined, backend
   }
 }
 
+/** A process's resident memory now, MB. */
 function rssMb(pid: number): number | undefined {
-  try {
-    const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
-    if (m) return Math.round(Number(m[1]) / 1024);
-  } catch {
-    // not Linux: ask ps
-  }
-  try {
-    return Math.round(Number(execFileSync('ps', ['-o', 'rss=', '-p', String(pid)]).toString().trim()) / 1024);
-  } catch {
-    return undefined;
-  }
+  const memory = residentMemory(pid);
+  return memory && Math.round(memory.rssBytes / 2 ** 20);
 }
 
 /** What one thread has used so far: CPU ms, and ms spent runnable but waiting for a core (when the kernel keeps schedstats). */

@@ -12,9 +12,8 @@
  * (ics_web_upload_buffered_peak_bytes) and its resident memory: before, and
  * the high-water mark (VmHWM from /proc, so no peak is missed between samples).
  */
-import { readFileSync } from 'node:fs';
 import { EXIT, parseCommandLine, runMain, writeJsonOutput } from '@app/command-line';
-import { spawnApp, startTestStack } from '@tools/testing';
+import { residentMemory, spawnApp, startTestStack } from '@tools/testing';
 
 const values = parseCommandLine({
   name: 'npx tsx --tsconfig tsconfig.base.json tools/bench/src/upload-memory.ts',
@@ -31,10 +30,11 @@ const SIZE = Number(values.mib) * 1024 * 1024;
 const REQUESTS = Number(values.requests);
 const BOUNDARY = 'bench-boundary-5c1e';
 
+/** The web tier's resident memory now and at its peak, bytes. */
 function memory(pid: number): { rss: number; hwm: number } {
-  const status = readFileSync(`/proc/${pid}/status`, 'utf8');
-  const kib = (field: string) => Number(new RegExp(`^${field}:\\s+(\\d+) kB`, 'm').exec(status)?.[1] ?? NaN) * 1024;
-  return { rss: kib('VmRSS'), hwm: kib('VmHWM') };
+  const memory = residentMemory(pid);
+  if (!memory) throw new Error(`the web tier (pid ${pid}) is gone, or this is not Linux`);
+  return { rss: memory.rssBytes, hwm: memory.peakBytes };
 }
 
 function body(request: number): ReadableStream<Uint8Array> {

@@ -17,8 +17,8 @@ import { EXIT, existingPath, parseCommandLine, runMain, writeJsonOutput } from '
 import { IcsClient } from '@app/api-client';
 import { listImages } from '@tools/loadgen';
 import { LOCAL_CREDENTIALS } from '@tools/local-aws';
-import { processesWithEnv, spawnNpmStart, waitForNpmStart } from '@tools/local-run';
-import { DATASET_DIR, WORKSPACE_ROOT } from '@tools/testing';
+import { spawnNpmStart, waitForNpmStart } from '@tools/local-run';
+import { DATASET_DIR, processesWithEnv, WORKSPACE_ROOT } from '@tools/testing';
 
 const values = parseCommandLine({
   name: 'npx tsx --tsconfig tsconfig.base.json tools/chaos/src/handover-main.ts',

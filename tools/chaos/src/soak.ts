@@ -1,10 +1,11 @@
-import { mkdtempSync, readFileSync } from 'node:fs';
+import { mkdtempSync } from 'node:fs';
 import { cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { readWorkerRecords } from '@app/fleet';
 import { startLocalSystem, type LocalSystem } from '@tools/local-run';
 import { median } from '@tools/loadgen';
+import { residentMemory } from '@tools/testing/processes';
 import { AnswerLedger } from './ledger';
 import { ResultTracker } from './result-tracker';
 import { ServiceClient } from './service-client';
@@ -45,14 +46,8 @@ export interface SoakReport {
 
 /** Resident set size of a process in MB (from /proc), undefined when it is gone. */
 export function rssMb(pid: number): number | undefined {
-  try {
-    const m = /VmRSS:\s+(\d+) kB/.exec(
-      readFileSync(`/proc/${pid}/status`, 'utf8'),
-    );
-    return m ? Number(m[1]) / 1024 : undefined;
-  } catch {
-    return undefined;
-  }
+  const memory = residentMemory(pid);
+  return memory && memory.rssBytes / 2 ** 20;
 }
 
 /** The long-lived processes of the run, by name: the control apps, the workers, and this process (which serves the embedded S3/SQS). */

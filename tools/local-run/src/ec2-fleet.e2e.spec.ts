@@ -11,7 +11,7 @@ import { MODEL_DIR, SMALL_IMAGES_DIR, smallImage, smallImageNames, WORKSPACE_ROO
 import { until } from '@tools/testing/eventually';
 import { writeModelAnswerKey } from './answer-key';
 import { killAllNpmStarts, spawnLocalRunFromSource, waitForNpmStart } from './e2e-helpers';
-import { processesWithEnv } from './worker-census';
+import { processesWithEnv } from '@tools/testing/processes';
 
 const MAX_WORKERS = 2;
 const IDLE_SECONDS = 3;

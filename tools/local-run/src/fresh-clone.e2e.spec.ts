@@ -20,7 +20,7 @@ import { join } from 'node:path';
 import { MODEL_DIR, scene, SCENE_COUNT, WORKSPACE_ROOT } from '@tools/testing/files';
 import { until } from '@tools/testing/eventually';
 import { killAllNpmStarts, spawnNpmStart } from './e2e-helpers';
-import { processesWithEnv } from './worker-census';
+import { processesWithEnv } from '@tools/testing/processes';
 
 /** Each model's label for an image, in this process. */
 async function labelsBy(modelDir: string | undefined, images: Buffer[]): Promise<string[]> {

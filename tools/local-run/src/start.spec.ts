@@ -4,7 +4,7 @@ import { basename, join } from 'node:path';
 import { MODEL_DIR, SMALL_IMAGES_DIR } from '@tools/testing/files';
 import { until } from '@tools/testing/eventually';
 import { killAllNpmStarts, spawnLocalRunFromSource, waitForNpmStart } from './e2e-helpers';
-import { processesWithEnv } from './worker-census';
+import { processesWithEnv } from '@tools/testing/processes';
 
 describe('npm start', () => {
   // Whatever a test did or failed to do, no npm start outlives it.

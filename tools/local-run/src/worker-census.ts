@@ -1,4 +1,4 @@
-import { readdirSync, readFileSync } from 'node:fs';
+import { processesWithEnv } from '@tools/testing/processes';
 
 /**
  * Counts the worker processes of one local run straight from /proc (Linux):
@@ -6,25 +6,6 @@ import { readdirSync, readFileSync } from 'node:fs';
  */
 export function liveWorkerPids(runId: string): number[] {
   return processesWithEnv(`ICS_RUN_ID=${runId}`, 'WORKER_ID=');
-}
-
-/** Live processes whose environment holds `entry` exactly (and a variable starting with `alsoPrefix`, if given). */
-export function processesWithEnv(entry: string, alsoPrefix?: string): number[] {
-  const pids: number[] = [];
-  for (const pid of readdirSync('/proc')) {
-    if (!/^\d+$/.test(pid)) continue;
-    let environ: string;
-    try {
-      environ = readFileSync(`/proc/${pid}/environ`, 'utf8');
-      // A zombie (exited, not yet reaped) has no memory left: not alive for us.
-      if (readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]?.startsWith('Z')) continue;
-    } catch {
-      continue; // gone meanwhile, or not ours to read
-    }
-    const vars = environ.split('\0');
-    if (vars.includes(entry) && (alsoPrefix === undefined || vars.some((v) => v.startsWith(alsoPrefix)))) pids.push(Number(pid));
-  }
-  return pids;
 }
 
 /** Samples liveWorkerPids every `intervalMs` and keeps the time series. */
