@@ -5,26 +5,18 @@ const thread = (name: string, ms: number, waitMs?: number): ThreadTimes => ({ na
 describe('CPU per image, by thread', () => {
   it("splits the worker's CPU between its main thread and the others, by thread name, and counts this process as the emulator", () => {
     const pid = 100;
-    const a: CpuSample = {
-      worker: new Map([
-        [100, thread('node', 1_000, 50)],
-        [101, thread('WorkerThread', 2_000, 20)],
-        [102, thread('libuv-worker', 300, 10)],
-        [103, thread('libuv-worker', 200, 0)],
-      ]),
-      bench: { user: 5_000_000, system: 1_000_000 },
-    };
-    const b: CpuSample = {
-      worker: new Map([
-        [100, thread('node', 1_300, 80)],
-        [101, thread('WorkerThread', 2_800, 60)],
-        [102, thread('libuv-worker', 400, 30)],
-        [103, thread('libuv-worker', 250, 0)],
-        // A thread started between the samples counts from zero.
-        [104, thread('libvips worker', 50, 5)],
-      ]),
-      bench: { user: 5_300_000, system: 1_100_000 },
-    };
+    // [thread id, name, [ms, waitMs] at the first sample (absent: started since), [ms, waitMs] at the second]
+    const threads: [number, string, [number, number] | undefined, [number, number]][] = [
+      [100, 'node', [1_000, 50], [1_300, 80]],
+      [101, 'WorkerThread', [2_000, 20], [2_800, 60]],
+      [102, 'libuv-worker', [300, 10], [400, 30]],
+      [103, 'libuv-worker', [200, 0], [250, 0]],
+      [104, 'libvips worker', undefined, [50, 5]],
+    ];
+    const sample = (at: 0 | 1) =>
+      new Map(threads.flatMap(([tid, name, ...times]) => (times[at] ? [[tid, thread(name, times[at][0], times[at][1])] as const] : [])));
+    const a: CpuSample = { worker: sample(0), bench: { user: 5_000_000, system: 1_000_000 } };
+    const b: CpuSample = { worker: sample(1), bench: { user: 5_300_000, system: 1_100_000 } };
     expect(cpuPerImage(pid, a, b, 100)).toEqual({
       workerMainThread: 3,
       workerOtherThreads: 10,
