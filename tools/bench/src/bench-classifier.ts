@@ -36,20 +36,18 @@ import { extname, join, resolve } from 'node:path';
 import { EXIT, parseCommandLine, runMain } from '@app/command-line';
 import { Classifier, LocalEngine, consoleLogger } from '@app/classifier';
 import { inputKey, launchMessage, parseOutputMessage, resultKey, serialize, type ImageExtension } from '@app/contracts';
-import { median, percentile } from '@tools/loadgen';
+import { median } from '@tools/loadgen';
 import { DATASET_DIR, WORKSPACE_ROOT, residentMemory, spawnApp, startTestStack, type TestStack } from '@tools/testing';
 import { modelBatches } from './lib/model-batches';
+import { classifierReport, type ImageLog, type PipelineRound } from './lib/classifier-report';
 import { cpuPerImage, cpuSample } from './lib/thread-times';
 
 /** INFERENCE_ENGINE's values. */
 type EnginePreference = 'auto' | 'onnx' | 'tfjs';
 
 const EXT: Record<string, ImageExtension> = { '.jpg': 'jpg', '.jpeg': 'jpg', '.png': 'png', '.webp': 'webp', '.gif': 'gif' };
-// The worker's stages, as its "image classified" log line times them.
-const BREAKDOWN = ['claim', 'download', 'decode', 'infer', 'publish'] as const;
 
 const r1 = (x: number) => Math.round(x * 10) / 10;
-const r2 = (x: number) => Math.round(x * 100) / 100;
 
 interface ImageFile {
   name: string;
@@ -148,10 +146,6 @@ Server.prototype.emit = function (this: Server, event: string, ...args: unknown[
   }
   return Reflect.apply(emit, this, [event, ...args]) as boolean;
 } as typeof Server.prototype.emit;
-
-interface ImageLog {
-  timings: Record<string, number>;
-}
 
 const values = parseCommandLine({
   name: 'npm run bench:classifier --',
@@ -290,7 +284,7 @@ async function measureBatch(files: ImageFile[], requested: number | undefined, r
     WORKER_PREFETCH: options.prefetch,
     IDLE_SECONDS: '3600',
   }, profileDir ? ['--cpu-prof', `--cpu-prof-dir=${profileDir}`] : []);
-  const perRound: { rate: number; logs: ImageLog[]; cpu: ReturnType<typeof cpuPerImage>; requests: { s3: number; sqs: number }; byOperation: Record<string, number> }[] = [];
+  const perRound: PipelineRound[] = [];
   let coldStartMs = 0;
   let workerColdStartMs = 0;
   let rssAfterFirst: number | undefined;
@@ -377,69 +371,25 @@ async function measureBatch(files: ImageFile[], requested: number | undefined, r
   }
 
   const after = await measureRaw(files, batch, options.backend, rounds, options.engine);
-  const rawRates = [...before.results, ...after.results].map((x) => x.rate);
-  const raw = median(rawRates);
-  // The cold round, then the warm-up rounds, are not timed.
-  const timed = perRound.slice(1 + warmUp);
-  const pipeline = median(timed.map((x) => x.rate));
-  const logs = timed.flatMap((x) => x.logs);
-  const avg = (k: string) => r2(logs.reduce((s, l) => s + (l.timings[`${k}Ms`] ?? 0), 0) / logs.length);
-  const totals = logs.map((l) => l.timings['totalMs']);
-  const cpuKeys = (['workerMainThread', 'workerOtherThreads', 'emulator'] as const).filter((k) => timed[0].cpu[k] !== undefined);
-  const cpuMsPerImage = Object.fromEntries(cpuKeys.map((k) => [k, r2(median(timed.map((x) => x.cpu[k] ?? 0)))])) as Record<string, number>;
-  const medianOf = (rows: Record<string, number>[]) =>
-    Object.fromEntries([...new Set(rows.flatMap((r) => Object.keys(r)))].sort().map((k) => [k, r2(median(rows.map((r) => r[k] ?? 0)))]));
-  const byThread = medianOf(timed.map((x) => x.cpu.byThread ?? {}));
-  const waitByThread = medianOf(timed.map((x) => x.cpu.waitByThread ?? {}));
-  const cpuTotal = Object.values(cpuMsPerImage).reduce((a, b) => a + b, 0);
-  const rawCpuMsPerImage = median([...before.results, ...after.results].map((x) => x.cpuMsPerImage));
-  // The worker's threads less the model's own CPU: what the worker spends around the model.
-  const workerCpu = (cpuMsPerImage['workerMainThread'] ?? 0) + (cpuMsPerImage['workerOtherThreads'] ?? 0);
-  const workerOutsideModel = cpuMsPerImage['workerMainThread'] === undefined ? undefined : r2(Math.max(0, workerCpu - rawCpuMsPerImage));
-  const cores = availableParallelism();
-  const report = {
+  const report = classifierReport({
     engine: options.engine,
     backend: before.backend,
     model: before.model,
     images: files.length,
-    rawImagesPerSecond: r1(raw),
-    pipelineImagesPerSecond: r1(pipeline),
-    ratio: r2(pipeline / raw),
-    p50Ms: r1(percentile(totals, 50)),
-    p95Ms: r1(percentile(totals, 95)),
-    breakdownMs: Object.fromEntries(BREAKDOWN.map((k) => [k, avg(k)])),
-    rawMsPerImage: r2(1000 / raw),
-    // The model's own CPU per image (the raw loop is single-threaded): steadier than wall time on a busy machine.
-    rawCpuMsPerImage: r1(rawCpuMsPerImage),
-    // What bounds the pipeline: CPU per image of the worker's threads and of the emulator, on this many cores.
-    cpuMsPerImage: { ...cpuMsPerImage, total: r2(cpuTotal), workerOutsideModel },
-    // The worker's CPU per image by thread name (the model's included): where the rest goes.
-    workerCpuMsPerImageByThread: byThread,
-    // Per image, how long each thread was runnable but waited for a core (Linux schedstat; empty without it):
-    // large beside its CPU, the pipeline is bound by the cores it shares, not by waiting for S3 or SQS.
-    workerRunQueueWaitMsPerImageByThread: waitByThread,
-    cores,
-    cpuBoundImagesPerSecond: r1((cores * 1000) / cpuTotal),
-    // Requests to the emulator per image in the timed rounds (the bench's own launch sends included).
-    requestsPerImage: { s3: r2(median(timed.map((x) => x.requests.s3))), sqs: r2(median(timed.map((x) => x.requests.sqs))), byOperation: medianOf(timed.map((x) => x.byOperation)) },
-    coldStartMs: Math.round(coldStartMs),
-    workerColdStartMs,
-    rssMbAfterFirst100: files.length === 100 ? rssAfterFirst : undefined,
-    rssMbAfterFirstRound: rssAfterFirst,
-    rssMbAtEnd: rssAfterAll,
     batchSize: batch,
     prefetch: Number(options.prefetch),
     rounds,
     warmUpRounds: warmUp,
-    coldRoundImagesPerSecond: r1(perRound[0].rate),
-    warmUpRoundsImagesPerSecond: perRound.slice(1, 1 + warmUp).map((x) => r1(x.rate)),
-    pipelineRoundsImagesPerSecond: timed.map((x) => r1(x.rate)),
-    rawRoundsImagesPerSecond: rawRates.map(r1),
+    raw: [...before.results, ...after.results],
+    pipeline: perRound,
+    coldStartMs,
+    workerColdStartMs,
+    rssMbAfterFirstRound: rssAfterFirst,
+    rssMbAtEnd: rssAfterAll,
     imagesVerified: verified,
-    // The worker runs on this Node (process.execPath): side by side on this machine, Node 20 spent
-    // about a fifth more CPU per image outside the model than Node 24, the production runtime.
-    node: process.version,
-  };
+    cores: availableParallelism(),
+  });
+  const workerOutsideModel = report.cpuMsPerImage.workerOutsideModel;
   console.log(
     `${options.engine}: ${report.backend}, ${report.model}, Node ${process.versions.node}: worker outside the model ${workerOutsideModel ?? '?'} ms CPU per image; raw ${report.rawImagesPerSecond} img/s, pipeline ${report.pipelineImagesPerSecond} img/s, ratio ${report.ratio}; ` +
       `p50 ${report.p50Ms} ms, p95 ${report.p95Ms} ms; cold start ${report.coldStartMs} ms; RSS ${report.rssMbAfterFirstRound} MB after ${files.length} images; ` +

@@ -1,0 +1,77 @@
+import { classifierReport, type PipelineRound, type RunMeasurements } from './classifier-report';
+
+const timings = (totalMs: number) => ({ claimMs: 1, downloadMs: 2, decodeMs: 3, inferMs: 4, publishMs: 5, totalMs });
+
+function round(rate: number, cpu: PipelineRound['cpu'], totals: number[] = [100]): PipelineRound {
+  return { rate, cpu, logs: totals.map((t) => ({ timings: timings(t) })), requests: { s3: 2, sqs: 0.6 }, byOperation: { 's3 GET': 1, 's3 PUT': 1 } };
+}
+
+const workerCpu = (main: number, other: number) => ({ workerMainThread: main, workerOtherThreads: other, emulator: 4, byThread: { main, WorkerThread: other }, waitByThread: { main: 1 } });
+
+function measurements(pipeline: PipelineRound[]): RunMeasurements {
+  return {
+    engine: 'onnx',
+    backend: 'onnxruntime-cpu',
+    model: 'm',
+    images: 100,
+    batchSize: 4,
+    prefetch: 20,
+    rounds: 3,
+    warmUpRounds: 1,
+    raw: [
+      { rate: 100, cpuMsPerImage: 8 },
+      { rate: 120, cpuMsPerImage: 7 },
+      { rate: 110, cpuMsPerImage: 9 },
+      { rate: 130, cpuMsPerImage: 8 },
+    ],
+    pipeline,
+    coldStartMs: 1234.4,
+    workerColdStartMs: 1100,
+    rssMbAfterFirstRound: 300,
+    rssMbAtEnd: 310,
+    imagesVerified: 500,
+    cores: 2,
+  };
+}
+
+describe("bench:classifier's report", () => {
+  it('takes the medians of the timed rounds only, and the worker outside the model as its CPU less the raw loop\'s', () => {
+    const report = classifierReport(
+      measurements([
+        round(10, workerCpu(9, 30)), // cold
+        round(20, workerCpu(6, 20)), // warm-up
+        round(80, workerCpu(3, 11), [100, 200]),
+        round(90, workerCpu(4, 12), [300]),
+        round(85, workerCpu(3, 10), [400]),
+      ]),
+    );
+    expect(report).toMatchObject({
+      // @tools/loadgen's median of an even count is the upper middle one: 120 of 100, 110, 120, 130.
+      rawImagesPerSecond: 120,
+      pipelineImagesPerSecond: 85,
+      ratio: 0.71,
+      rawMsPerImage: 8.33,
+      rawCpuMsPerImage: 8,
+      // Medians per key: main 3, other 11, emulator 4; 3 + 11 - 8 outside the model.
+      cpuMsPerImage: { workerMainThread: 3, workerOtherThreads: 11, emulator: 4, total: 18, workerOutsideModel: 6 },
+      workerCpuMsPerImageByThread: { WorkerThread: 11, main: 3 },
+      cpuBoundImagesPerSecond: 111.1,
+      breakdownMs: { claim: 1, download: 2, decode: 3, infer: 4, publish: 5 },
+      p50Ms: 200,
+      coldRoundImagesPerSecond: 10,
+      warmUpRoundsImagesPerSecond: [20],
+      pipelineRoundsImagesPerSecond: [80, 90, 85],
+      rawRoundsImagesPerSecond: [100, 120, 110, 130],
+      requestsPerImage: { s3: 2, sqs: 0.6, byOperation: { 's3 GET': 1, 's3 PUT': 1 } },
+      coldStartMs: 1234,
+      rssMbAfterFirst100: 300,
+    });
+  });
+
+  it("reports no worker figure where the worker's threads could not be read, never a made-up one", () => {
+    const emulatorOnly = { emulator: 4 };
+    const report = classifierReport(measurements([round(10, emulatorOnly), round(20, emulatorOnly), round(80, emulatorOnly), round(90, emulatorOnly), round(85, emulatorOnly)]));
+    expect(report.cpuMsPerImage).toEqual({ emulator: 4, total: 4, workerOutsideModel: undefined });
+    expect(report.workerCpuMsPerImageByThread).toEqual({});
+  });
+});
