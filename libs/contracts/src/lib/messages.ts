@@ -18,7 +18,7 @@ import {
   IsUUID,
 } from 'class-validator';
 import { INPUT_KEY_PATTERN, TENANT_PATTERN } from './keys';
-import { MaxJsonBytes } from './validation';
+import { allOf, MaxJsonBytes } from './validation';
 
 /** A worker process's session id (see Heartbeat.session). */
 export const SESSION_PATTERN = /^[A-Za-z0-9_-]{1,64}$/;
@@ -27,16 +27,10 @@ export const SESSION_PATTERN = /^[A-Za-z0-9_-]{1,64}$/;
 export const WORKER_ID_PATTERN = /^[A-Za-z0-9._:-]{1,64}$/;
 
 /** A count of hand-backs (see LaunchMessage.handBacks): absent, or 0 to 100. */
-function HandBackCount(): PropertyDecorator {
-  const checks = [IsOptional(), IsInt(), Min(0), Max(100)];
-  return (target, property) => checks.forEach((check) => check(target, property));
-}
+const HandBackCount = () => allOf(IsOptional(), IsInt(), Min(0), Max(100));
 
 /** A worker process's session (see Heartbeat.session): absent, or SESSION_PATTERN. */
-function OptionalSession(): PropertyDecorator {
-  const checks = [IsOptional(), Matches(SESSION_PATTERN, { message: 'session must be 1-64 of [A-Za-z0-9_-]' })];
-  return (target, property) => checks.forEach((check) => check(target, property));
-}
+const OptionalSession = () => allOf(IsOptional(), Matches(SESSION_PATTERN, { message: 'session must be 1-64 of [A-Za-z0-9_-]' }));
 
 /** Bumped when a message's shape changes incompatibly; consumers reject other versions. */
 export const SCHEMA_VERSION = 1 as const;
@@ -174,10 +168,7 @@ export class HeldImage {
 }
 
 /** A heartbeat's list of takes: at most 1000, each one checked. */
-function HeldImageList(): PropertyDecorator {
-  const checks = [IsArray(), ArrayMaxSize(1000), ValidateNested({ each: true }), Type(() => HeldImage)];
-  return (target, property) => checks.forEach((check) => check(target, property));
-}
+const HeldImageList = () => allOf(IsArray(), ArrayMaxSize(1000), ValidateNested({ each: true }), Type(() => HeldImage));
 
 /**
  * classifier-worker → output bucket (`heartbeats/<workerId>.json`), rewritten

@@ -14,6 +14,11 @@ export function jsonBytes(value: string): number {
   return Buffer.byteLength(JSON.stringify(value), 'utf8') - 2;
 }
 
+/** One property decorator that applies every one of `checks`: a set of checks several properties share. */
+export function allOf(...checks: PropertyDecorator[]): PropertyDecorator {
+  return (target, property) => checks.forEach((check) => check(target, property));
+}
+
 /** The string must fit in `max` bytes once JSON-encoded; SQS bodies are bounded in bytes, not characters. */
 export function MaxJsonBytes(max: number, options?: ValidationOptions) {
   return ValidateBy(
