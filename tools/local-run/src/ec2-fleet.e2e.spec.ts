@@ -9,9 +9,9 @@ import { LOCAL_CREDENTIALS, startLocalAws } from '@tools/local-aws';
 import { runLoad } from '@tools/loadgen';
 import { MODEL_DIR, SMALL_IMAGES_DIR, smallImage, smallImageNames, WORKSPACE_ROOT } from '@tools/testing/files';
 import { until } from '@tools/testing/eventually';
+import { processesWithEnv } from '@tools/testing/processes';
 import { writeModelAnswerKey } from './answer-key';
 import { killAllNpmStarts, spawnLocalRunFromSource, waitForNpmStart } from './e2e-helpers';
-import { processesWithEnv } from '@tools/testing/processes';
 
 const MAX_WORKERS = 2;
 const IDLE_SECONDS = 3;

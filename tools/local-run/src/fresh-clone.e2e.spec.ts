@@ -19,8 +19,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { MODEL_DIR, scene, SCENE_COUNT, WORKSPACE_ROOT } from '@tools/testing/files';
 import { until } from '@tools/testing/eventually';
-import { killAllNpmStarts, spawnNpmStart } from './e2e-helpers';
 import { processesWithEnv } from '@tools/testing/processes';
+import { killAllNpmStarts, spawnNpmStart } from './e2e-helpers';
 
 /** Each model's label for an image, in this process. */
 async function labelsBy(modelDir: string | undefined, images: Buffer[]): Promise<string[]> {

@@ -3,8 +3,8 @@ import { tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
 import { MODEL_DIR, SMALL_IMAGES_DIR } from '@tools/testing/files';
 import { until } from '@tools/testing/eventually';
-import { killAllNpmStarts, spawnLocalRunFromSource, waitForNpmStart } from './e2e-helpers';
 import { processesWithEnv } from '@tools/testing/processes';
+import { killAllNpmStarts, spawnLocalRunFromSource, waitForNpmStart } from './e2e-helpers';
 
 describe('npm start', () => {
   // Whatever a test did or failed to do, no npm start outlives it.

@@ -1,4 +1,3 @@
-import { once } from 'node:events';
 /**
  * EC2 STAND-IN — a test double for development, never a production component.
  *
@@ -13,6 +12,7 @@ import { once } from 'node:events';
  * Spot capacity and price) can be injected, and Spot instances interrupted.
  * It checks no signatures and keeps everything in memory.
  */
+import { once } from 'node:events';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
