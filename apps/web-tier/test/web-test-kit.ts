@@ -69,19 +69,16 @@ export interface WebTiers {
 
 /**
  * One test stack for a file's tests and a web tier of each test's own: registers the
- * file's hooks (stack up before all, the test's tier closed after each with `close`,
- * then `afterEachTest`, the stack stopped after all).
+ * file's hooks (stack up before all, the test's tier closed after each, then
+ * `afterEachTest`, the stack stopped after all).
  */
-export function webTiersPerTest(
-  options: { close?: (web: WebApp) => Promise<void>; afterEachTest?: (stack: TestStack) => Promise<void> } = {},
-): WebTiers {
-  const close = options.close ?? ((web: WebApp) => closeTier(web));
+export function webTiersPerTest(options: { afterEachTest?: (stack: TestStack) => Promise<void> } = {}): WebTiers {
   let stack: TestStack | undefined;
   let web: WebApp | undefined;
   const closeRunning = async () => {
     const running = web;
     web = undefined;
-    if (running) await close(running);
+    await closeTier(running);
   };
   beforeAll(async () => {
     stack = await startTestStack();

@@ -78,8 +78,7 @@ function deferred(): { promise: Promise<void>; resolve: () => void } {
 }
 
 describe('uploads stream to S3 with bounded memory', () => {
-  // Nothing here reads the output queue: a tier is closed without waiting out its poll.
-  const tiers = webTiersPerTest({ close: (web) => web.close(), afterEachTest: (stack) => emptyUploads(stack.resources) });
+  const tiers = webTiersPerTest({ afterEachTest: (stack) => emptyUploads(stack.resources) });
 
   it('a 16 MiB upload of 8 files is held at most one file (2 MiB) at a time, and every byte arrives', async () => {
     const web = await tiers.start({ MAX_FILE_BYTES: String(2 * MiB), MAX_FILES: '10' });
