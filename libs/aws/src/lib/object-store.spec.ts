@@ -1,5 +1,3 @@
-import { createServer, request, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
@@ -10,6 +8,7 @@ import { AwsClients } from './clients';
 import { AwsResources } from './aws-resources';
 import { AccessDeniedError, ConflictError, NotFoundError, UnreachableError } from './errors';
 import { ObjectStore } from './object-store';
+import { faultyS3 } from '../testing/faulty-s3';
 
 // Loaded, not imported: Nx counts a static import in any file of a lib as a dependency of every app's
 // artifact built on it, and sharp belongs in the worker's alone.
@@ -209,47 +208,13 @@ describe('ObjectStore against the embedded S3', () => {
       expect((await store.getBuffer(key)).toString()).toBe(`writer-${winners[0]}`);
     });
 
-    /**
-     * A test double for S3's 409 ConditionalRequestConflict (the edge never
-     * gives one): answers the first `conflicts` conditional PUTs with S3's 409
-     * XML error and forwards everything else to the embedded S3.
-     */
+    /** The first `conflicts` conditional PUTs answered with S3's 409 ConditionalRequestConflict (the edge never gives one). */
     async function conflictingS3(conflicts: number): Promise<{ store: ObjectStore; tries: () => number; stop: () => Promise<void> }> {
       let tries = 0;
-      const server: Server = createServer((req, res) => {
-        if (req.method === 'PUT' && req.headers['if-none-match'] === '*' && ++tries <= conflicts) {
-          req.resume();
-          const body =
-            '<?xml version="1.0" encoding="UTF-8"?>\n<Error><Code>ConditionalRequestConflict</Code><Message>A conflicting conditional operation is currently in progress against this resource. Please try again.</Message><RequestId>1</RequestId></Error>';
-          res.writeHead(409, { 'Content-Type': 'application/xml', 'Content-Length': Buffer.byteLength(body) });
-          res.end(body);
-          return;
-        }
-        const upstream = request(`${aws.endpoint}${req.url}`, { method: req.method, headers: req.headers }, (up) => {
-          res.writeHead(up.statusCode ?? 502, up.headers);
-          up.pipe(res);
-        });
-        upstream.on('error', () => res.destroy());
-        req.pipe(upstream);
-      });
-      await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
-      const s3 = new S3Client({
-        region: 'us-east-1',
-        endpoint: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
-        forcePathStyle: true,
-        credentials: { accessKeyId: LOCAL_CREDENTIALS.accessKeyId, secretAccessKey: LOCAL_CREDENTIALS.secretAccessKey },
-        requestChecksumCalculation: 'WHEN_REQUIRED',
-        responseChecksumValidation: 'WHEN_REQUIRED',
-      });
-      return {
-        store: new ObjectStore(s3, aws.buckets.output),
-        tries: () => tries,
-        async stop() {
-          s3.destroy();
-          server.closeAllConnections();
-          await new Promise<void>((r) => server.close(() => r()));
-        },
-      };
+      const double = await faultyS3(aws.endpoint, LOCAL_CREDENTIALS, (req) =>
+        req.method === 'PUT' && req.headers['if-none-match'] === '*' && ++tries <= conflicts ? { status: 409, code: 'ConditionalRequestConflict' } : undefined,
+      );
+      return { store: new ObjectStore(double.s3, aws.buckets.output), tries: () => tries, stop: () => double.stop() };
     }
 
     it('retries a 409 ConditionalRequestConflict, then gets the real answer', async () => {

@@ -1,13 +1,7 @@
 import type { Readable } from 'node:stream';
-import {
-  DeleteObjectCommand,
-  GetObjectCommand,
-  HeadObjectCommand,
-  ListObjectsCommand,
-  PutObjectCommand,
-  type S3Client,
-} from '@aws-sdk/client-s3';
+import { DeleteObjectCommand, GetObjectCommand, HeadObjectCommand, ListObjectsCommand, type S3Client } from '@aws-sdk/client-s3';
 import { call, ConflictError, NotFoundError, PreconditionFailedError } from './errors';
+import { ObjectRequests, type ObjectPut } from './object-requests';
 
 /** What a conditional create did: wrote the object, or found one there already (and wrote nothing). */
 export type PutIfAbsentOutcome = 'created' | 'exists';
@@ -45,21 +39,28 @@ function objectInfo(
   };
 }
 
-/** One S3 bucket. */
+/** One client's ObjectRequests, shared by every bucket on it. */
+const requestsByClient = new WeakMap<S3Client, ObjectRequests>();
+
+/**
+ * One S3 bucket. Reads into a buffer and writes go through ObjectRequests (the
+ * client's parts without its command stack: most of a worker's CPU per image
+ * outside the model was the SDK's, see object-requests.ts); the rest are commands.
+ */
 export class ObjectStore {
+  private readonly requests: ObjectRequests;
+
   constructor(
     private readonly s3: S3Client,
     readonly bucket: string,
-  ) {}
-
-  async put(key: string, body: Buffer | Uint8Array | string, options: PutOptions = {}): Promise<void> {
-    await call('s3.PutObject', () =>
-      this.s3.send(this.putCommand(key, body, options)),
-    );
+  ) {
+    let requests = requestsByClient.get(s3);
+    if (!requests) requestsByClient.set(s3, (requests = new ObjectRequests(s3)));
+    this.requests = requests;
   }
 
-  private putCommand(key: string, body: Buffer | Uint8Array | string, options: PutOptions, extra: { IfNoneMatch?: string; IfMatch?: string } = {}): PutObjectCommand {
-    return new PutObjectCommand({ Bucket: this.bucket, Key: key, Body: body, ContentType: options.contentType, Metadata: options.metadata, ...extra });
+  async put(key: string, body: Buffer | Uint8Array | string, options: PutOptions = {}): Promise<void> {
+    await this.requests.put(this.bucket, key, body, options);
   }
 
   /**
@@ -78,7 +79,7 @@ export class ObjectStore {
     body: Buffer | Uint8Array | string,
     options: PutOptions = {},
   ): Promise<{ outcome: 'created'; etag: string } | { outcome: 'exists' }> {
-    const written = await this.conditionalPut('s3.PutObject(If-None-Match)', this.putCommand(key, body, options, { IfNoneMatch: '*' }));
+    const written = await this.conditionalPut(key, body, { ...options, ifNoneMatch: '*' });
     return written === 'precondition-failed' ? { outcome: 'exists' } : { outcome: 'created', etag: written.etag };
   }
 
@@ -95,7 +96,7 @@ export class ObjectStore {
     options: PutOptions = {},
   ): Promise<{ outcome: 'replaced'; etag: string } | { outcome: 'changed' | 'absent' }> {
     try {
-      const written = await this.conditionalPut('s3.PutObject(If-Match)', this.putCommand(key, body, options, { IfMatch: etag }));
+      const written = await this.conditionalPut(key, body, { ...options, ifMatch: etag });
       return written === 'precondition-failed' ? { outcome: 'changed' } : { outcome: 'replaced', etag: written.etag };
     } catch (err) {
       if (err instanceof NotFoundError) return { outcome: 'absent' };
@@ -104,11 +105,10 @@ export class ObjectStore {
   }
 
   /** One conditional PutObject: its new ETag, or 'precondition-failed' (412); 409 conflicts are retried. */
-  private async conditionalPut(operation: string, command: PutObjectCommand): Promise<{ etag: string } | 'precondition-failed'> {
+  private async conditionalPut(key: string, body: Buffer | Uint8Array | string, put: ObjectPut): Promise<{ etag: string } | 'precondition-failed'> {
     for (let attempt = 1; ; attempt++) {
       try {
-        const out = await call(operation, () => this.s3.send(command));
-        return { etag: out.ETag ?? '' };
+        return await this.requests.put(this.bucket, key, body, put);
       } catch (err) {
         if (err instanceof PreconditionFailedError) return 'precondition-failed';
         if (!(err instanceof ConflictError) || attempt >= CONFLICT_TRIES) throw err;
@@ -118,12 +118,8 @@ export class ObjectStore {
   }
 
   /** The object's bytes; NotFoundError when it does not exist. */
-  async getBuffer(key: string): Promise<Buffer> {
-    return call('s3.GetObject', async () => {
-      const out = await this.s3.send(new GetObjectCommand({ Bucket: this.bucket, Key: key }));
-      if (!out.Body) throw new NotFoundError(`s3.GetObject: ${key} has no body`, 's3.GetObject');
-      return Buffer.from(await out.Body.transformToByteArray());
-    });
+  getBuffer(key: string): Promise<Buffer> {
+    return this.requests.get(this.bucket, key);
   }
 
   /** The object's bytes and ETag, or undefined when it does not exist (for a later putIfMatch). */

@@ -1,0 +1,67 @@
+import { createServer, request, type IncomingMessage, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { S3Client } from '@aws-sdk/client-s3';
+
+/** An S3 error to answer with: its HTTP status and its XML `<Code>`. */
+export interface S3Fault {
+  status: number;
+  code: string;
+}
+
+export interface FaultyS3 {
+  /** A client of the double, credentials as the embedded S3 takes them. */
+  s3: S3Client;
+  /** Requests the double has answered with a fault. */
+  faults(): number;
+  stop(): Promise<void>;
+}
+
+/**
+ * A test double for the failures the embedded S3 never gives (409
+ * ConditionalRequestConflict, 500 InternalError, 503 SlowDown): answers each
+ * request `fault` picks with S3's XML error, and forwards every other request
+ * to `upstream` (the embedded S3) as it came, signature and all.
+ */
+export async function faultyS3(
+  upstream: string,
+  credentials: { accessKeyId: string; secretAccessKey: string },
+  fault: (req: IncomingMessage) => S3Fault | undefined,
+): Promise<FaultyS3> {
+  let faults = 0;
+  const server: Server = createServer((req, res) => {
+    const answer = fault(req);
+    if (answer) {
+      faults++;
+      req.resume();
+      const body = `<?xml version="1.0" encoding="UTF-8"?>\n<Error><Code>${answer.code}</Code><Message>${answer.code} (a test double's)</Message><RequestId>1</RequestId></Error>`;
+      res.writeHead(answer.status, { 'Content-Type': 'application/xml', 'Content-Length': Buffer.byteLength(body) });
+      res.end(body);
+      return;
+    }
+    const forwarded = request(`${upstream}${req.url}`, { method: req.method, headers: req.headers }, (up) => {
+      res.writeHead(up.statusCode ?? 502, up.headers);
+      up.pipe(res);
+    });
+    forwarded.on('error', () => res.destroy());
+    req.pipe(forwarded);
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
+  const s3 = new S3Client({
+    region: 'us-east-1',
+    endpoint: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
+    forcePathStyle: true,
+    credentials,
+    maxAttempts: 4,
+    requestChecksumCalculation: 'WHEN_REQUIRED',
+    responseChecksumValidation: 'WHEN_REQUIRED',
+  });
+  return {
+    s3,
+    faults: () => faults,
+    async stop() {
+      s3.destroy();
+      server.closeAllConnections();
+      await new Promise<void>((r) => server.close(() => r()));
+    },
+  };
+}
