@@ -1,5 +1,7 @@
+import { imageSize } from 'image-size';
 import sharp, { type OutputInfo } from 'sharp';
 import { sniffImageType } from '@app/contracts';
+import { enlargeCentre, needsEnlarging } from './enlarge';
 import { ImageDecodeError } from './errors';
 import type { ResizeKernel } from './metadata';
 import { scalePixels } from './model-input';
@@ -67,6 +69,20 @@ export function decodedImage(pixels: Uint8Array, range: readonly [number, number
 // the same image twice, so it would only hold memory.
 sharp.cache(false);
 
+/** Most pixels of an image enlarged here: bounds the buffer it is decoded into (libvips streams the rest). */
+const MOST_PIXELS_ENLARGED = 4_000_000;
+
+/** Whether the image's header says it is smaller than `side` on its shorter edge, and of a size decoded whole here. */
+function smallEnough(bytes: Uint8Array, side: number): boolean {
+  let size;
+  try {
+    size = imageSize(bytes);
+  } catch {
+    return false; // libvips will say what is wrong with it
+  }
+  return needsEnlarging(size.width, size.height, side) && size.width * size.height <= MOST_PIXELS_ENLARGED;
+}
+
 /**
  * Decodes JPEG, PNG, WebP or GIF (first frame) into the model's input:
  * EXIF orientation applied, alpha flattened onto white, grayscale and CMYK
@@ -85,6 +101,8 @@ export async function decodeImage(bytes: Uint8Array, options: PreprocessOptions)
   let raw: { data: Buffer; info: OutputInfo };
   const scaledSide = Math.round(options.size / (options.cropFraction ?? 1));
   const margin = Math.floor((scaledSide - options.size) / 2);
+  // A small image, to be enlarged with the cubic kernel: decoded by libvips, enlarged here (enlarge.ts says why).
+  const enlarging = options.kernel === 'cubic' && smallEnough(bytes, scaledSide);
   try {
     const image = sharp(bytes, {
       // Checked against the header before any pixel is decoded.
@@ -96,9 +114,14 @@ export async function decodeImage(bytes: Uint8Array, options: PreprocessOptions)
       // EXIF orientation applied before the crop, so the crop is centred on what a viewer sees.
       autoOrient: true,
     });
-    raw = await image
-      .flatten({ background: '#ffffff' })
-      .toColourspace('srgb')
+    const oriented = image.flatten({ background: '#ffffff' }).toColourspace('srgb');
+    if (enlarging) {
+      const { data, info } = await oriented.removeAlpha().raw({ depth: 'uchar' }).toBuffer({ resolveWithObject: true });
+      if (info.channels !== 3) throw new ImageDecodeError('undecodable', `unexpected decoder output ${info.width}x${info.height}x${info.channels}`);
+      const pixels = enlargeCentre(data, info.width, info.height, { side: scaledSide, size: options.size });
+      return decodedImage(pixels, options.range, format, performance.now() - started);
+    }
+    raw = await oriented
       // A centred square of crop x the shorter edge, at size: the image scaled to cover a
       // square of size / crop, then the middle size x size cut out. One pass, no header read
       // first; libvips computes only the pixels the cut keeps.
@@ -108,6 +131,7 @@ export async function decodeImage(bytes: Uint8Array, options: PreprocessOptions)
       .raw({ depth: 'uchar' })
       .toBuffer({ resolveWithObject: true });
   } catch (err) {
+    if (err instanceof ImageDecodeError) throw err;
     const message = (err as Error).message ?? String(err);
     if (/pixel limit/i.test(message)) {
       throw new ImageDecodeError('too-many-pixels', `image is larger than ${options.maxPixels} pixels`, { cause: err });
