@@ -81,6 +81,15 @@ describe('WorkerLoop against the embedded S3/SQS', () => {
     expect(states.at(-1)).toEqual(['stopping', 12]);
   }, 30_000);
 
+  it('announces the last results of a burst at once: the output linger waits only while other images are on their way', async () => {
+    await enqueue(stack, photos(3));
+    const { worker } = loop({}, { outputLingerMs: 60_000 });
+    const running = worker.run();
+    // Before, these waited out the linger (60 s here, 0.1 s by default) for company that could not come.
+    expect(await outputs(stack, 3, 8_000)).toHaveLength(3);
+    expect(await running).toBe('idle');
+  }, 30_000);
+
   it('claims each image with its first check, delayed by LIVENESS_CHECK_SECONDS, naming the worker, the image, the attempt, its tenant and its deadlines', async () => {
     const [sent] = await enqueue(stack, photos(1), 2, 'acme');
     const { worker } = loop({}, { imageDeadlineSeconds: 30, imageHardLimitSeconds: 90, livenessCheckSeconds: 5, idleSeconds: 1 });

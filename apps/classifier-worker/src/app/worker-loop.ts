@@ -35,7 +35,8 @@ export interface WorkerLoopSettings {
    */
   lookahead?: number;
   /**
-   * How long a finished image's output message waits for others to share its call, ms (default 100):
+   * How long a finished image's output message waits for others to share its call, ms (default 100),
+   * while other images are in the stages (the last of a burst goes at once):
    * results finish their conditional puts tens of ms apart, and a call per result costs the
    * worker about as much CPU as the image's decode; 0.1 s more before an answer is announced
    * is small beside the seconds an image spends queued, read and classified.
@@ -141,7 +142,12 @@ export class WorkerLoop {
     this.fetch = new FetchStage(d.inputBucket, d.classifier);
     this.classify = new ClassifyStage(d.classifier, d.workerId, (ms) => this.budget.observe(ms));
     this.publish = new PublishStage(
-      new ResultPublisher(d.outputBucket, d.outputQueue, { batch: true, lingerMs: s.outputLingerMs ?? 100 }),
+      new ResultPublisher(d.outputBucket, d.outputQueue, {
+        batch: true,
+        lingerMs: s.outputLingerMs ?? 100,
+        // Company can come only from the images received and not yet settled (in the stages, or on their way in).
+        expectMore: (held) => this.receiving > held,
+      }),
       ledger,
       check * 1000,
     );

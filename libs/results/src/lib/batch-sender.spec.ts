@@ -77,6 +77,30 @@ describe('BatchSender', () => {
     }
   });
 
+  it('with expectMore, lingers only while more may come: the batch goes once the sender holds all there will be', async () => {
+    jest.useFakeTimers();
+    try {
+      const { queue, calls } = fakeQueue();
+      let coming = 3; // three results on their way
+      const sender = new BatchSender(queue, { lingerMs: 10_000, expectMore: (held) => coming > held });
+      void sender.send('a');
+      void sender.send('b');
+      await jest.advanceTimersByTimeAsync(100);
+      expect(calls).toEqual([]); // two held, a third coming: they wait
+      void sender.send('c');
+      await jest.advanceTimersByTimeAsync(0);
+      expect(calls).toEqual([['a', 'b', 'c']]);
+      await jest.advanceTimersByTimeAsync(10);
+      coming = 1; // a lone straggler does not wait at all
+      void sender.send('d');
+      await jest.advanceTimersByTimeAsync(0);
+      expect(calls).toEqual([['a', 'b', 'c'], ['d']]);
+      await jest.advanceTimersByTimeAsync(10);
+    } finally {
+      jest.useRealTimers();
+    }
+  });
+
   it('retries entries refused for a passing reason, and gives up after three tries', async () => {
     const { queue, calls } = fakeQueue((body, call) => (body === 'always' || (body === 'once' && call === 1) ? 'InternalError' : undefined));
     const sender = new BatchSender(queue);

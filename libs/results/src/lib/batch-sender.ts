@@ -9,6 +9,12 @@ export interface BatchOptions {
    * one call). A batch fills up at once when ten are waiting.
    */
   lingerMs?: number;
+  /**
+   * Whether more entries may come to share the lingering call, told how many the
+   * sender holds (waiting, or in the call being made). When it says no, the
+   * batch goes at once: the last results of a burst do not wait out `lingerMs`.
+   */
+  expectMore?: (held: number) => boolean;
 }
 
 interface Pending<E> {
@@ -33,6 +39,8 @@ interface Refusal {
  */
 class Batcher<E> {
   private readonly pending: Pending<E>[] = [];
+  /** Entries in the call being made. */
+  private inCall = 0;
   private sending?: Promise<void>;
   private wake?: () => void;
 
@@ -44,7 +52,7 @@ class Batcher<E> {
   add(entry: E): Promise<void> {
     return new Promise((resolve, reject) => {
       this.pending.push({ entry, tries: 0, resolve, reject });
-      if (this.pending.length >= SQS_BATCH_LIMIT) this.wake?.();
+      if (this.pending.length >= SQS_BATCH_LIMIT || !this.moreMayCome()) this.wake?.();
       this.sending ??= this.loop().finally(() => (this.sending = undefined));
     });
   }
@@ -54,8 +62,12 @@ class Batcher<E> {
     while (this.sending) await this.sending;
   }
 
+  private moreMayCome(): boolean {
+    return this.options.expectMore?.(this.pending.length + this.inCall) ?? true;
+  }
+
   private linger(): Promise<void> {
-    const ms = this.options.lingerMs ?? 0;
+    const ms = this.moreMayCome() ? (this.options.lingerMs ?? 0) : 0;
     return new Promise((resolve) => {
       const timer = ms > 0 ? setTimeout(() => this.woken(resolve), ms) : undefined;
       const immediate = ms > 0 ? undefined : setImmediate(() => this.woken(resolve));
@@ -79,11 +91,14 @@ class Batcher<E> {
       const batch = this.pending.splice(0, SQS_BATCH_LIMIT);
       batch.forEach((p) => p.tries++);
       let refused: Map<number, Refusal>;
+      this.inCall = batch.length;
       try {
         refused = await this.call(batch.map((p) => p.entry));
       } catch (err) {
         const retry = !(err instanceof AwsAdapterError) || err.retryable;
         refused = new Map(batch.map((_, i) => [i, { reason: (err as Error).message, retry }]));
+      } finally {
+        this.inCall = 0;
       }
       batch.forEach((p, i) => {
         const r = refused.get(i);

@@ -32,6 +32,8 @@ export interface ResultPublisherOptions {
   batch?: boolean;
   /** With `batch`: how long an output message waits for others to share its call, ms (default 0). */
   lingerMs?: number;
+  /** With `lingerMs`: whether more results may come to share the call (BatchOptions.expectMore). */
+  expectMore?: (held: number) => boolean;
 }
 
 /**
@@ -60,7 +62,7 @@ export class ResultPublisher {
     private readonly announcements: MessageSink,
     options: ResultPublisherOptions = {},
   ) {
-    if (options.batch) this.sender = new BatchSender(announcements, { lingerMs: options.lingerMs });
+    if (options.batch) this.sender = new BatchSender(announcements, { lingerMs: options.lingerMs, expectMore: options.expectMore });
   }
 
   /**
