@@ -4,30 +4,30 @@
  * The least CPU a worker can spend on one image outside the model, part by part,
  * measured side by side in one process (CPU ms per image, medians of --rounds):
  * - `decode`: the worker's own preprocessing (Classifier.decode: the default model's
- *   crop, cubic resize to its input size) of each image;
+ *   crop, cubic resize to its input size) of each image (images smaller than the input
+ *   are decoded by libvips and enlarged by enlarge.ts);
+ * - `decodeAllLibvips`: the same crop and cubic resize all in libvips (its affine
+ *   enlargement), as the worker did before;
  * - `decodeNearest`: the same crop and resize with libvips' cheapest kernel (nearest);
  * - `libvipsPassThrough`: a libvips pipeline that only copies the raw pixels of one
  *   decoded image, no decoding and no resizing: libvips' fixed cost per image;
- * - `s3ThroughSdk`: the two S3 requests every image needs (the input GET and the
- *   conditional result PUT) through the project's ObjectStore (AWS SDK v3), against the
- *   embedded S3 in a child process, so that only the client's CPU is counted;
- * - `s3SignedByHand`: the same two requests signed with @smithy/signature-v4 and sent
- *   on a keep-alive http.Agent, none of the SDK's middleware: what an S3 client could
- *   cost at the least (a measuring probe, not a client: no retries, no errors handled).
- * Prints `floorMsPerImage` (decode + the cheaper S3 pair), the sum of parts no worker can
+ * - `s3ObjectStore`: the two S3 requests every image needs (the input GET and the
+ *   conditional result PUT) through the project's ObjectStore (ObjectRequests: the S3
+ *   client's parts without its command stack), against the embedded S3 in a child
+ *   process, so that only the client's CPU is counted;
+ * - `s3SdkCommands`: the same two requests as GetObjectCommand and PutObjectCommand
+ *   through the S3 client, as ObjectStore made them before.
+ * Prints `floorMsPerImage` (decode + the S3 pair), the sum of parts no worker can
  * skip, beside the 3 ms of `cpuMsPerImage.workerOutsideModel` asked for by issue 19.
  * SQS (batched, 0.6 calls per image), heartbeats, logging and garbage collection come on top.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { createHash, createHmac } from 'node:crypto';
 import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
-import { Agent, request } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { createInterface } from 'node:readline';
 import sharp from 'sharp';
-import { SignatureV4 } from '@smithy/signature-v4';
-import type { SourceData } from '@smithy/types';
+import { GetObjectCommand, PutObjectCommand } from '@aws-sdk/client-s3';
 import { EXIT, parseCommandLine, runMain, UsageError, writeJsonOutput } from '@app/command-line';
 import { AwsClients, ObjectStore } from '@app/aws';
 import { Classifier, decodeImage, silentLogger } from '@app/classifier';
@@ -38,7 +38,7 @@ import { median } from '@tools/loadgen';
 
 const values = parseCommandLine({
   name: 'npm run bench:floor --',
-  summary: "The least CPU per image a worker spends outside the model, part by part: decoding (the worker's own, and libvips' cheapest), and the two S3 requests (through the SDK, and signed by hand).",
+  summary: "The least CPU per image a worker spends outside the model, part by part: decoding (the worker's own, all in libvips, and libvips' cheapest), and the two S3 requests (through ObjectStore, and as SDK commands).",
   flags: {
     images: { type: 'string', value: 'DIR', description: 'the images', default: join(DATASET_DIR, 'imagenet-100/images') },
     count: { type: 'string', description: 'images per round', default: '100', number: { integer: true, min: 1 } },
@@ -82,43 +82,6 @@ async function startLocalAwsChild(dataDir: string): Promise<{ child: ChildProces
   return { child, env };
 }
 
-const bytes = (d: SourceData): string | Uint8Array => (typeof d === 'string' ? d : d instanceof Uint8Array ? d : ArrayBuffer.isView(d) ? new Uint8Array(d.buffer, d.byteOffset, d.byteLength) : new Uint8Array(d));
-
-/** SHA-256 and HMAC-SHA-256 as @smithy/signature-v4 asks for them (node:crypto). */
-class NodeSha256 {
-  private readonly hash;
-  constructor(secret?: SourceData) {
-    this.hash = secret === undefined ? createHash('sha256') : createHmac('sha256', bytes(secret));
-  }
-  update(data: SourceData): void {
-    this.hash.update(bytes(data));
-  }
-  async digest(): Promise<Uint8Array> {
-    return this.hash.digest();
-  }
-}
-
-/** One S3 request signed with SigV4 and sent on `agent`: the response body. */
-function signedRequest(signer: SignatureV4, agent: Agent, endpoint: URL, method: 'GET' | 'PUT', path: string, body?: string, headers: Record<string, string> = {}): Promise<Buffer> {
-  const all: Record<string, string> = { host: endpoint.host, 'x-amz-content-sha256': createHash('sha256').update(body ?? '').digest('hex'), ...headers };
-  if (body !== undefined) all['content-length'] = String(Buffer.byteLength(body));
-  return signer
-    .sign({ method, protocol: endpoint.protocol, hostname: endpoint.hostname, port: Number(endpoint.port), path, headers: all, query: {}, body })
-    .then(
-      (signed) =>
-        new Promise<Buffer>((res, rej) => {
-          const req = request({ agent, host: endpoint.hostname, port: endpoint.port, method, path, headers: signed.headers }, (response) => {
-            const chunks: Buffer[] = [];
-            response.on('data', (c: Buffer) => chunks.push(c));
-            response.on('end', () => ((response.statusCode ?? 500) < 300 ? res(Buffer.concat(chunks)) : rej(new Error(`${method} ${path}: HTTP ${response.statusCode}`))));
-            response.on('error', rej);
-          });
-          req.on('error', rej);
-          req.end(body);
-        }),
-    );
-}
-
 runMain('bench:floor', async () => {
   let dir: string;
   try {
@@ -138,6 +101,7 @@ runMain('bench:floor', async () => {
   const parts: Record<string, number> = {};
   try {
     parts['decode'] = await cpuPerItem(images, rounds, (b) => classifier.decode(b));
+    parts['decodeAllLibvips'] = await cpuPerItem(images, rounds, (b) => decodeImage(b, { ...classifier.preprocess, enlargeWith: 'libvips' }));
     parts['decodeNearest'] = await cpuPerItem(images, rounds, (b) => decodeImage(b, nearest));
     parts['libvipsPassThrough'] = await cpuPerItem(images, rounds, () =>
       sharp(decoded.data, { raw: { width: decoded.info.width, height: decoded.info.height, channels: decoded.info.channels } }).raw().toBuffer(),
@@ -158,19 +122,16 @@ runMain('bench:floor', async () => {
     const result = JSON.stringify({ imageId: '00000000-0000-4000-8000-000000000000', label: 'tench', confidence: 0.84, top5: [0, 1, 2, 3, 4] });
     await Promise.all(images.map((b, i) => bucket.put(`floor/in/${i}.jpg`, b)));
     let run = 0;
-    parts['s3ThroughSdk'] = await cpuPerItem(images, rounds, async (_b, i) => {
+    parts['s3ObjectStore'] = await cpuPerItem(images, rounds, async (_b, i) => {
       await bucket.getBuffer(`floor/in/${i}.jpg`);
-      await bucket.putIfAbsent(`floor/sdk/${run++}.json`, result, { contentType: 'application/json' });
+      await bucket.putIfAbsent(`floor/store/${run++}.json`, result, { contentType: 'application/json' });
     });
-    const endpoint = new URL(env['AWS_ENDPOINT_URL']);
-    const agent = new Agent({ keepAlive: true, maxSockets: 8 });
-    const signer = new SignatureV4({ service: 's3', region: config.aws.region, credentials: LOCAL_CREDENTIALS, sha256: NodeSha256, uriEscapePath: false, applyChecksum: false });
-    const base = `/${config.buckets.input}/floor`;
-    parts['s3SignedByHand'] = await cpuPerItem(images, rounds, async (_b, i) => {
-      await signedRequest(signer, agent, endpoint, 'GET', `${base}/in/${i}.jpg`);
-      await signedRequest(signer, agent, endpoint, 'PUT', `${base}/hand/${run++}.json`, result, { 'if-none-match': '*', 'content-type': 'application/json' });
+    const s3 = clients.s3;
+    parts['s3SdkCommands'] = await cpuPerItem(images, rounds, async (_b, i) => {
+      const got = await s3.send(new GetObjectCommand({ Bucket: bucket.bucket, Key: `floor/in/${i}.jpg` }));
+      await got.Body?.transformToByteArray();
+      await s3.send(new PutObjectCommand({ Bucket: bucket.bucket, Key: `floor/commands/${run++}.json`, Body: result, ContentType: 'application/json', IfNoneMatch: '*' }));
     });
-    agent.destroy();
     clients.destroy();
   } finally {
     child.kill('SIGINT');
@@ -178,11 +139,11 @@ runMain('bench:floor', async () => {
     rmSync(dataDir, { recursive: true, force: true });
   }
 
-  const floorMsPerImage = r2(parts['decode'] + Math.min(parts['s3ThroughSdk'], parts['s3SignedByHand']));
+  const floorMsPerImage = r2(parts['decode'] + parts['s3ObjectStore']);
   const report = { images: images.length, rounds, inputSize: size, cpuMsPerImage: parts, floorMsPerImage, budgetMs: BUDGET_MS, node: process.version };
   console.log(
-    `CPU ms per image: decode ${parts['decode']} (nearest ${parts['decodeNearest']}, libvips pass-through ${parts['libvipsPassThrough']}); ` +
-      `S3 GET + conditional PUT ${parts['s3ThroughSdk']} through the SDK, ${parts['s3SignedByHand']} signed by hand; ` +
+    `CPU ms per image: decode ${parts['decode']} (all in libvips ${parts['decodeAllLibvips']}, nearest ${parts['decodeNearest']}, libvips pass-through ${parts['libvipsPassThrough']}); ` +
+      `S3 GET + conditional PUT ${parts['s3ObjectStore']} through ObjectStore, ${parts['s3SdkCommands']} as SDK commands; ` +
       `floor ${floorMsPerImage} against a budget of ${BUDGET_MS}`,
   );
   if (values.json) writeJsonOutput(values.json, report);

@@ -32,6 +32,11 @@ export interface PreprocessOptions {
   maxBytes: number;
   /** Largest image by its header's width x height (decompression bombs are refused before decoding). */
   maxPixels: number;
+  /**
+   * How an image smaller than the input is enlarged with the cubic kernel: in two 1-D passes
+   * here ('separable', the default: enlarge.ts), or by libvips' affine transform (to compare).
+   */
+  enlargeWith?: 'separable' | 'libvips';
 }
 
 export interface DecodedImage {
@@ -102,7 +107,7 @@ export async function decodeImage(bytes: Uint8Array, options: PreprocessOptions)
   const scaledSide = Math.round(options.size / (options.cropFraction ?? 1));
   const margin = Math.floor((scaledSide - options.size) / 2);
   // A small image, to be enlarged with the cubic kernel: decoded by libvips, enlarged here (enlarge.ts says why).
-  const enlarging = options.kernel === 'cubic' && smallEnough(bytes, scaledSide);
+  const enlarging = options.kernel === 'cubic' && options.enlargeWith !== 'libvips' && smallEnough(bytes, scaledSide);
   try {
     const image = sharp(bytes, {
       // Checked against the header before any pixel is decoded.
