@@ -22,7 +22,10 @@
  * for the worker and the raw loop alike): `engines` holds each engine's report, or
  * `{ error }` for an engine that could not run; the top level repeats the first.
  * `cpuMsPerImage.workerOutsideModel` is the worker's CPU per image (all its threads)
- * less the model's own (the raw loop's): what the worker spends around the model.
+ * less the model's own: its runs' CPU on the worker's model thread, as each image's log
+ * line tells it (`modelCpuMsPerImageInWorker`; the raw loop's where Node cannot read a
+ * thread's CPU). `workerLessRawModel` subtracts the raw loop's instead: the difference is
+ * what sharing two cores with the rest costs the model itself.
  * `workerRunQueueWaitMsPerImageByThread` is, per image and by thread, the time each of the
  * worker's threads was ready to run but waited for a core (Linux schedstat): whether the
  * pipeline waits on the cores it shares with the emulator, or on its requests.

@@ -27,6 +27,7 @@ export class ClassifyStage {
     const modelMs = performance.now() - started;
     this.onModelTime(modelMs);
     job.t.infer = inference.inferenceMs;
+    if (inference.modelCpuMs !== undefined) job.t.modelCpu = inference.modelCpuMs;
     job.t.modelWait = Math.max(0, modelMs - inference.inferenceMs * inference.batchSize);
     job.t.batchSize = inference.batchSize;
     const [best] = inference.top5;

@@ -14,6 +14,8 @@ export interface StageTimings {
   download?: number;
   decode?: number;
   infer?: number;
+  /** The image's share of the CPU time of the model's runs (not wall time: the model's own work). */
+  modelCpu?: number;
   /** Decoded to the model's answer, less the model's own time: waiting behind other images for the model. */
   modelWait?: number;
   batchSize?: number;

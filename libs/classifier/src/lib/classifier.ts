@@ -71,6 +71,8 @@ export interface Inference {
   top5: Prediction[];
   /** This image's share of its batch's model time. */
   inferenceMs: number;
+  /** This image's share of the model's CPU time, where the engine can tell (EngineResult.cpuMs). */
+  modelCpuMs?: number;
   batchSize: number;
 }
 
@@ -267,12 +269,13 @@ export class Classifier {
       this.engine
         .run(input, n)
         .then(
-          ({ output, ms }) => {
+          ({ output, ms, cpuMs }) => {
             const size = output.length / n;
             batch.forEach((w, i) =>
               w.resolve({
                 top5: topPredictions(output.subarray(i * size, (i + 1) * size), this.labels, 5),
                 inferenceMs: ms / n,
+                ...(cpuMs === undefined ? {} : { modelCpuMs: cpuMs / n }),
                 batchSize: n,
               }),
             );

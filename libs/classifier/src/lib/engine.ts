@@ -17,6 +17,11 @@ export interface EngineResult {
   output: Float32Array;
   /** Time the model took for the whole batch (excluding any wait for an earlier batch). */
   ms: number;
+  /**
+   * CPU time of the thread the model ran on, over the run (the model's own work, where a
+   * thread's CPU can be read: Node 22.13+/23.9+ in a worker thread), ms.
+   */
+  cpuMs?: number;
 }
 
 /** Runs the model: in this thread, or in a worker thread of its own. */
@@ -35,7 +40,7 @@ export type FromThread =
   | { type: 'ready'; info: RunnerInfo }
   | { type: 'failed'; message: string }
   | { type: 'log'; level: 'info' | 'warn'; fields: object; msg: string }
-  | { type: 'result'; id: number; output: Float32Array; ms: number }
+  | { type: 'result'; id: number; output: Float32Array; ms: number; cpuMs?: number }
   | { type: 'memory'; id: number; numTensors: number }
   | { type: 'error'; id: number; message: string };
 
@@ -133,7 +138,7 @@ export class ThreadEngine implements InferenceEngine {
     if (!waiter) return;
     this.pending.delete(m.id);
     if (m.type === 'error') waiter.reject(new InferenceError(m.message));
-    else if (m.type === 'result') waiter.resolve({ output: m.output, ms: m.ms } as never);
+    else if (m.type === 'result') waiter.resolve({ output: m.output, ms: m.ms, cpuMs: m.cpuMs } as never);
     else waiter.resolve(m.numTensors as never);
   }
 

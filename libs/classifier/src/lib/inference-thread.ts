@@ -34,10 +34,14 @@ loadRunner(workerData as RunnerOptions, log).then(
       }
       const started = performance.now();
       try {
-        const output = await runner.run(input.fill(m.batch), m.n);
+        const values = input.fill(m.batch);
+        const cpu = process.threadCpuUsage?.();
+        const output = await runner.run(values, m.n);
+        const used = cpu && process.threadCpuUsage(cpu);
         // Transfer only an array that owns its whole buffer (never a view of the wasm heap).
         const owns = output.byteOffset === 0 && output.byteLength === output.buffer.byteLength;
-        send({ type: 'result', id: m.id, output, ms: performance.now() - started }, owns ? [output.buffer as ArrayBuffer] : []);
+        const cpuMs = used && (used.user + used.system) / 1000;
+        send({ type: 'result', id: m.id, output, ms: performance.now() - started, cpuMs }, owns ? [output.buffer as ArrayBuffer] : []);
       } catch (err) {
         send({ type: 'error', id: m.id, message: (err as Error).message ?? String(err) });
       }

@@ -156,6 +156,24 @@ describe('the ONNX engine in its own thread', () => {
       await c.close();
     }
   }, 60_000);
+
+  it("tells each image's share of the model's CPU time on its thread, where Node can read a thread's CPU", async () => {
+    const c = await Classifier.create({ modelDir: onnxOnly, maxBatch: 4, inferenceThreads: 1 });
+    try {
+      const decoded = await Promise.all(images.map((i) => c.decode(i.bytes)));
+      const answers = await Promise.all(decoded.map((d) => c.infer(d)));
+      for (const a of answers) {
+        if (typeof process.threadCpuUsage !== 'function') expect(a.modelCpuMs).toBeUndefined();
+        else {
+          // CPU time of the run, never more than its wall time (one thread), and not nothing.
+          expect(a.modelCpuMs).toBeGreaterThan(0);
+          expect(a.modelCpuMs).toBeLessThanOrEqual(a.inferenceMs * 1.05 + 0.5);
+        }
+      }
+    } finally {
+      await c.close();
+    }
+  }, 60_000);
 });
 
 describe('MODEL_URL of an ONNX model', () => {

@@ -53,7 +53,7 @@ describe("bench:classifier's report", () => {
       rawMsPerImage: 8.33,
       rawCpuMsPerImage: 8,
       // Medians per key: main 3, other 11, emulator 4; 3 + 11 - 8 outside the model.
-      cpuMsPerImage: { workerMainThread: 3, workerOtherThreads: 11, emulator: 4, total: 18, workerOutsideModel: 6 },
+      cpuMsPerImage: { workerMainThread: 3, workerOtherThreads: 11, emulator: 4, total: 18, workerOutsideModel: 6, workerLessRawModel: 6 },
       workerCpuMsPerImageByThread: { WorkerThread: 11, main: 3 },
       cpuBoundImagesPerSecond: 111.1,
       breakdownMs: { claim: 1, download: 2, decode: 3, infer: 4, publish: 5 },
@@ -68,10 +68,30 @@ describe("bench:classifier's report", () => {
     });
   });
 
+  it("subtracts the model's CPU in the worker where the worker logs it, and still shows the raw loop's difference beside it", () => {
+    const withModelCpu = (r: PipelineRound, modelCpuMs: number[]): PipelineRound => ({ ...r, logs: modelCpuMs.map((c) => ({ timings: { ...timings(100), modelCpuMs: c } })) });
+    const report = classifierReport(
+      measurements([
+        round(10, workerCpu(9, 30)),
+        round(20, workerCpu(6, 20)),
+        withModelCpu(round(80, workerCpu(3, 11)), [9, 10]), // 9.5 an image
+        withModelCpu(round(90, workerCpu(4, 12)), [9]),
+        withModelCpu(round(85, workerCpu(3, 10)), [8.5]),
+      ]),
+    );
+    // Medians: worker 3 + 11 = 14; the model 9 in the worker (8 in the raw loop).
+    expect(report.modelCpuMsPerImageInWorker).toBe(9);
+    expect(report.cpuMsPerImage).toMatchObject({ workerOutsideModel: 5, workerLessRawModel: 6 });
+    // A round without the figure (an older Node) falls back to the raw loop's for all.
+    const partial = classifierReport(measurements([round(10, workerCpu(9, 30)), round(20, workerCpu(6, 20)), withModelCpu(round(80, workerCpu(3, 11)), [9]), round(90, workerCpu(4, 12)), round(85, workerCpu(3, 10))]));
+    expect(partial.modelCpuMsPerImageInWorker).toBeUndefined();
+    expect(partial.cpuMsPerImage.workerOutsideModel).toBe(6);
+  });
+
   it("reports no worker figure where the worker's threads could not be read, never a made-up one", () => {
     const emulatorOnly = { emulator: 4 };
     const report = classifierReport(measurements([round(10, emulatorOnly), round(20, emulatorOnly), round(80, emulatorOnly), round(90, emulatorOnly), round(85, emulatorOnly)]));
-    expect(report.cpuMsPerImage).toEqual({ emulator: 4, total: 4, workerOutsideModel: undefined });
+    expect(report.cpuMsPerImage).toEqual({ emulator: 4, total: 4, workerOutsideModel: undefined, workerLessRawModel: undefined });
     expect(report.workerCpuMsPerImageByThread).toEqual({});
   });
 });

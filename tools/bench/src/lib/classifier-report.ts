@@ -69,9 +69,15 @@ export function classifierReport(m: RunMeasurements) {
   const cpuMsPerImage = Object.fromEntries(cpuKeys.map((k) => [k, r2(median(timed.map((x) => x.cpu[k] ?? 0)))])) as Record<string, number>;
   const cpuTotal = Object.values(cpuMsPerImage).reduce((a, b) => a + b, 0);
   const rawCpuMsPerImage = median(m.raw.map((x) => x.cpuMsPerImage));
-  // The worker's threads less the model's own CPU: what the worker spends around the model.
+  // The model's own CPU per image in the worker (its thread's CPU over each run, as the worker logs it), where told.
+  const perRoundModelCpu = timed.map((x) => (x.logs.every((l) => l.timings['modelCpuMs'] !== undefined) ? x.logs.reduce((s, l) => s + l.timings['modelCpuMs'], 0) / x.logs.length : undefined));
+  const modelCpuInWorker = perRoundModelCpu.every((c) => c !== undefined) ? median(perRoundModelCpu as number[]) : undefined;
+  // The worker's threads less the model's own CPU: what the worker spends around the model. The model's CPU is
+  // its runs' in the worker where known (on two busy cores it costs more than alone), else the raw loop's.
   const workerCpu = (cpuMsPerImage['workerMainThread'] ?? 0) + (cpuMsPerImage['workerOtherThreads'] ?? 0);
-  const workerOutsideModel = cpuMsPerImage['workerMainThread'] === undefined ? undefined : r2(Math.max(0, workerCpu - rawCpuMsPerImage));
+  const measured = cpuMsPerImage['workerMainThread'] !== undefined;
+  const workerOutsideModel = measured ? r2(Math.max(0, workerCpu - (modelCpuInWorker ?? rawCpuMsPerImage))) : undefined;
+  const workerLessRawModel = measured ? r2(Math.max(0, workerCpu - rawCpuMsPerImage)) : undefined;
   return {
     engine: m.engine,
     backend: m.backend,
@@ -86,8 +92,12 @@ export function classifierReport(m: RunMeasurements) {
     rawMsPerImage: r2(1000 / raw),
     // The model's own CPU per image (the raw loop is single-threaded): steadier than wall time on a busy machine.
     rawCpuMsPerImage: r1(rawCpuMsPerImage),
+    // The same model's CPU per image inside the worker, on cores it shares (undefined where Node cannot tell a thread's CPU).
+    modelCpuMsPerImageInWorker: modelCpuInWorker === undefined ? undefined : r2(modelCpuInWorker),
     // What bounds the pipeline: CPU per image of the worker's threads and of the emulator, on this many cores.
-    cpuMsPerImage: { ...cpuMsPerImage, total: r2(cpuTotal), workerOutsideModel },
+    // workerLessRawModel: the worker's CPU less the raw loop's model CPU (what workerOutsideModel was before the model's
+    // CPU in the worker was known): the difference is what sharing the cores costs the model.
+    cpuMsPerImage: { ...cpuMsPerImage, total: r2(cpuTotal), workerOutsideModel, workerLessRawModel },
     // The worker's CPU per image by thread name (the model's included): where the rest goes.
     workerCpuMsPerImageByThread: medianOf(timed.map((x) => x.cpu.byThread ?? {})),
     // Per image, how long each thread was runnable but waited for a core (Linux schedstat; empty without it):
