@@ -1,3 +1,4 @@
+import { crc32 } from 'node:zlib';
 import { S3Client } from '@aws-sdk/client-s3';
 import { loadConfig } from '@app/config';
 import { startLocalAws, LOCAL_CREDENTIALS, type LocalAws } from '@tools/local-aws';
@@ -65,6 +66,55 @@ describe('ObjectRequests (the S3 client parts without its command stack) against
       await double.stop();
     }
   }, 20_000);
+
+  it('sends and checks CRC32 checksums as the client does where it is set to (WHEN_SUPPORTED): bytes that changed on the way are refused', async () => {
+    const crc = (bytes: Buffer) => {
+      const out = Buffer.alloc(4);
+      out.writeUInt32BE(crc32(bytes));
+      return out.toString('base64');
+    };
+    const key = `checksums/${Date.now()}.json`;
+    const body = Buffer.from('{"label":"tench","confidence":0.84}');
+    const sent: Record<string, string | undefined> = {};
+    let tamper = false;
+    const double = await faultyS3(
+      aws.endpoint,
+      LOCAL_CREDENTIALS,
+      (req) => {
+        if (req.method === 'PUT') sent['put'] = req.headers['x-amz-checksum-crc32'] as string | undefined;
+        if (req.method === 'GET') sent['get'] = req.headers['x-amz-checksum-mode'] as string | undefined;
+        // A GET answered with the stored checksum and other bytes (as S3 would send them, were they damaged on the way).
+        return req.method === 'GET' && tamper ? { status: 200, code: 'OK', headers: { 'x-amz-checksum-crc32': crc(body) }, body: Buffer.from('{"label":"tiger","confidence":0.84}') } : undefined;
+      },
+      'WHEN_SUPPORTED',
+    );
+    try {
+      const checked = new ObjectRequests(double.s3);
+      await checked.put(bucket, key, body);
+      expect(sent['put']).toBe(crc(body));
+      expect((await checked.get(bucket, key)).equals(body)).toBe(true);
+      expect(sent['get']).toBe('ENABLED');
+      tamper = true;
+      const err = await checked.get(bucket, key).catch((e: unknown) => e);
+      expect(err).toBeInstanceOf(RetryableError);
+      expect((err as Error).message).toMatch(/ChecksumMismatch/);
+    } finally {
+      await double.stop();
+    }
+    // Where the client is set not to (the local stack: WHEN_REQUIRED), none is sent or asked for.
+    const checksumHeaders: string[] = [];
+    const plain = await faultyS3(aws.endpoint, LOCAL_CREDENTIALS, (req) => {
+      checksumHeaders.push(...Object.keys(req.headers).filter((h) => h.startsWith('x-amz-checksum')));
+      return undefined;
+    });
+    try {
+      await new ObjectRequests(plain.s3).put(bucket, key, body);
+      await new ObjectRequests(plain.s3).get(bucket, key);
+      expect(checksumHeaders).toEqual([]);
+    } finally {
+      await plain.stop();
+    }
+  });
 
   it('refuses, without sending anything, a bucket whose endpoint rules ask for another signing scheme', async () => {
     const s3 = new S3Client({ region: 'us-east-1', credentials: LOCAL_CREDENTIALS });

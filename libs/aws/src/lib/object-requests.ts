@@ -1,4 +1,5 @@
 import type { S3Client } from '@aws-sdk/client-s3';
+import { Crc32 } from '@aws-sdk/checksums/crc';
 import { loadRestXmlErrorCode, parseXmlErrorBody } from '@aws-sdk/core/protocols';
 import { extendedEncodeURIComponent, HttpRequest } from '@smithy/core/protocols';
 import { isServerError, isThrottlingError, isTransientError } from '@smithy/core/retry';
@@ -52,10 +53,21 @@ export class ObjectRequests {
     this.serde = s3.config as unknown as Parameters<typeof parseXmlErrorBody>[1];
   }
 
-  /** The object's bytes; NotFoundError (typed as every adapter error) when it is missing. */
+  /**
+   * The object's bytes; NotFoundError (typed as every adapter error) when it is missing. As the
+   * client does (responseChecksumValidation WHEN_SUPPORTED), the CRC32 S3 keeps of a whole
+   * object is asked for and checked: bytes that do not match are a RetryableError.
+   */
   async get(bucket: string, key: string): Promise<Buffer> {
-    const answer = await this.send('s3.GetObject', bucket, key, 'GET');
-    return Buffer.from(answer.body.buffer, answer.body.byteOffset, answer.body.byteLength);
+    const validate = (await this.s3.config.responseChecksumValidation()) === 'WHEN_SUPPORTED';
+    const answer = await this.send('s3.GetObject', bucket, key, 'GET', validate ? { 'x-amz-checksum-mode': 'ENABLED' } : {});
+    const body = Buffer.from(answer.body.buffer, answer.body.byteOffset, answer.body.byteLength);
+    const expected = answer.headers['x-amz-checksum-crc32'];
+    // A checksum of checksums (a multipart upload's, "...-N") is not the body's: nothing to compare.
+    if (validate && expected && !expected.includes('-') && (await crc32(body)) !== expected) {
+      throw mapAwsError(Object.assign(new Error(`${key}: CRC32 ${await crc32(body)} of the bytes read, ${expected} stored`), { name: 'ChecksumMismatch', $retryable: {} }), 's3.GetObject');
+    }
+    return body;
   }
 
   /** Writes the object; its new ETag. A condition that fails is PreconditionFailedError (412), a concurrent write ConflictError (409). */
@@ -67,6 +79,8 @@ export class ObjectRequests {
     if (options.ifNoneMatch) headers['if-none-match'] = options.ifNoneMatch;
     if (options.ifMatch) headers['if-match'] = options.ifMatch;
     for (const [name, value] of Object.entries(options.metadata ?? {})) headers[`x-amz-meta-${name.toLowerCase()}`] = value;
+    // As the client does (requestChecksumCalculation WHEN_SUPPORTED): S3 refuses bytes that do not match, and keeps the CRC32.
+    if ((await this.s3.config.requestChecksumCalculation()) === 'WHEN_SUPPORTED') headers['x-amz-checksum-crc32'] = await crc32(bytes);
     const answer = await this.send(operation, bucket, key, 'PUT', headers, bytes);
     return { etag: answer.headers['etag'] ?? '' };
   }
@@ -160,6 +174,13 @@ export class ObjectRequests {
       }),
     };
   }
+}
+
+/** Base64 of the CRC32 of `bytes`, as S3's x-amz-checksum-crc32 carries it (the SDK's own implementation). */
+async function crc32(bytes: Uint8Array): Promise<string> {
+  const checksum = new Crc32();
+  checksum.update(bytes);
+  return Buffer.from(await checksum.digest()).toString('base64');
 }
 
 /** A bucket these requests cannot sign for. */

@@ -2,10 +2,12 @@ import { createServer, request, type IncomingMessage, type Server } from 'node:h
 import type { AddressInfo } from 'node:net';
 import { S3Client } from '@aws-sdk/client-s3';
 
-/** An S3 error to answer with: its HTTP status and its XML `<Code>`. */
+/** An S3 error to answer with (its HTTP status and its XML `<Code>`), or with `body`, an answer of any kind. */
 export interface S3Fault {
   status: number;
   code: string;
+  headers?: Record<string, string>;
+  body?: Buffer;
 }
 
 export interface FaultyS3 {
@@ -26,6 +28,8 @@ export async function faultyS3(
   upstream: string,
   credentials: { accessKeyId: string; secretAccessKey: string },
   fault: (req: IncomingMessage) => S3Fault | undefined,
+  /** The client's checksum modes (default WHEN_REQUIRED: what the embedded S3 takes). */
+  checksums: 'WHEN_SUPPORTED' | 'WHEN_REQUIRED' = 'WHEN_REQUIRED',
 ): Promise<FaultyS3> {
   let faults = 0;
   const server: Server = createServer((req, res) => {
@@ -33,8 +37,8 @@ export async function faultyS3(
     if (answer) {
       faults++;
       req.resume();
-      const body = `<?xml version="1.0" encoding="UTF-8"?>\n<Error><Code>${answer.code}</Code><Message>${answer.code} (a test double's)</Message><RequestId>1</RequestId></Error>`;
-      res.writeHead(answer.status, { 'Content-Type': 'application/xml', 'Content-Length': Buffer.byteLength(body) });
+      const body = answer.body ?? `<?xml version="1.0" encoding="UTF-8"?>\n<Error><Code>${answer.code}</Code><Message>${answer.code} (a test double's)</Message><RequestId>1</RequestId></Error>`;
+      res.writeHead(answer.status, { 'Content-Type': 'application/xml', ...answer.headers, 'Content-Length': Buffer.byteLength(body) });
       res.end(body);
       return;
     }
@@ -52,8 +56,8 @@ export async function faultyS3(
     forcePathStyle: true,
     credentials,
     maxAttempts: 4,
-    requestChecksumCalculation: 'WHEN_REQUIRED',
-    responseChecksumValidation: 'WHEN_REQUIRED',
+    requestChecksumCalculation: checksums,
+    responseChecksumValidation: checksums,
   });
   return {
     s3,
