@@ -110,8 +110,9 @@ export async function decodeImage(bytes: Uint8Array, options: PreprocessOptions)
   const enlarging = options.kernel === 'cubic' && options.enlargeWith !== 'libvips' && smallEnough(bytes, scaledSide);
   try {
     const image = sharp(bytes, {
-      // Checked against the header before any pixel is decoded.
-      limitInputPixels: options.maxPixels,
+      // Checked against the header before any pixel is decoded (libvips' reading of it: a small image is
+      // decoded whole, so one whose header image-size read as small is held to that size).
+      limitInputPixels: enlarging ? Math.min(options.maxPixels, MOST_PIXELS_ENLARGED) : options.maxPixels,
       // A truncated file is an error; a harmless warning (common in real JPEGs) is not.
       failOn: 'truncated',
       sequentialRead: true,
@@ -122,7 +123,9 @@ export async function decodeImage(bytes: Uint8Array, options: PreprocessOptions)
     const oriented = image.flatten({ background: '#ffffff' }).toColourspace('srgb');
     if (enlarging) {
       const { data, info } = await oriented.removeAlpha().raw({ depth: 'uchar' }).toBuffer({ resolveWithObject: true });
-      if (info.channels !== 3) throw new ImageDecodeError('undecodable', `unexpected decoder output ${info.width}x${info.height}x${info.channels}`);
+      if (info.channels !== 3 || !needsEnlarging(info.width, info.height, scaledSide)) {
+        throw new ImageDecodeError('undecodable', `unexpected decoder output ${info.width}x${info.height}x${info.channels} for an image of ${scaledSide} pixels or less`);
+      }
       const pixels = enlargeCentre(data, info.width, info.height, { side: scaledSide, size: options.size });
       return decodedImage(pixels, options.range, format, performance.now() - started);
     }
@@ -139,6 +142,7 @@ export async function decodeImage(bytes: Uint8Array, options: PreprocessOptions)
     if (err instanceof ImageDecodeError) throw err;
     const message = (err as Error).message ?? String(err);
     if (/pixel limit/i.test(message)) {
+      if (enlarging) throw new ImageDecodeError('undecodable', 'image is larger than its header says', { cause: err });
       throw new ImageDecodeError('too-many-pixels', `image is larger than ${options.maxPixels} pixels`, { cause: err });
     }
     throw new ImageDecodeError('undecodable', `image cannot be decoded (${format}): ${message.trim()}`, { cause: err });
