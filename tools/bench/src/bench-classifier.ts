@@ -246,6 +246,7 @@ async function measureEngine(files: ImageFile[], batches: (number | undefined)[]
       pipelineImagesPerSecond: r.pipelineImagesPerSecond,
       ratio: r.ratio,
       rawCpuMsPerImage: r.rawCpuMsPerImage,
+      modelCpuMsPerImageInWorker: r.modelCpuMsPerImageInWorker,
       cpuMsPerImage: r.cpuMsPerImage,
       p50Ms: r.p50Ms,
       p95Ms: r.p95Ms,
