@@ -160,16 +160,21 @@ describe('the ONNX engine in its own thread', () => {
   it("tells each image's share of the model's CPU time on its thread, where Node can read a thread's CPU", async () => {
     const c = await Classifier.create({ modelDir: onnxOnly, maxBatch: 4, inferenceThreads: 1 });
     try {
-      const decoded = await Promise.all(images.map((i) => c.decode(i.bytes)));
-      const answers = await Promise.all(decoded.map((d) => c.infer(d)));
-      for (const a of answers) {
-        if (typeof process.threadCpuUsage !== 'function') expect(a.modelCpuMs).toBeUndefined();
-        else {
-          // CPU time of the run, never more than its wall time (one thread), and not nothing.
-          expect(a.modelCpuMs).toBeGreaterThan(0);
-          expect(a.modelCpuMs).toBeLessThanOrEqual(a.inferenceMs * 1.05 + 0.5);
-        }
+      const answers = [];
+      for (let round = 0; round < 5; round++) {
+        const decoded = await Promise.all(images.map((i) => c.decode(i.bytes)));
+        answers.push(...(await Promise.all(decoded.map((d) => c.infer(d)))));
       }
+      if (typeof process.threadCpuUsage !== 'function') {
+        for (const a of answers) expect(a.modelCpuMs).toBeUndefined();
+        return;
+      }
+      // A thread's CPU is counted in scheduler ticks: one run of this small model may read 0, the sum may not.
+      const cpu = answers.reduce((sum, a) => sum + (a.modelCpuMs ?? NaN), 0);
+      const wall = answers.reduce((sum, a) => sum + a.inferenceMs, 0);
+      expect(cpu).toBeGreaterThan(0);
+      // One thread: its CPU within the runs' wall time (give or take a tick at each end).
+      expect(cpu).toBeLessThanOrEqual(wall + 10);
     } finally {
       await c.close();
     }
