@@ -4,6 +4,8 @@
  * embedded S3/SQS.
  */
 import { spawn } from 'node:child_process';
+import { readdirSync } from 'node:fs';
+import { getPriority } from 'node:os';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { WORKER_STATE_TAG, isWorkerStatusMessage, type WorkerStatusMessage } from '@app/contracts';
@@ -11,6 +13,8 @@ import { appMain, MODEL_DIR, spawnApp, startTestStack, stopAllApps, WORKSPACE_RO
 import { enqueue, outputs, photos, storedResult } from '../test/worker-test-kit';
 
 const json = (line: string) => JSON.parse(line) as Record<string, unknown>;
+/** Each thread of the process and its nice value, as the kernel has it. */
+const threadNices = (pid: number) => new Map(readdirSync(`/proc/${pid}/task`).map((t) => [Number(t), getPriority(Number(t))]));
 
 describe('classifier-worker process', () => {
   let stack: TestStack;
@@ -41,6 +45,11 @@ describe('classifier-worker process', () => {
     expect(run.lines.filter((l) => l.includes('"model loaded on the')).map(json)).toEqual([
       expect.objectContaining({ app: 'classifier-worker', context: 'WorkerService', model: 'mobilenet_v1_025_224' }),
     ]);
+    // The model thread first (WORKER_OTHER_THREADS_NICE, default 5): the event loop runs at nice 5, the model thread as it was.
+    const nices = threadNices(run.process.pid ?? 0);
+    const base = getPriority(0);
+    expect(nices.get(run.process.pid ?? 0)).toBe(Math.max(base, 5));
+    expect([...nices.values()].filter((n) => n === base).length).toBeGreaterThan(0);
     expect(await run.exited).toBe(0);
     expect(Date.now() - started).toBeGreaterThan(2000);
     expect(run.lines.some((l) => l.includes('"idle: exiting"'))).toBe(true);

@@ -13,6 +13,7 @@ import { resolveModelSource, type ModelSource } from './model-source';
 import type { ModelInput } from './model-input';
 import { decodeImage, type DecodedImage, type PreprocessOptions } from './preprocess';
 import { DecodeLanes } from './decode-lanes';
+import { lowerOtherThreads } from './thread-priority';
 
 export interface ClassifierOptions {
   modelDir?: string;
@@ -37,6 +38,11 @@ export interface ClassifierOptions {
   maxImagePixels?: number;
   /** Run the model in a worker thread (default true). */
   thread?: boolean;
+  /**
+   * Nice value (1-19) for this process's threads other than the model thread, so that the
+   * model gets a core first (thread-priority.ts); 0 or absent: all threads alike.
+   */
+  otherThreadsNice?: number;
   /** Most images per model call (default: DEFAULT_BATCH_SIZE of the engine); a batch never waits to fill. */
   maxBatch?: number;
   /** Most images decoded at once (default: one per core, at least 2; more than one only while the model is idle); bounds decoder memory. */
@@ -62,6 +68,7 @@ export function classifierOptions(w: WorkerSettings): ClassifierOptions {
     maxImageBytes: w.maxImageBytes,
     maxImagePixels: w.maxImagePixels,
     thread: w.inferenceThread,
+    otherThreadsNice: w.otherThreadsNice,
     maxBatch: w.inferenceBatchSize,
   };
 }
@@ -176,6 +183,7 @@ export class Classifier {
         ? await LocalEngine.start(runnerOptions, log)
         : await ThreadEngine.start(runnerOptions, log);
     const info = engine.info;
+    const niced = options.otherThreadsNice && info.threadId !== undefined ? lowerOtherThreads(info.threadId, options.otherThreadsNice) : 0;
     const labelOffset = options.labelOffset ?? meta.labelOffset ?? inferLabelOffset(info, labels.length, log);
     if (info.outputSize - labelOffset > labels.length) {
       log.warn(
@@ -206,6 +214,7 @@ export class Classifier {
         outputs: info.outputSize,
         labelOffset,
         thread: info.thread,
+        ...(niced > 0 && { otherThreadsNice: options.otherThreadsNice }),
         maxBatch: classifier.maxBatch,
         loadMs: Math.round(info.loadMs),
         warmupMs: Math.round(info.warmupMs),

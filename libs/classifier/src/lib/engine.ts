@@ -10,6 +10,8 @@ import { loadRunner } from './runner';
 export interface EngineInfo extends RunnerInfo {
   /** True when the model runs in a worker thread. */
   thread: boolean;
+  /** That thread's kernel id (Linux), to give it the CPU first (thread-priority.ts). */
+  threadId?: number;
 }
 
 export interface EngineResult {
@@ -37,7 +39,7 @@ export interface InferenceEngine {
 /** Messages between ThreadEngine and inference-thread.ts. */
 export type ToThread = { type: 'run'; id: number; batch: ModelInput; n: number } | { type: 'memory'; id: number };
 export type FromThread =
-  | { type: 'ready'; info: RunnerInfo }
+  | { type: 'ready'; info: RunnerInfo; threadId?: number }
   | { type: 'failed'; message: string }
   | { type: 'log'; level: 'info' | 'warn'; fields: object; msg: string }
   | { type: 'result'; id: number; output: Float32Array; ms: number; cpuMs?: number }
@@ -119,7 +121,7 @@ export class ThreadEngine implements InferenceEngine {
         if (m.type === 'log') log[m.level](m.fields, m.msg);
         else if (m.type === 'ready') {
           worker.off('message', onMessage).off('error', onError).off('exit', onExit);
-          resolve(new ThreadEngine(worker, { ...m.info, thread: true }, log));
+          resolve(new ThreadEngine(worker, { ...m.info, thread: true, threadId: m.threadId }, log));
         } else if (m.type === 'failed') {
           void worker.terminate();
           reject(new ModelLoadError(m.message));

@@ -8,6 +8,7 @@ import { ModelInputBuffer } from './model-input';
 import type { ClassifierLogger } from './logger';
 import type { RunnerOptions } from './model-runner';
 import { loadRunner } from './runner';
+import { kernelThreadId } from './thread-priority';
 
 const port = parentPort;
 if (!port) throw new Error('inference-thread must run in a worker thread');
@@ -46,7 +47,7 @@ loadRunner(workerData as RunnerOptions, log).then(
         send({ type: 'error', id: m.id, message: (err as Error).message ?? String(err) });
       }
     };
-    send({ type: 'ready', info: runner.info });
+    send({ type: 'ready', info: runner.info, threadId: kernelThreadId() });
   },
   (err: unknown) => send({ type: 'failed', message: (err as Error).message ?? String(err) }),
 );

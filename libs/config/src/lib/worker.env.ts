@@ -49,6 +49,11 @@ export class WorkerEnvironment {
   /** Run the model in a worker thread, so that queue and storage I/O never waits for inference. */
   @Transform(toBool) @IsBoolean() INFERENCE_THREAD = true;
   /**
+   * Nice value for the worker's threads other than the model's (Linux): where they compete for a
+   * core the model gets it first, and the rest (queues, storage, decoding) fills the gaps. 0: all alike.
+   */
+  @Transform(toInt) @Max(19) @Min(0) @IsInt() WORKER_OTHER_THREADS_NICE = 5;
+  /**
    * Most images per model call; a batch takes what is ready, it never waits to fill.
    * Default: per engine, as measured (4 on ONNX Runtime, 1 on TensorFlow.js).
    */
@@ -106,6 +111,7 @@ export interface WorkerSettings {
   inferenceEngine: (typeof INFERENCE_ENGINES)[number];
   inferenceThreads?: number;
   inferenceThread: boolean;
+  otherThreadsNice: number;
   inferenceBatchSize?: number;
   maxImageBytes: number;
   maxImagePixels: number;
@@ -141,6 +147,7 @@ export function workerSettings(e: WorkerEnvironment): WorkerSettings {
     inferenceEngine: e.INFERENCE_ENGINE,
     inferenceThreads: e.INFERENCE_THREADS,
     inferenceThread: e.INFERENCE_THREAD,
+    otherThreadsNice: e.WORKER_OTHER_THREADS_NICE,
     inferenceBatchSize: e.INFERENCE_BATCH_SIZE,
     maxImageBytes: e.MAX_IMAGE_BYTES,
     maxImagePixels: e.MAX_IMAGE_PIXELS,

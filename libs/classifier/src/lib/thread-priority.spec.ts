@@ -1,0 +1,66 @@
+import { execFileSync } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { getPriority } from 'node:os';
+import { join } from 'node:path';
+import { kernelThreadId, lowerOtherThreads } from './thread-priority';
+
+const linux = existsSync('/proc/thread-self');
+
+/**
+ * Runs in a child process: lowering priorities cannot be undone without privileges, and
+ * this test process must keep its own. The child starts a "model" thread, lowers every
+ * other thread to nice 7, then starts one more thread from the event loop, and reports
+ * the nice value of each (read back from the kernel).
+ */
+function inChild(): { base: number; mainId: number; main: number; model: number; modelId: number; later: number; changed: number; again: number; mainAfterOwnLowering: number } {
+  const tsx = require.resolve('tsx/cjs/api');
+  const lib = join(__dirname, 'thread-priority.ts');
+  const thread = `require(${JSON.stringify(tsx)}).register(); const { parentPort } = require('node:worker_threads'); const { kernelThreadId } = require(${JSON.stringify(lib)}); parentPort.postMessage(kernelThreadId()); setInterval(() => {}, 1000);`;
+  const script = `
+    require(${JSON.stringify(tsx)}).register();
+    const { Worker } = require('node:worker_threads');
+    const { getPriority, setPriority } = require('node:os');
+    const { kernelThreadId, lowerOtherThreads } = require(${JSON.stringify(lib)});
+    const start = () => new Promise((resolve) => { const w = new Worker(${JSON.stringify(thread)}, { eval: true }); w.once('message', (id) => resolve({ w, id })); });
+    (async () => {
+      const base = getPriority(0);
+      const model = await start();
+      const changed = lowerOtherThreads(model.id, 7);
+      const later = await start();
+      const report = { base, mainId: kernelThreadId(), main: getPriority(kernelThreadId()), model: getPriority(model.id), modelId: model.id, later: getPriority(later.id), changed };
+      // A thread already lower than asked is left lower.
+      setPriority(kernelThreadId(), 12);
+      report.again = lowerOtherThreads(model.id, 7);
+      report.mainAfterOwnLowering = getPriority(kernelThreadId());
+      console.log(JSON.stringify(report));
+      process.exit(0);
+    })();`;
+  return JSON.parse(execFileSync(process.execPath, ['-e', script], { encoding: 'utf8', timeout: 60_000 }).trim().split('\n').pop() ?? '');
+}
+
+(linux ? describe : describe.skip)('thread priority (Linux)', () => {
+  it("tells this thread's kernel id: the process id on the main thread", () => {
+    expect(kernelThreadId()).toBe(process.pid);
+  });
+
+  it('lowers every thread but the model thread, and threads started later from the event loop follow', () => {
+    const r = inChild();
+    expect(r.mainId).not.toBe(r.modelId);
+    expect(r.model).toBe(r.base);
+    expect(r.main).toBe(Math.max(r.base, 7));
+    expect(r.later).toBe(Math.max(r.base, 7));
+    // The main thread and V8's and libuv's helpers: more than one.
+    if (r.base < 7) expect(r.changed).toBeGreaterThan(1);
+    // None raised: the main thread stays at 12, and nothing was left to lower.
+    expect(r.mainAfterOwnLowering).toBe(12);
+    expect(r.again).toBe(0);
+  }, 60_000);
+
+  it('refuses a nice value outside 1-19, changing nothing', () => {
+    const before = getPriority(0);
+    expect(() => lowerOtherThreads(0, 0)).toThrow(RangeError);
+    expect(() => lowerOtherThreads(0, 20)).toThrow(/1 to 19/);
+    expect(() => lowerOtherThreads(0, 2.5)).toThrow(RangeError);
+    expect(getPriority(0)).toBe(before);
+  });
+});
