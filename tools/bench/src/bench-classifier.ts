@@ -33,7 +33,7 @@
 import { execFileSync } from 'node:child_process';
 import { Server, type IncomingMessage } from 'node:http';
 import { randomUUID } from 'node:crypto';
-import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { accessSync, constants, existsSync, readdirSync, readFileSync, statfsSync, writeFileSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { extname, join, resolve } from 'node:path';
 import { EXIT, parseCommandLine, runMain } from '@app/command-line';
@@ -268,6 +268,23 @@ interface BatchOptions {
   'cpu-prof'?: string;
 }
 
+/**
+ * Where the emulator keeps its objects: in memory (/dev/shm) where there is one. The
+ * emulator stands in for S3 and SQS, whose CPU is not the worker's instance's; on this
+ * machine's disk its file calls alone (open, stat, read, write, rename per object) cost
+ * 1-2 ms of CPU per image, taken from the cores the worker and its model share
+ * (`cpuMsPerImage.emulator`: 4.3-5.2 ms on disk, 3.1-3.3 in memory, same code).
+ */
+function edgeStorage(): { dir: string | undefined; kind: 'memory' | 'disk' } {
+  try {
+    accessSync('/dev/shm', constants.W_OK);
+    return statfsSync('/dev/shm').type === TMPFS_MAGIC ? { dir: '/dev/shm', kind: 'memory' } : { dir: undefined, kind: 'disk' };
+  } catch {
+    return { dir: undefined, kind: 'disk' };
+  }
+}
+const TMPFS_MAGIC = 0x01021994;
+
 /** Raw model rate, then one worker process on the embedded S3/SQS, then the raw rate again, at one batch size. */
 async function measureBatch(files: ImageFile[], requested: number | undefined, rounds: number, options: BatchOptions) {
   const before = await measureRaw(files, requested, options.backend, rounds, options.engine);
@@ -275,7 +292,8 @@ async function measureBatch(files: ImageFile[], requested: number | undefined, r
   const profileDir = options['cpu-prof'] ? resolve(options['cpu-prof']) : undefined;
   const warmUp = Number(options['warm-up']);
 
-  const stack: TestStack = await startTestStack();
+  const edge = edgeStorage();
+  const stack: TestStack = await startTestStack({ tempDir: edge.dir });
   const spawnedAt = performance.now();
   const worker = spawnApp('classifier-worker', {
     ...stack.env,
@@ -392,6 +410,7 @@ async function measureBatch(files: ImageFile[], requested: number | undefined, r
     rssMbAtEnd: rssAfterAll,
     imagesVerified: verified,
     cores: availableParallelism(),
+    edgeStorage: edge.kind,
   });
   const workerOutsideModel = report.cpuMsPerImage.workerOutsideModel;
   console.log(

@@ -35,6 +35,8 @@ export interface LocalAwsOptions {
   publicHost?: string;
   /** Where S3 objects are kept. Default: a fresh temporary folder, removed on stop. */
   dataDir?: string;
+  /** Where that temporary folder is made (default: the system's temp folder). */
+  tempDir?: string;
   region?: string;
   inputBucket?: string;
   outputBucket?: string;
@@ -128,7 +130,7 @@ export async function startLocalAws(options: LocalAwsOptions = {}): Promise<Loca
   const outputBucket = options.outputBucket ?? 'ics-output';
   const prefix = options.queuePrefix ?? 'ics-';
   const ownsDataDir = options.dataDir === undefined;
-  const dataDir = options.dataDir ?? mkdtempSync(join(tmpdir(), 'local-aws-'));
+  const dataDir = options.dataDir ?? mkdtempSync(join(options.tempDir ?? tmpdir(), 'local-aws-'));
   mkdirSync(dataDir, { recursive: true });
 
   const s3 = new S3rver({

@@ -31,6 +31,7 @@ function measurements(pipeline: PipelineRound[]): RunMeasurements {
     rssMbAtEnd: 310,
     imagesVerified: 500,
     cores: 2,
+    edgeStorage: 'memory',
   };
 }
 
@@ -48,6 +49,7 @@ describe("bench:classifier's report", () => {
     expect(report).toMatchObject({
       // @tools/loadgen's median of an even count is the upper middle one: 120 of 100, 110, 120, 130.
       rawImagesPerSecond: 120,
+      edgeStorage: 'memory',
       pipelineImagesPerSecond: 85,
       ratio: 0.71,
       rawMsPerImage: 8.33,

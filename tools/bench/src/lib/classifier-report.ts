@@ -47,6 +47,8 @@ export interface RunMeasurements {
   rssMbAtEnd?: number;
   imagesVerified: number;
   cores: number;
+  /** Where the emulator kept its objects (see bench-classifier.ts: edgeStorage). */
+  edgeStorage: string;
 }
 
 const r1 = (x: number) => Math.round(x * 10) / 10;
@@ -104,6 +106,7 @@ export function classifierReport(m: RunMeasurements) {
     // large beside its CPU, the pipeline is bound by the cores it shares, not by waiting for S3 or SQS.
     workerRunQueueWaitMsPerImageByThread: medianOf(timed.map((x) => x.cpu.waitByThread ?? {})),
     cores: m.cores,
+    edgeStorage: m.edgeStorage,
     cpuBoundImagesPerSecond: r1((m.cores * 1000) / cpuTotal),
     // Requests to the emulator per image in the timed rounds (the bench's own launch sends included).
     requestsPerImage: { s3: r2(median(timed.map((x) => x.requests.s3))), sqs: r2(median(timed.map((x) => x.requests.sqs))), byOperation: medianOf(timed.map((x) => x.byOperation)) },
