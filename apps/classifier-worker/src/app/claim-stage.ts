@@ -1,6 +1,6 @@
 import type { LoggerService } from '@nestjs/common';
 import { QueueConsumer, SQS_BATCH_LIMIT, SQS_MAX_DELAY_SECONDS, type MessageContext, type Queue, type ReceivedMessage } from '@app/aws';
-import { MessageParseError, monitorMessage, parseLaunchMessage, serialize, type LaunchMessage } from '@app/contracts';
+import { MessageParseError, monitorMessageOf, parseLaunchMessage, serialize, type LaunchMessage } from '@app/contracts';
 import { BatchDeleter, BatchSender } from '@app/results';
 import type { Job } from './job';
 import type { WorkerLogger } from './logger';
@@ -218,21 +218,14 @@ export class ClaimStage {
   private async announce(msg: LaunchMessage): Promise<void> {
     const { settings, workerId } = this.d;
     const startedAt = Date.now();
-    const at = (seconds: number) => new Date(startedAt + seconds * 1000).toISOString();
+    const at = (seconds: number) => new Date(startedAt + seconds * 1000);
     const body = serialize(
-      monitorMessage({
-        batchId: msg.batchId,
-        imageId: msg.imageId,
-        fileName: msg.fileName,
-        attempt: msg.attempt,
-        inputKey: msg.inputKey,
+      monitorMessageOf(msg, {
         instanceId: workerId,
         ...(this.d.session ? { session: this.d.session } : {}),
         startedAt: at(0),
         deadline: at(settings.imageDeadlineSeconds),
         hardDeadline: at(Math.max(settings.imageHardLimitSeconds, settings.imageDeadlineSeconds)),
-        handBacks: msg.handBacks,
-        ...(msg.tenant ? { tenant: msg.tenant } : {}),
       }),
     );
     try {

@@ -1,5 +1,5 @@
 import type { Classifier, DecodedImage } from '@app/classifier';
-import { outputSuccess, type OutputSuccess } from '@app/contracts';
+import { outputSuccessOf, type OutputSuccess } from '@app/contracts';
 import { ModelBrokenError, type Job } from './job';
 
 const round = (ms: number | undefined) => (ms === undefined ? undefined : Math.round(ms * 100) / 100);
@@ -30,18 +30,11 @@ export class ClassifyStage {
     if (inference.modelCpuMs !== undefined) job.t.modelCpu = inference.modelCpuMs;
     job.t.modelWait = Math.max(0, modelMs - inference.inferenceMs * inference.batchSize);
     job.t.batchSize = inference.batchSize;
-    const [best] = inference.top5;
     const { msg } = job;
     const totalMs = performance.now() - job.receivedAt;
-    return outputSuccess({
-      batchId: msg.batchId,
-      imageId: msg.imageId,
-      fileName: msg.fileName,
-      attempt: msg.attempt,
+    return outputSuccessOf(msg, {
       producedBy: this.workerId,
-      completedAt: new Date().toISOString(),
-      label: best.label,
-      confidence: best.confidence,
+      completedAt: new Date(),
       top5: inference.top5,
       timings: {
         queueMs: round(Math.max(0, Date.now() - totalMs - Date.parse(msg.enqueuedAt))),
