@@ -20,24 +20,30 @@ export class Counter {
   }
 }
 
-let watchers = 0;
+/** Whether a request is a ReceiveMessage that waits (AWS JSON 1.0, as the client and QueueRequests send it). */
+function isLongPoll(request: { headers?: Record<string, string>; body?: unknown }): boolean {
+  if (request.headers?.['x-amz-target'] !== 'AmazonSQS.ReceiveMessage' || typeof request.body !== 'string') return false;
+  return ((JSON.parse(request.body) as { WaitTimeSeconds?: number }).WaitTimeSeconds ?? 0) > 0;
+}
 
 /**
  * Resolves when `sqs` next sends a long poll (a ReceiveMessage that waits), as the request
- * leaves the client: a test can then send a message that the open poll must pick up.
+ * reaches the client's HTTP handler (whether it comes from an SDK command or from
+ * QueueRequests): a test can then send a message that the open poll must pick up.
  */
 export function nextLongPoll(sqs: SQSClient): Promise<void> {
-  const name = `long-poll-watch-${++watchers}`;
+  type Handle = (request: { headers?: Record<string, string>; body?: unknown }, options?: unknown) => Promise<unknown>;
+  const handler = sqs.config.requestHandler as unknown as { handle: Handle };
+  const own = Object.prototype.hasOwnProperty.call(handler, 'handle');
+  const original = handler.handle;
   return new Promise((resolve) => {
-    sqs.middlewareStack.add(
-      (next) => async (args) => {
-        if (((args.input as { WaitTimeSeconds?: number }).WaitTimeSeconds ?? 0) > 0) {
-          sqs.middlewareStack.remove(name);
-          resolve();
-        }
-        return next(args);
-      },
-      { step: 'finalizeRequest', name },
-    );
+    handler.handle = function (this: unknown, request, options) {
+      if (isLongPoll(request)) {
+        if (own) handler.handle = original;
+        else delete (handler as { handle?: Handle }).handle;
+        resolve();
+      }
+      return original.call(this, request, options);
+    };
   });
 }

@@ -2,10 +2,9 @@ import type { S3Client } from '@aws-sdk/client-s3';
 import { Crc32 } from '@aws-sdk/checksums/crc';
 import { loadRestXmlErrorCode, parseXmlErrorBody } from '@aws-sdk/core/protocols';
 import { extendedEncodeURIComponent, HttpRequest } from '@smithy/core/protocols';
-import { isServerError, isThrottlingError, isTransientError } from '@smithy/core/retry';
-import type { RetryErrorType, RetryToken, SdkError } from '@smithy/types';
 import { SignatureV4 } from '@smithy/signature-v4';
 import { AwsAdapterError, mapAwsError } from './errors';
+import { signAndSend, serviceError, withClientRetries, type Answer, type ClientParts } from './signed-requests';
 
 /** Where one bucket's objects are, and how their requests are signed (from the client's endpoint rules). */
 interface BucketEndpoint {
@@ -21,13 +20,6 @@ export interface ObjectPut {
   ifNoneMatch?: string;
   /** Replace only while the object's ETag is this one (If-Match). */
   ifMatch?: string;
-}
-
-/** What S3 answered; a failure carries the status and the code of its XML error, as the SDK's errors do. */
-interface Answer {
-  statusCode: number;
-  headers: Record<string, string>;
-  body: Uint8Array;
 }
 
 /**
@@ -50,8 +42,12 @@ export class ObjectRequests {
   /** What the SDK's XML error parser reads of its context (the client's UTF-8 codec): the client's config. */
   private readonly serde: Parameters<typeof parseXmlErrorBody>[1];
 
+  /** The client's handler, body collector, clock offset and retry strategy. */
+  private readonly parts: ClientParts;
+
   constructor(private readonly s3: S3Client) {
     this.serde = s3.config as unknown as Parameters<typeof parseXmlErrorBody>[1];
+    this.parts = s3.config as unknown as ClientParts;
   }
 
   /**
@@ -89,31 +85,11 @@ export class ObjectRequests {
   }
 
   /** One request, retried as the client retries (its own strategy and retry quota) while the failure may pass. */
-  private async send(operation: string, bucket: string, key: string, method: 'GET' | 'PUT', headers: Record<string, string> = {}, body?: Uint8Array): Promise<Answer> {
-    const strategy = await this.s3.config.retryStrategy();
-    if (!('acquireInitialRetryToken' in strategy)) throw new Error('the S3 client has a legacy retry strategy; ObjectRequests needs a RetryStrategyV2');
-    let token: RetryToken = await strategy.acquireInitialRetryToken(operation);
-    for (;;) {
-      let error: SdkError;
-      try {
-        const answer = await this.once(operation, bucket, key, method, headers, body);
-        strategy.recordSuccess(token);
-        return answer;
-      } catch (err) {
-        error = err as SdkError;
-      }
-      if (error instanceof AwsAdapterError) throw error;
-      try {
-        // The strategy retries what it classes as passing, as long as attempts and its retry quota last.
-        token = await strategy.refreshRetryTokenForRetry(token, { errorType: retryType(error), error });
-      } catch {
-        throw mapAwsError(error, operation);
-      }
-      await new Promise((r) => setTimeout(r, token.getRetryDelay()));
-    }
+  private send(operation: string, bucket: string, key: string, method: 'GET' | 'PUT', headers: Record<string, string> = {}, body?: Uint8Array): Promise<Answer> {
+    return withClientRetries(this.parts, operation, () => this.once(bucket, key, method, headers, body));
   }
 
-  private async once(operation: string, bucket: string, key: string, method: 'GET' | 'PUT', headers: Record<string, string>, body?: Uint8Array): Promise<Answer> {
+  private async once(bucket: string, key: string, method: 'GET' | 'PUT', headers: Record<string, string>, body?: Uint8Array): Promise<Answer> {
     const { url, signer } = await this.endpoint(bucket);
     const path = `${url.pathname.replace(/\/$/, '')}/${key.split('/').map(extendedEncodeURIComponent).join('/')}`;
     const request = new HttpRequest({
@@ -125,17 +101,13 @@ export class ObjectRequests {
       headers: { host: url.host, ...headers },
       body,
     });
-    const offset = this.s3.config.systemClockOffset ?? 0;
-    const signed = await signer.sign(request, { signingDate: new Date(Date.now() + offset) });
-    const { response } = await this.s3.config.requestHandler.handle(signed as HttpRequest);
-    const bytes = await this.s3.config.streamCollector(response.body);
-    const answer = { statusCode: response.statusCode, headers: response.headers, body: bytes };
-    if (response.statusCode < 300) return answer;
+    const answer = await signAndSend(this.parts, signer, request);
+    if (answer.statusCode < 300) return answer;
     // The error as the SDK would have thrown it: its code from S3's XML error, its HTTP status in $metadata.
-    const parsed = bytes.byteLength > 0 ? await parseXmlErrorBody(bytes, this.serde).catch(() => ({})) : {};
-    const code = loadRestXmlErrorCode(response, parsed) ?? `HTTP ${response.statusCode}`;
-    const message = (parsed as { Message?: string }).Message ?? `${method} ${key}: HTTP ${response.statusCode}`;
-    throw Object.assign(new Error(message), { name: code, $metadata: { httpStatusCode: response.statusCode } });
+    const response = { statusCode: answer.statusCode, headers: answer.headers };
+    const parsed = answer.body.byteLength > 0 ? await parseXmlErrorBody(answer.body, this.serde).catch(() => ({})) : {};
+    const code = loadRestXmlErrorCode(response, parsed) ?? `HTTP ${answer.statusCode}`;
+    throw serviceError(code, (parsed as { Message?: string }).Message ?? `${method} ${key}: HTTP ${answer.statusCode}`, answer.statusCode);
   }
 
   /** The bucket's endpoint and signer, resolved once by the client's own endpoint rules. */
@@ -190,12 +162,4 @@ async function crc32(bytes: Uint8Array): Promise<string> {
 export class UnsupportedBucketError extends AwsAdapterError {
   override readonly name = 'UnsupportedBucketError';
   readonly retryable = false;
-}
-
-/** A failure as the SDK's retry middleware classes it (the same checks, on an error of the same shape). */
-function retryType(error: SdkError): RetryErrorType {
-  if (isThrottlingError(error)) return 'THROTTLING';
-  if (isTransientError(error)) return 'TRANSIENT';
-  if (isServerError(error)) return 'SERVER_ERROR';
-  return 'CLIENT_ERROR';
 }

@@ -1,15 +1,13 @@
 import {
   ChangeMessageVisibilityCommand,
-  DeleteMessageBatchCommand,
   DeleteMessageCommand,
   GetQueueAttributesCommand,
-  ReceiveMessageCommand,
-  SendMessageBatchCommand,
   SendMessageCommand,
   type Message,
   type SQSClient,
 } from '@aws-sdk/client-sqs';
 import { call } from './errors';
+import { QueueRequests } from './queue-requests';
 
 /** SQS takes at most ten entries per batch call. */
 export const SQS_BATCH_LIMIT = 10;
@@ -79,16 +77,28 @@ function chunks<T>(items: T[], size: number): T[][] {
   return out;
 }
 
-/** One SQS queue. */
+/** One client's QueueRequests, shared by every queue on it. */
+const requestsByClient = new WeakMap<SQSClient, QueueRequests>();
+
+/**
+ * One SQS queue. The per-image calls (send and delete in batches, receive) go
+ * through QueueRequests (the client's parts without its command stack); the
+ * others are SDK commands.
+ */
 export class Queue {
   /** The consumers started on this queue in this process, so that /health can ask each how it is. */
   readonly consumers = new Set<QueueConsumerHealth>();
+  private readonly requests: QueueRequests;
 
   constructor(
     private readonly sqs: SQSClient,
     readonly url: string,
     private readonly options: QueueOptions = {},
-  ) {}
+  ) {
+    let requests = requestsByClient.get(sqs);
+    if (!requests) requestsByClient.set(sqs, (requests = new QueueRequests(sqs)));
+    this.requests = requests;
+  }
 
   get deadLetterQueue(): Queue | undefined {
     return this.options.deadLetterQueue;
@@ -112,14 +122,10 @@ export class Queue {
   async sendBatch(entries: BatchEntry[]): Promise<BatchFailure[]> {
     const failures: BatchFailure[] = [];
     for (const chunk of chunks(entries, SQS_BATCH_LIMIT)) {
-      const out = await call('sqs.SendMessageBatch', () =>
-        this.sqs.send(
-          new SendMessageBatchCommand({
-            QueueUrl: this.url,
-            Entries: chunk.map((e) => ({ Id: e.id, MessageBody: e.body, DelaySeconds: e.delaySeconds, MessageGroupId: e.messageGroupId })),
-          }),
-        ),
-      );
+      const out = await this.requests.sendMessageBatch({
+        QueueUrl: this.url,
+        Entries: chunk.map((e) => ({ Id: e.id, MessageBody: e.body, DelaySeconds: e.delaySeconds, MessageGroupId: e.messageGroupId })),
+      });
       for (const f of out.Failed ?? []) {
         failures.push({
           id: f.Id ?? '',
@@ -152,20 +158,18 @@ export class Queue {
   }
 
   private async receiveOnce(max: number, wait: number, options: ReceiveOptions): Promise<ReceivedMessage[]> {
-    const out = await call('sqs.ReceiveMessage', () =>
-      this.sqs.send(
-        new ReceiveMessageCommand({
-          QueueUrl: this.url,
-          MaxNumberOfMessages: max,
-          WaitTimeSeconds: wait,
-          VisibilityTimeout: options.visibilityTimeoutSeconds,
-          // local-aws-sqs returns ApproximateReceiveCount only for the older
-          // AttributeNames; real SQS takes either. Ask with both.
-          AttributeNames: ['All'],
-          MessageSystemAttributeNames: ['ApproximateReceiveCount', 'SentTimestamp', 'MessageGroupId'],
-        }),
-        { abortSignal: options.abortSignal },
-      ),
+    const out = await this.requests.receiveMessage(
+      {
+        QueueUrl: this.url,
+        MaxNumberOfMessages: max,
+        WaitTimeSeconds: wait,
+        VisibilityTimeout: options.visibilityTimeoutSeconds,
+        // local-aws-sqs returns ApproximateReceiveCount only for the older
+        // AttributeNames; real SQS takes either. Ask with both.
+        AttributeNames: ['All'],
+        MessageSystemAttributeNames: ['ApproximateReceiveCount', 'SentTimestamp', 'MessageGroupId'],
+      },
+      options.abortSignal,
     );
     return (out.Messages ?? []).map(toReceived);
   }
@@ -180,14 +184,10 @@ export class Queue {
   async deleteBatch(receiptHandles: string[]): Promise<BatchFailure[]> {
     const failures: BatchFailure[] = [];
     for (const chunk of chunks(receiptHandles, SQS_BATCH_LIMIT)) {
-      const out = await call('sqs.DeleteMessageBatch', () =>
-        this.sqs.send(
-          new DeleteMessageBatchCommand({
-            QueueUrl: this.url,
-            Entries: chunk.map((h, i) => ({ Id: String(i), ReceiptHandle: h })),
-          }),
-        ),
-      );
+      const out = await this.requests.deleteMessageBatch({
+        QueueUrl: this.url,
+        Entries: chunk.map((h, i) => ({ Id: String(i), ReceiptHandle: h })),
+      });
       for (const f of out.Failed ?? []) {
         failures.push({
           id: chunk[Number(f.Id)] ?? f.Id ?? '',
