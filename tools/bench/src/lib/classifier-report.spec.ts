@@ -90,6 +90,22 @@ describe("bench:classifier's report", () => {
     expect(partial.cpuMsPerImage.workerOutsideModel).toBe(6);
   });
 
+  it('tells what share of the timed images ran in model runs of each size (the cold and warm-up rounds left out)', () => {
+    const withBatches = (r: PipelineRound, sizes: (number | undefined)[]): PipelineRound => ({ ...r, logs: sizes.map((batchSize) => ({ timings: timings(100), batchSize })) });
+    const report = classifierReport(
+      measurements([
+        withBatches(round(10, workerCpu(9, 30)), [1, 1, 1, 1]),
+        withBatches(round(20, workerCpu(6, 20)), [1, 1]),
+        withBatches(round(80, workerCpu(3, 11)), [4, 4, 4, 4, 1]),
+        withBatches(round(90, workerCpu(4, 12)), [4, 4, 4, 4, 2, 2, undefined]),
+        withBatches(round(85, workerCpu(3, 10)), [3, 3, 3, 1, 10, 10, 10, 10, 10, 10]),
+      ]),
+    );
+    // 21 timed images with a size: 2, 2, 3, 8 and 6 of them.
+    expect(report.imagesByModelBatchSize).toEqual({ '1': 0.1, '2': 0.1, '3': 0.14, '4': 0.38, '10': 0.29 });
+    expect(Object.keys(report.imagesByModelBatchSize)).toEqual(['1', '2', '3', '4', '10']);
+  });
+
   it("reports no worker figure where the worker's threads could not be read, never a made-up one", () => {
     const emulatorOnly = { emulator: 4 };
     const report = classifierReport(measurements([round(10, emulatorOnly), round(20, emulatorOnly), round(80, emulatorOnly), round(90, emulatorOnly), round(85, emulatorOnly)]));

@@ -9,6 +9,8 @@ export const BREAKDOWN = ['claim', 'download', 'decode', 'infer', 'publish'] as 
 /** The timings of one "image classified" (or refused) line of the worker's log. */
 export interface ImageLog {
   timings: Record<string, number>;
+  /** Images in the model run this one was part of. */
+  batchSize?: number;
 }
 
 /** One round of the raw loop: images per second, and the CPU per image it used. */
@@ -59,6 +61,14 @@ function medianOf(rows: Record<string, number>[]): Record<string, number> {
   return Object.fromEntries([...new Set(rows.flatMap((r) => Object.keys(r)))].sort().map((k) => [k, r2(median(rows.map((r) => r[k] ?? 0)))]));
 }
 
+/** Each value's share of `values` (undefined ones left out), keys in numeric order. */
+function shares(values: (number | undefined)[]): Record<string, number> {
+  const known = values.filter((v): v is number => v !== undefined);
+  const counts = new Map<number, number>();
+  for (const v of known) counts.set(v, (counts.get(v) ?? 0) + 1);
+  return Object.fromEntries([...counts].sort((a, b) => a[0] - b[0]).map(([v, n]) => [String(v), r2(n / known.length)]));
+}
+
 /** The report's figures: medians of the timed rounds, the raw rate as the median of all its rounds. */
 export function classifierReport(m: RunMeasurements) {
   const raw = median(m.raw.map((x) => x.rate));
@@ -91,6 +101,8 @@ export function classifierReport(m: RunMeasurements) {
     p50Ms: r1(percentile(totals, 50)),
     p95Ms: r1(percentile(totals, 95)),
     breakdownMs: Object.fromEntries(BREAKDOWN.map((k) => [k, avg(k)])),
+    // Of the timed images, the share that ran in model runs of each size: runs go as images are ready, never waiting to fill.
+    imagesByModelBatchSize: shares(logs.map((l) => l.batchSize)),
     rawMsPerImage: r2(1000 / raw),
     // The model's own CPU per image (the raw loop is single-threaded): steadier than wall time on a busy machine.
     rawCpuMsPerImage: r1(rawCpuMsPerImage),
