@@ -39,8 +39,8 @@ export interface ClassifierOptions {
   /** Run the model in a worker thread (default true). */
   thread?: boolean;
   /**
-   * Nice value (1-19) for this process's threads other than the model thread, so that the
-   * model gets a core first (thread-priority.ts); 0 or absent: all threads alike.
+   * How much lower (nice, 1-19) this process's threads other than the model thread run than it,
+   * so that the model gets a core first (thread-priority.ts); 0 or absent: all threads alike.
    */
   otherThreadsNice?: number;
   /** Most images per model call (default: DEFAULT_BATCH_SIZE of the engine); a batch never waits to fill. */

@@ -9,10 +9,10 @@ const linux = existsSync('/proc/thread-self');
 /**
  * Runs in a child process: lowering priorities cannot be undone without privileges, and
  * this test process must keep its own. The child starts a "model" thread, lowers every
- * other thread to nice 7, then starts one more thread from the event loop, and reports
+ * other thread 7 below it (nice), then starts one more thread from the event loop, and reports
  * the nice value of each (read back from the kernel).
  */
-function inChild(): { base: number; mainId: number; main: number; model: number; modelId: number; later: number; changed: number; again: number; mainAfterOwnLowering: number } {
+function inChild(niceOfChild = 0): { base: number; mainId: number; main: number; model: number; modelId: number; later: number; changed: number; again: number; mainAfterOwnLowering: number } {
   const tsx = require.resolve('tsx/cjs/api');
   const lib = join(__dirname, 'thread-priority.ts');
   const thread = `require(${JSON.stringify(tsx)}).register(); const { parentPort } = require('node:worker_threads'); const { kernelThreadId } = require(${JSON.stringify(lib)}); parentPort.postMessage(kernelThreadId()); setInterval(() => {}, 1000);`;
@@ -29,13 +29,14 @@ function inChild(): { base: number; mainId: number; main: number; model: number;
       const later = await start();
       const report = { base, mainId: kernelThreadId(), main: getPriority(kernelThreadId()), model: getPriority(model.id), modelId: model.id, later: getPriority(later.id), changed };
       // A thread already lower than asked is left lower.
-      setPriority(kernelThreadId(), 12);
+      setPriority(kernelThreadId(), 19);
       report.again = lowerOtherThreads(model.id, 7);
       report.mainAfterOwnLowering = getPriority(kernelThreadId());
       console.log(JSON.stringify(report));
       process.exit(0);
     })();`;
-  return JSON.parse(execFileSync(process.execPath, ['-e', script], { encoding: 'utf8', timeout: 60_000 }).trim().split('\n').pop() ?? '');
+  const [command, args] = niceOfChild > 0 ? ['nice', ['-n', String(niceOfChild), process.execPath, '-e', script]] : [process.execPath, ['-e', script]];
+  return JSON.parse(execFileSync(command as string, args as string[], { encoding: 'utf8', timeout: 60_000 }).trim().split('\n').pop() ?? '');
 }
 
 (linux ? describe : describe.skip)('thread priority (Linux)', () => {
@@ -47,13 +48,20 @@ function inChild(): { base: number; mainId: number; main: number; model: number;
     const r = inChild();
     expect(r.mainId).not.toBe(r.modelId);
     expect(r.model).toBe(r.base);
-    expect(r.main).toBe(Math.max(r.base, 7));
-    expect(r.later).toBe(Math.max(r.base, 7));
+    expect(r.main).toBe(Math.min(19, r.base + 7));
+    expect(r.later).toBe(Math.min(19, r.base + 7));
     // The main thread and V8's and libuv's helpers: more than one.
-    if (r.base < 7) expect(r.changed).toBeGreaterThan(1);
-    // None raised: the main thread stays at 12, and nothing was left to lower.
-    expect(r.mainAfterOwnLowering).toBe(12);
+    if (r.base < 12) expect(r.changed).toBeGreaterThan(1);
+    // None raised: the main thread stays at 19, and nothing was left to lower.
+    expect(r.mainAfterOwnLowering).toBe(19);
     expect(r.again).toBe(0);
+  }, 60_000);
+
+  it("lowers them relative to the model thread's own priority, never below the lowest (19)", () => {
+    const r = inChild(14);
+    expect(r.model).toBe(Math.max(r.base, 14));
+    expect(r.base).toBeGreaterThanOrEqual(14);
+    expect([r.main, r.later]).toEqual([19, 19]);
   }, 60_000);
 
   it('refuses a nice value outside 1-19, changing nothing', () => {

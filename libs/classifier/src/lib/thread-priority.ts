@@ -40,18 +40,26 @@ function threadIds(): number[] {
 }
 
 /**
- * Gives every thread of this process but `keep` the nice value `nice` (1-19),
- * unless it already has that or a lower priority. Returns how many it changed.
- * A thread that ends meanwhile is skipped.
+ * Lowers every thread of this process but `keep` to `by` below `keep`'s own priority (nice
+ * `keep`'s + `by`, at most 19), unless it is already that low or lower. Relative, as nice(1)
+ * is: a worker the local fleet started at nice 19 (WORKER_NICE) is left as it is; one started
+ * at 10 keeps its model thread at 10 and the rest go to 15. Returns how many threads it
+ * changed; a thread that ends meanwhile is skipped.
  */
-export function lowerOtherThreads(keep: number, nice: number): number {
-  if (!Number.isInteger(nice) || nice < 1 || nice > 19) throw new RangeError(`nice must be a whole number from 1 to 19, not ${nice}`);
+export function lowerOtherThreads(keep: number, by: number): number {
+  if (!Number.isInteger(by) || by < 1 || by > 19) throw new RangeError(`nice must be a whole number from 1 to 19, not ${by}`);
+  let target: number;
+  try {
+    target = Math.min(19, getPriority(keep) + by);
+  } catch {
+    return 0; // the kept thread is gone, or this is not Linux: nothing to give it
+  }
   let changed = 0;
   for (const id of threadIds()) {
     if (id === keep) continue;
     try {
-      if (getPriority(id) >= nice) continue;
-      setPriority(id, nice);
+      if (getPriority(id) >= target) continue;
+      setPriority(id, target);
       changed++;
     } catch {
       // ended meanwhile (ESRCH), or not ours to change: left as it is

@@ -49,8 +49,9 @@ export class WorkerEnvironment {
   /** Run the model in a worker thread, so that queue and storage I/O never waits for inference. */
   @Transform(toBool) @IsBoolean() INFERENCE_THREAD = true;
   /**
-   * Nice value for the worker's threads other than the model's (Linux): where they compete for a
-   * core the model gets it first, and the rest (queues, storage, decoding) fills the gaps. 0: all alike.
+   * How much lower the scheduling priority of the worker's other threads is than its model thread's (nice, 0 to 19,
+   * at most 19 in all; Linux): where they compete for a core the model gets it first, and the rest (queues, storage,
+   * decoding) fills the gaps. 0: all alike. (The local fleet starts whole workers at WORKER_NICE.)
    */
   @Transform(toInt) @Max(19) @Min(0) @IsInt() WORKER_OTHER_THREADS_NICE = 5;
   /**
