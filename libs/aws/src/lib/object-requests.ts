@@ -4,7 +4,7 @@ import { loadRestXmlErrorCode, parseXmlErrorBody } from '@aws-sdk/core/protocols
 import { extendedEncodeURIComponent, HttpRequest } from '@smithy/core/protocols';
 import { SignatureV4 } from '@smithy/signature-v4';
 import { AwsAdapterError, mapAwsError } from './errors';
-import { signAndSend, serviceError, withClientRetries, type Answer, type ClientParts } from './signed-requests';
+import { perClient, signAndSend, serviceError, withClientRetries, type Answer, type ClientParts } from './signed-requests';
 
 /** Where one bucket's objects are, and how their requests are signed (from the client's endpoint rules). */
 interface BucketEndpoint {
@@ -37,6 +37,9 @@ export interface ObjectPut {
  * refused with a clear error rather than signed wrongly.
  */
 export class ObjectRequests {
+  /** The client's one ObjectRequests, shared by every bucket on it. */
+  static readonly of = perClient((s3: S3Client) => new ObjectRequests(s3));
+
   private readonly endpoints = new Map<string, Promise<BucketEndpoint>>();
 
   /** What the SDK's XML error parser reads of its context (the client's UTF-8 codec): the client's config. */

@@ -39,9 +39,6 @@ function objectInfo(
   };
 }
 
-/** One client's ObjectRequests, shared by every bucket on it. */
-const requestsByClient = new WeakMap<S3Client, ObjectRequests>();
-
 /**
  * One S3 bucket. Reads into a buffer and writes go through ObjectRequests (the
  * client's parts without its command stack: most of a worker's CPU per image
@@ -54,9 +51,7 @@ export class ObjectStore {
     private readonly s3: S3Client,
     readonly bucket: string,
   ) {
-    let requests = requestsByClient.get(s3);
-    if (!requests) requestsByClient.set(s3, (requests = new ObjectRequests(s3)));
-    this.requests = requests;
+    this.requests = ObjectRequests.of(s3);
   }
 
   async put(key: string, body: Buffer | Uint8Array | string, options: PutOptions = {}): Promise<void> {

@@ -12,7 +12,7 @@ import { loadJsonRpcErrorCode } from '@aws-sdk/core/protocols';
 import { HttpRequest } from '@smithy/core/protocols';
 import { SignatureV4 } from '@smithy/signature-v4';
 import { mapAwsError } from './errors';
-import { signAndSend, serviceError, withClientRetries, type ClientParts } from './signed-requests';
+import { perClient, signAndSend, serviceError, withClientRetries, type ClientParts } from './signed-requests';
 
 /**
  * SQS's three per-image calls (SendMessageBatch, ReceiveMessage, DeleteMessageBatch)
@@ -31,8 +31,13 @@ import { signAndSend, serviceError, withClientRetries, type ClientParts } from '
  * one, else the queue URL's origin (the client's default, useQueueUrlAsEndpoint).
  */
 export class QueueRequests {
+  /** The client's one QueueRequests, shared by every queue on it. */
+  static readonly of = perClient((sqs: SQSClient) => new QueueRequests(sqs));
+
   private readonly parts: ClientParts;
   private signer?: Promise<SignatureV4>;
+  /** Where each queue's requests go, resolved once (a failed resolution is tried again). */
+  private readonly endpoints = new Map<string, Promise<URL>>();
 
   constructor(private readonly sqs: SQSClient) {
     this.parts = sqs.config as unknown as ClientParts;
@@ -66,7 +71,7 @@ export class QueueRequests {
   }
 
   private async once<T>(action: string, input: { QueueUrl: string | undefined }, abortSignal?: AbortSignal): Promise<T> {
-    const url = await this.endpointFor(input.QueueUrl ?? '');
+    const url = await this.endpoint(input.QueueUrl ?? '');
     const request = new HttpRequest({
       method: 'POST',
       protocol: url.protocol,
@@ -99,7 +104,17 @@ export class QueueRequests {
     throw serviceError(code, message, answer.statusCode, queryCode ? { Code: queryCode } : {});
   }
 
-  private async endpointFor(queueUrl: string): Promise<URL> {
+  private endpoint(queueUrl: string): Promise<URL> {
+    let found = this.endpoints.get(queueUrl);
+    if (!found) {
+      found = this.resolve(queueUrl);
+      found.catch(() => this.endpoints.delete(queueUrl));
+      this.endpoints.set(queueUrl, found);
+    }
+    return found;
+  }
+
+  private async resolve(queueUrl: string): Promise<URL> {
     const custom = this.sqs.config.endpoint ? await this.sqs.config.endpoint() : undefined;
     if (custom) return new URL(`${custom.protocol}//${custom.hostname}${custom.port ? `:${custom.port}` : ''}${custom.path || '/'}`);
     try {

@@ -77,9 +77,6 @@ function chunks<T>(items: T[], size: number): T[][] {
   return out;
 }
 
-/** One client's QueueRequests, shared by every queue on it. */
-const requestsByClient = new WeakMap<SQSClient, QueueRequests>();
-
 /**
  * One SQS queue. The per-image calls (send and delete in batches, receive) go
  * through QueueRequests (the client's parts without its command stack); the
@@ -95,9 +92,7 @@ export class Queue {
     readonly url: string,
     private readonly options: QueueOptions = {},
   ) {
-    let requests = requestsByClient.get(sqs);
-    if (!requests) requestsByClient.set(sqs, (requests = new QueueRequests(sqs)));
-    this.requests = requests;
+    this.requests = QueueRequests.of(sqs);
   }
 
   get deadLetterQueue(): Queue | undefined {

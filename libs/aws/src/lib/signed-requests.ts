@@ -73,3 +73,13 @@ function retryType(error: SdkError): RetryErrorType {
 export function serviceError(code: string, message: string, statusCode: number, extra: object = {}): Error {
   return Object.assign(new Error(message), { name: code, $metadata: { httpStatusCode: statusCode }, ...extra });
 }
+
+/** `make`, called once per client: what it made is shared by everything on that client (its buckets, its queues). */
+export function perClient<C extends object, R>(make: (client: C) => R): (client: C) => R {
+  const made = new WeakMap<C, R>();
+  return (client) => {
+    let result = made.get(client);
+    if (result === undefined) made.set(client, (result = make(client)));
+    return result;
+  };
+}
