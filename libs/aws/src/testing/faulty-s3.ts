@@ -1,6 +1,6 @@
 import { createServer, request, type IncomingMessage, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { S3Client } from '@aws-sdk/client-s3';
+import { closeServer, listenOnLoopback } from './loopback-server';
 
 /** An S3 error to answer with (its HTTP status and its XML `<Code>`), or with `body`, an answer of any kind. */
 export interface S3Fault {
@@ -49,10 +49,10 @@ export async function faultyS3(
     forwarded.on('error', () => res.destroy());
     req.pipe(forwarded);
   });
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
+  const endpoint = await listenOnLoopback(server);
   const s3 = new S3Client({
     region: 'us-east-1',
-    endpoint: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
+    endpoint,
     forcePathStyle: true,
     credentials,
     maxAttempts: 4,
@@ -64,8 +64,7 @@ export async function faultyS3(
     faults: () => faults,
     async stop() {
       s3.destroy();
-      server.closeAllConnections();
-      await new Promise<void>((r) => server.close(() => r()));
+      await closeServer(server);
     },
   };
 }

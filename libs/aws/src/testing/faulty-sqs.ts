@@ -1,6 +1,6 @@
 import { createServer, request, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { SQSClient } from '@aws-sdk/client-sqs';
+import { closeServer, listenOnLoopback } from './loopback-server';
 
 /** An SQS error to answer with: its HTTP status, its `__type` and, optionally, its older query code. */
 export interface SqsFault {
@@ -61,15 +61,14 @@ export async function faultySqs(upstream: string, credentials: { accessKeyId: st
     forwarded.on('error', () => res.destroy());
     req.pipe(forwarded);
   });
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
-  const sqs = new SQSClient({ region: 'us-east-1', endpoint: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, credentials, maxAttempts: 4 });
+  const endpoint = await listenOnLoopback(server);
+  const sqs = new SQSClient({ region: 'us-east-1', endpoint, credentials, maxAttempts: 4 });
   return {
     sqs,
     interventions: () => interventions,
     async stop() {
       sqs.destroy();
-      server.closeAllConnections();
-      await new Promise<void>((r) => server.close(() => r()));
+      await closeServer(server);
     },
   };
 }
