@@ -4,7 +4,7 @@ import { loadRestXmlErrorCode, parseXmlErrorBody } from '@aws-sdk/core/protocols
 import { extendedEncodeURIComponent, HttpRequest } from '@smithy/core/protocols';
 import { SignatureV4 } from '@smithy/signature-v4';
 import { AwsAdapterError, mapAwsError } from './errors';
-import { perClient, signAndSend, serviceError, withClientRetries, type Answer, type ClientParts } from './signed-requests';
+import { perClient, resolvedOnce, signAndSend, serviceError, withClientRetries, type Answer, type ClientParts } from './signed-requests';
 
 /** Where one bucket's objects are, and how their requests are signed (from the client's endpoint rules). */
 interface BucketEndpoint {
@@ -115,13 +115,7 @@ export class ObjectRequests {
 
   /** The bucket's endpoint and signer, resolved once by the client's own endpoint rules. */
   private endpoint(bucket: string): Promise<BucketEndpoint> {
-    let found = this.endpoints.get(bucket);
-    if (!found) {
-      found = this.resolve(bucket);
-      found.catch(() => this.endpoints.delete(bucket)); // a failed resolution is tried again next time
-      this.endpoints.set(bucket, found);
-    }
-    return found;
+    return resolvedOnce(this.endpoints, bucket, () => this.resolve(bucket));
   }
 
   private async resolve(bucket: string): Promise<BucketEndpoint> {

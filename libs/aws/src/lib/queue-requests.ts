@@ -12,7 +12,7 @@ import { loadJsonRpcErrorCode } from '@aws-sdk/core/protocols';
 import { HttpRequest } from '@smithy/core/protocols';
 import { SignatureV4 } from '@smithy/signature-v4';
 import { mapAwsError } from './errors';
-import { perClient, signAndSend, serviceError, withClientRetries, type ClientParts } from './signed-requests';
+import { perClient, resolvedOnce, signAndSend, serviceError, withClientRetries, type ClientParts } from './signed-requests';
 
 /**
  * SQS's three per-image calls (SendMessageBatch, ReceiveMessage, DeleteMessageBatch)
@@ -105,13 +105,7 @@ export class QueueRequests {
   }
 
   private endpoint(queueUrl: string): Promise<URL> {
-    let found = this.endpoints.get(queueUrl);
-    if (!found) {
-      found = this.resolve(queueUrl);
-      found.catch(() => this.endpoints.delete(queueUrl));
-      this.endpoints.set(queueUrl, found);
-    }
-    return found;
+    return resolvedOnce(this.endpoints, queueUrl, () => this.resolve(queueUrl));
   }
 
   private async resolve(queueUrl: string): Promise<URL> {

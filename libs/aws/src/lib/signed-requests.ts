@@ -83,3 +83,14 @@ export function perClient<C extends object, R>(make: (client: C) => R): (client:
     return result;
   };
 }
+
+/** `key`'s value in `cache`, made by `make` the first time; a failure is forgotten, so that the next call tries again. */
+export function resolvedOnce<K, V>(cache: Map<K, Promise<V>>, key: K, make: () => Promise<V>): Promise<V> {
+  let found = cache.get(key);
+  if (!found) {
+    found = make();
+    found.catch(() => cache.delete(key));
+    cache.set(key, found);
+  }
+  return found;
+}
