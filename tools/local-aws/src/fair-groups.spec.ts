@@ -133,6 +133,21 @@ describe('a long poll on a fair queue', () => {
   /** Timers that keep this process alive. */
   const refTimers = () => process.getActiveResourcesInfo().filter((r) => r === 'Timeout').length;
 
+  it('serves a message sent without delay at once, before the emulator\'s own 0 ms delay timer has run', async () => {
+    // local-aws-sqs marks every new message delayed until a setTimeout of its delay fires, 0 s included:
+    // a receive handled before that timer (a busy machine, a fast client) saw the busy tenant's old
+    // messages only, and served one of them ahead of the quiet tenant's.
+    const emulator = createRequestHandler({ port: 0, hostname: '127.0.0.1', region: 'us-east-1', accountId: '000000000000', queues: [{ QueueName: 'just-sent' }] });
+    serveGroupsFairly(emulator.service);
+    type Queue = { setRecord(msg: Record<string, unknown>): unknown; receive(request: { WaitTimeSeconds: number; MaxNumberOfMessages: number }): Promise<{ MessageBody: string }[]> };
+    const [queue] = emulator.service.Queues as Queue[];
+    for (const body of ['busy0', 'busy1', 'busy2']) queue.setRecord({ MessageBody: body, MessageGroupId: 'busy' });
+    await new Promise((r) => setTimeout(r, 5)); // the busy tenant's are past their delay
+    queue.setRecord({ MessageBody: 'quiet0', MessageGroupId: 'quiet' });
+    const [first] = await queue.receive({ WaitTimeSeconds: 0, MaxNumberOfMessages: 1 });
+    expect(first.MessageBody).toBe('quiet0');
+  });
+
   it("does not keep the process alive while it waits, as the emulator's own long poll does not", async () => {
     // A poll whose client is gone waits out its WaitTimeSeconds on the edge: with a ref'd timer,
     // a process that stopped its edge stayed up until then (a Jest run, 19 s after its tests).

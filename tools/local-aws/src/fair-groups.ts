@@ -23,6 +23,7 @@ interface EmulatedQueue {
   FifoQueue: boolean;
   VisibilityTimeout: number;
   ReceiveMessageWaitTimeSeconds: number;
+  DelaySeconds: number;
   newRecord: (msg: Record<string, unknown>, delay?: number) => EmulatedRecord;
   receive(request: ReceiveRequest): Promise<unknown[]>;
   delete(receiptHandle: string): boolean;
@@ -41,6 +42,12 @@ interface Tracked {
   group: string;
   /** Send order on this queue: lower is older. */
   seq: number;
+  /**
+   * When its delay ends (ms since epoch). The emulator's own `delayed` flag is cleared by a
+   * timer, 0 s delays included, so a receive handled before that timer ran would miss a
+   * message sent a moment earlier (and serve another tenant's first).
+   */
+  deliverableAt: number;
   /** When its current visibility timeout ends (ms since epoch); unset until first received. */
   hiddenUntil?: number;
 }
@@ -105,7 +112,8 @@ function install(queue: EmulatedQueue): void {
   queue.newRecord = (msg, delay) => {
     const entry = newRecord(msg, delay);
     const id = entry.record.MessageId;
-    records.set(id, { entry, group: entry.record.attributes['MessageGroupId'] ?? `\u0000${id}`, seq: sent++ });
+    const delaySeconds = Number.isNaN(Number(delay)) ? queue.DelaySeconds : Number(delay);
+    records.set(id, { entry, group: entry.record.attributes['MessageGroupId'] ?? `\u0000${id}`, seq: sent++, deliverableAt: Date.now() + delaySeconds * 1000 });
     return entry;
   };
   queue.delete = (receiptHandle) => {
@@ -145,7 +153,7 @@ function install(queue: EmulatedQueue): void {
         const until = t.hiddenUntil ?? Infinity;
         if (until > now) load.set(t.group, (load.get(t.group) ?? 0) + 1);
         else if (until + GONE_AFTER_MS < now) records.delete(id);
-      } else if (!t.entry.delayed) {
+      } else if (!t.entry.delayed || t.deliverableAt <= now) {
         load.set(t.group, (load.get(t.group) ?? 0) + 1);
         const list = waiting.get(t.group);
         if (list) list.push(t);
