@@ -10,6 +10,7 @@ import {
   SCHEMA_VERSION,
   type OutputMessage,
 } from './messages';
+import { plainLaunchMessage } from './plain-launch';
 import { parseJson, validatePlain } from './validation';
 
 type Fields<T> = Omit<T, 'v' | 'type'>;
@@ -61,7 +62,8 @@ export function serialize(msg: LaunchMessage | MonitorMessage | OutputMessage | 
 }
 
 export function parseLaunchMessage(body: string | undefined): LaunchMessage {
-  const msg = parseJson(LaunchMessage, body, 'launch');
+  // The plain shape without the validators (plain-launch.ts says why); anything else through them.
+  const msg = (body && plainLaunchMessage(body)) || parseJson(LaunchMessage, body, 'launch');
   const bytes = Buffer.byteLength(body ?? '');
   if (bytes > MAX_LAUNCH_MESSAGE_BYTES) {
     throw new MessageParseError('launch', [`message takes ${bytes} bytes, more than ${MAX_LAUNCH_MESSAGE_BYTES}`]);

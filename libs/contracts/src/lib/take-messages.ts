@@ -2,9 +2,10 @@
  * The two messages a worker sends for every image it takes, made from its parsed
  * launch message without running the validators over it again.
  *
- * Why: class-validator allocates about 120 KB of short-lived objects per result it
- * checks, and a worker checked two messages per image: a third of everything it
- * allocated, and so of the garbage collection that ran beside the model.
+ * Why: class-validator allocates about 120 KB of short-lived objects per message it
+ * checks, and a worker checked three messages per image (the launch message it reads,
+ * see plain-launch.ts, and these two): half of everything it allocated, and so of the
+ * garbage collection that ran beside the model.
  *
  * How it stays one answer with the validated builders: the fields copied from the
  * launch message were validated when it was parsed (MonitorMessage and OutputBase
