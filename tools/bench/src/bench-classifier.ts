@@ -165,6 +165,7 @@ const values = parseCommandLine({
     engine: { type: 'string', value: 'E[,E...]', description: 'INFERENCE_ENGINE values (auto, onnx, tfjs), each measured in turn', default: process.env['INFERENCE_ENGINE'] ?? 'auto' },
     'no-build': { type: 'boolean', description: 'use the worker already built in dist/' },
     'cpu-prof': { type: 'string', value: 'DIR', description: "write the worker's V8 CPU profiles (one per thread, .cpuprofile) into DIR" },
+    'node-options': { type: 'string', value: 'FLAGS', description: "Node/V8 flags for the worker process, space-separated (e.g. '--max-semi-space-size=8 --trace-gc'): to try a runtime setting" },
     // Only the model alone at each --batch size (no worker, no emulator): a quick comparison.
     'raw-only': { type: 'boolean', description: 'only the model alone at each --batch size (no worker, no emulator)' },
   },
@@ -266,6 +267,7 @@ interface BatchOptions {
   engine: EnginePreference;
   'warm-up': string;
   'cpu-prof'?: string;
+  'node-options'?: string;
 }
 
 /**
@@ -305,7 +307,7 @@ async function measureBatch(files: ImageFile[], requested: number | undefined, r
     INFERENCE_BATCH_SIZE: String(batch),
     WORKER_PREFETCH: options.prefetch,
     IDLE_SECONDS: '3600',
-  }, profileDir ? ['--cpu-prof', `--cpu-prof-dir=${profileDir}`] : []);
+  }, [...(options['node-options']?.split(/\s+/).filter(Boolean) ?? []), ...(profileDir ? ['--cpu-prof', `--cpu-prof-dir=${profileDir}`] : [])]);
   const perRound: PipelineRound[] = [];
   let coldStartMs = 0;
   let workerColdStartMs = 0;
@@ -332,7 +334,8 @@ async function measureBatch(files: ImageFile[], requested: number | undefined, r
       partial = lines.pop() ?? '';
       for (const line of lines) {
         if (!line.includes('"image classified"') && !line.includes('"image refused')) continue;
-        done.push(JSON.parse(line) as ImageLog);
+        // From the first brace: a flag's trace (--node-options '--trace-gc') may share the line's start.
+        done.push(JSON.parse(line.slice(line.indexOf('{'))) as ImageLog);
         if (done.length >= target) onTarget?.();
       }
     });
