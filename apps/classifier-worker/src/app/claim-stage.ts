@@ -110,10 +110,15 @@ export class ClaimStage {
     this.consumer.start();
   }
 
-  /** Stops receiving; resolves once every claimed image is finished. */
-  async stop(): Promise<void> {
+  /**
+   * Stops receiving; resolves once every claimed image is finished. `finishReceive`: a
+   * long poll already at the queue is left to end (see QueueConsumer.stop), and what it
+   * brings is released at once; for a worker that has just sent images back to the
+   * launch queue, which its own poll, cut short, could take and hide.
+   */
+  async stop(options: { finishReceive?: boolean } = {}): Promise<void> {
     this.stopping.abort();
-    await this.consumer.stop();
+    await this.consumer.stop(options);
     await this.checks.idle();
     await this.deletes.idle();
   }
@@ -137,11 +142,13 @@ export class ClaimStage {
     const wrapped = Object.create(queue) as Queue;
     wrapped.delete = (receiptHandle) => this.deletes.delete(receiptHandle);
     wrapped.receive = async (o = {}) => {
-      if (!(await this.gate.open(o.abortSignal))) return [];
+      // Waits here end on stop() even when the poll is left to finish (a receive not yet made is not made).
+      const waits = o.abortSignal ? AbortSignal.any([o.abortSignal, this.stopping.signal]) : this.stopping.signal;
+      if (!(await this.gate.open(waits)) || this.stopping.signal.aborted) return [];
       const left = this.d.idleLeftMs?.() ?? Infinity;
       if (left <= 0) {
         this.d.onIdle?.();
-        await this.untilAborted(o.abortSignal);
+        await this.untilAborted(waits);
         return [];
       }
       const wait = Number.isFinite(left) ? Math.min(o.waitSeconds ?? 0, Math.ceil(left / 1000)) : o.waitSeconds;

@@ -1,5 +1,8 @@
+import { Queue } from '@app/aws';
+import { faultySqs } from '@app/aws/testing';
 import { decodedImage, type Classifier } from '@app/classifier';
 import { heartbeatKey, parseHeartbeat, parseLaunchMessage, parseMonitorMessage } from '@app/contracts';
+import { LOCAL_CREDENTIALS } from '@tools/local-aws';
 import { startTestStack, until, type TestStack } from '@tools/testing';
 import { drain, enqueue, photos, recordingLogger, workerStores } from '../../test/worker-test-kit';
 import { WorkerLoop } from './worker-loop';
@@ -77,14 +80,53 @@ describe('WorkerLoop.handBackAll (a worker about to disappear)', () => {
     await until('the worker to hold its three images', () => waiting.length >= 3);
 
     expect(await worker.handBackAll('spot interruption notice')).toBe(3);
-    // Not delayed, not taken by this worker's poll: every one waits for the next worker's receive.
+    waiting.forEach((release) => release());
+    expect(await running).toBe('stopped');
+    // Not delayed, not kept by this worker's poll (which may have taken them, and let them go at once):
+    // every one waits for the next worker's receive.
     expect(await r.launchQueue.depth()).toEqual({ visible: 3, inFlight: 0, delayed: 0 });
     const again = await r.launchQueue.receive({ maxMessages: 10, waitSeconds: 0 });
     expect(again.map((m) => parseLaunchMessage(m.body).imageId).sort()).toEqual(sent.map((m) => m.imageId).sort());
     await r.launchQueue.deleteBatch(again.map((m) => m.receiptHandle));
+    await drain(r.monitorQueue, 3, 3000);
+  }, 30_000);
 
-    waiting.forEach((release) => release());
-    expect(await running).toBe('stopped');
+  it('leaves its own long poll to end rather than cut it: SQS still answers a poll whose client has gone, and would hide the images handed back for a whole visibility timeout', async () => {
+    const sent = await enqueue(stack, photos(3));
+    const { classifier, waiting } = heldModel();
+    const r = stack.resources;
+    // Between the worker and the embedded SQS, as SQS itself behaves: a receive the worker
+    // aborts goes on upstream, takes what arrives, and its answer is thrown away.
+    let receives = 0;
+    const sqs = await faultySqs(stack.aws.endpoint, LOCAL_CREDENTIALS, (action) => {
+      if (action === 'ReceiveMessage') receives++;
+      return undefined;
+    });
+    try {
+      const worker = new WorkerLoop({
+        ...workerStores(stack),
+        launchQueue: new Queue(sqs.sqs, r.launchQueue.url),
+        classifier,
+        workerId: 'i-0aaaabbbbccccdddd',
+        // Room for 3 more: the worker's next long poll is waiting when it is told to leave.
+        settings: { pollWaitSeconds: 10, idleSeconds: 60, imageDeadlineSeconds: 300, livenessCheckSeconds: 1, prefetch: 6 },
+        log: recordingLogger().log,
+      });
+      const running = worker.run();
+      await until('the worker to hold its three images', () => waiting.length >= 3);
+      const held = receives;
+      await until('its next long poll to be waiting', () => receives > held);
+
+      expect(await worker.handBackAll('spot interruption notice')).toBe(3);
+      waiting.forEach((release) => release());
+      expect(await running).toBe('stopped');
+      // Every image handed back can be received at once (the launch queue hides a taken message for 15 s).
+      const again = (await drain(r.launchQueue, 3, 2000)).map(parseLaunchMessage);
+      expect(again.map((m) => m.imageId).sort()).toEqual(sent.map((m) => m.imageId).sort());
+      expect(await r.launchQueue.depth()).toEqual({ visible: 0, inFlight: 0, delayed: 0 });
+    } finally {
+      await sqs.stop();
+    }
     await drain(r.monitorQueue, 3, 3000);
   }, 30_000);
 });

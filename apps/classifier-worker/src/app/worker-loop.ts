@@ -215,7 +215,8 @@ export class WorkerLoop {
     this.claim.start();
     const reason = await ended;
     this.setState('stopping');
-    await this.claim.stop();
+    // Handing everything back: the poll at the launch queue ends on its own, or it could take those very images.
+    await this.claim.stop({ finishReceive: this.handingBack !== undefined });
     await this.publish.idle();
     await this.handBacks.idle();
     await this.heartbeat.stop();

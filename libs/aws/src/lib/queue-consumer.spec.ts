@@ -263,6 +263,38 @@ describe('QueueConsumer against the embedded SQS', () => {
     expect(c.status.handled).toBe(2);
   });
 
+  it('stop({ finishReceive: true }) leaves the long poll in progress to end, and hands what it brings to the handler', async () => {
+    const queue = await freshQueue();
+    const seen: string[] = [];
+    let receives = 0;
+    const counted = Object.create(queue) as Queue;
+    let pollAborted: AbortSignal | undefined;
+    counted.receive = (o = {}) => {
+      receives++;
+      pollAborted = o.abortSignal;
+      return queue.receive(o);
+    };
+    const c = consumer({
+      queue: counted,
+      waitSeconds: 5,
+      handleMessage: async (m, ctx) => {
+        seen.push(m.body);
+        await ctx.release(0); // a stopping worker lets go of what comes in
+      },
+    });
+    const polling = nextLongPoll(clients.sqs);
+    c.start();
+    await polling;
+    const stopped = c.stop({ finishReceive: true });
+    expect(pollAborted?.aborted).toBe(false);
+    // What arrives now comes to this consumer's poll, not to one its client gave up on.
+    await queue.send('sent back while stopping');
+    await stopped;
+    expect(seen).toEqual(['sent back while stopping']);
+    expect(receives).toBe(1);
+    expect(await queue.depth()).toEqual({ visible: 1, inFlight: 0, delayed: 0 });
+  });
+
   it('holds no more than maxInFlight messages at once', async () => {
     const queue = await freshQueue();
     await queue.sendBatch(Array.from({ length: 7 }, (_, i) => ({ id: `m${i}`, body: `${i}` })));

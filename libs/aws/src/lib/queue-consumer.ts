@@ -149,8 +149,15 @@ export class QueueConsumer<T = unknown> extends EventEmitter<ConsumerEvents<T>> 
     this.running = this.run();
   }
 
-  /** Ends the poll in progress, waits for the handlers in flight, and resolves once stopped. */
-  async stop(): Promise<void> {
+  /**
+   * Ends the poll in progress, waits for the handlers in flight, and resolves once stopped.
+   * `finishReceive`: the receive in progress is left to end on its own (up to its wait),
+   * and what it brings goes to the handler like any message. Cutting it short is quicker,
+   * but SQS goes on answering a poll whose client has gone: whatever arrives meanwhile is
+   * taken and hidden for its visibility timeout (messages this process sends back itself
+   * included).
+   */
+  async stop(options: { finishReceive?: boolean } = {}): Promise<void> {
     if (!this.running) {
       this.state = 'stopped';
       return;
@@ -158,9 +165,9 @@ export class QueueConsumer<T = unknown> extends EventEmitter<ConsumerEvents<T>> 
     if (this.state === 'stopped') return;
     if (this.state !== 'stopping') {
       this.state = 'stopping';
-      this.logger.log(`${this.name}: stopping: waiting for ${this.inFlight.size} handler(s) in flight`);
+      this.logger.log(`${this.name}: stopping: waiting for ${this.inFlight.size} handler(s) in flight${options.finishReceive ? ' and the receive in progress' : ''}`);
       // A receive aborted here may have taken messages on the server: they come back after their visibility timeout.
-      this.pollAbort.abort();
+      if (!options.finishReceive) this.pollAbort.abort();
       this.pauseAbort.abort();
       this.wakeUp?.();
     }
