@@ -6,8 +6,16 @@ type Handler = (req: IncomingMessage, res: ServerResponse) => Promise<void>;
  * local-aws-sqs keeps serving a long poll after its client is gone: the poll
  * of a process that died (a SIGKILLed worker) still takes the next message and
  * hides it for the whole visibility timeout, although nobody can ever receive
- * it. Real SQS does not hand a message to a closed connection. This wrapper
- * gives such messages back at once (ChangeMessageVisibility to 0) instead.
+ * it. This wrapper gives such messages back at once (ChangeMessageVisibility to
+ * 0) when it sees the connection closed before the answer.
+ *
+ * Real SQS can do the same (aws/aws-sdk-js#2350, aws/aws-sdk-java-v2#1395: a
+ * poll cut short on the client still takes the next message), and this wrapper
+ * misses an answer already on its way when the client gives up. So the system
+ * never relies on it: a worker that hands its images back leaves its own poll
+ * to end (QueueConsumer.stop's `finishReceive`), and a dead worker's hidden
+ * message only comes back later, never lost. `hand-back-all.spec.ts` tests the
+ * worker through a double that behaves as SQS does.
  */
 export function releaseAbandonedReceives(
   handler: Handler,
