@@ -8,7 +8,7 @@ import {
   TagQueueCommand,
   type SQSClient,
 } from '@aws-sdk/client-sqs';
-import { call, NotFoundError } from './errors';
+import { call, NotFoundError, RequestRejectedError } from './errors';
 import { Queue, type QueueOptions } from './queue';
 import type { Topic } from './topic';
 
@@ -53,18 +53,14 @@ export class SubscribedQueue {
 
   static async open(sqs: SQSClient, topic: Topic, o: SubscribedQueueOptions): Promise<SubscribedQueue> {
     const now = o.now ?? Date.now;
-    const created = await call('sqs.CreateQueue', () =>
-      sqs.send(
-        new CreateQueueCommand({
-          QueueName: o.name,
-          // Encrypted at rest, as the stack's own queues are (SSE-SQS).
-          Attributes: { MessageRetentionPeriod: String(o.retentionSeconds), SqsManagedSseEnabled: 'true' },
-          tags: { [LAST_SEEN_TAG]: seconds(now()) },
-        }),
-      ),
-    );
-    const url = created.QueueUrl;
-    if (!url) throw new Error(`sqs.CreateQueue: no QueueUrl for ${o.name}`);
+    const url = await createOrFind(sqs, o.name, {
+      attributes: {
+        MessageRetentionPeriod: String(o.retentionSeconds),
+        // Encrypted at rest, as the stack's own queues are (SSE-SQS).
+        SqsManagedSseEnabled: 'true',
+      },
+      tags: { [LAST_SEEN_TAG]: seconds(now()) },
+    });
     const queueArn = await arnOf(sqs, url);
     // On AWS the topic may send to the queue only when the queue's policy says so.
     await call('sqs.SetQueueAttributes', () => sqs.send(new SetQueueAttributesCommand({ QueueUrl: url, Attributes: { Policy: topicMaySend(queueArn, topic.arn) } })));
@@ -120,6 +116,35 @@ export class SubscribedQueue {
     if (failure) throw failure;
     return removed;
   }
+}
+
+/**
+ * Creates the queue, or finds it again under its name: CreateQueue refuses a name already
+ * taken with other attributes or tags (the local edge, for a last-seen tag of another
+ * second), and an owner meets its own queue so after a restart under the same name, or
+ * when the answer to its first CreateQueue was lost and it asks again. The queue found
+ * is given this owner's attributes and tags.
+ */
+async function createOrFind(sqs: SQSClient, name: string, o: { attributes: Record<string, string>; tags: Record<string, string> }): Promise<string> {
+  try {
+    const created = await call('sqs.CreateQueue', () => sqs.send(new CreateQueueCommand({ QueueName: name, Attributes: o.attributes, tags: o.tags })));
+    if (!created.QueueUrl) throw new Error(`sqs.CreateQueue: no QueueUrl for ${name}`);
+    return created.QueueUrl;
+  } catch (err) {
+    if (!nameTaken(err)) throw err;
+    const url = await urlOf(sqs, name);
+    if (!url) throw err; // deleted meanwhile: the caller tries again
+    await call('sqs.SetQueueAttributes', () => sqs.send(new SetQueueAttributesCommand({ QueueUrl: url, Attributes: o.attributes })));
+    await call('sqs.TagQueue', () => sqs.send(new TagQueueCommand({ QueueUrl: url, Tags: o.tags })));
+    return url;
+  }
+}
+
+/** CreateQueue's refusal of a name an existing queue has (QueueNameExists; code QueueAlreadyExists). */
+function nameTaken(err: unknown): boolean {
+  if (!(err instanceof RequestRejectedError)) return false;
+  const cause = err.cause as { name?: string; Code?: string } | undefined;
+  return cause?.name === 'QueueNameExists' || cause?.Code === 'QueueAlreadyExists';
 }
 
 /** The queue's URL, or undefined when there is no such queue. */

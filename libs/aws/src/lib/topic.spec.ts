@@ -85,6 +85,24 @@ describe('results topic: publish to SNS, one subscribed queue per process (again
     await q.remove();
   });
 
+  it('finds its queue again when one of its name is already there with another last-seen tag (a restart, or a retry whose first answer was lost)', async () => {
+    let clock = Date.parse('2026-01-01T00:00:00Z');
+    const now = () => clock;
+    const first = await resources.subscribeToResults({ name: 'again-1', retentionSeconds: 600, now });
+    // The owner died without removing its queue; it comes back under the same name, seconds later.
+    await topic.unsubscribe(first.subscriptionArn);
+    clock += 5_000;
+    const again = await resources.subscribeToResults({ name: 'again-1', retentionSeconds: 600, now });
+    expect(again.queue.url).toBe(first.queue.url);
+    expect(again.queueArn).toBe(first.queueArn);
+    const tags = await clients.sqs.send(new ListQueueTagsCommand({ QueueUrl: again.queue.url }));
+    expect(tags.Tags?.[LAST_SEEN_TAG]).toBe(String(clock / 1000));
+    expect(await topic.subscriptionsOf(again.queueArn)).toEqual([again.subscriptionArn]);
+    await topic.send('to the queue found again');
+    expect(await bodies(again, 1)).toEqual(['to the queue found again']);
+    await again.remove();
+  });
+
   it('a sweep removes the queues whose owner stopped touching them, and only those', async () => {
     let clock = Date.parse('2026-01-01T00:00:00Z');
     const now = () => clock;
