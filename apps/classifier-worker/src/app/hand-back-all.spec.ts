@@ -22,6 +22,28 @@ function heldModel() {
   return { classifier, waiting };
 }
 
+/**
+ * A worker holding three images with room for three more, so that its next long poll is
+ * waiting on the launch queue when it is told to leave; stopped once it has handed them back.
+ */
+async function leaveWithRoomToSpare(stack: TestStack, o: { workerId: string; launchQueue?: Queue; pollWaitSeconds: number; polling?: () => Promise<void> }) {
+  const { classifier, waiting } = heldModel();
+  const worker = new WorkerLoop({
+    ...workerStores(stack),
+    ...(o.launchQueue ? { launchQueue: o.launchQueue } : {}),
+    classifier,
+    workerId: o.workerId,
+    settings: { pollWaitSeconds: o.pollWaitSeconds, idleSeconds: 60, imageDeadlineSeconds: 300, livenessCheckSeconds: 1, prefetch: 6 },
+    log: recordingLogger().log,
+  });
+  const running = worker.run();
+  await until('the worker to hold its three images', () => waiting.length >= 3);
+  await o.polling?.();
+  expect(await worker.handBackAll('spot interruption notice')).toBe(3);
+  waiting.forEach((release) => release());
+  expect(await running).toBe('stopped');
+}
+
 describe('WorkerLoop.handBackAll (a worker about to disappear)', () => {
   let stack: TestStack;
   beforeAll(async () => {
@@ -66,22 +88,8 @@ describe('WorkerLoop.handBackAll (a worker about to disappear)', () => {
 
   it('hands back visible at once even while its own long poll is waiting (room to spare): none is swallowed by the leaving worker', async () => {
     const sent = await enqueue(stack, photos(3));
-    const { classifier, waiting } = heldModel();
     const r = stack.resources;
-    // Room for 3 more: the worker's next long poll is waiting on the launch queue when it is told to leave.
-    const worker = new WorkerLoop({
-      ...workerStores(stack),
-      classifier,
-      workerId: 'i-0fedcba9876543210',
-      settings: { pollWaitSeconds: 5, idleSeconds: 60, imageDeadlineSeconds: 300, livenessCheckSeconds: 1, prefetch: 6 },
-      log: recordingLogger().log,
-    });
-    const running = worker.run();
-    await until('the worker to hold its three images', () => waiting.length >= 3);
-
-    expect(await worker.handBackAll('spot interruption notice')).toBe(3);
-    waiting.forEach((release) => release());
-    expect(await running).toBe('stopped');
+    await leaveWithRoomToSpare(stack, { workerId: 'i-0fedcba9876543210', pollWaitSeconds: 5 });
     // Not delayed, not kept by this worker's poll (which may have taken them, and let them go at once):
     // every one waits for the next worker's receive.
     expect(await r.launchQueue.depth()).toEqual({ visible: 3, inFlight: 0, delayed: 0 });
@@ -93,7 +101,6 @@ describe('WorkerLoop.handBackAll (a worker about to disappear)', () => {
 
   it('leaves its own long poll to end rather than cut it: SQS still answers a poll whose client has gone, and would hide the images handed back for a whole visibility timeout', async () => {
     const sent = await enqueue(stack, photos(3));
-    const { classifier, waiting } = heldModel();
     const r = stack.resources;
     // Between the worker and the embedded SQS, as SQS itself behaves: a receive the worker
     // aborts goes on upstream, takes what arrives, and its answer is thrown away.
@@ -103,23 +110,15 @@ describe('WorkerLoop.handBackAll (a worker about to disappear)', () => {
       return undefined;
     });
     try {
-      const worker = new WorkerLoop({
-        ...workerStores(stack),
-        launchQueue: new Queue(sqs.sqs, r.launchQueue.url),
-        classifier,
+      await leaveWithRoomToSpare(stack, {
         workerId: 'i-0aaaabbbbccccdddd',
-        // Room for 3 more: the worker's next long poll is waiting when it is told to leave.
-        settings: { pollWaitSeconds: 10, idleSeconds: 60, imageDeadlineSeconds: 300, livenessCheckSeconds: 1, prefetch: 6 },
-        log: recordingLogger().log,
+        launchQueue: new Queue(sqs.sqs, r.launchQueue.url),
+        pollWaitSeconds: 10,
+        polling: async () => {
+          const held = receives;
+          await until('its next long poll to be waiting', () => receives > held);
+        },
       });
-      const running = worker.run();
-      await until('the worker to hold its three images', () => waiting.length >= 3);
-      const held = receives;
-      await until('its next long poll to be waiting', () => receives > held);
-
-      expect(await worker.handBackAll('spot interruption notice')).toBe(3);
-      waiting.forEach((release) => release());
-      expect(await running).toBe('stopped');
       // Every image handed back can be received at once (the launch queue hides a taken message for 15 s).
       const again = (await drain(r.launchQueue, 3, 2000)).map(parseLaunchMessage);
       expect(again.map((m) => m.imageId).sort()).toEqual(sent.map((m) => m.imageId).sort());
