@@ -13,3 +13,4 @@ export * from './lib/default-model';
 export * from './lib/checksums';
 export * from './lib/model-integrity';
 export * from './lib/engine-choice';
+export * from './lib/thread-priority';

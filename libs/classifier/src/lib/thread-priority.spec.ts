@@ -2,7 +2,7 @@ import { execFileSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { getPriority } from 'node:os';
 import { join } from 'node:path';
-import { kernelThreadId, lowerOtherThreads } from './thread-priority';
+import { kernelThreadId, lowerAllThreads, lowerOtherThreads } from './thread-priority';
 
 const linux = existsSync('/proc/thread-self');
 
@@ -64,11 +64,49 @@ function inChild(niceOfChild = 0): { base: number; mainId: number; main: number;
     expect([r.main, r.later]).toEqual([19, 19]);
   }, 60_000);
 
-  it('refuses a nice value outside 1-19, changing nothing', () => {
+  it('lowers every thread of a process (the emulator giving way to a model elsewhere); threads started later follow, none is raised', () => {
+    const tsx = require.resolve('tsx/cjs/api');
+    const lib = join(__dirname, 'thread-priority.ts');
+    const script = `
+      require(${JSON.stringify(tsx)}).register();
+      const { readdirSync } = require('node:fs');
+      const { Worker } = require('node:worker_threads');
+      const { getPriority, setPriority } = require('node:os');
+      const { lowerAllThreads } = require(${JSON.stringify(lib)});
+      const nices = () => readdirSync('/proc/self/task').map((id) => { try { return getPriority(Number(id)); } catch { return undefined; } }).filter((n) => n !== undefined);
+      const helper = new Worker('setInterval(() => {}, 1000)', { eval: true });
+      helper.once('online', () => {
+        const before = nices();
+        const changed = lowerAllThreads(6);
+        const after = nices();
+        new Worker('setInterval(() => {}, 1000)', { eval: true }).once('online', () => {
+          const later = nices();
+          setPriority(0, 19);
+          const again = lowerAllThreads(6);
+          console.log(JSON.stringify({ before, changed, after, later, again, main: getPriority(0) }));
+          process.exit(0);
+        });
+      });`;
+    const r = JSON.parse(execFileSync(process.execPath, ['-e', script], { encoding: 'utf8', timeout: 60_000 }).trim().split('\n').pop() ?? '') as Record<string, number[] | number>;
+    const before = r['before'] as number[];
+    expect(before.length).toBeGreaterThan(2);
+    const lowered = (nices: number[]) => nices.every((n) => n >= 6);
+    if (before.some((n) => n < 6)) expect(r['changed']).toBe(before.filter((n) => n < 6).length);
+    expect(lowered(r['after'] as number[])).toBe(true);
+    expect((r['later'] as number[]).length).toBeGreaterThan((r['after'] as number[]).length);
+    expect(lowered(r['later'] as number[])).toBe(true);
+    // The main thread, lowered further by hand, is not raised back.
+    expect(r['main']).toBe(19);
+    expect(r['again']).toBe(0);
+  }, 60_000);
+
+  it('refuses a nice value out of range (1-19 below the model, 0-19 for all), changing nothing', () => {
     const before = getPriority(0);
     expect(() => lowerOtherThreads(0, 0)).toThrow(RangeError);
     expect(() => lowerOtherThreads(0, 20)).toThrow(/1 to 19/);
     expect(() => lowerOtherThreads(0, 2.5)).toThrow(RangeError);
+    expect(() => lowerAllThreads(-1)).toThrow(/0 to 19/);
+    expect(() => lowerAllThreads(20)).toThrow(RangeError);
     expect(getPriority(0)).toBe(before);
   });
 });

@@ -54,9 +54,24 @@ export function lowerOtherThreads(keep: number, by: number): number {
   } catch {
     return 0; // the kept thread is gone, or this is not Linux: nothing to give it
   }
+  return lowerThreadsTo(target, keep);
+}
+
+/**
+ * Lowers every thread of this process to nice `nice`, unless it is already that low or lower
+ * (the threads it starts later follow the thread that starts them). For a process that must
+ * give way to another's model thread, as the benchmark's emulated S3 and SQS do. Returns how
+ * many threads it changed.
+ */
+export function lowerAllThreads(nice: number): number {
+  if (!Number.isInteger(nice) || nice < 0 || nice > 19) throw new RangeError(`nice must be a whole number from 0 to 19, not ${nice}`);
+  return lowerThreadsTo(nice);
+}
+
+function lowerThreadsTo(target: number, except?: number): number {
   let changed = 0;
   for (const id of threadIds()) {
-    if (id === keep) continue;
+    if (id === except) continue;
     try {
       if (getPriority(id) >= target) continue;
       setPriority(id, target);

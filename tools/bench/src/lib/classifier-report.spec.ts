@@ -32,6 +32,7 @@ function measurements(pipeline: PipelineRound[]): RunMeasurements {
     imagesVerified: 500,
     cores: 2,
     edgeStorage: 'memory',
+    edgeNice: 5,
   };
 }
 
@@ -50,6 +51,7 @@ describe("bench:classifier's report", () => {
       // @tools/loadgen's median of an even count is the upper middle one: 120 of 100, 110, 120, 130.
       rawImagesPerSecond: 120,
       edgeStorage: 'memory',
+      edgeNice: 5,
       pipelineImagesPerSecond: 85,
       ratio: 0.71,
       rawMsPerImage: 8.33,

@@ -51,6 +51,8 @@ export interface RunMeasurements {
   cores: number;
   /** Where the emulator kept its objects (see bench-classifier.ts: edgeStorage). */
   edgeStorage: string;
+  /** The emulator's nice while the worker ran (see bench-classifier.ts: edgeGivesWayToModel). */
+  edgeNice?: number;
 }
 
 const r1 = (x: number) => Math.round(x * 10) / 10;
@@ -119,6 +121,7 @@ export function classifierReport(m: RunMeasurements) {
     workerRunQueueWaitMsPerImageByThread: medianOf(timed.map((x) => x.cpu.waitByThread ?? {})),
     cores: m.cores,
     edgeStorage: m.edgeStorage,
+    edgeNice: m.edgeNice,
     cpuBoundImagesPerSecond: r1((m.cores * 1000) / cpuTotal),
     // Requests to the emulator per image in the timed rounds (the bench's own launch sends included).
     requestsPerImage: { s3: r2(median(timed.map((x) => x.requests.s3))), sqs: r2(median(timed.map((x) => x.requests.sqs))), byOperation: medianOf(timed.map((x) => x.byOperation)) },
