@@ -1,4 +1,8 @@
+import { paceFullCollections } from './heap-pacing';
 import { preloadModel, type PreloadedModel } from './preload';
+
+// Before anything is allocated: the garbage collector's pacing (heap-pacing.ts says why).
+paceFullCollections();
 
 function start(preloaded: PreloadedModel | undefined): void {
   // A require, not an import: an import would load the app's modules before the model starts.
