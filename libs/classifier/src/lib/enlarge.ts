@@ -90,10 +90,8 @@ export function enlargeCentre(pixels: Uint8Array, width: number, height: number,
   // Pass 1, along x: every source row, only at the output's columns. (The buffer is re-used: this runs to the end synchronously.)
   if (scratch.length < height * rowOut) scratch = new Float32Array(height * rowOut);
   const across = scratch;
-  // Runs shorter than two on average (a scale under 2) cost more as runs than output by output.
-  const pass1 = taps.x.runs.length * 2 > size ? acrossRowEach : acrossRow;
-  for (let y = 0; y < height; y++) pass1(pixels, y * width * 3, across, y * rowOut, taps.x);
-  // Pass 2, along y: whole rows of pass 1, up to four output rows per read of their four source rows.
+  for (let y = 0; y < height; y++) acrossRow(pixels, y * width * 3, across, y * rowOut, taps.x);
+  // Pass 2, along y: whole rows of pass 1, four output rows per read of their four source rows where a run has four.
   // A clamped array rounds and clamps what is stored in it.
   const result = new Uint8ClampedArray(size * rowOut);
   const { index, weight, runs } = taps.y;
@@ -105,9 +103,8 @@ export function enlargeCentre(pixels: Uint8Array, width: number, height: number,
     const s2 = index[t + 2] * rowOut;
     const s3 = index[t + 3] * rowOut;
     for (let left = runs[r]; left > 0; ) {
-      const rows = left >= 4 ? 4 : left >= 2 ? 2 : 1;
+      const rows = left >= 4 ? 4 : 1;
       if (rows === 4) downFour(across, s0, s1, s2, s3, weight, y * 4, result, y * rowOut, rowOut);
-      else if (rows === 2) downTwo(across, s0, s1, s2, s3, weight, y * 4, result, y * rowOut, rowOut);
       else downOne(across, s0, s1, s2, s3, weight, y * 4, result, y * rowOut, rowOut);
       y += rows;
       left -= rows;
@@ -125,6 +122,19 @@ function acrossRow(pixels: Uint8Array, row: number, across: Float32Array, out: n
     const i1 = row + index[t + 1] * 3;
     const i2 = row + index[t + 2] * 3;
     const i3 = row + index[t + 3] * 3;
+    if (runs[r] === 1) {
+      // A run of one (most of them below a scale of 2): as many loads either way, without the run's loop.
+      const w0 = weight[t];
+      const w1 = weight[t + 1];
+      const w2 = weight[t + 2];
+      const w3 = weight[t + 3];
+      const o = out + x * 3;
+      across[o] = pixels[i0] * w0 + pixels[i1] * w1 + pixels[i2] * w2 + pixels[i3] * w3;
+      across[o + 1] = pixels[i0 + 1] * w0 + pixels[i1 + 1] * w1 + pixels[i2 + 1] * w2 + pixels[i3 + 1] * w3;
+      across[o + 2] = pixels[i0 + 2] * w0 + pixels[i1 + 2] * w1 + pixels[i2 + 2] * w2 + pixels[i3 + 2] * w3;
+      x++;
+      continue;
+    }
     const r0 = pixels[i0];
     const g0 = pixels[i0 + 1];
     const b0 = pixels[i0 + 2];
@@ -152,26 +162,6 @@ function acrossRow(pixels: Uint8Array, row: number, across: Float32Array, out: n
   }
 }
 
-/** As acrossRow, output by output. */
-function acrossRowEach(pixels: Uint8Array, row: number, across: Float32Array, out: number, { index, weight }: AxisTaps): void {
-  const size = index.length / 4;
-  for (let x = 0; x < size; x++) {
-    const t = x * 4;
-    const i0 = row + index[t] * 3;
-    const i1 = row + index[t + 1] * 3;
-    const i2 = row + index[t + 2] * 3;
-    const i3 = row + index[t + 3] * 3;
-    const w0 = weight[t];
-    const w1 = weight[t + 1];
-    const w2 = weight[t + 2];
-    const w3 = weight[t + 3];
-    const o = out + x * 3;
-    across[o] = pixels[i0] * w0 + pixels[i1] * w1 + pixels[i2] * w2 + pixels[i3] * w3;
-    across[o + 1] = pixels[i0 + 1] * w0 + pixels[i1 + 1] * w1 + pixels[i2 + 1] * w2 + pixels[i3 + 1] * w3;
-    across[o + 2] = pixels[i0 + 2] * w0 + pixels[i1 + 2] * w1 + pixels[i2 + 2] * w2 + pixels[i3 + 2] * w3;
-  }
-}
-
 // Pass 2's kernels: output rows from `o` (each `length` long) from the same four rows of pass 1 (offsets s0-s3),
 // with four weights per output row from `w`. (Plain numbers, not arrays: this runs once per run, thousands of times an image.)
 
@@ -192,20 +182,6 @@ function downFour(a: Float32Array, s0: number, s1: number, s2: number, s3: numbe
     out[ob + i] = v0 * b0 + v1 * b1 + v2 * b2 + v3 * b3;
     out[oc + i] = v0 * c0 + v1 * c1 + v2 * c2 + v3 * c3;
     out[od + i] = v0 * d0 + v1 * d1 + v2 * d2 + v3 * d3;
-  }
-}
-
-function downTwo(a: Float32Array, s0: number, s1: number, s2: number, s3: number, weight: Float32Array, w: number, out: Uint8ClampedArray, o: number, length: number): void {
-  const a0 = weight[w], a1 = weight[w + 1], a2 = weight[w + 2], a3 = weight[w + 3]; // prettier-ignore
-  const b0 = weight[w + 4], b1 = weight[w + 5], b2 = weight[w + 6], b3 = weight[w + 7]; // prettier-ignore
-  const ob = o + length;
-  for (let i = 0; i < length; i++) {
-    const v0 = a[s0 + i];
-    const v1 = a[s1 + i];
-    const v2 = a[s2 + i];
-    const v3 = a[s3 + i];
-    out[o + i] = v0 * a0 + v1 * a1 + v2 * a2 + v3 * a3;
-    out[ob + i] = v0 * b0 + v1 * b1 + v2 * b2 + v3 * b3;
   }
 }
 
