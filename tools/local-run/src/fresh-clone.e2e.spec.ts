@@ -134,9 +134,20 @@ describe('npm start on a fresh clone with nothing beside it', () => {
       expect(run.child.exitCode === 0 || run.child.signalCode === 'SIGINT').toBe(true);
       await until('every process of this run to be gone', () => processesWithEnv(marker).length === 0, 10_000, 200);
     } catch (err) {
-      throw new Error(`${(err as Error).message}\n--- npm start printed:\n${run.output().slice(-4000)}`);
+      throw new Error(`${(err as Error).message}\n--- npm start printed:\n${run.output().slice(-4000)}${appLogTails(repo)}`);
     } finally {
       if (!stopping) run.interrupt();
     }
   }, REAL_NPM_CI ? 900_000 : 600_000);
 });
+
+/** The last lines of each app's and worker's log in the copy: which one a failed start or stop waited on. */
+function appLogTails(repo: string): string {
+  const dirs = [join(repo, '.local-run/logs'), join(repo, '.local-run/fleet')];
+  let out = '';
+  for (const dir of dirs) {
+    const logs = existsSync(dir) ? readdirSync(dir).filter((f) => f.endsWith('.log')) : [];
+    for (const log of logs) out += `\n--- ${log}, last lines:\n${readFileSync(join(dir, log), 'utf8').trimEnd().split('\n').slice(-8).join('\n')}`;
+  }
+  return out;
+}
