@@ -45,7 +45,7 @@ describe('classifier-worker process', () => {
     expect(run.lines.filter((l) => l.includes('"model loaded on the')).map(json)).toEqual([
       expect.objectContaining({ app: 'classifier-worker', context: 'WorkerService', model: 'mobilenet_v1_025_224' }),
     ]);
-    // The model thread first (WORKER_OTHER_THREADS_NICE, default 5): the event loop runs 5 below it, the model thread as started.
+    // The model thread first (WORKER_OTHER_THREADS_NICE unset: 5 for this TF.js model, whose threads are its own): the event loop runs 5 below it, the model thread as started.
     const nices = threadNices(run.process.pid ?? 0);
     const base = getPriority(0);
     expect(nices.get(run.process.pid ?? 0)).toBe(Math.min(19, base + 5));

@@ -293,8 +293,9 @@ const TMPFS_MAGIC = 0x01021994;
  * the model thread first, the work that feeds it after). The edge stands in for services on other
  * machines; left at the model thread's priority, it took the model's core half the time whenever it
  * woke while the worker's feeding threads held the other one, where ranked with them it waits for
- * those instead. Interleaved runs (2026-12-04): ratio 0.69-0.85 (median 0.82 of 13) with the edge at
- * the feeding threads' nice, 0.66-0.82 (median 0.78 of 8) at the model's. Its CPU is counted as before.
+ * those instead. Interleaved runs (2026-12-04, the feeding threads at 5): ratio 0.69-0.85 (median 0.82
+ * of 13) with the edge at the feeding threads' nice, 0.66-0.82 (median 0.78 of 8) at the model's. Its
+ * CPU is counted as before.
  * Lowering cannot be undone without privileges: the next worker this process starts inherits the
  * lower priority and keeps the same order (its model thread at the edge's nice, the rest below).
  * Returns the edge's nice.

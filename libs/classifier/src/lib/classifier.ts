@@ -13,7 +13,7 @@ import { resolveModelSource, type ModelSource } from './model-source';
 import type { ModelInput } from './model-input';
 import { decodeImage, type DecodedImage, type PreprocessOptions } from './preprocess';
 import { DecodeLanes } from './decode-lanes';
-import { lowerOtherThreads } from './thread-priority';
+import { feedingThreadsNice, lowerOtherThreads } from './thread-priority';
 
 export interface ClassifierOptions {
   modelDir?: string;
@@ -40,7 +40,8 @@ export interface ClassifierOptions {
   thread?: boolean;
   /**
    * How much lower (nice, 1-19) this process's threads other than the model thread run than it,
-   * so that the model gets a core first (thread-priority.ts); 0 or absent: all threads alike.
+   * so that the model gets a core first (thread-priority.ts); 0: all threads alike; absent: by
+   * whether the model leaves a core free (feedingThreadsNice).
    */
   otherThreadsNice?: number;
   /** Most images per model call (default: DEFAULT_BATCH_SIZE of the engine); a batch never waits to fill. */
@@ -183,7 +184,8 @@ export class Classifier {
         ? await LocalEngine.start(runnerOptions, log)
         : await ThreadEngine.start(runnerOptions, log);
     const info = engine.info;
-    const niced = options.otherThreadsNice && info.threadId !== undefined ? lowerOtherThreads(info.threadId, options.otherThreadsNice) : 0;
+    const otherThreadsNice = options.otherThreadsNice ?? feedingThreadsNice(runnerOptions.threads, availableParallelism());
+    const niced = otherThreadsNice && info.threadId !== undefined ? lowerOtherThreads(info.threadId, otherThreadsNice) : 0;
     const labelOffset = options.labelOffset ?? meta.labelOffset ?? inferLabelOffset(info, labels.length, log);
     if (info.outputSize - labelOffset > labels.length) {
       log.warn(
@@ -214,7 +216,7 @@ export class Classifier {
         outputs: info.outputSize,
         labelOffset,
         thread: info.thread,
-        ...(niced > 0 && { otherThreadsNice: options.otherThreadsNice }),
+        ...(niced > 0 && { otherThreadsNice }),
         maxBatch: classifier.maxBatch,
         loadMs: Math.round(info.loadMs),
         warmupMs: Math.round(info.warmupMs),

@@ -2,7 +2,7 @@ import { execFileSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { getPriority } from 'node:os';
 import { join } from 'node:path';
-import { kernelThreadId, lowerAllThreads, lowerOtherThreads } from './thread-priority';
+import { feedingThreadsNice, kernelThreadId, lowerAllThreads, lowerOtherThreads } from './thread-priority';
 
 const linux = existsSync('/proc/thread-self');
 
@@ -38,6 +38,20 @@ function inChild(niceOfChild = 0): { base: number; mainId: number; main: number;
   const [command, args] = niceOfChild > 0 ? ['nice', ['-n', String(niceOfChild), process.execPath, '-e', script]] : [process.execPath, ['-e', script]];
   return JSON.parse(execFileSync(command as string, args as string[], { encoding: 'utf8', timeout: 60_000 }).trim().split('\n').pop() ?? '');
 }
+
+describe('feedingThreadsNice: how far below the model its feeders run, by default', () => {
+  it('yields the model its core entirely where the model leaves another free', () => {
+    expect(feedingThreadsNice(1, 2)).toBe(19);
+    expect(feedingThreadsNice(3, 4)).toBe(19);
+  });
+
+  it('shares where the model may take every core: ONNX Runtime on all of them, or TF.js (threads of its own)', () => {
+    expect(feedingThreadsNice(2, 2)).toBe(5);
+    expect(feedingThreadsNice(8, 2)).toBe(5);
+    expect(feedingThreadsNice(1, 1)).toBe(5);
+    expect(feedingThreadsNice(undefined, 16)).toBe(5);
+  });
+});
 
 (linux ? describe : describe.skip)('thread priority (Linux)', () => {
   it("tells this thread's kernel id: the process id on the main thread", () => {

@@ -40,6 +40,21 @@ function threadIds(): number[] {
 }
 
 /**
+ * How far below the model thread the worker's other threads run when WORKER_OTHER_THREADS_NICE
+ * is not set. Where the model's threads leave a core free (ONNX Runtime on fewer threads than
+ * cores, as locally, one thread per core's share), the threads that feed it have that core and
+ * need none of the model's: 19, where a thread gets about 1.5 % of a core it shares with the
+ * model, against 25 % at 5. On two cores (`bench:classifier`, onnx, in turns, 2026-12-04) the
+ * model thread waited 0.05-0.24 ms per image for a core against 0.23-0.40, and `ratio` was
+ * 0.81-0.87 (median 0.86 of 5) against 0.73-0.89 (median 0.77). Where the model's threads may
+ * take every core (ONNX Runtime on all of them, as on an EC2 worker, or TF.js, whose threads are
+ * its own), the feeding threads must share one: 5.
+ */
+export function feedingThreadsNice(modelThreads: number | undefined, cores: number): number {
+  return modelThreads !== undefined && modelThreads < cores ? 19 : 5;
+}
+
+/**
  * Lowers every thread of this process but `keep` to `by` below `keep`'s own priority (nice
  * `keep`'s + `by`, at most 19), unless it is already that low or lower. Relative, as nice(1)
  * is: a worker the local fleet started at nice 19 (WORKER_NICE) is left as it is; one started

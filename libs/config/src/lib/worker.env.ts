@@ -51,9 +51,10 @@ export class WorkerEnvironment {
   /**
    * How much lower the scheduling priority of the worker's other threads is than its model thread's (nice, 0 to 19,
    * at most 19 in all; Linux): where they compete for a core the model gets it first, and the rest (queues, storage,
-   * decoding) fills the gaps. 0: all alike. (The local fleet starts whole workers at WORKER_NICE.)
+   * decoding) fills the gaps. 0: all alike. Default: 19 where the model's threads leave a core free (ONNX Runtime on
+   * fewer threads than cores), else 5. (The local fleet starts whole workers at WORKER_NICE.)
    */
-  @Transform(toInt) @Max(19) @Min(0) @IsInt() WORKER_OTHER_THREADS_NICE = 5;
+  @IsOptional() @Transform(toInt) @Max(19) @Min(0) @IsInt() WORKER_OTHER_THREADS_NICE?: number;
   /**
    * Most images per model call; a batch takes what is ready, it never waits to fill.
    * Default: per engine, as measured (4 on ONNX Runtime, 1 on TensorFlow.js).
@@ -112,7 +113,7 @@ export interface WorkerSettings {
   inferenceEngine: (typeof INFERENCE_ENGINES)[number];
   inferenceThreads?: number;
   inferenceThread: boolean;
-  otherThreadsNice: number;
+  otherThreadsNice?: number;
   inferenceBatchSize?: number;
   maxImageBytes: number;
   maxImagePixels: number;
