@@ -40,10 +40,11 @@ export interface ClassifierOptions {
   thread?: boolean;
   /**
    * How much lower (nice, 1-19) this process's threads other than the model thread run than it,
-   * so that the model gets a core first (thread-priority.ts); 0: all threads alike; absent: by
-   * whether the model leaves a core free (feedingThreadsNice).
+   * so that the model gets a core first (thread-priority.ts); 'auto': by whether the model leaves
+   * a core free (feedingThreadsNice); 0 or absent: all threads alike (a process that only loads a
+   * model, a test or a benchmark, keeps its priorities).
    */
-  otherThreadsNice?: number;
+  otherThreadsNice?: number | 'auto';
   /** Most images per model call (default: DEFAULT_BATCH_SIZE of the engine); a batch never waits to fill. */
   maxBatch?: number;
   /** Most images decoded at once (default: one per core, at least 2; more than one only while the model is idle); bounds decoder memory. */
@@ -69,7 +70,7 @@ export function classifierOptions(w: WorkerSettings): ClassifierOptions {
     maxImageBytes: w.maxImageBytes,
     maxImagePixels: w.maxImagePixels,
     thread: w.inferenceThread,
-    otherThreadsNice: w.otherThreadsNice,
+    otherThreadsNice: w.otherThreadsNice ?? 'auto',
     maxBatch: w.inferenceBatchSize,
   };
 }
@@ -184,7 +185,7 @@ export class Classifier {
         ? await LocalEngine.start(runnerOptions, log)
         : await ThreadEngine.start(runnerOptions, log);
     const info = engine.info;
-    const otherThreadsNice = options.otherThreadsNice ?? feedingThreadsNice(runnerOptions.threads, availableParallelism());
+    const otherThreadsNice = options.otherThreadsNice === 'auto' ? feedingThreadsNice(runnerOptions.threads, availableParallelism()) : options.otherThreadsNice;
     const niced = otherThreadsNice && info.threadId !== undefined ? lowerOtherThreads(info.threadId, otherThreadsNice) : 0;
     const labelOffset = options.labelOffset ?? meta.labelOffset ?? inferLabelOffset(info, labels.length, log);
     if (info.outputSize - labelOffset > labels.length) {

@@ -1,12 +1,13 @@
 /**
  * @jest-environment ./test/onnx-jest-environment.cjs
  */
-import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { spawnSync } from 'node:child_process';
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { availableParallelism, getPriority, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as ort from 'onnxruntime-node';
 import { convertModelFolder } from '@tools/onnx-convert';
-import { MODEL_DIR, scene, smallImage } from '@tools/testing/files';
+import { MODEL_DIR, scene, smallImage, WORKSPACE_ROOT } from '@tools/testing/files';
 import { makeTestCertificate, resolveInChild, startHttpsModelServer, stopModelResolver, type TestCertificate } from '../testing/https-model-server';
 import { sha256OfFile } from './checksums';
 import { Classifier, type Inference } from './classifier';
@@ -15,6 +16,7 @@ import type { ModelInput } from './model-input';
 import { enginePreferenceFromEnv, intraOpThreads } from './engine-choice';
 import { ModelIntegrityError, ModelLoadError } from './errors';
 import { silentLogger } from './logger';
+import { feedingThreadsNice } from './thread-priority';
 import { resolveModelSource } from './model-source';
 
 /**
@@ -155,6 +157,40 @@ describe('the ONNX engine in its own thread', () => {
       handed.mockRestore();
       await c.close();
     }
+  }, 60_000);
+
+  it("leaves the priorities of a process that loads a model without asking (a test, a benchmark) as they were", async () => {
+    const before = getPriority(0);
+    const c = await Classifier.create({ modelDir: onnxOnly, maxBatch: 4, inferenceThreads: 1 });
+    try {
+      expect(c.engineInfo.thread).toBe(true);
+      expect(getPriority(0)).toBe(before);
+    } finally {
+      await c.close();
+    }
+  }, 60_000);
+
+  (existsSync('/proc/thread-self') ? it : it.skip)("'auto' (the worker's WORKER_OTHER_THREADS_NICE unset) lowers the rest of the process by whether the model leaves a core free", () => {
+    // In a child: lowered priorities cannot be raised back without privileges.
+    const script = `
+      require(${JSON.stringify(require.resolve('tsx/cjs/api'))}).register();
+      const { getPriority } = require('node:os');
+      const { Classifier } = require(${JSON.stringify(join(__dirname, 'classifier.ts'))});
+      const logged = [];
+      const log = { info: (f, m) => logged.push({ ...f, msg: m }), warn() {}, error() {}, debug() {} };
+      Classifier.create({ modelDir: ${JSON.stringify(onnxOnly)}, inferenceThreads: 1, otherThreadsNice: 'auto' }, log).then(async (c) => {
+        const loaded = logged.find((l) => String(l.msg).startsWith('model loaded'));
+        console.log(JSON.stringify({ main: getPriority(0), model: getPriority(c.engineInfo.threadId), logged: loaded.otherThreadsNice }));
+        await c.close();
+        process.exit(0);
+      });`;
+    const env = { ...process.env, TSX_TSCONFIG_PATH: join(WORKSPACE_ROOT, 'tsconfig.base.json') }; // the @app/ paths
+    const child = spawnSync(process.execPath, ['-e', script], { encoding: 'utf8', timeout: 60_000, env });
+    if (child.status !== 0) throw new Error(`the child failed (${child.status}):\n${child.stderr}`);
+    const r = JSON.parse(child.stdout.trim().split('\n').pop() ?? '') as { main: number; model: number; logged?: number };
+    const base = getPriority(0);
+    const expected = feedingThreadsNice(1, availableParallelism());
+    expect(r).toEqual({ model: base, main: Math.min(19, base + expected), logged: base + expected > base ? expected : undefined });
   }, 60_000);
 
   it("tells each image's share of the model's CPU time on its thread, where Node can read a thread's CPU", async () => {
