@@ -53,7 +53,7 @@ describe('ClaimStage batching against the embedded SQS', () => {
   });
   afterAll(() => stack.stop());
 
-  it('receives in batches of half the budget as images finish, not one message per finished image', async () => {
+  it('receives in batches of a quarter of the budget as images finish, not one message per finished image', async () => {
     await enqueue(stack, photos(30));
     // Gathering room for a whole minute: this test is about room, not time.
     const { stage, claimed, asked, settled, finishOne, stop } = holdingStage(stack, 'local-7', 60_000);
@@ -61,17 +61,25 @@ describe('ClaimStage batching against the embedded SQS', () => {
       stage.start();
       await until('the budget full', () => claimed.length === 20);
       expect(asked).toEqual([10, 10]);
-      // Nine images finish one by one: room for fewer than half the budget, so no receive.
-      for (let i = 1; i <= 9; i++) {
+      // Four images finish one by one: room for fewer than a quarter of the budget, so no receive.
+      for (let i = 1; i <= 4; i++) {
         finishOne();
         await until(`image ${i} settled`, () => settled() === i);
         await turn();
       }
       expect(asked).toEqual([10, 10]);
-      // The tenth makes room for a full batch: one receive takes the remaining ten.
+      // The fifth makes room for a quarter: one receive takes five.
       finishOne();
-      await until('the last ten claimed', () => claimed.length === 30);
-      expect(asked).toEqual([10, 10, 10]);
+      await until('five more claimed', () => claimed.length === 25);
+      expect(asked).toEqual([10, 10, 5]);
+      // Five more finish: one receive takes the last five.
+      for (let i = 6; i <= 10; i++) {
+        finishOne();
+        await until(`image ${i} settled`, () => settled() === i);
+        await turn();
+      }
+      await until('the last five claimed', () => claimed.length === 30);
+      expect(asked).toEqual([10, 10, 5, 5]);
       // Their deletes went in one call per receive: nothing is left in the launch queue.
       expect(await stack.resources.launchQueue.depth()).toMatchObject({ visible: 0, inFlight: 0 });
     } finally {
@@ -79,14 +87,14 @@ describe('ClaimStage batching against the embedded SQS', () => {
     }
   }, 30_000);
 
-  it("receives once the gather time has passed with room for one: a quiet tenant's message does not wait for half the budget to free", async () => {
+  it("receives once the gather time has passed with room for one: a quiet tenant's message does not wait for a quarter of the budget to free", async () => {
     await enqueue(stack, photos(30), 1, 'busy');
     const { stage, claimed, asked, finishOne, stop } = holdingStage(stack, 'local-8', 50);
     try {
       stage.start();
       await until('the budget full of the busy tenant', () => claimed.length === 20);
       const [quiet] = await enqueue(stack, photos(1), 1, 'quiet');
-      // One of the busy tenant's images finishes: room for one, far from half the budget.
+      // One of the busy tenant's images finishes: room for one, short of a quarter of the budget.
       finishOne();
       await until("the quiet tenant's image claimed", () => claimed.some((j) => j.msg.imageId === quiet.imageId));
       expect(asked).toEqual([10, 10, 1]);
