@@ -1,6 +1,6 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { readFileSync } from 'node:fs';
-import { basename, join } from 'node:path';
+import { basename } from 'node:path';
 import { AwsClients, AwsResources } from '@app/aws';
 import { loadConfig } from '@app/config';
 import { readWorkerRecords } from '@app/fleet';
@@ -69,12 +69,15 @@ export interface NpmStartRun {
 /**
  * npm start's own program (tools/local-run/src/main.ts) run from source by this Node, on the
  * apps' existing builds: a test target depends on those builds, and a nested build would race
- * other suites reading dist/. The environment is only `env` (with PATH and HOME).
+ * other suites reading dist/. The environment is only `env` (with PATH and HOME). As npm start
+ * runs it: tsx as a loader in the one process. tsx's own command runs the program in a child and,
+ * on Ctrl-C, SIGKILLs that child unless it answers within 30 ms twice: npm start, busy at that
+ * moment, died with its embedded S3/SQS before its apps had stopped and never said `Stopped.`
  */
 export function spawnLocalRunFromSource(env: Record<string, string>): NpmStartRun {
-  return spawnNpmStart([process.execPath, join(WORKSPACE_ROOT, 'node_modules/tsx/dist/cli.mjs'), '--tsconfig', 'tsconfig.base.json', 'tools/local-run/src/main.ts'], {
+  return spawnNpmStart([process.execPath, '--import', 'tsx', 'tools/local-run/src/main.ts'], {
     cwd: WORKSPACE_ROOT,
-    env: { PATH: process.env['PATH'] ?? '', HOME: process.env['HOME'] ?? '', LOCAL_RUN_SKIP_BUILD: 'true', ...env },
+    env: { PATH: process.env['PATH'] ?? '', HOME: process.env['HOME'] ?? '', TSX_TSCONFIG_PATH: 'tsconfig.base.json', LOCAL_RUN_SKIP_BUILD: 'true', ...env },
   });
 }
 
