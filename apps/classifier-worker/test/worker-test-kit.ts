@@ -79,14 +79,19 @@ export function recordingLogger() {
 }
 
 /** The queue, with how many messages each receive asked for recorded in `asked`. */
-export function recordingReceives(queue: Queue): { queue: Queue; asked: number[] } {
+export function recordingReceives(queue: Queue): { queue: Queue; asked: number[]; deleted: number[] } {
   const asked: number[] = [];
+  const deleted: number[] = [];
   const recording = Object.create(queue) as Queue;
   recording.receive = (o = {}) => {
     asked.push(o.maxMessages ?? 1);
     return queue.receive(o);
   };
-  return { queue: recording, asked };
+  recording.deleteBatch = (handles) => {
+    deleted.push(handles.length);
+    return queue.deleteBatch(handles);
+  };
+  return { queue: recording, asked, deleted };
 }
 
 /** The queues and buckets a WorkerLoop works on, from a test stack (results announced on its output queue). */
