@@ -18,6 +18,12 @@ export interface LoadOptions {
   batchSize?: number;
   /** Per-request timeout (classic requests are held until their result). */
   requestTimeoutMs?: number;
+  /**
+   * classic mode: a steady backlog. Once every file is sent, send them again (named
+   * `<pass>-<file>`, so that each request's answer is told apart) until this aborts;
+   * requests already sent are still awaited. Absent: each file once.
+   */
+  sendUntil?: AbortSignal;
 }
 
 export interface LoadRun {
@@ -69,12 +75,19 @@ export async function runLoad(o: LoadOptions): Promise<LoadRun> {
   return { report: summarise(results, wallMs, expected, sampler.samples), results, samples: sampler.samples };
 }
 
+/** The `index`th classic request: the files in turn, from the second pass on named `<pass>-<file>`. */
+export function classicRequest(files: string[], index: number): { path: string; name: string } {
+  const path = files[index % files.length];
+  const pass = Math.floor(index / files.length);
+  return { path, name: pass === 0 ? basename(path) : `${pass}-${basename(path)}` };
+}
+
 async function classic(o: LoadOptions, files: string[], started: number, record: (r: RequestResult) => void): Promise<void> {
   let next = 0;
+  const more = () => next < files.length || (o.sendUntil !== undefined && !o.sendUntil.aborted);
   const worker = async () => {
-    while (next < files.length) {
-      const path = files[next++];
-      const name = basename(path);
+    while (more()) {
+      const { path, name } = classicRequest(files, next++);
       const t0 = performance.now();
       try {
         const form = new FormData();
@@ -96,7 +109,7 @@ async function classic(o: LoadOptions, files: string[], started: number, record:
       }
     }
   };
-  await Promise.all(Array.from({ length: Math.min(o.concurrency, files.length) }, worker));
+  await Promise.all(Array.from({ length: o.sendUntil ? o.concurrency : Math.min(o.concurrency, files.length) }, worker));
 }
 
 /**
