@@ -77,6 +77,8 @@ export interface SimulationResult {
   launches: { t: number; count: number; reason: string }[];
   /** Spot workers EC2 interrupted, and how many launches were Spot / on-demand. */
   interruptions: number;
+  /** Receive calls that took messages. */
+  receives: number;
   spotLaunches: number;
   onDemandLaunches: number;
 }

@@ -49,6 +49,18 @@ describe('simulate', () => {
     expect(next.figures.latency.p50).toBeLessThan(5);
   });
 
+  it("receives as the worker's ReceiveGate does: a quarter of the budget when images are quick, one at a time when they are slow", () => {
+    // One worker (20 images waiting per worker), 100 images at once.
+    const one = (imageSeconds: number) => simulate(burst({ maxWorkers: 1, imageSeconds, bootJitter: 0 }));
+    const quick = one(0.01);
+    // Ten and ten to fill the budget of 20, then five (a quarter) each time five are done.
+    expect(quick.receives).toBe(2 + 80 / 5);
+    // An image takes longer than the 0.2 s gather time: each slot freed is filled on its own.
+    const slow = one(1);
+    expect(slow.receives).toBe(2 + 80);
+    expect(quick.unfinished + slow.unfinished).toBe(0);
+  });
+
   it('the old policy boots 15 instances that never get an image (the first five to boot take all 100)', () => {
     const old = simulate(burst({ policy: 'one-per-message' }));
     // 20 instances x (about 30 s boot + 60 s idle), five of them with 20 s of work.

@@ -1,5 +1,5 @@
 import seedrandom from 'seedrandom';
-import { SQS_BATCH_LIMIT } from '@app/aws';
+import { RECEIVE_GATHER_MS, receiveShare, SQS_BATCH_LIMIT } from '@app/aws';
 import { LaunchPlanner, ScalingPolicy, type WorkerInstance } from '@app/fleet';
 import { EventQueue } from './event-queue';
 import { percentile } from '@tools/loadgen';
@@ -12,6 +12,7 @@ type Event =
   | { k: 'tick' }
   | { k: 'ready'; w: SimWorker }
   | { k: 'poll'; w: SimWorker }
+  | { k: 'gathered'; w: SimWorker }
   | { k: 'poll-ends'; w: SimWorker; token: number }
   | { k: 'finish'; w: SimWorker; image: number }
   | { k: 'die'; w: SimWorker }
@@ -29,8 +30,10 @@ interface SimWorker {
   lastWork: number;
   longPolling: boolean;
   pollToken: number;
-  /** Full: polls again when an image finishes. */
+  /** Short of room for a receive: polls again when an image finishes, or its gather time is up. */
   blocked: boolean;
+  /** With room for one message, when its ReceiveGate's gather time is up. */
+  gatheredAt?: number;
   /** USD per hour: on-demand or Spot. */
   pricePerHour: number;
 }
@@ -40,8 +43,9 @@ const r2 = (n: number) => Math.round(n * 100) / 100;
 /**
  * The launch controller's real decisions (ScalingPolicy and LaunchPlanner from
  * libs/fleet) on a virtual clock, with the launch queue, the EC2 fleet and the
- * workers simulated as the real ones behave: a worker polls once booted, takes
- * up to ten messages per receive while it has room for ten (WORKER_PREFETCH),
+ * workers simulated as the real ones behave: a worker polls once booted, receives
+ * as its ReceiveGate lets it (once a quarter of its WORKER_PREFETCH budget is free, or
+ * one slot has been free for the gather time) up to ten messages at a time,
  * long-polls when there are none, works `concurrency` images at a time and
  * ends itself after IDLE_SECONDS without work.
  */
@@ -61,6 +65,8 @@ export class Simulation {
   private readonly launches: SimulationResult['launches'] = [];
   private done = 0;
   private interruptions = 0;
+  /** Receive calls that took messages (not the long polls that found none). */
+  private receives = 0;
   private spotLaunches = 0;
   private alive = 0;
   private peakAlive = 0;
@@ -118,6 +124,10 @@ export class Simulation {
         e.w.lastWork = this.now;
         return this.poll(e.w);
       case 'poll':
+        return this.poll(e.w);
+      case 'gathered':
+        if (!e.w.blocked) return;
+        e.w.blocked = false;
         return this.poll(e.w);
       case 'poll-ends':
         if (e.w.state !== 'running' || !e.w.longPolling || e.w.pollToken !== e.token) return;
@@ -208,8 +218,7 @@ export class Simulation {
   /** The worker loop's receive: as worker-loop.ts does it. */
   private poll(w: SimWorker): void {
     if (w.state !== 'running' || w.longPolling) return;
-    const batch = Math.min(SQS_BATCH_LIMIT, this.c.prefetch);
-    if (this.c.prefetch - this.held(w) < batch) {
+    if (!this.mayReceive(w)) {
       w.blocked = true;
       return;
     }
@@ -225,7 +234,24 @@ export class Simulation {
     this.events.push(this.now + Math.max(wait, 0.2), { k: 'poll-ends', w, token: w.pollToken });
   }
 
+  /** The worker's ReceiveGate: room for a share of its budget, or room for one for the gather time. */
+  private mayReceive(w: SimWorker): boolean {
+    const room = this.c.prefetch - this.held(w);
+    if (room >= receiveShare(this.c.prefetch)) return true;
+    if (room < 1) {
+      w.gatheredAt = undefined;
+      return false;
+    }
+    if (w.gatheredAt === undefined) {
+      w.gatheredAt = this.now + RECEIVE_GATHER_MS / 1000;
+      this.events.push(w.gatheredAt, { k: 'gathered', w });
+    }
+    return this.now >= w.gatheredAt;
+  }
+
   private receive(w: SimWorker): void {
+    this.receives++;
+    w.gatheredAt = undefined;
     const n = Math.min(SQS_BATCH_LIMIT, this.c.prefetch - this.held(w), this.waiting);
     for (let i = 0; i < n; i++) w.queued.push(this.visible[this.visibleHead++]);
     if (this.visibleHead > 4096) {
@@ -268,7 +294,7 @@ export class Simulation {
     this.answer(image);
     w.lastWork = this.now;
     this.startWork(w);
-    if (w.blocked && this.c.prefetch - this.held(w) >= Math.min(SQS_BATCH_LIMIT, this.c.prefetch)) {
+    if (w.blocked) {
       w.blocked = false;
       this.poll(w);
     }
@@ -336,6 +362,7 @@ export class Simulation {
       unfinished: this.arrivedAt.length - this.done,
       launches: this.launches,
       interruptions: this.interruptions,
+      receives: this.receives,
       spotLaunches: this.spotLaunches,
       onDemandLaunches: this.workers.length - this.spotLaunches,
     };

@@ -1,5 +1,5 @@
 import type { LoggerService } from '@nestjs/common';
-import { QueueConsumer, SQS_BATCH_LIMIT, SQS_MAX_DELAY_SECONDS, type MessageContext, type Queue, type ReceivedMessage } from '@app/aws';
+import { QueueConsumer, RECEIVE_GATHER_MS, receiveShare, SQS_BATCH_LIMIT, SQS_MAX_DELAY_SECONDS, type MessageContext, type Queue, type ReceivedMessage } from '@app/aws';
 import { MessageParseError, monitorMessageOf, parseLaunchMessage, serialize, type LaunchMessage } from '@app/contracts';
 import { BatchDeleter, BatchSender } from '@app/results';
 import type { Job } from './job';
@@ -84,13 +84,9 @@ export class ClaimStage {
     const batchSize = Math.min(SQS_BATCH_LIMIT, d.settings.prefetch);
     this.gate = new ReceiveGate({
       room: () => d.budget.limit - this.received,
-      // A share of the budget, up to a receive's ten: a quarter of it. At half (10 of 20), the images
-      // held fell to ten before each receive and the model ran out between receives: bench:classifier
-      // (onnx, in turns, 2026-12-04) ratio 0.91-0.96 at a quarter against 0.82-0.87 at half, with as
-      // many receives per image (0.12-0.13).
-      want: () => Math.min(batchSize, Math.max(1, Math.floor(d.budget.limit / 4))),
+      want: () => Math.min(batchSize, receiveShare(d.budget.limit)),
       onChange: (fn) => d.budget.onChange(fn),
-      gatherMs: d.settings.receiveGatherMs ?? 200,
+      gatherMs: d.settings.receiveGatherMs ?? RECEIVE_GATHER_MS,
     });
     this.consumer = new QueueConsumer<ClaimOutcome>({
       queue: this.paced(d.launchQueue),
