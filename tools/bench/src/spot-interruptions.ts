@@ -1,17 +1,21 @@
 /**
- * `npx tsx --tsconfig tsconfig.base.json tools/bench/src/spot-interruptions.ts [--interrupt-seconds 20] [--time-scale 12] [--rounds 3] [--max-workers 2] [--json OUT]`
+ * `npx tsx --tsconfig tsconfig.base.json tools/bench/src/spot-interruptions.ts [--interrupt-seconds 30] [--time-scale 12] [--interruptions 4] [--max-workers 2] [--json OUT]`
  *
- * Spot workers interrupted under load, through the whole local system: `npm start`
+ * Spot workers interrupted mid-batch, through the whole local system: `npm start`
  * with LOCAL_FLEET=ec2 WORKER_CAPACITY=spot EC2_SPOT_INTERRUPT_SECONDS EC2_TIME_SCALE
  * (the EC2 stand-in serves each Spot instance's interruption notice on its metadata
  * service that many seconds after it runs, and ends the instance two scaled minutes
- * later), and the classic load (one request per image, all at once; `--rounds` times in a row). Prints:
+ * later), under a steady classic load: `--concurrency` requests always outstanding, so
+ * that a worker always holds images. The load stops once `--interruptions` instances
+ * have had their notice and every instance still running has its notice far enough
+ * ahead (see `StopPlan`) to finish the load and leave on idle before it: so that every
+ * worker that sees a notice sees it mid-batch. Prints:
  * - each instance's InstanceLifecycle as DescribeInstances shows it (spot);
  * - for each worker that saw a notice: the images it held and handed back, and how
  *   long after its notice (served by the stand-in) the last of them was answered (goal:
  *   within 10 s), with the timeline in between: notice seen, images handed back, worker
  *   gone, and for each worker that answered them when it was launched and began polling;
- * - every image answered once (one answer per request, one stored result per image).
+ * - every request answered once (each under its own name).
  * Too slow for the test suite (instances boot, load the model and are interrupted on
  * a real clock); the hand-back itself is unit-tested in the worker and the monitor.
  */
@@ -20,7 +24,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { EC2Client } from '@aws-sdk/client-ec2';
 import { EXIT, existingPath, parseCommandLine, runMain, writeJsonOutput } from '@app/command-line';
-import { listImages, runLoad } from '@tools/loadgen';
+import { runLoad } from '@tools/loadgen';
+import { StopPlan } from './lib/spot-stop-plan';
 import { spawnNpmStart, waitForNpmStart, type NpmStartRun } from '@tools/local-run';
 import { MODEL_DIR, SMALL_IMAGES_DIR, until, WORKSPACE_ROOT } from '@tools/testing';
 import { describeAllInstances } from '@tools/ec2-standin';
@@ -28,19 +33,25 @@ import { describeAllInstances } from '@tools/ec2-standin';
 const values = parseCommandLine({
   name: 'npx tsx --tsconfig tsconfig.base.json tools/bench/src/spot-interruptions.ts',
   summary:
-    'Spot workers interrupted mid-batch under the classic load (LOCAL_FLEET=ec2 WORKER_CAPACITY=spot npm start): lifecycle, hand-backs, time from each notice to the last handed-back image answered, answers per image.',
+    'Spot workers interrupted mid-batch under a steady classic load (LOCAL_FLEET=ec2 WORKER_CAPACITY=spot npm start): lifecycle, hand-backs, time from each notice to the last handed-back image answered, answers per request.',
   flags: {
     // Longer than a worker's cold start on a busy machine (6-13 s at a load of 20 on 2 cores), so that each
-    // worker is interrupted while it works, not while it still loads the model.
-    'interrupt-seconds': { type: 'string', description: 'EC2_SPOT_INTERRUPT_SECONDS: a Spot instance is interrupted this long after it runs', default: '20', number: { min: 0 } },
-    rounds: { type: 'string', description: 'the images are sent this many times, one round after the other (a load that lasts across interruptions)', default: '3', number: { integer: true, min: 1 } },
+    // worker is interrupted while it works, not while it still loads the model; and long enough that a moment
+    // comes when every running worker has its notice far ahead (StopPlan).
+    'interrupt-seconds': { type: 'string', description: 'EC2_SPOT_INTERRUPT_SECONDS: a Spot instance is interrupted this long after it runs', default: '30', number: { min: 0 } },
+    interruptions: { type: 'string', description: 'the load lasts until at least this many instances have had their notice', default: '4', number: { integer: true, min: 1 } },
+    // The workers hold WORKER_PREFETCH (20) each; a small backlog beyond keeps them busy, and handed-back
+    // images queue behind it.
+    concurrency: { type: 'string', description: 'classic requests kept outstanding (default: 20 more than the workers hold, 20 each)', number: { integer: true, min: 1 } },
     'time-scale': { type: 'string', description: "EC2_TIME_SCALE: EC2's two-minute notice runs this many times faster", default: '12', number: { min: 0.001 } },
-    images: { type: 'string', value: 'DIR', description: 'the images sent, one request each', default: SMALL_IMAGES_DIR },
+    images: { type: 'string', value: 'DIR', description: 'the images sent, one request each, over and over', default: SMALL_IMAGES_DIR },
     model: { type: 'string', value: 'DIR', description: 'MODEL_DIR of the workers ("default": the default model)', default: MODEL_DIR },
     'max-workers': { type: 'string', description: 'MAX_WORKERS', default: '2', number: { integer: true, min: 1 } },
+    'max-load-seconds': { type: 'string', description: 'the load stops after this long even if the stop plan has not come true', default: '300', number: { min: 1 } },
     json: { type: 'string', value: 'OUT', description: 'write the figures as JSON' },
   },
-  epilog: 'Exit 1 when an image was not answered, answered twice, or an interrupted worker held images answered more than 10 s after its notice.',
+  epilog:
+    'Exit 1 when a request was not answered or answered twice, fewer instances than --interruptions had a notice, one had it holding no images, or an interrupted worker held images answered more than 10 s after its notice.',
 });
 
 interface LogLine {
@@ -50,6 +61,9 @@ interface LogLine {
   handedBack?: number;
   terminateAt?: string;
 }
+
+/** What the stop plan allows for the requests outstanding when the load stops to be answered. */
+const DRAIN_SECONDS = 10;
 
 /** EC2's two minutes of warning, as the stand-in scales them. */
 const NOTICE_MS = 120_000;
@@ -111,10 +125,23 @@ runMain('spot-interruptions', async () => {
     const ec2 = new EC2Client({ region: 'us-east-1', endpoint, credentials: { accessKeyId: 'watcher', secretAccessKey: 'watcher' } });
 
     const started = Date.now();
-    const loads = [];
-    for (let round = 0; round < Number(values.rounds); round++) {
-      loads.push(await runLoad({ url: webUrl, imagesDir, concurrency: listImages(imagesDir).length, mode: 'classic', scaleInTimeoutMs: 0, progress: false, requestTimeoutMs: 600_000 }));
-    }
+    const plan = new StopPlan({
+      interruptSeconds: Number(env['EC2_SPOT_INTERRUPT_SECONDS']),
+      bootSeconds: Number(env['EC2_BOOT_SECONDS']),
+      idleSeconds: Number(env['IDLE_SECONDS']),
+      drainSeconds: DRAIN_SECONDS,
+      interruptions: Number(values.interruptions),
+    });
+    const stopLoad = new AbortController();
+    const concurrency = values.concurrency ? Number(values.concurrency) : (Number(values['max-workers']) + 1) * 20;
+    const load = runLoad({ url: webUrl, imagesDir, concurrency, mode: 'classic', scaleInTimeoutMs: 0, progress: false, requestTimeoutMs: 600_000, sendUntil: stopLoad.signal });
+    const planned = async () => (await describeAllInstances(ec2)).map((i) => ({ launchedAt: i.LaunchTime?.getTime() ?? Date.now(), live: i.State?.Name === 'pending' || i.State?.Name === 'running' }));
+    await until('the stop plan to come true', async () => plan.mayStop(await planned(), Date.now()), Number(values['max-load-seconds']) * 1000, 250).catch((err: Error) =>
+      console.log(`stopping the load anyway: ${err.message}`),
+    );
+    const loadStoppedAt = Date.now();
+    stopLoad.abort();
+    const { report, results } = await load;
     // Every instance ended (interrupted, or idle after the load), so that every log is complete.
     await until('every instance terminated', async () => (await describeAllInstances(ec2)).every((i) => i.State?.Name === 'terminated'), 300_000, 250);
     const instances = await describeAllInstances(ec2);
@@ -158,18 +185,19 @@ runMain('spot-interruptions', async () => {
     }
     const interrupted = workers.filter((w) => w.noticeSeenAt);
     const figures = {
-      images: loads.reduce((n, l) => n + l.report.requests, 0),
-      answered: loads.reduce((n, l) => n + l.report.succeeded, 0),
-      failed: loads.reduce((n, l) => n + l.report.failed, 0),
-      // Each round sends every file once: a file answered twice in a round would show here.
-      distinctImagesAnswered: loads.reduce((n, l) => n + new Set(l.results.filter((r) => r.ok).map((r) => r.name)).size, 0),
+      images: report.requests,
+      answered: report.succeeded,
+      failed: report.failed,
+      // Each request goes under its own name (`<pass>-<file>`): one answered twice, or an answer to another's, shows here.
+      distinctImagesAnswered: new Set(results.filter((r) => r.ok).map((r) => r.name)).size,
       wallSeconds: Math.round((Date.now() - started) / 100) / 10,
+      loadSeconds: Math.round((loadStoppedAt - started) / 100) / 10,
       instances: workers.length,
       spotInstances: workers.filter((w) => w.instanceLifecycle === 'spot').length,
       interrupted: interrupted.length,
       interruptedMidBatch: interrupted.filter((w) => w.handedBack > 0).length,
       worstSecondsFromNoticeToLastHandedBackAnswer: Math.max(0, ...interrupted.map((w) => w.lastHandedBackAnsweredSecondsAfterNotice ?? 0)),
-      settings: { EC2_SPOT_INTERRUPT_SECONDS: env['EC2_SPOT_INTERRUPT_SECONDS'], EC2_TIME_SCALE: env['EC2_TIME_SCALE'], MAX_WORKERS: env['MAX_WORKERS'], model: values.model, rounds: Number(values.rounds) },
+      settings: { EC2_SPOT_INTERRUPT_SECONDS: env['EC2_SPOT_INTERRUPT_SECONDS'], EC2_TIME_SCALE: env['EC2_TIME_SCALE'], MAX_WORKERS: env['MAX_WORKERS'], model: values.model, concurrency, interruptions: Number(values.interruptions) },
       workers,
     };
     console.log(JSON.stringify(figures, null, 2));
@@ -179,7 +207,12 @@ runMain('spot-interruptions', async () => {
         `${figures.spotInstances}/${figures.instances} instances spot; ${figures.interrupted} interrupted, ${figures.interruptedMidBatch} of them holding images; ` +
         `last handed-back image answered at most ${figures.worstSecondsFromNoticeToLastHandedBackAnswer} s after its worker's notice (goal ≤ 10 s)`,
     );
-    const ok = figures.answered === figures.images && figures.distinctImagesAnswered === figures.images && figures.worstSecondsFromNoticeToLastHandedBackAnswer <= 10;
+    const ok =
+      figures.answered === figures.images &&
+      figures.distinctImagesAnswered === figures.images &&
+      figures.interrupted >= Number(values.interruptions) &&
+      figures.interruptedMidBatch === figures.interrupted &&
+      figures.worstSecondsFromNoticeToLastHandedBackAnswer <= 10;
     if (!ok) {
       keepLogs = true;
       console.log(`logs kept in ${runDir} (fleet/i-*.log, logs/*.log)`);
