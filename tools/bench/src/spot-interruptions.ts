@@ -25,10 +25,10 @@ import { join } from 'node:path';
 import { EC2Client } from '@aws-sdk/client-ec2';
 import { EXIT, existingPath, parseCommandLine, runMain, writeJsonOutput } from '@app/command-line';
 import { runLoad } from '@tools/loadgen';
-import { StopPlan } from './lib/spot-stop-plan';
 import { spawnNpmStart, waitForNpmStart, type NpmStartRun } from '@tools/local-run';
 import { MODEL_DIR, SMALL_IMAGES_DIR, until, WORKSPACE_ROOT } from '@tools/testing';
 import { describeAllInstances } from '@tools/ec2-standin';
+import { StopPlan } from './lib/spot-stop-plan';
 
 const values = parseCommandLine({
   name: 'npx tsx --tsconfig tsconfig.base.json tools/bench/src/spot-interruptions.ts',
