@@ -5,6 +5,7 @@ import { enlargeCentre, needsEnlarging } from './enlarge';
 import { ImageDecodeError } from './errors';
 import type { ResizeKernel } from './metadata';
 import { scalePixels } from './model-input';
+import { plainJpeg, readJpegLayout, WasmJpegDecoder, type DecodedJpeg } from './wasm-jpeg';
 
 export const IMAGE_FORMATS = ['jpeg', 'png', 'webp', 'gif'] as const;
 export type ImageFormat = (typeof IMAGE_FORMATS)[number];
@@ -37,6 +38,11 @@ export interface PreprocessOptions {
    * here ('separable', the default: enlarge.ts), or by libvips' affine transform (to compare).
    */
   enlargeWith?: 'separable' | 'libvips';
+  /**
+   * How a small plain JPEG (one to be enlarged) is decoded: by libjpeg-turbo in WebAssembly on
+   * this thread ('wasm', the default: wasm-jpeg.ts), or by libvips (to compare). Same pixels.
+   */
+  smallJpegsWith?: 'wasm' | 'libvips';
 }
 
 export interface DecodedImage {
@@ -54,16 +60,21 @@ export interface DecodedImage {
   readonly data: Float32Array;
   format: ImageFormat;
   decodeMs: number;
+  /** What decoded it: libvips, or (a small plain JPEG) libjpeg-turbo in WebAssembly. */
+  decoder: ImageDecoder;
 }
 
+export type ImageDecoder = 'libvips' | 'wasm-jpeg';
+
 /** A decoded image whose `data` is scaled from its pixels on first read. */
-export function decodedImage(pixels: Uint8Array, range: readonly [number, number], format: ImageFormat, decodeMs: number): DecodedImage {
+export function decodedImage(pixels: Uint8Array, range: readonly [number, number], format: ImageFormat, decodeMs: number, decoder: ImageDecoder = 'libvips'): DecodedImage {
   let scaled: Float32Array | undefined;
   return {
     pixels,
     range,
     format,
     decodeMs,
+    decoder,
     get data() {
       return (scaled ??= scalePixels(pixels, range));
     },
@@ -77,15 +88,27 @@ sharp.cache(false);
 /** Most pixels of an image enlarged here: bounds the buffer it is decoded into (libvips streams the rest). */
 const MOST_PIXELS_ENLARGED = 4_000_000;
 
-/** Whether the image's header says it is smaller than `side` on its shorter edge, and of a size decoded whole here. */
-function smallEnough(bytes: Uint8Array, side: number): boolean {
+/**
+ * The image's size by its header when it is smaller than `side` on its shorter edge, and of a size decoded
+ * whole here (within `maxPixels`: one over it is libvips' to refuse, as too many pixels).
+ */
+function enlargeable(bytes: Uint8Array, side: number, maxPixels: number): { width: number; height: number; orientation?: number } | undefined {
   let size;
   try {
     size = imageSize(bytes);
   } catch {
-    return false; // libvips will say what is wrong with it
+    return undefined; // libvips will say what is wrong with it
   }
-  return needsEnlarging(size.width, size.height, side) && size.width * size.height <= MOST_PIXELS_ENLARGED;
+  return needsEnlarging(size.width, size.height, side) && size.width * size.height <= Math.min(MOST_PIXELS_ENLARGED, maxPixels) ? size : undefined;
+}
+
+/** Small JPEGs' decoder (wasm-jpeg.ts says why), started on the first one. */
+const smallJpegs = new WasmJpegDecoder();
+
+/** A small plain JPEG's pixels as libvips would decode them; undefined for libvips to decode. */
+function decodeSmallJpeg(bytes: Uint8Array, orientation: number | undefined): DecodedJpeg | undefined {
+  const layout = readJpegLayout(bytes);
+  return layout && plainJpeg(layout, orientation, bytes.length) ? smallJpegs.decode(bytes, layout) : undefined;
 }
 
 /**
@@ -106,8 +129,18 @@ export async function decodeImage(bytes: Uint8Array, options: PreprocessOptions)
   let raw: { data: Buffer; info: OutputInfo };
   const scaledSide = Math.round(options.size / (options.cropFraction ?? 1));
   const margin = Math.floor((scaledSide - options.size) / 2);
-  // A small image, to be enlarged with the cubic kernel: decoded by libvips, enlarged here (enlarge.ts says why).
-  const enlarging = options.kernel === 'cubic' && options.enlargeWith !== 'libvips' && smallEnough(bytes, scaledSide);
+  // A small image, to be enlarged with the cubic kernel: decoded by libvips (or, a plain JPEG, by libjpeg-turbo in
+  // WebAssembly: wasm-jpeg.ts), enlarged here (enlarge.ts says why).
+  const small = options.kernel === 'cubic' && options.enlargeWith !== 'libvips' ? enlargeable(bytes, scaledSide, options.maxPixels) : undefined;
+  const enlarging = small !== undefined;
+  const geometry = { side: scaledSide, size: options.size };
+  if (small && format === 'jpeg' && options.smallJpegsWith !== 'libvips') {
+    const decoded = decodeSmallJpeg(bytes, small.orientation);
+    if (decoded) {
+      const pixels = enlargeCentre(decoded.pixels, decoded.width, decoded.height, geometry);
+      return decodedImage(pixels, options.range, format, performance.now() - started, 'wasm-jpeg');
+    }
+  }
   try {
     const image = sharp(bytes, {
       // Checked against the header before any pixel is decoded (libvips' reading of it: a small image is
@@ -126,8 +159,8 @@ export async function decodeImage(bytes: Uint8Array, options: PreprocessOptions)
       if (info.channels !== 3 || !needsEnlarging(info.width, info.height, scaledSide)) {
         throw new ImageDecodeError('undecodable', `unexpected decoder output ${info.width}x${info.height}x${info.channels} for an image of ${scaledSide} pixels or less`);
       }
-      const pixels = enlargeCentre(data, info.width, info.height, { side: scaledSide, size: options.size });
-      return decodedImage(pixels, options.range, format, performance.now() - started);
+      const pixels = enlargeCentre(data, info.width, info.height, geometry);
+      return decodedImage(pixels, options.range, format, performance.now() - started, 'libvips');
     }
     raw = await oriented
       // A centred square of crop x the shorter edge, at size: the image scaled to cover a
@@ -151,5 +184,5 @@ export async function decodeImage(bytes: Uint8Array, options: PreprocessOptions)
   if (info.channels !== 3 || info.width !== options.size || info.height !== options.size) {
     throw new ImageDecodeError('undecodable', `unexpected decoder output ${info.width}x${info.height}x${info.channels}`);
   }
-  return decodedImage(data, options.range, format, performance.now() - started);
+  return decodedImage(data, options.range, format, performance.now() - started, 'libvips');
 }

@@ -79,8 +79,10 @@ describe('bareRequires', () => {
       'require("./inference-thread.js")',
       'require("@aws-sdk/client-s3")',
       'require("@nestjs/core")',
+      "(0, node_module_1.createRequire)(__filename).resolve('@cwasm/jpeg-turbo/jpeg-turbo.wasm')",
+      "(0, node_path_1.resolve)('dist')",
     ].join(';\n');
-    expect(bareRequires(src)).toEqual(['@aws-sdk/client-s3', '@nestjs/core', 'rxjs']);
+    expect(bareRequires(src)).toEqual(['@aws-sdk/client-s3', '@cwasm/jpeg-turbo', '@nestjs/core', 'rxjs']);
     expect(packageNameOf('@scope/pkg/deep/file')).toBe('@scope/pkg');
   });
 });

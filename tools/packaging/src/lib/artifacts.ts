@@ -58,10 +58,13 @@ export function packageNameOf(specifier: string): string {
   return specifier.startsWith('@') ? parts.slice(0, 2).join('/') : parts[0];
 }
 
-/** The packages a webpack bundle loads with require("..."): its externals. */
+/**
+ * The packages a webpack bundle loads with require("..."), or whose files it finds at run time with
+ * createRequire(...).resolve("...") (which webpack leaves alone): its externals.
+ */
 export function bareRequires(source: string): string[] {
   const names = new Set<string>();
-  for (const m of source.matchAll(/\brequire\(\s*["']([^"'./][^"']*)["']\s*\)/g)) {
+  for (const m of source.matchAll(/(?:\brequire|\bcreateRequire\)?\([^()]*\)\.resolve)\(\s*["']([^"'./][^"']*)["']\s*\)/g)) {
     const spec = m[1];
     if (spec.startsWith('node:') || BUILTINS.has(spec) || BUILTINS.has(spec.split('/')[0])) continue;
     names.add(packageNameOf(spec));
