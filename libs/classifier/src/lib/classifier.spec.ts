@@ -8,6 +8,7 @@ import { Classifier, type Classification } from './classifier';
 import { ImageDecodeError, ModelLoadError } from './errors';
 import type { ClassifierLogger } from './logger';
 import { IMAGENET_LABELS } from './labels';
+import { PixelBatches } from './model-input';
 import { decodeImage } from './preprocess';
 
 const SAMPLE = SCENES_DIR;
@@ -82,6 +83,33 @@ describe('Classifier on the shared pretrained model (worker thread)', () => {
     const { label } = await referenceTop1(read(SAMPLE, 'scene_0.jpg'));
     await expect(classifier.classify(read(SAMPLE, 'scene_0.jpg'))).resolves.toMatchObject({ label });
   });
+
+  it('re-uses the pixel batches the model thread hands back, with the same answers as one at a time', async () => {
+    const take = jest.spyOn(PixelBatches.prototype, 'take');
+    const give = jest.spyOn(PixelBatches.prototype, 'give');
+    try {
+      const images = readdirSync(SMALL).slice(10, 30).map((f) => read(SMALL, f));
+      const one: Classification[] = [];
+      for (const bytes of images) one.push(await classifier.classify(bytes));
+      // All at once: batches in flight together, in arrays handed back by earlier ones (a stale or shared array would mix answers up).
+      const decoded = await Promise.all(images.map((bytes) => classifier.decode(bytes)));
+      const all = await Promise.all(decoded.map((d) => classifier.infer(d)));
+      all.forEach((r, i) => {
+        expect(r.top5[0].classIndex).toBe(one[i].classIndex);
+        expect(r.top5[0].confidence).toBeCloseTo(one[i].confidence, 4);
+      });
+      // Every batch's array came back whole (transferred, not copied), and all but a few batches went in one handed back.
+      expect(give.mock.calls.length).toBe(take.mock.calls.length);
+      for (const [array] of give.mock.calls) expect(array.byteLength).toBe(array.buffer.byteLength);
+      const handedBack = new Set(give.mock.calls.map(([array]) => array));
+      const fresh = take.mock.results.filter((r) => !handedBack.has(r.value as Uint8Array)).length;
+      expect(take.mock.calls.length).toBeGreaterThanOrEqual(images.length + images.length / classifier.maxBatch);
+      expect(fresh).toBeLessThanOrEqual(3 * classifier.maxBatch);
+    } finally {
+      take.mockRestore();
+      give.mockRestore();
+    }
+  }, 60_000);
 
   // Ten images: a leak is per image, so any leak shows as ten or more tensors.
   it('leaks no tensors: the count is unchanged after 10 images', async () => {

@@ -10,7 +10,7 @@ import { silentLogger, type ClassifierLogger } from './logger';
 import { readModelMetadata, type ModelMetadata, type ResizeKernel } from './metadata';
 import { readModelJson } from './model-files';
 import { resolveModelSource, type ModelSource } from './model-source';
-import type { ModelInput } from './model-input';
+import { PixelBatches, type ModelInput } from './model-input';
 import { decodeImage, type DecodedImage, type PreprocessOptions } from './preprocess';
 import { DecodeLanes } from './decode-lanes';
 import { feedingThreadsNice, lowerOtherThreads } from './thread-priority';
@@ -93,8 +93,8 @@ export interface Classification extends Inference {
 }
 
 interface Waiting {
-  /** Values in the model's range, or (a decoded image) its 8-bit pixels. */
-  data: Float32Array | Uint8Array;
+  /** Values in the model's range, or a decoded image (its 8-bit pixels). */
+  input: Float32Array | DecodedImage;
   resolve: (r: Inference) => void;
   reject: (e: Error) => void;
 }
@@ -123,6 +123,7 @@ export class Classifier {
   readonly preprocess: PreprocessOptions;
   private readonly waiting: Waiting[] = [];
   private inFlight = 0;
+  private readonly pixelBatches = new PixelBatches(MAX_BATCHES_IN_FLIGHT + 1);
   private readonly decodeLanes: DecodeLanes;
 
   private constructor(
@@ -238,13 +239,12 @@ export class Classifier {
 
   /** Runs the model on one decoded image (its pixels), or on values already in the model's range (copied: the caller keeps them). */
   infer(image: DecodedImage | Float32Array): Promise<Inference> {
-    const data = image instanceof Float32Array ? image : image.pixels;
     const expected = this.inputSize * this.inputSize * 3;
-    if (data.length !== expected) {
-      return Promise.reject(new RangeError(`input has ${data.length} values, the model takes ${expected}`));
+    if (image.length !== expected) {
+      return Promise.reject(new RangeError(`input has ${image.length} values, the model takes ${expected}`));
     }
     return new Promise((resolve, reject) => {
-      this.waiting.push({ data, resolve, reject });
+      this.waiting.push({ input: image, resolve, reject });
       this.pump();
     });
   }
@@ -268,20 +268,32 @@ export class Classifier {
   private pump(): void {
     while (this.inFlight < MAX_BATCHES_IN_FLIGHT && this.waiting.length > 0) {
       // A batch is all pixels or all values (never both), as the model thread takes it.
-      const pixels = !(this.waiting[0].data instanceof Float32Array);
-      const alike = this.waiting.findIndex((w) => !(w.data instanceof Float32Array) !== pixels);
+      const pixels = !(this.waiting[0].input instanceof Float32Array);
+      const alike = this.waiting.findIndex((w) => !(w.input instanceof Float32Array) !== pixels);
       const batch = this.waiting.splice(0, Math.min(this.maxBatch, alike === -1 ? Infinity : alike));
       const n = batch.length;
-      const per = batch[0].data.length;
-      // Always a fresh array: it is handed to the model thread (transferred), and a decoder's buffer may not be.
-      const values = pixels ? new Uint8Array(per * n) : new Float32Array(per * n);
-      batch.forEach((w, i) => values.set(w.data, i * per));
-      const input: ModelInput = values instanceof Float32Array ? values : { pixels: values, range: this.inputRange };
+      const per = this.inputSize * this.inputSize * 3;
+      // Pixels into an array the model thread hands back (transferred both ways); values into a fresh one.
+      let input: ModelInput;
+      try {
+        if (pixels) {
+          const values = this.pixelBatches.take(per * n);
+          batch.forEach((w, i) => (w.input as DecodedImage).writePixels(values, i * per));
+          input = { pixels: values, range: this.inputRange };
+        } else {
+          input = new Float32Array(per * n);
+          batch.forEach((w, i) => (input as Float32Array).set(w.input as Float32Array, i * per));
+        }
+      } catch (err) {
+        batch.forEach((w) => w.reject(err as Error));
+        continue;
+      }
       this.inFlight++;
       this.engine
         .run(input, n)
         .then(
-          ({ output, ms, cpuMs }) => {
+          ({ output, ms, cpuMs, spent }) => {
+            if (spent) this.pixelBatches.give(spent);
             const size = output.length / n;
             batch.forEach((w, i) =>
               w.resolve({

@@ -24,12 +24,14 @@ export interface EngineResult {
    * thread's CPU can be read: Node 22.13+/23.9+ in a worker thread), ms.
    */
   cpuMs?: number;
+  /** The batch's pixels, handed back once the model has taken them, for a later batch to re-use. */
+  spent?: Uint8Array;
 }
 
 /** Runs the model: in this thread, or in a worker thread of its own. */
 export interface InferenceEngine {
   readonly info: EngineInfo;
-  /** `batch` holds n images; its buffer may be transferred (do not re-use it). */
+  /** `batch` holds n images; its buffer may be transferred (do not re-use it: a pixel batch comes back as `spent`). */
   run(batch: ModelInput, n: number): Promise<EngineResult>;
   /** Live tensors where the model runs (for leak checks). */
   numTensors(): Promise<number>;
@@ -42,7 +44,7 @@ export type FromThread =
   | { type: 'ready'; info: RunnerInfo; threadId?: number }
   | { type: 'failed'; message: string }
   | { type: 'log'; level: 'info' | 'warn'; fields: object; msg: string }
-  | { type: 'result'; id: number; output: Float32Array; ms: number; cpuMs?: number }
+  | { type: 'result'; id: number; output: Float32Array; ms: number; cpuMs?: number; spent?: Uint8Array }
   | { type: 'memory'; id: number; numTensors: number }
   | { type: 'error'; id: number; message: string };
 
@@ -62,7 +64,7 @@ export class LocalEngine implements InferenceEngine {
     const started = performance.now();
     // Benchmarks and tests: a fresh array per batch, as runs here may overlap.
     const output = await this.runner.run(new ModelInputBuffer().fill(batch), n);
-    return { output, ms: performance.now() - started };
+    return { output, ms: performance.now() - started, ...(batch instanceof Float32Array ? {} : { spent: batch.pixels }) };
   }
 
   async numTensors(): Promise<number> {
@@ -140,7 +142,7 @@ export class ThreadEngine implements InferenceEngine {
     if (!waiter) return;
     this.pending.delete(m.id);
     if (m.type === 'error') waiter.reject(new InferenceError(m.message));
-    else if (m.type === 'result') waiter.resolve({ output: m.output, ms: m.ms, cpuMs: m.cpuMs } as never);
+    else if (m.type === 'result') waiter.resolve({ output: m.output, ms: m.ms, cpuMs: m.cpuMs, spent: m.spent } as never);
     else waiter.resolve(m.numTensors as never);
   }
 

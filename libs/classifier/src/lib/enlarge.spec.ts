@@ -75,6 +75,21 @@ describe('enlargeCentre: small images enlarged as libvips does, by two 1-D passe
     expect(at(119, 100)[2]).toBeGreaterThan(200);
   });
 
+  it('enlarges straight into a batch where it is written first, to the same bytes as read alone', async () => {
+    const bytes = smallImage(5).bytes;
+    const written = await decodeImage(bytes, options);
+    const batch = new Uint8Array(3 * written.length).fill(7);
+    written.writePixels(batch, written.length);
+    const read = await decodeImage(bytes, options);
+    expect(Buffer.from(batch.subarray(written.length, 2 * written.length)).equals(Buffer.from(read.pixels))).toBe(true);
+    // Nothing outside its place is touched.
+    expect(batch.subarray(0, written.length).every((v) => v === 7)).toBe(true);
+    expect(batch.subarray(2 * written.length).every((v) => v === 7)).toBe(true);
+    // Once read, its pixels are written as they are.
+    read.writePixels(batch, 0);
+    expect(Buffer.from(batch.subarray(0, read.length)).equals(Buffer.from(read.pixels))).toBe(true);
+  });
+
   it('refuses pixels that are not width x height x 3', () => {
     expect(() => enlargeCentre(new Uint8Array(10), 4, 4, { side: SIDE, size: SIZE })).toThrow(RangeError);
   });

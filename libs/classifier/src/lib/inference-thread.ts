@@ -10,6 +10,9 @@ import type { RunnerOptions } from './model-runner';
 import { loadRunner } from './runner';
 import { kernelThreadId } from './thread-priority';
 
+/** Only an array that owns its whole buffer is transferred (never a view of the wasm heap). */
+const ownsBuffer = (a: ArrayBufferView) => a.byteOffset === 0 && a.byteLength === a.buffer.byteLength;
+
 const port = parentPort;
 if (!port) throw new Error('inference-thread must run in a worker thread');
 const send = (m: FromThread, transfer: ArrayBuffer[] = []) => port.postMessage(m, transfer);
@@ -36,13 +39,14 @@ loadRunner(workerData as RunnerOptions, log).then(
       const started = performance.now();
       try {
         const values = input.fill(m.batch);
+        // Scaled into `values`: the pixels go back with the result, for the next batch to re-use.
+        const spent = m.batch instanceof Float32Array ? undefined : m.batch.pixels;
         const cpu = process.threadCpuUsage?.();
         const output = await runner.run(values, m.n);
         const used = cpu && process.threadCpuUsage(cpu);
-        // Transfer only an array that owns its whole buffer (never a view of the wasm heap).
-        const owns = output.byteOffset === 0 && output.byteLength === output.buffer.byteLength;
         const cpuMs = used && (used.user + used.system) / 1000;
-        send({ type: 'result', id: m.id, output, ms: performance.now() - started, cpuMs }, owns ? [output.buffer as ArrayBuffer] : []);
+        const transfer = [output, spent].filter((a) => a && ownsBuffer(a)).map((a) => (a as Float32Array | Uint8Array).buffer as ArrayBuffer);
+        send({ type: 'result', id: m.id, output, ms: performance.now() - started, cpuMs, spent }, transfer);
       } catch (err) {
         send({ type: 'error', id: m.id, message: (err as Error).message ?? String(err) });
       }

@@ -30,3 +30,27 @@ export class ModelInputBuffer {
     return scalePixels(input.pixels, input.range, this.buffer.subarray(0, length));
   }
 }
+
+/**
+ * Arrays for batches of pixels, re-used: the model thread hands each batch's array back once
+ * it has scaled it (both ways transferred, never copied), so a batch costs no 150 KB per image
+ * of fresh memory to allocate, zero and free. Kept by length (one per batch size), `keep` of each.
+ */
+export class PixelBatches {
+  private readonly spare = new Map<number, Uint8Array[]>();
+
+  constructor(private readonly keep: number) {}
+
+  /** An array of `length` bytes that owns its whole buffer (so that it can be transferred); its contents are stale. */
+  take(length: number): Uint8Array {
+    return this.spare.get(length)?.pop() ?? new Uint8Array(length);
+  }
+
+  /** Hands an array back for a later batch of its length. */
+  give(array: Uint8Array): void {
+    if (array.byteOffset !== 0 || array.byteLength !== array.buffer.byteLength) return;
+    const spare = this.spare.get(array.length) ?? [];
+    if (spare.length < this.keep) spare.push(array);
+    this.spare.set(array.length, spare);
+  }
+}
