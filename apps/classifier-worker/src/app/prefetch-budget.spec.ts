@@ -31,6 +31,17 @@ describe('PrefetchBudget', () => {
     expect(b.held).toBe(2);
   });
 
+  it('takes room at once where there is some, and only then', () => {
+    const b = new PrefetchBudget(2, 10_000, 2);
+    expect(b.tryAcquire()).toBe(true);
+    expect(b.tryAcquire()).toBe(true);
+    expect(b.tryAcquire()).toBe(false);
+    expect(b.held).toBe(2);
+    b.release();
+    expect(b.tryAcquire()).toBe(true);
+    expect(b.held).toBe(2);
+  });
+
   it('refuses a nonsensical maximum', () => {
     expect(() => new PrefetchBudget(0, 1000)).toThrow('prefetch must be a positive integer (got 0)');
   });

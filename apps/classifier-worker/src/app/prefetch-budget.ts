@@ -43,12 +43,16 @@ export class PrefetchBudget {
     return () => this.listeners.delete(fn);
   }
 
+  /** Takes room for one more image if there is some now. */
+  tryAcquire(): boolean {
+    if (this.inUse >= this.limit) return false;
+    this.inUse++;
+    return true;
+  }
+
   /** Resolves once there is room for one more image, or with false when `abort` fires first. */
   acquire(abort?: AbortSignal): Promise<boolean> {
-    if (this.inUse < this.limit) {
-      this.inUse++;
-      return Promise.resolve(true);
-    }
+    if (this.tryAcquire()) return Promise.resolve(true);
     if (abort?.aborted) return Promise.resolve(false);
     return new Promise((resolve) => {
       const onAbort = () => {
