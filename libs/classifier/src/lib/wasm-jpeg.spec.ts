@@ -86,12 +86,18 @@ describe('decodeImage: small plain JPEGs decoded in WebAssembly, to the same pix
 });
 
 describe('WasmJpegDecoder', () => {
+  /** The i-th small fixture JPEG and its layout. */
+  function fixture(i: number) {
+    const bytes = smallImage(i).bytes;
+    const layout = readJpegLayout(bytes);
+    if (!layout) throw new Error(`test_${i}.JPEG has no layout`);
+    return { bytes, layout };
+  }
+
   it('decodes to the bytes sharp does, re-using one instance', async () => {
     const decoder = new WasmJpegDecoder();
     for (const i of [0, 1, 2]) {
-      const bytes = smallImage(i).bytes;
-      const layout = readJpegLayout(bytes);
-      if (!layout) throw new Error('no layout');
+      const { bytes, layout } = fixture(i);
       expect(plainJpeg(layout, undefined, bytes.length)).toBe(true);
       const out = decoder.decode(bytes, layout);
       expect(out).toMatchObject({ width: 64, height: 64 });
@@ -102,9 +108,7 @@ describe('WasmJpegDecoder', () => {
 
   it('leaves a JPEG that libjpeg warns about (truncated) to the caller, and goes on', async () => {
     const decoder = new WasmJpegDecoder();
-    const bytes = smallImage(3).bytes;
-    const layout = readJpegLayout(bytes);
-    if (!layout) throw new Error('no layout');
+    const { bytes, layout } = fixture(3);
     expect(decoder.decode(bytes.subarray(0, bytes.length - 300), layout)).toBeUndefined();
     expect(decoder.decode(bytes, layout)?.pixels).toHaveLength(64 * 64 * 3);
     expect(decoder.instances).toBe(1);
@@ -112,9 +116,7 @@ describe('WasmJpegDecoder', () => {
 
   it('after a libjpeg error, starts a fresh instance and decodes the next JPEG right', async () => {
     const decoder = new WasmJpegDecoder();
-    const bytes = smallImage(4).bytes;
-    const layout = readJpegLayout(bytes);
-    if (!layout) throw new Error('no layout');
+    const { bytes, layout } = fixture(4);
     // A quantization table numbered 7 (at most 3 exist): libjpeg's error handler, not a warning.
     const bogus = Buffer.from(bytes);
     const dqt = bogus.indexOf(Buffer.from([0xff, 0xdb]));
