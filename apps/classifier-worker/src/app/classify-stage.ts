@@ -25,6 +25,8 @@ export class ClassifyStage {
       throw new ModelBrokenError((err as Error).message, { cause: err });
     }
     const modelMs = performance.now() - started;
+    // A small image is enlarged as its batch is made: its decoding time is known only now.
+    job.t.decode = decoded.decodeMs;
     this.onModelTime(modelMs);
     job.t.infer = inference.inferenceMs;
     if (inference.modelCpuMs !== undefined) job.t.modelCpu = inference.modelCpuMs;

@@ -79,7 +79,9 @@ describe('enlargeCentre: small images enlarged as libvips does, by two 1-D passe
     const bytes = smallImage(5).bytes;
     const written = await decodeImage(bytes, options);
     const batch = new Uint8Array(3 * written.length).fill(7);
+    const decodedIn = written.decodeMs;
     written.writePixels(batch, written.length);
+    expect(written.decodeMs).toBeGreaterThan(decodedIn); // the enlargement counts as decoding, when it happens
     const read = await decodeImage(bytes, options);
     expect(Buffer.from(batch.subarray(written.length, 2 * written.length)).equals(Buffer.from(read.pixels))).toBe(true);
     // Nothing outside its place is touched.

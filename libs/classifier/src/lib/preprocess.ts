@@ -61,6 +61,7 @@ export interface DecodedImage {
    */
   readonly data: Float32Array;
   format: ImageFormat;
+  /** Time spent decoding it (an enlarged image's enlargement included, once it is done). */
   decodeMs: number;
   /** What decoded it: libvips, or (a small plain JPEG) libjpeg-turbo in WebAssembly. */
   decoder: ImageDecoder;
@@ -108,9 +109,16 @@ function enlargedImage(
   checkEnlargeable(source, width, height);
   let pixels: Uint8Array | undefined;
   let scaled: Float32Array | undefined;
+  // The enlargement's time is the decoding's (decodeMs), whenever it happens.
+  const enlarge = (image: DecodedImage, out?: Uint8ClampedArray) => {
+    const started = performance.now();
+    const result = enlargeCentre(source, width, height, geometry, out);
+    image.decodeMs += performance.now() - started;
+    return result;
+  };
   return {
     get pixels() {
-      return (pixels ??= enlargeCentre(source, width, height, geometry));
+      return (pixels ??= enlarge(this));
     },
     length,
     range,
@@ -122,7 +130,7 @@ function enlargedImage(
     },
     writePixels(target, offset) {
       if (pixels) target.set(pixels, offset);
-      else enlargeCentre(source, width, height, geometry, new Uint8ClampedArray(target.buffer, target.byteOffset + offset, length));
+      else enlarge(this, new Uint8ClampedArray(target.buffer, target.byteOffset + offset, length));
     },
   };
 }
