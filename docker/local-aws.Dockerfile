@@ -20,7 +20,9 @@ COPY . .
 # All four apps in one step, the same in every image's Dockerfile: an engine with a layer cache
 # builds the workspace once for all five images instead of once per image.
 RUN npx nx run-many -t build -p web-tier,launch-controller,monitor-controller,classifier-worker --skip-nx-cache
-RUN npx esbuild tools/images/src/edge/edge-main.ts --bundle --platform=node --target=node20 \
+# --keep-names: the edge finds s3rver's request log by its function's name (s3-request-log.ts),
+# which esbuild would otherwise rename where the bundle has that name twice.
+RUN npx esbuild tools/images/src/edge/edge-main.ts --bundle --platform=node --target=node20 --keep-names \
   --tsconfig=tsconfig.base.json --outfile=/src/dist/edge/edge-main.js --log-level=warning
 
 FROM ${NODE_IMAGE} AS deps
