@@ -105,15 +105,17 @@ function startsWith(bytes: Uint8Array, at: number, text: string): boolean {
 
 /**
  * Whether libvips would hand this JPEG's decoded pixels back unchanged (as this decoder makes
- * them): 8-bit baseline, extended or progressive Huffman, three components in YCbCr, no ICC
+ * them): 8-bit baseline or extended (sequential) Huffman, three components in YCbCr, no ICC
  * profile to convert through, no EXIF rotation (`orientation`, as the caller read it); and
- * small enough to decode on the caller's thread.
+ * small enough to decode on the caller's thread. Not progressive: a progressive JPEG may hold
+ * any number of scans, each a pass over all its pixels, so that a small file could hold the
+ * caller's thread for minutes; libvips decodes those on the thread pool.
  */
 export function plainJpeg(layout: JpegLayout, orientation: number | undefined, byteLength: number): boolean {
   if (byteLength > MOST_WASM_JPEG_BYTES) return false;
   const { frame, precision, width, height, components, icc, adobeTransform } = layout;
   return (
-    (frame === 0xc0 || frame === 0xc1 || frame === 0xc2) &&
+    (frame === 0xc0 || frame === 0xc1) &&
     precision === 8 &&
     components === 3 &&
     !icc &&
