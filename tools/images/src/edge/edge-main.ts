@@ -5,7 +5,6 @@ async function main(): Promise<void> {
   const settings = edgeSettings(process.env);
   const log = (line: string) => console.log(line);
   const edge = await startEdge(settings, log);
-  log(`local edge: S3 + SQS on ${edge.aws.endpoint}, EC2 on port ${edge.ec2.port} (launch template ${settings.launchTemplateId}, worker ${settings.workerMain})`);
   let stopping = false;
   const stop = (signal: string) => {
     if (stopping) return;
@@ -21,6 +20,8 @@ async function main(): Promise<void> {
   };
   process.once('SIGINT', () => stop('SIGINT'));
   process.once('SIGTERM', () => stop('SIGTERM'));
+  // Ready only once a stop would be clean: a SIGTERM sent on this line must not find Node's default (death).
+  log(`local edge: S3 + SQS on ${edge.aws.endpoint}, EC2 on port ${edge.ec2.port} (launch template ${settings.launchTemplateId}, worker ${settings.workerMain})`);
 }
 
 main().catch((err: unknown) => {
