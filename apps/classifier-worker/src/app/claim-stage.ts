@@ -84,7 +84,8 @@ export class ClaimStage {
     const batchSize = Math.min(SQS_BATCH_LIMIT, d.settings.prefetch);
     this.gate = new ReceiveGate({
       room: () => d.budget.limit - this.received,
-      want: () => Math.min(batchSize, receiveShare(d.budget.limit)),
+      // receiveShare is at most a receive's ten and a quarter of a limit that never exceeds the prefetch.
+      want: () => receiveShare(d.budget.limit),
       onChange: (fn) => d.budget.onChange(fn),
       gatherMs: d.settings.receiveGatherMs ?? RECEIVE_GATHER_MS,
     });
